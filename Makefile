@@ -1,0 +1,50 @@
+# SkyPanel PaaS. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+SQLC    := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+# Packages under test; override to run one: make test PKG=./store/ RUN=TestStale
+PKG     ?= ./...
+RUN     ?=
+TEST_TIMEOUT ?= 20m
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## Regenerate code (sqlc) from schema/ and store/queries/
+	$(SQLC) generate
+
+.PHONY: build
+build: ## Build bin/paasd and bin/paasctl
+	go build -ldflags '$(LDFLAGS)' -o bin/paasd ./cmd/paasd
+	go build -ldflags '$(LDFLAGS)' -o bin/paasctl ./cmd/paasctl
+
+.PHONY: run
+run: build ## Bring up Postgres, Docker/Swarm and paasd on this machine
+	PAASD_BIN=bin/paasd bash hack/run-dev.sh
+
+.PHONY: test
+test: ## Unit and integration tests against real Postgres and Swarm (started if needed)
+	bash hack/test.sh $(PKG) $(if $(RUN),-run '$(RUN)')
+
+.PHONY: bench
+bench: ## Benchmarks (go test -bench and hack/bench)
+	bash hack/bench
+
+.PHONY: lint
+lint: ## gofmt, go vet and a check that generated code is current
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+.PHONY: check-generated
+check-generated: generate ## Fail when generated code differs from what is committed
+	@git diff --exit-code -- store/ api/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- store/ api/ | grep '^??')" || { echo "untracked generated files: run make generate and commit"; exit 1; }
+
+.PHONY: clean
+clean: ## Remove build output (not the dev database)
+	rm -rf bin

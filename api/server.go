@@ -1,0 +1,103 @@
+// Package api is paasd's HTTP surface: health endpoints, metrics and the v1
+// API, served by echo. Handlers validate and record desired state; they
+// never change anything in Docker.
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Server serves paasd's HTTP endpoints; configure it by fields, then Serve.
+type Server struct {
+	// Checks are run by /readyz; keys name them in the answer.
+	Checks map[string]Checker
+	// Metrics is gathered by /metrics; nil serves no metrics.
+	Metrics prometheus.Gatherer
+	// ReadyTimeout bounds /readyz's checks (default 2s).
+	ReadyTimeout time.Duration
+	// ShutdownTimeout bounds the graceful drain of open requests (default 10s).
+	ShutdownTimeout time.Duration
+	// Register adds more routes (the v1 API) to the echo instance.
+	Register func(e *echo.Echo)
+}
+
+// Handler builds the echo instance with every route.
+func (s *Server) Handler(log zerolog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(requestLogger(log))
+	e.GET("/healthz", healthz)
+	timeout := s.ReadyTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	e.GET("/readyz", readyz(s.Checks, timeout))
+	if s.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})))
+	}
+	if s.Register != nil {
+		s.Register(e)
+	}
+	return e
+}
+
+// Serve answers on ln until ctx ends, then drains open requests.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	log := *zerolog.Ctx(ctx)
+	srv := &http.Server{
+		Handler:           s.Handler(log),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	timeout := s.ShutdownTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// requestLogger logs one line per request at debug level (info for errors),
+// without query strings, which may carry tokens.
+func requestLogger(log zerolog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			status := c.Response().Status
+			ev := log.Debug()
+			if status >= 500 {
+				ev = log.Error()
+			}
+			ev.Str("method", c.Request().Method).Str("path", c.Request().URL.Path).
+				Int("status", status).Dur("duration", time.Since(start)).Msg("request")
+			return nil
+		}
+	}
+}

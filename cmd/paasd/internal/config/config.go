@@ -1,0 +1,187 @@
+// Package config reads paasd's configuration from the environment, with the
+// variable names of the admin guide, and explains what is missing or wrong.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/skypanel/paas/store/secret"
+)
+
+// Config is paasd's configuration; Load fills it from the environment.
+type Config struct {
+	// DatabaseURL is the Postgres connection string (DATABASE_URL).
+	DatabaseURL string
+	// JWTSecret signs login tokens (JWT_SECRET, at least 32 characters).
+	JWTSecret string
+	// EncryptionKey seals secrets at rest (ENCRYPTION_KEY, 32 bytes, hex or base64).
+	EncryptionKey []byte
+	// LokiEndpoint is where logs are shipped and read (LOKI_ENDPOINT, optional).
+	LokiEndpoint string
+	// LokiRetentionDays bounds log retention (LOKI_RETENTION_DAYS, default 7).
+	LokiRetentionDays int
+	// Listen is the HTTP listen address (PAAS_LISTEN, default :8080).
+	Listen string
+	// LogLevel is the minimum level logged (LOG_LEVEL, default info).
+	LogLevel zerolog.Level
+	// InstanceID names this installation on a shared Swarm (PAAS_INSTANCE_ID);
+	// empty means the id stored in paas_settings, created on first start.
+	InstanceID string
+	// PublicNetwork is the overlay network apps join (PAAS_PUBLIC_NETWORK, default paas-public).
+	PublicNetwork string
+	// ResyncInterval is the period of full resyncs (PAAS_RESYNC_INTERVAL, default 30s).
+	ResyncInterval time.Duration
+	// RolloutDeadline bounds one rollout (PAAS_ROLLOUT_DEADLINE, default 5m).
+	RolloutDeadline time.Duration
+	// UpdateMonitor is Swarm's update monitor window (PAAS_UPDATE_MONITOR, default 10s).
+	UpdateMonitor time.Duration
+	// Workers is the number of reconcile workers per controller (PAAS_WORKERS, default 4).
+	Workers int
+}
+
+// Var describes one environment variable paasd reads.
+type Var struct {
+	// Name is the variable's name.
+	Name string
+	// Default is used when the variable is unset; empty for required ones.
+	Default string
+	// Help says what the variable does, for docs and errors.
+	Help string
+}
+
+// Vars lists every variable Load reads, in documentation order.
+var Vars = []Var{
+	{"DATABASE_URL", "", "Postgres connection string"},
+	{"JWT_SECRET", "", "secret that signs login tokens, at least 32 characters"},
+	{"ENCRYPTION_KEY", "", "32-byte key sealing secrets at rest, as 64 hex characters or base64"},
+	{"LOKI_ENDPOINT", "", "Loki base URL for app logs (optional)"},
+	{"LOKI_RETENTION_DAYS", "7", "days of logs Loki keeps"},
+	{"PAAS_LISTEN", ":8080", "HTTP listen address"},
+	{"LOG_LEVEL", "info", "trace, debug, info, warn or error"},
+	{"PAAS_INSTANCE_ID", "", "installation id on a shared Swarm (default: generated once and stored)"},
+	{"PAAS_PUBLIC_NETWORK", "paas-public", "overlay network apps are attached to"},
+	{"PAAS_RESYNC_INTERVAL", "30s", "period of full resyncs against Swarm"},
+	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
+	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
+	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
+}
+
+// Requirement names a set of variables a command cannot run without.
+type Requirement []string
+
+// Requirements of paasd's commands.
+var (
+	// ForMigrate is what `paasd migrate` needs.
+	ForMigrate = Requirement{"DATABASE_URL"}
+	// ForSeed is what `paasd seed-admin` needs.
+	ForSeed = Requirement{"DATABASE_URL"}
+	// ForServe is what `paasd serve` needs.
+	ForServe = Requirement{"DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY"}
+)
+
+// MissingError names every required variable that is unset.
+type MissingError struct {
+	// Names are the unset variables, sorted.
+	Names []string
+}
+
+func (e *MissingError) Error() string {
+	help := make([]string, 0, len(e.Names))
+	for _, n := range e.Names {
+		help = append(help, fmt.Sprintf("%s (%s)", n, helpOf(n)))
+	}
+	return "missing required environment variable(s): " + strings.Join(help, ", ") + "; see .env.example"
+}
+
+func helpOf(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Help
+		}
+	}
+	return ""
+}
+
+// Load reads the configuration through getenv (os.Getenv in production),
+// failing with every problem found when a required variable is unset or a
+// value does not parse.
+func Load(getenv func(string) string, req Requirement) (Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, v := range Vars {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var missing []string
+	for _, name := range req {
+		if get(name) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return Config{}, &MissingError{Names: missing}
+	}
+
+	var errs []error
+	cfg := Config{
+		DatabaseURL:   get("DATABASE_URL"),
+		JWTSecret:     get("JWT_SECRET"),
+		LokiEndpoint:  get("LOKI_ENDPOINT"),
+		Listen:        get("PAAS_LISTEN"),
+		InstanceID:    get("PAAS_INSTANCE_ID"),
+		PublicNetwork: get("PAAS_PUBLIC_NETWORK"),
+	}
+	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 characters"))
+	}
+	if k := get("ENCRYPTION_KEY"); k != "" {
+		key, err := secret.ParseKey(k)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		cfg.EncryptionKey = key
+	}
+	level, err := zerolog.ParseLevel(strings.ToLower(get("LOG_LEVEL")))
+	if err != nil || level == zerolog.NoLevel {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want trace, debug, info, warn or error", get("LOG_LEVEL")))
+	}
+	cfg.LogLevel = level
+	cfg.LokiRetentionDays = parsePositiveInt(get, "LOKI_RETENTION_DAYS", &errs)
+	cfg.Workers = parsePositiveInt(get, "PAAS_WORKERS", &errs)
+	cfg.ResyncInterval = parseDuration(get, "PAAS_RESYNC_INTERVAL", &errs)
+	cfg.RolloutDeadline = parseDuration(get, "PAAS_ROLLOUT_DEADLINE", &errs)
+	cfg.UpdateMonitor = parseDuration(get, "PAAS_UPDATE_MONITOR", &errs)
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func parsePositiveInt(get func(string) string, name string, errs *[]error) int {
+	n, err := strconv.Atoi(get(name))
+	if err != nil || n <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q: want a positive integer", name, get(name)))
+	}
+	return n
+}
+
+func parseDuration(get func(string) string, name string, errs *[]error) time.Duration {
+	d, err := time.ParseDuration(get(name))
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q: want a positive duration such as 30s or 5m", name, get(name)))
+	}
+	return d
+}

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const goodKey = "0000000000000000000000000000000000000000000000000000000000000001"
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(env(map[string]string{
+		"DATABASE_URL": "postgres://x", "JWT_SECRET": strings.Repeat("j", 32), "ENCRYPTION_KEY": goodKey,
+	}), ForServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":8080" || cfg.LogLevel != zerolog.InfoLevel || cfg.RolloutDeadline != 5*time.Minute ||
+		cfg.Workers != 4 || cfg.PublicNetwork != "paas-public" || len(cfg.EncryptionKey) != 32 {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestLoadNamesEveryMissingVariable(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{"JWT_SECRET": strings.Repeat("j", 32)}), ForServe)
+	var missing *MissingError
+	if !errors.As(err, &missing) {
+		t.Fatalf("err = %v, want MissingError", err)
+	}
+	if strings.Join(missing.Names, ",") != "DATABASE_URL,ENCRYPTION_KEY" {
+		t.Fatalf("missing = %v", missing.Names)
+	}
+	if !strings.Contains(err.Error(), "DATABASE_URL (Postgres connection string)") {
+		t.Fatalf("error does not explain the variable: %v", err)
+	}
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{
+		"DATABASE_URL": "postgres://x", "JWT_SECRET": "short", "ENCRYPTION_KEY": "nope",
+		"LOG_LEVEL": "loud", "PAAS_RESYNC_INTERVAL": "often", "PAAS_WORKERS": "-1",
+	}), ForServe)
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, want := range []string{"JWT_SECRET", "ENCRYPTION_KEY", "LOG_LEVEL", "PAAS_RESYNC_INTERVAL", "PAAS_WORKERS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestMigrateNeedsOnlyTheDatabase(t *testing.T) {
+	t.Parallel()
+	if _, err := Load(env(map[string]string{"DATABASE_URL": "postgres://x"}), ForMigrate); err != nil {
+		t.Fatal(err)
+	}
+}

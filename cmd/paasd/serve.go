@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skypanel/paas/api"
+	"github.com/skypanel/paas/cmd/paasd/internal/config"
+	"github.com/skypanel/paas/store"
+)
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the API and, when elected leader, run the reconcilers",
+		Long: "serve answers HTTP on PAAS_LISTEN (GET /healthz, GET /readyz, GET /metrics and the API)\n" +
+			"and stops gracefully on SIGINT or SIGTERM.",
+		Example: `  paasd serve                       # configuration from the environment
+  PAAS_LISTEN=127.0.0.1:9090 paasd serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(os.Getenv, config.ForServe)
+			if err != nil {
+				return err
+			}
+			log := newLogger(os.Stderr, cfg.LogLevel).With().Str("component", "paasd").Logger()
+			return serve(log.WithContext(cmd.Context()), cfg)
+		},
+	}
+}
+
+func serve(ctx context.Context, cfg config.Config) error {
+	log := zerolog.Ctx(ctx)
+	started := time.Now()
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer docker.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on PAAS_LISTEN %s: %w", cfg.Listen, err)
+	}
+	log.Info().Str("listen", ln.Addr().String()).Str("version", version).Msg("serving")
+
+	srv := &api.Server{
+		Metrics: reg,
+		Checks: map[string]api.Checker{
+			"database": api.CheckerFunc(func(ctx context.Context) (string, error) {
+				return "", s.Pool.Ping(ctx)
+			}),
+			"docker": api.CheckerFunc(func(ctx context.Context) (string, error) {
+				info, err := docker.Info(ctx)
+				if err != nil {
+					return "", err
+				}
+				if info.Swarm.LocalNodeState != "active" {
+					return "", fmt.Errorf("swarm is %s, want active", info.Swarm.LocalNodeState)
+				}
+				return "engine " + info.ServerVersion + ", swarm active", nil
+			}),
+		},
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx, ln) })
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info().Dur("uptime", time.Since(started).Round(time.Second)).Msg("stopped")
+	return nil
+}

@@ -1,0 +1,54 @@
+-- name: CreateApp :one
+INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING *;
+
+-- name: GetApp :one
+SELECT * FROM paas_apps WHERE id = $1;
+
+-- name: GetAppByName :one
+SELECT * FROM paas_apps WHERE organization_id = $1 AND name = $2;
+
+-- name: ListApps :many
+SELECT * FROM paas_apps WHERE organization_id = $1 ORDER BY name;
+
+-- name: ListAppIDs :many
+-- Every app, deleted or not: a resync enqueues them all.
+SELECT id FROM paas_apps ORDER BY id;
+
+-- name: GetAppDesired :one
+-- Everything the app reconciler needs in one read: the app, its plan and
+-- whether its organization is suspended.
+SELECT sqlc.embed(a), sqlc.embed(p), o.suspended AS org_suspended
+FROM paas_apps a
+JOIN paas_plans p ON p.id = a.plan_id
+JOIN paas_organizations o ON o.id = a.organization_id
+WHERE a.id = $1;
+
+-- name: UpdateAppSpec :one
+-- Optimistic concurrency: the write applies only when the caller read the
+-- current version; no row back means someone else wrote first.
+UPDATE paas_apps
+SET image = $3, replicas = $4, port = $5, command = $6, plan_id = $7, health_check = $8, stopped = $9
+WHERE id = $1 AND version = $2 AND deleted_at IS NULL
+RETURNING *;
+
+-- name: BumpAppRestart :one
+UPDATE paas_apps SET restart_count = restart_count + 1
+WHERE id = $1 AND deleted_at IS NULL RETURNING *;
+
+-- name: MarkAppDeleted :one
+UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *;
+
+-- name: DeleteAppRow :execrows
+-- The last step of a finalizer-style delete: only a row marked deleted goes.
+DELETE FROM paas_apps WHERE id = $1 AND deleted_at IS NOT NULL;
+
+-- name: UpdateAppStatus :exec
+UPDATE paas_apps
+SET observed_generation = $2, phase = $3, conditions = $4, status_message = $5,
+    running_replicas = $6, desired_replicas = $7, current_deployment_id = $8, service_id = $9
+WHERE id = $1;
+
+-- name: CountOrganizationApps :one
+SELECT count(*) FROM paas_apps WHERE organization_id = $1 AND deleted_at IS NULL;
