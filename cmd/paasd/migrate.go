@@ -12,11 +12,11 @@ import (
 
 func newMigrateCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "migrate",
-		Short: "Apply pending database migrations (idempotent)",
-		Long:  "migrate applies the schema migrations embedded in paasd to DATABASE_URL.\nA second run applies nothing; concurrent runs are serialised by a Postgres lock.",
+		Use:     "migrate",
+		Short:   "Apply pending database migrations (idempotent)",
+		Long:    "migrate applies the schema migrations embedded in paasd to DATABASE_URL.\nA second run applies nothing; concurrent runs are serialised by a Postgres lock.",
 		Example: `  DATABASE_URL=postgres://paas@127.0.0.1:55432/paas paasd migrate`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(os.Getenv, config.ForMigrate)
 			if err != nil {
