@@ -76,6 +76,8 @@ INSERT INTO paas_plans (name, display_name, cpu_millis, memory_mb, max_replicas,
     ('pro',      'Pro',      2000, 2048, 10,  69400),
     ('business', 'Business', 4000, 4096, 20, 138900);
 
+CREATE SEQUENCE paas_status_seq;
+
 CREATE TABLE paas_apps (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id  uuid NOT NULL REFERENCES paas_organizations (id) ON DELETE RESTRICT,
@@ -113,12 +115,16 @@ CREATE TABLE paas_apps (
     desired_replicas       integer NOT NULL DEFAULT 0,
     current_deployment_id  uuid,
     service_id             text,
+    -- status_seq orders status changes across the installation (trigger-set
+    -- from paas_status_seq); watchers resume from the last one they saw.
+    status_seq             bigint NOT NULL DEFAULT 0,
 
     deleted_at       timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX paas_apps_org_name_key ON paas_apps (organization_id, name);
+CREATE INDEX paas_apps_status_seq_idx ON paas_apps (organization_id, status_seq);
 CREATE INDEX paas_apps_deleted_idx ON paas_apps (deleted_at) WHERE deleted_at IS NOT NULL;
 
 CREATE TABLE paas_deployments (
@@ -275,6 +281,13 @@ BEGIN
         OLD.stopped, OLD.restart_count, OLD.env_revision, OLD.deleted_at) THEN
         NEW.generation := OLD.generation + 1;
     END IF;
+    IF (NEW.phase, NEW.conditions, NEW.observed_generation, NEW.running_replicas,
+        NEW.desired_replicas, NEW.current_deployment_id, NEW.status_message, NEW.generation)
+       IS DISTINCT FROM
+       (OLD.phase, OLD.conditions, OLD.observed_generation, OLD.running_replicas,
+        OLD.desired_replicas, OLD.current_deployment_id, OLD.status_message, OLD.generation) THEN
+        NEW.status_seq := nextval('paas_status_seq');
+    END IF;
     NEW.version := OLD.version + 1;
     NEW.updated_at := now();
     RETURN NEW;
@@ -284,6 +297,27 @@ CREATE TRIGGER paas_apps_bump BEFORE UPDATE ON paas_apps
     FOR EACH ROW EXECUTE FUNCTION paas_apps_bump();
 
 -- +goose StatementBegin
+CREATE FUNCTION paas_apps_insert_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.status_seq := nextval('paas_status_seq');
+    RETURN NEW;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER paas_apps_insert_seq BEFORE INSERT ON paas_apps
+    FOR EACH ROW EXECUTE FUNCTION paas_apps_insert_seq();
+
+-- paas_app_tombstones remembers deleted apps so a watcher resuming after
+-- the row is gone still learns of the deletion.
+CREATE TABLE paas_app_tombstones (
+    app_id           uuid PRIMARY KEY,
+    organization_id  uuid NOT NULL,
+    name             text NOT NULL,
+    status_seq       bigint NOT NULL,
+    deleted_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX paas_app_tombstones_seq_idx ON paas_app_tombstones (organization_id, status_seq);
+
+-- +goose StatementBegin
 -- paas_apps_notify: tells listeners which object changed. The payload is a
 -- key ("app/<uuid>"), never the row: reconcilers re-read desired state.
 -- Channel paas_desired wakes reconcilers on spec changes; paas_status wakes
@@ -291,6 +325,9 @@ CREATE TRIGGER paas_apps_bump BEFORE UPDATE ON paas_apps
 CREATE FUNCTION paas_apps_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
+        INSERT INTO paas_app_tombstones (app_id, organization_id, name, status_seq)
+             VALUES (OLD.id, OLD.organization_id, OLD.name, nextval('paas_status_seq'))
+        ON CONFLICT (app_id) DO NOTHING;
         PERFORM pg_notify('paas_desired', 'app/' || OLD.id);
         PERFORM pg_notify('paas_status', 'app/' || OLD.id);
         RETURN OLD;
@@ -298,11 +335,7 @@ BEGIN
     IF TG_OP = 'INSERT' OR NEW.generation <> OLD.generation THEN
         PERFORM pg_notify('paas_desired', 'app/' || NEW.id);
     END IF;
-    IF TG_OP = 'INSERT' OR (NEW.phase, NEW.conditions, NEW.observed_generation, NEW.running_replicas,
-                            NEW.desired_replicas, NEW.current_deployment_id, NEW.status_message, NEW.generation)
-                           IS DISTINCT FROM
-                           (OLD.phase, OLD.conditions, OLD.observed_generation, OLD.running_replicas,
-                            OLD.desired_replicas, OLD.current_deployment_id, OLD.status_message, OLD.generation) THEN
+    IF TG_OP = 'INSERT' OR NEW.status_seq <> OLD.status_seq THEN
         PERFORM pg_notify('paas_status', 'app/' || NEW.id);
     END IF;
     RETURN NEW;
@@ -357,7 +390,8 @@ CREATE TRIGGER paas_ledger_apply BEFORE INSERT OR UPDATE OR DELETE ON paas_ledge
     FOR EACH ROW EXECUTE FUNCTION paas_ledger_apply();
 
 -- +goose Down
-DROP TABLE paas_audit_log, paas_notifications, paas_events, paas_settings, paas_worker_nodes,
+DROP TABLE paas_app_tombstones, paas_audit_log, paas_notifications, paas_events, paas_settings, paas_worker_nodes,
     paas_ledger, paas_wallets, paas_domains, paas_env_vars, paas_apps, paas_deployments,
     paas_plans, paas_api_tokens, paas_memberships, paas_users, paas_organizations CASCADE;
-DROP FUNCTION paas_apps_bump, paas_apps_notify, paas_env_vars_bump, paas_organizations_notify, paas_ledger_apply;
+DROP SEQUENCE paas_status_seq;
+DROP FUNCTION paas_apps_insert_seq, paas_apps_bump, paas_apps_notify, paas_env_vars_bump, paas_organizations_notify, paas_ledger_apply;

@@ -15,7 +15,7 @@ import (
 
 const bumpAppRestart = `-- name: BumpAppRestart :one
 UPDATE paas_apps SET restart_count = restart_count + 1
-WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at
+WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
 `
 
 func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error) {
@@ -45,6 +45,7 @@ func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error)
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -66,7 +67,7 @@ func (q *Queries) CountOrganizationApps(ctx context.Context, organizationID uuid
 const createApp = `-- name: CreateApp :one
 INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
 `
 
 type CreateAppParams struct {
@@ -118,6 +119,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -139,7 +141,7 @@ func (q *Queries) DeleteAppRow(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at FROM paas_apps WHERE id = $1
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
@@ -169,6 +171,7 @@ func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -177,7 +180,7 @@ func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
 }
 
 const getAppByName = `-- name: GetAppByName :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 AND name = $2
 `
 
 type GetAppByNameParams struct {
@@ -212,6 +215,7 @@ func (q *Queries) GetAppByName(ctx context.Context, arg GetAppByNameParams) (App
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -220,7 +224,7 @@ func (q *Queries) GetAppByName(ctx context.Context, arg GetAppByNameParams) (App
 }
 
 const getAppDesired = `-- name: GetAppDesired :one
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.deleted_at, a.created_at, a.updated_at, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended
+SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 JOIN paas_organizations o ON o.id = a.organization_id
@@ -262,6 +266,7 @@ func (q *Queries) GetAppDesired(ctx context.Context, id uuid.UUID) (GetAppDesire
 		&i.App.DesiredReplicas,
 		&i.App.CurrentDeploymentID,
 		&i.App.ServiceID,
+		&i.App.StatusSeq,
 		&i.App.DeletedAt,
 		&i.App.CreatedAt,
 		&i.App.UpdatedAt,
@@ -306,7 +311,7 @@ func (q *Queries) ListAppIDs(ctx context.Context) ([]uuid.UUID, error) {
 }
 
 const listApps = `-- name: ListApps :many
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 ORDER BY name
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App, error) {
@@ -342,6 +347,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 			&i.DesiredReplicas,
 			&i.CurrentDeploymentID,
 			&i.ServiceID,
+			&i.StatusSeq,
 			&i.DeletedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
@@ -357,7 +363,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 }
 
 const markAppDeleted = `-- name: MarkAppDeleted :one
-UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at
+UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
 `
 
 func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error) {
@@ -387,6 +393,7 @@ func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error)
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -398,7 +405,7 @@ const updateAppSpec = `-- name: UpdateAppSpec :one
 UPDATE paas_apps
 SET image = $3, replicas = $4, port = $5, command = $6, plan_id = $7, health_check = $8, stopped = $9
 WHERE id = $1 AND version = $2 AND deleted_at IS NULL
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, deleted_at, created_at, updated_at
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
 `
 
 type UpdateAppSpecParams struct {
@@ -452,6 +459,7 @@ func (q *Queries) UpdateAppSpec(ctx context.Context, arg UpdateAppSpecParams) (A
 		&i.DesiredReplicas,
 		&i.CurrentDeploymentID,
 		&i.ServiceID,
+		&i.StatusSeq,
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,

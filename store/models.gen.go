@@ -47,6 +47,7 @@ type App struct {
 	DesiredReplicas     int32                 `json:"desired_replicas"`
 	CurrentDeploymentID uuid.NullUUID         `json:"current_deployment_id"`
 	ServiceID           *string               `json:"service_id"`
+	StatusSeq           int64                 `json:"status_seq"`
 	DeletedAt           *time.Time            `json:"deleted_at"`
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
@@ -145,6 +146,14 @@ type Organization struct {
 	Suspended bool      `json:"suspended"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type PaasAppTombstone struct {
+	AppID          uuid.UUID `json:"app_id"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+	Name           string    `json:"name"`
+	StatusSeq      int64     `json:"status_seq"`
+	DeletedAt      time.Time `json:"deleted_at"`
 }
 
 type Plan struct {
