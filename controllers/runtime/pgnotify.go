@@ -1,0 +1,90 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+)
+
+// DefaultReconnectDelay is the pause between reconnect attempts of a source
+// whose ReconnectDelay is zero.
+const DefaultReconnectDelay = time.Second
+
+// Listener delivers Postgres notifications from a dedicated connection and
+// reconnects after any failure.
+//
+// Notifications sent while the connection is down are lost for good, so
+// OnConnect runs after every (re)connect, once LISTEN is active, for the
+// caller to resync everything; anything that changes after LISTEN is active
+// is notified again, so nothing falls between the resync and the stream.
+type Listener struct {
+	// Connect opens the connection to listen on; required. It must be a plain
+	// connection, not one from a pool that something else may use.
+	Connect func(ctx context.Context) (*pgx.Conn, error)
+	// Channels are the channel names to LISTEN on; at least one is required.
+	Channels []string
+	// Handle receives each notification; required. It runs on the listening
+	// goroutine, so it should be quick (enqueue a key) rather than do the work.
+	Handle func(ctx context.Context, channel, payload string)
+	// OnConnect, if set, runs after every successful (re)connect once LISTEN
+	// is active; like Handle it should be quick (e.g. Resync.Trigger).
+	OnConnect func(ctx context.Context)
+	// ReconnectDelay is the pause before reconnecting after a failure;
+	// DefaultReconnectDelay if zero.
+	ReconnectDelay time.Duration
+}
+
+// Run listens until ctx is done, reconnecting after every failure, and then
+// returns nil; it returns an error only for an incomplete configuration.
+func (l *Listener) Run(ctx context.Context) error {
+	if l.Connect == nil || l.Handle == nil || len(l.Channels) == 0 {
+		return errors.New("listener: Connect, Handle and Channels are required")
+	}
+	log := zerolog.Ctx(ctx).With().Strs("channels", l.Channels).Logger()
+	for {
+		err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		delay := orDefault(l.ReconnectDelay, DefaultReconnectDelay)
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("listener disconnected")
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// listen runs one connection until it fails; it never returns nil.
+func (l *Listener) listen(ctx context.Context) error {
+	conn, err := l.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		// ctx may be done already; closing politely still needs a moment.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+
+	for _, ch := range l.Channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return fmt.Errorf("listen %s: %w", ch, err)
+		}
+	}
+	zerolog.Ctx(ctx).Info().Strs("channels", l.Channels).Msg("listening")
+	if l.OnConnect != nil {
+		l.OnConnect(ctx)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		l.Handle(ctx, n.Channel, n.Payload)
+	}
+}
