@@ -1,0 +1,490 @@
+// Package app holds the app loop: it converges each app's Swarm service onto
+// the app's current release (image, env, command, resources, healthcheck,
+// update config, networks, paas.* labels), cuts releases when the spec
+// changes, follows rollouts, removes services of deleted apps and orphans,
+// and writes status back.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/skypanel/paas/controllers/observed"
+	"github.com/skypanel/paas/controllers/runtime"
+	"github.com/skypanel/paas/controllers/servicespec"
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
+	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
+)
+
+// Store is the part of the database the app loop uses.
+type Store interface {
+	GetAppDesired(ctx context.Context, id uuid.UUID) (store.GetAppDesiredRow, error)
+	ListEnvVars(ctx context.Context, appID uuid.UUID) ([]store.EnvVar, error)
+	ListDeployments(ctx context.Context, arg store.ListDeploymentsParams) ([]store.Deployment, error)
+	CreateDeployment(ctx context.Context, arg store.CreateDeploymentParams) (store.Deployment, error)
+	GetDeploymentByGeneration(ctx context.Context, arg store.GetDeploymentByGenerationParams) (store.Deployment, error)
+	SupersedeDeployments(ctx context.Context, arg store.SupersedeDeploymentsParams) error
+	FinishDeployment(ctx context.Context, arg store.FinishDeploymentParams) (store.Deployment, error)
+	AppendDeploymentLog(ctx context.Context, arg store.AppendDeploymentLogParams) error
+	UpdateAppStatus(ctx context.Context, arg store.UpdateAppStatusParams) error
+	DeleteAppRow(ctx context.Context, id uuid.UUID) (int64, error)
+	RecordEvent(ctx context.Context, arg store.RecordEventParams) (store.Event, error)
+}
+
+// Docker is the part of the engine API the app loop calls.
+type Docker interface {
+	ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, opts types.ServiceCreateOptions) (swarm.ServiceCreateResponse, error)
+	ServiceUpdate(ctx context.Context, id string, version swarm.Version, spec swarm.ServiceSpec, opts types.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
+	ServiceRemove(ctx context.Context, id string) error
+	TaskList(ctx context.Context, opts types.TaskListOptions) ([]swarm.Task, error)
+	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+}
+
+// Metrics counts what the app loop did beyond plain reconciles.
+type Metrics struct {
+	// DriftCorrections counts hand edits reverted, by field owner loop.
+	DriftCorrections *prometheus.CounterVec
+	// Rollouts counts finished rollouts by outcome (deployed, failed).
+	Rollouts *prometheus.CounterVec
+}
+
+// NewMetrics builds unregistered metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		DriftCorrections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paas_drift_corrections_total", Help: "Hand edits of Swarm services reverted, by loop.",
+		}, []string{"loop"}),
+		Rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paas_rollouts_total", Help: "Finished rollouts by outcome.",
+		}, []string{"outcome"}),
+	}
+}
+
+// MustRegister registers every metric on reg.
+func (m *Metrics) MustRegister(reg prometheus.Registerer) {
+	reg.MustRegister(m.DriftCorrections, m.Rollouts)
+}
+
+// Reconciler is the app loop; configure it by fields.
+type Reconciler struct {
+	// Store reads desired state and records status, releases and events.
+	Store Store
+	// Docker writes services; reads come from Services.
+	Docker Docker
+	// Services is the observed-state cache shared with the other loops.
+	Services *observed.Services
+	// Box opens sealed env values and keys release fingerprints.
+	Box *secret.Box
+	// InstanceID labels every service and scopes what the loop may touch.
+	InstanceID string
+	// Networks are the network ids services attach to (the public overlay).
+	Networks []string
+	// UpdateMonitor is Swarm's monitor window after each task update.
+	UpdateMonitor time.Duration
+	// RolloutDeadline bounds one rollout; past it the release is failed.
+	RolloutDeadline time.Duration
+	// PollInterval is how often an unfinished rollout or an app short of
+	// replicas is looked at again (task state changes raise no service events).
+	PollInterval time.Duration
+	// Now reads the clock; logic never calls time.Now itself.
+	Now func() time.Time
+	// Metrics, when set, counts drift corrections and rollout outcomes.
+	Metrics *Metrics
+}
+
+const controllerName = "app"
+
+const (
+	normal  = "Normal"
+	warning = "Warning"
+)
+
+// conditionError is a failure the user must act on (a missing image, an
+// unreadable secret): it sets Degraded with its reason, and is retried with
+// backoff in case the world changes (the image gets built).
+type conditionError struct {
+	reason string
+	err    error
+}
+
+func (e *conditionError) Error() string { return e.err.Error() }
+func (e *conditionError) Unwrap() error { return e.err }
+
+// ParseKey returns the app id of a queue key "app/<uuid>".
+func ParseKey(key string) (uuid.UUID, error) {
+	rest, ok := strings.CutPrefix(key, "app/")
+	if !ok {
+		return uuid.Nil, fmt.Errorf("key %q: want app/<uuid>", key)
+	}
+	return uuid.Parse(rest)
+}
+
+// Key returns the queue key of an app.
+func Key(id string) string { return "app/" + id }
+
+// Reconcile converges one app; see the package comment.
+func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result, error) {
+	id, err := ParseKey(key)
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("dropping malformed key")
+		return runtime.Result{}, nil
+	}
+	ctx = zerolog.Ctx(ctx).With().Str("app", id.String()).Logger().WithContext(ctx)
+	now := r.Now()
+
+	row, err := r.Store.GetAppDesired(ctx, id)
+	if store.IsNotFound(err) {
+		return runtime.Result{}, r.removeOrphan(ctx, id)
+	}
+	if err != nil {
+		return runtime.Result{}, fmt.Errorf("read app: %w", err)
+	}
+	if row.App.DeletedAt != nil {
+		return runtime.Result{}, r.finalize(ctx, row.App)
+	}
+	if err := r.removeDuplicates(ctx, id); err != nil {
+		return runtime.Result{}, err
+	}
+	if svc, ok := r.Services.Get(id.String()); ok && needsFreshObservation(row.App) {
+		if _, _, err := r.Services.Refresh(ctx, svc.ID); err != nil {
+			return runtime.Result{}, err
+		}
+	}
+
+	dec, err := r.ensureRelease(ctx, row, now)
+	if err != nil {
+		var ce *conditionError
+		if errors.As(err, &ce) {
+			r.event(ctx, id, warning, ce.reason, ce.Error())
+			r.writeStatus(ctx, row, statusInput{blocked: ce, now: now})
+		}
+		return runtime.Result{}, err
+	}
+
+	// Judge the rollout before converging: if Swarm rolled a release back,
+	// the service must stay on the release it rolled back to, not get the
+	// failed one pushed again.
+	var current *swarm.Service
+	if svc, ok := r.Services.Get(id.String()); ok {
+		current = &svc
+	}
+	rollout, err := r.followRollout(ctx, row, &dec, current, now)
+	if err != nil {
+		return runtime.Result{}, err
+	}
+
+	svc, err := r.converge(ctx, row, dec, now)
+	if err != nil {
+		var ce *conditionError
+		if errors.As(err, &ce) {
+			r.event(ctx, id, warning, ce.reason, ce.Error())
+			r.writeStatus(ctx, row, statusInput{blocked: ce, now: now, release: dec})
+		}
+		return runtime.Result{}, err
+	}
+
+	in := statusInput{now: now, release: dec, service: svc, rollout: rollout}
+	r.writeStatus(ctx, row, in)
+
+	if in.settled() {
+		return runtime.Result{}, nil
+	}
+	return runtime.Result{RequeueAfter: r.PollInterval}, nil
+}
+
+// converge creates or updates the service so it runs the target release,
+// and returns the service as now observed (nil when there is no release).
+func (r *Reconciler) converge(ctx context.Context, row store.GetAppDesiredRow, dec releaseDecision, now time.Time) (*swarm.Service, error) {
+	if dec.Target == nil {
+		return nil, nil
+	}
+	desired, err := r.desired(row, *dec.Target)
+	if err != nil {
+		return nil, err
+	}
+	appID := row.App.ID.String()
+	for attempt := 0; ; attempt++ {
+		var observedSvc *swarm.Service
+		if svc, ok := r.Services.Get(appID); ok {
+			observedSvc = &svc
+		}
+		plan := servicespec.PlanApp(desired, observedSvc)
+		switch plan.Action {
+		case servicespec.ActionNone:
+			if plan.Reason == servicespec.ReasonNotOwned {
+				return nil, &conditionError{reason: "ServiceNotOwned", err: fmt.Errorf("service %s belongs to someone else", desired.ServiceName)}
+			}
+			return observedSvc, nil
+		case servicespec.ActionCreate:
+			replicas := DesiredReplicas(row)
+			plan.Spec.Mode.Replicated.Replicas = &replicas
+			plan.Spec.TaskTemplate.ForceUpdate = uint64(row.App.RestartCount)
+			resp, err := r.Docker.ServiceCreate(ctx, plan.Spec, types.ServiceCreateOptions{})
+			if errdefs.IsConflict(err) || (err != nil && strings.Contains(err.Error(), "name conflicts")) {
+				return nil, &conditionError{reason: "ServiceNameTaken", err: fmt.Errorf("create service %s: %w", desired.ServiceName, err)}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("create service: %w", err)
+			}
+			r.event(ctx, row.App.ID, normal, "Created", fmt.Sprintf("created service %s running release %d with %d replicas", desired.ServiceName, desired.Release, replicas))
+			return r.refresh(ctx, appID, resp.ID)
+		case servicespec.ActionUpdate:
+			_, err := r.Docker.ServiceUpdate(ctx, observedSvc.ID, observedSvc.Version, plan.Spec, types.ServiceUpdateOptions{})
+			if isOutOfSequence(err) && attempt < 5 {
+				// Another loop wrote first: re-read and retry at once.
+				if _, err := r.refresh(ctx, appID, observedSvc.ID); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("update service: %w", err)
+			}
+			r.recordUpdate(ctx, row.App.ID, desired, plan)
+			return r.refresh(ctx, appID, observedSvc.ID)
+		default:
+			return nil, fmt.Errorf("unexpected plan %s (%s)", plan.Action, plan.Reason)
+		}
+	}
+}
+
+func (r *Reconciler) recordUpdate(ctx context.Context, appID uuid.UUID, d servicespec.Desired, plan servicespec.AppPlan) {
+	changes := make([]string, 0, len(plan.Drift))
+	for _, f := range plan.Drift {
+		changes = append(changes, f.String())
+	}
+	if plan.Reason == servicespec.ReasonDriftReverted {
+		if r.Metrics != nil {
+			r.Metrics.DriftCorrections.WithLabelValues(controllerName).Inc()
+		}
+		r.event(ctx, appID, warning, "DriftReverted", "reverted hand edit of service "+d.ServiceName+": "+strings.Join(changes, "; "))
+		return
+	}
+	r.event(ctx, appID, normal, "Updated", fmt.Sprintf("updated service %s to release %d: %s", d.ServiceName, d.Release, strings.Join(changes, "; ")))
+}
+
+// refresh re-reads one service into the cache after a write or a conflict.
+func (r *Reconciler) refresh(ctx context.Context, appID, serviceID string) (*swarm.Service, error) {
+	if _, _, err := r.Services.Refresh(ctx, serviceID); err != nil {
+		return nil, err
+	}
+	svc, ok := r.Services.Get(appID)
+	if !ok {
+		return nil, fmt.Errorf("service %s vanished after write", serviceID)
+	}
+	return &svc, nil
+}
+
+// desired builds the render input from the app and the release it runs.
+func (r *Reconciler) desired(row store.GetAppDesiredRow, rel store.Deployment) (servicespec.Desired, error) {
+	rs, err := releaseOf(rel)
+	if err != nil {
+		return servicespec.Desired{}, err
+	}
+	env, err := r.openEnv(rs)
+	if err != nil {
+		return servicespec.Desired{}, &conditionError{reason: "EnvUnreadable", err: err}
+	}
+	plan := row.Plan
+	// A release keeps the plan it was cut with; the current plan row gives
+	// its resources (a plan's resources are edited rarely, by admins).
+	d := servicespec.Desired{
+		InstanceID: r.InstanceID, AppID: row.App.ID.String(), AppName: row.App.Name,
+		OrgID: row.App.OrganizationID.String(), ServiceName: row.App.ServiceName,
+		Image: rel.ImageResolved, ImageRef: rs.Image, Command: rs.Command, Env: env,
+		Port: int(rs.Port), CPUMillis: int64(plan.CpuMillis), MemoryMB: int64(plan.MemoryMb),
+		Networks: r.Networks, Release: int(rel.Version), UpdateMonitor: r.UpdateMonitor,
+	}
+	if hc := rs.HealthCheck; hc != nil {
+		d.HealthCheck = renderHealthCheck(*hc, int(rs.Port))
+	}
+	return d, nil
+}
+
+func renderHealthCheck(hc store.HealthCheck, port int) *servicespec.HealthCheck {
+	seconds := func(n, def int) time.Duration {
+		if n == 0 {
+			n = def
+		}
+		return time.Duration(n) * time.Second
+	}
+	cmd := hc.Command
+	if len(cmd) == 0 && hc.Path != "" {
+		cmd = []string{"/bin/sh", "-c", fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d%s || exit 1", port, hc.Path)}
+	}
+	retries := hc.Retries
+	if retries == 0 {
+		retries = 3
+	}
+	return &servicespec.HealthCheck{
+		Command: cmd, Interval: seconds(hc.IntervalSeconds, 10), Timeout: seconds(hc.TimeoutSeconds, 5),
+		StartPeriod: seconds(hc.StartPeriodSeconds, 0), Retries: retries,
+	}
+}
+
+// DesiredReplicas is the user's count, or zero while stopped or suspended.
+func DesiredReplicas(row store.GetAppDesiredRow) uint64 {
+	if row.App.Stopped || row.OrgSuspended || row.App.Replicas < 0 {
+		return 0
+	}
+	return uint64(row.App.Replicas)
+}
+
+// followRollout reads the target release's rollout from Swarm while it is
+// deploying and records its end.
+func (r *Reconciler) followRollout(ctx context.Context, row store.GetAppDesiredRow, dec *releaseDecision, svc *swarm.Service, now time.Time) (*servicespec.RolloutStatus, error) {
+	if svc == nil || dec.Latest == nil || dec.Latest.Status != "deploying" {
+		return nil, nil
+	}
+	rel := dec.Latest
+	tasks, err := r.Docker.TaskList(ctx, types.TaskListOptions{Filters: observed.ServiceFilter(svc.ID)})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	var startedAt, deadline time.Time
+	if rel.StartedAt != nil {
+		startedAt = *rel.StartedAt
+	}
+	if rel.DeadlineAt != nil {
+		deadline = *rel.DeadlineAt
+	}
+	st := servicespec.EvaluateRollout(*svc, tasks, int(rel.Version), startedAt, deadline, now)
+	var status, msg string
+	switch st.Phase {
+	case servicespec.RolloutProgressing:
+		return &st, nil
+	case servicespec.RolloutDeployed:
+		status, msg = "deployed", fmt.Sprintf("release %d deployed: %d/%d replicas running", rel.Version, st.Running, st.Desired)
+	default:
+		status, msg = "failed", st.Message
+		if st.TaskError != "" && !strings.Contains(msg, st.TaskError) {
+			msg += ": " + st.TaskError
+		}
+	}
+	done, err := r.Store.FinishDeployment(ctx, store.FinishDeploymentParams{
+		ID: rel.ID, Status: status, Message: msg, FinishedAt: &now, LogLine: logLine(now, msg),
+	})
+	if store.IsNotFound(err) {
+		return &st, nil // finished already by a previous attempt
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finish release %d: %w", rel.Version, err)
+	}
+	dec.Recent[0] = done
+	dec.pick()
+	if r.Metrics != nil {
+		r.Metrics.Rollouts.WithLabelValues(status).Inc()
+	}
+	if status == "deployed" {
+		r.event(ctx, row.App.ID, normal, "RolloutSucceeded", msg)
+	} else {
+		// The failed release stops being the target: the next reconcile
+		// renders the last good one, which Swarm rolled back to.
+		r.event(ctx, row.App.ID, warning, "RolloutFailed", fmt.Sprintf("release %d failed: %s", rel.Version, msg))
+	}
+	return &st, nil
+}
+
+// finalize removes a deleted app's service, then its row. A crash between
+// the two repeats both harmlessly.
+func (r *Reconciler) finalize(ctx context.Context, app store.App) error {
+	if svc, ok := r.Services.Get(app.ID.String()); ok {
+		if err := r.Docker.ServiceRemove(ctx, svc.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove service: %w", err)
+		}
+		r.Services.Forget(app.ID.String(), svc.ID)
+		r.event(ctx, app.ID, normal, "Deleted", "removed service "+svc.Spec.Name)
+	}
+	if err := r.removeDuplicates(ctx, app.ID); err != nil {
+		return err
+	}
+	if _, err := r.Store.DeleteAppRow(ctx, app.ID); err != nil {
+		return fmt.Errorf("delete app row: %w", err)
+	}
+	zerolog.Ctx(ctx).Info().Str("app_name", app.Name).Msg("app deleted")
+	return nil
+}
+
+// removeOrphan removes the service of an app that has no row: one this
+// installation created (the cache holds only ours) and nobody wants.
+func (r *Reconciler) removeOrphan(ctx context.Context, id uuid.UUID) error {
+	svc, ok := r.Services.Get(id.String())
+	if ok {
+		if err := r.Docker.ServiceRemove(ctx, svc.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove orphan service: %w", err)
+		}
+		r.Services.Forget(id.String(), svc.ID)
+		zerolog.Ctx(ctx).Info().Str("service", svc.Spec.Name).Msg("removed orphan service")
+		r.event(ctx, id, normal, "OrphanRemoved", "removed service "+svc.Spec.Name+" of an app that no longer exists")
+	}
+	return r.removeDuplicates(ctx, id)
+}
+
+// removeDuplicates removes extra services claiming the same app.
+func (r *Reconciler) removeDuplicates(ctx context.Context, id uuid.UUID) error {
+	for _, sid := range r.Services.Extra(id.String()) {
+		if err := r.Docker.ServiceRemove(ctx, sid); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove duplicate service: %w", err)
+		}
+		r.Services.Forget(id.String(), sid)
+		r.event(ctx, id, warning, "DuplicateRemoved", "removed duplicate service "+sid)
+	}
+	return nil
+}
+
+func (r *Reconciler) resolveImage(ctx context.Context, ref string) (string, error) {
+	return paasswarm.ResolveImage(ctx, r.Docker, ref)
+}
+
+func (r *Reconciler) appendLog(ctx context.Context, d store.Deployment, now time.Time, msg string) {
+	if err := r.Store.AppendDeploymentLog(ctx, store.AppendDeploymentLogParams{ID: d.ID, LogLine: logLine(now, msg)}); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("append release log")
+	}
+}
+
+func logLine(at time.Time, msg string) string {
+	return at.UTC().Format(time.RFC3339) + " " + msg + "\n"
+}
+
+// event records an app event (deduplicated with a count) and logs it.
+func (r *Reconciler) event(ctx context.Context, appID uuid.UUID, typ, reason, msg string) {
+	log := zerolog.Ctx(ctx)
+	lvl := log.Info()
+	if typ == warning {
+		lvl = log.Warn()
+	}
+	lvl.Str("reason", reason).Msg(msg)
+	if _, err := r.Store.RecordEvent(ctx, store.RecordEventParams{
+		ObjectKind: "app", ObjectID: appID, Type: typ, Reason: reason, Message: msg,
+		ReportingController: controllerName, At: r.Now(),
+	}); err != nil {
+		log.Warn().Err(err).Msg("record event")
+	}
+}
+
+func isOutOfSequence(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "update out of sequence")
+}
+
+// conditionsJSON encodes conditions for the status column.
+func conditionsJSON(conds []servicespec.Condition) json.RawMessage {
+	if conds == nil {
+		conds = []servicespec.Condition{}
+	}
+	b, _ := json.Marshal(conds)
+	return b
+}

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/skypanel/paas/controllers/servicespec"
+	"github.com/skypanel/paas/store"
+
+	"time"
+)
+
+// statusInput is everything one reconcile learned, from which status is
+// derived.
+type statusInput struct {
+	now     time.Time
+	release releaseDecision
+	// service is the service as observed after any write; nil when none.
+	service *swarm.Service
+	// rollout is the target release's rollout, nil when not deploying.
+	rollout *servicespec.RolloutStatus
+	// blocked is a failure the user must fix, nil when none.
+	blocked *conditionError
+}
+
+func running(svc *swarm.Service) uint64 {
+	if svc == nil || svc.ServiceStatus == nil {
+		return 0
+	}
+	return svc.ServiceStatus.RunningTasks
+}
+
+// settled reports whether nothing will change without an outside event, so
+// the app needs no polling.
+func (in statusInput) settled() bool {
+	if in.blocked != nil || in.service == nil {
+		return in.blocked == nil
+	}
+	if in.release.Latest != nil && in.release.Latest.Status == "deploying" {
+		return false
+	}
+	if r := in.service.Spec.Mode.Replicated; r != nil && r.Replicas != nil && *r.Replicas != running(in.service) {
+		return false
+	}
+	return true
+}
+
+// needsFreshObservation reports whether the stored status says the app was
+// still moving, in which case the cached service (whose task counts change
+// without events) is re-read once before deciding.
+func needsFreshObservation(app store.App) bool {
+	return app.ObservedGeneration != app.Generation || app.RunningReplicas != app.DesiredReplicas ||
+		app.Phase == servicespec.PhaseDeploying || app.Phase == servicespec.PhasePending
+}
+
+// conditions derives the app's conditions; transition times move only when
+// a status flips.
+func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condition {
+	var conds []servicespec.Condition
+	if len(row.App.Conditions) > 0 {
+		_ = json.Unmarshal(row.App.Conditions, &conds)
+	}
+	set := func(typ, status, reason, msg string) {
+		conds = servicespec.SetCondition(conds, servicespec.Condition{Type: typ, Status: status, Reason: reason, Message: msg}, in.now)
+	}
+	want := DesiredReplicas(row)
+	run := running(in.service)
+	latest := in.release.Latest
+
+	if row.OrgSuspended {
+		set(servicespec.ConditionSuspended, servicespec.StatusTrue, "OrganizationSuspended", "the organization's wallet is empty; apps are scaled to zero until it is topped up")
+	} else {
+		set(servicespec.ConditionSuspended, servicespec.StatusFalse, "Active", "the organization is in good standing")
+	}
+
+	switch {
+	case in.blocked != nil:
+		set(servicespec.ConditionDegraded, servicespec.StatusTrue, in.blocked.reason, in.blocked.Error())
+	case latest != nil && latest.Status == "failed":
+		set(servicespec.ConditionDegraded, servicespec.StatusTrue, "RolloutFailed", fmt.Sprintf("release %d failed: %s", latest.Version, latest.Message))
+	default:
+		set(servicespec.ConditionDegraded, servicespec.StatusFalse, "AsExpected", "no failure observed")
+	}
+
+	switch {
+	case in.blocked != nil && in.service == nil:
+		set(servicespec.ConditionProgressing, servicespec.StatusFalse, in.blocked.reason, "waiting for the problem to be fixed")
+	case latest != nil && latest.Status == "deploying":
+		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "RolloutInProgress",
+			fmt.Sprintf("release %d rolling out: %d/%d replicas running", latest.Version, rolloutRunning(in), want))
+	case in.service != nil && run != want:
+		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "ScalingReplicas", fmt.Sprintf("%d/%d replicas running", run, want))
+	default:
+		set(servicespec.ConditionProgressing, servicespec.StatusFalse, "RolloutComplete", "the current release is rolled out")
+	}
+
+	switch {
+	case in.service == nil:
+		set(servicespec.ConditionReady, servicespec.StatusFalse, "ServiceMissing", "no service runs the app yet")
+	case want == 0:
+		set(servicespec.ConditionReady, servicespec.StatusFalse, servicespec.ReasonStopped, "the app is scaled to zero")
+	case run >= want:
+		set(servicespec.ConditionReady, servicespec.StatusTrue, "ReplicasReady", fmt.Sprintf("%d/%d replicas running", run, want))
+	default:
+		set(servicespec.ConditionReady, servicespec.StatusFalse, "ReplicasNotReady", fmt.Sprintf("%d/%d replicas running", run, want))
+	}
+	return conds
+}
+
+func rolloutRunning(in statusInput) uint64 {
+	if in.rollout != nil {
+		return in.rollout.Running
+	}
+	return 0
+}
+
+// writeStatus records the derived status, skipping the write when nothing
+// changed so that resyncs of settled apps cost no writes.
+func (r *Reconciler) writeStatus(ctx context.Context, row store.GetAppDesiredRow, in statusInput) {
+	app := row.App
+	conds := conditions(row, in)
+	phase := servicespec.Phase(conds, false)
+	msg := summary(conds)
+	p := store.UpdateAppStatusParams{
+		ID: app.ID, ObservedGeneration: app.Generation, Phase: phase, Conditions: conditionsJSON(conds),
+		StatusMessage: msg, RunningReplicas: int32(running(in.service)), DesiredReplicas: int32(DesiredReplicas(row)),
+		CurrentDeploymentID: app.CurrentDeploymentID, ServiceID: app.ServiceID,
+	}
+	if in.release.Target != nil {
+		p.CurrentDeploymentID = uuid.NullUUID{UUID: in.release.Target.ID, Valid: true}
+	}
+	if in.service != nil {
+		id := in.service.ID
+		p.ServiceID = &id
+	}
+	if unchanged(app, p) {
+		return
+	}
+	if err := r.Store.UpdateAppStatus(ctx, p); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("write status")
+	}
+}
+
+func unchanged(app store.App, p store.UpdateAppStatusParams) bool {
+	sameSvc := (app.ServiceID == nil && p.ServiceID == nil) || (app.ServiceID != nil && p.ServiceID != nil && *app.ServiceID == *p.ServiceID)
+	return app.ObservedGeneration == p.ObservedGeneration && app.Phase == p.Phase &&
+		bytes.Equal(compactJSON(app.Conditions), compactJSON(p.Conditions)) && app.StatusMessage == p.StatusMessage &&
+		app.RunningReplicas == p.RunningReplicas && app.DesiredReplicas == p.DesiredReplicas &&
+		app.CurrentDeploymentID == p.CurrentDeploymentID && sameSvc
+}
+
+func compactJSON(b []byte) []byte {
+	var conds []servicespec.Condition
+	if err := json.Unmarshal(b, &conds); err != nil {
+		return b
+	}
+	out, _ := json.Marshal(conds)
+	return out
+}
+
+// summary is the status message: the most pressing condition's message.
+func summary(conds []servicespec.Condition) string {
+	for _, typ := range []string{servicespec.ConditionSuspended, servicespec.ConditionDegraded, servicespec.ConditionProgressing} {
+		if c := servicespec.FindCondition(conds, typ); c != nil && c.Status == servicespec.StatusTrue {
+			return c.Message
+		}
+	}
+	if c := servicespec.FindCondition(conds, servicespec.ConditionReady); c != nil {
+		return c.Message
+	}
+	return ""
+}

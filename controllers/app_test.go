@@ -1,0 +1,121 @@
+package controllers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/skypanel/paas/controllers/swarm/swarmtest"
+	"github.com/skypanel/paas/store"
+)
+
+func TestAppConvergesToRunningService(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("web", "paas-testapp:v1", 2, map[string]string{"GREETING": "hello"})
+
+	got := e.waitReady(a.ID, 90*time.Second)
+	if got.Phase != "Running" || got.RunningReplicas != 2 || got.DesiredReplicas != 2 {
+		t.Fatalf("status = phase %s running %d desired %d", got.Phase, got.RunningReplicas, got.DesiredReplicas)
+	}
+	svc, ok := e.service(a.ID)
+	if !ok {
+		t.Fatal("no service")
+	}
+	cs := svc.Spec.TaskTemplate.ContainerSpec
+	if cs.Image != e.imageID("paas-testapp:v1") {
+		t.Fatalf("service image %q, want the pinned image id", cs.Image)
+	}
+	if *svc.Spec.Mode.Replicated.Replicas != 2 || svc.ServiceStatus.RunningTasks != 2 {
+		t.Fatalf("replicas %d running %d", *svc.Spec.Mode.Replicated.Replicas, svc.ServiceStatus.RunningTasks)
+	}
+	if svc.Spec.Name != a.ServiceName || svc.Spec.Labels["paas.instance"] != e.instance {
+		t.Fatalf("service %s labels %v", svc.Spec.Name, svc.Spec.Labels)
+	}
+	if lim := svc.Spec.TaskTemplate.Resources.Limits; lim.NanoCPUs != 1e9 || lim.MemoryBytes != 1024<<20 {
+		t.Fatalf("limits %+v, want the standard plan's 1 CPU / 1024 MB", lim)
+	}
+	foundEnv := false
+	for _, kv := range cs.Env {
+		foundEnv = foundEnv || kv == "GREETING=hello"
+	}
+	if !foundEnv {
+		t.Fatalf("env %v lacks GREETING", cs.Env)
+	}
+	d := e.deployment(a.ID, 1)
+	if d.ImageResolved != cs.Image || got.CurrentDeploymentID.UUID != d.ID {
+		t.Fatalf("release 1 = %+v, current %v", d, got.CurrentDeploymentID)
+	}
+	e.waitEvent(a.ID, "Created", a.ServiceName, 10*time.Second)
+}
+
+func TestReleasesRolloutFailureAndRollback(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("shop", "paas-testapp:v1", 2, nil)
+	e.waitReady(a.ID, 90*time.Second)
+
+	// v2 rolls out start-first and deploys.
+	e.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Image = "paas-testapp:v2" })
+	e.waitDeployment(a.ID, 2, "deployed", 90*time.Second)
+	e.waitReady(a.ID, 30*time.Second)
+	svc, _ := e.service(a.ID)
+	if svc.Spec.UpdateConfig.Order != "start-first" || svc.Spec.UpdateConfig.FailureAction != "rollback" {
+		t.Fatalf("update config %+v", svc.Spec.UpdateConfig)
+	}
+	v2 := e.imageID("paas-testapp:v2")
+	if svc.Spec.TaskTemplate.ContainerSpec.Image != v2 {
+		t.Fatalf("image %q after v2 rollout", svc.Spec.TaskTemplate.ContainerSpec.Image)
+	}
+	if d1 := e.deployment(a.ID, 1); d1.Status != "deployed" {
+		t.Fatalf("release 1 status %s", d1.Status)
+	}
+
+	// A crashing image fails its release with the task's error; v2 keeps serving.
+	e.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Image = "paas-testapp:crash" })
+	failed := e.waitDeployment(a.ID, 3, "failed", 120*time.Second)
+	if failed.Message == "" || !containsAny(failed.Message, "exit", "code 1", "non-zero") {
+		t.Fatalf("failed release message %q lacks the task error", failed.Message)
+	}
+	var degraded store.App
+	swarmtest.Eventually(t, 60*time.Second, "app degraded yet serving v2", func() bool {
+		degraded = e.app(a.ID)
+		svc, ok := e.service(a.ID)
+		return ok && e.condition(degraded, "Degraded").Status == "True" &&
+			svc.Spec.TaskTemplate.ContainerSpec.Image == v2 && svc.ServiceStatus.RunningTasks == 2 &&
+			e.condition(degraded, "Ready").Status == "True"
+	})
+	if c := e.condition(degraded, "Degraded"); c.Reason != "RolloutFailed" {
+		t.Fatalf("Degraded = %+v", c)
+	}
+	e.waitEvent(a.ID, "RolloutFailed", "release 3", 10*time.Second)
+
+	// Rollback to v1 cuts release 4 from release 1's snapshot.
+	if _, err := e.store.RollbackToRelease(e.ctx, a.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	d4 := e.waitDeployment(a.ID, 4, "deployed", 90*time.Second)
+	if d4.RollbackOf == nil || *d4.RollbackOf != 1 {
+		t.Fatalf("release 4 rollback_of = %v, want 1", d4.RollbackOf)
+	}
+	got := e.waitReady(a.ID, 60*time.Second)
+	if e.condition(got, "Degraded").Status != "False" {
+		t.Fatalf("still degraded after rollback: %+v", e.condition(got, "Degraded"))
+	}
+	svc, _ = e.service(a.ID)
+	if svc.Spec.TaskTemplate.ContainerSpec.Image != e.imageID("paas-testapp:v1") {
+		t.Fatalf("image after rollback %q", svc.Spec.TaskTemplate.ContainerSpec.Image)
+	}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if len(sub) > 0 && len(s) >= len(sub) {
+			for i := 0; i+len(sub) <= len(s); i++ {
+				if s[i:i+len(sub)] == sub {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

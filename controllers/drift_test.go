@@ -1,0 +1,180 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
+	"github.com/skypanel/paas/controllers/swarm/swarmtest"
+	"github.com/skypanel/paas/store"
+)
+
+// TestHandEditsAreRepaired edits a running app's service by hand, as an
+// operator with the docker CLI would, and expects each edit reverted and
+// recorded as an event.
+func TestHandEditsAreRepaired(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("drift", "paas-testapp:v1", 2, nil)
+	e.waitReady(a.ID, 90*time.Second)
+
+	t.Run("scale", func(t *testing.T) {
+		dockerCLI(t, "service", "scale", "--detach", a.ServiceName+"=5")
+		ev := e.waitEvent(a.ID, "DriftReverted", "replicas 5 -> 2", 30*time.Second)
+		if ev.Type != "Warning" {
+			t.Fatalf("event %+v", ev)
+		}
+		swarmtest.Eventually(t, 60*time.Second, "replicas back to 2", func() bool {
+			svc, ok := e.service(a.ID)
+			return ok && *svc.Spec.Mode.Replicated.Replicas == 2
+		})
+	})
+
+	t.Run("env-add", func(t *testing.T) {
+		dockerCLI(t, "service", "update", "--detach", "--env-add", "INJECTED=secret-value", a.ServiceName)
+		ev := e.waitEvent(a.ID, "DriftReverted", "env INJECTED", 30*time.Second)
+		if strings.Contains(ev.Message, "secret-value") {
+			t.Fatalf("drift event leaks the env value: %q", ev.Message)
+		}
+		swarmtest.Eventually(t, 60*time.Second, "env reverted", func() bool {
+			svc, ok := e.service(a.ID)
+			return ok && !hasEnv(svc, "INJECTED")
+		})
+	})
+
+	t.Run("label-add", func(t *testing.T) {
+		dockerCLI(t, "service", "update", "--detach", "--label-add", "paas.x=y", a.ServiceName)
+		e.waitEvent(a.ID, "DriftReverted", "paas.x", 30*time.Second)
+		swarmtest.Eventually(t, 60*time.Second, "label removed", func() bool {
+			svc, ok := e.service(a.ID)
+			_, has := svc.Spec.Labels["paas.x"]
+			return ok && !has
+		})
+	})
+
+	t.Run("rm", func(t *testing.T) {
+		before, _ := e.service(a.ID)
+		dockerCLI(t, "service", "rm", a.ServiceName)
+		swarmtest.Eventually(t, 60*time.Second, "service recreated", func() bool {
+			svc, ok := e.service(a.ID)
+			return ok && svc.ID != before.ID
+		})
+		e.waitEvent(a.ID, "Created", a.ServiceName, 10*time.Second)
+		e.waitReady(a.ID, 60*time.Second)
+	})
+
+	drift := e.manager.DriftCorrections()
+	if app, scale := testutil.ToFloat64(drift.WithLabelValues("app")), testutil.ToFloat64(drift.WithLabelValues("scale")); app < 2 || scale < 1 {
+		t.Fatalf("paas_drift_corrections_total = app %v scale %v, want at least 2 and 1", app, scale)
+	}
+	// Every hand edit above cut no release: drift repair is not a rollout.
+	if d, err := e.store.GetLatestDeployment(e.ctx, a.ID); err != nil || d.Version != 1 {
+		t.Fatalf("latest release = %d, %v; want still 1", d.Version, err)
+	}
+}
+
+func hasEnv(svc swarm.Service, key string) bool {
+	for _, kv := range svc.Spec.TaskTemplate.ContainerSpec.Env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestResyncOfUnchangedAppWritesNothing lets several resyncs pass over a
+// settled app and checks Swarm's version index did not move: no ServiceUpdate.
+func TestResyncOfUnchangedAppWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("steady", "paas-testapp:v1", 1, map[string]string{"A": "1"})
+	e.waitReady(a.ID, 90*time.Second)
+	// Let the status settle (the last poll after Ready).
+	swarmtest.Eventually(t, 10*time.Second, "status settled", func() bool { return e.app(a.ID).Phase == "Running" })
+	before, _ := e.service(a.ID)
+	status := e.app(a.ID)
+
+	start := e.manager.Resyncs()
+	swarmtest.Eventually(t, 30*time.Second, "three resyncs", func() bool { return e.manager.Resyncs() >= start+3 })
+
+	after, _ := e.service(a.ID)
+	if after.Version.Index != before.Version.Index {
+		t.Fatalf("version index moved %d -> %d across resyncs of an unchanged app", before.Version.Index, after.Version.Index)
+	}
+	if got := e.app(a.ID); got.Version != status.Version {
+		t.Fatalf("app row written across resyncs: version %d -> %d", status.Version, got.Version)
+	}
+}
+
+// TestDeleteOrphansAndForeignServices deletes an app, plants an orphan of
+// this installation and a look-alike of another: the first two go, the last
+// stays.
+func TestDeleteOrphansAndForeignServices(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("doomed", "paas-testapp:v1", 1, nil)
+	e.waitReady(a.ID, 90*time.Second)
+
+	orphanID := uuid.New()
+	orphan := e.plantService("orphan-"+e.instance, e.instance, orphanID.String())
+	foreignInstance := e.instance + "x"
+	swarmtest.CleanupInstance(t, e.docker, foreignInstance)
+	foreign := e.plantService("foreign-"+e.instance, foreignInstance, a.ID.String())
+
+	if _, err := e.store.MarkAppDeleted(e.ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	swarmtest.Eventually(t, 60*time.Second, "service and row gone", func() bool {
+		_, svcExists := e.service(a.ID)
+		_, err := e.store.GetApp(e.ctx, a.ID)
+		return !svcExists && store.IsNotFound(err)
+	})
+	swarmtest.Eventually(t, 30*time.Second, "orphan removed", func() bool {
+		_, _, err := e.docker.ServiceInspectWithRaw(e.ctx, orphan, types.ServiceInspectOptions{})
+		return err != nil
+	})
+	// Several resyncs later the foreign look-alike, which even claims the
+	// deleted app's id, is still there.
+	start := e.manager.Resyncs()
+	swarmtest.Eventually(t, 30*time.Second, "two resyncs", func() bool { return e.manager.Resyncs() >= start+2 })
+	if _, _, err := e.docker.ServiceInspectWithRaw(e.ctx, foreign, types.ServiceInspectOptions{}); err != nil {
+		t.Fatalf("service of another installation was touched: %v", err)
+	}
+	evs := e.events(a.ID)
+	if len(evs) == 0 || !hasReason(evs, "Deleted") {
+		t.Fatalf("no Deleted event: %+v", evs)
+	}
+}
+
+func hasReason(evs []store.Event, reason string) bool {
+	for _, ev := range evs {
+		if ev.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// plantService creates a service by hand with the platform's labels.
+func (e *env) plantService(name, instance, appID string) string {
+	e.t.Helper()
+	replicas := uint64(0)
+	resp, err := e.docker.ServiceCreate(context.Background(), swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: name, Labels: map[string]string{
+			paasswarm.LabelManaged: "true", paasswarm.LabelInstance: instance, paasswarm.LabelAppID: appID,
+		}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: e.imageID("paas-testapp:v1")}},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}, types.ServiceCreateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.ID
+}

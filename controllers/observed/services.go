@@ -1,0 +1,184 @@
+// Package observed caches what the reconcilers observe in Swarm: the
+// services of this installation, keyed by app id. A resync fills it with one
+// ServiceList call; events refresh one service at a time. Reconcilers read
+// here and write straight to Docker, so a resync of N apps costs one list
+// call, not N inspects.
+package observed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
+)
+
+// ServiceLister is the one Docker call the cache makes.
+type ServiceLister interface {
+	ServiceList(ctx context.Context, opts types.ServiceListOptions) ([]swarm.Service, error)
+}
+
+// Services is the cache of this installation's services; build it with
+// fields set, then call Resync before reading.
+type Services struct {
+	// Client lists services.
+	Client ServiceLister
+	// InstanceID selects the services of this installation; services of any
+	// other installation are never cached, so never acted upon.
+	InstanceID string
+
+	mu sync.RWMutex
+	// byApp maps an app id to its service. Invariant: every service in it
+	// carries paas.instance == InstanceID and paas.app.id == the key.
+	byApp map[string]swarm.Service
+	// appOf maps a service id to its app id, so a "remove" event, which
+	// carries only the service id, still finds the app to wake.
+	appOf map[string]string
+}
+
+// Resync replaces the cache with one ServiceList (with task counts) and
+// returns the app ids of every service found.
+func (s *Services) Resync(ctx context.Context) ([]string, error) {
+	list, err := s.Client.ServiceList(ctx, types.ServiceListOptions{Filters: paasswarm.InstanceFilter(s.InstanceID), Status: true})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	byApp := make(map[string]swarm.Service, len(list))
+	appOf := make(map[string]string, len(list))
+	ids := make([]string, 0, len(list))
+	for _, svc := range list {
+		app := svc.Spec.Labels[paasswarm.LabelAppID]
+		if app == "" {
+			continue
+		}
+		if prev, dup := byApp[app]; dup && prev.CreatedAt.Before(svc.CreatedAt) {
+			// Two services claim one app (a crash between create and record
+			// could do it): keep the older; the newer is an orphan the
+			// reconciler removes by id.
+			appOf[svc.ID] = app
+			continue
+		}
+		byApp[app] = svc
+		appOf[svc.ID] = app
+		ids = append(ids, app)
+	}
+	s.mu.Lock()
+	s.byApp, s.appOf = byApp, appOf
+	s.mu.Unlock()
+	return ids, nil
+}
+
+// Refresh re-reads one service after an event or a write and returns the
+// app it belongs to; ok is false when the service is not this
+// installation's (nor was it).
+func (s *Services) Refresh(ctx context.Context, serviceID string) (appID string, ok bool, err error) {
+	f := paasswarm.InstanceFilter(s.InstanceID)
+	f.Add("id", serviceID)
+	list, err := s.Client.ServiceList(ctx, types.ServiceListOptions{Filters: f, Status: true})
+	if err != nil {
+		return "", false, fmt.Errorf("list service %s: %w", serviceID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	for _, svc := range list {
+		// The id filter matches prefixes: keep the exact one.
+		if svc.ID != serviceID {
+			continue
+		}
+		app := svc.Spec.Labels[paasswarm.LabelAppID]
+		if app == "" {
+			return "", false, nil
+		}
+		if cur, exists := s.byApp[app]; !exists || cur.ID == svc.ID || svc.CreatedAt.Before(cur.CreatedAt) {
+			s.byApp[app] = svc
+		}
+		s.appOf[svc.ID] = app
+		return app, true, nil
+	}
+	app, known := s.appOf[serviceID]
+	if !known {
+		return "", false, nil
+	}
+	delete(s.appOf, serviceID)
+	if cur, exists := s.byApp[app]; exists && cur.ID == serviceID {
+		delete(s.byApp, app)
+	}
+	return app, true, nil
+}
+
+// Get returns a deep copy of the cached service of an app. A copy, because
+// callers edit specs before writing them and the Docker client itself
+// rewrites ContainerSpec.Image in place: sharing pointers with the cache
+// would race with other loops reading it.
+func (s *Services) Get(appID string) (swarm.Service, bool) {
+	s.mu.RLock()
+	svc, ok := s.byApp[appID]
+	s.mu.RUnlock()
+	if !ok {
+		return swarm.Service{}, false
+	}
+	return deepCopy(svc), true
+}
+
+func deepCopy(svc swarm.Service) swarm.Service {
+	b, err := json.Marshal(svc)
+	if err != nil {
+		panic(fmt.Sprintf("observed: marshal service: %v", err)) // swarm.Service always marshals
+	}
+	var out swarm.Service
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(fmt.Sprintf("observed: unmarshal service: %v", err))
+	}
+	return out
+}
+
+// Extra returns the ids of services that claim appID but are not the one
+// Get returns: duplicates to remove.
+func (s *Services) Extra(appID string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keep := s.byApp[appID].ID
+	var extra []string
+	for id, app := range s.appOf {
+		if app == appID && id != keep {
+			extra = append(extra, id)
+		}
+	}
+	return extra
+}
+
+// Forget drops a service the caller removed.
+func (s *Services) Forget(appID, serviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	delete(s.appOf, serviceID)
+	if cur, ok := s.byApp[appID]; ok && cur.ID == serviceID {
+		delete(s.byApp, appID)
+	}
+}
+
+// Len is the number of apps with a cached service.
+func (s *Services) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byApp)
+}
+
+func (s *Services) init() {
+	if s.byApp == nil {
+		s.byApp = map[string]swarm.Service{}
+		s.appOf = map[string]string{}
+	}
+}
+
+// ServiceFilter selects one service's tasks.
+func ServiceFilter(serviceID string) filters.Args {
+	return filters.NewArgs(filters.Arg("service", serviceID))
+}

@@ -1,0 +1,124 @@
+-- Queries of the HTTP API (api/v1): apps as the API shows them. The view
+-- queries return the app row with what its answer needs (plan name, domain
+-- hostnames, sealed env, current release) in one round trip.
+
+-- name: APIListApps :many
+SELECT sqlc.embed(a), p.name AS plan_name,
+       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
+       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
+       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
+FROM paas_apps a
+JOIN paas_plans p ON p.id = a.plan_id
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE a.organization_id = sqlc.arg(organization_id) AND a.name > sqlc.arg(after_name)::text
+ORDER BY a.name
+LIMIT sqlc.arg(lim);
+
+-- name: APIGetApp :one
+-- By id or by name inside one organization; the id wins when both match.
+SELECT sqlc.embed(a), p.name AS plan_name,
+       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
+       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
+       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
+FROM paas_apps a
+JOIN paas_plans p ON p.id = a.plan_id
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE a.organization_id = sqlc.arg(organization_id)
+  AND (a.id = sqlc.arg(id) OR a.name = sqlc.arg(name)::text)
+ORDER BY (a.id = sqlc.arg(id)) DESC
+LIMIT 1;
+
+-- name: APIGetAppsByIDs :many
+SELECT sqlc.embed(a), p.name AS plan_name,
+       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
+       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
+       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
+FROM paas_apps a
+JOIN paas_plans p ON p.id = a.plan_id
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE a.organization_id = sqlc.arg(organization_id) AND a.id = ANY(sqlc.arg(ids)::uuid[])
+ORDER BY a.status_seq;
+
+-- name: APIAdminListApps :many
+-- Every app of the installation, oldest first, for platform admins.
+SELECT sqlc.embed(a), p.name AS plan_name,
+       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
+       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
+       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
+FROM paas_apps a
+JOIN paas_plans p ON p.id = a.plan_id
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE (sqlc.narg(organization_id)::uuid IS NULL OR a.organization_id = sqlc.narg(organization_id)::uuid)
+  AND (a.created_at, a.id) > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_id)::uuid)
+ORDER BY a.created_at, a.id
+LIMIT sqlc.arg(lim);
+
+-- name: APIAppSeqs :many
+-- The status sequence of every app of an organization (or of one app): a
+-- watcher compares it with what it has sent.
+SELECT id, status_seq FROM paas_apps
+WHERE organization_id = sqlc.arg(organization_id)
+  AND (sqlc.narg(app_id)::uuid IS NULL OR id = sqlc.narg(app_id)::uuid);
+
+-- name: APITombstonesSince :many
+SELECT * FROM paas_app_tombstones
+WHERE organization_id = sqlc.arg(organization_id) AND status_seq > sqlc.arg(after_seq)
+  AND (sqlc.narg(app_id)::uuid IS NULL OR app_id = sqlc.narg(app_id)::uuid)
+ORDER BY status_seq;
+
+-- name: APIAppOrganization :one
+-- The organization of an app, alive or deleted.
+SELECT organization_id FROM paas_apps WHERE id = sqlc.arg(id)
+UNION ALL
+SELECT organization_id FROM paas_app_tombstones WHERE app_id = sqlc.arg(id)
+LIMIT 1;
+
+-- name: APILockOrganization :one
+-- Serialises app creation inside one organization so the app limit holds
+-- under concurrent requests.
+SELECT id, suspended FROM paas_organizations WHERE id = $1 FOR UPDATE;
+
+-- name: APIDeleteEnvVars :execrows
+DELETE FROM paas_env_vars WHERE app_id = $1;
+
+-- name: APIRecentDeployments :one
+-- Releases cut for an organization since a time, and the oldest of them
+-- (to say when the hourly limit frees a slot).
+SELECT count(*)::bigint AS n, COALESCE(min(d.created_at), now())::timestamptz AS oldest
+FROM paas_deployments d
+JOIN paas_apps a ON a.id = d.app_id
+WHERE a.organization_id = sqlc.arg(organization_id) AND d.created_at > sqlc.arg(since);
+
+-- name: APIListDeployments :many
+SELECT d.*, p.name AS plan_name FROM paas_deployments d
+LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+WHERE d.app_id = sqlc.arg(app_id) AND d.version < sqlc.arg(before_version)
+ORDER BY d.version DESC
+LIMIT sqlc.arg(lim);
+
+-- name: APIGetDeployment :one
+-- By id or by version inside one app.
+SELECT d.*, p.name AS plan_name FROM paas_deployments d
+LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+WHERE d.app_id = sqlc.arg(app_id) AND (d.id = sqlc.arg(id) OR d.version = sqlc.arg(version))
+LIMIT 1;
+
+-- name: APIListAppEvents :many
+-- Newest first, for listings.
+SELECT * FROM paas_events
+WHERE object_kind = 'app' AND object_id = sqlc.arg(object_id)
+  AND (sqlc.arg(before_id)::bigint = 0 OR (last_timestamp, id) < (sqlc.arg(before_ts)::timestamptz, sqlc.arg(before_id)::bigint))
+ORDER BY last_timestamp DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: APIAppEventsSince :many
+-- Oldest first, for streams: everything recorded or repeated after a point.
+SELECT * FROM paas_events
+WHERE object_kind = 'app' AND object_id = sqlc.arg(object_id)
+  AND (last_timestamp, id) > (sqlc.arg(after_ts)::timestamptz, sqlc.arg(after_id)::bigint)
+ORDER BY last_timestamp, id
+LIMIT 500;

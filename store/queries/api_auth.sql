@@ -1,0 +1,54 @@
+-- Queries of the HTTP API (api/v1): authentication and organization scoping.
+-- Each authenticated request costs one of these round trips.
+
+-- name: APIAuthUser :one
+SELECT id, email, name, is_admin FROM paas_users WHERE id = $1;
+
+-- name: APIAuthToken :one
+-- A personal API token is looked up by the SHA-256 of its text.
+SELECT t.id AS token_id, t.expires_at, t.last_used_at,
+       u.id, u.email, u.name, u.is_admin
+FROM paas_api_tokens t
+JOIN paas_users u ON u.id = t.user_id
+WHERE t.token_hash = $1;
+
+-- name: APIAuthUserOrg :many
+-- The user and the organizations it belongs to that match the selector
+-- (slug or id; every organization when the selector is empty). A user with
+-- no matching membership still answers one row, with NULL organization.
+SELECT u.id, u.email, u.name, u.is_admin,
+       COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
+       COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
+       COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
+FROM paas_users u
+LEFT JOIN LATERAL (
+    SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
+    FROM paas_memberships m JOIN paas_organizations o ON o.id = m.organization_id
+    WHERE m.user_id = u.id
+      AND (sqlc.arg(selector)::text = '' OR o.slug = sqlc.arg(selector)::text OR o.id::text = sqlc.arg(selector)::text)
+    ORDER BY o.slug LIMIT 20
+) mo ON true
+WHERE u.id = sqlc.arg(user_id);
+
+-- name: APIAuthTokenOrg :many
+-- As APIAuthUserOrg, for a personal API token.
+SELECT t.id AS token_id, t.expires_at, t.last_used_at,
+       u.id, u.email, u.name, u.is_admin,
+       COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
+       COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
+       COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
+FROM paas_api_tokens t
+JOIN paas_users u ON u.id = t.user_id
+LEFT JOIN LATERAL (
+    SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
+    FROM paas_memberships m JOIN paas_organizations o ON o.id = m.organization_id
+    WHERE m.user_id = u.id
+      AND (sqlc.arg(selector)::text = '' OR o.slug = sqlc.arg(selector)::text OR o.id::text = sqlc.arg(selector)::text)
+    ORDER BY o.slug LIMIT 20
+) mo ON true
+WHERE t.token_hash = sqlc.arg(token_hash);
+
+-- name: APITouchToken :exec
+-- last_used_at is refreshed at most once a minute, so token use costs no write per request.
+UPDATE paas_api_tokens SET last_used_at = now()
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
