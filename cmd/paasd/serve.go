@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -17,7 +16,10 @@ import (
 
 	"github.com/skypanel/paas/api"
 	"github.com/skypanel/paas/cmd/paasd/internal/config"
+	"github.com/skypanel/paas/controllers"
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 func newServeCmd() *cobra.Command {
@@ -48,20 +50,37 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer s.Close()
-	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	docker, err := paasswarm.NewClient()
 	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
+		return err
 	}
 	defer docker.Close()
+	box, err := secret.NewBox(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	instance := cfg.InstanceID
+	if instance == "" {
+		if instance, err = s.InstallationID(ctx); err != nil {
+			return err
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	manager := &controllers.Manager{
+		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
+		PublicNetwork: cfg.PublicNetwork, ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
+		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
+		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
+		Registerer: reg,
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on PAAS_LISTEN %s: %w", cfg.Listen, err)
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("version", version).Msg("serving")
+	log.Info().Str("listen", ln.Addr().String()).Str("version", version).Str("instance", instance).Msg("serving")
 
 	srv := &api.Server{
 		Metrics: reg,
@@ -83,6 +102,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, ln) })
+	// Every replica campaigns; only the elected leader runs the loops.
+	g.Go(func() error { return manager.Run(gctx) })
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

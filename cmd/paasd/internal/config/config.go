@@ -44,6 +44,12 @@ type Config struct {
 	UpdateMonitor time.Duration
 	// Workers is the number of reconcile workers per controller (PAAS_WORKERS, default 4).
 	Workers int
+	// PollInterval is how often a moving app is looked at again (PAAS_POLL_INTERVAL, default 1s).
+	PollInterval time.Duration
+	// LeaderCheckInterval is how often the leader confirms its lock (PAAS_LEADER_CHECK_INTERVAL, default 2s).
+	LeaderCheckInterval time.Duration
+	// LeaderRetryInterval is how often a follower tries to take the lock (PAAS_LEADER_RETRY_INTERVAL, default 2s).
+	LeaderRetryInterval time.Duration
 }
 
 // Var describes one environment variable paasd reads.
@@ -71,6 +77,9 @@ var Vars = []Var{
 	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
 	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
 	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
+	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
+	{"PAAS_LEADER_CHECK_INTERVAL", "2s", "how often the leader confirms its Postgres lock"},
+	{"PAAS_LEADER_RETRY_INTERVAL", "2s", "how often a follower tries to become leader"},
 }
 
 // Requirement names a set of variables a command cannot run without.
@@ -164,6 +173,9 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	cfg.ResyncInterval = parseDuration(get, "PAAS_RESYNC_INTERVAL", &errs)
 	cfg.RolloutDeadline = parseDuration(get, "PAAS_ROLLOUT_DEADLINE", &errs)
 	cfg.UpdateMonitor = parseDuration(get, "PAAS_UPDATE_MONITOR", &errs)
+	cfg.PollInterval = parseDuration(get, "PAAS_POLL_INTERVAL", &errs)
+	cfg.LeaderCheckInterval = parseDuration(get, "PAAS_LEADER_CHECK_INTERVAL", &errs)
+	cfg.LeaderRetryInterval = parseDuration(get, "PAAS_LEADER_RETRY_INTERVAL", &errs)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
