@@ -2,6 +2,12 @@
 # `make test`: starts what the tests need (Docker + Swarm, Postgres, the test
 # images), then runs every test with the race detector. Integration tests
 # fail, never skip, when their dependencies are missing.
+#
+# Tests named TestDisruptive* stop shared infrastructure (the Docker engine),
+# so they run alone, after everything else.
+#
+#   hack/test.sh                     # everything
+#   hack/test.sh ./store/ -run TestX # one package, extra go test flags
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,6 +17,12 @@ bash hack/build-testapp.sh
 DATABASE_URL=$(bash hack/postgres-up.sh)
 export DATABASE_URL
 
-pkgs=${1:-./...}
-shift || true
-exec go test -race -count=1 -timeout "${TEST_TIMEOUT:-20m}" "$pkgs" "$@"
+timeout=${TEST_TIMEOUT:-20m}
+if [ $# -gt 0 ]; then
+  pkgs=$1; shift
+  exec go test -race -count=1 -timeout "$timeout" "$pkgs" "$@"
+fi
+
+go test -race -count=1 -timeout "$timeout" -skip '^TestDisruptive' ./...
+echo "--- disruptive tests (run alone)"
+go test -race -count=1 -timeout "$timeout" -run '^TestDisruptive' ./...
