@@ -5,8 +5,8 @@ SHELL := /usr/bin/env bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 SQLC    := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
-# Packages under test; override to run one: make test PKG=./store/ RUN=TestStale
-PKG     ?= ./...
+# Run one package or test: make test PKG=./store/ RUN=TestStale (default: everything)
+PKG     ?=
 RUN     ?=
 TEST_TIMEOUT ?= 20m
 
@@ -29,7 +29,7 @@ run: build ## Bring up Postgres, Docker/Swarm and paasd on this machine
 
 .PHONY: test
 test: ## Unit and integration tests against real Postgres and Swarm (started if needed)
-	bash hack/test.sh $(PKG) $(if $(RUN),-run '$(RUN)')
+	bash hack/test.sh $(if $(PKG),$(PKG),$(if $(RUN),./...)) $(if $(RUN),-run '$(RUN)')
 
 .PHONY: bench
 bench: ## Benchmarks (go test -bench and hack/bench)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sqlc-dev/pqtype"
 )
 
 const aPIAdminListApps = `-- name: APIAdminListApps :many
@@ -206,6 +207,71 @@ func (q *Queries) APIAppSeqs(ctx context.Context, arg APIAppSeqsParams) ([]APIAp
 	return items, nil
 }
 
+const aPICreateApp = `-- name: APICreateApp :one
+INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
+`
+
+type APICreateAppParams struct {
+	OrganizationID uuid.UUID             `json:"organization_id"`
+	Name           string                `json:"name"`
+	ServiceName    string                `json:"service_name"`
+	Image          string                `json:"image"`
+	Replicas       int32                 `json:"replicas"`
+	Port           int32                 `json:"port"`
+	Command        []string              `json:"command"`
+	PlanID         uuid.UUID             `json:"plan_id"`
+	HealthCheck    pqtype.NullRawMessage `json:"health_check"`
+	Stopped        bool                  `json:"stopped"`
+}
+
+func (q *Queries) APICreateApp(ctx context.Context, arg APICreateAppParams) (App, error) {
+	row := q.db.QueryRow(ctx, aPICreateApp,
+		arg.OrganizationID,
+		arg.Name,
+		arg.ServiceName,
+		arg.Image,
+		arg.Replicas,
+		arg.Port,
+		arg.Command,
+		arg.PlanID,
+		arg.HealthCheck,
+		arg.Stopped,
+	)
+	var i App
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.ServiceName,
+		&i.Image,
+		&i.Replicas,
+		&i.Port,
+		&i.Command,
+		&i.PlanID,
+		&i.HealthCheck,
+		&i.Stopped,
+		&i.RestartCount,
+		&i.EnvRevision,
+		&i.Generation,
+		&i.Version,
+		&i.ObservedGeneration,
+		&i.Phase,
+		&i.Conditions,
+		&i.StatusMessage,
+		&i.RunningReplicas,
+		&i.DesiredReplicas,
+		&i.CurrentDeploymentID,
+		&i.ServiceID,
+		&i.StatusSeq,
+		&i.DeletedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const aPIDeleteEnvVars = `-- name: APIDeleteEnvVars :execrows
 DELETE FROM paas_env_vars WHERE app_id = $1
 `
@@ -216,6 +282,56 @@ func (q *Queries) APIDeleteEnvVars(ctx context.Context, appID uuid.UUID) (int64,
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const aPIFindApp = `-- name: APIFindApp :one
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps
+WHERE organization_id = $1
+  AND (id = $2 OR name = $3::text)
+ORDER BY (id = $2) DESC
+LIMIT 1
+`
+
+type APIFindAppParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	ID             uuid.UUID `json:"id"`
+	Name           string    `json:"name"`
+}
+
+// An app by id or name inside one organization, without the view's extras.
+func (q *Queries) APIFindApp(ctx context.Context, arg APIFindAppParams) (App, error) {
+	row := q.db.QueryRow(ctx, aPIFindApp, arg.OrganizationID, arg.ID, arg.Name)
+	var i App
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.ServiceName,
+		&i.Image,
+		&i.Replicas,
+		&i.Port,
+		&i.Command,
+		&i.PlanID,
+		&i.HealthCheck,
+		&i.Stopped,
+		&i.RestartCount,
+		&i.EnvRevision,
+		&i.Generation,
+		&i.Version,
+		&i.ObservedGeneration,
+		&i.Phase,
+		&i.Conditions,
+		&i.StatusMessage,
+		&i.RunningReplicas,
+		&i.DesiredReplicas,
+		&i.CurrentDeploymentID,
+		&i.ServiceID,
+		&i.StatusSeq,
+		&i.DeletedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const aPIGetApp = `-- name: APIGetApp :one
@@ -644,6 +760,58 @@ func (q *Queries) APIListDeployments(ctx context.Context, arg APIListDeployments
 		return nil, err
 	}
 	return items, nil
+}
+
+const aPILockApp = `-- name: APILockApp :one
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps
+WHERE organization_id = $1
+  AND (id = $2 OR name = $3::text)
+ORDER BY (id = $2) DESC
+LIMIT 1
+FOR UPDATE
+`
+
+type APILockAppParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	ID             uuid.UUID `json:"id"`
+	Name           string    `json:"name"`
+}
+
+// Locks an app (by id or name inside one organization) for the rest of the
+// transaction, so a read-validate-write of its spec sees no other writer.
+func (q *Queries) APILockApp(ctx context.Context, arg APILockAppParams) (App, error) {
+	row := q.db.QueryRow(ctx, aPILockApp, arg.OrganizationID, arg.ID, arg.Name)
+	var i App
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.ServiceName,
+		&i.Image,
+		&i.Replicas,
+		&i.Port,
+		&i.Command,
+		&i.PlanID,
+		&i.HealthCheck,
+		&i.Stopped,
+		&i.RestartCount,
+		&i.EnvRevision,
+		&i.Generation,
+		&i.Version,
+		&i.ObservedGeneration,
+		&i.Phase,
+		&i.Conditions,
+		&i.StatusMessage,
+		&i.RunningReplicas,
+		&i.DesiredReplicas,
+		&i.CurrentDeploymentID,
+		&i.ServiceID,
+		&i.StatusSeq,
+		&i.DeletedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const aPILockOrganization = `-- name: APILockOrganization :one

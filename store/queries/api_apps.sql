@@ -122,3 +122,26 @@ WHERE object_kind = 'app' AND object_id = sqlc.arg(object_id)
   AND (last_timestamp, id) > (sqlc.arg(after_ts)::timestamptz, sqlc.arg(after_id)::bigint)
 ORDER BY last_timestamp, id
 LIMIT 500;
+
+-- name: APILockApp :one
+-- Locks an app (by id or name inside one organization) for the rest of the
+-- transaction, so a read-validate-write of its spec sees no other writer.
+SELECT * FROM paas_apps
+WHERE organization_id = sqlc.arg(organization_id)
+  AND (id = sqlc.arg(id) OR name = sqlc.arg(name)::text)
+ORDER BY (id = sqlc.arg(id)) DESC
+LIMIT 1
+FOR UPDATE;
+
+-- name: APICreateApp :one
+INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING *;
+
+-- name: APIFindApp :one
+-- An app by id or name inside one organization, without the view's extras.
+SELECT * FROM paas_apps
+WHERE organization_id = sqlc.arg(organization_id)
+  AND (id = sqlc.arg(id) OR name = sqlc.arg(name)::text)
+ORDER BY (id = sqlc.arg(id)) DESC
+LIMIT 1;
