@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 )
@@ -46,6 +48,24 @@ func TestAppConvergesToRunningService(t *testing.T) {
 		t.Fatalf("release 1 = %+v, current %v", d, got.CurrentDeploymentID)
 	}
 	e.waitEvent(a.ID, "Created", a.ServiceName, 10*time.Second)
+
+	// The loops' metrics are exported.
+	families, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		seen[f.GetName()] = true
+	}
+	for _, name := range []string{"paas_reconcile_total", "paas_reconcile_duration_seconds", "paas_workqueue_depth", "paas_rollouts_total", "paas_leader", "paas_resyncs_total"} {
+		if !seen[name] {
+			t.Errorf("metric %s not exported", name)
+		}
+	}
+	if n := testutil.ToFloat64(e.manager.Rollouts().WithLabelValues("deployed")); n != 1 {
+		t.Errorf("paas_rollouts_total{outcome=deployed} = %v, want 1", n)
+	}
 }
 
 func TestReleasesRolloutFailureAndRollback(t *testing.T) {

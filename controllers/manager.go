@@ -279,3 +279,9 @@ func (m *Manager) DriftCorrections() *prometheus.CounterVec {
 	m.init()
 	return m.appMetrics.DriftCorrections
 }
+
+// Rollouts returns the finished-rollout counter, labelled by outcome.
+func (m *Manager) Rollouts() *prometheus.CounterVec {
+	m.init()
+	return m.appMetrics.Rollouts
+}

@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 // cluster is one test's installation: a database, an installation id, and
 // the paasd processes serving it.
 type cluster struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	url      string
 	store    *store.Store
@@ -67,7 +67,7 @@ type cluster struct {
 	extraEnv []string
 }
 
-func newCluster(t *testing.T, databaseURL string) *cluster {
+func newCluster(t testing.TB, databaseURL string) *cluster {
 	t.Helper()
 	ctx := context.Background()
 	if databaseURL == "" {

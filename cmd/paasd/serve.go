@@ -50,7 +50,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer s.Close()
-	docker, err := paasswarm.NewClient()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	docker, err := paasswarm.NewInstrumentedClient(reg)
 	if err != nil {
 		return err
 	}
@@ -66,8 +68,6 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	manager := &controllers.Manager{
 		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
 		PublicNetwork: cfg.PublicNetwork, ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,

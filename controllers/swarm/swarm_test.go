@@ -112,3 +112,22 @@ func TestServiceLifecycleOnRealSwarm(t *testing.T) {
 		t.Fatal("service still inspectable after remove")
 	}
 }
+
+func TestOperation(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]string{
+		"/v1.41/services":                         "/services",
+		"/v1.41/services/abc123/update":           "/services/{id}/update",
+		"/v1.41/services/create":                  "/services/create",
+		"/services/abc":                           "/services/{id}",
+		"/v1.41/images/registry:5000/a/b:v1/json": "/images/{ref}/json",
+		"/v1.41/images/paas-testapp:v1/json":      "/images/{ref}/json",
+		"/v1.41/tasks":                            "/tasks",
+		"/_ping":                                  "/_ping",
+		"/v1.41/networks/paas-public":             "/networks/{id}",
+	} {
+		if got := paasswarm.Operation(path); got != want {
+			t.Errorf("Operation(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
