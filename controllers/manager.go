@@ -131,7 +131,7 @@ func (m *Manager) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	services := &observed.Services{Client: m.Docker, InstanceID: m.InstanceID}
+	services := &observed.Services{Client: m.Docker, InstanceID: m.InstanceID, Now: m.Now}
 	// Fill the cache before any reconcile runs, so none of them mistakes an
 	// empty cache for missing services.
 	for {

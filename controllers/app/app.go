@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,8 +160,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 	if err := r.removeDuplicates(ctx, id); err != nil {
 		return runtime.Result{}, err
 	}
-	if svc, ok := r.Services.Get(id.String()); ok && needsFreshObservation(row.App) {
-		if _, _, err := r.Services.Refresh(ctx, svc.ID); err != nil {
+	if needsFreshObservation(row.App) {
+		if err := r.Services.Fresh(ctx, r.PollInterval); err != nil {
 			return runtime.Result{}, err
 		}
 	}
@@ -351,16 +352,20 @@ func (r *Reconciler) followRollout(ctx context.Context, row store.GetAppDesiredR
 		return nil, nil
 	}
 	rel := dec.Latest
-	tasks, err := r.Docker.TaskList(ctx, types.TaskListOptions{Filters: observed.ServiceFilter(svc.ID)})
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
 	var startedAt, deadline time.Time
 	if rel.StartedAt != nil {
 		startedAt = *rel.StartedAt
 	}
 	if rel.DeadlineAt != nil {
 		deadline = *rel.DeadlineAt
+	}
+	if !rolloutMayHaveEnded(svc, int(rel.Version), deadline, now) {
+		// Still updating: no need to list tasks until the service says so.
+		return &servicespec.RolloutStatus{Phase: servicespec.RolloutProgressing, Running: running(svc)}, nil
+	}
+	tasks, err := r.Docker.TaskList(ctx, types.TaskListOptions{Filters: observed.ServiceFilter(svc.ID)})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
 	}
 	st := servicespec.EvaluateRollout(*svc, tasks, int(rel.Version), startedAt, deadline, now)
 	var status, msg string
@@ -397,6 +402,35 @@ func (r *Reconciler) followRollout(ctx context.Context, row store.GetAppDesiredR
 		r.event(ctx, row.App.ID, warning, "RolloutFailed", fmt.Sprintf("release %d failed: %s", rel.Version, msg))
 	}
 	return &st, nil
+}
+
+// rolloutMayHaveEnded tells from the service alone (no task list) whether
+// a rollout could be over: Swarm stopped updating (done, paused or rolling
+// back) with the release in the spec and enough tasks running, or the
+// deadline passed. Only then are tasks listed, to confirm and to find the
+// failing task's error.
+func rolloutMayHaveEnded(svc *swarm.Service, release int, deadline, now time.Time) bool {
+	if !deadline.IsZero() && !now.Before(deadline) {
+		return true
+	}
+	if svc.UpdateStatus != nil {
+		switch svc.UpdateStatus.State {
+		case swarm.UpdateStateUpdating:
+			return false
+		case swarm.UpdateStateCompleted:
+		default:
+			return true // paused or rolling back: a failure to report
+		}
+	}
+	cs := svc.Spec.TaskTemplate.ContainerSpec
+	if cs == nil || cs.Labels[servicespec.LabelRelease] != strconv.Itoa(release) {
+		return false
+	}
+	want := uint64(0)
+	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		want = *r.Replicas
+	}
+	return running(svc) >= want
 }
 
 // finalize removes a deleted app's service, then its row. A crash between

@@ -95,9 +95,11 @@ func (r *Reconciler) ensureRelease(ctx context.Context, row store.GetAppDesiredR
 	if err != nil {
 		return releaseDecision{}, fmt.Errorf("list releases: %w", err)
 	}
-	// A release already exists for this generation or a later one: nothing
-	// in the spec moved since it was cut.
-	if len(recent) == 0 || recent[0].Generation < app.Generation {
+	// The spec is compared with the newest release only when it moved since
+	// that release was cut and since the last reconcile that acted on it
+	// (observed_generation): a replicas-only change is checked once, not on
+	// every resync.
+	if len(recent) == 0 || (recent[0].Generation < app.Generation && app.ObservedGeneration < app.Generation) {
 		d, made, err := r.maybeCut(ctx, row, recent, now)
 		if err != nil {
 			return releaseDecision{}, err

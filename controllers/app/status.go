@@ -132,6 +132,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, row store.GetAppDesiredRow
 		StatusMessage: msg, RunningReplicas: int32(running(in.service)), DesiredReplicas: int32(DesiredReplicas(row)),
 		CurrentDeploymentID: app.CurrentDeploymentID, ServiceID: app.ServiceID,
 	}
+	if in.blocked != nil {
+		// The spec could not be acted on: the generation is not observed,
+		// which also makes the next reconcile check the spec again.
+		p.ObservedGeneration = app.ObservedGeneration
+	}
 	if in.release.Target != nil {
 		p.CurrentDeploymentID = uuid.NullUUID{UUID: in.release.Target.ID, Valid: true}
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/filters"
@@ -31,6 +32,13 @@ type Services struct {
 	// InstanceID selects the services of this installation; services of any
 	// other installation are never cached, so never acted upon.
 	InstanceID string
+	// Now reads the clock for Fresh (default time.Now).
+	Now func() time.Time
+
+	// listMu makes concurrent Fresh callers share one list call.
+	listMu sync.Mutex
+	// listedAt is when the last full list was requested; guarded by mu.
+	listedAt time.Time
 
 	mu sync.RWMutex
 	// byApp maps an app id to its service. Invariant: every service in it
@@ -44,6 +52,7 @@ type Services struct {
 // Resync replaces the cache with one ServiceList (with task counts) and
 // returns the app ids of every service found.
 func (s *Services) Resync(ctx context.Context) ([]string, error) {
+	started := s.now()
 	list, err := s.Client.ServiceList(ctx, types.ServiceListOptions{Filters: paasswarm.InstanceFilter(s.InstanceID), Status: true})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
@@ -68,9 +77,34 @@ func (s *Services) Resync(ctx context.Context) ([]string, error) {
 		ids = append(ids, app)
 	}
 	s.mu.Lock()
-	s.byApp, s.appOf = byApp, appOf
+	s.byApp, s.appOf, s.listedAt = byApp, appOf, started
 	s.mu.Unlock()
 	return ids, nil
+}
+
+// Fresh makes sure the cache was listed no longer than maxAge ago. Apps
+// that are still moving (tasks starting, a rollout under way) change
+// without raising service events, so their reconciles poll; sharing one
+// list call among every poller within maxAge keeps a hundred rolling apps
+// from costing a hundred calls each round.
+func (s *Services) Fresh(ctx context.Context, maxAge time.Duration) error {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	s.mu.RLock()
+	age := s.now().Sub(s.listedAt)
+	s.mu.RUnlock()
+	if age < maxAge {
+		return nil
+	}
+	_, err := s.Resync(ctx)
+	return err
+}
+
+func (s *Services) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 // Refresh re-reads one service after an event or a write and returns the
