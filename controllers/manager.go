@@ -131,7 +131,7 @@ func (m *Manager) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	services := &observed.Services{Client: m.Docker, InstanceID: m.InstanceID, Now: m.Now}
+	services := &observed.Services{Client: m.Docker, InstanceID: m.InstanceID}
 	// Fill the cache before any reconcile runs, so none of them mistakes an
 	// empty cache for missing services.
 	for {
@@ -216,9 +216,31 @@ func (m *Manager) lead(ctx context.Context) error {
 		OnConnect: func(context.Context) { resync.Trigger() },
 	}
 
+	// poll re-lists services while any app is moving and wakes the apps
+	// whose observation changed.
+	poll := func(ctx context.Context) error {
+		t := time.NewTicker(m.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			changed, err := services.Poll(ctx)
+			if err != nil {
+				log.Warn().Err(err).Msg("poll services")
+				continue
+			}
+			for _, id := range changed {
+				enqueue(id)
+			}
+		}
+	}
+
 	log.Info().Msg("leading: reconcilers started")
 	g, gctx := errgroup.WithContext(ctx)
-	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run} {
+	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll} {
 		g.Go(func() error { return run(gctx) })
 	}
 	err = g.Wait()

@@ -98,8 +98,8 @@ type Reconciler struct {
 	UpdateMonitor time.Duration
 	// RolloutDeadline bounds one rollout; past it the release is failed.
 	RolloutDeadline time.Duration
-	// PollInterval is how often an unfinished rollout or an app short of
-	// replicas is looked at again (task state changes raise no service events).
+	// PollInterval is the poller's period; an unsettled app is also looked
+	// at again every ten of them, whatever the poller says.
 	PollInterval time.Duration
 	// Now reads the clock; logic never calls time.Now itself.
 	Now func() time.Time
@@ -160,11 +160,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 	if err := r.removeDuplicates(ctx, id); err != nil {
 		return runtime.Result{}, err
 	}
-	if needsFreshObservation(row.App) {
-		if err := r.Services.Fresh(ctx, r.PollInterval); err != nil {
-			return runtime.Result{}, err
-		}
-	}
 
 	dec, err := r.ensureRelease(ctx, row, now)
 	if err != nil {
@@ -202,9 +197,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 	r.writeStatus(ctx, row, in)
 
 	if in.settled() {
+		r.Services.Unwatch(id.String())
 		return runtime.Result{}, nil
 	}
-	return runtime.Result{RequeueAfter: r.PollInterval}, nil
+	// Task state changes raise no service events: the shared poller
+	// re-lists services while any app is watched and wakes this one when
+	// its observation changes. The requeue is only a safety net (and keeps
+	// the rollout deadline honest).
+	r.Services.Watch(id.String())
+	return runtime.Result{RequeueAfter: 10 * r.PollInterval}, nil
 }
 
 // converge creates or updates the service so it runs the target release,

@@ -51,14 +51,6 @@ func (in statusInput) settled() bool {
 	return true
 }
 
-// needsFreshObservation reports whether the stored status says the app was
-// still moving, in which case the cached service (whose task counts change
-// without events) is re-read once before deciding.
-func needsFreshObservation(app store.App) bool {
-	return app.ObservedGeneration != app.Generation || app.RunningReplicas != app.DesiredReplicas ||
-		app.Phase == servicespec.PhaseDeploying || app.Phase == servicespec.PhasePending
-}
-
 // conditions derives the app's conditions; transition times move only when
 // a status flips.
 func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condition {

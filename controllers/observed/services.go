@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/filters"
@@ -32,13 +31,6 @@ type Services struct {
 	// InstanceID selects the services of this installation; services of any
 	// other installation are never cached, so never acted upon.
 	InstanceID string
-	// Now reads the clock for Fresh (default time.Now).
-	Now func() time.Time
-
-	// listMu makes concurrent Fresh callers share one list call.
-	listMu sync.Mutex
-	// listedAt is when the last full list was requested; guarded by mu.
-	listedAt time.Time
 
 	mu sync.RWMutex
 	// byApp maps an app id to its service. Invariant: every service in it
@@ -47,12 +39,13 @@ type Services struct {
 	// appOf maps a service id to its app id, so a "remove" event, which
 	// carries only the service id, still finds the app to wake.
 	appOf map[string]string
+	// moving holds the apps whose reconciler asked to hear of changes.
+	moving map[string]bool
 }
 
 // Resync replaces the cache with one ServiceList (with task counts) and
 // returns the app ids of every service found.
 func (s *Services) Resync(ctx context.Context) ([]string, error) {
-	started := s.now()
 	list, err := s.Client.ServiceList(ctx, types.ServiceListOptions{Filters: paasswarm.InstanceFilter(s.InstanceID), Status: true})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
@@ -77,34 +70,74 @@ func (s *Services) Resync(ctx context.Context) ([]string, error) {
 		ids = append(ids, app)
 	}
 	s.mu.Lock()
-	s.byApp, s.appOf, s.listedAt = byApp, appOf, started
+	s.byApp, s.appOf = byApp, appOf
 	s.mu.Unlock()
 	return ids, nil
 }
 
-// Fresh makes sure the cache was listed no longer than maxAge ago. Apps
-// that are still moving (tasks starting, a rollout under way) change
-// without raising service events, so their reconciles poll; sharing one
-// list call among every poller within maxAge keeps a hundred rolling apps
-// from costing a hundred calls each round.
-func (s *Services) Fresh(ctx context.Context, maxAge time.Duration) error {
-	s.listMu.Lock()
-	defer s.listMu.Unlock()
-	s.mu.RLock()
-	age := s.now().Sub(s.listedAt)
-	s.mu.RUnlock()
-	if age < maxAge {
-		return nil
+// Watch marks an app as moving (tasks starting, a rollout under way):
+// such changes raise no service events, so Poll re-lists while any app is
+// watched and reports the ones whose observation changed.
+func (s *Services) Watch(appID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.moving == nil {
+		s.moving = map[string]bool{}
 	}
-	_, err := s.Resync(ctx)
-	return err
+	s.moving[appID] = true
 }
 
-func (s *Services) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
+// Unwatch marks an app as settled.
+func (s *Services) Unwatch(appID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.moving, appID)
+}
+
+// Poll lists the services once when any app is watched and returns the
+// apps whose service changed since the last observation (version, task
+// counts or update state). One list call serves every moving app: a
+// hundred apps rolling out cost one call per poll, not a hundred.
+func (s *Services) Poll(ctx context.Context) ([]string, error) {
+	s.mu.RLock()
+	watched := len(s.moving)
+	old := s.byApp
+	s.mu.RUnlock()
+	if watched == 0 {
+		return nil, nil
 	}
-	return s.Now()
+	if _, err := s.Resync(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var changed []string
+	for app, svc := range s.byApp {
+		if prev, ok := old[app]; !ok || differs(prev, svc) {
+			changed = append(changed, app)
+		}
+	}
+	for app := range old {
+		if _, ok := s.byApp[app]; !ok {
+			changed = append(changed, app)
+		}
+	}
+	return changed, nil
+}
+
+// differs reports whether two observations of one service differ in what
+// a reconciler reads.
+func differs(a, b swarm.Service) bool {
+	if a.ID != b.ID || a.Version.Index != b.Version.Index {
+		return true
+	}
+	if (a.ServiceStatus == nil) != (b.ServiceStatus == nil) || (a.ServiceStatus != nil && *a.ServiceStatus != *b.ServiceStatus) {
+		return true
+	}
+	if (a.UpdateStatus == nil) != (b.UpdateStatus == nil) || (a.UpdateStatus != nil && a.UpdateStatus.State != b.UpdateStatus.State) {
+		return true
+	}
+	return false
 }
 
 // Refresh re-reads one service after an event or a write and returns the
