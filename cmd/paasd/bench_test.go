@@ -235,6 +235,11 @@ func BenchmarkSteadyState1000Apps(b *testing.B) {
 	const n = 1000
 	c := newCluster(b, "")
 	c.extraEnv = []string{"PAAS_RESYNC_INTERVAL=5s", "LOG_LEVEL=warn"}
+	// BENCH_PPROF=file saves a 10s CPU profile of paasd in steady state.
+	profile := os.Getenv("BENCH_PPROF")
+	if profile != "" {
+		c.extraEnv = append(c.extraEnv, "PAAS_DEBUG_LISTEN=127.0.0.1:6061")
+	}
 	err := c.store.InTx(c.ctx, func(q *store.Queries) error {
 		for i := 0; i < n; i++ {
 			name := fmt.Sprintf("a%d", i)
@@ -261,6 +266,12 @@ func BenchmarkSteadyState1000Apps(b *testing.B) {
 	swarmtest.Eventually(b, time.Minute, "a resync after convergence", func() bool {
 		return p.scrape(b)["paas_resyncs_total"] >= m0["paas_resyncs_total"]+2
 	})
+	if profile != "" {
+		out, err := exec.Command("curl", "-sf", "-o", profile, "http://127.0.0.1:6061/debug/pprof/profile?seconds=10").CombinedOutput()
+		if err != nil {
+			b.Fatalf("profile: %v %s", err, out)
+		}
+	}
 	before := p.scrape(b)
 	const resyncs = 4
 	swarmtest.Eventually(b, 2*time.Minute, "resyncs", func() bool {

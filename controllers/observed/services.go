@@ -7,8 +7,8 @@ package observed
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/docker/docker/api/types"
@@ -179,30 +179,31 @@ func (s *Services) Refresh(ctx context.Context, serviceID string) (appID string,
 	return app, true, nil
 }
 
-// Get returns a deep copy of the cached service of an app. A copy, because
-// callers edit specs before writing them and the Docker client itself
-// rewrites ContainerSpec.Image in place: sharing pointers with the cache
-// would race with other loops reading it.
+// Get returns the cached service of an app. The value is shared with the
+// cache and with other loops: read it, and build what you write with
+// SpecForWrite.
 func (s *Services) Get(appID string) (swarm.Service, bool) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	svc, ok := s.byApp[appID]
-	s.mu.RUnlock()
-	if !ok {
-		return swarm.Service{}, false
-	}
-	return deepCopy(svc), true
+	return svc, ok
 }
 
-func deepCopy(svc swarm.Service) swarm.Service {
-	b, err := json.Marshal(svc)
-	if err != nil {
-		panic(fmt.Sprintf("observed: marshal service: %v", err)) // swarm.Service always marshals
+// SpecForWrite copies a cached spec deeply enough to be edited and sent:
+// the Docker client rewrites ContainerSpec.Image in place, and callers edit
+// the mode and labels, so those are copied; the rest is only read.
+func SpecForWrite(svc swarm.Service) swarm.ServiceSpec {
+	spec := svc.Spec
+	spec.Labels = maps.Clone(spec.Labels)
+	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
+		c := *cs
+		spec.TaskTemplate.ContainerSpec = &c
 	}
-	var out swarm.Service
-	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("observed: unmarshal service: %v", err))
+	if r := spec.Mode.Replicated; r != nil {
+		c := *r
+		spec.Mode.Replicated = &c
 	}
-	return out
+	return spec
 }
 
 // Extra returns the ids of services that claim appID but are not the one

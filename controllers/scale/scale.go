@@ -77,7 +77,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 		if !plan.Update {
 			return runtime.Result{}, nil
 		}
-		spec := svc.Spec
+		spec := observed.SpecForWrite(svc)
 		if spec.Mode.Replicated == nil {
 			return runtime.Result{}, fmt.Errorf("service %s is not replicated", spec.Name)
 		}

@@ -50,6 +50,8 @@ type Config struct {
 	LeaderCheckInterval time.Duration
 	// LeaderRetryInterval is how often a follower tries to take the lock (PAAS_LEADER_RETRY_INTERVAL, default 2s).
 	LeaderRetryInterval time.Duration
+	// DebugListen, when set, serves Go's pprof profiles there (PAAS_DEBUG_LISTEN, off by default).
+	DebugListen string
 }
 
 // Var describes one environment variable paasd reads.
@@ -80,6 +82,7 @@ var Vars = []Var{
 	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
 	{"PAAS_LEADER_CHECK_INTERVAL", "2s", "how often the leader confirms its Postgres lock"},
 	{"PAAS_LEADER_RETRY_INTERVAL", "2s", "how often a follower tries to become leader"},
+	{"PAAS_DEBUG_LISTEN", "", "address serving /debug/pprof (off when empty; keep it on loopback)"},
 }
 
 // Requirement names a set of variables a command cannot run without.
@@ -152,6 +155,7 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 		Listen:        get("PAAS_LISTEN"),
 		InstanceID:    get("PAAS_INSTANCE_ID"),
 		PublicNetwork: get("PAAS_PUBLIC_NETWORK"),
+		DebugListen:   get("PAAS_DEBUG_LISTEN"),
 	}
 	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 characters"))
