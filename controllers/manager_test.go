@@ -119,26 +119,10 @@ func (e *env) setEnv(appID uuid.UUID, k, v string) {
 	}
 }
 
-// patch applies change to the app's spec with optimistic concurrency,
-// retrying on conflicts with the reconcilers' status writes.
+// patch applies change to the app's spec, as the API does.
 func (e *env) patch(id uuid.UUID, change func(p *store.UpdateAppSpecParams)) store.App {
 	e.t.Helper()
-	for i := 0; i < 20; i++ {
-		a := e.app(id)
-		p := store.UpdateAppSpecParams{ID: a.ID, Version: a.Version, Image: a.Image, Replicas: a.Replicas, Port: a.Port,
-			Command: a.Command, PlanID: a.PlanID, HealthCheck: a.HealthCheck, Stopped: a.Stopped}
-		change(&p)
-		out, err := e.store.UpdateAppSpec(e.ctx, p)
-		if store.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		return out
-	}
-	e.t.Fatal("patch: too many conflicts")
-	return store.App{}
+	return storetest.PatchApp(e.t, e.store, id, change)
 }
 
 func (e *env) app(id uuid.UUID) store.App {

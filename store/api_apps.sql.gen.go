@@ -16,13 +16,20 @@ import (
 
 const aPIAdminListApps = `-- name: APIAdminListApps :many
 SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE ($1::uuid IS NULL OR a.organization_id = $1::uuid)
   AND (a.created_at, a.id) > ($2::timestamptz, $3::uuid)
 ORDER BY a.created_at, a.id
@@ -207,6 +214,44 @@ func (q *Queries) APIAppSeqs(ctx context.Context, arg APIAppSeqsParams) ([]APIAp
 	return items, nil
 }
 
+const aPIAppsFingerprint = `-- name: APIAppsFingerprint :one
+SELECT count(*)::bigint AS apps,
+       COALESCE(sum(a.version), 0)::bigint AS versions,
+       COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0)::bigint AS rows_hash,
+       COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0)::bigint AS releases_hash,
+       (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+          FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
+         WHERE da.organization_id = $1)::bigint AS domains_hash
+FROM paas_apps a
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE a.organization_id = $1
+`
+
+type APIAppsFingerprintRow struct {
+	Apps         int64 `json:"apps"`
+	Versions     int64 `json:"versions"`
+	RowsHash     int64 `json:"rows_hash"`
+	ReleasesHash int64 `json:"releases_hash"`
+	DomainsHash  int64 `json:"domains_hash"`
+}
+
+// A cheap fingerprint of everything GET /api/paas/apps shows of an
+// organization: app rows (version moves on every update, env changes
+// included), their current releases' status, and their domains. Equal
+// fingerprints mean an equal answer, so a rendered page can be reused.
+func (q *Queries) APIAppsFingerprint(ctx context.Context, organizationID uuid.UUID) (APIAppsFingerprintRow, error) {
+	row := q.db.QueryRow(ctx, aPIAppsFingerprint, organizationID)
+	var i APIAppsFingerprintRow
+	err := row.Scan(
+		&i.Apps,
+		&i.Versions,
+		&i.RowsHash,
+		&i.ReleasesHash,
+		&i.DomainsHash,
+	)
+	return i, err
+}
+
 const aPICreateApp = `-- name: APICreateApp :one
 INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -336,13 +381,20 @@ func (q *Queries) APIFindApp(ctx context.Context, arg APIFindAppParams) (App, er
 
 const aPIGetApp = `-- name: APIGetApp :one
 SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = $1
   AND (a.id = $2 OR a.name = $3::text)
 ORDER BY (a.id = $2) DESC
@@ -411,13 +463,20 @@ func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (APIGetApp
 
 const aPIGetAppsByIDs = `-- name: APIGetAppsByIDs :many
 SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = $1 AND a.id = ANY($2::uuid[])
 ORDER BY a.status_seq
 `
@@ -605,13 +664,20 @@ func (q *Queries) APIListAppEvents(ctx context.Context, arg APIListAppEventsPara
 const aPIListApps = `-- name: APIListApps :many
 
 SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = $1 AND a.name > $2::text
 ORDER BY a.name
 LIMIT $3

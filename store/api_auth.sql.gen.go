@@ -118,6 +118,102 @@ func (q *Queries) APIAuthTokenOrg(ctx context.Context, arg APIAuthTokenOrgParams
 	return items, nil
 }
 
+const aPIAuthTokenOrgApps = `-- name: APIAuthTokenOrgApps :many
+SELECT t.id AS token_id, t.expires_at, t.last_used_at,
+       u.id, u.email, u.name, u.is_admin,
+       COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
+       COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
+       COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
+       COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
+       COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+FROM paas_api_tokens t
+JOIN paas_users u ON u.id = t.user_id
+LEFT JOIN LATERAL (
+    SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
+    FROM paas_memberships m JOIN paas_organizations o ON o.id = m.organization_id
+    WHERE m.user_id = u.id
+      AND ($1::text = '' OR o.slug = $1::text OR o.id::text = $1::text)
+    ORDER BY o.slug LIMIT 20
+) mo ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS apps, COALESCE(sum(a.version), 0) AS versions,
+           COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0) AS rows_hash,
+           COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+              FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
+             WHERE da.organization_id = mo.organization_id) AS domains_hash
+    FROM paas_apps a
+    LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+    WHERE a.organization_id = mo.organization_id
+) fp ON mo.organization_id IS NOT NULL
+WHERE t.token_hash = $2
+`
+
+type APIAuthTokenOrgAppsParams struct {
+	Selector  string `json:"selector"`
+	TokenHash []byte `json:"token_hash"`
+}
+
+type APIAuthTokenOrgAppsRow struct {
+	TokenID        uuid.UUID  `json:"token_id"`
+	ExpiresAt      *time.Time `json:"expires_at"`
+	LastUsedAt     *time.Time `json:"last_used_at"`
+	ID             uuid.UUID  `json:"id"`
+	Email          string     `json:"email"`
+	Name           string     `json:"name"`
+	IsAdmin        bool       `json:"is_admin"`
+	OrganizationID uuid.UUID  `json:"organization_id"`
+	Slug           string     `json:"slug"`
+	OrgName        string     `json:"org_name"`
+	Suspended      bool       `json:"suspended"`
+	Role           string     `json:"role"`
+	FpApps         int64      `json:"fp_apps"`
+	FpVersions     int64      `json:"fp_versions"`
+	FpRowsHash     int64      `json:"fp_rows_hash"`
+	FpReleasesHash int64      `json:"fp_releases_hash"`
+	FpDomainsHash  int64      `json:"fp_domains_hash"`
+}
+
+// As APIAuthUserOrgApps, for a personal API token.
+func (q *Queries) APIAuthTokenOrgApps(ctx context.Context, arg APIAuthTokenOrgAppsParams) ([]APIAuthTokenOrgAppsRow, error) {
+	rows, err := q.db.Query(ctx, aPIAuthTokenOrgApps, arg.Selector, arg.TokenHash)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIAuthTokenOrgAppsRow{}
+	for rows.Next() {
+		var i APIAuthTokenOrgAppsRow
+		if err := rows.Scan(
+			&i.TokenID,
+			&i.ExpiresAt,
+			&i.LastUsedAt,
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.IsAdmin,
+			&i.OrganizationID,
+			&i.Slug,
+			&i.OrgName,
+			&i.Suspended,
+			&i.Role,
+			&i.FpApps,
+			&i.FpVersions,
+			&i.FpRowsHash,
+			&i.FpReleasesHash,
+			&i.FpDomainsHash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIAuthUser = `-- name: APIAuthUser :one
 
 SELECT id, email, name, is_admin FROM paas_users WHERE id = $1
@@ -199,6 +295,96 @@ func (q *Queries) APIAuthUserOrg(ctx context.Context, arg APIAuthUserOrgParams) 
 			&i.OrgName,
 			&i.Suspended,
 			&i.Role,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIAuthUserOrgApps = `-- name: APIAuthUserOrgApps :many
+SELECT u.id, u.email, u.name, u.is_admin,
+       COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
+       COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
+       COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
+       COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
+       COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+FROM paas_users u
+LEFT JOIN LATERAL (
+    SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
+    FROM paas_memberships m JOIN paas_organizations o ON o.id = m.organization_id
+    WHERE m.user_id = u.id
+      AND ($1::text = '' OR o.slug = $1::text OR o.id::text = $1::text)
+    ORDER BY o.slug LIMIT 20
+) mo ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS apps, COALESCE(sum(a.version), 0) AS versions,
+           COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0) AS rows_hash,
+           COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+              FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
+             WHERE da.organization_id = mo.organization_id) AS domains_hash
+    FROM paas_apps a
+    LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+    WHERE a.organization_id = mo.organization_id
+) fp ON mo.organization_id IS NOT NULL
+WHERE u.id = $2
+`
+
+type APIAuthUserOrgAppsParams struct {
+	Selector string    `json:"selector"`
+	UserID   uuid.UUID `json:"user_id"`
+}
+
+type APIAuthUserOrgAppsRow struct {
+	ID             uuid.UUID `json:"id"`
+	Email          string    `json:"email"`
+	Name           string    `json:"name"`
+	IsAdmin        bool      `json:"is_admin"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+	Slug           string    `json:"slug"`
+	OrgName        string    `json:"org_name"`
+	Suspended      bool      `json:"suspended"`
+	Role           string    `json:"role"`
+	FpApps         int64     `json:"fp_apps"`
+	FpVersions     int64     `json:"fp_versions"`
+	FpRowsHash     int64     `json:"fp_rows_hash"`
+	FpReleasesHash int64     `json:"fp_releases_hash"`
+	FpDomainsHash  int64     `json:"fp_domains_hash"`
+}
+
+// As APIAuthUserOrg, plus the fingerprint of the organization's apps
+// (see APIAppsFingerprint), so GET /api/paas/apps can authenticate,
+// authorize and check its cached page in one round trip.
+func (q *Queries) APIAuthUserOrgApps(ctx context.Context, arg APIAuthUserOrgAppsParams) ([]APIAuthUserOrgAppsRow, error) {
+	rows, err := q.db.Query(ctx, aPIAuthUserOrgApps, arg.Selector, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIAuthUserOrgAppsRow{}
+	for rows.Next() {
+		var i APIAuthUserOrgAppsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.IsAdmin,
+			&i.OrganizationID,
+			&i.Slug,
+			&i.OrgName,
+			&i.Suspended,
+			&i.Role,
+			&i.FpApps,
+			&i.FpVersions,
+			&i.FpRowsHash,
+			&i.FpReleasesHash,
+			&i.FpDomainsHash,
 		); err != nil {
 			return nil, err
 		}

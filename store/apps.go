@@ -96,3 +96,12 @@ func ServiceNameFor(orgSlug, appName string) string {
 	_, _ = rand.Read(b)
 	return orgSlug + "-" + appName + "-" + hex.EncodeToString(b)
 }
+
+// SpecParams returns the parameters that rewrite an app's spec unchanged,
+// at the version it was read: the starting point of a read-modify-write.
+func SpecParams(a App) UpdateAppSpecParams {
+	return UpdateAppSpecParams{
+		ID: a.ID, Version: a.Version, Image: a.Image, Replicas: a.Replicas, Port: a.Port,
+		Command: a.Command, PlanID: a.PlanID, HealthCheck: a.HealthCheck, Stopped: a.Stopped,
+	}
+}

@@ -48,12 +48,7 @@ func setup(t *testing.T) fixture {
 	return fixture{s: s, url: url, org: org, app: app}
 }
 
-func specOf(a store.App) store.UpdateAppSpecParams {
-	return store.UpdateAppSpecParams{
-		ID: a.ID, Version: a.Version, Image: a.Image, Replicas: a.Replicas, Port: a.Port,
-		Command: a.Command, PlanID: a.PlanID, HealthCheck: a.HealthCheck, Stopped: a.Stopped,
-	}
-}
+func specOf(a store.App) store.UpdateAppSpecParams { return store.SpecParams(a) }
 
 func TestSpecUpdateBumpsGenerationAndNotifies(t *testing.T) {
 	t.Parallel()

@@ -228,21 +228,7 @@ func (c *cluster) setEnv(id uuid.UUID, k, v string) {
 
 func (c *cluster) patch(id uuid.UUID, change func(p *store.UpdateAppSpecParams)) {
 	c.t.Helper()
-	for i := 0; i < 50; i++ {
-		a, err := c.store.GetApp(c.ctx, id)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		p := store.UpdateAppSpecParams{ID: a.ID, Version: a.Version, Image: a.Image, Replicas: a.Replicas, Port: a.Port,
-			Command: a.Command, PlanID: a.PlanID, HealthCheck: a.HealthCheck, Stopped: a.Stopped}
-		change(&p)
-		if _, err := c.store.UpdateAppSpec(c.ctx, p); err == nil {
-			return
-		} else if !store.IsNotFound(err) {
-			c.t.Fatal(err)
-		}
-	}
-	c.t.Fatal("patch: too many conflicts")
+	storetest.PatchApp(c.t, c.store, id, change)
 }
 
 // services lists every service of the cluster's installation for an app.

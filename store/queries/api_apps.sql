@@ -4,13 +4,20 @@
 
 -- name: APIListApps :many
 SELECT sqlc.embed(a), p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = sqlc.arg(organization_id) AND a.name > sqlc.arg(after_name)::text
 ORDER BY a.name
 LIMIT sqlc.arg(lim);
@@ -18,13 +25,20 @@ LIMIT sqlc.arg(lim);
 -- name: APIGetApp :one
 -- By id or by name inside one organization; the id wins when both match.
 SELECT sqlc.embed(a), p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = sqlc.arg(organization_id)
   AND (a.id = sqlc.arg(id) OR a.name = sqlc.arg(name)::text)
 ORDER BY (a.id = sqlc.arg(id)) DESC
@@ -32,26 +46,40 @@ LIMIT 1;
 
 -- name: APIGetAppsByIDs :many
 SELECT sqlc.embed(a), p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE a.organization_id = sqlc.arg(organization_id) AND a.id = ANY(sqlc.arg(ids)::uuid[])
 ORDER BY a.status_seq;
 
 -- name: APIAdminListApps :many
 -- Every app of the installation, oldest first, for platform admins.
 SELECT sqlc.embed(a), p.name AS plan_name,
-       ARRAY(SELECT d.hostname FROM paas_domains d WHERE d.app_id = a.id ORDER BY d.hostname)::text[] AS hostnames,
-       ARRAY(SELECT e.key FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::text[] AS env_keys,
-       ARRAY(SELECT e.value_encrypted FROM paas_env_vars e WHERE e.app_id = a.id ORDER BY e.key)::bytea[] AS env_values,
+       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
+       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
+       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
        cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
+    FROM paas_env_vars e WHERE e.app_id = a.id
+) ev ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
+) dm ON true
 WHERE (sqlc.narg(organization_id)::uuid IS NULL OR a.organization_id = sqlc.narg(organization_id)::uuid)
   AND (a.created_at, a.id) > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_id)::uuid)
 ORDER BY a.created_at, a.id
@@ -145,3 +173,19 @@ WHERE organization_id = sqlc.arg(organization_id)
   AND (id = sqlc.arg(id) OR name = sqlc.arg(name)::text)
 ORDER BY (id = sqlc.arg(id)) DESC
 LIMIT 1;
+
+-- name: APIAppsFingerprint :one
+-- A cheap fingerprint of everything GET /api/paas/apps shows of an
+-- organization: app rows (version moves on every update, env changes
+-- included), their current releases' status, and their domains. Equal
+-- fingerprints mean an equal answer, so a rendered page can be reused.
+SELECT count(*)::bigint AS apps,
+       COALESCE(sum(a.version), 0)::bigint AS versions,
+       COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0)::bigint AS rows_hash,
+       COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0)::bigint AS releases_hash,
+       (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+          FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
+         WHERE da.organization_id = sqlc.arg(organization_id))::bigint AS domains_hash
+FROM paas_apps a
+LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
+WHERE a.organization_id = sqlc.arg(organization_id);

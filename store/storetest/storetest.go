@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/skypanel/paas/schema"
@@ -157,4 +158,28 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// PatchApp applies change to an app's spec with optimistic concurrency,
+// retrying when a reconciler's status write moved the version first.
+func PatchApp(t testing.TB, s *store.Store, id uuid.UUID, change func(p *store.UpdateAppSpecParams)) store.App {
+	t.Helper()
+	ctx := context.Background()
+	for range 50 {
+		a, err := s.GetApp(ctx, id)
+		if err != nil {
+			t.Fatalf("patch app: %v", err)
+		}
+		p := store.SpecParams(a)
+		change(&p)
+		out, err := s.UpdateAppSpec(ctx, p)
+		if err == nil {
+			return out
+		}
+		if !store.IsNotFound(err) {
+			t.Fatalf("patch app: %v", err)
+		}
+	}
+	t.Fatal("patch app: too many version conflicts")
+	return store.App{}
 }
