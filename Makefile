@@ -17,6 +17,8 @@ help: ## List the targets
 .PHONY: generate
 generate: ## Regenerate code (sqlc) from schema/ and store/queries/
 	$(SQLC) generate
+	go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2 -config api/openapi/server.cfg.yaml api/openapi/openapi.yaml
+	go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2 -config api/client/client.cfg.yaml api/openapi/openapi.yaml
 
 .PHONY: build
 build: ## Build bin/paasd and bin/paasctl

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skypanel/paas/api"
+	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/cmd/paasd/internal/config"
 	"github.com/skypanel/paas/controllers"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
@@ -82,8 +85,12 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	log.Info().Str("listen", ln.Addr().String()).Str("version", version).Str("instance", instance).Msg("serving")
 
+	apiV1 := v1.New(v1.Deps{
+		Store: s, Box: box, JWTSecret: []byte(cfg.JWTSecret), Docker: docker, Logger: *log,
+	})
 	srv := &api.Server{
-		Metrics: reg,
+		Metrics:  reg,
+		Register: apiV1.Register,
 		Checks: map[string]api.Checker{
 			"database": api.CheckerFunc(func(ctx context.Context) (string, error) {
 				return "", s.Pool.Ping(ctx)
@@ -101,6 +108,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 		},
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.DebugListen != "" {
+		g.Go(func() error { return serveDebug(gctx, cfg.DebugListen) })
+	}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
 	// Every replica campaigns; only the elected leader runs the loops.
 	g.Go(func() error { return manager.Run(gctx) })
@@ -109,5 +119,23 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	log.Info().Dur("uptime", time.Since(started).Round(time.Second)).Msg("stopped")
+	return nil
+}
+
+// serveDebug serves Go's profiles (net/http/pprof) until ctx ends.
+func serveDebug(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	zerolog.Ctx(ctx).Info().Str("listen", addr).Msg("serving pprof")
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("debug listener: %w", err)
+	}
 	return nil
 }

@@ -1,0 +1,345 @@
+// Package v1 is the HTTP API of paasd: authentication, organizations, apps,
+// releases, env, watch, logs, the catalogue and the admin routes, as the
+// OpenAPI document in api/openapi describes them.
+//
+// Handlers validate requests and write desired state to Postgres, then
+// answer at once; reconcilers converge Swarm on it. The only Docker call is
+// reading an app's logs.
+package v1
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/skypanel/paas/api/openapi"
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
+)
+
+// DockerLogs is the one Docker call the API makes: reading a service's logs.
+// *client.Client satisfies it.
+type DockerLogs interface {
+	ServiceLogs(ctx context.Context, serviceID string, options container.LogsOptions) (io.ReadCloser, error)
+}
+
+// Deps is what the API needs; Store, Box and JWTSecret are required.
+type Deps struct {
+	// Store is the database.
+	Store *store.Store
+	// Box seals env values and sensitive settings.
+	Box *secret.Box
+	// JWTSecret signs and verifies login tokens (HS256).
+	JWTSecret []byte
+	// Docker reads app logs; nil answers 502 on the logs route.
+	Docker DockerLogs
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives server errors; request lines are logged by api.Server.
+	Logger zerolog.Logger
+	// TokenTTL is the lifetime of login tokens (default 24h).
+	TokenTTL time.Duration
+	// BodyLimit bounds request bodies in bytes (default 1 MiB).
+	BodyLimit int64
+	// LoginAttemptsPerMinute bounds login attempts per client address and,
+	// separately, per email (default 10, with a burst of as many).
+	LoginAttemptsPerMinute int
+	// Heartbeat is the interval of keep-alive comments on event streams,
+	// and of the watch's safety re-read (default 15s).
+	Heartbeat time.Duration
+	// EventsPoll is how often an event stream looks for new events (default 1s).
+	EventsPoll time.Duration
+	// ListCachePages bounds the rendered pages of GET /api/paas/apps kept
+	// for reuse while their organization is unchanged (default 256;
+	// negative disables the cache).
+	ListCachePages int
+	// ListCacheMaxStale, when positive, lets a cached page be served
+	// without re-reading the organization's fingerprint for that long after
+	// it was last confirmed. Authentication and membership are still read
+	// on every request, and writes through this process drop their
+	// organization's pages at once, but a change made elsewhere (a
+	// reconciler, another replica) may show up to this late. The default,
+	// 0, confirms the fingerprint on every request.
+	ListCacheMaxStale time.Duration
+}
+
+// API serves the v1 routes; build it with New and add it to echo with Register.
+type API struct {
+	s *server
+}
+
+// server holds the handlers; its exported methods implement
+// openapi.ServerInterface and are not part of this package's API.
+type server struct {
+	Deps
+	specJSON []byte
+	logins   *loginLimiter
+	hub      *hub
+	lists    *listCache // nil when disabled
+	jwts     verifiedJWTs
+	log      zerolog.Logger
+}
+
+// New builds the API. It panics when a required dependency is missing, as
+// that is a wiring bug.
+func New(d Deps) *API {
+	if d.Store == nil || d.Box == nil || len(d.JWTSecret) == 0 {
+		panic("v1.New: Store, Box and JWTSecret are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.TokenTTL <= 0 {
+		d.TokenTTL = 24 * time.Hour
+	}
+	if d.BodyLimit <= 0 {
+		d.BodyLimit = 1 << 20
+	}
+	if d.LoginAttemptsPerMinute <= 0 {
+		d.LoginAttemptsPerMinute = 10
+	}
+	if d.Heartbeat <= 0 {
+		d.Heartbeat = 15 * time.Second
+	}
+	if d.EventsPoll <= 0 {
+		d.EventsPoll = time.Second
+	}
+	s := &server{Deps: d, log: d.Logger.With().Str("component", "api").Logger()}
+	s.specJSON = mustSpecJSON()
+	s.logins = newLoginLimiter(d.LoginAttemptsPerMinute, d.Now)
+	s.hub = newHub(d.Store, s.log)
+	switch {
+	case d.ListCachePages == 0:
+		s.lists = newListCache(256)
+	case d.ListCachePages > 0:
+		s.lists = newListCache(d.ListCachePages)
+	}
+	return &API{s: s}
+}
+
+// Register adds every v1 route to e and makes errors under /api/ answer as
+// problem documents.
+func (a *API) Register(e *echo.Echo) {
+	s := a.s
+	if e.IPExtractor == nil {
+		// Login rate limits key on the client address: believe
+		// X-Forwarded-For only from proxies on private networks (Traefik),
+		// so a client cannot pick a fresh address per attempt.
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	prev := e.HTTPErrorHandler
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if !strings.HasPrefix(c.Request().URL.Path, "/api/") {
+			prev(err, c)
+			return
+		}
+		s.writeError(c, err)
+	}
+	openapi.RegisterHandlersWithOptions(guardedRouter{e}, s, openapi.RegisterHandlersOptions{
+		OperationMiddlewares: s.operationMiddlewares(),
+	})
+}
+
+// guardedRouter refuses to register a route without middleware: every
+// operation gets at least the body limit and, unless public,
+// authentication, so a route without any means its operationId was not
+// matched and it would be served unauthenticated.
+type guardedRouter struct{ e *echo.Echo }
+
+func (g guardedRouter) check(path string, m []echo.MiddlewareFunc) {
+	if len(m) == 0 {
+		panic("v1: route " + path + " would be registered without middleware (authentication)")
+	}
+}
+
+func (g guardedRouter) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.CONNECT(p, h, m...)
+}
+
+func (g guardedRouter) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.DELETE(p, h, m...)
+}
+
+func (g guardedRouter) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.GET(p, h, m...)
+}
+
+func (g guardedRouter) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.HEAD(p, h, m...)
+}
+
+func (g guardedRouter) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.OPTIONS(p, h, m...)
+}
+
+func (g guardedRouter) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.PATCH(p, h, m...)
+}
+
+func (g guardedRouter) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.POST(p, h, m...)
+}
+
+func (g guardedRouter) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.PUT(p, h, m...)
+}
+
+func (g guardedRouter) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	g.check(p, m)
+	return g.e.TRACE(p, h, m...)
+}
+
+// Handler returns a bare echo instance serving only the v1 routes, for
+// tests and benchmarks that do not need the rest of paasd.
+func (a *API) Handler() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	a.Register(e)
+	return e
+}
+
+// operationMiddlewares picks each operation's middleware from the OpenAPI
+// document: operations with `security: []` are public; /api/paas/*
+// operations act in an organization; /api/admin/* ones need an admin.
+func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
+	spec, err := openapi.GetSwagger()
+	if err != nil {
+		panic(fmt.Sprintf("v1: embedded OpenAPI document: %v", err))
+	}
+	out := map[string][]echo.MiddlewareFunc{}
+	for path, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			mws := []echo.MiddlewareFunc{s.bodyLimit}
+			public := op.Security != nil && len(*op.Security) == 0
+			switch {
+			case public:
+			case op.OperationID == "listApps" && s.ListCacheMaxStale <= 0 && s.lists != nil:
+				mws = append(mws, s.authenticate(scopeAppList))
+			case strings.HasPrefix(path, "/api/paas/"):
+				mws = append(mws, s.authenticate(scopeOrganization))
+			case strings.HasPrefix(path, "/api/admin/"):
+				mws = append(mws, s.authenticate(scopeAdmin))
+			default:
+				mws = append(mws, s.authenticate(scopeUser))
+			}
+			out[op.OperationID] = mws
+		}
+	}
+	return out
+}
+
+func mustSpecJSON() []byte {
+	spec, err := openapi.GetSwagger()
+	if err != nil {
+		panic(fmt.Sprintf("v1: embedded OpenAPI document: %v", err))
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		panic(fmt.Sprintf("v1: marshal OpenAPI document: %v", err))
+	}
+	return b
+}
+
+// GetOpenAPI serves the contract.
+func (s *server) GetOpenAPI(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.specJSON)
+}
+
+// bodyLimit caps every request body; reading past the cap fails with
+// *http.MaxBytesError, which writeError answers as 413.
+func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.BodyLimit {
+			return tooLarge(s.BodyLimit)
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.BodyLimit)
+		}
+		return next(c)
+	}
+}
+
+func tooLarge(limit int64) *problem.Problem {
+	return problem.New(http.StatusRequestEntityTooLarge, problem.TypePayloadTooLarge, "Payload too large",
+		fmt.Sprintf("the request body is over the limit of %d bytes", limit))
+}
+
+// writeError answers err as a problem document: problems as they are,
+// echo's errors (routing, parameter binding) by their status, anything else
+// as a logged 500.
+func (s *server) writeError(c echo.Context, err error) {
+	if c.Response().Committed {
+		return
+	}
+	var p *problem.Problem
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &p):
+	case errors.As(err, &mbe):
+		p = tooLarge(mbe.Limit)
+	case errors.As(err, &he):
+		p = fromHTTPError(he)
+		if p.Status >= 500 {
+			s.log.Error().Err(err).Str("path", c.Request().URL.Path).Msg("request failed")
+		}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		p = problem.New(499, problem.TypeInternal, "Client closed request", "")
+	default:
+		s.log.Error().Err(err).Str("method", c.Request().Method).Str("path", c.Request().URL.Path).Msg("request failed")
+		p = problem.Internal()
+	}
+	if p.Instance == "" {
+		p.Instance = c.Request().URL.Path
+	}
+	if c.Request().Method == http.MethodHead {
+		c.Response().WriteHeader(p.Status)
+		return
+	}
+	_ = problem.Write(c.Response(), p)
+}
+
+func fromHTTPError(he *echo.HTTPError) *problem.Problem {
+	msg := fmt.Sprint(he.Message)
+	switch he.Code {
+	case http.StatusNotFound:
+		return problem.NotFound("no such route")
+	case http.StatusMethodNotAllowed:
+		return problem.New(he.Code, problem.TypeMethodNotAllowed, "Method not allowed", "this route does not answer that method")
+	case http.StatusBadRequest:
+		return problem.Malformed(msg)
+	case http.StatusUnauthorized:
+		return problem.Unauthorized(msg)
+	case http.StatusForbidden:
+		return problem.Forbidden(msg)
+	case http.StatusRequestEntityTooLarge:
+		return problem.New(he.Code, problem.TypePayloadTooLarge, "Payload too large", msg)
+	case http.StatusUnsupportedMediaType:
+		return problem.New(he.Code, problem.TypeUnsupportedMediaType, "Unsupported media type", msg)
+	}
+	if he.Code >= 500 {
+		return problem.Internal()
+	}
+	return &problem.Problem{Type: "about:blank", Title: http.StatusText(he.Code), Status: he.Code, Detail: msg}
+}

@@ -1,0 +1,285 @@
+package v1
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/skypanel/paas/api/openapi"
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+)
+
+// GetEnv answers the app's variables in clear.
+func (s *server) GetEnv(c echo.Context, ident openapi.AppPath, _ openapi.GetEnvParams) error {
+	env, err := s.readEnv(c, ident)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.EnvVars{Env: env})
+}
+
+func (s *server) readEnv(c echo.Context, ident string) (map[string]string, error) {
+	app, err := s.findApp(c, ident)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := s.Store.ListEnvVars(c.Request().Context(), app.ID)
+	if err != nil {
+		return nil, err
+	}
+	env := make(map[string]string, len(vars))
+	for _, v := range vars {
+		clear, err := s.Box.Open(v.ValueEncrypted)
+		if err != nil {
+			return nil, fmt.Errorf("open env %s of app %s: %w", v.Key, app.ID, err)
+		}
+		env[v.Key] = string(clear)
+	}
+	return env, nil
+}
+
+type envRequest struct {
+	Env map[string]*string `json:"env"`
+}
+
+// PutEnv replaces every variable of the app.
+func (s *server) PutEnv(c echo.Context, ident openapi.AppPath, _ openapi.PutEnvParams) error {
+	var req envRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Env == nil {
+		return problem.Invalid(fe("env", "is required (an empty object removes every variable)"))
+	}
+	env := make(map[string]string, len(req.Env))
+	var errs []problem.FieldError
+	for _, k := range sortedKeys(req.Env) {
+		if req.Env[k] == nil {
+			errs = append(errs, fe("env."+k, "must be a string"))
+			continue
+		}
+		env[k] = *req.Env[k]
+	}
+	errs = append(errs, checkEnv("env.", env)...)
+	if len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	return s.writeEnvAnswer(c, ident, "env.put", func(map[string]string) (map[string]string, error) { return env, nil })
+}
+
+// writeEnvAnswer changes the env through mutateApp and answers the result.
+func (s *server) writeEnvAnswer(c echo.Context, ident, action string, next func(cur map[string]string) (map[string]string, error)) error {
+	_, d, err := s.mutateApp(c, ident, mutation{action: action,
+		apply: func(_ context.Context, _ *store.Queries, _ store.App, d desired) (desired, []problem.FieldError, error) {
+			env, err := next(d.Env)
+			if err != nil {
+				return d, nil, err
+			}
+			d.Env = env
+			return d, nil, nil
+		}})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.EnvVars{Env: d.Env})
+}
+
+// DeleteEnvVar removes one variable.
+func (s *server) DeleteEnvVar(c echo.Context, ident openapi.AppPath, key string, _ openapi.DeleteEnvVarParams) error {
+	_, _, err := s.mutateApp(c, ident, mutation{action: "env.delete", details: map[string]any{"key": key},
+		apply: func(_ context.Context, _ *store.Queries, app store.App, d desired) (desired, []problem.FieldError, error) {
+			if _, ok := d.Env[key]; !ok {
+				return d, nil, problem.NotFound(fmt.Sprintf("app %q has no variable %q", app.Name, key))
+			}
+			delete(d.Env, key)
+			return d, nil, nil
+		}})
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// ImportEnv sets variables from dotenv text.
+func (s *server) ImportEnv(c echo.Context, ident openapi.AppPath, params openapi.ImportEnvParams) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "text/plain" && mt != "application/octet-stream" && mt != "text/x-dotenv") {
+			return problem.New(http.StatusUnsupportedMediaType, problem.TypeUnsupportedMediaType, "Unsupported media type",
+				fmt.Sprintf("send dotenv text as text/plain, not %q", ct))
+		}
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	vars, errs := parseDotenv(string(body))
+	if len(errs) == 0 {
+		errs = checkEnv("env.", vars)
+	}
+	if len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	replace := params.Replace != nil && *params.Replace
+	return s.writeEnvAnswer(c, ident, "env.import", func(cur map[string]string) (map[string]string, error) {
+		if replace {
+			return vars, nil
+		}
+		out := maps.Clone(cur)
+		maps.Copy(out, vars)
+		return out, nil
+	})
+}
+
+// ExportEnv answers the app's variables as dotenv text.
+func (s *server) ExportEnv(c echo.Context, ident openapi.AppPath, _ openapi.ExportEnvParams) error {
+	env, err := s.readEnv(c, ident)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.String(http.StatusOK, formatDotenv(env))
+}
+
+// parseDotenv reads KEY=value lines: `export ` prefixes, # comments, blank
+// lines, "double quoted" values with \n \r \t \" \\ \$ escapes (and
+// spanning lines), 'single quoted' literal values, and unquoted values
+// whose trailing ` # comment` is dropped.
+func parseDotenv(text string) (map[string]string, []problem.FieldError) {
+	if !utf8.ValidString(text) {
+		return nil, []problem.FieldError{fe("(body)", "must be UTF-8 text")}
+	}
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	vars := map[string]string{}
+	var errs []problem.FieldError
+	lines := strings.Split(text, "\n")
+	for i := 0; i < len(lines); i++ {
+		lineNo := i + 1
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		key, rest, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		field := fmt.Sprintf("line %d", lineNo)
+		if !ok || key == "" {
+			errs = append(errs, fe(field, "expected KEY=value"))
+			continue
+		}
+		rest = strings.TrimLeft(rest, " \t")
+		var value string
+		switch {
+		case strings.HasPrefix(rest, `"`):
+			// A double-quoted value may span lines until its closing quote.
+			buf := rest[1:]
+			for {
+				v, n, closed := unquoteDouble(buf)
+				if closed {
+					value = v
+					if tail := strings.TrimSpace(buf[n:]); tail != "" && !strings.HasPrefix(tail, "#") {
+						errs = append(errs, fe(field, "unexpected text after the closing quote"))
+					}
+					break
+				}
+				if i+1 >= len(lines) {
+					errs = append(errs, fe(field, "unterminated double quote"))
+					break
+				}
+				i++
+				buf += "\n" + lines[i]
+			}
+		case strings.HasPrefix(rest, "'"):
+			end := strings.IndexByte(rest[1:], '\'')
+			if end < 0 {
+				errs = append(errs, fe(field, "unterminated single quote"))
+				continue
+			}
+			value = rest[1 : 1+end]
+			if tail := strings.TrimSpace(rest[2+end:]); tail != "" && !strings.HasPrefix(tail, "#") {
+				errs = append(errs, fe(field, "unexpected text after the closing quote"))
+			}
+		default:
+			if j := strings.Index(rest, " #"); j >= 0 {
+				rest = rest[:j]
+			}
+			value = strings.TrimSpace(rest)
+		}
+		if _, dup := vars[key]; dup {
+			errs = append(errs, fe(field, fmt.Sprintf("%s is set twice", key)))
+		}
+		vars[key] = value
+		if len(errs) > 50 {
+			break
+		}
+	}
+	return vars, errs
+}
+
+// unquoteDouble reads a double-quoted value's body up to its closing quote;
+// n is the offset after the quote.
+func unquoteDouble(s string) (value string, n int, closed bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; ch {
+		case '"':
+			return b.String(), i + 1, true
+		case '\\':
+			if i+1 >= len(s) {
+				b.WriteByte(ch)
+				continue
+			}
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case '"', '\\', '$', '`':
+				b.WriteByte(s[i])
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(s[i])
+			}
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return "", 0, false
+}
+
+// formatDotenv writes KEY="value" lines, sorted, that parseDotenv reads back
+// to the same values.
+func formatDotenv(env map[string]string) string {
+	var b strings.Builder
+	for _, k := range sortedKeys(env) {
+		b.WriteString(k)
+		b.WriteString(`="`)
+		for _, r := range env[k] {
+			switch r {
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			case '"', '\\', '$', '`':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteString("\"\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,24 @@
+package v1
+
+import "github.com/google/uuid"
+
+// LoginTokenFor signs a login token as POST /api/auth/login would, without
+// paying for bcrypt in every test's setup.
+func (a *API) LoginTokenFor(userID uuid.UUID) string {
+	tok, _, err := a.s.issueJWT(userID)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+// ParseDotenv and FormatDotenv expose the dotenv codec to tests.
+var (
+	ParseDotenv  = parseDotenv
+	FormatDotenv = formatDotenv
+)
+
+// ListCacheStats reports the list cache's hits and misses.
+func (a *API) ListCacheStats() (hits, misses int64) {
+	return a.s.lists.hits.Load(), a.s.lists.misses.Load()
+}

@@ -1,0 +1,173 @@
+package v1
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/skypanel/paas/api/openapi"
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+)
+
+// appView is the common shape of the API's app view queries (APIGetApp,
+// APIListApps, ...): the row and what its answer needs.
+type appView struct {
+	App            store.App `json:"app"`
+	PlanName       string    `json:"plan_name"`
+	Hostnames      []string  `json:"hostnames"`
+	EnvKeys        []string  `json:"env_keys"`
+	EnvValues      [][]byte  `json:"env_values"`
+	CurrentVersion *int32    `json:"current_version"`
+	CurrentStatus  *string   `json:"current_status"`
+	CurrentImage   *string   `json:"current_image"`
+}
+
+// renderApp builds the API's app object; env values are opened.
+func (s *server) renderApp(v appView) (openapi.App, error) {
+	a := v.App
+	env := make(map[string]string, len(v.EnvKeys))
+	for i, k := range v.EnvKeys {
+		if i >= len(v.EnvValues) {
+			break
+		}
+		clear, err := s.Box.Open(v.EnvValues[i])
+		if err != nil {
+			return openapi.App{}, fmt.Errorf("open env %s of app %s: %w", k, a.ID, err)
+		}
+		env[k] = string(clear)
+	}
+	var hc *openapi.HealthCheck
+	if a.HealthCheck.Valid && len(a.HealthCheck.RawMessage) > 0 && string(a.HealthCheck.RawMessage) != "null" {
+		hc = new(openapi.HealthCheck)
+		if err := json.Unmarshal(a.HealthCheck.RawMessage, hc); err != nil {
+			return openapi.App{}, fmt.Errorf("health check of app %s: %w", a.ID, err)
+		}
+	}
+	conds := []openapi.Condition{}
+	if len(a.Conditions) > 0 {
+		if err := json.Unmarshal(a.Conditions, &conds); err != nil {
+			s.log.Warn().Err(err).Str("app", a.ID.String()).Msg("unreadable conditions")
+			conds = []openapi.Condition{}
+		}
+	}
+	urls := make([]string, 0, len(v.Hostnames))
+	for _, h := range v.Hostnames {
+		urls = append(urls, "https://"+h)
+	}
+	var current *openapi.DeploymentRef
+	if a.CurrentDeploymentID.Valid && v.CurrentVersion != nil {
+		current = &openapi.DeploymentRef{Id: a.CurrentDeploymentID.UUID, Version: int(*v.CurrentVersion),
+			Status: deref(v.CurrentStatus), Image: deref(v.CurrentImage)}
+	}
+	phase := a.Phase
+	if a.DeletedAt != nil {
+		phase = "Deleting"
+	}
+	cmd := a.Command
+	if cmd == nil {
+		cmd = []string{}
+	}
+	return openapi.App{
+		Id: a.ID, Name: a.Name, OrganizationId: a.OrganizationID, Version: a.Version, RestartCount: a.RestartCount,
+		Spec: openapi.AppSpec{
+			Image: a.Image, Replicas: int(a.Replicas), Port: int(a.Port), Env: env, Command: cmd,
+			Plan: v.PlanName, HealthCheck: hc, Stopped: a.Stopped,
+		},
+		Status: openapi.AppStatus{
+			Phase: phase, Generation: a.Generation, ObservedGeneration: a.ObservedGeneration,
+			RunningReplicas: int(a.RunningReplicas), DesiredReplicas: int(a.DesiredReplicas),
+			Conditions: conds, Message: a.StatusMessage, CurrentDeployment: current, Urls: urls, StatusSeq: a.StatusSeq,
+		},
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, DeletedAt: a.DeletedAt,
+	}, nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Pagination: limit 1..500 (default 100); cursors are opaque base64url
+// strings of the last item's sort key.
+const (
+	defaultPageLimit = 100
+	maxPageLimit     = 500
+)
+
+func pageLimit(p *int) (int, error) {
+	if p == nil {
+		return defaultPageLimit, nil
+	}
+	if *p < 1 || *p > maxPageLimit {
+		return 0, problem.Malformed("", fe("limit", fmt.Sprintf("must be between 1 and %d", maxPageLimit)))
+	}
+	return *p, nil
+}
+
+func encodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+func decodeCursor(p *string) (string, error) {
+	if p == nil || *p == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*p)
+	if err != nil || len(b) > 512 || !dbText(string(b)) {
+		return "", problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
+	}
+	return string(b), nil
+}
+
+// decodeIntCursor decodes a cursor holding an integer key.
+func decodeIntCursor(p *string) (int64, bool, error) {
+	s, err := decodeCursor(p)
+	if err != nil || s == "" {
+		return 0, false, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false, problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
+	}
+	return n, true, nil
+}
+
+// audit records a write in paas_audit_log, in the write's transaction.
+func audit(ctx context.Context, q *store.Queries, p *principal, action, kind, target string, orgID uuid.UUID, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	b, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	return q.InsertAudit(ctx, store.InsertAuditParams{
+		ActorUserID: uuid.NullUUID{UUID: p.UserID, Valid: p.UserID != uuid.Nil}, Action: action,
+		TargetKind: kind, TargetID: target, OrganizationID: uuid.NullUUID{UUID: orgID, Valid: orgID != uuid.Nil},
+		Details: b,
+	})
+}
+
+func planOut(p store.Plan) openapi.Plan {
+	return openapi.Plan{Id: p.ID, Name: p.Name, DisplayName: p.DisplayName, CpuMillis: int(p.CpuMillis),
+		MemoryMb: int(p.MemoryMb), MaxReplicas: int(p.MaxReplicas), PriceHourlyMicros: p.PriceHourlyMicros,
+		Active: p.Active, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
