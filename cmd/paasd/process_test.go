@@ -234,11 +234,17 @@ func (c *cluster) patch(id uuid.UUID, change func(p *store.UpdateAppSpecParams))
 // services lists every service of the cluster's installation for an app.
 func (c *cluster) services(id uuid.UUID) []swarm.Service {
 	c.t.Helper()
+	return c.servicesByLabel(c.t, id.String())
+}
+
+// servicesByLabel lists the installation's services labelled with an app id.
+func (c *cluster) servicesByLabel(t testing.TB, appID string) []swarm.Service {
+	t.Helper()
 	f := paasswarm.InstanceFilter(c.instance)
-	f.Add("label", paasswarm.LabelAppID+"="+id.String())
+	f.Add("label", paasswarm.LabelAppID+"="+appID)
 	list, err := c.docker.ServiceList(c.ctx, types.ServiceListOptions{Filters: f, Status: true})
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return list
 }
