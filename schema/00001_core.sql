@@ -372,6 +372,21 @@ CREATE TRIGGER paas_organizations_notify AFTER UPDATE ON paas_organizations
     FOR EACH ROW EXECUTE FUNCTION paas_organizations_notify();
 
 -- +goose StatementBegin
+-- paas_plans_notify: apps render their resources from their plan's row, so
+-- a change of a plan's CPU or memory wakes every app on it.
+CREATE FUNCTION paas_plans_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.cpu_millis, NEW.memory_mb) IS DISTINCT FROM (OLD.cpu_millis, OLD.memory_mb) THEN
+        PERFORM pg_notify('paas_desired', 'app/' || a.id)
+           FROM paas_apps a WHERE a.plan_id = NEW.id;
+    END IF;
+    RETURN NEW;
+END $$;
+-- +goose StatementEnd
+CREATE TRIGGER paas_plans_notify AFTER UPDATE ON paas_plans
+    FOR EACH ROW EXECUTE FUNCTION paas_plans_notify();
+
+-- +goose StatementBegin
 -- paas_ledger_apply: the ledger is append-only and the wallet balance is its sum.
 CREATE FUNCTION paas_ledger_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -394,4 +409,4 @@ DROP TABLE paas_app_tombstones, paas_audit_log, paas_notifications, paas_events,
     paas_ledger, paas_wallets, paas_domains, paas_env_vars, paas_apps, paas_deployments,
     paas_plans, paas_api_tokens, paas_memberships, paas_users, paas_organizations CASCADE;
 DROP SEQUENCE paas_status_seq;
-DROP FUNCTION paas_apps_insert_seq, paas_apps_bump, paas_apps_notify, paas_env_vars_bump, paas_organizations_notify, paas_ledger_apply;
+DROP FUNCTION paas_plans_notify, paas_apps_insert_seq, paas_apps_bump, paas_apps_notify, paas_env_vars_bump, paas_organizations_notify, paas_ledger_apply;

@@ -326,7 +326,10 @@ func renderHealthCheck(hc store.HealthCheck, port int) *servicespec.HealthCheck 
 	}
 	cmd := hc.Command
 	if len(cmd) == 0 && hc.Path != "" {
-		cmd = []string{"/bin/sh", "-c", fmt.Sprintf("wget -q -O /dev/null http://127.0.0.1:%d%s || exit 1", port, hc.Path)}
+		// The API restricts paths to URL characters; quote anyway, so a
+		// path never becomes shell syntax whoever wrote it.
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", port, hc.Path)
+		cmd = []string{"/bin/sh", "-c", "wget -q -O /dev/null " + shellQuote(url) + " || exit 1"}
 	}
 	retries := hc.Retries
 	if retries == 0 {
@@ -336,6 +339,11 @@ func renderHealthCheck(hc store.HealthCheck, port int) *servicespec.HealthCheck 
 		Command: cmd, Interval: seconds(hc.IntervalSeconds, 10), Timeout: seconds(hc.TimeoutSeconds, 5),
 		StartPeriod: seconds(hc.StartPeriodSeconds, 0), Retries: retries,
 	}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // DesiredReplicas is the user's count, or zero while stopped or suspended.
