@@ -207,7 +207,9 @@ func TestAPIEndToEnd(t *testing.T) {
 	swarmtest.Eventually(t, 60*time.Second, "app gone from the API and from Swarm", func() bool {
 		return api.do("GET", "/api/paas/apps/web", nil, nil) == 404 && len(c.servicesByLabel(t, app.ID)) == 0
 	})
-	if _, ok := watch.find(func(m sseMessage) bool { return strings.Contains(m.data, app.ID) && strings.Contains(m.data, "Deleting") }); !ok {
+	if _, ok := watch.find(func(m sseMessage) bool {
+		return strings.Contains(m.data, app.ID) && strings.Contains(m.data, "Deleting")
+	}); !ok {
 		t.Error("watch never showed the app Deleting")
 	}
 	t.Logf("watch delivered %d messages", len(watch.events))
