@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash hack/docker-up.sh
+# The sample workload the README walkthrough deploys (no registry needed).
+bash hack/build-testapp.sh
 DATABASE_URL=$(bash hack/postgres-up.sh)
 export DATABASE_URL
 

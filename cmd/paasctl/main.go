@@ -1,20 +1,23 @@
-// Command paasctl is the SkyPanel PaaS command-line client. Until the CLI
-// lands it only reports its version.
+// Command paasctl is the SkyPanel PaaS command-line client: declare apps in
+// YAML, apply them, and watch the platform converge on them. See
+// docs/cli.md, or `paasctl --help`.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/skypanel/paas/cmd/paasctl/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "--version") {
-		fmt.Println("paasctl", version)
-		return
-	}
-	fmt.Fprintln(os.Stderr, "paasctl", version, "- the CLI is not built yet; only `paasctl version` works")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], cli.StdIO(), version)
+	stop()
+	os.Exit(code)
 }

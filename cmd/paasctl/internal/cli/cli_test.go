@@ -1,0 +1,324 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skypanel/paas/api/client"
+)
+
+func TestEveryCommandHasHelpAndExamples(t *testing.T) {
+	a := &app{IO: IO{Getenv: func(string) string { return "" }}}
+	root := a.rootCmd()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden {
+			return
+		}
+		if c.Short == "" || c.Example == "" {
+			t.Errorf("%q lacks a short description or examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func app1(version int, status client.DeploymentStatus, msg string) *client.Deployment {
+	return &client.Deployment{Version: version, Status: status, Message: msg}
+}
+
+func TestEvaluateRollout(t *testing.T) {
+	mk := func(gen, obs int64, running, desired int, conds ...client.Condition) *client.App {
+		return &client.App{Name: "web", Status: client.AppStatus{Generation: gen, ObservedGeneration: obs,
+			RunningReplicas: running, DesiredReplicas: desired, Conditions: conds}}
+	}
+	degraded := func(reason string) client.Condition {
+		return client.Condition{Type: "Degraded", Status: client.True, Reason: reason, Message: "image nope:1 not found"}
+	}
+	deleting := mk(2, 2, 1, 1)
+	deleting.DeletedAt = &time.Time{}
+	cases := []struct {
+		name   string
+		app    *client.App
+		latest *client.Deployment
+		state  rolloutState
+		msg    string
+	}{
+		{"spec not observed yet", mk(3, 2, 1, 1), app1(1, client.Deployed, ""), rolloutWaiting, "waiting for the platform to act on the new spec (generation 3)"},
+		{"stale failure of an older release", mk(3, 2, 1, 1, degraded("RolloutFailed")), app1(2, client.Failed, "x"), rolloutWaiting, "waiting for the platform"},
+		{"blocked spec", mk(3, 2, 1, 1, degraded("ImageNotFound")), app1(1, client.Deployed, ""), rolloutBlocked, "ImageNotFound: image nope:1 not found"},
+		{"no release yet", mk(1, 1, 0, 1), nil, rolloutWaiting, "waiting for the first release"},
+		{"rolling out", mk(2, 2, 1, 2), app1(2, client.Deploying, ""), rolloutWaiting, "release 2 rolling out: 1/2 replicas running"},
+		{"start-first overlap", mk(2, 2, 4, 2), app1(2, client.Deploying, ""), rolloutWaiting, "release 2 rolling out: 4 tasks running for 2 replicas"},
+		{"deployed", mk(2, 2, 2, 2), app1(2, client.Deployed, ""), rolloutDone, "release 2 deployed: 2/2 replicas running"},
+		{"deployed, scaling up", mk(3, 3, 2, 3), app1(2, client.Deployed, ""), rolloutWaiting, "release 2 deployed, scaling: 2/3 replicas running"},
+		{"deployed, old tasks stopping", mk(3, 3, 3, 2), app1(2, client.Deployed, ""), rolloutWaiting, "release 2 deployed, old tasks stopping"},
+		{"deployed, still progressing", mk(3, 3, 2, 2, client.Condition{Type: "Progressing", Status: client.True, Message: "2/2 replicas running, restarting"}),
+			app1(2, client.Deployed, ""), rolloutWaiting, "release 2 deployed, 2/2 replicas running, restarting"},
+		{"stopped", mk(4, 4, 0, 0), app1(2, client.Deployed, ""), rolloutDone, "release 2 deployed: 0/0 replicas running"},
+		{"failed", mk(2, 2, 1, 1, degraded("RolloutFailed")), app1(2, client.Failed, "Update failed, rolling back: task: non-zero exit (1)"), rolloutFailed,
+			"release 2 failed: Update failed, rolling back: task: non-zero exit (1)"},
+		{"deleting", deleting, app1(2, client.Deployed, ""), rolloutFailed, "the app is being deleted"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			state, msg := evaluateRollout(c.app, c.latest)
+			if state != c.state || !strings.Contains(msg, c.msg) {
+				t.Fatalf("got %d %q, want %d %q", state, msg, c.state, c.msg)
+			}
+		})
+	}
+}
+
+func TestRollbackTarget(t *testing.T) {
+	ds := func(items ...*client.Deployment) []client.Deployment {
+		var out []client.Deployment
+		for _, d := range items {
+			out = append(out, *d)
+		}
+		return out
+	}
+	withCurrent := func(v int) *client.App {
+		return &client.App{Name: "web", Status: client.AppStatus{CurrentDeployment: &client.DeploymentRef{Version: v}}}
+	}
+	cases := []struct {
+		name string
+		app  *client.App
+		ds   []client.Deployment
+		want int
+		err  string
+	}{
+		{"previous deployed", withCurrent(3), ds(app1(3, client.Deployed, ""), app1(2, client.Failed, ""), app1(1, client.Deployed, "")), 1, ""},
+		{"newest failed: the serving one", withCurrent(2), ds(app1(3, client.Failed, ""), app1(2, client.Deployed, ""), app1(1, client.Deployed, "")), 2, ""},
+		{"skips superseded", withCurrent(4), ds(app1(4, client.Deployed, ""), app1(3, client.Superseded, ""), app1(2, client.Deployed, "")), 2, ""},
+		{"nothing older", withCurrent(1), ds(app1(1, client.Deployed, "")), 0, "no deployed release before release 1"},
+		{"no release", withCurrent(1), nil, 0, "no release yet"},
+	}
+	for _, c := range cases {
+		got, err := rollbackTarget(c.app, c.ds)
+		if got != c.want || (c.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: got %d, %v; want %d, %q", c.name, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestNormalizeServer(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8080":             "http://127.0.0.1:8080",
+		"localhost:8080/":            "http://localhost:8080",
+		"paas.example.com":           "https://paas.example.com",
+		"https://paas.example.com/x": "https://paas.example.com/x",
+		"http://[::1]:8080":          "http://[::1]:8080",
+	} {
+		if got, err := normalizeServer(in); err != nil || got != want {
+			t.Errorf("normalizeServer(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://x", "http://"} {
+		if _, err := normalizeServer(bad); err == nil {
+			t.Errorf("normalizeServer(%q) accepted", bad)
+		}
+	}
+}
+
+func TestJWTExpiry(t *testing.T) {
+	tok := "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3MDAwMDAwMDB9.sig"
+	if exp := jwtExpiry(tok); exp == nil || exp.Unix() != 1700000000 {
+		t.Fatalf("exp %v", exp)
+	}
+	if jwtExpiry("paas_abcdef") != nil {
+		t.Fatal("API tokens have no local expiry")
+	}
+}
+
+// fakeAPI is a tiny stand-in for paasd's app routes, recording writes.
+type fakeAPI struct {
+	mu     sync.Mutex
+	apps   map[string]*client.App
+	writes []string
+	// problem, when set, answers every request.
+	problem *problemError
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.problem != nil {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(f.problem.Status)
+		json.NewEncoder(w).Encode(f.problem)
+		return
+	}
+	if r.Header.Get("Authorization") != "Bearer tok" {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(401)
+		io.WriteString(w, `{"type":"x","title":"Unauthorized","status":401,"detail":"the token is not valid"}`)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/api/paas/apps/")
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodGet {
+		f.writes = append(f.writes, r.Method+" "+r.URL.Path+" "+r.Header.Get("If-Match")+" "+string(body))
+	}
+	switch {
+	case r.Method == http.MethodGet && f.apps[name] != nil:
+		json.NewEncoder(w).Encode(f.apps[name])
+	case r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(404)
+		io.WriteString(w, `{"type":"x","title":"Not found","status":404,"detail":"app not found"}`)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/paas/apps":
+		var req client.CreateAppRequest
+		json.Unmarshal(body, &req)
+		a := &client.App{Name: req.Name, Version: 1, Spec: client.AppSpec{Image: req.Spec.Image, Replicas: 1, Port: 8080, Plan: "hobby"}}
+		f.apps[req.Name] = a
+		w.WriteHeader(201)
+		json.NewEncoder(w).Encode(a)
+	case r.Method == http.MethodPatch:
+		json.NewEncoder(w).Encode(f.apps[name])
+	}
+}
+
+func run(t *testing.T, srv *httptest.Server, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	home := t.TempDir()
+	envs := map[string]string{"HOME": home, "PAAS_SERVER": srv.URL, "PAAS_TOKEN": "tok"}
+	io := IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Getenv: func(k string) string { return envs[k] }}
+	code := Main(context.Background(), args, io, "test")
+	return out.String(), errb.String(), code
+}
+
+func TestApplyWritesOnlyDifferences(t *testing.T) {
+	f := &fakeAPI{apps: map[string]*client.App{
+		"web": {Name: "web", Version: 5, Spec: client.AppSpec{Image: "paas-testapp:v1", Replicas: 2, Port: 8080, Plan: "standard",
+			Env: map[string]string{"A": "1"}}},
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "apps.yaml")
+	os.WriteFile(file, []byte("name: web\nspec:\n  image: paas-testapp:v1\n  replicas: 2\n  env: {A: '1'}\n---\nname: api\nspec: {image: paas-testapp:v1}\n"), 0o600)
+
+	out, errs, code := run(t, srv, "", "apply", "-f", file)
+	if code != 0 || out != "app/web unchanged\napp/api created\n" || errs != "" {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	if len(f.writes) != 1 || !strings.HasPrefix(f.writes[0], "POST /api/paas/apps ") {
+		t.Fatalf("writes %q: an unchanged app must not be written", f.writes)
+	}
+
+	f.writes = nil
+	out, _, code = run(t, srv, "name: web\nspec: {replicas: 3, env: {}}\n", "apply", "-f", "-")
+	if code != 0 || out != "app/web configured: replicas 2 -> 3, env -A (a new release rolls out)\n" {
+		t.Fatalf("apply from stdin: %d %q", code, out)
+	}
+	want := `PATCH /api/paas/apps/web "5" {"spec":{"env":{"A":null},"replicas":3}}`
+	if len(f.writes) != 1 || f.writes[0] != want {
+		t.Fatalf("writes %q, want %q", f.writes, want)
+	}
+}
+
+func TestErrorsAreOneClearLine(t *testing.T) {
+	f := &fakeAPI{apps: map[string]*client.App{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+
+	_, errs, code := run(t, srv, "name: web\nspec: {image: a, replicas: 2, colour: blue}\n", "apply", "-f", "-")
+	if code != 1 || errs != "error: <stdin>:2:31: unknown field \"colour\" in the spec of \"web\" (known: image, replicas, port, plan, command, health_check, stopped, env, domains)\n" {
+		t.Fatalf("unknown field: %d %q", code, errs)
+	}
+
+	var out, eb bytes.Buffer
+	code = Main(context.Background(), []string{"get", "apps"}, IO{In: strings.NewReader(""), Out: &out, Err: &eb,
+		Getenv: func(k string) string { return map[string]string{"HOME": t.TempDir()}[k] }}, "test")
+	if code != 1 || eb.String() != "error: no server configured: run `paasctl login --server URL` or set PAAS_SERVER\n" {
+		t.Fatalf("no server: %d %q", code, eb.String())
+	}
+
+	envs := map[string]string{"HOME": t.TempDir(), "PAAS_SERVER": srv.URL, "PAAS_TOKEN": "wrong"}
+	eb.Reset()
+	code = Main(context.Background(), []string{"get", "apps"}, IO{Out: &out, Err: &eb, Getenv: func(k string) string { return envs[k] }}, "test")
+	if code != 1 || eb.String() != "error: Unauthorized: the token is not valid (check PAAS_TOKEN)\n" {
+		t.Fatalf("bad token: %d %q", code, eb.String())
+	}
+
+	// A validation problem: title and detail, then each field error.
+	f.problem = &problemError{Status: 422, Type: "https://skypanel.dev/problems/validation-failed", Title: "Validation failed",
+		Detail: "2 fields are invalid: spec.replicas, spec.env.PORT",
+		Errors: []fieldError{{"spec.replicas", `plan "hobby" allows at most 1 replicas`}, {"spec.env.PORT", "PORT is reserved"}}}
+	_, errs, code = run(t, srv, "", "scale", "web=5")
+	want := "error: web: Validation failed: 2 fields are invalid: spec.replicas, spec.env.PORT\n" +
+		"  spec.replicas: plan \"hobby\" allows at most 1 replicas\n  spec.env.PORT: PORT is reserved\n"
+	if code != 1 || errs != want {
+		t.Fatalf("problem:\n got %q\nwant %q", errs, want)
+	}
+
+	// Several organizations and none picked: the hint says how to pick.
+	f.problem = &problemError{Status: 400, Title: "Organization required", Detail: "you belong to several organizations", Organizations: []string{"acme", "beta"}}
+	_, errs, _ = run(t, srv, "", "get", "apps")
+	if errs != "error: Organization required: you belong to several organizations (pick one with `paasctl orgs use SLUG` or --org: acme, beta)\n" {
+		t.Fatalf("organization required: %q", errs)
+	}
+}
+
+func TestLoginStoresServerAndToken(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/auth/login", func(w http.ResponseWriter, r *http.Request) {
+		var req client.LoginRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		if req.Email != "me@x.io" || req.Password != "pw" {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(401)
+			io.WriteString(w, `{"title":"Unauthorized","status":401}`)
+			return
+		}
+		json.NewEncoder(w).Encode(client.LoginToken{Token: "jwt-token", TokenType: client.Bearer, ExpiresAt: time.Now().Add(time.Hour)})
+	})
+	mux.HandleFunc("GET /api/auth/me", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer jwt-token" {
+			w.WriteHeader(401)
+			return
+		}
+		json.NewEncoder(w).Encode(client.Me{User: client.User{Email: "me@x.io"}, AuthMethod: client.Jwt,
+			Organizations: []client.MembershipSummary{{Slug: "acme", Name: "Acme", Role: client.MembershipSummaryRoleOwner}}})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	home := t.TempDir()
+	envs := map[string]string{"HOME": home}
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"login", "--server", srv.URL}, IO{In: strings.NewReader("me@x.io\npw\n"), Out: &out, Err: &errb,
+		Getenv: func(k string) string { return envs[k] }}, "test")
+	if code != 0 || !strings.Contains(out.String(), "Logged in to "+srv.URL+" as me@x.io (organization acme).") {
+		t.Fatalf("login: %d %q %q", code, out.String(), errb.String())
+	}
+	path := filepath.Join(home, ".config", "paasctl", "config.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "token: jwt-token") || !strings.Contains(string(b), "organization: acme") {
+		t.Fatalf("config: %s %v", b, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+
+	errb.Reset()
+	code = Main(context.Background(), []string{"login", "--server", srv.URL}, IO{In: strings.NewReader("me@x.io\nnope\n"), Out: &out, Err: &errb,
+		Getenv: func(k string) string { return envs[k] }}, "test")
+	if code != 1 || errb.String() != "error: login failed: wrong email or password\n" {
+		t.Fatalf("wrong password: %d %q", code, errb.String())
+	}
+}
