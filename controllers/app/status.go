@@ -36,13 +36,20 @@ func running(svc *swarm.Service) uint64 {
 	return svc.ServiceStatus.RunningTasks
 }
 
+// updating reports whether Swarm is replacing the service's tasks (a
+// rolling restart or the rollout of a repaired spec).
+func updating(svc *swarm.Service) bool {
+	return svc != nil && svc.UpdateStatus != nil &&
+		(svc.UpdateStatus.State == swarm.UpdateStateUpdating || svc.UpdateStatus.State == swarm.UpdateStateRollbackStarted)
+}
+
 // settled reports whether nothing will change without an outside event, so
 // the app needs no polling.
 func (in statusInput) settled() bool {
 	if in.blocked != nil || in.service == nil {
 		return in.blocked == nil
 	}
-	if in.release.Latest != nil && in.release.Latest.Status == "deploying" {
+	if in.release.Latest != nil && in.release.Latest.Status == "deploying" || updating(in.service) {
 		return false
 	}
 	if r := in.service.Spec.Mode.Replicated; r != nil && r.Replicas != nil && *r.Replicas != running(in.service) {
@@ -86,6 +93,9 @@ func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condit
 	case latest != nil && latest.Status == "deploying":
 		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "RolloutInProgress",
 			fmt.Sprintf("release %d rolling out: %d/%d replicas running", latest.Version, rolloutRunning(in), want))
+	case in.service != nil && updating(in.service):
+		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "RollingUpdate",
+			fmt.Sprintf("Swarm is replacing tasks (restart or repair): %d/%d replicas running", run, want))
 	case in.service != nil && run != want:
 		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "ScalingReplicas", fmt.Sprintf("%d/%d replicas running", run, want))
 	default:
