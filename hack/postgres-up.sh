@@ -4,7 +4,10 @@
 #
 # Data lives under .data/postgres (git-ignored), the server listens on
 # 127.0.0.1:${PAAS_PG_PORT:-55432} and keeps its socket in the data folder, so
-# it never collides with a system PostgreSQL. Idempotent.
+# it never collides with a system PostgreSQL. Idempotent. It is a development
+# and test database: fsync is off for speed, which survives a crash of
+# PostgreSQL itself but not of the machine; production points DATABASE_URL
+# at a real server.
 set -euo pipefail
 
 log() { printf 'postgres-up: %s\n' "$*" >&2; }
@@ -49,6 +52,10 @@ if [ ! -f "$datadir/PG_VERSION" ]; then
 fi
 
 if ! as_pg "$pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "port $port is taken by another server (not the cluster in $datadir): stop it, or choose another port with PAAS_PG_PORT"
+    exit 1
+  fi
   log "starting PostgreSQL on 127.0.0.1:$port"
   as_pg "$pg_ctl" -D "$datadir" -l "$datadir/server.log" -w -t 60 \
     -o "-p $port -k $datadir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \

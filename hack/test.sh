@@ -4,7 +4,7 @@
 # fail, never skip, when their dependencies are missing.
 #
 # Tests named TestDisruptive* stop shared infrastructure (the Docker engine),
-# so they run alone, after everything else.
+# so they run alone, before everything else.
 #
 #   hack/test.sh                     # everything
 #   hack/test.sh ./store/ -run TestX # one package, extra go test flags
@@ -23,6 +23,7 @@ if [ $# -gt 0 ]; then
   exec go test -race -count=1 -timeout "$timeout" "$pkgs" "$@"
 fi
 
-go test -race -count=1 -timeout "$timeout" -skip '^TestDisruptive' ./...
 echo "--- disruptive tests (run alone)"
-go test -race -count=1 -timeout "$timeout" -run '^TestDisruptive' ./...
+go test -race -count=1 -timeout "$timeout" -run '^TestDisruptive' ./cmd/paasd/
+echo "--- all other tests"
+go test -race -count=1 -timeout "$timeout" -skip '^TestDisruptive' ./...

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -105,6 +106,10 @@ type Reconciler struct {
 	Now func() time.Time
 	// Metrics, when set, counts drift corrections and rollout outcomes.
 	Metrics *Metrics
+
+	imagesMu sync.Mutex
+	// images caches recent image resolutions by reference; guarded by imagesMu.
+	images map[string]resolvedImage
 }
 
 const controllerName = "app"
@@ -243,7 +248,9 @@ func (r *Reconciler) converge(ctx context.Context, row store.GetAppDesiredRow, d
 				return nil, fmt.Errorf("create service: %w", err)
 			}
 			r.event(ctx, row.App.ID, normal, "Created", fmt.Sprintf("created service %s running release %d with %d replicas", desired.ServiceName, desired.Release, replicas))
-			return r.refresh(ctx, appID, resp.ID)
+			r.Services.Created(appID, resp.ID, plan.Spec)
+			svc, _ := r.Services.Get(appID)
+			return &svc, nil
 		case servicespec.ActionUpdate:
 			_, err := r.Docker.ServiceUpdate(ctx, observedSvc.ID, observedSvc.Version, plan.Spec, types.ServiceUpdateOptions{})
 			if isOutOfSequence(err) && attempt < 5 {
@@ -489,8 +496,35 @@ func (r *Reconciler) removeDuplicates(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
+// resolveImage pins ref. Resolutions are reused for imageCacheTTL, so a
+// burst of releases of one image (a hundred apps created at once) costs one
+// inspect; a reference moved to another image is seen after that.
 func (r *Reconciler) resolveImage(ctx context.Context, ref string) (string, error) {
-	return paasswarm.ResolveImage(ctx, r.Docker, ref)
+	now := r.Now()
+	r.imagesMu.Lock()
+	if e, ok := r.images[ref]; ok && now.Sub(e.at) < imageCacheTTL {
+		r.imagesMu.Unlock()
+		return e.pinned, nil
+	}
+	r.imagesMu.Unlock()
+	pinned, err := paasswarm.ResolveImage(ctx, r.Docker, ref)
+	if err != nil {
+		return "", err
+	}
+	r.imagesMu.Lock()
+	defer r.imagesMu.Unlock()
+	if r.images == nil || len(r.images) > 1024 {
+		r.images = map[string]resolvedImage{}
+	}
+	r.images[ref] = resolvedImage{pinned: pinned, at: now}
+	return pinned, nil
+}
+
+const imageCacheTTL = 2 * time.Second
+
+type resolvedImage struct {
+	pinned string
+	at     time.Time
 }
 
 func (r *Reconciler) appendLog(ctx context.Context, d store.Deployment, now time.Time, msg string) {

@@ -221,6 +221,20 @@ func (s *Services) Extra(appID string) []string {
 	return extra
 }
 
+// Created records a service the caller just created, before its first
+// observation: the create event's refresh replaces it within moments, so no
+// extra call is spent reading it back. Its zero version makes any write
+// based on it fail out of sequence, which re-reads first.
+func (s *Services) Created(appID, serviceID string, spec swarm.ServiceSpec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if _, ok := s.byApp[appID]; !ok {
+		s.byApp[appID] = swarm.Service{ID: serviceID, Spec: spec}
+	}
+	s.appOf[serviceID] = appID
+}
+
 // Forget drops a service the caller removed.
 func (s *Services) Forget(appID, serviceID string) {
 	s.mu.Lock()
