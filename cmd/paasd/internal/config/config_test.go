@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,22 @@ func TestMigrateNeedsOnlyTheDatabase(t *testing.T) {
 	t.Parallel()
 	if _, err := Load(env(map[string]string{"DATABASE_URL": "postgres://x"}), ForMigrate); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveryVariableIsDocumented keeps the README's configuration table and
+// .env.example in step with what Load reads.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{"../../../../README.md", "../../../../.env.example"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range Vars {
+			if !strings.Contains(string(b), v.Name) {
+				t.Errorf("%s does not document %s", doc, v.Name)
+			}
+		}
 	}
 }
