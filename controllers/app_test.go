@@ -118,10 +118,9 @@ func TestReleasesRolloutFailureAndRollback(t *testing.T) {
 	}
 	e.waitEvent(a.ID, "RolloutFailed", "release 3", 10*time.Second)
 
-	// Rollback to v1 cuts release 4 from release 1's snapshot.
-	if _, err := e.store.RollbackToRelease(e.ctx, a.ID, 1); err != nil {
-		t.Fatal(err)
-	}
+	// Going back to v1 (what the API's rollback to release 1 writes here,
+	// env being unchanged) cuts release 4, recognised as a rollback of 1.
+	e.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Image = "paas-testapp:v1" })
 	d4 := e.waitDeployment(a.ID, 4, "deployed", 90*time.Second)
 	if d4.RollbackOf == nil || *d4.RollbackOf != 1 {
 		t.Fatalf("release 4 rollback_of = %v, want 1", d4.RollbackOf)

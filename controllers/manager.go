@@ -102,12 +102,6 @@ func (m *Manager) init() {
 	})
 }
 
-// IsLeader reports whether this process currently runs the reconcilers.
-func (m *Manager) IsLeader() bool {
-	m.init()
-	return m.elector.IsLeader()
-}
-
 // Run campaigns for leadership and, while leader, runs the loops; it
 // returns when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {

@@ -246,13 +246,6 @@ func (s *Services) Forget(appID, serviceID string) {
 	}
 }
 
-// Len is the number of apps with a cached service.
-func (s *Services) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.byApp)
-}
-
 func (s *Services) init() {
 	if s.byApp == nil {
 		s.byApp = map[string]swarm.Service{}

@@ -11,17 +11,20 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+
+	"github.com/skypanel/paas/controllers/servicespec"
 )
 
-// Ownership labels carried by every service the platform creates. Garbage
-// collection only ever considers services whose LabelInstance is ours.
+// Ownership labels carried by every service the platform creates, as
+// servicespec renders them. Garbage collection only ever considers services
+// whose LabelInstance is ours.
 const (
 	// LabelManaged marks a service as created by SkyPanel PaaS ("true").
-	LabelManaged = "paas.managed"
+	LabelManaged = servicespec.LabelManaged
 	// LabelInstance holds the installation id that owns the service.
-	LabelInstance = "paas.instance"
+	LabelInstance = servicespec.LabelInstance
 	// LabelAppID holds the uuid of the app the service runs.
-	LabelAppID = "paas.app.id"
+	LabelAppID = servicespec.LabelAppID
 )
 
 // NewClient connects to the engine named by DOCKER_HOST (default: the local
