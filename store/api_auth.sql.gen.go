@@ -126,7 +126,8 @@ SELECT t.id AS token_id, t.expires_at, t.last_used_at,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
        COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
        COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
-       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash,
+       COALESCE(fp.plans_hash, 0)::bigint AS fp_plans_hash
 FROM paas_api_tokens t
 JOIN paas_users u ON u.id = t.user_id
 LEFT JOIN LATERAL (
@@ -142,7 +143,8 @@ LEFT JOIN LATERAL (
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
-             WHERE da.organization_id = mo.organization_id) AS domains_hash
+             WHERE da.organization_id = mo.organization_id) AS domains_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash
     FROM paas_apps a
     LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
     WHERE a.organization_id = mo.organization_id
@@ -173,6 +175,7 @@ type APIAuthTokenOrgAppsRow struct {
 	FpRowsHash     int64      `json:"fp_rows_hash"`
 	FpReleasesHash int64      `json:"fp_releases_hash"`
 	FpDomainsHash  int64      `json:"fp_domains_hash"`
+	FpPlansHash    int64      `json:"fp_plans_hash"`
 }
 
 // As APIAuthUserOrgApps, for a personal API token.
@@ -203,6 +206,7 @@ func (q *Queries) APIAuthTokenOrgApps(ctx context.Context, arg APIAuthTokenOrgAp
 			&i.FpRowsHash,
 			&i.FpReleasesHash,
 			&i.FpDomainsHash,
+			&i.FpPlansHash,
 		); err != nil {
 			return nil, err
 		}
@@ -313,7 +317,8 @@ SELECT u.id, u.email, u.name, u.is_admin,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
        COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
        COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
-       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash,
+       COALESCE(fp.plans_hash, 0)::bigint AS fp_plans_hash
 FROM paas_users u
 LEFT JOIN LATERAL (
     SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
@@ -328,7 +333,8 @@ LEFT JOIN LATERAL (
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
-             WHERE da.organization_id = mo.organization_id) AS domains_hash
+             WHERE da.organization_id = mo.organization_id) AS domains_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash
     FROM paas_apps a
     LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
     WHERE a.organization_id = mo.organization_id
@@ -356,6 +362,7 @@ type APIAuthUserOrgAppsRow struct {
 	FpRowsHash     int64     `json:"fp_rows_hash"`
 	FpReleasesHash int64     `json:"fp_releases_hash"`
 	FpDomainsHash  int64     `json:"fp_domains_hash"`
+	FpPlansHash    int64     `json:"fp_plans_hash"`
 }
 
 // As APIAuthUserOrg, plus the fingerprint of the organization's apps
@@ -385,6 +392,7 @@ func (q *Queries) APIAuthUserOrgApps(ctx context.Context, arg APIAuthUserOrgApps
 			&i.FpRowsHash,
 			&i.FpReleasesHash,
 			&i.FpDomainsHash,
+			&i.FpPlansHash,
 		); err != nil {
 			return nil, err
 		}
@@ -397,12 +405,18 @@ func (q *Queries) APIAuthUserOrgApps(ctx context.Context, arg APIAuthUserOrgApps
 }
 
 const aPITouchToken = `-- name: APITouchToken :exec
-UPDATE paas_api_tokens SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+UPDATE paas_api_tokens SET last_used_at = $1::timestamptz
+WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1::timestamptz - interval '1 minute')
 `
 
+type APITouchTokenParams struct {
+	UsedAt time.Time `json:"used_at"`
+	ID     uuid.UUID `json:"id"`
+}
+
 // last_used_at is refreshed at most once a minute, so token use costs no write per request.
-func (q *Queries) APITouchToken(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, aPITouchToken, id)
+// The time is the API's clock, the one it compares last_used_at with.
+func (q *Queries) APITouchToken(ctx context.Context, arg APITouchTokenParams) error {
+	_, err := q.db.Exec(ctx, aPITouchToken, arg.UsedAt, arg.ID)
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
 
@@ -63,14 +64,14 @@ type Deps struct {
 	// for reuse while their organization is unchanged (default 256;
 	// negative disables the cache).
 	ListCachePages int
-	// ListCacheMaxStale, when positive, lets a cached page be served
-	// without re-reading the organization's fingerprint for that long after
-	// it was last confirmed. Authentication and membership are still read
-	// on every request, and writes through this process drop their
-	// organization's pages at once, but a change made elsewhere (a
-	// reconciler, another replica) may show up to this late. The default,
-	// 0, confirms the fingerprint on every request.
-	ListCacheMaxStale time.Duration
+	// CacheRecheck bounds how long a cached answer (a page of GET
+	// /api/paas/apps, an authenticated credential) is trusted on change
+	// notifications alone, while Run follows them, before it is confirmed
+	// against the database again (default 1s). Notifications make changes
+	// show at once; this only bounds what a stuck listener could hide.
+	CacheRecheck time.Duration
+	// ReconnectDelay is the pause before Run reconnects its listener (default 1s).
+	ReconnectDelay time.Duration
 }
 
 // API serves the v1 routes; build it with New and add it to echo with Register.
@@ -86,6 +87,8 @@ type server struct {
 	logins   *loginLimiter
 	hub      *hub
 	lists    *listCache // nil when disabled
+	creds    credCache
+	fresh    *freshness
 	jwts     verifiedJWTs
 	log      zerolog.Logger
 }
@@ -114,10 +117,14 @@ func New(d Deps) *API {
 	if d.EventsPoll <= 0 {
 		d.EventsPoll = time.Second
 	}
+	if d.CacheRecheck <= 0 {
+		d.CacheRecheck = time.Second
+	}
 	s := &server{Deps: d, log: d.Logger.With().Str("component", "api").Logger()}
 	s.specJSON = mustSpecJSON()
 	s.logins = newLoginLimiter(d.LoginAttemptsPerMinute, d.Now)
 	s.hub = newHub(d.Store, s.log)
+	s.fresh = newFreshness()
 	switch {
 	case d.ListCachePages == 0:
 		s.lists = newListCache(256)
@@ -125,6 +132,22 @@ func New(d Deps) *API {
 		s.lists = newListCache(d.ListCachePages)
 	}
 	return &API{s: s}
+}
+
+// ChangesApplicationName is the application_name of Run's connection, to
+// find it in pg_stat_activity.
+const ChangesApplicationName = "paasd-api-changes"
+
+// Run follows the database's change notifications until ctx ends, so that
+// repeated reads (authentication, GET /api/paas/apps) are answered from
+// memory while nothing they show has changed. Without Run every request
+// reads the database; it returns nil when ctx ends.
+func (a *API) Run(ctx context.Context) error {
+	cfg := a.s.Store.Pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = ChangesApplicationName
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg.Copy()) }
+	ctx = a.s.log.With().Str("loop", "api-cache").Logger().WithContext(ctx)
+	return a.s.fresh.follow(ctx, connect, a.s.ReconnectDelay)
 }
 
 // Register adds every v1 route to e and makes errors under /api/ answer as
@@ -226,12 +249,15 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 	}
 	out := map[string][]echo.MiddlewareFunc{}
 	for path, item := range spec.Paths.Map() {
-		for _, op := range item.Operations() {
+		for method, op := range item.Operations() {
 			mws := []echo.MiddlewareFunc{s.bodyLimit}
+			if method != http.MethodGet && method != http.MethodHead {
+				mws = append(mws, s.invalidateOnWrite)
+			}
 			public := op.Security != nil && len(*op.Security) == 0
 			switch {
 			case public:
-			case op.OperationID == "listApps" && s.ListCacheMaxStale <= 0 && s.lists != nil:
+			case op.OperationID == "listApps" && s.lists != nil:
 				mws = append(mws, s.authenticate(scopeAppList))
 			case strings.HasPrefix(path, "/api/paas/"):
 				mws = append(mws, s.authenticate(scopeOrganization))
@@ -244,6 +270,19 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 		}
 	}
 	return out
+}
+
+// invalidateOnWrite makes every cached answer stale when a write goes
+// through this process, just before its response is sent: the write's own
+// notification may arrive later, and a client that got the response must
+// read what it wrote, here or on any connection.
+func (s *server) invalidateOnWrite(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Before(s.fresh.invalidate)
+		err := next(c)
+		s.fresh.invalidate()
+		return err
+	}
 }
 
 func mustSpecJSON() []byte {

@@ -371,9 +371,6 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		maps.Copy(details, m.details)
 		return audit(ctx, q, p, m.action, "app", app.ID.String(), o.ID, details)
 	})
-	if err == nil {
-		s.lists.forgetOrg(o.ID)
-	}
 	return appID, out, err
 }
 
@@ -464,35 +461,32 @@ func (s *server) ListApps(c echo.Context, params openapi.ListAppsParams) error {
 	orgID := org(c).ID
 	key := listKey{org: orgID, after: after, limit: limit}
 	now := s.Now()
-	if s.lists != nil {
-		if s.ListCacheMaxStale > 0 {
-			if e, ok := s.lists.fresh(key, now.Add(-s.ListCacheMaxStale)); ok {
-				return e.write(c)
-			}
-		}
-		// By default the fingerprint came with the credentials, in the
-		// same round trip.
-		fp := caller(c).appsFP
-		if fp == nil {
-			f, err := s.Store.APIAppsFingerprint(ctx, orgID)
-			if err != nil {
-				return err
-			}
-			fp = &f
-		}
-		if e, ok := s.lists.get(key, *fp); ok {
-			s.lists.confirm(key, now)
-			return e.write(c)
-		}
+	if e, ok := s.lists.current(key, s.fresh, now, s.CacheRecheck); ok {
+		return e.write(c)
 	}
-	// Render the page and its fingerprint from one snapshot, so the pair
-	// kept in the cache is consistent.
 	var rows []store.APIListAppsRow
 	var fp store.APIAppsFingerprintRow
 	listParams := store.APIListAppsParams{OrganizationID: orgID, AfterName: after, Lim: int32(limit + 1)}
+	var read stamp
 	if s.lists == nil {
 		rows, err = s.Store.APIListApps(ctx, listParams)
 	} else {
+		// The fingerprint came with the credentials, in the same round
+		// trip, unless they were cached.
+		if p := caller(c); p.appsFP != nil {
+			fp, read = *p.appsFP, p.appsRead
+		} else {
+			read = s.fresh.now()
+			if fp, err = s.Store.APIAppsFingerprint(ctx, orgID); err != nil {
+				return err
+			}
+		}
+		if e, ok := s.lists.confirmed(key, fp, read, now); ok {
+			return e.write(c)
+		}
+		// Render the page and its fingerprint from one snapshot, so the
+		// pair kept in the cache is consistent.
+		read = s.fresh.now()
 		err = pgx.BeginTxFunc(ctx, s.Store.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			q := s.Store.WithTx(tx)
 			var err error
@@ -523,7 +517,7 @@ func (s *server) ListApps(c echo.Context, params openapi.ListAppsParams) error {
 		return err
 	}
 	body = append(body, '\n')
-	return s.lists.put(key, fp, body, now).write(c)
+	return s.lists.put(key, fp, body, read, now).write(c)
 }
 
 // GetApp answers one app.
@@ -632,7 +626,6 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 	if err != nil {
 		return err
 	}
-	s.lists.forgetOrg(o.ID)
 	c.Response().Header().Set("Location", "/api/paas/apps/"+app.ID.String())
 	return s.answerApp(c, http.StatusCreated, app.ID)
 }
@@ -776,7 +769,6 @@ func (s *server) DeleteApp(c echo.Context, ident openapi.AppPath, _ openapi.Dele
 	if err != nil {
 		return err
 	}
-	s.lists.forgetOrg(o.ID)
 	return s.answerApp(c, http.StatusAccepted, id)
 }
 

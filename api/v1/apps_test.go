@@ -474,11 +474,27 @@ func TestAppActions(t *testing.T) {
 }
 
 // TestListCacheSeesEveryChange changes, behind the API's back, each thing
-// a listed app shows; the next list must show it (pages are reused only
-// while the organization's fingerprint is unchanged).
+// a listed app shows; the next lists must show it. Without change
+// notifications a cached page is reused only while the organization's
+// fingerprint is unchanged, so the very next list shows the change; with
+// them (CacheRecheck an hour, so only notifications can refresh a page) it
+// shows as soon as the change is announced.
 func TestListCacheSeesEveryChange(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	for _, follow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("follow=%v", follow), func(t *testing.T) {
+			t.Parallel()
+			recheck := func(d *v1.Deps) { d.CacheRecheck = time.Hour }
+			f := setupUnfollowed(t, recheck)
+			if follow {
+				f = setup(t, recheck)
+			}
+			testListCacheSeesEveryChange(t, f, follow)
+		})
+	}
+}
+
+func testListCacheSeesEveryChange(t *testing.T, f *fixture, follow bool) {
 	ctx := context.Background()
 	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx"})
 	f.createApp(f.alice.token, "api", map[string]any{"image": "nginx"})
@@ -491,52 +507,63 @@ func TestListCacheSeesEveryChange(t *testing.T) {
 		}
 		return out
 	}
+	// expect checks the lists show a change: the next one without
+	// notifications, one within seconds with them.
+	expect := func(what string, ok func(map[string]openapi.App) bool) {
+		t.Helper()
+		if !follow {
+			if got := list(); !ok(got) {
+				t.Fatalf("%s not seen: %+v", what, got)
+			}
+			return
+		}
+		waitFor(t, what+" to show", func() bool { return ok(list()) })
+	}
 	list()
 	list() // served from the cache
 
 	f.setPhase(a.Id, "Running")
-	if got := list()["web"]; got.Status.Phase != "Running" {
-		t.Fatalf("status change not seen: %+v", got.Status)
-	}
+	expect("status change", func(l map[string]openapi.App) bool { return l["web"].Status.Phase == "Running" })
 	dep := f.insertRelease(a.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String()}, "deploying")
 	app, _ := f.s.GetApp(ctx, a.Id)
 	if err := f.s.UpdateAppStatus(ctx, store.UpdateAppStatusParams{ID: a.Id, ObservedGeneration: app.Generation, Phase: "Deploying",
 		Conditions: json.RawMessage(`[]`), CurrentDeploymentID: nullUUID(dep.ID)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := list()["web"]; got.Status.CurrentDeployment == nil || got.Status.CurrentDeployment.Status != "deploying" {
-		t.Fatalf("release not seen: %+v", got.Status)
-	}
+	expect("release", func(l map[string]openapi.App) bool {
+		cd := l["web"].Status.CurrentDeployment
+		return cd != nil && cd.Status == "deploying"
+	})
 	// The release finishes without the app row changing.
 	now := time.Now()
 	if _, err := f.s.FinishDeployment(ctx, store.FinishDeploymentParams{ID: dep.ID, Status: "deployed", FinishedAt: &now}); err != nil {
 		t.Fatal(err)
 	}
-	if got := list()["web"]; got.Status.CurrentDeployment.Status != "deployed" {
-		t.Fatalf("release status not seen: %+v", got.Status.CurrentDeployment)
-	}
+	expect("release status", func(l map[string]openapi.App) bool {
+		cd := l["web"].Status.CurrentDeployment
+		return cd != nil && cd.Status == "deployed"
+	})
 	// A domain is added, then removed.
 	d, err := f.s.CreateDomain(ctx, store.CreateDomainParams{AppID: a.Id, Hostname: "web.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := list()["web"]; len(got.Status.Urls) != 1 {
-		t.Fatalf("domain not seen: %+v", got.Status.Urls)
-	}
+	expect("domain", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 1 })
 	if _, err := f.s.DeleteDomain(ctx, store.DeleteDomainParams{AppID: a.Id, ID: d.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if got := list()["web"]; len(got.Status.Urls) != 0 {
-		t.Fatalf("domain removal not seen: %+v", got.Status.Urls)
-	}
+	expect("domain removal", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 0 })
 	// An env change written directly.
 	sealed, _ := f.box.Seal([]byte("direct"))
 	if err := f.s.UpsertEnvVar(ctx, store.UpsertEnvVarParams{AppID: a.Id, Key: "DIRECT", ValueEncrypted: sealed}); err != nil {
 		t.Fatal(err)
 	}
-	if got := list()["web"]; got.Spec.Env["DIRECT"] != "direct" {
-		t.Fatalf("env not seen: %+v", got.Spec.Env)
+	expect("env change", func(l map[string]openapi.App) bool { return l["web"].Spec.Env["DIRECT"] == "direct" })
+	// A plan is renamed.
+	if _, err := f.s.Pool.Exec(ctx, "UPDATE paas_plans SET name = 'hobby-2' WHERE id = $1", f.hobby.ID); err != nil {
+		t.Fatal(err)
 	}
+	expect("plan rename", func(l map[string]openapi.App) bool { return l["web"].Spec.Plan == "hobby-2" })
 	// An app disappears and another takes a name.
 	api := list()["api"]
 	if _, err := f.s.MarkAppDeleted(ctx, api.Id); err != nil {
@@ -545,12 +572,77 @@ func TestListCacheSeesEveryChange(t *testing.T) {
 	if _, err := f.s.DeleteAppRow(ctx, api.Id); err != nil {
 		t.Fatal(err)
 	}
-	if got := list(); len(got) != 1 {
-		t.Fatalf("deleted app still listed: %v", got)
-	}
+	expect("deletion", func(l map[string]openapi.App) bool { return len(l) == 1 })
 	f.createApp(f.alice.token, "api", map[string]any{"image": "nginx:2"})
+	// A write through the API shows at once, notifications or not.
 	if got := list()["api"]; got.Spec.Image != "nginx:2" {
 		t.Fatalf("new app not seen: %+v", got.Spec)
+	}
+}
+
+// TestCachedAnswersFollowNotifications checks what the in-memory caches
+// promise while Run follows change notifications (CacheRecheck an hour, so
+// nothing else refreshes them): writes through the API show at once,
+// changes made elsewhere as soon as they are announced, and changes made
+// while the listener was down once it is back.
+func TestCachedAnswersFollowNotifications(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(d *v1.Deps) { d.CacheRecheck = time.Hour; d.ReconnectDelay = 500 * time.Millisecond })
+	ctx := context.Background()
+	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "plan": "pro"})
+	first := func() openapi.App {
+		var l openapi.AppList
+		f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
+		return l.Items[0]
+	}
+	first()
+	h0, _ := f.api.ListCacheStats()
+	first()
+	if h1, _ := f.api.ListCacheStats(); h1 != h0+1 {
+		t.Fatalf("cache hits %d -> %d: an unchanged page was not reused", h0, h1)
+	}
+
+	// A write through the API shows at once.
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": 4}).want(202)
+	if got := first(); got.Spec.Replicas != 4 {
+		t.Fatalf("replicas %d right after a scale", got.Spec.Replicas)
+	}
+	var tok openapi.CreatedAPIToken
+	f.do(f.alice.token, "POST", "/api/auth/tokens", map[string]any{"name": "t"}).want(201).decode(&tok)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200) // cached credentials
+	f.do(f.alice.token, "DELETE", "/api/auth/tokens/"+tok.Id.String(), nil).want(204)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).problem(401, "unauthorized")
+
+	// A change made elsewhere shows once announced.
+	f.setPhase(a.Id, "Running")
+	waitFor(t, "the phase change to show", func() bool { return first().Status.Phase == "Running" })
+
+	// Losing a membership elsewhere ends access once announced.
+	f.do(f.carol.token, "GET", "/api/paas/apps", nil, "X-Paas-Organization", "acme").want(200)
+	if _, err := f.s.APIRemoveMembership(ctx, store.APIRemoveMembershipParams{OrganizationID: f.acme.ID, UserID: f.carol.ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the lost membership to take effect", func() bool {
+		return f.do(f.carol.token, "GET", "/api/paas/apps", nil, "X-Paas-Organization", "acme").Code == 404
+	})
+
+	// Changes made while the listener is down show once it is back, and
+	// while it is down nothing is served from memory.
+	var killed int
+	if err := f.s.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND datname = current_database()`, v1.ChangesApplicationName).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listeners (%v), want 1", killed, err)
+	}
+	waitFor(t, "the listener to notice", func() bool { return !f.api.Following() })
+	f.setPhase(a.Id, "Degraded")
+	if got := first(); got.Status.Phase != "Degraded" {
+		t.Fatalf("phase %s after a change made while the listener was down", got.Status.Phase)
+	}
+	f.setPhase(a.Id, "Stopped")
+	waitFor(t, "the listener to reconnect", f.api.Following)
+	if got := first(); got.Status.Phase != "Stopped" {
+		t.Fatalf("phase %s after the listener reconnected", got.Status.Phase)
 	}
 }
 
@@ -613,39 +705,4 @@ func TestListCacheHits(t *testing.T) {
 	if len(l.Items) != 0 {
 		t.Fatalf("bob sees %+v", l.Items)
 	}
-}
-
-// TestListCacheMaxStale checks the opt-in bounded staleness: a change made
-// behind this process's back may show late, a write through it shows at
-// once, and authorization is never cached.
-func TestListCacheMaxStale(t *testing.T) {
-	t.Parallel()
-	f := setup(t, func(d *v1.Deps) { d.ListCacheMaxStale = time.Hour })
-	ctx := context.Background()
-	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "plan": "pro"})
-	phase := func() openapi.App {
-		var l openapi.AppList
-		f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
-		return l.Items[0]
-	}
-	phase()
-	f.setPhase(a.Id, "Running")
-	if got := phase(); got.Status.Phase != "Pending" {
-		t.Fatalf("phase %s: the page was re-read though within ListCacheMaxStale", got.Status.Phase)
-	}
-	f.clock.Advance(2 * time.Hour)
-	if got := phase(); got.Status.Phase != "Running" {
-		t.Fatalf("phase %s after ListCacheMaxStale", got.Status.Phase)
-	}
-	// A write through the API shows at once.
-	f.do(f.alice.token, "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": 4}).want(202)
-	if got := phase(); got.Spec.Replicas != 4 {
-		t.Fatalf("replicas %d after a scale", got.Spec.Replicas)
-	}
-	// Losing the membership takes effect at once, cached page or not.
-	if _, err := f.s.APIRemoveMembership(ctx, store.APIRemoveMembershipParams{OrganizationID: f.acme.ID, UserID: f.alice.ID}); err != nil {
-		t.Fatal(err)
-	}
-	f.do(f.alice.token, "GET", "/api/paas/apps", nil).problem(403, "no-organization")
-	f.do(f.carol.token, "GET", "/api/paas/apps", nil, "X-Paas-Organization", "acme").want(200)
 }

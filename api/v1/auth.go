@@ -53,8 +53,9 @@ type principal struct {
 	// Org is the organization a /api/paas request acts in.
 	Org *orgScope
 	// appsFP is the fingerprint of Org's apps, read with the credentials
-	// for GET /api/paas/apps.
-	appsFP *store.APIAppsFingerprintRow
+	// for GET /api/paas/apps when they were not cached, at appsRead.
+	appsFP   *store.APIAppsFingerprintRow
+	appsRead stamp
 }
 
 // orgScope is the organization a request acts in and the caller's role there.
@@ -252,6 +253,12 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 	if err != nil && sc >= scopeOrganization {
 		return nil, err
 	}
+	now := s.Now()
+	key := jwtCredKey(uid, sel, sc)
+	if e, ok := s.creds.get(key, s.fresh, now, s.CacheRecheck); ok {
+		return e.principal(), nil
+	}
+	read := s.fresh.now()
 	var rows []authRow
 	switch sc {
 	case scopeOrganization:
@@ -271,7 +278,7 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 		for _, r := range rs {
 			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role},
-				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash}})
+				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash, PlansHash: r.FpPlansHash}})
 		}
 	default:
 		u, err := s.Store.APIAuthUser(ctx, uid)
@@ -285,12 +292,17 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 	if len(rows) == 0 {
 		return nil, problem.Unauthorized("the token's user no longer exists")
 	}
-	return s.principalOf("jwt", sc, sel, rows)
+	p, err := s.principalOf("jwt", sc, sel, rows, read)
+	if err != nil {
+		return nil, err
+	}
+	s.creds.put(key, &credEntry{p: *p, read: read, readAt: now})
+	return p, nil
 }
 
 // principalOf builds the caller from its authentication rows, choosing
 // the organization for organization-scoped requests.
-func (s *server) principalOf(method string, sc scope, sel string, rows []authRow) (*principal, error) {
+func (s *server) principalOf(method string, sc scope, sel string, rows []authRow, read stamp) (*principal, error) {
 	u := rows[0]
 	p := &principal{UserID: u.UserID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, Method: method}
 	if sc < scopeOrganization {
@@ -310,7 +322,7 @@ func (s *server) principalOf(method string, sc scope, sel string, rows []authRow
 		for _, r := range rows {
 			if r.Org.ID == p.Org.ID {
 				fp := r.FP
-				p.appsFP = &fp
+				p.appsFP, p.appsRead = &fp, read
 			}
 		}
 	}
@@ -329,6 +341,22 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 	if err != nil && sc >= scopeOrganization {
 		return nil, err
 	}
+	now := s.Now()
+	key := apiTokenCredKey(hash, sel, sc)
+	if e, ok := s.creds.get(key, s.fresh, now, s.CacheRecheck); ok {
+		if e.expires != nil && !now.Before(*e.expires) {
+			return nil, problem.Unauthorized("the API token has expired")
+		}
+		if now.Sub(e.lastUsed) > tokenTouchInterval {
+			if err := s.Store.APITouchToken(ctx, store.APITouchTokenParams{ID: e.tokenID, UsedAt: now}); err != nil {
+				s.log.Warn().Err(err).Msg("touch API token")
+			} else {
+				s.creds.touched(key, now)
+			}
+		}
+		return e.principal(), nil
+	}
+	read := s.fresh.now()
 	var rows []authRow
 	switch sc {
 	case scopeOrganization:
@@ -350,7 +378,7 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
 				TokenID: r.TokenID, ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role},
-				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash}})
+				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash, PlansHash: r.FpPlansHash}})
 		}
 	default:
 		r, err := s.Store.APIAuthToken(ctx, hash)
@@ -365,18 +393,32 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 	if len(rows) == 0 {
 		return nil, problem.Unauthorized("the API token is not valid (revoked?)")
 	}
-	now := s.Now()
-	if exp := rows[0].ExpiresAt; exp != nil && !now.Before(*exp) {
+	r := rows[0]
+	if exp := r.ExpiresAt; exp != nil && !now.Before(*exp) {
 		return nil, problem.Unauthorized("the API token has expired")
 	}
-	// last_used_at is refreshed at most once a minute: no write per request.
-	if last := rows[0].LastUsedAt; last == nil || now.Sub(*last) > time.Minute {
-		if err := s.Store.APITouchToken(ctx, rows[0].TokenID); err != nil {
+	var lastUsed time.Time
+	if r.LastUsedAt != nil {
+		lastUsed = *r.LastUsedAt
+	}
+	if now.Sub(lastUsed) > tokenTouchInterval {
+		if err := s.Store.APITouchToken(ctx, store.APITouchTokenParams{ID: r.TokenID, UsedAt: now}); err != nil {
 			s.log.Warn().Err(err).Msg("touch API token")
+		} else {
+			lastUsed = now
 		}
 	}
-	return s.principalOf("api_token", sc, sel, rows)
+	p, err := s.principalOf("api_token", sc, sel, rows, read)
+	if err != nil {
+		return nil, err
+	}
+	s.creds.put(key, &credEntry{p: *p, tokenID: r.TokenID, expires: r.ExpiresAt, lastUsed: lastUsed, read: read, readAt: now})
+	return p, nil
 }
+
+// tokenTouchInterval is how often an API token's last_used_at is written:
+// no write per request.
+const tokenTouchInterval = time.Minute
 
 // issueJWT signs a login token for a user.
 func (s *server) issueJWT(userID uuid.UUID) (string, time.Time, error) {

@@ -267,3 +267,41 @@ func TestOrganizationScoping(t *testing.T) {
 		f.do(f.dave.token, "GET", "/api/auth/me", nil).want(200)
 	})
 }
+
+// TestCachedCredentials checks what cached credentials still enforce while
+// nothing refreshes them (CacheRecheck longer than the test): an API token's
+// expiry, and last_used_at written about once a minute of use.
+func TestCachedCredentials(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(d *v1.Deps) { d.CacheRecheck = 1000 * time.Hour })
+	var tok openapi.CreatedAPIToken
+	f.do(f.alice.token, "POST", "/api/auth/tokens", map[string]any{"name": "short", "expires_in_days": 1}).want(201).decode(&tok)
+	lastUsed := func() time.Time {
+		var list openapi.APITokenList
+		f.do(f.alice.token, "GET", "/api/auth/tokens", nil).want(200).decode(&list)
+		for _, it := range list.Items {
+			if it.Id == tok.Id && it.LastUsedAt != nil {
+				return *it.LastUsedAt
+			}
+		}
+		return time.Time{}
+	}
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	first := lastUsed()
+	if first.IsZero() {
+		t.Fatal("last_used_at not recorded")
+	}
+	f.clock.Advance(30 * time.Second)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	if got := lastUsed(); !got.Equal(first) {
+		t.Fatalf("last_used_at moved %s -> %s within a minute", first, got)
+	}
+	f.clock.Advance(2 * time.Minute)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	if got := lastUsed(); !got.After(first.Add(2 * time.Minute)) {
+		t.Fatalf("last_used_at %s not refreshed after 2.5 minutes (was %s)", got, first)
+	}
+	f.clock.Advance(49 * time.Hour)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).problem(401, "unauthorized")
+	f.do(tok.Token, "GET", "/api/auth/me", nil).problem(401, "unauthorized")
+}

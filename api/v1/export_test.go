@@ -22,3 +22,8 @@ var (
 func (a *API) ListCacheStats() (hits, misses int64) {
 	return a.s.lists.hits.Load(), a.s.lists.misses.Load()
 }
+
+// Following reports whether Run is following change notifications.
+func (a *API) Following() bool {
+	return a.s.fresh.now().valid
+}

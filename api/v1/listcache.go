@@ -18,13 +18,13 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// listCache keeps rendered pages of GET /api/paas/apps, each with the
-// fingerprint (APIAppsFingerprint) of the state it was rendered from. A
-// request is still authenticated and authorized first, then reads the
-// current fingerprint (one cheap query) and reuses the page only when it
-// is equal, so it never answers anything staler than an uncached read
-// would. Rendering a page of 50 apps costs Postgres several times more
-// than the fingerprint does. Least recently used pages are dropped.
+// listCache keeps rendered pages of GET /api/paas/apps. A page is reused
+// while it still shows the current state, which is known one of two ways:
+// without asking Postgres, while freshness says no change of the
+// organization's apps was announced since the page was read (and for at
+// most Deps.CacheRecheck); or by comparing the fingerprint the page was
+// rendered from (APIAppsFingerprint) with the current one, a query far
+// cheaper than rendering 50 apps. Least recently used pages are dropped.
 type listCache struct {
 	hits, misses atomic.Int64
 
@@ -40,12 +40,15 @@ type listKey struct {
 	limit int
 }
 
+// listEntry is one page; it is never modified once cached, except for
+// read and readAt, under the cache's lock.
 type listEntry struct {
-	key       listKey
-	fp        store.APIAppsFingerprintRow
-	body      []byte
-	gz        []byte    // body gzipped, for clients that accept it
-	validated time.Time // when fp was last confirmed current (Deps.ListCacheMaxStale)
+	key    listKey
+	fp     store.APIAppsFingerprintRow
+	body   []byte
+	gz     []byte    // body gzipped, for clients that accept it
+	read   stamp     // when fp was last known current, for freshness
+	readAt time.Time // the same, by the clock (Deps.CacheRecheck)
 }
 
 // maxCachedPage bounds the size of a page worth keeping.
@@ -55,8 +58,30 @@ func newListCache(max int) *listCache {
 	return &listCache{max: max, entries: map[listKey]*list.Element{}, order: list.New()}
 }
 
-// get returns the page for key if it was rendered from state fp.
-func (c *listCache) get(key listKey, fp store.APIAppsFingerprintRow) (*listEntry, bool) {
+// current returns the page for key if freshness says it still shows the
+// current state and it was confirmed less than recheck ago.
+func (c *listCache) current(key listKey, fresh *freshness, now time.Time, recheck time.Duration) (*listEntry, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*listEntry)
+	if now.Sub(e.readAt) >= recheck || !fresh.orgCurrent(e.read, key.org) {
+		return nil, false
+	}
+	c.hits.Add(1)
+	c.order.MoveToFront(el)
+	return e, true
+}
+
+// confirmed returns the page for key if it was rendered from state fp,
+// and records that fp was current at read and now.
+func (c *listCache) confirmed(key listKey, fp store.APIAppsFingerprintRow, read stamp, now time.Time) (*listEntry, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -74,58 +99,13 @@ func (c *listCache) get(key listKey, fp store.APIAppsFingerprintRow) (*listEntry
 	}
 	c.hits.Add(1)
 	c.order.MoveToFront(el)
+	e.read, e.readAt = read, now
 	return e, true
 }
 
-// fresh returns the page for key if its fingerprint was confirmed since
-// the given time (Deps.ListCacheMaxStale).
-func (c *listCache) fresh(key listKey, since time.Time) (*listEntry, bool) {
-	if c == nil {
-		return nil, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return nil, false
-	}
-	e := el.Value.(*listEntry)
-	if e.validated.Before(since) {
-		return nil, false
-	}
-	c.hits.Add(1)
-	c.order.MoveToFront(el)
-	return e, true
-}
-
-// confirm records that key's page still matches the current state.
-func (c *listCache) confirm(key listKey, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
-		el.Value.(*listEntry).validated = at
-	}
-}
-
-// forgetOrg drops an organization's pages after a write in this process,
-// so its next list reads the database even with ListCacheMaxStale.
-func (c *listCache) forgetOrg(org uuid.UUID) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, el := range c.entries {
-		if k.org == org {
-			c.order.Remove(el)
-			delete(c.entries, k)
-		}
-	}
-}
-
-// put keeps a rendered page (and its gzipped form) and returns the entry.
-func (c *listCache) put(key listKey, fp store.APIAppsFingerprintRow, body []byte, at time.Time) *listEntry {
-	e := &listEntry{key: key, fp: fp, body: body, validated: at}
+// put keeps a page rendered from state fp, read at read, and returns it.
+func (c *listCache) put(key listKey, fp store.APIAppsFingerprintRow, body []byte, read stamp, now time.Time) *listEntry {
+	e := &listEntry{key: key, fp: fp, body: body, read: read, readAt: now}
 	if c == nil || len(body) > maxCachedPage {
 		return e
 	}

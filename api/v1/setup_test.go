@@ -95,8 +95,21 @@ func testBox(t testing.TB) *secret.Box {
 	return b
 }
 
-// setup builds a fixture; opts adjust the API's dependencies.
+// setup builds a fixture whose API follows change notifications, as paasd
+// serve runs it; opts adjust the API's dependencies.
 func setup(t testing.TB, opts ...func(*v1.Deps)) *fixture {
+	t.Helper()
+	return newFixture(t, true, opts...)
+}
+
+// setupUnfollowed builds a fixture whose API does not run API.Run, so every
+// cached answer is confirmed against the database.
+func setupUnfollowed(t testing.TB, opts ...func(*v1.Deps)) *fixture {
+	t.Helper()
+	return newFixture(t, false, opts...)
+}
+
+func newFixture(t testing.TB, follow bool, opts ...func(*v1.Deps)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	s := storetest.New(t)
@@ -109,6 +122,15 @@ func setup(t testing.TB, opts ...func(*v1.Deps)) *fixture {
 		o(&deps)
 	}
 	f.api = v1.New(deps)
+	if follow {
+		// As paasd serve does: follow change notifications, and wait until
+		// cached answers can be used, so tests see the production paths.
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = f.api.Run(rctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitFor(t, "the API to follow change notifications", f.api.Following)
+	}
 	h := (&api.Server{Register: f.api.Register}).Handler(zerolog.Nop())
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -528,3 +550,15 @@ func (f *fixture) bumpGeneration(appID uuid.UUID) {
 }
 
 func validUTF8(s string) bool { return utf8.ValidString(s) }
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

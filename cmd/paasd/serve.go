@@ -112,6 +112,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		g.Go(func() error { return serveDebug(gctx, cfg.DebugListen) })
 	}
 	g.Go(func() error { return srv.Serve(gctx, ln) })
+	// Cached API answers follow the database's change notifications.
+	g.Go(func() error { return apiV1.Run(gctx) })
 	// Every replica campaigns; only the elected leader runs the loops.
 	g.Go(func() error { return manager.Run(gctx) })
 	err = g.Wait()

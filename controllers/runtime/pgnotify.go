@@ -33,6 +33,10 @@ type Listener struct {
 	// OnConnect, if set, runs after every successful (re)connect once LISTEN
 	// is active; like Handle it should be quick (e.g. Resync.Trigger).
 	OnConnect func(ctx context.Context)
+	// OnDisconnect, if set, runs whenever a connection attempt ends, whether
+	// it failed before LISTEN or lost an established connection, and when
+	// Run returns: from then until the next OnConnect notifications are lost.
+	OnDisconnect func()
 	// ReconnectDelay is the pause before reconnecting after a failure;
 	// DefaultReconnectDelay if zero.
 	ReconnectDelay time.Duration
@@ -47,6 +51,9 @@ func (l *Listener) Run(ctx context.Context) error {
 	log := zerolog.Ctx(ctx).With().Strs("channels", l.Channels).Logger()
 	for {
 		err := l.listen(ctx)
+		if l.OnDisconnect != nil {
+			l.OnDisconnect()
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -17,6 +17,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 	type note struct{ channel, payload string }
 	notes := make(chan note, 16)
 	connects := make(chan int, 16)
+	disconnects := make(chan struct{}, 16)
 	var nConnects atomic.Int64
 	l := &Listener{
 		Connect:  connector(t, app),
@@ -25,6 +26,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 			notes <- note{channel, payload}
 		},
 		OnConnect:      func(ctx context.Context) { connects <- int(nConnects.Add(1)) },
+		OnDisconnect:   func() { disconnects <- struct{}{} },
 		ReconnectDelay: 20 * time.Millisecond,
 	}
 	start(t, ctx, l.Run)
@@ -52,6 +54,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 	if n := terminate(t, admin, app); n != 1 {
 		t.Fatalf("terminated %d listener backends, want 1", n)
 	}
+	recv(t, disconnects, 10*time.Second, "OnDisconnect after the backend was terminated")
 	if n := recv(t, connects, 10*time.Second, "OnConnect after reconnect"); n != 2 {
 		t.Fatalf("OnConnect count = %d, want 2", n)
 	}

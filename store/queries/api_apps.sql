@@ -177,7 +177,8 @@ LIMIT 1;
 -- name: APIAppsFingerprint :one
 -- A cheap fingerprint of everything GET /api/paas/apps shows of an
 -- organization: app rows (version moves on every update, env changes
--- included), their current releases' status, and their domains. Equal
+-- included), their current releases' status, their domains, and the plans'
+-- names (apps show their plan by name). Equal
 -- fingerprints mean an equal answer, so a rendered page can be reused.
 SELECT count(*)::bigint AS apps,
        COALESCE(sum(a.version), 0)::bigint AS versions,
@@ -185,7 +186,8 @@ SELECT count(*)::bigint AS apps,
        COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0)::bigint AS releases_hash,
        (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
           FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
-         WHERE da.organization_id = sqlc.arg(organization_id))::bigint AS domains_hash
+         WHERE da.organization_id = sqlc.arg(organization_id))::bigint AS domains_hash,
+       (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p)::bigint AS plans_hash
 FROM paas_apps a
 LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
 WHERE a.organization_id = sqlc.arg(organization_id);

@@ -50,8 +50,9 @@ WHERE t.token_hash = sqlc.arg(token_hash);
 
 -- name: APITouchToken :exec
 -- last_used_at is refreshed at most once a minute, so token use costs no write per request.
-UPDATE paas_api_tokens SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+-- The time is the API's clock, the one it compares last_used_at with.
+UPDATE paas_api_tokens SET last_used_at = sqlc.arg(used_at)::timestamptz
+WHERE id = sqlc.arg(id) AND (last_used_at IS NULL OR last_used_at < sqlc.arg(used_at)::timestamptz - interval '1 minute');
 
 -- name: APIAuthUserOrgApps :many
 -- As APIAuthUserOrg, plus the fingerprint of the organization's apps
@@ -63,7 +64,8 @@ SELECT u.id, u.email, u.name, u.is_admin,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
        COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
        COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
-       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash,
+       COALESCE(fp.plans_hash, 0)::bigint AS fp_plans_hash
 FROM paas_users u
 LEFT JOIN LATERAL (
     SELECT m.organization_id, o.slug, o.name AS org_name, o.suspended, m.role
@@ -78,7 +80,8 @@ LEFT JOIN LATERAL (
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
-             WHERE da.organization_id = mo.organization_id) AS domains_hash
+             WHERE da.organization_id = mo.organization_id) AS domains_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash
     FROM paas_apps a
     LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
     WHERE a.organization_id = mo.organization_id
@@ -94,7 +97,8 @@ SELECT t.id AS token_id, t.expires_at, t.last_used_at,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
        COALESCE(fp.apps, 0)::bigint AS fp_apps, COALESCE(fp.versions, 0)::bigint AS fp_versions,
        COALESCE(fp.rows_hash, 0)::bigint AS fp_rows_hash, COALESCE(fp.releases_hash, 0)::bigint AS fp_releases_hash,
-       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash
+       COALESCE(fp.domains_hash, 0)::bigint AS fp_domains_hash,
+       COALESCE(fp.plans_hash, 0)::bigint AS fp_plans_hash
 FROM paas_api_tokens t
 JOIN paas_users u ON u.id = t.user_id
 LEFT JOIN LATERAL (
@@ -110,7 +114,8 @@ LEFT JOIN LATERAL (
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
-             WHERE da.organization_id = mo.organization_id) AS domains_hash
+             WHERE da.organization_id = mo.organization_id) AS domains_hash,
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash
     FROM paas_apps a
     LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
     WHERE a.organization_id = mo.organization_id

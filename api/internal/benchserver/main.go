@@ -35,18 +35,18 @@ func main() {
 	apps := flag.Int("apps", 50, "apps to seed")
 	noCache := flag.Bool("no-list-cache", false, "render every list from the database (disable the page cache)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling)")
-	maxStale := flag.Duration("list-cache-max-stale", 0, "v1.Deps.ListCacheMaxStale (0: confirm every cached page)")
+	noFollow := flag.Bool("no-follow", false, "do not run API.Run: confirm every cached answer against the database")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
 	}
-	if err := run(*listen, *apps, *noCache, *maxStale); err != nil {
+	if err := run(*listen, *apps, *noCache, *noFollow); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen string, apps int, noCache bool, maxStale time.Duration) error {
+func run(listen string, apps int, noCache, noFollow bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	base := os.Getenv("DATABASE_URL")
@@ -95,11 +95,14 @@ func run(listen string, apps int, noCache bool, maxStale time.Duration) error {
 	}
 	jwtSecret := make([]byte, 32)
 	_, _ = rand.Read(jwtSecret)
-	deps := v1.Deps{Store: s, Box: box, JWTSecret: jwtSecret, Logger: zerolog.Nop(), ListCacheMaxStale: maxStale}
+	deps := v1.Deps{Store: s, Box: box, JWTSecret: jwtSecret, Logger: zerolog.Nop()}
 	if noCache {
 		deps.ListCachePages = -1
 	}
 	a := v1.New(deps)
+	if !noFollow {
+		go func() { _ = a.Run(ctx) }()
+	}
 	srv := &api.Server{Register: a.Register}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

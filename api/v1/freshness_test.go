@@ -1,0 +1,72 @@
+package v1
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestFreshness walks the events that make a cached answer stale, checking
+// an answer about each of two organizations and a credential read before
+// the event.
+func TestFreshness(t *testing.T) {
+	t.Parallel()
+	acme, globex := uuid.New(), uuid.New()
+	type want struct{ acme, globex, auth bool }
+	cases := []struct {
+		name  string
+		event func(f *freshness)
+		want  want
+	}{
+		{"nothing happens", func(*freshness) {}, want{true, true, true}},
+		{"acme's apps change", func(f *freshness) { f.handle("org/" + acme.String()) }, want{false, true, true}},
+		{"credentials change", func(f *freshness) { f.handle("auth") }, want{true, true, false}},
+		{"everything changes", func(f *freshness) { f.handle("all") }, want{false, false, false}},
+		{"an unknown payload", func(f *freshness) { f.handle("node/7") }, want{false, false, false}},
+		{"a malformed organization", func(f *freshness) { f.handle("org/nope") }, want{false, false, false}},
+		{"a write through this process", func(f *freshness) { f.invalidate() }, want{false, false, false}},
+		{"the listener goes down", func(f *freshness) { f.setLive(false) }, want{false, false, false}},
+		{"the listener reconnects", func(f *freshness) { f.setLive(false); f.setLive(true) }, want{false, false, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFreshness()
+			f.setLive(true)
+			f.handle("org/" + globex.String()) // an older change: already read
+			st := f.now()
+			if !st.valid {
+				t.Fatal("a stamp taken while live is not valid")
+			}
+			tc.event(f)
+			got := want{f.orgCurrent(st, acme), f.orgCurrent(st, globex), f.authCurrent(st)}
+			if got != tc.want {
+				t.Fatalf("current (acme, globex, auth) = %+v, want %+v", got, tc.want)
+			}
+			// Whatever happened, an answer read afterwards is current
+			// again while the listener is up.
+			if f.live {
+				st := f.now()
+				if !f.orgCurrent(st, acme) || !f.orgCurrent(st, globex) || !f.authCurrent(st) {
+					t.Fatal("an answer read after the event is not current")
+				}
+			}
+		})
+	}
+}
+
+// TestFreshnessWhileDown checks nothing read while the listener is down can
+// be cached: such answers are never current, even after it reconnects.
+func TestFreshnessWhileDown(t *testing.T) {
+	t.Parallel()
+	org := uuid.New()
+	f := newFreshness()
+	st := f.now()
+	if st.valid || f.orgCurrent(st, org) || f.authCurrent(st) {
+		t.Fatal("an answer read before the listener ever connected is current")
+	}
+	f.setLive(true)
+	if f.orgCurrent(st, org) || f.authCurrent(st) {
+		t.Fatal("an answer read before the listener connected became current")
+	}
+}
