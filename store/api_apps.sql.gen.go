@@ -333,6 +333,31 @@ func (q *Queries) APIDeleteEnvVars(ctx context.Context, appID uuid.UUID) (int64,
 	return result.RowsAffected(), nil
 }
 
+const aPIDeployRequestsSince = `-- name: APIDeployRequestsSince :one
+SELECT count(*)::bigint AS n, COALESCE(min(requested_at), $1::timestamptz)::timestamptz AS oldest
+FROM paas_deploy_requests
+WHERE organization_id = $2 AND requested_at > $1::timestamptz
+`
+
+type APIDeployRequestsSinceParams struct {
+	Since          time.Time `json:"since"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+}
+
+type APIDeployRequestsSinceRow struct {
+	N      int64     `json:"n"`
+	Oldest time.Time `json:"oldest"`
+}
+
+// Deployment requests of an organization since a time, and the oldest of
+// them (to say when the hourly limit frees a slot).
+func (q *Queries) APIDeployRequestsSince(ctx context.Context, arg APIDeployRequestsSinceParams) (APIDeployRequestsSinceRow, error) {
+	row := q.db.QueryRow(ctx, aPIDeployRequestsSince, arg.Since, arg.OrganizationID)
+	var i APIDeployRequestsSinceRow
+	err := row.Scan(&i.N, &i.Oldest)
+	return i, err
+}
+
 const aPIFindApp = `-- name: APIFindApp :one
 SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps
 WHERE organization_id = $1
@@ -884,6 +909,17 @@ func (q *Queries) APILockApp(ctx context.Context, arg APILockAppParams) (App, er
 	return i, err
 }
 
+const aPILockDeployBudget = `-- name: APILockDeployBudget :exec
+SELECT pg_advisory_xact_lock(hashtextextended('paas_deploy_budget:' || $1::uuid::text, 0))
+`
+
+// Serialises the writes of one organization that take a deployment slot,
+// until the transaction ends.
+func (q *Queries) APILockDeployBudget(ctx context.Context, organizationID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, aPILockDeployBudget, organizationID)
+	return err
+}
+
 const aPILockOrganization = `-- name: APILockOrganization :one
 SELECT id, suspended FROM paas_organizations WHERE id = $1 FOR UPDATE
 `
@@ -902,30 +938,33 @@ func (q *Queries) APILockOrganization(ctx context.Context, id uuid.UUID) (APILoc
 	return i, err
 }
 
-const aPIRecentDeployments = `-- name: APIRecentDeployments :one
-SELECT count(*)::bigint AS n, COALESCE(min(d.created_at), now())::timestamptz AS oldest
-FROM paas_deployments d
-JOIN paas_apps a ON a.id = d.app_id
-WHERE a.organization_id = $1 AND d.created_at > $2
+const aPIPruneDeployRequests = `-- name: APIPruneDeployRequests :exec
+DELETE FROM paas_deploy_requests
+WHERE organization_id = $1 AND requested_at <= $2::timestamptz
 `
 
-type APIRecentDeploymentsParams struct {
+type APIPruneDeployRequestsParams struct {
 	OrganizationID uuid.UUID `json:"organization_id"`
-	Since          time.Time `json:"since"`
+	Before         time.Time `json:"before"`
 }
 
-type APIRecentDeploymentsRow struct {
-	N      int64     `json:"n"`
-	Oldest time.Time `json:"oldest"`
+func (q *Queries) APIPruneDeployRequests(ctx context.Context, arg APIPruneDeployRequestsParams) error {
+	_, err := q.db.Exec(ctx, aPIPruneDeployRequests, arg.OrganizationID, arg.Before)
+	return err
 }
 
-// Releases cut for an organization since a time, and the oldest of them
-// (to say when the hourly limit frees a slot).
-func (q *Queries) APIRecentDeployments(ctx context.Context, arg APIRecentDeploymentsParams) (APIRecentDeploymentsRow, error) {
-	row := q.db.QueryRow(ctx, aPIRecentDeployments, arg.OrganizationID, arg.Since)
-	var i APIRecentDeploymentsRow
-	err := row.Scan(&i.N, &i.Oldest)
-	return i, err
+const aPIRecordDeployRequest = `-- name: APIRecordDeployRequest :exec
+INSERT INTO paas_deploy_requests (organization_id, requested_at) VALUES ($1, $2)
+`
+
+type APIRecordDeployRequestParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	RequestedAt    time.Time `json:"requested_at"`
+}
+
+func (q *Queries) APIRecordDeployRequest(ctx context.Context, arg APIRecordDeployRequestParams) error {
+	_, err := q.db.Exec(ctx, aPIRecordDeployRequest, arg.OrganizationID, arg.RequestedAt)
+	return err
 }
 
 const aPITombstonesSince = `-- name: APITombstonesSince :many

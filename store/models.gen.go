@@ -156,6 +156,12 @@ type PaasAppTombstone struct {
 	DeletedAt      time.Time `json:"deleted_at"`
 }
 
+type PaasDeployRequest struct {
+	ID             int64     `json:"id"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+	RequestedAt    time.Time `json:"requested_at"`
+}
+
 type Plan struct {
 	ID                uuid.UUID `json:"id"`
 	Name              string    `json:"name"`

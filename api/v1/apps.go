@@ -243,25 +243,35 @@ func intSetting(ctx context.Context, q *store.Queries, key string, def int64) (i
 	return n, nil
 }
 
-// checkDeployLimit refuses a write that would cut a release when the
-// organization has cut max_deployments_per_hour releases in the last hour.
-func (s *server) checkDeployLimit(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
+// takeDeploySlot records a write that asks for a new release, or refuses
+// it when the organization has asked for max_deployments_per_hour in the
+// last hour. Requests are counted, not releases: the reconciler cuts those
+// later, and a burst of writes must not get through before it does. The
+// organization's slots are taken one transaction at a time.
+func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
 	max, err := intSetting(ctx, q, "max_deployments_per_hour", 60)
 	if err != nil || max == 0 {
 		return err
 	}
+	if err := q.APILockDeployBudget(ctx, orgID); err != nil {
+		return err
+	}
 	now := s.Now()
-	r, err := q.APIRecentDeployments(ctx, store.APIRecentDeploymentsParams{OrganizationID: orgID, Since: now.Add(-time.Hour)})
+	since := now.Add(-time.Hour)
+	if err := q.APIPruneDeployRequests(ctx, store.APIPruneDeployRequestsParams{OrganizationID: orgID, Before: since}); err != nil {
+		return err
+	}
+	r, err := q.APIDeployRequestsSince(ctx, store.APIDeployRequestsSinceParams{OrganizationID: orgID, Since: since})
 	if err != nil {
 		return err
 	}
-	if r.N < max {
-		return nil
+	if r.N >= max {
+		p := problem.LimitExceeded(http.StatusTooManyRequests, "max_deployments_per_hour", max, r.N,
+			fmt.Sprintf("the organization has asked for %d deployments in the last hour, the limit is %d; nothing was changed", r.N, max))
+		p.RetryAfter = max0(r.Oldest.Add(time.Hour).Sub(now), time.Second)
+		return p
 	}
-	p := problem.LimitExceeded(http.StatusTooManyRequests, "max_deployments_per_hour", max, r.N,
-		fmt.Sprintf("the organization has deployed %d releases in the last hour, the limit is %d; nothing was changed", r.N, max))
-	p.RetryAfter = max0(r.Oldest.Add(time.Hour).Sub(now), time.Second)
-	return p
+	return q.APIRecordDeployRequest(ctx, store.APIRecordDeployRequestParams{OrganizationID: orgID, RequestedAt: now})
 }
 
 func max0(d, floor time.Duration) time.Duration {
@@ -334,7 +344,7 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 			return suspendedProblem()
 		}
 		if ch.Release {
-			if err := s.checkDeployLimit(ctx, q, o.ID); err != nil {
+			if err := s.takeDeploySlot(ctx, q, o.ID); err != nil {
 				return err
 			}
 		}
@@ -603,7 +613,7 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 					fmt.Sprintf("the organization has %d apps, the limit is %d; delete one first", n, max))
 			}
 		}
-		if err := s.checkDeployLimit(ctx, q, o.ID); err != nil {
+		if err := s.takeDeploySlot(ctx, q, o.ID); err != nil {
 			return err
 		}
 		app, err = q.APICreateApp(ctx, store.APICreateAppParams{

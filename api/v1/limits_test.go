@@ -2,9 +2,12 @@ package v1_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/skypanel/paas/store"
 )
@@ -36,13 +39,11 @@ func TestMaxAppsPerOrg(t *testing.T) {
 func TestMaxDeploymentsPerHour(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	ctx := context.Background()
-	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx:1", "plan": "pro"})
 	f.setSetting("max_deployments_per_hour", "2")
-	// The reconciler cut two releases this hour.
-	f.insertRelease(a.Id, store.ReleaseSpec{Image: "nginx:1", PlanID: f.pro.ID.String()}, "deployed")
-	f.bumpGeneration(a.Id)
-	f.insertRelease(a.Id, store.ReleaseSpec{Image: "nginx:1", PlanID: f.pro.ID.String()}, "deployed")
+	// Two deployments asked for this hour: the app's first, and an image.
+	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx:1", "plan": "pro"})
+	f.insertRelease(a.Id, store.ReleaseSpec{Image: "nginx:1", PlanID: f.pro.ID.String()}, "deployed") // as the reconciler would
+	f.do(f.alice.token, "PATCH", "/api/paas/apps/web", map[string]any{"spec": map[string]any{"image": "nginx:1.1"}}).want(200)
 
 	before := f.state()
 	for _, tc := range []struct {
@@ -75,11 +76,47 @@ func TestMaxDeploymentsPerHour(t *testing.T) {
 	f.do(f.alice.token, "POST", "/api/paas/apps/web/stop", nil).want(202)
 	// Another organization has its own budget.
 	f.createApp(f.bob.token, "web", map[string]any{"image": "nginx"})
-	// Releases older than an hour no longer count.
-	if _, err := f.s.Pool.Exec(ctx, "UPDATE paas_deployments SET created_at = now() - interval '61 minutes'"); err != nil {
-		t.Fatal(err)
-	}
+	// Requests older than an hour no longer count.
+	f.clock.Advance(61 * time.Minute)
 	f.do(f.alice.token, "POST", "/api/paas/apps/web/deployments", map[string]any{"image": "nginx:2"}).want(202)
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/deployments", map[string]any{"image": "nginx:3"}).want(202)
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/deployments", map[string]any{"image": "nginx:4"}).problem(429, "limit-exceeded")
+}
+
+// TestMaxDeploymentsPerHourUnderBurst fires more concurrent deployments
+// than the limit allows, on several apps, before any release is cut:
+// exactly the limit gets through.
+func TestMaxDeploymentsPerHourUnderBurst(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for i := 0; i < 4; i++ {
+		f.createApp(f.alice.token, fmt.Sprintf("app-%d", i), map[string]any{"image": "nginx:1"})
+	}
+	f.setSetting("max_deployments_per_hour", "10") // 4 taken by the creations
+	const writes = 20
+	codes := make(chan int, writes)
+	var wg sync.WaitGroup
+	for i := 0; i < writes; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := fmt.Sprintf("/api/paas/apps/app-%d/deployments", i%4)
+			codes <- f.do(f.alice.token, "POST", path, map[string]any{"image": fmt.Sprintf("nginx:%d", 2+i)}).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[202] != 6 || got[429] != writes-6 {
+		t.Fatalf("answers %v, want 6 accepted and %d refused", got, writes-6)
+	}
+	var n int
+	if err := f.s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM paas_audit_log WHERE action = 'app.deploy'").Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d deploys audited (%v), want 6", n, err)
+	}
 }
 
 func TestSuspendedOrganization(t *testing.T) {

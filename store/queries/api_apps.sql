@@ -113,13 +113,24 @@ SELECT id, suspended FROM paas_organizations WHERE id = $1 FOR UPDATE;
 -- name: APIDeleteEnvVars :execrows
 DELETE FROM paas_env_vars WHERE app_id = $1;
 
--- name: APIRecentDeployments :one
--- Releases cut for an organization since a time, and the oldest of them
--- (to say when the hourly limit frees a slot).
-SELECT count(*)::bigint AS n, COALESCE(min(d.created_at), now())::timestamptz AS oldest
-FROM paas_deployments d
-JOIN paas_apps a ON a.id = d.app_id
-WHERE a.organization_id = sqlc.arg(organization_id) AND d.created_at > sqlc.arg(since);
+-- name: APILockDeployBudget :exec
+-- Serialises the writes of one organization that take a deployment slot,
+-- until the transaction ends.
+SELECT pg_advisory_xact_lock(hashtextextended('paas_deploy_budget:' || sqlc.arg(organization_id)::uuid::text, 0));
+
+-- name: APIPruneDeployRequests :exec
+DELETE FROM paas_deploy_requests
+WHERE organization_id = sqlc.arg(organization_id) AND requested_at <= sqlc.arg(before)::timestamptz;
+
+-- name: APIDeployRequestsSince :one
+-- Deployment requests of an organization since a time, and the oldest of
+-- them (to say when the hourly limit frees a slot).
+SELECT count(*)::bigint AS n, COALESCE(min(requested_at), sqlc.arg(since)::timestamptz)::timestamptz AS oldest
+FROM paas_deploy_requests
+WHERE organization_id = sqlc.arg(organization_id) AND requested_at > sqlc.arg(since)::timestamptz;
+
+-- name: APIRecordDeployRequest :exec
+INSERT INTO paas_deploy_requests (organization_id, requested_at) VALUES (sqlc.arg(organization_id), sqlc.arg(requested_at));
 
 -- name: APIListDeployments :many
 SELECT d.*, p.name AS plan_name FROM paas_deployments d
