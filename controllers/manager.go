@@ -59,6 +59,10 @@ type Manager struct {
 	LeaderCheckInterval time.Duration
 	// LeaderRetryInterval is how often a follower tries to take the lock (default 2s).
 	LeaderRetryInterval time.Duration
+	// TombstoneRetention is how long a deleted app's tombstone is kept for
+	// watches resuming after its deletion (default 24h); a watch resuming
+	// from further back starts over.
+	TombstoneRetention time.Duration
 	// Registerer receives the loops' metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now reads the clock (default time.Now).
@@ -90,6 +94,9 @@ func (m *Manager) init() {
 		}
 		if m.Workers == 0 {
 			m.Workers = 4
+		}
+		if m.TombstoneRetention <= 0 {
+			m.TombstoneRetention = 24 * time.Hour
 		}
 		m.elector = &runtime.Elector{
 			Connect:       m.connect("paasd-leader"),
@@ -232,9 +239,23 @@ func (m *Manager) lead(ctx context.Context) error {
 		}
 	}
 
+	// prune forgets tombstones past their retention, at once and then a
+	// few times per retention period.
+	prune := &runtime.Resync{Interval: min(m.TombstoneRetention/4, time.Hour), Do: func(ctx context.Context) {
+		n, err := m.Store.PruneTombstones(ctx, m.Now().Add(-m.TombstoneRetention))
+		if err != nil {
+			log.Warn().Err(err).Msg("prune tombstones")
+			return
+		}
+		if n > 0 {
+			log.Info().Int64("pruned", n).Dur("retention", m.TombstoneRetention).Msg("pruned tombstones of deleted apps")
+		}
+	}}
+	prune.Trigger()
+
 	log.Info().Msg("leading: reconcilers started")
 	g, gctx := errgroup.WithContext(ctx)
-	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll} {
+	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll, prune.Run} {
 		g.Go(func() error { return run(gctx) })
 	}
 	err = g.Wait()

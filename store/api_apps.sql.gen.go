@@ -1005,3 +1005,15 @@ func (q *Queries) APITombstonesSince(ctx context.Context, arg APITombstonesSince
 	}
 	return items, nil
 }
+
+const aPIWatchHorizon = `-- name: APIWatchHorizon :one
+SELECT status_seq FROM paas_watch_horizon
+`
+
+// The highest status_seq of a pruned tombstone (see paas_watch_horizon).
+func (q *Queries) APIWatchHorizon(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, aPIWatchHorizon)
+	var status_seq int64
+	err := row.Scan(&status_seq)
+	return status_seq, err
+}

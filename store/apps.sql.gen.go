@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/sqlc-dev/pqtype"
@@ -399,6 +400,26 @@ func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error)
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const pruneTombstones = `-- name: PruneTombstones :one
+WITH gone AS (
+    DELETE FROM paas_app_tombstones WHERE deleted_at < $1::timestamptz RETURNING status_seq
+), horizon AS (
+    UPDATE paas_watch_horizon SET status_seq = GREATEST(status_seq, (SELECT max(status_seq) FROM gone))
+    WHERE EXISTS (SELECT 1 FROM gone)
+    RETURNING status_seq
+)
+SELECT count(*)::bigint AS pruned FROM gone
+`
+
+// Forgets the tombstones of apps deleted before a time and raises the watch
+// horizon past them, in one statement; answers how many were pruned.
+func (q *Queries) PruneTombstones(ctx context.Context, before time.Time) (int64, error) {
+	row := q.db.QueryRow(ctx, pruneTombstones, before)
+	var pruned int64
+	err := row.Scan(&pruned)
+	return pruned, err
 }
 
 const updateAppSpec = `-- name: UpdateAppSpec :one

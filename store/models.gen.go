@@ -162,6 +162,11 @@ type PaasDeployRequest struct {
 	RequestedAt    time.Time `json:"requested_at"`
 }
 
+type PaasWatchHorizon struct {
+	Singleton bool  `json:"singleton"`
+	StatusSeq int64 `json:"status_seq"`
+}
+
 type Plan struct {
 	ID                uuid.UUID `json:"id"`
 	Name              string    `json:"name"`

@@ -248,8 +248,62 @@ func isClientGone(err error) bool {
 }
 
 // start sends the stream's first burst: every app (or, resuming, every app
-// and deletion after Last-Event-ID), then a synced event.
+// and deletion after Last-Event-ID), then a synced event. A resume from
+// before the watch horizon (tombstones pruned since) cannot list the
+// deletions it missed, so the stream starts over with a reset event.
 func (wt *watcher) start(ctx context.Context) error {
+	if wt.resume {
+		ok, err := wt.canResume(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return wt.reset(ctx)
+		}
+	}
+	if err := wt.burst(ctx); err != nil {
+		return err
+	}
+	if wt.resume {
+		// Tombstones pruned while the burst was read would be missing
+		// from it: the horizon is raised in the pruning transaction, so
+		// reading it after the tombstones tells.
+		ok, err := wt.canResume(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return wt.reset(ctx)
+		}
+	}
+	return wt.w.event("", "synced", "{}")
+}
+
+// canResume reports whether every deletion after Last-Event-ID still has
+// its tombstone.
+func (wt *watcher) canResume(ctx context.Context) (bool, error) {
+	h, err := wt.s.Store.APIWatchHorizon(ctx)
+	return wt.lastID >= h, err
+}
+
+// reset tells the client to forget what it knows and sends the whole
+// state, as a stream without Last-Event-ID does.
+func (wt *watcher) reset(ctx context.Context) error {
+	if err := wt.w.event("", "reset", `{"reason":"Last-Event-ID is older than the deletions this server still remembers: forget every app you know; the whole list follows"}`); err != nil {
+		return err
+	}
+	wt.resume, wt.lastID = false, 0
+	clear(wt.sent)
+	clear(wt.gone)
+	if err := wt.burst(ctx); err != nil {
+		return err
+	}
+	return wt.w.event("", "synced", "{}")
+}
+
+// burst sends every app (or, resuming, every app and deletion after
+// Last-Event-ID).
+func (wt *watcher) burst(ctx context.Context) error {
 	seqs, err := wt.s.Store.APIAppSeqs(ctx, store.APIAppSeqsParams{OrganizationID: wt.org, AppID: wt.app})
 	if err != nil {
 		return err
@@ -269,10 +323,7 @@ func (wt *watcher) start(ctx context.Context) error {
 		}
 		ids = append(ids, r.ID)
 	}
-	if err := wt.send(ctx, ids); err != nil {
-		return err
-	}
-	return wt.w.event("", "synced", "{}")
+	return wt.send(ctx, ids)
 }
 
 // refresh sends every app whose status_seq moved since it was last sent,

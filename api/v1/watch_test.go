@@ -106,6 +106,32 @@ func TestWatch(t *testing.T) {
 		}
 		f.do(f.alice.token, "GET", "/api/paas/watch", nil, "Last-Event-ID", "abc").problem(400, "malformed-request")
 	})
+	t.Run("resume from before pruned tombstones", func(t *testing.T) {
+		f := f.on(t)
+		if n, err := f.s.PruneTombstones(context.Background(), time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruned %d recent tombstones (%v), want 0", n, err)
+		}
+		if n, err := f.s.PruneTombstones(context.Background(), time.Now().Add(time.Minute)); err != nil || n != 1 {
+			t.Fatalf("pruned %d tombstones (%v), want 1", n, err)
+		}
+		// Resuming after the deletion misses nothing.
+		after := f.stream(f.alice.token, "/api/paas/watch", "Last-Event-ID", strconv.FormatInt(gone.StatusSeq, 10))
+		if ev := after.next(wait); ev.Event != "synced" {
+			t.Fatalf("want synced, got %+v", ev)
+		}
+		// Resuming from before it cannot list the deletion: the stream
+		// starts over, and the deleted app is simply absent.
+		rs := f.stream(f.alice.token, "/api/paas/watch", "Last-Event-ID", strconv.FormatInt(running.Status.StatusSeq, 10))
+		if ev := rs.next(wait); ev.Event != "reset" || ev.ID != "" {
+			t.Fatalf("want reset, got %+v", ev)
+		}
+		if a := appEvent(t, rs.next(wait)); a.Id != web.Id {
+			t.Fatalf("event %+v, want web", a)
+		}
+		if ev := rs.next(wait); ev.Event != "synced" {
+			t.Fatalf("want synced, got %+v", ev)
+		}
+	})
 	t.Run("heartbeats", func(t *testing.T) {
 		f := f.on(t)
 		hb := f.stream(f.alice.token, "/api/paas/watch")

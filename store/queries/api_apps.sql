@@ -98,6 +98,10 @@ WHERE organization_id = sqlc.arg(organization_id) AND status_seq > sqlc.arg(afte
   AND (sqlc.narg(app_id)::uuid IS NULL OR app_id = sqlc.narg(app_id)::uuid)
 ORDER BY status_seq;
 
+-- name: APIWatchHorizon :one
+-- The highest status_seq of a pruned tombstone (see paas_watch_horizon).
+SELECT status_seq FROM paas_watch_horizon;
+
 -- name: APIAppOrganization :one
 -- The organization of an app, alive or deleted.
 SELECT organization_id FROM paas_apps WHERE id = sqlc.arg(id)

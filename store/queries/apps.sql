@@ -52,3 +52,15 @@ WHERE id = $1;
 
 -- name: CountOrganizationApps :one
 SELECT count(*) FROM paas_apps WHERE organization_id = $1 AND deleted_at IS NULL;
+
+-- name: PruneTombstones :one
+-- Forgets the tombstones of apps deleted before a time and raises the watch
+-- horizon past them, in one statement; answers how many were pruned.
+WITH gone AS (
+    DELETE FROM paas_app_tombstones WHERE deleted_at < sqlc.arg(before)::timestamptz RETURNING status_seq
+), horizon AS (
+    UPDATE paas_watch_horizon SET status_seq = GREATEST(status_seq, (SELECT max(status_seq) FROM gone))
+    WHERE EXISTS (SELECT 1 FROM gone)
+    RETURNING status_seq
+)
+SELECT count(*)::bigint AS pruned FROM gone;

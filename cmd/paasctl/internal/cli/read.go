@@ -234,6 +234,12 @@ func (a *app) watchApps(ctx context.Context, c *apiClient, names []string, f out
 	}
 	return c.watch(ctx, filter, func(ev sse.Event, app *client.App, gone *client.DeletedApp) error {
 		switch {
+		case ev.Name == "reset":
+			// The server could not resume: what follows is the whole list.
+			if f != output.FormatTable {
+				return output.WriteLine(a.Out, map[string]any{"type": "reset"})
+			}
+			clear(last)
 		case ev.Name == "synced":
 			if f == output.FormatTable && !synced {
 				flush()
