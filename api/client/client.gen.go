@@ -1838,8 +1838,11 @@ type ClientInterface interface {
 	// `event: app` carries an App; `event: deleted` a DeletedApp. Without
 	// `Last-Event-ID` the stream starts with every current app, then
 	// `event: synced`; with `Last-Event-ID: N` it starts with every app
-	// (and deletion) whose status changed after N, then `event: synced`.
-	// Then it follows Postgres notifications. Comments (`: ping`) keep the
+	// (and deletion) whose status changed after N, then `event: synced`;
+	// if N is older than the deletions still remembered (24 hours), it
+	// starts with `event: reset` (forget every app known) and then every
+	// current app and `event: synced`. Then it follows Postgres
+	// notifications. Comments (`: ping`) keep the
 	// connection alive.
 	//
 	// Corresponds with GET /api/paas/watch (the `WatchApps` operationId).
@@ -2942,8 +2945,11 @@ func (c *Client) ListPlans(ctx context.Context, params *ListPlansParams, reqEdit
 // `event: app` carries an App; `event: deleted` a DeletedApp. Without
 // `Last-Event-ID` the stream starts with every current app, then
 // `event: synced`; with `Last-Event-ID: N` it starts with every app
-// (and deletion) whose status changed after N, then `event: synced`.
-// Then it follows Postgres notifications. Comments (`: ping`) keep the
+// (and deletion) whose status changed after N, then `event: synced`;
+// if N is older than the deletions still remembered (24 hours), it
+// starts with `event: reset` (forget every app known) and then every
+// current app and `event: synced`. Then it follows Postgres
+// notifications. Comments (`: ping`) keep the
 // connection alive.
 //
 // Corresponds with GET /api/paas/watch (the `WatchApps` operationId).
@@ -6581,8 +6587,11 @@ type ClientWithResponsesInterface interface {
 	// `event: app` carries an App; `event: deleted` a DeletedApp. Without
 	// `Last-Event-ID` the stream starts with every current app, then
 	// `event: synced`; with `Last-Event-ID: N` it starts with every app
-	// (and deletion) whose status changed after N, then `event: synced`.
-	// Then it follows Postgres notifications. Comments (`: ping`) keep the
+	// (and deletion) whose status changed after N, then `event: synced`;
+	// if N is older than the deletions still remembered (24 hours), it
+	// starts with `event: reset` (forget every app known) and then every
+	// current app and `event: synced`. Then it follows Postgres
+	// notifications. Comments (`: ping`) keep the
 	// connection alive.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -11056,8 +11065,11 @@ func (c *ClientWithResponses) ListPlansWithResponse(ctx context.Context, params 
 // `event: app` carries an App; `event: deleted` a DeletedApp. Without
 // `Last-Event-ID` the stream starts with every current app, then
 // `event: synced`; with `Last-Event-ID: N` it starts with every app
-// (and deletion) whose status changed after N, then `event: synced`.
-// Then it follows Postgres notifications. Comments (`: ping`) keep the
+// (and deletion) whose status changed after N, then `event: synced`;
+// if N is older than the deletions still remembered (24 hours), it
+// starts with `event: reset` (forget every app known) and then every
+// current app and `event: synced`. Then it follows Postgres
+// notifications. Comments (`: ping`) keep the
 // connection alive.
 //
 // Returns a wrapper object for the known response body format(s).

@@ -3158,10 +3158,12 @@ var swaggerSpec = []string{
 	"SB+o6LunIpEWFbftP0GKQmLZxiHuk/XiE6bIFaR6laxafnNSUro06f5awHypy5m+Yw/2kb3kKfXdQVWi",
 	"kIhqmohBBvNkMsmrw70u6zOQY5C7Z8A1ccEAckyjYe5gfqRIyOLQ0OTMqA1to5u+gj+MpZn7pmmahiSi",
 	"Ei+/p5wcpelh4bh27T9CQom7J+coTTvkd1shvRB4svo1OgUJHrXKeuytMyAvpMb6eGM5z4BQUx5BHNra",
-	"a1Kd9YC8C7HdyMKENE17HENtCCcTfIdMhkJB3tPHpm3GrrD2nes2MvfSTo+fu3b91v+qyKlQeiBtsgu7",
-	"dNSvjCnv0m/a4QFJGR+EO+QKIHUOfOu2RydxwsbgM+cnrvb7a+p3Vg6CLfjJf7e9B7hrPMCTKWnPGhvU",
-	"usBXdSraupvZm2FvB37HYuas4LUZuas8xOLpmUbaZ2fHOz5nb7Xp303rAqgEeZTpYevg4yezXwqFjqXV",
-	"TCatg9Yenh9uqpt867EFoCGknBQyp/HMSEOVPxcmduk7wHSl4qOFsvTFTG6WJ8a23Lefbv9/AAAA//8=",
+	"a1Kd9YC8C7HdyMKENE17HENtCCcTfIdMhkJB3tPHpm3GrrD2nes2Mv/SHmeX5J1BlkhiNOopd6XndlZF",
+	"lGZJQiTYWw4hJu3HT4mx2dVOQJju8TJw+fwSFOiQtC+FHICewUyuuJhwbCtFZpHDHi/hB3+bg7NDzt2t",
+	"AtZNrMipUHogQfU4F5pdOi5VHfIyTxNqhwckZXwQ7pArgNQFGmx4AZ3ZCRuDz+0wcTXqX1NftnKwbsGf",
+	"/7vtkcBdgwSeTEl71oCh1lW/qqPS1t3h3koAO/A7FodnhUyYsaXKQ0Ge3m6kfXZ2vONzSlebE960LoBK",
+	"kEeZHrYOPn4y+6VQOFpazWTSOmjt4TnnprrJtx5bFRpCykkhc5rZjDRU+XPhCih9B5hWVXy0UJa+mMn3",
+	"8sTYPvz20+3/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

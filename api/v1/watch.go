@@ -17,6 +17,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/store"
 )
 
@@ -39,7 +40,6 @@ type hub struct {
 	orgOf   map[uuid.UUID]uuid.UUID // app -> organization, immutable so cached
 	stop    context.CancelFunc      // stops the running listener; nil when none runs
 	ready   chan struct{}           // closed once the running listener LISTENs
-	readyOK bool
 }
 
 type subscriber struct {
@@ -83,48 +83,27 @@ func (h *hub) subscribe(ctx context.Context, org uuid.UUID) (*subscriber, func()
 	}
 }
 
-// listen keeps a LISTEN connection open until ctx ends, reconnecting with
-// backoff; after a reconnect every watcher is woken, as notifications sent
-// while disconnected are lost.
+// listen keeps a LISTEN connection open until ctx ends; after a reconnect
+// every watcher is woken, as notifications sent while disconnected are lost.
 func (h *hub) listen(ctx context.Context, ready chan struct{}) {
-	backoff := 100 * time.Millisecond
 	first := true
-	for ctx.Err() == nil {
-		conn, err := pgx.ConnectConfig(ctx, h.store.Pool.Config().ConnConfig.Copy())
-		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN "+statusChannel); err != nil {
-				conn.Close(context.Background())
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
+	l := &runtime.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			return pgx.ConnectConfig(ctx, h.store.Pool.Config().ConnConfig.Copy())
+		},
+		Channels: []string{statusChannel},
+		Handle:   func(ctx context.Context, _, payload string) { h.dispatch(ctx, payload) },
+		OnConnect: func(context.Context) {
+			if first {
+				close(ready)
+				first = false
 				return
 			}
-			h.log.Warn().Err(err).Dur("retry_in", backoff).Msg("watch: cannot listen for status changes")
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if first {
-			close(ready)
-			first = false
-		} else {
 			h.wakeAll()
-		}
-		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
-				break
-			}
-			h.dispatch(ctx, n.Payload)
-		}
-		conn.Close(context.Background())
+		},
+		ReconnectDelay: 100 * time.Millisecond,
 	}
+	_ = l.Run(h.log.With().Str("loop", "watch").Logger().WithContext(ctx))
 }
 
 func (h *hub) dispatch(ctx context.Context, payload string) {
