@@ -35,11 +35,11 @@ type hub struct {
 	store *store.Store
 	log   zerolog.Logger
 
-	mu      sync.Mutex
-	subs    map[*subscriber]struct{}
-	orgOf   map[uuid.UUID]uuid.UUID // app -> organization, immutable so cached
-	stop    context.CancelFunc      // stops the running listener; nil when none runs
-	ready   chan struct{}           // closed once the running listener LISTENs
+	mu    sync.Mutex
+	subs  map[*subscriber]struct{}
+	orgOf map[uuid.UUID]uuid.UUID // app -> organization, immutable so cached
+	stop  context.CancelFunc      // stops the running listener; nil when none runs
+	ready chan struct{}           // closed once the running listener LISTENs
 }
 
 type subscriber struct {
