@@ -231,36 +231,30 @@ func isClientGone(err error) bool {
 // before the watch horizon (tombstones pruned since) cannot list the
 // deletions it missed, so the stream starts over with a reset event.
 func (wt *watcher) start(ctx context.Context) error {
-	if wt.resume {
-		ok, err := wt.canResume(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return wt.reset(ctx)
+	ok, err := wt.resumable(ctx)
+	if err == nil && ok {
+		if err = wt.burst(ctx); err == nil {
+			// Tombstones pruned while the burst was read would be missing
+			// from it; the horizon is raised in the pruning transaction,
+			// so reading it again tells.
+			ok, err = wt.resumable(ctx)
 		}
 	}
-	if err := wt.burst(ctx); err != nil {
+	if err != nil {
 		return err
 	}
-	if wt.resume {
-		// Tombstones pruned while the burst was read would be missing
-		// from it: the horizon is raised in the pruning transaction, so
-		// reading it after the tombstones tells.
-		ok, err := wt.canResume(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return wt.reset(ctx)
-		}
+	if !ok {
+		return wt.reset(ctx)
 	}
 	return wt.w.event("", "synced", "{}")
 }
 
-// canResume reports whether every deletion after Last-Event-ID still has
-// its tombstone.
-func (wt *watcher) canResume(ctx context.Context) (bool, error) {
+// resumable reports whether every deletion after Last-Event-ID still has
+// its tombstone (true when not resuming).
+func (wt *watcher) resumable(ctx context.Context) (bool, error) {
+	if !wt.resume {
+		return true, nil
+	}
 	h, err := wt.s.Store.APIWatchHorizon(ctx)
 	return wt.lastID >= h, err
 }
