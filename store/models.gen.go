@@ -162,6 +162,11 @@ type PaasDeployRequest struct {
 	RequestedAt    time.Time `json:"requested_at"`
 }
 
+type PaasLoginAttempt struct {
+	Key         []byte    `json:"key"`
+	AttemptedAt time.Time `json:"attempted_at"`
+}
+
 type PaasWatchHorizon struct {
 	Singleton bool  `json:"singleton"`
 	StatusSeq int64 `json:"status_seq"`

@@ -53,7 +53,8 @@ type Deps struct {
 	// BodyLimit bounds request bodies in bytes (default 1 MiB).
 	BodyLimit int64
 	// LoginAttemptsPerMinute bounds login attempts per client address and,
-	// separately, per email (default 10, with a burst of as many).
+	// separately, per email over a sliding minute (default 10). Attempts are
+	// counted in Postgres, so the bound holds across every replica.
 	LoginAttemptsPerMinute int
 	// Heartbeat is the interval of keep-alive comments on event streams,
 	// and of the watch's safety re-read (default 15s).
@@ -122,7 +123,7 @@ func New(d Deps) *API {
 	}
 	s := &server{Deps: d, log: d.Logger.With().Str("component", "api").Logger()}
 	s.specJSON = mustSpecJSON()
-	s.logins = newLoginLimiter(d.LoginAttemptsPerMinute, d.Now)
+	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute, d.Now)
 	s.hub = newHub(d.Store, s.log)
 	s.fresh = newFreshness()
 	switch {

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -14,7 +15,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
@@ -462,7 +462,11 @@ func (s *server) Login(c echo.Context) error {
 	if len(errs) > 0 {
 		return problem.Invalid(errs...)
 	}
-	if wait, ok := s.logins.allow(c.RealIP(), email); !ok {
+	wait, ok, err := s.logins.allow(c.Request().Context(), c.RealIP(), email)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited, "Too many login attempts",
 			fmt.Sprintf("too many login attempts; try again in %d seconds", int(wait.Seconds()+0.999)))
 		p.RetryAfter = wait
@@ -599,59 +603,47 @@ func (s *server) DeleteAPIToken(c echo.Context, tokenID openapi.TokenIDPath) err
 	return c.NoContent(http.StatusNoContent)
 }
 
-// loginLimiter bounds login attempts per client address and per email with
-// token buckets; idle buckets are dropped so memory stays bounded.
+// loginLimiter bounds login attempts per client address and per email over
+// a sliding minute. Attempts are recorded in Postgres (paas_login_attempts,
+// keyed by hashes), so every replica of paasd enforces one shared limit
+// rather than one each.
 type loginLimiter struct {
-	mu        sync.Mutex
-	perMinute int
+	store     *store.Store
+	perMinute int64
 	now       func() time.Time
-	buckets   map[string]*bucket
-	swept     time.Time
 }
 
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+func newLoginLimiter(s *store.Store, perMinute int, now func() time.Time) *loginLimiter {
+	return &loginLimiter{store: s, perMinute: int64(perMinute), now: now}
 }
 
-func newLoginLimiter(perMinute int, now func() time.Time) *loginLimiter {
-	return &loginLimiter{perMinute: perMinute, now: now, buckets: map[string]*bucket{}}
-}
-
-// allow takes one attempt from the address's and the email's buckets; when
-// either is empty it takes none and says how long to wait.
-func (l *loginLimiter) allow(addr, email string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// allow records one attempt for the address and the email; when either has
+// had perMinute attempts in the last minute it records none and says how
+// long to wait.
+func (l *loginLimiter) allow(ctx context.Context, addr, email string) (wait time.Duration, ok bool, err error) {
+	keys := [][]byte{hashToken("addr:" + addr), hashToken("email:" + email)}
 	now := l.now()
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
-				delete(l.buckets, k)
+	since := now.Add(-time.Minute)
+	err = l.store.InTx(ctx, func(q *store.Queries) error {
+		if err := q.APILockLoginKeys(ctx, keys); err != nil {
+			return err
+		}
+		if err := q.APIPruneLoginAttempts(ctx, since); err != nil {
+			return err
+		}
+		counts, err := q.APILoginAttemptsSince(ctx, store.APILoginAttemptsSinceParams{Keys: keys, Since: since})
+		if err != nil {
+			return err
+		}
+		for _, c := range counts {
+			if c.N >= l.perMinute {
+				wait = max(wait, c.Oldest.Add(time.Minute).Sub(now), time.Second)
 			}
 		}
-		l.swept = now
-	}
-	var wait time.Duration
-	var rs []*rate.Reservation
-	for _, key := range []string{"addr:" + addr, "email:" + email} {
-		b := l.buckets[key]
-		if b == nil {
-			b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)}
-			l.buckets[key] = b
+		if wait > 0 {
+			return nil
 		}
-		b.seen = now
-		r := b.lim.ReserveN(now, 1)
-		rs = append(rs, r)
-		if d := r.DelayFrom(now); d > wait {
-			wait = d
-		}
-	}
-	if wait > 0 {
-		for _, r := range rs {
-			r.CancelAt(now)
-		}
-		return wait, false
-	}
-	return 0, true
+		return q.APIRecordLoginAttempt(ctx, store.APIRecordLoginAttemptParams{Keys: keys, AttemptedAt: now})
+	})
+	return wait, err == nil && wait == 0, err
 }

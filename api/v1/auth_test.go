@@ -2,13 +2,18 @@ package v1_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
+	"github.com/skypanel/paas/api"
 	"github.com/skypanel/paas/api/openapi"
 	v1 "github.com/skypanel/paas/api/v1"
 )
@@ -69,9 +74,38 @@ func TestLoginIsRateLimited(t *testing.T) {
 	}
 	// Another email from the same address is limited too: the address's bucket is empty.
 	f.do("", "POST", "/api/auth/login", map[string]any{"email": "bob@example.com", "password": testPassword}).problem(429, "rate-limited")
-	// A minute later the buckets have refilled.
+	// A minute later the attempts have aged out.
 	f.clock.Advance(time.Minute)
 	f.do("", "POST", "/api/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword}).want(200)
+}
+
+// TestLoginLimitIsShared checks replicas share one login budget: attempts
+// spread over two API servers on one database are limited as one.
+func TestLoginLimitIsShared(t *testing.T) {
+	t.Parallel()
+	deps := func(d *v1.Deps) { d.LoginAttemptsPerMinute = 4 }
+	f := setup(t, deps)
+	replica := v1.New(v1.Deps{Store: f.s, Box: f.box, JWTSecret: []byte("test-jwt-secret-of-at-least-32-characters"),
+		Now: f.clock.Now, Logger: zerolog.Nop(), LoginAttemptsPerMinute: 4})
+	other := httptest.NewServer((&api.Server{Register: replica.Register}).Handler(zerolog.Nop()))
+	t.Cleanup(other.Close)
+	login := func(base string) int {
+		body := `{"email":"alice@example.com","password":"wrong-password"}`
+		resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var got []int
+	for i := 0; i < 3; i++ {
+		got = append(got, login(f.srv.URL), login(other.URL))
+	}
+	want := []int{401, 401, 401, 401, 429, 429}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answers %v, want %v", got, want)
+	}
 }
 
 func TestBearerTokens(t *testing.T) {
