@@ -121,7 +121,7 @@ func New(d Deps) *API {
 	if d.CacheRecheck <= 0 {
 		d.CacheRecheck = time.Second
 	}
-	s := &server{Deps: d, log: d.Logger.With().Str("component", "api").Logger()}
+	s := &server{Deps: d, log: d.Logger.With().Str("subsystem", "api").Logger()}
 	s.specJSON = mustSpecJSON()
 	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute, d.Now)
 	s.hub = newHub(d.Store, s.log)
