@@ -252,10 +252,11 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			mws := []echo.MiddlewareFunc{s.bodyLimit}
-			if method != http.MethodGet && method != http.MethodHead {
+			public := op.Security != nil && len(*op.Security) == 0
+			// Public writes (login) change nothing a cache holds.
+			if !public && method != http.MethodGet && method != http.MethodHead {
 				mws = append(mws, s.invalidateOnWrite)
 			}
-			public := op.Security != nil && len(*op.Security) == 0
 			switch {
 			case public:
 			case op.OperationID == "listApps" && s.lists != nil:

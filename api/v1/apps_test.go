@@ -580,6 +580,38 @@ func testListCacheSeesEveryChange(t *testing.T, f *fixture, follow bool) {
 	}
 }
 
+// TestWritesInvalidateBeforeAnswering checks a client reads its own writes
+// even before their notifications arrive: with a listener that never
+// delivers any, a change made behind the API's back stays hidden (the
+// cache is in use), while every write through the API shows in the very
+// next read.
+func TestWritesInvalidateBeforeAnswering(t *testing.T) {
+	t.Parallel()
+	f := setupUnfollowed(t, func(d *v1.Deps) { d.CacheRecheck = time.Hour })
+	f.api.PretendFollowing()
+	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "plan": "pro"})
+	first := func() openapi.App {
+		var l openapi.AppList
+		f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
+		return l.Items[0]
+	}
+	first()
+	f.setPhase(a.Id, "Running")
+	if got := first(); got.Status.Phase != "Pending" {
+		t.Fatalf("phase %s: the page was not served from the cache", got.Status.Phase)
+	}
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": 3}).want(202)
+	if got := first(); got.Spec.Replicas != 3 || got.Status.Phase != "Running" {
+		t.Fatalf("after a scale: replicas %d, phase %s", got.Spec.Replicas, got.Status.Phase)
+	}
+	var tok openapi.CreatedAPIToken
+	f.do(f.alice.token, "POST", "/api/auth/tokens", map[string]any{"name": "t"}).want(201).decode(&tok)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
+	f.do(f.alice.token, "DELETE", "/api/auth/tokens/"+tok.Id.String(), nil).want(204)
+	f.do(tok.Token, "GET", "/api/paas/apps", nil).problem(401, "unauthorized")
+}
+
 // TestCachedAnswersFollowNotifications checks what the in-memory caches
 // promise while Run follows change notifications (CacheRecheck an hour, so
 // nothing else refreshes them): writes through the API show at once,
