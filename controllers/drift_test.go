@@ -151,6 +151,14 @@ func TestDeleteOrphansAndForeignServices(t *testing.T) {
 	if len(evs) == 0 || !hasReason(evs, "Deleted") {
 		t.Fatalf("no Deleted event: %+v", evs)
 	}
+	// The deleted app's tombstone is pruned after TombstoneRetention (3s
+	// here), and the watch horizon moves past it.
+	swarmtest.Eventually(t, 30*time.Second, "tombstone pruned", func() bool {
+		var tombs, horizon int64
+		err := e.store.Pool.QueryRow(e.ctx, `SELECT (SELECT count(*) FROM paas_app_tombstones WHERE app_id = $1),
+			(SELECT status_seq FROM paas_watch_horizon)`, a.ID).Scan(&tombs, &horizon)
+		return err == nil && tombs == 0 && horizon > 0
+	})
 }
 
 func hasReason(evs []store.Event, reason string) bool {

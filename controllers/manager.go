@@ -240,8 +240,8 @@ func (m *Manager) lead(ctx context.Context) error {
 	}
 
 	// prune forgets tombstones past their retention, at once and then a
-	// few times per retention period.
-	prune := &runtime.Resync{Interval: min(m.TombstoneRetention/4, time.Hour), Do: func(ctx context.Context) {
+	// few times per retention period (every second to every hour).
+	prune := &runtime.Resync{Interval: min(max(m.TombstoneRetention/4, time.Second), time.Hour), Do: func(ctx context.Context) {
 		n, err := m.Store.PruneTombstones(ctx, m.Now().Add(-m.TombstoneRetention))
 		if err != nil {
 			log.Warn().Err(err).Msg("prune tombstones")

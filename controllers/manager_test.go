@@ -74,7 +74,7 @@ func setup(t *testing.T) *env {
 		PublicNetwork: "paas-public", ResyncInterval: 2 * time.Second, RolloutDeadline: 90 * time.Second,
 		UpdateMonitor: 2 * time.Second, PollInterval: 250 * time.Millisecond, Workers: 4,
 		LeaderCheckInterval: 500 * time.Millisecond, LeaderRetryInterval: 250 * time.Millisecond,
-		Registerer: reg,
+		TombstoneRetention: 3 * time.Second, Registerer: reg,
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	done := make(chan struct{})
