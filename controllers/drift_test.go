@@ -151,13 +151,23 @@ func TestDeleteOrphansAndForeignServices(t *testing.T) {
 	if len(evs) == 0 || !hasReason(evs, "Deleted") {
 		t.Fatalf("no Deleted event: %+v", evs)
 	}
-	// The deleted app's tombstone is pruned after TombstoneRetention (3s
-	// here), and the watch horizon moves past it.
-	swarmtest.Eventually(t, 30*time.Second, "tombstone pruned", func() bool {
-		var tombs, horizon int64
+	// Housekeeping prunes the deleted app's tombstone after
+	// TombstoneRetention (3s here) and moves the watch horizon past it, and
+	// sweeps login attempts and deployment requests out of their windows.
+	for _, q := range []string{
+		`INSERT INTO paas_login_attempts (key, attempted_at) VALUES ('\x01', now() - interval '2 minutes'), ('\x02', now())`,
+		`INSERT INTO paas_deploy_requests (organization_id, requested_at) VALUES (gen_random_uuid(), now() - interval '2 hours'), (gen_random_uuid(), now())`,
+	} {
+		if _, err := e.store.Pool.Exec(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swarmtest.Eventually(t, 30*time.Second, "housekeeping", func() bool {
+		var tombs, horizon, logins, deploys int64
 		err := e.store.Pool.QueryRow(e.ctx, `SELECT (SELECT count(*) FROM paas_app_tombstones WHERE app_id = $1),
-			(SELECT status_seq FROM paas_watch_horizon)`, a.ID).Scan(&tombs, &horizon)
-		return err == nil && tombs == 0 && horizon > 0
+			(SELECT status_seq FROM paas_watch_horizon), (SELECT count(*) FROM paas_login_attempts),
+			(SELECT count(*) FROM paas_deploy_requests)`, a.ID).Scan(&tombs, &horizon, &logins, &deploys)
+		return err == nil && tombs == 0 && horizon > 0 && logins == 1 && deploys == 1
 	})
 }
 

@@ -239,23 +239,35 @@ func (m *Manager) lead(ctx context.Context) error {
 		}
 	}
 
-	// prune forgets tombstones past their retention, at once and then a
-	// few times per retention period (every second to every hour).
-	prune := &runtime.Resync{Interval: min(max(m.TombstoneRetention/4, time.Second), time.Hour), Do: func(ctx context.Context) {
-		n, err := m.Store.PruneTombstones(ctx, m.Now().Add(-m.TombstoneRetention))
+	// housekeeping forgets what no longer counts, at once and then a few
+	// times per tombstone retention (every second to every hour):
+	// tombstones past their retention, and the API's login attempts and
+	// deployment requests past their windows (the API prunes those only
+	// for the keys and organizations it sees again).
+	housekeeping := &runtime.Resync{Interval: min(max(m.TombstoneRetention/4, time.Second), time.Hour), Do: func(ctx context.Context) {
+		now := m.Now()
+		tombs, err := m.Store.PruneTombstones(ctx, now.Add(-m.TombstoneRetention))
 		if err != nil {
 			log.Warn().Err(err).Msg("prune tombstones")
-			return
 		}
-		if n > 0 {
-			log.Info().Int64("pruned", n).Dur("retention", m.TombstoneRetention).Msg("pruned tombstones of deleted apps")
+		logins, err := m.Store.PruneLoginAttempts(ctx, now.Add(-time.Minute))
+		if err != nil {
+			log.Warn().Err(err).Msg("prune login attempts")
+		}
+		deploys, err := m.Store.PruneDeployRequests(ctx, now.Add(-time.Hour))
+		if err != nil {
+			log.Warn().Err(err).Msg("prune deployment requests")
+		}
+		if tombs+logins+deploys > 0 {
+			log.Info().Int64("tombstones", tombs).Int64("login_attempts", logins).Int64("deploy_requests", deploys).
+				Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
 		}
 	}}
-	prune.Trigger()
+	housekeeping.Trigger()
 
 	log.Info().Msg("leading: reconcilers started")
 	g, gctx := errgroup.WithContext(ctx)
-	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll, prune.Run} {
+	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll, housekeeping.Run} {
 		g.Go(func() error { return run(gctx) })
 	}
 	err = g.Wait()

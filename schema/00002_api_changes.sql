@@ -20,7 +20,9 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION paas_api_apps_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM paas_api_notify_org(COALESCE(NEW.organization_id, OLD.organization_id));
+    -- Both sides: Postgres folds the two into one when they are equal.
+    PERFORM paas_api_notify_org(OLD.organization_id);
+    PERFORM paas_api_notify_org(NEW.organization_id);
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
@@ -34,13 +36,17 @@ CREATE TRIGGER paas_api_apps_changed AFTER INSERT OR UPDATE OR DELETE ON paas_ap
 CREATE FUNCTION paas_api_app_child_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM paas_api_notify_org(a.organization_id)
-       FROM paas_apps a WHERE a.id = COALESCE(NEW.app_id, OLD.app_id);
+       FROM paas_apps a WHERE a.id IN (OLD.app_id, NEW.app_id);
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
-CREATE TRIGGER paas_api_deployments_changed AFTER INSERT OR UPDATE OR DELETE ON paas_deployments
+-- Only the columns an app's object shows: a rollout appending to its
+-- release's log must not make every cached page of the organization stale.
+CREATE TRIGGER paas_api_deployments_changed
+    AFTER INSERT OR DELETE OR UPDATE OF app_id, version, status, image ON paas_deployments
     FOR EACH ROW EXECUTE FUNCTION paas_api_app_child_changed();
-CREATE TRIGGER paas_api_domains_changed AFTER INSERT OR UPDATE OR DELETE ON paas_domains
+CREATE TRIGGER paas_api_domains_changed
+    AFTER INSERT OR DELETE OR UPDATE OF app_id, hostname ON paas_domains
     FOR EACH ROW EXECUTE FUNCTION paas_api_app_child_changed();
 
 -- +goose StatementBegin

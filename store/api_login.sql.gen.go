@@ -64,11 +64,19 @@ func (q *Queries) APILoginAttemptsSince(ctx context.Context, arg APILoginAttempt
 }
 
 const aPIPruneLoginAttempts = `-- name: APIPruneLoginAttempts :exec
-DELETE FROM paas_login_attempts WHERE attempted_at <= $1::timestamptz
+DELETE FROM paas_login_attempts
+WHERE key = ANY($1::bytea[]) AND attempted_at <= $2::timestamptz
 `
 
-func (q *Queries) APIPruneLoginAttempts(ctx context.Context, before time.Time) error {
-	_, err := q.db.Exec(ctx, aPIPruneLoginAttempts, before)
+type APIPruneLoginAttemptsParams struct {
+	Keys   [][]byte  `json:"keys"`
+	Before time.Time `json:"before"`
+}
+
+// Only the locked keys: concurrent logins on other keys never wait on each
+// other (the leader sweeps the rest, PruneLoginAttempts).
+func (q *Queries) APIPruneLoginAttempts(ctx context.Context, arg APIPruneLoginAttemptsParams) error {
+	_, err := q.db.Exec(ctx, aPIPruneLoginAttempts, arg.Keys, arg.Before)
 	return err
 }
 

@@ -145,6 +145,32 @@ func (q *Queries) ListWorkerNodes(ctx context.Context) ([]WorkerNode, error) {
 	return items, nil
 }
 
+const pruneDeployRequests = `-- name: PruneDeployRequests :execrows
+DELETE FROM paas_deploy_requests WHERE requested_at <= $1::timestamptz
+`
+
+// The leader's sweep of deployment requests no longer counted anywhere.
+func (q *Queries) PruneDeployRequests(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneDeployRequests, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneLoginAttempts = `-- name: PruneLoginAttempts :execrows
+DELETE FROM paas_login_attempts WHERE attempted_at <= $1::timestamptz
+`
+
+// The leader's sweep of login attempts no longer counted anywhere.
+func (q *Queries) PruneLoginAttempts(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneLoginAttempts, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const upsertWorkerNode = `-- name: UpsertWorkerNode :one
 INSERT INTO paas_worker_nodes (swarm_node_id, hostname, role, availability, state, address, cpu_millis, memory_bytes, labels, last_seen_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)

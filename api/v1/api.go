@@ -123,7 +123,7 @@ func New(d Deps) *API {
 	}
 	s := &server{Deps: d, log: d.Logger.With().Str("subsystem", "api").Logger()}
 	s.specJSON = mustSpecJSON()
-	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute, d.Now)
+	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute, d.Now, d.JWTSecret)
 	s.hub = newHub(d.Store, s.log)
 	s.fresh = newFreshness()
 	switch {
@@ -253,10 +253,7 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 		for method, op := range item.Operations() {
 			mws := []echo.MiddlewareFunc{s.bodyLimit}
 			public := op.Security != nil && len(*op.Security) == 0
-			// Public writes (login) change nothing a cache holds.
-			if !public && method != http.MethodGet && method != http.MethodHead {
-				mws = append(mws, s.invalidateOnWrite)
-			}
+			orgScoped := strings.HasPrefix(path, "/api/paas/")
 			switch {
 			case public:
 			case op.OperationID == "listApps" && s.lists != nil:
@@ -268,22 +265,40 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 			default:
 				mws = append(mws, s.authenticate(scopeUser))
 			}
+			// After authentication, so a request without valid
+			// credentials never costs the caches anything; public writes
+			// (login) change nothing they hold.
+			if !public && method != http.MethodGet && method != http.MethodHead {
+				mws = append(mws, s.invalidateOnWrite(orgScoped))
+			}
 			out[op.OperationID] = mws
 		}
 	}
 	return out
 }
 
-// invalidateOnWrite makes every cached answer stale when a write goes
+// invalidateOnWrite makes cached answers stale when a write succeeds
 // through this process, just before its response is sent: the write's own
 // notification may arrive later, and a client that got the response must
-// read what it wrote, here or on any connection.
-func (s *server) invalidateOnWrite(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Before(s.fresh.invalidate)
-		err := next(c)
-		s.fresh.invalidate()
-		return err
+// read what it wrote from this process, on any connection. (Through
+// another replica it shows once the notification arrives there.) A write
+// under /api/paas/ only touches its organization's apps; any other write
+// (tokens, admin) may touch anything. Refused writes change nothing.
+func (s *server) invalidateOnWrite(orgScoped bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			res := c.Response()
+			res.Before(func() {
+				switch {
+				case res.Status >= http.StatusBadRequest:
+				case orgScoped:
+					s.fresh.invalidateOrg(org(c).ID)
+				default:
+					s.fresh.invalidate()
+				}
+			})
+			return next(c)
+		}
 	}
 }
 

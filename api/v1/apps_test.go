@@ -600,6 +600,13 @@ func TestWritesInvalidateBeforeAnswering(t *testing.T) {
 	if got := first(); got.Status.Phase != "Pending" {
 		t.Fatalf("phase %s: the page was not served from the cache", got.Status.Phase)
 	}
+	// Writes without credentials, or refused, change nothing and keep
+	// the caches: the page is still the cached one.
+	f.do("", "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": 3}).problem(401, "unauthorized")
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": -1}).want(422)
+	if got := first(); got.Status.Phase != "Pending" {
+		t.Fatalf("phase %s: a refused write dropped the cached page", got.Status.Phase)
+	}
 	f.do(f.alice.token, "POST", "/api/paas/apps/web/scale", map[string]any{"replicas": 3}).want(202)
 	if got := first(); got.Spec.Replicas != 3 || got.Status.Phase != "Running" {
 		t.Fatalf("after a scale: replicas %d, phase %s", got.Spec.Replicas, got.Status.Phase)

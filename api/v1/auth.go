@@ -2,6 +2,7 @@ package v1
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -611,24 +612,33 @@ type loginLimiter struct {
 	store     *store.Store
 	perMinute int64
 	now       func() time.Time
+	// keySecret keys the HMAC that names an address or email in the
+	// table, so neither can be recovered from it.
+	keySecret []byte
 }
 
-func newLoginLimiter(s *store.Store, perMinute int, now func() time.Time) *loginLimiter {
-	return &loginLimiter{store: s, perMinute: int64(perMinute), now: now}
+func newLoginLimiter(s *store.Store, perMinute int, now func() time.Time, keySecret []byte) *loginLimiter {
+	return &loginLimiter{store: s, perMinute: int64(perMinute), now: now, keySecret: keySecret}
+}
+
+func (l *loginLimiter) key(kind, value string) []byte {
+	m := hmac.New(sha256.New, l.keySecret)
+	m.Write([]byte(kind + ":" + value))
+	return m.Sum(nil)
 }
 
 // allow records one attempt for the address and the email; when either has
 // had perMinute attempts in the last minute it records none and says how
 // long to wait.
 func (l *loginLimiter) allow(ctx context.Context, addr, email string) (wait time.Duration, ok bool, err error) {
-	keys := [][]byte{hashToken("addr:" + addr), hashToken("email:" + email)}
+	keys := [][]byte{l.key("addr", addr), l.key("email", email)}
 	now := l.now()
 	since := now.Add(-time.Minute)
 	err = l.store.InTx(ctx, func(q *store.Queries) error {
 		if err := q.APILockLoginKeys(ctx, keys); err != nil {
 			return err
 		}
-		if err := q.APIPruneLoginAttempts(ctx, since); err != nil {
+		if err := q.APIPruneLoginAttempts(ctx, store.APIPruneLoginAttemptsParams{Keys: keys, Before: since}); err != nil {
 			return err
 		}
 		counts, err := q.APILoginAttemptsSince(ctx, store.APILoginAttemptsSinceParams{Keys: keys, Since: since})

@@ -125,6 +125,15 @@ func (f *freshness) invalidate() {
 	f.raiseFloor()
 }
 
+// invalidateOrg makes the cached answers about one organization's apps
+// stale: a write to them went through this process.
+func (f *freshness) invalidateOrg(org uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	f.orgs[org] = f.seq
+}
+
 func (f *freshness) raiseFloor() {
 	f.floor = f.seq
 	clear(f.orgs)

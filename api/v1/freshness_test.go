@@ -24,7 +24,8 @@ func TestFreshness(t *testing.T) {
 		{"everything changes", func(f *freshness) { f.handle("all") }, want{false, false, false}},
 		{"an unknown payload", func(f *freshness) { f.handle("node/7") }, want{false, false, false}},
 		{"a malformed organization", func(f *freshness) { f.handle("org/nope") }, want{false, false, false}},
-		{"a write through this process", func(f *freshness) { f.invalidate() }, want{false, false, false}},
+		{"a write to acme's apps through this process", func(f *freshness) { f.invalidateOrg(acme) }, want{false, true, true}},
+		{"another write through this process", func(f *freshness) { f.invalidate() }, want{false, false, false}},
 		{"the listener goes down", func(f *freshness) { f.setLive(false) }, want{false, false, false}},
 		{"the listener reconnects", func(f *freshness) { f.setLive(false); f.setLive(true) }, want{false, false, false}},
 	}

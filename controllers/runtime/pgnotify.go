@@ -14,6 +14,10 @@ import (
 // whose ReconnectDelay is zero.
 const DefaultReconnectDelay = time.Second
 
+// DefaultPingInterval is the silence after which a Listener whose
+// PingInterval is zero pings its connection.
+const DefaultPingInterval = 15 * time.Second
+
 // Listener delivers Postgres notifications from a dedicated connection and
 // reconnects after any failure.
 //
@@ -33,10 +37,14 @@ type Listener struct {
 	// OnConnect, if set, runs after every successful (re)connect once LISTEN
 	// is active; like Handle it should be quick (e.g. Resync.Trigger).
 	OnConnect func(ctx context.Context)
-	// OnDisconnect, if set, runs whenever a connection attempt ends, whether
-	// it failed before LISTEN or lost an established connection, and when
-	// Run returns: from then until the next OnConnect notifications are lost.
+	// OnDisconnect, if set, runs as soon as a connection that reached
+	// OnConnect fails or Run's ctx ends, before the connection is closed:
+	// from then until the next OnConnect notifications are lost.
 	OnDisconnect func()
+	// PingInterval is how long the connection may stay silent before it is
+	// pinged, so a half-open connection is noticed (DefaultPingInterval if
+	// zero).
+	PingInterval time.Duration
 	// ReconnectDelay is the pause before reconnecting after a failure;
 	// DefaultReconnectDelay if zero.
 	ReconnectDelay time.Duration
@@ -51,9 +59,6 @@ func (l *Listener) Run(ctx context.Context) error {
 	log := zerolog.Ctx(ctx).With().Strs("channels", l.Channels).Logger()
 	for {
 		err := l.listen(ctx)
-		if l.OnDisconnect != nil {
-			l.OnDisconnect()
-		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -84,11 +89,29 @@ func (l *Listener) listen(ctx context.Context) error {
 		}
 	}
 	zerolog.Ctx(ctx).Info().Strs("channels", l.Channels).Msg("listening")
+	if l.OnDisconnect != nil {
+		// Deferred after the close, so it runs first.
+		defer l.OnDisconnect()
+	}
 	if l.OnConnect != nil {
 		l.OnConnect(ctx)
 	}
+	ping := orDefault(l.PingInterval, DefaultPingInterval)
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		// A timeout only interrupts the read (pgx sets a deadline); the
+		// connection stays usable for the ping.
+		wctx, cancel := context.WithTimeout(ctx, ping)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			pctx, cancel := context.WithTimeout(ctx, ping)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping after %s of silence: %w", ping, err)
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}

@@ -28,6 +28,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 		OnConnect:      func(ctx context.Context) { connects <- int(nConnects.Add(1)) },
 		OnDisconnect:   func() { disconnects <- struct{}{} },
 		ReconnectDelay: 20 * time.Millisecond,
+		PingInterval:   50 * time.Millisecond,
 	}
 	start(t, ctx, l.Run)
 
@@ -50,6 +51,22 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 	}
 	notify("app/1")
 	expect("app/1")
+
+	// A silent connection is pinged, and still delivers afterwards.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var query string
+		err := admin.QueryRow(ctx, `SELECT query FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&query)
+		if err == nil && query == "-- ping" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent listener was not pinged (last query %q, %v)", query, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	notify("app/1b")
+	expect("app/1b")
 
 	if n := terminate(t, admin, app); n != 1 {
 		t.Fatalf("terminated %d listener backends, want 1", n)

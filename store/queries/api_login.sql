@@ -7,7 +7,10 @@ SELECT pg_advisory_xact_lock(hashtextextended(encode(k, 'hex'), 0))
 FROM unnest(sqlc.arg(keys)::bytea[]) AS k ORDER BY k;
 
 -- name: APIPruneLoginAttempts :exec
-DELETE FROM paas_login_attempts WHERE attempted_at <= sqlc.arg(before)::timestamptz;
+-- Only the locked keys: concurrent logins on other keys never wait on each
+-- other (the leader sweeps the rest, PruneLoginAttempts).
+DELETE FROM paas_login_attempts
+WHERE key = ANY(sqlc.arg(keys)::bytea[]) AND attempted_at <= sqlc.arg(before)::timestamptz;
 
 -- name: APILoginAttemptsSince :many
 -- Attempts per key since a time, and the oldest (to say when one frees).

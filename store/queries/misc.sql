@@ -20,3 +20,11 @@ RETURNING *;
 
 -- name: ListWorkerNodes :many
 SELECT * FROM paas_worker_nodes ORDER BY hostname;
+
+-- name: PruneLoginAttempts :execrows
+-- The leader's sweep of login attempts no longer counted anywhere.
+DELETE FROM paas_login_attempts WHERE attempted_at <= sqlc.arg(before)::timestamptz;
+
+-- name: PruneDeployRequests :execrows
+-- The leader's sweep of deployment requests no longer counted anywhere.
+DELETE FROM paas_deploy_requests WHERE requested_at <= sqlc.arg(before)::timestamptz;
