@@ -266,6 +266,44 @@ func (c *cluster) converged(id uuid.UUID, replicas uint64, release int32) bool {
 		a.Phase == "Running" && svcs[0].Spec.Labels["paas.release"] == strconv.Itoa(int(release))
 }
 
+// waitConverged waits until converged holds, failing with what the
+// database and Swarm last showed.
+func (c *cluster) waitConverged(id uuid.UUID, replicas uint64, release int32, timeout time.Duration, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !c.converged(id, replicas, release) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s: %s; now %s", timeout, what, c.describe(id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// describe summarises an app's row, latest release and services.
+func (c *cluster) describe(id uuid.UUID) string {
+	var b strings.Builder
+	if a, err := c.store.GetApp(c.ctx, id); err != nil {
+		fmt.Fprintf(&b, "app: %v; ", err)
+	} else {
+		fmt.Fprintf(&b, "app: phase %s, generation %d/%d observed, replicas %d, running %d, message %q; ",
+			a.Phase, a.Generation, a.ObservedGeneration, a.Replicas, a.RunningReplicas, a.StatusMessage)
+	}
+	if d, err := c.store.GetLatestDeployment(c.ctx, id); err != nil {
+		fmt.Fprintf(&b, "release: %v; ", err)
+	} else {
+		fmt.Fprintf(&b, "release %d %s; ", d.Version, d.Status)
+	}
+	for _, svc := range c.services(id) {
+		running := uint64(0)
+		if svc.ServiceStatus != nil {
+			running = svc.ServiceStatus.RunningTasks
+		}
+		fmt.Fprintf(&b, "service %s: replicas %d, running %d, release label %s; ",
+			svc.Spec.Name, *svc.Spec.Mode.Replicated.Replicas, running, svc.Spec.Labels["paas.release"])
+	}
+	return b.String()
+}
+
 func (c *cluster) versions(id uuid.UUID) []int32 {
 	c.t.Helper()
 	ds, err := c.store.ListDeployments(c.ctx, store.ListDeploymentsParams{AppID: id, Limit: 100})

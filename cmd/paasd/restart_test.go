@@ -99,7 +99,7 @@ func TestPostgresRestartReconnectsAndConverges(t *testing.T) {
 	startPG()
 	c.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Replicas = 2 })
 
-	swarmtest.Eventually(t, 90*time.Second, "converged to 2 replicas after the restart", func() bool { return c.converged(a.ID, 2, 1) })
+	c.waitConverged(a.ID, 2, 1, 90*time.Second, "converged to 2 replicas after the restart")
 	swarmtest.Eventually(t, 10*time.Second, "listener reconnected", func() bool { return p.count(`"message":"listening"`) >= 2 })
 }
 
