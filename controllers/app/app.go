@@ -198,7 +198,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 		return runtime.Result{}, err
 	}
 
-	in := statusInput{now: now, release: dec, service: svc, rollout: rollout}
+	in := statusInput{now: now, release: dec, service: svc, rollout: rollout, desired: DesiredReplicas(row)}
 	r.writeStatus(ctx, row, in)
 
 	if in.settled() {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/skypanel/paas/store"
 )
 
@@ -43,5 +45,41 @@ func TestParseKey(t *testing.T) {
 		if _, err := ParseKey(bad); err == nil {
 			t.Errorf("ParseKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestSettled checks when an app stops being polled: only once the service
+// has the desired replicas, all running, with no update or rollout going on.
+func TestSettled(t *testing.T) {
+	t.Parallel()
+	service := func(replicas, running uint64, update swarm.UpdateState) *swarm.Service {
+		svc := &swarm.Service{ServiceStatus: &swarm.ServiceStatus{RunningTasks: running}}
+		svc.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &replicas}
+		if update != "" {
+			svc.UpdateStatus = &swarm.UpdateStatus{State: update}
+		}
+		return svc
+	}
+	deploying := releaseDecision{Latest: &store.Deployment{Status: "deploying"}}
+	for _, tc := range []struct {
+		name string
+		in   statusInput
+		want bool
+	}{
+		{"converged", statusInput{service: service(2, 2, ""), desired: 2}, true},
+		{"tasks still starting", statusInput{service: service(2, 1, ""), desired: 2}, false},
+		{"the scale loop has not acted yet", statusInput{service: service(3, 3, ""), desired: 2}, false},
+		{"stopped and drained", statusInput{service: service(0, 0, ""), desired: 0}, true},
+		{"a rolling update", statusInput{service: service(2, 2, swarm.UpdateStateUpdating), desired: 2}, false},
+		{"an update completed", statusInput{service: service(2, 2, swarm.UpdateStateCompleted), desired: 2}, true},
+		{"a release deploying", statusInput{service: service(2, 2, ""), desired: 2, release: deploying}, false},
+		{"no service yet", statusInput{desired: 2}, true},
+		{"blocked", statusInput{blocked: &conditionError{reason: "ImageNotFound"}, desired: 2}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.in.settled(); got != tc.want {
+				t.Fatalf("settled() = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

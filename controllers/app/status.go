@@ -27,6 +27,8 @@ type statusInput struct {
 	rollout *servicespec.RolloutStatus
 	// blocked is a failure the user must fix, nil when none.
 	blocked *conditionError
+	// desired is the replica count the scale loop converges the service on.
+	desired uint64
 }
 
 func running(svc *swarm.Service) uint64 {
@@ -52,7 +54,11 @@ func (in statusInput) settled() bool {
 	if in.release.Latest != nil && in.release.Latest.Status == "deploying" || updating(in.service) {
 		return false
 	}
-	if r := in.service.Spec.Mode.Replicated; r != nil && r.Replicas != nil && *r.Replicas != running(in.service) {
+	// The scale loop may not have acted yet (its change raises an event
+	// this loop could miss): poll until the service has the desired
+	// replicas, all running.
+	if r := in.service.Spec.Mode.Replicated; r != nil && r.Replicas != nil &&
+		(*r.Replicas != in.desired || *r.Replicas != running(in.service)) {
 		return false
 	}
 	return true
