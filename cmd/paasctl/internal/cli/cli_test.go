@@ -322,3 +322,103 @@ func TestLoginStoresServerAndToken(t *testing.T) {
 		t.Fatalf("wrong password: %d %q", code, errb.String())
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWatchResumesAndResets breaks a watch after its first event: paasctl
+// resumes with Last-Event-ID, and when the server answers reset (it can no
+// longer resume that far back) the whole list that follows is shown again.
+func TestWatchResumesAndResets(t *testing.T) {
+	app := `{"id":"6f1c9a9e-5f7e-4a51-9f55-0d4f6ad1b0a1","name":"web","organization_id":"6f1c9a9e-5f7e-4a51-9f55-0d4f6ad1b0a2",` +
+		`"spec":{"image":"paas-testapp:v1","replicas":1,"port":8080,"plan":"hobby","env":{},"command":[]},` +
+		`"status":{"phase":"Running","generation":1,"observed_generation":1,"running_replicas":1,"desired_replicas":1,"conditions":[],"urls":[],"status_seq":5},` +
+		`"version":1,"restart_count":0,"created_at":"2026-11-26T12:00:00Z","updated_at":"2026-11-26T12:00:00Z"}`
+	var mu sync.Mutex
+	var resumedFrom []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/paas/watch", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumedFrom = append(resumedFrom, r.Header.Get("Last-Event-ID"))
+		first := len(resumedFrom) == 1
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if first {
+			io.WriteString(w, "id: 5\nevent: app\ndata: "+app+"\n\nevent: synced\ndata: {}\n\n")
+			return // the connection breaks
+		}
+		io.WriteString(w, "event: reset\ndata: {\"reason\":\"too old\"}\n\nid: 9\nevent: app\ndata: "+app+"\n\nevent: synced\ndata: {}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, format := range []string{"json", "table"} {
+		t.Run(format, func(t *testing.T) {
+			mu.Lock()
+			resumedFrom = nil
+			mu.Unlock()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb syncBuffer
+			envs := map[string]string{"HOME": t.TempDir(), "PAAS_SERVER": srv.URL, "PAAS_TOKEN": "tok"}
+			done := make(chan int)
+			go func() {
+				done <- Main(ctx, []string{"get", "apps", "-w", "-o", format}, IO{In: strings.NewReader(""), Out: &out, Err: &errb,
+					Getenv: func(k string) string { return envs[k] }}, "test")
+			}()
+			// json: app, reset, app; table: the header and web's row twice
+			// (after the reset the rows are printed afresh).
+			deadline := time.Now().Add(10 * time.Second)
+			for strings.Count(out.String(), "\n") < 3 {
+				if time.Now().After(deadline) {
+					t.Fatalf("output so far %q, errors %q", out.String(), errb.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if format == "table" {
+				if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "web ") || !strings.HasPrefix(lines[2], "web ") {
+					t.Fatalf("table %q, want the header and web twice", lines)
+				}
+			} else {
+				var types []string
+				for _, line := range lines {
+					var m struct {
+						Type string `json:"type"`
+					}
+					if err := json.Unmarshal([]byte(line), &m); err != nil {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					types = append(types, m.Type)
+				}
+				if strings.Join(types, ",") != "app,reset,app" {
+					t.Fatalf("printed %v, want app, reset, app", types)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(resumedFrom) < 2 || resumedFrom[0] != "" || resumedFrom[1] != "5" {
+				t.Fatalf("Last-Event-ID per connection %q, want \"\" then 5", resumedFrom)
+			}
+		})
+	}
+}
