@@ -580,6 +580,17 @@ func testListCacheSeesEveryChange(t *testing.T, f *fixture, follow bool) {
 	}
 }
 
+// firstListed answers the first app GET /api/paas/apps lists.
+func (f *fixture) firstListed(token string) openapi.App {
+	f.t.Helper()
+	var l openapi.AppList
+	f.do(token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
+	if len(l.Items) == 0 {
+		f.t.Fatal("no app listed")
+	}
+	return l.Items[0]
+}
+
 // TestWritesInvalidateBeforeAnswering checks a client reads its own writes
 // even before their notifications arrive: with a listener that never
 // delivers any, a change made behind the API's back stays hidden (the
@@ -590,11 +601,7 @@ func TestWritesInvalidateBeforeAnswering(t *testing.T) {
 	f := setupUnfollowed(t, func(d *v1.Deps) { d.CacheRecheck = time.Hour })
 	f.api.PretendFollowing()
 	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "plan": "pro"})
-	first := func() openapi.App {
-		var l openapi.AppList
-		f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
-		return l.Items[0]
-	}
+	first := func() openapi.App { return f.firstListed(f.alice.token) }
 	first()
 	f.setPhase(a.Id, "Running")
 	if got := first(); got.Status.Phase != "Pending" {
@@ -629,11 +636,7 @@ func TestCachedAnswersFollowNotifications(t *testing.T) {
 	f := setup(t, func(d *v1.Deps) { d.CacheRecheck = time.Hour; d.ReconnectDelay = 500 * time.Millisecond })
 	ctx := context.Background()
 	a := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "plan": "pro"})
-	first := func() openapi.App {
-		var l openapi.AppList
-		f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200).decode(&l)
-		return l.Items[0]
-	}
+	first := func() openapi.App { return f.firstListed(f.alice.token) }
 	first()
 	h0, _ := f.api.ListCacheStats()
 	first()
