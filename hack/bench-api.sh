@@ -21,6 +21,7 @@
 #   FOLLOW=off hack/bench-api.sh          # no change notifications: confirm every cached answer in Postgres
 #   GZIP=off hack/bench-api.sh            # do not send Accept-Encoding: gzip (paasctl's Go client does)
 #   BASELINE=off hack/bench-api.sh        # skip the uncached comparison
+#   CHURN=10 hack/bench-api.sh            # 10 status writes a second to the apps meanwhile (cache churn)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,6 +37,7 @@ LIST_CACHE=${LIST_CACHE:-on}
 GZIP=${GZIP:-on}
 FOLLOW=${FOLLOW:-on}
 BASELINE=${BASELINE:-on}
+CHURN=${CHURN:-0}
 
 log() { printf 'bench-api: %s\n' "$*" >&2; }
 
@@ -74,7 +76,7 @@ EOF
 # saturated req/s in $tmp/NAME.rps.
 measure() {
   local name=$1; shift
-  "$tmp/benchserver" -listen "127.0.0.1:$PORT" -apps "$APPS" "$@" >"$tmp/out" 2>"$tmp/err" &
+  "$tmp/benchserver" -listen "127.0.0.1:$PORT" -apps "$APPS" -churn "$CHURN" "$@" >"$tmp/out" 2>"$tmp/err" &
   server_pid=$!
   for _ in $(seq 1 600); do
     grep -q '^READY ' "$tmp/out" 2>/dev/null && break
@@ -108,7 +110,7 @@ measure() {
     p50=$(awk '/^ +50%/ {print $2}' "$tmp/wrk")
     p99=$(awk '/^ +99%/ {print $2}' "$tmp/wrk")
     errors=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$tmp/wrk")
-    echo "RESULT server=$name load=$load apps=$APPS conns=$CONNS duration=$DURATION auth=$TOKEN_KIND gzip=$GZIP req/s=$rps p50=$p50 p99=$p99 non-2xx=${errors:-0} cpus=$(nproc)"
+    echo "RESULT server=$name load=$load apps=$APPS conns=$CONNS duration=$DURATION auth=$TOKEN_KIND gzip=$GZIP churn=$CHURN/s req/s=$rps p50=$p50 p99=$p99 non-2xx=${errors:-0} cpus=$(nproc)"
     [ "$load" = saturated ] && echo "$rps" >"$tmp/$name.rps"
   done
   stop_server

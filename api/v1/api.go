@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
@@ -87,7 +88,8 @@ type server struct {
 	specJSON []byte
 	logins   *loginLimiter
 	hub      *hub
-	lists    *listCache // nil when disabled
+	lists    *listCache         // nil when disabled
+	renders  singleflight.Group // pages of GET /api/paas/apps being rendered
 	creds    credCache
 	fresh    *freshness
 	jwts     verifiedJWTs

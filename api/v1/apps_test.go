@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -624,6 +625,41 @@ func TestWritesInvalidateBeforeAnswering(t *testing.T) {
 	f.do(tok.Token, "GET", "/api/paas/apps", nil).want(200)
 	f.do(f.alice.token, "DELETE", "/api/auth/tokens/"+tok.Id.String(), nil).want(204)
 	f.do(tok.Token, "GET", "/api/paas/apps", nil).problem(401, "unauthorized")
+}
+
+// TestConcurrentMissesShareOneRender lists from many clients at once right
+// after a write: every answer shows the write, and the page is rendered
+// once per wave of clients, not once per client.
+func TestConcurrentMissesShareOneRender(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(d *v1.Deps) { d.CacheRecheck = time.Hour })
+	f.setSetting("max_apps_per_org", "0")
+	for i := 0; i < 20; i++ {
+		f.createApp(f.alice.token, fmt.Sprintf("app-%02d", i), map[string]any{"image": "nginx"})
+	}
+	f.firstListed(f.alice.token)
+	f.do(f.alice.token, "POST", "/api/paas/apps/app-00/scale", map[string]any{"replicas": 0}).want(202)
+	before := f.api.PagesRendered()
+	const clients = 20
+	var wg sync.WaitGroup
+	replicas := make(chan int, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replicas <- f.firstListed(f.alice.token).Spec.Replicas
+		}()
+	}
+	wg.Wait()
+	close(replicas)
+	for r := range replicas {
+		if r != 0 {
+			t.Fatalf("a client saw %d replicas after the scale to 0", r)
+		}
+	}
+	if n := f.api.PagesRendered() - before; n < 1 || n > clients/2 {
+		t.Fatalf("%d renders for %d concurrent clients", n, clients)
+	}
 }
 
 // TestCachedAnswersFollowNotifications checks what the in-memory caches

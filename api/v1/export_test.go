@@ -34,3 +34,9 @@ func (a *API) Following() bool {
 func (a *API) PretendFollowing() {
 	a.s.fresh.setLive(true)
 }
+
+// PagesRendered reports how many pages of GET /api/paas/apps were rendered
+// for the cache.
+func (a *API) PagesRendered() int64 {
+	return a.s.lists.renders.Load()
+}

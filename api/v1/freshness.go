@@ -75,6 +75,15 @@ func (f *freshness) orgCurrent(st stamp, org uuid.UUID) bool {
 	return f.current(st) && f.orgs[org] <= st.seq
 }
 
+// freshFor reports whether an answer about org's apps read at read may
+// serve a request that arrived at arrived: it was read after the request
+// arrived, or nothing it shows was announced since it was read.
+func (f *freshness) freshFor(read, arrived stamp, org uuid.UUID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current(read) && arrived.valid && (read.seq >= arrived.seq || f.orgs[org] <= read.seq)
+}
+
 // authCurrent reports whether credentials read at st are still current.
 func (f *freshness) authCurrent(st stamp) bool {
 	f.mu.Lock()

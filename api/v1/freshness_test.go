@@ -71,3 +71,35 @@ func TestFreshnessWhileDown(t *testing.T) {
 		t.Fatal("an answer read before the listener connected became current")
 	}
 }
+
+// TestFreshFor checks when a shared render serves a request: if it read
+// after the request arrived, or if nothing of the organization was
+// announced since it read.
+func TestFreshFor(t *testing.T) {
+	t.Parallel()
+	acme, globex := uuid.New(), uuid.New()
+	f := newFreshness()
+	f.setLive(true)
+	before := f.now() // the render reads
+	f.handle("org/" + globex.String())
+	arrived := f.now() // then the request arrives
+	if !f.freshFor(before, arrived, acme) {
+		t.Fatal("a render from before the request, with no change of acme since, was refused")
+	}
+	f.handle("org/" + acme.String())
+	if f.freshFor(before, arrived, acme) {
+		t.Fatal("a render from before a change of acme served a request that arrived after it")
+	}
+	after := f.now() // a render that read after the request arrived
+	if !f.freshFor(after, arrived, acme) {
+		t.Fatal("a render that read after the request arrived was refused")
+	}
+	f.invalidate()
+	if f.freshFor(after, arrived, acme) {
+		t.Fatal("a render from before a write through this process was accepted")
+	}
+	f.setLive(false)
+	if f.freshFor(f.now(), f.now(), acme) {
+		t.Fatal("a render was accepted while the listener is down")
+	}
+}

@@ -26,7 +26,7 @@ import (
 // rendered from (APIAppsFingerprint) with the current one, a query far
 // cheaper than rendering 50 apps. Least recently used pages are dropped.
 type listCache struct {
-	hits, misses atomic.Int64
+	hits, misses, renders atomic.Int64
 
 	mu      sync.Mutex
 	max     int
@@ -40,8 +40,8 @@ type listKey struct {
 	limit int
 }
 
-// listEntry is one page; it is never modified once cached, except for
-// read and readAt, under the cache's lock.
+// listEntry is one page; it is never modified once cached (confirming it
+// caches a copy), so it can be read without the cache's lock.
 type listEntry struct {
 	key    listKey
 	fp     store.APIAppsFingerprintRow
@@ -99,8 +99,11 @@ func (c *listCache) confirmed(key listKey, fp store.APIAppsFingerprintRow, read 
 	}
 	c.hits.Add(1)
 	c.order.MoveToFront(el)
-	e.read, e.readAt = read, now
-	return e, true
+	// Entries are never modified once cached: others may be reading this one.
+	cp := *e
+	cp.read, cp.readAt = read, now
+	el.Value = &cp
+	return &cp, true
 }
 
 // put keeps a page rendered from state fp, read at read, and returns it.

@@ -36,17 +36,18 @@ func main() {
 	noCache := flag.Bool("no-list-cache", false, "render every list from the database (disable the page cache)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling)")
 	noFollow := flag.Bool("no-follow", false, "do not run API.Run: confirm every cached answer against the database")
+	churn := flag.Int("churn", 0, "status writes per second to the organization's apps during the run, as reconcilers make them")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
 	}
-	if err := run(*listen, *apps, *noCache, *noFollow); err != nil {
+	if err := run(*listen, *apps, *noCache, *noFollow, *churn); err != nil {
 		fmt.Fprintln(os.Stderr, "benchserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen string, apps int, noCache, noFollow bool) error {
+func run(listen string, apps int, noCache, noFollow bool, churn int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	base := os.Getenv("DATABASE_URL")
@@ -134,6 +135,9 @@ func run(listen string, apps int, noCache, noFollow bool) error {
 			return err
 		}
 	}
+	if churn > 0 {
+		go writeStatuses(ctx, s, churn)
+	}
 	fmt.Printf("TOKEN=%s\nREADY %s\n", token, baseURL)
 	select {
 	case err := <-errc:
@@ -182,4 +186,21 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// writeStatuses changes the running count of a random app perSecond times a
+// second until ctx ends, as reconcilers write status while apps move: each
+// write makes the organization's cached list stale.
+func writeStatuses(ctx context.Context, s *store.Store, perSecond int) {
+	t := time.NewTicker(time.Second / time.Duration(perSecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _ = s.Pool.Exec(ctx, `UPDATE paas_apps SET running_replicas = (running_replicas + 1) % 3
+			WHERE id = (SELECT id FROM paas_apps ORDER BY random() LIMIT 1)`)
+	}
 }
