@@ -482,10 +482,19 @@ func (s *server) ListApps(c echo.Context, params openapi.ListAppsParams) error {
 		return e.write(c)
 	}
 	// The fingerprint came with the credentials, in the same round trip,
-	// unless they were cached.
+	// unless they were cached; then it is read, unless the page is known
+	// to be stale already.
+	p := caller(c)
+	if p.appsFP == nil && s.lists.superseded(key, s.fresh) {
+		e, err := s.renderShared(ctx, key, now)
+		if err != nil {
+			return err
+		}
+		return e.write(c)
+	}
 	var fp store.APIAppsFingerprintRow
 	var read stamp
-	if p := caller(c); p.appsFP != nil {
+	if p.appsFP != nil {
 		fp, read = *p.appsFP, p.appsRead
 	} else {
 		read = s.fresh.now()

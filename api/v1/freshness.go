@@ -84,6 +84,14 @@ func (f *freshness) freshFor(read, arrived stamp, org uuid.UUID) bool {
 	return f.current(read) && arrived.valid && (read.seq >= arrived.seq || f.orgs[org] <= read.seq)
 }
 
+// orgChanged reports whether a change of org's apps was announced since
+// st, a stamp otherwise still current.
+func (f *freshness) orgChanged(st stamp, org uuid.UUID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current(st) && f.orgs[org] > st.seq
+}
+
 // authCurrent reports whether credentials read at st are still current.
 func (f *freshness) authCurrent(st stamp) bool {
 	f.mu.Lock()
@@ -91,6 +99,8 @@ func (f *freshness) authCurrent(st stamp) bool {
 	return f.current(st) && f.auth <= st.seq
 }
 
+// current reports whether nothing that invalidates everything happened
+// since st; the caller holds f.mu.
 func (f *freshness) current(st stamp) bool {
 	return st.valid && f.live && st.seq >= f.floor
 }

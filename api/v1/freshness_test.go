@@ -44,6 +44,11 @@ func TestFreshness(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("current (acme, globex, auth) = %+v, want %+v", got, tc.want)
 			}
+			// Only an announced change of acme itself (not one that
+			// invalidates everything) marks acme's answer as changed.
+			if changed, want := f.orgChanged(st, acme), f.current(st) && !tc.want.acme; changed != want {
+				t.Fatalf("orgChanged(acme) = %v, want %v", changed, want)
+			}
 			// Whatever happened, an answer read afterwards is current
 			// again while the listener is up.
 			if f.live {

@@ -79,6 +79,23 @@ func (c *listCache) current(key listKey, fresh *freshness, now time.Time, rechec
 	return e, true
 }
 
+// superseded reports whether key's page is known to be stale: a change of
+// its organization was announced since it was read, so comparing
+// fingerprints would only confirm that.
+func (c *listCache) superseded(key listKey, fresh *freshness) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return false
+	}
+	e := el.Value.(*listEntry)
+	return fresh.orgChanged(e.read, key.org)
+}
+
 // confirmed returns the page for key if it was rendered from state fp,
 // and records that fp was current at read and now.
 func (c *listCache) confirmed(key listKey, fp store.APIAppsFingerprintRow, read stamp, now time.Time) (*listEntry, bool) {
