@@ -5,47 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/skypanel/paas/store/spec"
 	"strings"
 )
 
-// HealthCheck is the app spec's health check, stored as JSON in
-// paas_apps.health_check and rendered into the Swarm service's healthcheck.
-type HealthCheck struct {
-	// Command runs inside the container (exec form); exit 0 means healthy.
-	Command []string `json:"command,omitempty"`
-	// Path, when Command is empty, is an HTTP path probed on the app's port
-	// with wget through /bin/sh (images without a shell must use Command).
-	Path string `json:"path,omitempty"`
-	// IntervalSeconds between probes (default 10).
-	IntervalSeconds int `json:"interval_seconds,omitempty"`
-	// TimeoutSeconds for one probe (default 5).
-	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
-	// Retries before the task counts as unhealthy (default 3).
-	Retries int `json:"retries,omitempty"`
-	// StartPeriodSeconds during which failures do not count (default 0).
-	StartPeriodSeconds int `json:"start_period_seconds,omitempty"`
-}
-
-// Validate reports the first problem of a health check, naming the field.
-func (h HealthCheck) Validate() error {
-	switch {
-	case len(h.Command) == 0 && h.Path == "":
-		return fmt.Errorf("health_check: set command or path")
-	case len(h.Command) > 0 && h.Path != "":
-		return fmt.Errorf("health_check: set command or path, not both")
-	case h.Path != "" && !strings.HasPrefix(h.Path, "/"):
-		return fmt.Errorf("health_check.path: must start with /")
-	case h.IntervalSeconds < 0 || h.IntervalSeconds > 3600:
-		return fmt.Errorf("health_check.interval_seconds: must be between 0 and 3600")
-	case h.TimeoutSeconds < 0 || h.TimeoutSeconds > 3600:
-		return fmt.Errorf("health_check.timeout_seconds: must be between 0 and 3600")
-	case h.Retries < 0 || h.Retries > 100:
-		return fmt.Errorf("health_check.retries: must be between 0 and 100")
-	case h.StartPeriodSeconds < 0 || h.StartPeriodSeconds > 3600:
-		return fmt.Errorf("health_check.start_period_seconds: must be between 0 and 3600")
-	}
-	return nil
-}
+// HealthCheck is the app spec's health check; see spec.HealthCheck.
+type HealthCheck = spec.HealthCheck
 
 // ParseHealthCheck decodes a stored health check; nil when none is set.
 func ParseHealthCheck(raw []byte) (*HealthCheck, error) {
