@@ -27,6 +27,7 @@ import (
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/pgnotify"
 	"github.com/skypanel/paas/store/secret"
 )
 
@@ -187,7 +188,7 @@ func (m *Manager) lead(ctx context.Context) error {
 		}
 		log.Debug().Int("apps", len(desiredIDs)).Int("services", len(observedIDs)).Msg("resynced")
 	}}
-	listener := &runtime.Listener{
+	listener := &pgnotify.Listener{
 		Connect:  m.connect("paasd-listen"),
 		Channels: []string{"paas_desired"},
 		Handle: func(ctx context.Context, _, payload string) {

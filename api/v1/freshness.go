@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/skypanel/paas/controllers/runtime"
+	"github.com/skypanel/paas/store/pgnotify"
 )
 
 // changesChannel is the Postgres channel on which triggers announce which
@@ -160,7 +160,7 @@ func (f *freshness) raiseFloor() {
 
 // follow keeps f up to date from changesChannel until ctx ends.
 func (f *freshness) follow(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), reconnectDelay time.Duration) error {
-	l := &runtime.Listener{
+	l := &pgnotify.Listener{
 		Connect:        connect,
 		Channels:       []string{changesChannel},
 		Handle:         func(_ context.Context, _, payload string) { f.handle(payload) },

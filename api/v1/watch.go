@@ -17,7 +17,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
-	"github.com/skypanel/paas/controllers/runtime"
+	"github.com/skypanel/paas/store/pgnotify"
 	"github.com/skypanel/paas/store"
 )
 
@@ -87,7 +87,7 @@ func (h *hub) subscribe(ctx context.Context, org uuid.UUID) (*subscriber, func()
 // every watcher is woken, as notifications sent while disconnected are lost.
 func (h *hub) listen(ctx context.Context, ready chan struct{}) {
 	first := true
-	l := &runtime.Listener{
+	l := &pgnotify.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
 			return pgx.ConnectConfig(ctx, h.store.Pool.Config().ConnConfig.Copy())
 		},

@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// DefaultReconnectDelay is the pause between reconnect attempts of a source
+// whose ReconnectDelay is zero.
+const DefaultReconnectDelay = time.Second
+
 // sleep waits for d or until ctx is done, and reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

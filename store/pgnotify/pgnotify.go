@@ -1,4 +1,7 @@
-package runtime
+// Package pgnotify delivers Postgres LISTEN/NOTIFY notifications from a
+// dedicated connection that reconnects after any failure. It is shared by
+// the reconcilers and the API, so it depends on pgx and zerolog only.
+package pgnotify
 
 import (
 	"context"
@@ -10,8 +13,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DefaultReconnectDelay is the pause between reconnect attempts of a source
-// whose ReconnectDelay is zero.
+// DefaultReconnectDelay is the pause between reconnect attempts of a
+// Listener whose ReconnectDelay is zero.
 const DefaultReconnectDelay = time.Second
 
 // DefaultPingInterval is the silence after which a Listener whose
@@ -62,7 +65,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay := orDefault(l.ReconnectDelay, DefaultReconnectDelay)
+		delay := positiveOr(l.ReconnectDelay, DefaultReconnectDelay)
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("listener disconnected")
 		if !sleep(ctx, delay) {
 			return nil
@@ -96,7 +99,7 @@ func (l *Listener) listen(ctx context.Context) error {
 	if l.OnConnect != nil {
 		l.OnConnect(ctx)
 	}
-	ping := orDefault(l.PingInterval, DefaultPingInterval)
+	ping := positiveOr(l.PingInterval, DefaultPingInterval)
 	for {
 		// A timeout only interrupts the read (pgx sets a deadline); the
 		// connection stays usable for the ping.
@@ -117,4 +120,24 @@ func (l *Listener) listen(ctx context.Context) error {
 		}
 		l.Handle(ctx, n.Channel, n.Payload)
 	}
+}
+
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// positiveOr returns d, or def when d is not positive.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
