@@ -1,0 +1,78 @@
+package v1
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+)
+
+// intSetting reads a numeric setting; missing or empty means def, 0 means
+// no limit.
+func intSetting(ctx context.Context, q *store.Queries, key string, def int64) (int64, error) {
+	st, err := q.GetSetting(ctx, key)
+	if store.IsNotFound(err) {
+		return def, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if st.Value == nil || strings.TrimSpace(*st.Value) == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(*st.Value), 10, 64)
+	if err != nil || n < 0 {
+		return def, nil
+	}
+	return n, nil
+}
+
+// takeDeploySlot records a write that asks for a new release, or refuses
+// it when the organization has asked for max_deployments_per_hour in the
+// last hour. Requests are counted, not releases: the reconciler cuts those
+// later, and a burst of writes must not get through before it does. The
+// organization's slots are taken one transaction at a time.
+func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
+	max, err := intSetting(ctx, q, "max_deployments_per_hour", 60)
+	if err != nil || max == 0 {
+		return err
+	}
+	if err := q.APILockDeployBudget(ctx, orgID); err != nil {
+		return err
+	}
+	now := s.Now()
+	since := now.Add(-time.Hour)
+	if err := q.APIPruneDeployRequests(ctx, store.APIPruneDeployRequestsParams{OrganizationID: orgID, Before: since}); err != nil {
+		return err
+	}
+	r, err := q.APIDeployRequestsSince(ctx, store.APIDeployRequestsSinceParams{OrganizationID: orgID, Since: since})
+	if err != nil {
+		return err
+	}
+	if r.N >= max {
+		p := problem.LimitExceeded(http.StatusTooManyRequests, "max_deployments_per_hour", max, r.N,
+			fmt.Sprintf("the organization has asked for %d deployments in the last hour, the limit is %d; nothing was changed", r.N, max))
+		p.RetryAfter = max0(r.Oldest.Add(time.Hour).Sub(now), time.Second)
+		return p
+	}
+	return q.APIRecordDeployRequest(ctx, store.APIRecordDeployRequestParams{OrganizationID: orgID, RequestedAt: now})
+}
+
+func max0(d, floor time.Duration) time.Duration {
+	if d < floor {
+		return floor
+	}
+	return d
+}
+
+func suspendedProblem() *problem.Problem {
+	return problem.New(http.StatusForbidden, problem.TypeSuspended, "Organization suspended",
+		"the organization is suspended (empty wallet): it cannot deploy, start or scale up until its wallet is topped up")
+}

@@ -1,0 +1,24 @@
+package v1
+
+import (
+	"strconv"
+	"strings"
+)
+
+func etagOf(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// etagMatches compares an If-Match header with the app's version; it
+// accepts "N", W/"N", N and *.
+func etagMatches(header string, version int64) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" {
+			return true
+		}
+		tag = strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)
+		if tag == strconv.FormatInt(version, 10) {
+			return true
+		}
+	}
+	return false
+}

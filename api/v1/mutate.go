@@ -1,0 +1,140 @@
+package v1
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+)
+
+// mutation describes one write of an app's spec.
+type mutation struct {
+	// action names the write in the audit log (app.update, app.scale, ...).
+	action string
+	// ifMatch, when set, is the version the client read (If-Match).
+	ifMatch string
+	// restart asks for a rolling restart besides the spec change.
+	restart bool
+	// apply computes the next spec from the current one; field errors
+	// answer 422, a returned error as it is.
+	apply func(ctx context.Context, q *store.Queries, app store.App, cur desired) (desired, []problem.FieldError, error)
+	// details are added to the audit entry.
+	details map[string]any
+}
+
+// mutateApp runs one spec write in a transaction holding the app's row
+// lock: validate, enforce limits, write spec and env, audit. A refused
+// write changes nothing. It returns the app's id and its spec after the
+// write.
+func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID, desired, error) {
+	ctx := c.Request().Context()
+	o, p := org(c), caller(c)
+	var appID uuid.UUID
+	var out desired
+	err := s.Store.InTx(ctx, func(q *store.Queries) error {
+		app, err := lockApp(ctx, q, o.ID, ident)
+		if err != nil {
+			return err
+		}
+		appID = app.ID
+		if m.ifMatch != "" && !etagMatches(m.ifMatch, app.Version) {
+			return problem.New(http.StatusPreconditionFailed, problem.TypePreconditionFailed, "Precondition failed",
+				fmt.Sprintf("the app is at version %d, not the one named by If-Match (%s); read it again", app.Version, m.ifMatch))
+		}
+		if app.DeletedAt != nil {
+			return problem.Conflict("the app is being deleted")
+		}
+		cur, err := s.loadDesired(ctx, q, app)
+		if err != nil {
+			return err
+		}
+		next, errs, err := m.apply(ctx, q, app, cur.clone())
+		if err != nil {
+			return err
+		}
+		if len(errs) > 0 {
+			return invalid(errs, next.Plan)
+		}
+		out = next
+		ch := diffDesired(cur, next)
+		if ch.empty() && !m.restart {
+			return nil
+		}
+		scalingUp := next.Replicas > cur.Replicas || (cur.Stopped && !next.Stopped)
+		if o.Suspended && (ch.Release || scalingUp || m.restart) {
+			return suspendedProblem()
+		}
+		if ch.Release {
+			if err := s.takeDeploySlot(ctx, q, o.ID); err != nil {
+				return err
+			}
+		}
+		if ch.Spec {
+			_, err := q.UpdateAppSpec(ctx, store.UpdateAppSpecParams{
+				ID: app.ID, Version: app.Version, Image: next.Image, Replicas: next.Replicas, Port: next.Port,
+				Command: next.Command, PlanID: next.Plan.ID, HealthCheck: healthCheckJSON(next.HealthCheck), Stopped: next.Stopped,
+			})
+			if store.IsNotFound(err) {
+				return problem.Conflict("the app changed while it was being written; try again")
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := s.writeEnv(ctx, q, app.ID, ch); err != nil {
+			return err
+		}
+		if m.restart {
+			if _, err := q.BumpAppRestart(ctx, app.ID); err != nil {
+				return err
+			}
+		}
+		details := map[string]any{"name": app.Name}
+		if len(ch.Fields) > 0 {
+			details["changed"] = ch.Fields
+		}
+		if len(ch.EnvSet) > 0 {
+			details["env_set"] = sortedKeys(ch.EnvSet)
+		}
+		if len(ch.EnvDel) > 0 {
+			details["env_removed"] = ch.EnvDel
+		}
+		maps.Copy(details, m.details)
+		return audit(ctx, q, p, m.action, "app", app.ID.String(), o.ID, details)
+	})
+	return appID, out, err
+}
+
+// writeEnv applies an env change; values are sealed first.
+func (s *server) writeEnv(ctx context.Context, q *store.Queries, appID uuid.UUID, ch change) error {
+	for _, k := range sortedKeys(ch.EnvSet) {
+		sealed, err := s.Box.Seal([]byte(ch.EnvSet[k]))
+		if err != nil {
+			return err
+		}
+		if err := q.UpsertEnvVar(ctx, store.UpsertEnvVarParams{AppID: appID, Key: k, ValueEncrypted: sealed}); err != nil {
+			return err
+		}
+	}
+	for _, k := range ch.EnvDel {
+		if _, err := q.DeleteEnvVar(ctx, store.DeleteEnvVarParams{AppID: appID, Key: k}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lockApp(ctx context.Context, q *store.Queries, orgID uuid.UUID, ident string) (store.App, error) {
+	id, name := identOf(ident)
+	app, err := q.APILockApp(ctx, store.APILockAppParams{OrganizationID: orgID, ID: id, Name: name})
+	if store.IsNotFound(err) {
+		return app, appNotFound(ident)
+	}
+	return app, err
+}
