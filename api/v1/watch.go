@@ -17,8 +17,8 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
-	"github.com/skypanel/paas/store/pgnotify"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/pgnotify"
 )
 
 // statusChannel is the Postgres channel on which paas_apps triggers announce
