@@ -11,6 +11,7 @@ import (
 	"github.com/sqlc-dev/pqtype"
 
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // desired is an app's spec in Go terms, env in clear.
@@ -60,44 +61,53 @@ func healthCheckJSON(hc *store.HealthCheck) pqtype.NullRawMessage {
 	return pqtype.NullRawMessage{RawMessage: b, Valid: true}
 }
 
+// release is the part of d that a release runs: the one definition of
+// what cuts a release (spec.Release), shared with the reconciler.
+func (d desired) release() spec.Release {
+	return spec.Release{Image: d.Image, Command: d.Command, Port: d.Port, PlanID: d.Plan.ID.String(),
+		HealthCheck: d.HealthCheck, Env: d.Env}
+}
+
 // change is what a write alters.
 type change struct {
 	Fields  []string // spec fields changed, for the audit log
 	Spec    bool     // a paas_apps spec column changed
-	Release bool     // a release-relevant field changed: the write cuts a release
+	Release bool     // the release the spec runs changed: the write cuts a release
 	EnvSet  map[string]string
 	EnvDel  []string
 }
 
 func (ch change) empty() bool { return len(ch.Fields) == 0 }
 
+// diffDesired says what a write from cur to next alters. Whether it cuts a
+// release is decided by comparing the two releases, not field by field
+// here, so the API and the reconciler cannot disagree on it.
 func diffDesired(cur, next desired) change {
 	var ch change
-	mark := func(field string, spec, release bool) {
+	mark := func(field string, specColumn bool) {
 		ch.Fields = append(ch.Fields, field)
-		ch.Spec = ch.Spec || spec
-		ch.Release = ch.Release || release
+		ch.Spec = ch.Spec || specColumn
 	}
 	if cur.Image != next.Image {
-		mark("image", true, true)
+		mark("image", true)
 	}
 	if cur.Replicas != next.Replicas {
-		mark("replicas", true, false)
+		mark("replicas", true)
 	}
 	if cur.Port != next.Port {
-		mark("port", true, true)
+		mark("port", true)
 	}
 	if !slices.Equal(cur.Command, next.Command) {
-		mark("command", true, true)
+		mark("command", true)
 	}
 	if cur.Plan.ID != next.Plan.ID {
-		mark("plan", true, true)
+		mark("plan", true)
 	}
 	if !bytes.Equal(healthCheckJSON(cur.HealthCheck).RawMessage, healthCheckJSON(next.HealthCheck).RawMessage) {
-		mark("health_check", true, true)
+		mark("health_check", true)
 	}
 	if cur.Stopped != next.Stopped {
-		mark("stopped", true, false)
+		mark("stopped", true)
 	}
 	for k, v := range next.Env {
 		if old, ok := cur.Env[k]; !ok || old != v {
@@ -114,8 +124,9 @@ func diffDesired(cur, next desired) change {
 	}
 	slices.Sort(ch.EnvDel)
 	if len(ch.EnvSet) > 0 || len(ch.EnvDel) > 0 {
-		mark("env", false, true)
+		mark("env", false)
 	}
+	ch.Release = !cur.release().Equal(next.release())
 	return ch
 }
 
