@@ -1,14 +1,18 @@
 // Package controllers wires the reconcile runtime to the reconcilers: on the
 // elected leader it fills the observed-state cache, starts the sources that
-// enqueue app keys (Postgres notifications, Docker events, periodic resync)
-// and runs the app and scale loops until leadership ends.
+// the registered loops declared (Postgres notifications, Docker events,
+// cron schedules, periodic resync), routes each key to the loops of its
+// kind, and runs the loops until leadership ends. The built-in loops (app,
+// scale, housekeeping) are registered like any other (loops.go).
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,16 +21,20 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skypanel/paas/controllers/app"
 	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
-	"github.com/skypanel/paas/controllers/scale"
+	"github.com/skypanel/paas/controllers/servicespec"
+	"github.com/skypanel/paas/controllers/servicewrite"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/key"
 	"github.com/skypanel/paas/store/pgnotify"
 	"github.com/skypanel/paas/store/secret"
 )
@@ -70,6 +78,7 @@ type Manager struct {
 	Now func() time.Time
 
 	once        sync.Once
+	extra       []Loop // registered by Register before Run
 	runMetrics  *runtime.Metrics
 	appMetrics  *app.Metrics
 	elector     *runtime.Elector
@@ -102,30 +111,42 @@ func (m *Manager) init() {
 		m.elector = &runtime.Elector{
 			Connect:       m.connect("paasd-leader"),
 			LockID:        lockID(m.InstanceID),
-			RetryInterval: orDefault(m.LeaderRetryInterval, 2*time.Second),
-			CheckInterval: orDefault(m.LeaderCheckInterval, 2*time.Second),
+			RetryInterval: cmp.Or(m.LeaderRetryInterval, 2*time.Second),
+			CheckInterval: cmp.Or(m.LeaderCheckInterval, 2*time.Second),
 			CheckTimeout:  time.Second,
 			Metrics:       m.runMetrics,
 		}
 	})
 }
 
-// Run campaigns for leadership and, while leader, runs the loops; it
-// returns when ctx ends.
+// Register adds loops to the built-in ones; call it before Run.
+func (m *Manager) Register(loops ...Loop) {
+	m.extra = append(m.extra, loops...)
+}
+
+// Run checks the registered loops, campaigns for leadership and, while
+// leader, runs the loops; it returns when ctx ends, or at once with an
+// error when the registration is inconsistent (two loops claiming one
+// field, a bad cron schedule...).
 func (m *Manager) Run(ctx context.Context) error {
 	m.init()
 	if m.Store == nil || m.Docker == nil || m.Box == nil || m.InstanceID == "" || m.DatabaseURL == "" {
 		return errors.New("controllers: Store, Docker, Box, InstanceID and DatabaseURL are required")
 	}
+	loops := append(m.builtinLoops(), m.extra...)
+	own, err := checkLoops(loops)
+	if err != nil {
+		return err
+	}
 	return m.elector.Run(ctx, func(ctx context.Context) {
-		if err := m.lead(ctx); err != nil && ctx.Err() == nil {
+		if err := m.lead(ctx, loops, own); err != nil && ctx.Err() == nil {
 			zerolog.Ctx(ctx).Error().Err(err).Msg("reconcilers stopped")
 		}
 	})
 }
 
 // lead runs one leadership term.
-func (m *Manager) lead(ctx context.Context) error {
+func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Ownership) error {
 	log := zerolog.Ctx(ctx).With().Str("instance", m.InstanceID).Logger()
 	ctx = log.WithContext(ctx)
 
@@ -151,129 +172,172 @@ func (m *Manager) lead(ctx context.Context) error {
 		}
 	}
 
-	appLoop := &runtime.Controller{Name: "app", Workers: m.Workers, Metrics: m.runMetrics, Reconciler: &app.Reconciler{
-		Store: m.Store, Docker: m.Docker, Services: services, Box: m.Box, InstanceID: m.InstanceID,
-		Networks: []string{netID}, UpdateMonitor: m.UpdateMonitor, RolloutDeadline: m.RolloutDeadline,
-		PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
-	}}
-	scaleLoop := &runtime.Controller{Name: "scale", Workers: m.Workers, Metrics: m.runMetrics, Reconciler: &scale.Reconciler{
-		Store: m.Store, Docker: m.Docker, Services: services, Now: m.Now,
-		DriftCorrections: m.appMetrics.DriftCorrections,
-	}}
-	enqueue := func(appID string) {
-		appLoop.Enqueue(app.Key(appID))
-		scaleLoop.Enqueue(app.Key(appID))
+	shared := Shared{
+		Store: m.Store, Services: services, Ownership: own, Networks: []string{netID},
+		Writer: &servicewrite.Writer{
+			Docker: m.Docker, Services: services, Ownership: own, Events: m.Store, Now: m.Now,
+			DriftCorrections: m.appMetrics.DriftCorrections,
+		},
+	}
+	rt := &router{}
+	for _, l := range loops {
+		rt.loops = append(rt.loops, routed{loop: l, controller: &runtime.Controller{
+			Name: l.Name, Workers: cmp.Or(l.Workers, m.Workers), Metrics: m.runMetrics, Reconciler: l.New(shared),
+		}})
 	}
 
 	resync := &runtime.Resync{Interval: m.ResyncInterval, Do: func(ctx context.Context) {
-		observedIDs, err := services.Resync(ctx)
-		if err != nil {
+		if _, err := services.Resync(ctx); err != nil {
 			log.Warn().Err(err).Msg("resync: list services")
-			return
-		}
-		desiredIDs, err := m.Store.ListAppIDs(ctx)
-		if err != nil {
-			log.Warn().Err(err).Msg("resync: list apps")
 			return
 		}
 		m.resyncCount.Inc()
 		m.resyncs.Add(1)
-		// Services without an app row are enqueued too: the app loop
-		// removes them as orphans.
-		for _, id := range observedIDs {
-			enqueue(id)
-		}
-		for _, id := range desiredIDs {
-			enqueue(id.String())
-		}
-		log.Debug().Int("apps", len(desiredIDs)).Int("services", len(observedIDs)).Msg("resynced")
-	}}
-	listener := &pgnotify.Listener{
-		Connect:  m.connect("paasd-listen"),
-		Channels: []string{"paas_desired"},
-		Handle: func(ctx context.Context, _, payload string) {
-			id, err := app.ParseKey(payload)
-			if err != nil {
-				log.Warn().Str("payload", payload).Msg("ignoring malformed notification")
-				return
-			}
-			enqueue(id.String())
-		},
-		OnConnect: func(context.Context) { resync.Trigger() },
-	}
-	dockerEvents := &runtime.DockerEvents{
-		Client:  m.Docker,
-		Filters: filters.NewArgs(filters.Arg("type", string(events.ServiceEventType))),
-		Handle: func(ctx context.Context, msg events.Message) {
-			appID, ok, err := services.Refresh(ctx, msg.Actor.ID)
-			if err != nil {
-				log.Warn().Err(err).Str("service", msg.Actor.ID).Msg("refresh after event")
-				resync.Trigger()
-				return
-			}
-			if ok {
-				enqueue(appID)
-			}
-		},
-		OnConnect: func(context.Context) { resync.Trigger() },
-	}
-
-	// poll re-lists services while any app is moving and wakes the apps
-	// whose observation changed.
-	poll := func(ctx context.Context) error {
-		t := time.NewTicker(m.PollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-			changed, err := services.Poll(ctx)
-			if err != nil {
-				log.Warn().Err(err).Msg("poll services")
+		for _, l := range rt.loops {
+			if l.loop.Wakes.Resync == nil {
 				continue
 			}
-			for _, id := range changed {
-				enqueue(id)
+			keys, err := l.loop.Wakes.Resync(ctx, shared)
+			if err != nil {
+				log.Warn().Err(err).Str("controller", l.loop.Name).Msg("resync: list keys")
+				continue
+			}
+			for _, k := range keys {
+				l.controller.Enqueue(k)
 			}
 		}
+	}}
+	runs := []func(context.Context) error{resync.Run}
+	for _, l := range rt.loops {
+		runs = append(runs, l.controller.Run)
 	}
 
-	// housekeeping forgets what no longer counts, at once and then a few
-	// times per tombstone retention (every second to every hour):
-	// tombstones past their retention, and the API's login attempts and
-	// deployment requests past their windows (the API prunes those only
-	// for the keys and organizations it sees again).
-	housekeeping := &runtime.Resync{Interval: min(max(m.TombstoneRetention/4, time.Second), time.Hour), Do: func(ctx context.Context) {
-		now := m.Now()
-		tombs, err := m.Store.PruneTombstones(ctx, now.Add(-m.TombstoneRetention))
-		if err != nil {
-			log.Warn().Err(err).Msg("prune tombstones")
+	if channels := rt.channels(); len(channels) > 0 {
+		listener := &pgnotify.Listener{
+			Connect:  m.connect("paasd-listen"),
+			Channels: channels,
+			Handle: func(ctx context.Context, channel, payload string) {
+				if _, _, err := rt.notified(channel, payload); err != nil {
+					log.Warn().Str("channel", channel).Str("payload", payload).Err(err).Msg("ignoring malformed notification")
+				}
+			},
+			OnConnect: func(context.Context) { resync.Trigger() },
 		}
-		logins, err := m.Store.PruneLoginAttempts(ctx, now.Add(-time.Minute))
-		if err != nil {
-			log.Warn().Err(err).Msg("prune login attempts")
+		runs = append(runs, listener.Run)
+	}
+	if types := rt.eventTypes(); len(types) > 0 {
+		f := filters.NewArgs()
+		for _, t := range types {
+			f.Add("type", string(t))
 		}
-		deploys, err := m.Store.PruneDeployRequests(ctx, now.Add(-time.Hour))
-		if err != nil {
-			log.Warn().Err(err).Msg("prune deployment requests")
+		dockerEvents := &runtime.DockerEvents{
+			Client:    m.Docker,
+			Filters:   f,
+			Handle:    func(ctx context.Context, msg events.Message) { m.routeEvent(ctx, rt, services, resync, msg) },
+			OnConnect: func(context.Context) { resync.Trigger() },
 		}
-		if tombs+logins+deploys > 0 {
-			log.Info().Int64("tombstones", tombs).Int64("login_attempts", logins).Int64("deploy_requests", deploys).
-				Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
-		}
-	}}
-	housekeeping.Trigger()
+		runs = append(runs, dockerEvents.Run)
+	}
+	if slices.Contains(rt.eventTypes(), ServiceEvents) {
+		runs = append(runs, func(ctx context.Context) error { return m.poll(ctx, rt, services) })
+	}
+	if c, err := m.cron(rt); err != nil {
+		return err
+	} else if c != nil {
+		runs = append(runs, func(ctx context.Context) error {
+			c.Start()
+			<-ctx.Done()
+			<-c.Stop().Done()
+			return nil
+		})
+	}
 
-	log.Info().Msg("leading: reconcilers started")
+	log.Info().Int("loops", len(rt.loops)).Msg("leading: reconcilers started")
 	g, gctx := errgroup.WithContext(ctx)
-	for _, run := range []func(context.Context) error{appLoop.Run, scaleLoop.Run, resync.Run, listener.Run, dockerEvents.Run, poll, housekeeping.Run} {
+	for _, run := range runs {
 		g.Go(func() error { return run(gctx) })
 	}
 	err = g.Wait()
 	log.Info().Msg("reconcilers stopped")
 	return err
+}
+
+// routeEvent turns a Docker event into a key and routes it.
+func (m *Manager) routeEvent(ctx context.Context, rt *router, services *observed.Services, resync *runtime.Resync, msg events.Message) {
+	log := zerolog.Ctx(ctx)
+	switch msg.Type {
+	case ServiceEvents:
+		appID, ok, err := services.Refresh(ctx, msg.Actor.ID)
+		if err != nil {
+			log.Warn().Err(err).Str("service", msg.Actor.ID).Msg("refresh after event")
+			resync.Trigger()
+			return
+		}
+		if ok {
+			routeApp(rt, ServiceEvents, appID)
+		}
+	case NodeEvents:
+		if k, err := key.Parse(string(key.KindNode) + "/" + msg.Actor.ID); err == nil {
+			rt.event(NodeEvents, k)
+		}
+	case TaskEvents:
+		// Task state raises no service event: watch the service, so the
+		// poller's next list (one call for every moving app) sees the
+		// change, and wake the app now.
+		if appID, ok := services.AppOf(msg.Actor.Attributes["com.docker.swarm.service.id"]); ok {
+			services.Watch(appID)
+			routeApp(rt, TaskEvents, appID)
+		}
+	}
+}
+
+// routeApp routes the key of an app id read from Swarm.
+func routeApp(rt *router, t events.Type, appID string) {
+	if id, err := uuid.Parse(appID); err == nil {
+		rt.event(t, key.App(id))
+	}
+}
+
+// poll re-lists services while any app is moving and routes the apps whose
+// observation changed as service events.
+func (m *Manager) poll(ctx context.Context, rt *router, services *observed.Services) error {
+	t := time.NewTicker(m.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		changed, err := services.Poll(ctx)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("poll services")
+			continue
+		}
+		for _, id := range changed {
+			routeApp(rt, ServiceEvents, id)
+		}
+	}
+}
+
+// cronParser reads the schedules loops declare: five fields or a descriptor.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// cron schedules every loop's cron keys; nil when no loop declared any.
+func (m *Manager) cron(rt *router) (*cron.Cron, error) {
+	var c *cron.Cron
+	for _, l := range rt.loops {
+		for _, s := range l.loop.Wakes.Cron {
+			if c == nil {
+				c = cron.New(cron.WithParser(cronParser), cron.WithLocation(time.UTC))
+			}
+			ctrl, k := l.controller, s.Key
+			if _, err := c.AddFunc(s.Schedule, func() { ctrl.Enqueue(k) }); err != nil {
+				return nil, fmt.Errorf("loop %s: cron %q: %w", l.loop.Name, s.Schedule, err)
+			}
+		}
+	}
+	return c, nil
 }
 
 // networkID resolves the public network's id, waiting for it to exist.
@@ -309,13 +373,6 @@ func lockID(instanceID string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("paas-leader/" + instanceID))
 	return int64(h.Sum64())
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Resyncs returns how many full resyncs have completed, for tests and benchmarks.

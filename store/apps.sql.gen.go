@@ -422,6 +422,115 @@ func (q *Queries) PruneTombstones(ctx context.Context, before time.Time) (int64,
 	return pruned, err
 }
 
+const recordAppStatus = `-- name: RecordAppStatus :one
+UPDATE paas_apps
+SET observed_generation = $1, running_replicas = $2,
+    desired_replicas = $3, current_deployment_id = $4,
+    service_id = $5,
+    conditions = paas_set_conditions(conditions, $6::jsonb, $7::timestamptz, $8::text[])
+WHERE id = $9
+RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting
+`
+
+type RecordAppStatusParams struct {
+	ObservedGeneration  int64           `json:"observed_generation"`
+	RunningReplicas     int32           `json:"running_replicas"`
+	DesiredReplicas     int32           `json:"desired_replicas"`
+	CurrentDeploymentID uuid.NullUUID   `json:"current_deployment_id"`
+	ServiceID           *string         `json:"service_id"`
+	Conditions          json.RawMessage `json:"conditions"`
+	At                  time.Time       `json:"at"`
+	ConditionOrder      []string        `json:"condition_order"`
+	ID                  uuid.UUID       `json:"id"`
+}
+
+type RecordAppStatusRow struct {
+	Conditions    json.RawMessage `json:"conditions"`
+	Phase         string          `json:"phase"`
+	StatusMessage string          `json:"status_message"`
+	Deleting      bool            `json:"deleting"`
+}
+
+// The app loop's status write: its own fields, and its condition types
+// merged per type into the others' (paas_set_conditions). Phase and status
+// message are derived from the merged list by the caller, in the same
+// transaction (SetAppPhase), which this statement's row lock serializes.
+func (q *Queries) RecordAppStatus(ctx context.Context, arg RecordAppStatusParams) (RecordAppStatusRow, error) {
+	row := q.db.QueryRow(ctx, recordAppStatus,
+		arg.ObservedGeneration,
+		arg.RunningReplicas,
+		arg.DesiredReplicas,
+		arg.CurrentDeploymentID,
+		arg.ServiceID,
+		arg.Conditions,
+		arg.At,
+		arg.ConditionOrder,
+		arg.ID,
+	)
+	var i RecordAppStatusRow
+	err := row.Scan(
+		&i.Conditions,
+		&i.Phase,
+		&i.StatusMessage,
+		&i.Deleting,
+	)
+	return i, err
+}
+
+const setAppConditions = `-- name: SetAppConditions :one
+UPDATE paas_apps
+SET conditions = paas_set_conditions(conditions, $1::jsonb, $2::timestamptz, $3::text[])
+WHERE id = $4
+RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting
+`
+
+type SetAppConditionsParams struct {
+	Conditions     json.RawMessage `json:"conditions"`
+	At             time.Time       `json:"at"`
+	ConditionOrder []string        `json:"condition_order"`
+	ID             uuid.UUID       `json:"id"`
+}
+
+type SetAppConditionsRow struct {
+	Conditions    json.RawMessage `json:"conditions"`
+	Phase         string          `json:"phase"`
+	StatusMessage string          `json:"status_message"`
+	Deleting      bool            `json:"deleting"`
+}
+
+// Any other loop's condition write: its types merged per type, see RecordAppStatus.
+func (q *Queries) SetAppConditions(ctx context.Context, arg SetAppConditionsParams) (SetAppConditionsRow, error) {
+	row := q.db.QueryRow(ctx, setAppConditions,
+		arg.Conditions,
+		arg.At,
+		arg.ConditionOrder,
+		arg.ID,
+	)
+	var i SetAppConditionsRow
+	err := row.Scan(
+		&i.Conditions,
+		&i.Phase,
+		&i.StatusMessage,
+		&i.Deleting,
+	)
+	return i, err
+}
+
+const setAppPhase = `-- name: SetAppPhase :exec
+UPDATE paas_apps SET phase = $1, status_message = $2 WHERE id = $3
+`
+
+type SetAppPhaseParams struct {
+	Phase         string    `json:"phase"`
+	StatusMessage string    `json:"status_message"`
+	ID            uuid.UUID `json:"id"`
+}
+
+func (q *Queries) SetAppPhase(ctx context.Context, arg SetAppPhaseParams) error {
+	_, err := q.db.Exec(ctx, setAppPhase, arg.Phase, arg.StatusMessage, arg.ID)
+	return err
+}
+
 const updateAppSpec = `-- name: UpdateAppSpec :one
 UPDATE paas_apps
 SET image = $3, replicas = $4, port = $5, command = $6, plan_id = $7, health_check = $8, stopped = $9

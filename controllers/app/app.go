@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,8 +26,11 @@ import (
 	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/servicespec"
+	"github.com/skypanel/paas/controllers/servicewrite"
+	"github.com/skypanel/paas/controllers/status"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/key"
 	"github.com/skypanel/paas/store/secret"
 )
 
@@ -42,23 +44,28 @@ type Store interface {
 	SupersedeDeployments(ctx context.Context, arg store.SupersedeDeploymentsParams) error
 	FinishDeployment(ctx context.Context, arg store.FinishDeploymentParams) (store.Deployment, error)
 	AppendDeploymentLog(ctx context.Context, arg store.AppendDeploymentLogParams) error
-	UpdateAppStatus(ctx context.Context, arg store.UpdateAppStatusParams) error
 	DeleteAppRow(ctx context.Context, id uuid.UUID) (int64, error)
 	RecordEvent(ctx context.Context, arg store.RecordEventParams) (store.Event, error)
+	status.Store
 }
 
-// Docker is the part of the engine API the app loop calls.
+// Docker is the part of the engine API the app loop calls itself; updates
+// go through the Writer.
 type Docker interface {
 	ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, opts types.ServiceCreateOptions) (swarm.ServiceCreateResponse, error)
-	ServiceUpdate(ctx context.Context, id string, version swarm.Version, spec swarm.ServiceSpec, opts types.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
 	ServiceRemove(ctx context.Context, id string) error
 	TaskList(ctx context.Context, opts types.TaskListOptions) ([]swarm.Task, error)
 	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 }
 
-// Metrics counts what the app loop did beyond plain reconciles.
+// Writer writes the app loop's fields of a service.
+type Writer interface {
+	Update(ctx context.Context, loop string, app uuid.UUID, plan servicewrite.PlanFunc) (*swarm.Service, error)
+}
+
+// Metrics counts what the loops did beyond plain reconciles.
 type Metrics struct {
-	// DriftCorrections counts hand edits reverted, by field owner loop.
+	// DriftCorrections counts hand edits reverted, by the loop that owns the field.
 	DriftCorrections *prometheus.CounterVec
 	// Rollouts counts finished rollouts by outcome (deployed, failed).
 	Rollouts *prometheus.CounterVec
@@ -85,8 +92,13 @@ func (m *Metrics) MustRegister(reg prometheus.Registerer) {
 type Reconciler struct {
 	// Store reads desired state and records status, releases and events.
 	Store Store
-	// Docker writes services; reads come from Services.
+	// Docker creates and removes services; reads come from Services.
 	Docker Docker
+	// Writer updates the service's fields this loop owns.
+	Writer Writer
+	// Ownership says which fields of a service other loops own, so the
+	// plan compares and writes only the rest.
+	Ownership servicespec.Ownership
 	// Services is the observed-state cache shared with the other loops.
 	Services *observed.Services
 	// Box opens sealed env values and keys release fingerprints.
@@ -104,7 +116,7 @@ type Reconciler struct {
 	PollInterval time.Duration
 	// Now reads the clock; logic never calls time.Now itself.
 	Now func() time.Time
-	// Metrics, when set, counts drift corrections and rollout outcomes.
+	// Metrics, when set, counts rollout outcomes.
 	Metrics *Metrics
 
 	imagesMu sync.Mutex
@@ -112,11 +124,16 @@ type Reconciler struct {
 	images map[string]resolvedImage
 }
 
-const controllerName = "app"
+// Name is the app loop's name in the registry, events and metrics.
+const Name = "app"
+
+// Owns is what the app loop writes of a service: everything no other loop
+// declares, which includes the paas.* labels.
+var Owns = servicespec.Fields{Rest: true, LabelPrefixes: []string{servicespec.LabelPrefix}}
 
 const (
-	normal  = "Normal"
-	warning = "Warning"
+	normal  = servicewrite.Normal
+	warning = servicewrite.Warning
 )
 
 // conditionError is a failure the user must act on (a missing image, an
@@ -130,21 +147,9 @@ type conditionError struct {
 func (e *conditionError) Error() string { return e.err.Error() }
 func (e *conditionError) Unwrap() error { return e.err }
 
-// ParseKey returns the app id of a queue key "app/<uuid>".
-func ParseKey(key string) (uuid.UUID, error) {
-	rest, ok := strings.CutPrefix(key, "app/")
-	if !ok {
-		return uuid.Nil, fmt.Errorf("key %q: want app/<uuid>", key)
-	}
-	return uuid.Parse(rest)
-}
-
-// Key returns the queue key of an app.
-func Key(id string) string { return "app/" + id }
-
 // Reconcile converges one app; see the package comment.
-func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result, error) {
-	id, err := ParseKey(key)
+func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, error) {
+	id, err := k.UUID()
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("dropping malformed key")
 		return runtime.Result{}, nil
@@ -224,78 +229,64 @@ func (r *Reconciler) converge(ctx context.Context, row store.GetAppDesiredRow, d
 		return nil, err
 	}
 	appID := row.App.ID.String()
-	for attempt := 0; ; attempt++ {
-		var observedSvc *swarm.Service
-		if svc, ok := r.Services.Get(appID); ok {
-			observedSvc = &svc
+	var observedSvc *swarm.Service
+	if svc, ok := r.Services.Get(appID); ok {
+		observedSvc = &svc
+	}
+	plan := servicespec.PlanApp(desired, observedSvc, r.Ownership, Name)
+	switch plan.Action {
+	case servicespec.ActionNone:
+		if plan.Reason == servicespec.ReasonNotOwned {
+			return nil, &conditionError{reason: "ServiceNotOwned", err: fmt.Errorf("service %s belongs to someone else", desired.ServiceName)}
 		}
-		plan := servicespec.PlanApp(desired, observedSvc)
-		switch plan.Action {
-		case servicespec.ActionNone:
-			if plan.Reason == servicespec.ReasonNotOwned {
-				return nil, &conditionError{reason: "ServiceNotOwned", err: fmt.Errorf("service %s belongs to someone else", desired.ServiceName)}
-			}
-			return observedSvc, nil
-		case servicespec.ActionCreate:
-			replicas := DesiredReplicas(row)
-			plan.Spec.Mode.Replicated.Replicas = &replicas
-			plan.Spec.TaskTemplate.ForceUpdate = uint64(row.App.RestartCount)
-			resp, err := r.Docker.ServiceCreate(ctx, plan.Spec, types.ServiceCreateOptions{})
-			if errdefs.IsConflict(err) || (err != nil && strings.Contains(err.Error(), "name conflicts")) {
-				return nil, &conditionError{reason: "ServiceNameTaken", err: fmt.Errorf("create service %s: %w", desired.ServiceName, err)}
-			}
-			if err != nil {
-				return nil, fmt.Errorf("create service: %w", err)
-			}
-			r.event(ctx, row.App.ID, normal, "Created", fmt.Sprintf("created service %s running release %d with %d replicas", desired.ServiceName, desired.Release, replicas))
-			r.Services.Created(appID, resp.ID, plan.Spec)
-			svc, _ := r.Services.Get(appID)
-			return &svc, nil
-		case servicespec.ActionUpdate:
-			_, err := r.Docker.ServiceUpdate(ctx, observedSvc.ID, observedSvc.Version, plan.Spec, types.ServiceUpdateOptions{})
-			if isOutOfSequence(err) && attempt < 5 {
-				// Another loop wrote first: re-read and retry at once.
-				if _, err := r.refresh(ctx, appID, observedSvc.ID); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("update service: %w", err)
-			}
-			r.recordUpdate(ctx, row.App.ID, desired, plan)
-			return r.refresh(ctx, appID, observedSvc.ID)
-		default:
-			return nil, fmt.Errorf("unexpected plan %s (%s)", plan.Action, plan.Reason)
+		return observedSvc, nil
+	case servicespec.ActionCreate:
+		replicas := DesiredReplicas(row)
+		plan.Spec.Mode.Replicated.Replicas = &replicas
+		plan.Spec.TaskTemplate.ForceUpdate = uint64(row.App.RestartCount)
+		resp, err := r.Docker.ServiceCreate(ctx, plan.Spec, types.ServiceCreateOptions{})
+		if errdefs.IsConflict(err) || (err != nil && strings.Contains(err.Error(), "name conflicts")) {
+			return nil, &conditionError{reason: "ServiceNameTaken", err: fmt.Errorf("create service %s: %w", desired.ServiceName, err)}
 		}
+		if err != nil {
+			return nil, fmt.Errorf("create service: %w", err)
+		}
+		r.event(ctx, row.App.ID, normal, "Created", fmt.Sprintf("created service %s running release %d with %d replicas", desired.ServiceName, desired.Release, replicas))
+		r.Services.Created(appID, resp.ID, plan.Spec)
+		svc, _ := r.Services.Get(appID)
+		return &svc, nil
+	case servicespec.ActionUpdate:
+		// The Writer re-plans from each fresh read, so a conflict with
+		// another loop's write is settled against what is live then.
+		return r.Writer.Update(ctx, Name, row.App.ID, func(live swarm.Service) (*servicewrite.Change, error) {
+			plan := servicespec.PlanApp(desired, &live, r.Ownership, Name)
+			switch plan.Action {
+			case servicespec.ActionNone:
+				return nil, nil
+			case servicespec.ActionUpdate:
+				ch := describeUpdate(desired, plan)
+				return &ch, nil
+			default:
+				return nil, fmt.Errorf("unexpected plan %s (%s) for a live service", plan.Action, plan.Reason)
+			}
+		})
+	default:
+		return nil, fmt.Errorf("unexpected plan %s (%s)", plan.Action, plan.Reason)
 	}
 }
 
-func (r *Reconciler) recordUpdate(ctx context.Context, appID uuid.UUID, d servicespec.Desired, plan servicespec.AppPlan) {
+// describeUpdate turns an update plan into the write and its event.
+func describeUpdate(d servicespec.Desired, plan servicespec.AppPlan) servicewrite.Change {
 	changes := make([]string, 0, len(plan.Drift))
 	for _, f := range plan.Drift {
 		changes = append(changes, f.String())
 	}
 	if plan.Reason == servicespec.ReasonDriftReverted {
-		if r.Metrics != nil {
-			r.Metrics.DriftCorrections.WithLabelValues(controllerName).Inc()
-		}
-		r.event(ctx, appID, warning, "DriftReverted", "reverted hand edit of service "+d.ServiceName+": "+strings.Join(changes, "; "))
-		return
+		return servicewrite.Change{Spec: plan.Spec, Type: warning, Reason: servicewrite.ReasonDriftReverted,
+			Message: "reverted hand edit of service " + d.ServiceName + ": " + strings.Join(changes, "; ")}
 	}
-	r.event(ctx, appID, normal, "Updated", fmt.Sprintf("updated service %s to release %d: %s", d.ServiceName, d.Release, strings.Join(changes, "; ")))
-}
-
-// refresh re-reads one service into the cache after a write or a conflict.
-func (r *Reconciler) refresh(ctx context.Context, appID, serviceID string) (*swarm.Service, error) {
-	if _, _, err := r.Services.Refresh(ctx, serviceID); err != nil {
-		return nil, err
-	}
-	svc, ok := r.Services.Get(appID)
-	if !ok {
-		return nil, fmt.Errorf("service %s vanished after write", serviceID)
-	}
-	return &svc, nil
+	return servicewrite.Change{Spec: plan.Spec, Type: normal, Reason: "Updated",
+		Message: fmt.Sprintf("updated service %s to release %d: %s", d.ServiceName, d.Release, strings.Join(changes, "; "))}
 }
 
 // desired builds the render input from the app and the release it runs.
@@ -539,29 +530,5 @@ func logLine(at time.Time, msg string) string {
 
 // event records an app event (deduplicated with a count) and logs it.
 func (r *Reconciler) event(ctx context.Context, appID uuid.UUID, typ, reason, msg string) {
-	log := zerolog.Ctx(ctx)
-	lvl := log.Info()
-	if typ == warning {
-		lvl = log.Warn()
-	}
-	lvl.Str("reason", reason).Msg(msg)
-	if _, err := r.Store.RecordEvent(ctx, store.RecordEventParams{
-		ObjectKind: "app", ObjectID: appID, Type: typ, Reason: reason, Message: msg,
-		ReportingController: controllerName, At: r.Now(),
-	}); err != nil {
-		log.Warn().Err(err).Msg("record event")
-	}
-}
-
-func isOutOfSequence(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "update out of sequence")
-}
-
-// conditionsJSON encodes conditions for the status column.
-func conditionsJSON(conds []servicespec.Condition) json.RawMessage {
-	if conds == nil {
-		conds = []servicespec.Condition{}
-	}
-	b, _ := json.Marshal(conds)
-	return b
+	servicewrite.Record(ctx, r.Store, r.Now(), Name, appID, typ, reason, msg)
 }

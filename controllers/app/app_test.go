@@ -36,18 +36,6 @@ func TestRenderHealthCheck(t *testing.T) {
 	}
 }
 
-func TestParseKey(t *testing.T) {
-	t.Parallel()
-	if _, err := ParseKey("app/6f1c9a9e-5f7e-4a51-9f55-0d4f6ad1b0a1"); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{"", "app/", "node/6f1c9a9e-5f7e-4a51-9f55-0d4f6ad1b0a1", "app/not-a-uuid"} {
-		if _, err := ParseKey(bad); err == nil {
-			t.Errorf("ParseKey(%q) accepted", bad)
-		}
-	}
-}
-
 // TestSettled checks when an app stops being polled: only once the service
 // has the desired replicas, all running, with no update or rollout going on.
 func TestSettled(t *testing.T) {

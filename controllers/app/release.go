@@ -9,31 +9,14 @@ import (
 	"time"
 
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/spec"
 )
 
-// releaseInput is the release-relevant part of an app's spec, with env in
-// clear: what decides whether a new release must be cut.
-type releaseInput struct {
-	Image       string             `json:"image"`
-	Command     []string           `json:"command"`
-	Port        int32              `json:"port"`
-	PlanID      string             `json:"plan_id"`
-	HealthCheck *store.HealthCheck `json:"health_check,omitempty"`
-	Env         map[string]string  `json:"env"`
-}
-
-// fingerprint is a keyed hash of a release input. It is keyed (see
-// secret.Box.Fingerprint) because env values are in it: a plain hash of a
-// short secret could be guessed offline.
-func (r *Reconciler) fingerprint(in releaseInput) string {
-	if in.Command == nil {
-		in.Command = []string{}
-	}
-	if in.Env == nil {
-		in.Env = map[string]string{}
-	}
-	b, _ := json.Marshal(in) // maps marshal with sorted keys: canonical
-	return r.Box.Fingerprint(b)
+// fingerprint is a keyed hash of a release's canonical form. It is keyed
+// (see secret.Box.Fingerprint) because env values are in it: a plain hash
+// of a short secret could be guessed offline.
+func (r *Reconciler) fingerprint(in spec.Release) string {
+	return r.Box.Fingerprint(in.Canonical())
 }
 
 // releaseOf decodes a deployment's snapshot.
@@ -136,10 +119,14 @@ func (r *Reconciler) maybeCut(ctx context.Context, row store.GetAppDesiredRow, r
 	if err != nil {
 		return store.Deployment{}, false, &conditionError{reason: "InvalidSpec", err: err}
 	}
-	in := releaseInput{Image: app.Image, Command: app.Command, Port: app.Port, PlanID: app.PlanID.String(), HealthCheck: hc, Env: env}
+	in := spec.Release{Image: app.Image, Command: app.Command, Port: app.Port, PlanID: app.PlanID.String(), HealthCheck: hc, Env: env}
 	fp := r.fingerprint(in)
 
+	// A spec equal to an earlier release's (what a rollback writes) runs
+	// that release again: the same pinned image, never a re-resolution of
+	// its tag, which may have moved since.
 	var rollbackOf *int32
+	var pinned string
 	for i, d := range recent {
 		rs, err := releaseOf(d)
 		if err != nil {
@@ -152,13 +139,14 @@ func (r *Reconciler) maybeCut(ctx context.Context, row store.GetAppDesiredRow, r
 			return store.Deployment{}, false, nil // the newest release already runs this spec
 		}
 		v := d.Version
-		rollbackOf = &v
+		rollbackOf, pinned = &v, d.ImageResolved
 		break
 	}
 
-	pinned, err := r.resolveImage(ctx, app.Image)
-	if err != nil {
-		return store.Deployment{}, false, &conditionError{reason: "ImageNotFound", err: err}
+	if pinned == "" {
+		if pinned, err = r.resolveImage(ctx, app.Image); err != nil {
+			return store.Deployment{}, false, &conditionError{reason: "ImageNotFound", err: err}
+		}
 	}
 	snapshot, err := json.Marshal(store.ReleaseSpec{
 		Image: app.Image, Command: app.Command, Port: app.Port, PlanID: app.PlanID.String(),
@@ -189,7 +177,7 @@ func (r *Reconciler) maybeCut(ctx context.Context, row store.GetAppDesiredRow, r
 	}
 	msg := fmt.Sprintf("release %d cut: image %s (%s)", d.Version, app.Image, shortImage(pinned))
 	if rollbackOf != nil {
-		msg = fmt.Sprintf("release %d cut as a rollback to release %d: image %s", d.Version, *rollbackOf, app.Image)
+		msg = fmt.Sprintf("release %d cut as a rollback to release %d: image %s (%s, as release %d ran it)", d.Version, *rollbackOf, app.Image, shortImage(pinned), *rollbackOf)
 	}
 	r.appendLog(ctx, d, now, msg)
 	r.event(ctx, app.ID, normal, "ReleaseCreated", msg)

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/servicespec"
+	"github.com/skypanel/paas/controllers/status"
 	"github.com/skypanel/paas/store"
 
 	"time"
@@ -64,25 +64,20 @@ func (in statusInput) settled() bool {
 	return true
 }
 
-// conditions derives the app's conditions; transition times move only when
-// a status flips.
+// ownConditions are the condition types the app loop writes; others
+// (Suspended from the scale loop, Routed from the domain loop, ...) are
+// left to their loops by the per-type merge.
+var ownConditions = []string{servicespec.ConditionReady, servicespec.ConditionProgressing, servicespec.ConditionDegraded}
+
+// conditions derives the app loop's conditions.
 func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condition {
 	var conds []servicespec.Condition
-	if len(row.App.Conditions) > 0 {
-		_ = json.Unmarshal(row.App.Conditions, &conds)
-	}
 	set := func(typ, status, reason, msg string) {
-		conds = servicespec.SetCondition(conds, servicespec.Condition{Type: typ, Status: status, Reason: reason, Message: msg}, in.now)
+		conds = append(conds, servicespec.Condition{Type: typ, Status: status, Reason: reason, Message: msg})
 	}
 	want := DesiredReplicas(row)
 	run := running(in.service)
 	latest := in.release.Latest
-
-	if row.OrgSuspended {
-		set(servicespec.ConditionSuspended, servicespec.StatusTrue, "OrganizationSuspended", "the organization's wallet is empty; apps are scaled to zero until it is topped up")
-	} else {
-		set(servicespec.ConditionSuspended, servicespec.StatusFalse, "Active", "the organization is in good standing")
-	}
 
 	switch {
 	case in.blocked != nil:
@@ -133,11 +128,10 @@ func rolloutRunning(in statusInput) uint64 {
 func (r *Reconciler) writeStatus(ctx context.Context, row store.GetAppDesiredRow, in statusInput) {
 	app := row.App
 	conds := conditions(row, in)
-	phase := servicespec.Phase(conds, false)
-	msg := summary(conds)
-	p := store.UpdateAppStatusParams{
-		ID: app.ID, ObservedGeneration: app.Generation, Phase: phase, Conditions: conditionsJSON(conds),
-		StatusMessage: msg, RunningReplicas: int32(running(in.service)), DesiredReplicas: int32(DesiredReplicas(row)),
+	p := store.RecordAppStatusParams{
+		ID: app.ID, ObservedGeneration: app.Generation, Conditions: status.Encode(conds), At: in.now,
+		ConditionOrder:  servicespec.ConditionOrder(),
+		RunningReplicas: int32(running(in.service)), DesiredReplicas: int32(DesiredReplicas(row)),
 		CurrentDeploymentID: app.CurrentDeploymentID, ServiceID: app.ServiceID,
 	}
 	if in.blocked != nil {
@@ -152,40 +146,27 @@ func (r *Reconciler) writeStatus(ctx context.Context, row store.GetAppDesiredRow
 		id := in.service.ID
 		p.ServiceID = &id
 	}
-	if unchanged(app, p) {
+	if unchanged(app, p, conds) {
 		return
 	}
-	if err := r.Store.UpdateAppStatus(ctx, p); err != nil {
+	err := status.Write(ctx, r.Store, app.ID, func(q *store.Queries) (status.Merged, error) {
+		row, err := q.RecordAppStatus(ctx, p)
+		return status.Merged(row), err
+	})
+	if err != nil && !store.IsNotFound(err) {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("write status")
 	}
 }
 
-func unchanged(app store.App, p store.UpdateAppStatusParams) bool {
+// unchanged reports whether writing p and conds would change nothing the
+// app loop owns.
+func unchanged(app store.App, p store.RecordAppStatusParams, conds []servicespec.Condition) bool {
 	sameSvc := (app.ServiceID == nil && p.ServiceID == nil) || (app.ServiceID != nil && p.ServiceID != nil && *app.ServiceID == *p.ServiceID)
-	return app.ObservedGeneration == p.ObservedGeneration && app.Phase == p.Phase &&
-		bytes.Equal(compactJSON(app.Conditions), compactJSON(p.Conditions)) && app.StatusMessage == p.StatusMessage &&
+	var have []servicespec.Condition
+	if len(app.Conditions) > 0 && json.Unmarshal(app.Conditions, &have) != nil {
+		return false
+	}
+	return app.ObservedGeneration == p.ObservedGeneration && !status.Differ(have, conds) &&
 		app.RunningReplicas == p.RunningReplicas && app.DesiredReplicas == p.DesiredReplicas &&
 		app.CurrentDeploymentID == p.CurrentDeploymentID && sameSvc
-}
-
-func compactJSON(b []byte) []byte {
-	var conds []servicespec.Condition
-	if err := json.Unmarshal(b, &conds); err != nil {
-		return b
-	}
-	out, _ := json.Marshal(conds)
-	return out
-}
-
-// summary is the status message: the most pressing condition's message.
-func summary(conds []servicespec.Condition) string {
-	for _, typ := range []string{servicespec.ConditionSuspended, servicespec.ConditionDegraded, servicespec.ConditionProgressing} {
-		if c := servicespec.FindCondition(conds, typ); c != nil && c.Status == servicespec.StatusTrue {
-			return c.Message
-		}
-	}
-	if c := servicespec.FindCondition(conds, servicespec.ConditionReady); c != nil {
-		return c.Message
-	}
-	return ""
 }

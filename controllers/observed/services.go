@@ -257,3 +257,22 @@ func (s *Services) init() {
 func ServiceFilter(serviceID string) filters.Args {
 	return filters.NewArgs(filters.Arg("service", serviceID))
 }
+
+// AppOf returns the app a service id belongs to, if the cache knows it.
+func (s *Services) AppOf(serviceID string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	app, ok := s.appOf[serviceID]
+	return app, ok
+}
+
+// AppIDs returns the apps the cached services belong to.
+func (s *Services) AppIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.byApp))
+	for id := range s.byApp {
+		ids = append(ids, id)
+	}
+	return ids
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skypanel/paas/store/key"
 )
 
 // Result tells the controller what to do with a key after a successful reconcile.
@@ -24,15 +26,15 @@ type Result struct {
 type Reconciler interface {
 	// Reconcile acts on key; it must be idempotent and level-triggered (read
 	// everything it needs afresh), and must return soon after ctx is done.
-	Reconcile(ctx context.Context, key string) (Result, error)
+	Reconcile(ctx context.Context, k key.Key) (Result, error)
 }
 
 // ReconcilerFunc adapts a plain function to the Reconciler interface.
-type ReconcilerFunc func(ctx context.Context, key string) (Result, error)
+type ReconcilerFunc func(ctx context.Context, k key.Key) (Result, error)
 
 // Reconcile calls f.
-func (f ReconcilerFunc) Reconcile(ctx context.Context, key string) (Result, error) {
-	return f(ctx, key)
+func (f ReconcilerFunc) Reconcile(ctx context.Context, k key.Key) (Result, error) {
+	return f(ctx, k)
 }
 
 // Defaults of the rate limiter built by DefaultRateLimiter.
@@ -46,15 +48,15 @@ const (
 // NewRateLimiter returns the limiter for failed keys: per-key exponential
 // backoff from base to max, combined with an overall token bucket of qps and
 // burst so that a mass failure (e.g. dockerd down) cannot spin every worker.
-func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.TypedRateLimiter[string] {
+func NewRateLimiter(base, max time.Duration, qps float64, burst int) workqueue.TypedRateLimiter[key.Key] {
 	return workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, max),
-		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(qps), burst)},
+		workqueue.NewTypedItemExponentialFailureRateLimiter[key.Key](base, max),
+		&workqueue.TypedBucketRateLimiter[key.Key]{Limiter: rate.NewLimiter(rate.Limit(qps), burst)},
 	)
 }
 
 // DefaultRateLimiter returns NewRateLimiter with the package defaults.
-func DefaultRateLimiter() workqueue.TypedRateLimiter[string] {
+func DefaultRateLimiter() workqueue.TypedRateLimiter[key.Key] {
 	return NewRateLimiter(DefaultBackoffBase, DefaultBackoffMax, DefaultQPS, DefaultBurst)
 }
 
@@ -78,20 +80,20 @@ type Controller struct {
 	Workers int
 	// RateLimiter decides how long a failed key waits before its retry;
 	// DefaultRateLimiter() if nil. It must not be changed once in use.
-	RateLimiter workqueue.TypedRateLimiter[string]
+	RateLimiter workqueue.TypedRateLimiter[key.Key]
 	// Metrics receives the controller's metrics; DefaultMetrics if nil.
 	Metrics *Metrics
 
 	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[string] // nil until first used; replaced after each Run
+	queue   workqueue.TypedRateLimitingInterface[key.Key] // nil until first used; replaced after each Run
 	running bool
 }
 
 // Enqueue asks for key to be reconciled as soon as a worker is free.
-func (c *Controller) Enqueue(key string) { c.getQueue().Add(key) }
+func (c *Controller) Enqueue(k key.Key) { c.getQueue().Add(k) }
 
 // EnqueueAfter asks for key to be reconciled once d has passed.
-func (c *Controller) EnqueueAfter(key string, d time.Duration) { c.getQueue().AddAfter(key, d) }
+func (c *Controller) EnqueueAfter(k key.Key, d time.Duration) { c.getQueue().AddAfter(k, d) }
 
 // Len reports how many keys are ready and waiting for a worker.
 func (c *Controller) Len() int { return c.getQueue().Len() }
@@ -104,7 +106,7 @@ func (c *Controller) metrics() *Metrics {
 }
 
 // getQueue returns the current queue, creating it on first use.
-func (c *Controller) getQueue() workqueue.TypedRateLimitingInterface[string] {
+func (c *Controller) getQueue() workqueue.TypedRateLimitingInterface[key.Key] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.queue == nil {
@@ -114,7 +116,7 @@ func (c *Controller) getQueue() workqueue.TypedRateLimitingInterface[string] {
 		depth := c.metrics().WorkqueueDepth.WithLabelValues(c.Name)
 		depth.Set(0) // a previous queue may have been dropped with keys in it
 		c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(c.RateLimiter,
-			workqueue.TypedRateLimitingQueueConfig[string]{
+			workqueue.TypedRateLimitingQueueConfig[key.Key]{
 				// The queue emits no metrics without a name.
 				Name:            "paas_" + c.Name,
 				MetricsProvider: depthProvider{depth: depth},
@@ -169,19 +171,19 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // processNext handles one key and reports whether the worker should go on.
-func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) bool {
-	key, shutdown := q.Get()
+func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[key.Key]) bool {
+	k, shutdown := q.Get()
 	if shutdown {
 		return false
 	}
-	defer q.Done(key)
+	defer q.Done(k)
 	if ctx.Err() != nil {
 		return true // shutting down: drain the queue without starting new work
 	}
 
-	log := zerolog.Ctx(ctx).With().Str("key", key).Logger()
+	log := zerolog.Ctx(ctx).With().Stringer("key", k).Logger()
 	start := time.Now()
-	res, err := c.reconcile(log.WithContext(ctx), key)
+	res, err := c.reconcile(log.WithContext(ctx), k)
 	m := c.metrics()
 	m.ReconcileDuration.WithLabelValues(c.Name).Observe(time.Since(start).Seconds())
 
@@ -193,22 +195,22 @@ func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 			log.Debug().Err(err).Msg("reconcile interrupted by shutdown")
 			return true
 		}
-		log.Error().Err(err).Int("retries", q.NumRequeues(key)).Msg("reconcile failed")
-		q.AddRateLimited(key)
+		log.Error().Err(err).Int("retries", q.NumRequeues(k)).Msg("reconcile failed")
+		q.AddRateLimited(k)
 	case res.RequeueAfter > 0:
 		m.ReconcileTotal.WithLabelValues(c.Name, ResultRequeue).Inc()
-		q.Forget(key)
-		q.AddAfter(key, res.RequeueAfter)
+		q.Forget(k)
+		q.AddAfter(k, res.RequeueAfter)
 	default:
 		m.ReconcileTotal.WithLabelValues(c.Name, ResultSuccess).Inc()
-		q.Forget(key)
+		q.Forget(k)
 	}
 	return true
 }
 
 // reconcile calls the Reconciler and turns a panic into an error, so that one
 // bad object cannot crash the process and is retried with backoff instead.
-func (c *Controller) reconcile(ctx context.Context, key string) (res Result, err error) {
+func (c *Controller) reconcile(ctx context.Context, k key.Key) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			zerolog.Ctx(ctx).Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).
@@ -216,5 +218,5 @@ func (c *Controller) reconcile(ctx context.Context, key string) (res Result, err
 			err = fmt.Errorf("reconcile panicked: %v", r)
 		}
 	}()
-	return c.Reconciler.Reconcile(ctx, key)
+	return c.Reconciler.Reconcile(ctx, k)
 }

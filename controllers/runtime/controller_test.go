@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"github.com/skypanel/paas/store/key"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +20,8 @@ type countingReconciler struct {
 	fn    func(ctx context.Context, key string, n int) (Result, error) // n counts from 1
 }
 
-func (r *countingReconciler) Reconcile(ctx context.Context, key string) (Result, error) {
+func (r *countingReconciler) Reconcile(ctx context.Context, k key.Key) (Result, error) {
+	key := k.Name
 	r.mu.Lock()
 	if r.calls == nil {
 		r.calls = map[string][]time.Time{}
@@ -66,16 +68,16 @@ func TestControllerDeduplicatesKeyEnqueuedWhileProcessing(t *testing.T) {
 	c := &Controller{Name: "dedup", Reconciler: rec, Workers: 1, Metrics: NewMetrics()}
 	start(t, ctx, c.Run)
 
-	c.Enqueue("a")
+	c.Enqueue(tk("a"))
 	recv(t, started, 5*time.Second, "first reconcile of a")
 	for range 100 {
-		c.Enqueue("a")
+		c.Enqueue(tk("a"))
 	}
 	close(release)
 	eventually(t, 5*time.Second, func() bool { return rec.count("a") == 2 }, "second reconcile of a")
 
 	// Anything still queued for a would run before z.
-	c.Enqueue("z")
+	c.Enqueue(tk("z"))
 	eventually(t, 5*time.Second, func() bool { return rec.count("z") == 1 }, "reconcile of z")
 	if got := rec.count("a"); got != 2 {
 		t.Fatalf("a reconciled %d times, want 2 (the first, plus one for 100 coalesced enqueues)", got)
@@ -92,7 +94,8 @@ func TestControllerNeverReconcilesOneKeyConcurrently(t *testing.T) {
 	var all maxTracker
 	var done atomic.Int64
 	c := &Controller{Name: "exclusive", Workers: 8, Metrics: NewMetrics(),
-		Reconciler: ReconcilerFunc(func(ctx context.Context, key string) (Result, error) {
+		Reconciler: ReconcilerFunc(func(ctx context.Context, k key.Key) (Result, error) {
+			key := k.Name
 			perKey[key].enter()
 			all.enter()
 			time.Sleep(time.Millisecond) // widen the window for an overlap
@@ -107,7 +110,7 @@ func TestControllerNeverReconcilesOneKeyConcurrently(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for i := range 200 {
-				c.Enqueue(keys[i%len(keys)])
+				c.Enqueue(tk(keys[i%len(keys)]))
 				if i%10 == 0 {
 					time.Sleep(100 * time.Microsecond)
 				}
@@ -143,7 +146,7 @@ func TestControllerRetriesErrorsWithBackoff(t *testing.T) {
 		RateLimiter: NewRateLimiter(base, time.Second, 1000, 1000)}
 	start(t, ctx, c.Run)
 
-	c.Enqueue("a")
+	c.Enqueue(tk("a"))
 	eventually(t, 5*time.Second, func() bool { return total(m, "backoff", ResultSuccess) == 1 }, "success after retries")
 	ts := rec.times("a")
 	if len(ts) != 4 {
@@ -162,7 +165,7 @@ func TestControllerRetriesErrorsWithBackoff(t *testing.T) {
 	c.mu.Lock()
 	q := c.queue
 	c.mu.Unlock()
-	if n := q.NumRequeues("a"); n != 0 {
+	if n := q.NumRequeues(tk("a")); n != 0 {
 		t.Errorf("NumRequeues after success = %d, want 0 (forgotten)", n)
 	}
 }
@@ -180,7 +183,7 @@ func TestControllerRequeueAfter(t *testing.T) {
 	c := &Controller{Name: "requeue", Reconciler: rec, Metrics: m}
 	start(t, ctx, c.Run)
 
-	c.Enqueue("a")
+	c.Enqueue(tk("a"))
 	eventually(t, 5*time.Second, func() bool { return total(m, "requeue", ResultSuccess) == 1 }, "final success")
 	ts := rec.times("a")
 	if len(ts) != 3 {
@@ -212,7 +215,7 @@ func TestControllerRecoversPanic(t *testing.T) {
 		RateLimiter: NewRateLimiter(time.Millisecond, time.Second, 1000, 1000)}
 	start(t, ctx, c.Run)
 
-	c.Enqueue("a")
+	c.Enqueue(tk("a"))
 	eventually(t, 5*time.Second, func() bool { return total(m, "panic", ResultSuccess) == 1 }, "success after panic")
 	if got := total(m, "panic", ResultError); got != 1 {
 		t.Errorf("error count = %v, want 1 (the panic)", got)
@@ -240,9 +243,9 @@ func TestControllerRunDrainsInFlightOnCancel(t *testing.T) {
 	c := &Controller{Name: "drain", Reconciler: rec, Workers: 1, Metrics: NewMetrics()}
 	stop := start(t, ctx, c.Run)
 
-	c.Enqueue("slow")
+	c.Enqueue(tk("slow"))
 	recv(t, started, 5*time.Second, "slow reconcile to start")
-	c.Enqueue("queued") // waits behind slow on the only worker
+	c.Enqueue(tk("queued")) // waits behind slow on the only worker
 	if err := stop(); err != nil {
 		t.Fatalf("Run returned %v, want nil", err)
 	}
@@ -256,7 +259,7 @@ func TestControllerRunDrainsInFlightOnCancel(t *testing.T) {
 
 	// The controller can run again, e.g. for the next leadership term.
 	start(t, ctx, c.Run)
-	c.Enqueue("next")
+	c.Enqueue(tk("next"))
 	eventually(t, 5*time.Second, func() bool { return rec.count("next") == 1 }, "reconcile in second Run")
 }
 
@@ -279,7 +282,7 @@ func TestControllerMetrics(t *testing.T) {
 
 	// Enqueued before Run: they wait in the queue and show in its depth.
 	for _, k := range []string{"a", "b", "c", "a"} {
-		c.Enqueue(k)
+		c.Enqueue(tk(k))
 	}
 	depth := m.WorkqueueDepth.WithLabelValues("metrics")
 	if got := testutil.ToFloat64(depth); got != 3 {
@@ -306,3 +309,6 @@ func TestControllerMetrics(t *testing.T) {
 		}
 	}
 }
+
+// tk returns the test key named name.
+func tk(name string) key.Key { return key.New("test", name) }

@@ -1,61 +1,62 @@
-// Package scale holds the scale loop: it owns one field of each app's Swarm
-// service, the replica count (and the restart counter, TaskTemplate.
-// ForceUpdate), and keeps it at the user's replicas, or zero while the app
-// is stopped or its organization suspended.
+// Package scale holds the scale loop: it owns two fields of each app's
+// Swarm service, the replica count and the restart counter (TaskTemplate.
+// ForceUpdate), and keeps them at the user's replicas, or zero while the
+// app is stopped or its organization suspended. It also owns the app's
+// Suspended condition, since it is the loop that acts on a suspension.
 package scale
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/app"
-	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/servicespec"
+	"github.com/skypanel/paas/controllers/servicewrite"
+	"github.com/skypanel/paas/controllers/status"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/key"
 )
+
+// Name is the scale loop's name in the registry, events and metrics.
+const Name = "scale"
+
+// Owns is what the scale loop writes of an app's service.
+var Owns = servicespec.Fields{Replicas: true, ForceUpdate: true}
 
 // Store is the part of the database the scale loop uses.
 type Store interface {
 	GetAppDesired(ctx context.Context, id uuid.UUID) (store.GetAppDesiredRow, error)
-	RecordEvent(ctx context.Context, arg store.RecordEventParams) (store.Event, error)
+	status.Store
 }
 
-// Docker is the one engine call the scale loop makes.
-type Docker interface {
-	ServiceUpdate(ctx context.Context, id string, version swarm.Version, spec swarm.ServiceSpec, opts types.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
+// Writer writes the scale loop's fields of a service.
+type Writer interface {
+	Update(ctx context.Context, loop string, app uuid.UUID, plan servicewrite.PlanFunc) (*swarm.Service, error)
 }
 
 // Reconciler is the scale loop; configure it by fields.
 type Reconciler struct {
-	// Store reads desired replicas and records events.
+	// Store reads desired replicas and records the Suspended condition.
 	Store Store
-	// Docker writes the replica count.
-	Docker Docker
-	// Services is the observed-state cache shared with the app loop.
-	Services *observed.Services
-	// Now reads the clock for event timestamps.
+	// Writer writes the replica count and restart counter.
+	Writer Writer
+	// Now reads the clock for conditions.
 	Now func() time.Time
-	// DriftCorrections, when set, counts hand edits reverted (label loop="scale").
-	DriftCorrections *prometheus.CounterVec
 }
 
-const controllerName = "scale"
-
-// Reconcile converges one app's replica count. A missing service is the
-// app loop's to create; a deleted app is the app loop's to remove.
-func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result, error) {
-	id, err := app.ParseKey(key)
+// Reconcile converges one app's replica count and restart counter. A
+// missing service is the app loop's to create; a deleted app is the app
+// loop's to remove.
+func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, error) {
+	id, err := k.UUID()
 	if err != nil {
-		return runtime.Result{}, nil
+		return runtime.Result{}, nil // malformed keys are dropped, not retried
 	}
 	row, err := r.Store.GetAppDesired(ctx, id)
 	if store.IsNotFound(err) {
@@ -67,73 +68,70 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (runtime.Result,
 	if row.App.DeletedAt != nil {
 		return runtime.Result{}, nil
 	}
-	want := app.DesiredReplicas(row)
-	for attempt := 0; ; attempt++ {
-		svc, ok := r.Services.Get(id.String())
-		if !ok {
-			return runtime.Result{}, nil
-		}
-		plan := servicespec.PlanScale(want, uint64(row.App.RestartCount), svc)
-		if !plan.Update {
-			return runtime.Result{}, nil
-		}
-		spec := observed.SpecForWrite(svc)
-		if spec.Mode.Replicated == nil {
-			return runtime.Result{}, fmt.Errorf("service %s is not replicated", spec.Name)
-		}
-		replicas := plan.Replicas
-		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &replicas}
-		spec.TaskTemplate.ForceUpdate = plan.ForceUpdate
-		_, err := r.Docker.ServiceUpdate(ctx, svc.ID, svc.Version, spec, types.ServiceUpdateOptions{})
-		if err != nil && strings.Contains(err.Error(), "update out of sequence") && attempt < 5 {
-			if _, _, err := r.Services.Refresh(ctx, svc.ID); err != nil {
-				return runtime.Result{}, err
-			}
-			continue
-		}
-		if err != nil {
-			return runtime.Result{}, fmt.Errorf("scale service: %w", err)
-		}
-		r.record(ctx, row, plan, want)
-		if _, _, err := r.Services.Refresh(ctx, svc.ID); err != nil {
-			return runtime.Result{}, err
-		}
-		return runtime.Result{}, nil
+	if err := r.writeSuspended(ctx, row); err != nil {
+		return runtime.Result{}, err
 	}
+	want := app.DesiredReplicas(row)
+	_, err = r.Writer.Update(ctx, Name, id, func(live swarm.Service) (*servicewrite.Change, error) {
+		plan := servicespec.PlanScale(want, uint64(row.App.RestartCount), live)
+		if !plan.Update {
+			return nil, nil
+		}
+		if live.Spec.Mode.Replicated == nil {
+			return nil, fmt.Errorf("service %s is not replicated", live.Spec.Name)
+		}
+		spec := live.Spec
+		replicas := plan.Replicas
+		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}}
+		spec.TaskTemplate.ForceUpdate = plan.ForceUpdate
+		ch := describe(row, plan, want)
+		ch.Spec = spec
+		return &ch, nil
+	})
+	return runtime.Result{}, err
 }
 
-// record says what the write did and why. A count that differs from what
+// writeSuspended records whether billing keeps the app at zero.
+func (r *Reconciler) writeSuspended(ctx context.Context, row store.GetAppDesiredRow) error {
+	c := servicespec.Condition{Type: servicespec.ConditionSuspended, Status: servicespec.StatusFalse,
+		Reason: "Active", Message: "the organization is in good standing"}
+	if row.OrgSuspended {
+		c = servicespec.Condition{Type: servicespec.ConditionSuspended, Status: servicespec.StatusTrue,
+			Reason: "OrganizationSuspended", Message: "the organization's wallet is empty; apps are scaled to zero until it is topped up"}
+	}
+	var have []servicespec.Condition
+	if err := decode(row.App.Conditions, &have); err != nil {
+		return err
+	}
+	want := []servicespec.Condition{c}
+	if !status.Differ(have, want) {
+		return nil
+	}
+	return status.SetConditions(ctx, r.Store, row.App.ID, want, r.Now())
+}
+
+// describe says what a write does and why. A count that differs from what
 // the platform last decided (status.desired_replicas) is the user's change;
 // one that matches it was edited by hand and is drift.
-func (r *Reconciler) record(ctx context.Context, row store.GetAppDesiredRow, plan servicespec.ScalePlan, want uint64) {
-	typ, reason := "Normal", "Scaled"
-	var msg string
+func describe(row store.GetAppDesiredRow, plan servicespec.ScalePlan, want uint64) servicewrite.Change {
+	ch := servicewrite.Change{Type: servicewrite.Normal, Reason: "Scaled"}
 	scaled := plan.Before != plan.Replicas
 	switch {
 	case scaled && uint64(row.App.DesiredReplicas) == want && row.App.ObservedGeneration > 0:
-		typ, reason = "Warning", "DriftReverted"
-		msg = fmt.Sprintf("reverted hand edit: replicas %d -> %d", plan.Before, plan.Replicas)
-		if r.DriftCorrections != nil {
-			r.DriftCorrections.WithLabelValues(controllerName).Inc()
-		}
+		ch.Type, ch.Reason = servicewrite.Warning, servicewrite.ReasonDriftReverted
+		ch.Message = fmt.Sprintf("reverted hand edit: replicas %d -> %d", plan.Before, plan.Replicas)
 	case scaled:
-		msg = fmt.Sprintf("scaled replicas %d -> %d%s", plan.Before, plan.Replicas, why(row))
+		ch.Message = fmt.Sprintf("scaled replicas %d -> %d%s", plan.Before, plan.Replicas, why(row))
 	}
 	if plan.Reason == servicespec.ReasonRestarted || plan.Reason == servicespec.ReasonScaledAndRestarted {
-		if msg != "" {
-			msg += "; "
+		if ch.Message != "" {
+			ch.Message += "; "
 		} else {
-			reason = "Restarted"
+			ch.Reason = "Restarted"
 		}
-		msg += fmt.Sprintf("rolling restart (restart #%d)", plan.ForceUpdate)
+		ch.Message += fmt.Sprintf("rolling restart (restart #%d)", plan.ForceUpdate)
 	}
-	zerolog.Ctx(ctx).Info().Str("app", row.App.ID.String()).Str("reason", reason).Msg(msg)
-	if _, err := r.Store.RecordEvent(ctx, store.RecordEventParams{
-		ObjectKind: "app", ObjectID: row.App.ID, Type: typ, Reason: reason, Message: msg,
-		ReportingController: controllerName, At: r.Now(),
-	}); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("record event")
-	}
+	return ch
 }
 
 func why(row store.GetAppDesiredRow) string {
@@ -144,4 +142,15 @@ func why(row store.GetAppDesiredRow) string {
 		return " (app stopped)"
 	}
 	return ""
+}
+
+// decode reads a stored condition list; an empty column is no conditions.
+func decode(raw []byte, conds *[]servicespec.Condition) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, conds); err != nil {
+		return fmt.Errorf("decode conditions: %w", err)
+	}
+	return nil
 }

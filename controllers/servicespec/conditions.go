@@ -43,6 +43,24 @@ type Condition struct {
 // conditionOrder fixes where known types sit so the list reads the same in every answer.
 var conditionOrder = []string{ConditionReady, ConditionProgressing, ConditionDegraded, ConditionSuspended}
 
+// ConditionOrder returns the display order of the known condition types;
+// others follow, by name. The SQL merge sorts by it.
+func ConditionOrder() []string { return slices.Clone(conditionOrder) }
+
+// Summary is an app's status message: the most pressing condition's
+// message (Suspended, Degraded, Progressing when true; else Ready's).
+func Summary(conds []Condition) string {
+	for _, typ := range []string{ConditionSuspended, ConditionDegraded, ConditionProgressing} {
+		if c := FindCondition(conds, typ); c != nil && c.Status == StatusTrue {
+			return c.Message
+		}
+	}
+	if c := FindCondition(conds, ConditionReady); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
 // SetCondition returns conds with c set (the input is not modified): LastTransitionTime becomes now only when the status flips or the type is new, so it dates the last real change rather than the last reconcile; order is stable by type.
 func SetCondition(conds []Condition, c Condition, now time.Time) []Condition {
 	out := slices.Clone(conds)

@@ -136,3 +136,19 @@ func observedService(spec swarm.ServiceSpec, replicas, force uint64, extraLabels
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testOwnership is the platform's declared ownership: the app loop owns the
+// rest (and says so for paas.*), the scale loop the replicas and restart
+// counter, the domain loop every traefik.* label.
+func testOwnership(t *testing.T) Ownership {
+	t.Helper()
+	own, err := NewOwnership(map[string]Fields{
+		"app":    {Rest: true, LabelPrefixes: []string{LabelPrefix}},
+		"scale":  {Replicas: true, ForceUpdate: true},
+		"domain": {LabelPrefixes: []string{"traefik."}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return own
+}

@@ -27,8 +27,8 @@ const (
 
 // Owned is the normalized projection of the service fields the app loop owns, the unit of comparison and hashing.
 //
-// It leaves out what other loops own (replicas, ForceUpdate, traefik.* and any
-// other non-paas.* service label), the paas.spec-hash label (it is derived from
+// It leaves out what other loops own (replicas, ForceUpdate; their labels are
+// stripped by Ownership.Owned before projecting), the paas.spec-hash label (it is derived from
 // Owned), and what the engine or CLI derive on their own (ContainerSpec.Isolation,
 // TaskTemplate.Runtime, Placement.Platforms). Field order and JSON names are part
 // of TemplateHash: changing them changes every hash, which costs one label-only
@@ -76,7 +76,7 @@ type Owned struct {
 	EndpointMode string   `json:"endpoint_mode"`
 	Ports        []string `json:"ports,omitempty"`
 
-	Labels map[string]string `json:"labels,omitempty"` // service labels with LabelPrefix, except LabelSpecHash
+	Labels map[string]string `json:"labels,omitempty"` // service labels, except LabelSpecHash: Ownership.Owned strips other loops' first
 }
 
 // OwnedHealthcheck is a container healthcheck as Docker stores it.
@@ -260,7 +260,7 @@ func Project(spec swarm.ServiceSpec) Owned {
 	}
 
 	for k, v := range spec.Labels {
-		if strings.HasPrefix(k, LabelPrefix) && k != LabelSpecHash {
+		if k != LabelSpecHash {
 			if o.Labels == nil {
 				o.Labels = map[string]string{}
 			}

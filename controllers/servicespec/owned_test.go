@@ -94,13 +94,12 @@ func TestProjectSemanticEquality(t *testing.T) {
 				s.TaskTemplate.ContainerSpec.Isolation = "default"
 				s.TaskTemplate.Runtime = "container"
 			}},
-		{"replicas force-update and foreign labels are not ours",
+		{"replicas force-update and other loops' labels are not ours",
 			func(s *swarm.ServiceSpec) {},
 			func(s *swarm.ServiceSpec) {
 				s.Mode.Replicated.Replicas = ptr(uint64(9))
 				s.TaskTemplate.ForceUpdate = 4
 				s.Labels["traefik.http.routers.x.rule"] = "Host(`x`)"
-				s.Labels["com.docker.stack.namespace"] = "x"
 				s.Labels[LabelSpecHash] = "0000000000000000"
 			}},
 		{"nil vs empty network aliases",
@@ -118,7 +117,8 @@ func TestProjectSemanticEquality(t *testing.T) {
 			a, b := Render(baseDesired()), deepCopy(t, Render(baseDesired()))
 			tc.a(&a)
 			tc.b(&b)
-			if pa, pb := Project(a), Project(b); !pa.Equal(pb) {
+			own := testOwnership(t)
+			if pa, pb := Project(own.Owned("app", a)), Project(own.Owned("app", b)); !pa.Equal(pb) {
 				t.Errorf("want equal projections, diff: %v", Diff(pa, pb))
 			}
 		})

@@ -1,9 +1,6 @@
 package servicespec
 
 import (
-	"maps"
-	"strings"
-
 	"github.com/docker/docker/api/types/swarm"
 )
 
@@ -43,25 +40,29 @@ const (
 // AppPlan is the app loop's decision for one app.
 type AppPlan struct {
 	Action Action
-	// Spec is the spec to write on create or update. On update it keeps the
-	// observed replicas, TaskTemplate.ForceUpdate and non-paas.* labels, which
-	// other loops own. On create its replicas are Render's placeholder 0: the
-	// caller sets the initial count.
+	// Spec is the spec to write on create or update. On update it is the
+	// live spec with the app loop's fields replaced (Ownership.Merge), so it
+	// keeps the replicas, ForceUpdate and labels other loops own. On create
+	// its replicas are Render's placeholder 0: the caller sets the initial
+	// count.
 	Spec   swarm.ServiceSpec
 	Drift  []FieldDiff // owned fields that differ, Before = observed, After = desired
 	Reason string
 }
 
-// PlanApp decides what the app loop must do; observed is nil when no service exists.
+// PlanApp decides what loop, the owner of the rest of the service spec in
+// own, must do; observed is nil when no service exists.
 //
-// Only the projection decides whether to write: when Project(observed) equals
-// the desired projection nothing is written even if the observed spec-hash
-// label differs (that can only mean Project itself changed between versions),
-// so replicas, traefik labels and engine-filled defaults never cause a restart.
-// The hash only names the reason: observed carrying the desired hash but
-// different fields was edited by hand (DriftReverted); a different hash means
-// the desired spec moved on (SpecChanged).
-func PlanApp(d Desired, observed *swarm.Service) AppPlan {
+// Only the projection decides whether to write: when the projection of
+// what loop owns of observed equals the desired projection nothing is
+// written even if the observed spec-hash label differs (that can only mean
+// Project itself changed between versions), so replicas, other loops'
+// labels and engine-filled defaults never cause a restart. A label no loop
+// declared is the app loop's, so a hand-added one is drift it removes. The
+// hash only names the reason: observed carrying the desired hash but
+// different fields was edited by hand (DriftReverted); a different hash
+// means the desired spec moved on (SpecChanged).
+func PlanApp(d Desired, observed *swarm.Service, own Ownership, loop string) AppPlan {
 	if observed != nil && !ownedBy(observed.Spec.Labels, d) {
 		return AppPlan{Action: ActionNone, Reason: ReasonNotOwned}
 	}
@@ -78,7 +79,7 @@ func PlanApp(d Desired, observed *swarm.Service) AppPlan {
 	}
 
 	want := Project(spec)
-	got := Project(observed.Spec)
+	got := Project(own.Owned(loop, observed.Spec))
 	if want.Equal(got) {
 		return AppPlan{Action: ActionNone, Reason: ReasonUpToDate}
 	}
@@ -89,7 +90,7 @@ func PlanApp(d Desired, observed *swarm.Service) AppPlan {
 	}
 	return AppPlan{
 		Action: ActionUpdate,
-		Spec:   preserveForeign(spec, observed.Spec),
+		Spec:   own.Merge(loop, observed.Spec, spec),
 		Drift:  Diff(want, got),
 		Reason: reason,
 	}
@@ -99,33 +100,6 @@ func PlanApp(d Desired, observed *swarm.Service) AppPlan {
 // installation; a service without our labels (same name, someone else's) is not ours.
 func ownedBy(labels map[string]string, d Desired) bool {
 	return labels[LabelInstance] == d.InstanceID && labels[LabelAppID] == d.AppID
-}
-
-// preserveForeign copies into spec the fields of observed that other loops own,
-// so the app loop's write does not undo the scale loop's or the domain loop's.
-func preserveForeign(spec, observed swarm.ServiceSpec) swarm.ServiceSpec {
-	if observed.Mode.Replicated != nil {
-		var r *uint64
-		if observed.Mode.Replicated.Replicas != nil {
-			v := *observed.Mode.Replicated.Replicas
-			r = &v
-		}
-		spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: r}}
-	} else {
-		// Swarm cannot change a service's mode; sending the observed mode makes
-		// the update fail loudly instead of silently scaling to Render's 0.
-		spec.Mode = observed.Mode
-	}
-	spec.TaskTemplate.ForceUpdate = observed.TaskTemplate.ForceUpdate
-
-	labels := maps.Clone(spec.Labels)
-	for k, v := range observed.Labels {
-		if !strings.HasPrefix(k, LabelPrefix) {
-			labels[k] = v
-		}
-	}
-	spec.Labels = labels
-	return spec
 }
 
 // ScalePlan is the scale loop's decision for one service.

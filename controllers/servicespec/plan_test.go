@@ -66,6 +66,25 @@ func TestPlanApp(t *testing.T) {
 			wantDrift: []string{"image: evil:latest -> " + testImage, "label paas.extra removed"},
 		},
 		{
+			name: "hand-added label no loop owns: drift reverted, other loops' labels kept",
+			observed: func(t *testing.T) *swarm.Service {
+				s := live(t, baseDesired())
+				s.Spec.Labels["foo"] = "bar"
+				return s
+			},
+			wantAction: ActionUpdate, wantReason: ReasonDriftReverted,
+			wantDrift: []string{"label foo removed"},
+		},
+		{
+			name: "hand-added traefik label: the domain loop's to judge",
+			observed: func(t *testing.T) *swarm.Service {
+				s := live(t, baseDesired())
+				s.Spec.Labels["traefik.http.routers.evil.rule"] = "Host(`evil.example`)"
+				return s
+			},
+			wantAction: ActionNone, wantReason: ReasonUpToDate,
+		},
+		{
 			name:    "new release: spec changed",
 			desired: func(d *Desired) { d.Release = 8; d.Env["NEW"] = testSecret },
 			observed: func(t *testing.T) *swarm.Service {
@@ -103,7 +122,7 @@ func TestPlanApp(t *testing.T) {
 				tc.desired(&d)
 			}
 			obs := tc.observed(t)
-			p := PlanApp(d, obs)
+			p := PlanApp(d, obs, testOwnership(t), "app")
 			if p.Action != tc.wantAction || p.Reason != tc.wantReason {
 				t.Fatalf("PlanApp = %s/%s, want %s/%s (drift %v)", p.Action, p.Reason, tc.wantAction, tc.wantReason, p.Drift)
 			}
@@ -143,22 +162,22 @@ func checkUpdateSpec(t *testing.T, d Desired, obs *swarm.Service, spec swarm.Ser
 		t.Errorf("ForceUpdate = %d, want observed %d", spec.TaskTemplate.ForceUpdate, obs.Spec.TaskTemplate.ForceUpdate)
 	}
 	for k, v := range obs.Spec.Labels {
-		if !strings.HasPrefix(k, LabelPrefix) && spec.Labels[k] != v {
+		if testOwnership(t).LabelOwner(k) != "app" && spec.Labels[k] != v {
 			t.Errorf("foreign label %s = %q, want observed %q", k, spec.Labels[k], v)
 		}
 	}
 	rendered := Render(d)
 	for k, v := range spec.Labels {
-		if strings.HasPrefix(k, LabelPrefix) && rendered.Labels[k] != v {
+		if testOwnership(t).LabelOwner(k) == "app" && rendered.Labels[k] != v {
 			t.Errorf("label %s = %q, want rendered %q", k, v, rendered.Labels[k])
 		}
 	}
-	if !Project(spec).Equal(Project(rendered)) {
+	if !Project(testOwnership(t).Owned("app", spec)).Equal(Project(rendered)) {
 		t.Errorf("update spec differs from rendered: %v", Diff(Project(rendered), Project(spec)))
 	}
 	// After the write, the next reconcile must see nothing to do.
 	after := observedService(asReturnedByEngine(t, spec), *spec.Mode.Replicated.Replicas, spec.TaskTemplate.ForceUpdate, nil)
-	if p := PlanApp(d, after); p.Action != ActionNone {
+	if p := PlanApp(d, after, testOwnership(t), "app"); p.Action != ActionNone {
 		t.Errorf("after applying the update PlanApp = %s/%s %v, want none", p.Action, p.Reason, p.Drift)
 	}
 }
@@ -169,7 +188,7 @@ func TestPlanAppKeepsModeItCannotChange(t *testing.T) {
 	spec := asReturnedByEngine(t, Render(d))
 	spec.Mode = swarm.ServiceMode{Global: &swarm.GlobalService{}}
 	spec.TaskTemplate.ContainerSpec.Image = "other:1"
-	p := PlanApp(d, &swarm.Service{Spec: spec})
+	p := PlanApp(d, &swarm.Service{Spec: spec}, testOwnership(t), "app")
 	if p.Action != ActionUpdate || p.Spec.Mode.Global == nil || p.Spec.Mode.Replicated != nil {
 		t.Errorf("PlanApp = %s, mode %+v: must not turn a global service into a 0-replica one", p.Action, p.Spec.Mode)
 	}

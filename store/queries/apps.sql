@@ -64,3 +64,26 @@ WITH gone AS (
     RETURNING status_seq
 )
 SELECT count(*)::bigint AS pruned FROM gone;
+
+-- name: RecordAppStatus :one
+-- The app loop's status write: its own fields, and its condition types
+-- merged per type into the others' (paas_set_conditions). Phase and status
+-- message are derived from the merged list by the caller, in the same
+-- transaction (SetAppPhase), which this statement's row lock serializes.
+UPDATE paas_apps
+SET observed_generation = sqlc.arg(observed_generation), running_replicas = sqlc.arg(running_replicas),
+    desired_replicas = sqlc.arg(desired_replicas), current_deployment_id = sqlc.arg(current_deployment_id),
+    service_id = sqlc.arg(service_id),
+    conditions = paas_set_conditions(conditions, sqlc.arg(conditions)::jsonb, sqlc.arg(at)::timestamptz, sqlc.arg(condition_order)::text[])
+WHERE id = sqlc.arg(id)
+RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting;
+
+-- name: SetAppConditions :one
+-- Any other loop's condition write: its types merged per type, see RecordAppStatus.
+UPDATE paas_apps
+SET conditions = paas_set_conditions(conditions, sqlc.arg(conditions)::jsonb, sqlc.arg(at)::timestamptz, sqlc.arg(condition_order)::text[])
+WHERE id = sqlc.arg(id)
+RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting;
+
+-- name: SetAppPhase :exec
+UPDATE paas_apps SET phase = sqlc.arg(phase), status_message = sqlc.arg(status_message) WHERE id = sqlc.arg(id);

@@ -1,0 +1,107 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/runtime"
+	"github.com/skypanel/paas/controllers/scale"
+	"github.com/skypanel/paas/store/key"
+)
+
+// ChannelDesired is the Postgres channel on which triggers announce
+// desired-state changes; each payload is a key.
+const ChannelDesired = "paas_desired"
+
+// kindHousekeeping names the housekeeping loop's single key.
+const kindHousekeeping key.Kind = "housekeeping"
+
+// builtinLoops declares the platform's own loops.
+func (m *Manager) builtinLoops() []Loop {
+	appWakes := Wakes{
+		Notify:       []Notify{{Channel: ChannelDesired, Prefix: string(key.KindApp) + "/"}},
+		DockerEvents: []events.Type{ServiceEvents},
+		Resync:       appKeys,
+	}
+	prune := key.New(kindHousekeeping, "prune")
+	return []Loop{
+		{
+			Name: app.Name, Kind: key.KindApp, Wakes: appWakes, Owns: app.Owns,
+			New: func(s Shared) runtime.Reconciler {
+				return &app.Reconciler{
+					Store: m.Store, Docker: m.Docker, Writer: s.Writer, Ownership: s.Ownership, Services: s.Services,
+					Box: m.Box, InstanceID: m.InstanceID, Networks: s.Networks, UpdateMonitor: m.UpdateMonitor,
+					RolloutDeadline: m.RolloutDeadline, PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
+				}
+			},
+		},
+		{
+			Name: scale.Name, Kind: key.KindApp, Wakes: appWakes, Owns: scale.Owns,
+			New: func(s Shared) runtime.Reconciler {
+				return &scale.Reconciler{Store: m.Store, Writer: s.Writer, Now: m.Now}
+			},
+		},
+		{
+			// Housekeeping forgets what no longer counts: at the start of
+			// each term, at each resync and a few times per tombstone
+			// retention (every second to every hour).
+			Name: "housekeeping", Kind: kindHousekeeping, Workers: 1,
+			Wakes: Wakes{
+				Cron:   []Cron{{Schedule: "@every " + min(max(m.TombstoneRetention/4, time.Second), time.Hour).String(), Key: prune}},
+				Resync: func(context.Context, Shared) ([]key.Key, error) { return []key.Key{prune}, nil },
+			},
+			New: func(Shared) runtime.Reconciler { return runtime.ReconcilerFunc(m.housekeeping) },
+		},
+	}
+}
+
+// appKeys lists every app to reconcile: those with a row (deleted or not)
+// and those with a service but no row, which the app loop removes as
+// orphans.
+func appKeys(ctx context.Context, s Shared) ([]key.Key, error) {
+	ids, err := s.Store.ListAppIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	keys := make([]key.Key, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, key.App(id))
+	}
+	for _, svc := range s.Services.AppIDs() {
+		if id, err := uuid.Parse(svc); err == nil {
+			keys = append(keys, key.App(id))
+		}
+	}
+	return keys, nil
+}
+
+// housekeeping prunes tombstones past their retention, and the API's
+// login attempts and deployment requests past their windows (the API
+// prunes those only for the keys and organizations it sees again).
+func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, error) {
+	log := zerolog.Ctx(ctx)
+	now := m.Now()
+	tombs, err := m.Store.PruneTombstones(ctx, now.Add(-m.TombstoneRetention))
+	if err != nil {
+		return runtime.Result{}, fmt.Errorf("prune tombstones: %w", err)
+	}
+	logins, err := m.Store.PruneLoginAttempts(ctx, now.Add(-time.Minute))
+	if err != nil {
+		return runtime.Result{}, fmt.Errorf("prune login attempts: %w", err)
+	}
+	deploys, err := m.Store.PruneDeployRequests(ctx, now.Add(-time.Hour))
+	if err != nil {
+		return runtime.Result{}, fmt.Errorf("prune deployment requests: %w", err)
+	}
+	if tombs+logins+deploys > 0 {
+		log.Info().Int64("tombstones", tombs).Int64("login_attempts", logins).Int64("deploy_requests", deploys).
+			Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
+	}
+	return runtime.Result{}, nil
+}
