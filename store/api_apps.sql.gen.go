@@ -15,24 +15,10 @@ import (
 )
 
 const aPIAdminListApps = `-- name: APIAdminListApps :many
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE ($1::uuid IS NULL OR a.organization_id = $1::uuid)
-  AND (a.created_at, a.id) > ($2::timestamptz, $3::uuid)
-ORDER BY a.created_at, a.id
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+WHERE ($1::uuid IS NULL OR organization_id = $1::uuid)
+  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ORDER BY created_at, id
 LIMIT $4
 `
 
@@ -43,19 +29,8 @@ type APIAdminListAppsParams struct {
 	Lim            int32         `json:"lim"`
 }
 
-type APIAdminListAppsRow struct {
-	App            App      `json:"app"`
-	PlanName       string   `json:"plan_name"`
-	Hostnames      []string `json:"hostnames"`
-	EnvKeys        []string `json:"env_keys"`
-	EnvValues      [][]byte `json:"env_values"`
-	CurrentVersion *int32   `json:"current_version"`
-	CurrentStatus  *string  `json:"current_status"`
-	CurrentImage   *string  `json:"current_image"`
-}
-
 // Every app of the installation, oldest first, for platform admins.
-func (q *Queries) APIAdminListApps(ctx context.Context, arg APIAdminListAppsParams) ([]APIAdminListAppsRow, error) {
+func (q *Queries) APIAdminListApps(ctx context.Context, arg APIAdminListAppsParams) ([]AppView, error) {
 	rows, err := q.db.Query(ctx, aPIAdminListApps,
 		arg.OrganizationID,
 		arg.AfterCreated,
@@ -66,37 +41,37 @@ func (q *Queries) APIAdminListApps(ctx context.Context, arg APIAdminListAppsPara
 		return nil, err
 	}
 	defer rows.Close()
-	items := []APIAdminListAppsRow{}
+	items := []AppView{}
 	for rows.Next() {
-		var i APIAdminListAppsRow
+		var i AppView
 		if err := rows.Scan(
-			&i.App.ID,
-			&i.App.OrganizationID,
-			&i.App.Name,
-			&i.App.ServiceName,
-			&i.App.Image,
-			&i.App.Replicas,
-			&i.App.Port,
-			&i.App.Command,
-			&i.App.PlanID,
-			&i.App.HealthCheck,
-			&i.App.Stopped,
-			&i.App.RestartCount,
-			&i.App.EnvRevision,
-			&i.App.Generation,
-			&i.App.Version,
-			&i.App.ObservedGeneration,
-			&i.App.Phase,
-			&i.App.Conditions,
-			&i.App.StatusMessage,
-			&i.App.RunningReplicas,
-			&i.App.DesiredReplicas,
-			&i.App.CurrentDeploymentID,
-			&i.App.ServiceID,
-			&i.App.StatusSeq,
-			&i.App.DeletedAt,
-			&i.App.CreatedAt,
-			&i.App.UpdatedAt,
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.ServiceName,
+			&i.Image,
+			&i.Replicas,
+			&i.Port,
+			&i.Command,
+			&i.PlanID,
+			&i.HealthCheck,
+			&i.Stopped,
+			&i.RestartCount,
+			&i.EnvRevision,
+			&i.Generation,
+			&i.Version,
+			&i.ObservedGeneration,
+			&i.Phase,
+			&i.Conditions,
+			&i.StatusMessage,
+			&i.RunningReplicas,
+			&i.DesiredReplicas,
+			&i.CurrentDeploymentID,
+			&i.ServiceID,
+			&i.StatusSeq,
+			&i.DeletedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,
@@ -409,24 +384,10 @@ func (q *Queries) APIFindApp(ctx context.Context, arg APIFindAppParams) (App, er
 }
 
 const aPIGetApp = `-- name: APIGetApp :one
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = $1
-  AND (a.id = $2 OR a.name = $3::text)
-ORDER BY (a.id = $2) DESC
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+WHERE organization_id = $1
+  AND (id = $2 OR name = $3::text)
+ORDER BY (id = $2) DESC
 LIMIT 1
 `
 
@@ -436,49 +397,38 @@ type APIGetAppParams struct {
 	Name           string    `json:"name"`
 }
 
-type APIGetAppRow struct {
-	App            App      `json:"app"`
-	PlanName       string   `json:"plan_name"`
-	Hostnames      []string `json:"hostnames"`
-	EnvKeys        []string `json:"env_keys"`
-	EnvValues      [][]byte `json:"env_values"`
-	CurrentVersion *int32   `json:"current_version"`
-	CurrentStatus  *string  `json:"current_status"`
-	CurrentImage   *string  `json:"current_image"`
-}
-
 // By id or by name inside one organization; the id wins when both match.
-func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (APIGetAppRow, error) {
+func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (AppView, error) {
 	row := q.db.QueryRow(ctx, aPIGetApp, arg.OrganizationID, arg.ID, arg.Name)
-	var i APIGetAppRow
+	var i AppView
 	err := row.Scan(
-		&i.App.ID,
-		&i.App.OrganizationID,
-		&i.App.Name,
-		&i.App.ServiceName,
-		&i.App.Image,
-		&i.App.Replicas,
-		&i.App.Port,
-		&i.App.Command,
-		&i.App.PlanID,
-		&i.App.HealthCheck,
-		&i.App.Stopped,
-		&i.App.RestartCount,
-		&i.App.EnvRevision,
-		&i.App.Generation,
-		&i.App.Version,
-		&i.App.ObservedGeneration,
-		&i.App.Phase,
-		&i.App.Conditions,
-		&i.App.StatusMessage,
-		&i.App.RunningReplicas,
-		&i.App.DesiredReplicas,
-		&i.App.CurrentDeploymentID,
-		&i.App.ServiceID,
-		&i.App.StatusSeq,
-		&i.App.DeletedAt,
-		&i.App.CreatedAt,
-		&i.App.UpdatedAt,
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.ServiceName,
+		&i.Image,
+		&i.Replicas,
+		&i.Port,
+		&i.Command,
+		&i.PlanID,
+		&i.HealthCheck,
+		&i.Stopped,
+		&i.RestartCount,
+		&i.EnvRevision,
+		&i.Generation,
+		&i.Version,
+		&i.ObservedGeneration,
+		&i.Phase,
+		&i.Conditions,
+		&i.StatusMessage,
+		&i.RunningReplicas,
+		&i.DesiredReplicas,
+		&i.CurrentDeploymentID,
+		&i.ServiceID,
+		&i.StatusSeq,
+		&i.DeletedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 		&i.PlanName,
 		&i.Hostnames,
 		&i.EnvKeys,
@@ -491,23 +441,9 @@ func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (APIGetApp
 }
 
 const aPIGetAppsByIDs = `-- name: APIGetAppsByIDs :many
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = $1 AND a.id = ANY($2::uuid[])
-ORDER BY a.status_seq
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+WHERE organization_id = $1 AND id = ANY($2::uuid[])
+ORDER BY status_seq
 `
 
 type APIGetAppsByIDsParams struct {
@@ -515,54 +451,43 @@ type APIGetAppsByIDsParams struct {
 	Ids            []uuid.UUID `json:"ids"`
 }
 
-type APIGetAppsByIDsRow struct {
-	App            App      `json:"app"`
-	PlanName       string   `json:"plan_name"`
-	Hostnames      []string `json:"hostnames"`
-	EnvKeys        []string `json:"env_keys"`
-	EnvValues      [][]byte `json:"env_values"`
-	CurrentVersion *int32   `json:"current_version"`
-	CurrentStatus  *string  `json:"current_status"`
-	CurrentImage   *string  `json:"current_image"`
-}
-
-func (q *Queries) APIGetAppsByIDs(ctx context.Context, arg APIGetAppsByIDsParams) ([]APIGetAppsByIDsRow, error) {
+func (q *Queries) APIGetAppsByIDs(ctx context.Context, arg APIGetAppsByIDsParams) ([]AppView, error) {
 	rows, err := q.db.Query(ctx, aPIGetAppsByIDs, arg.OrganizationID, arg.Ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []APIGetAppsByIDsRow{}
+	items := []AppView{}
 	for rows.Next() {
-		var i APIGetAppsByIDsRow
+		var i AppView
 		if err := rows.Scan(
-			&i.App.ID,
-			&i.App.OrganizationID,
-			&i.App.Name,
-			&i.App.ServiceName,
-			&i.App.Image,
-			&i.App.Replicas,
-			&i.App.Port,
-			&i.App.Command,
-			&i.App.PlanID,
-			&i.App.HealthCheck,
-			&i.App.Stopped,
-			&i.App.RestartCount,
-			&i.App.EnvRevision,
-			&i.App.Generation,
-			&i.App.Version,
-			&i.App.ObservedGeneration,
-			&i.App.Phase,
-			&i.App.Conditions,
-			&i.App.StatusMessage,
-			&i.App.RunningReplicas,
-			&i.App.DesiredReplicas,
-			&i.App.CurrentDeploymentID,
-			&i.App.ServiceID,
-			&i.App.StatusSeq,
-			&i.App.DeletedAt,
-			&i.App.CreatedAt,
-			&i.App.UpdatedAt,
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.ServiceName,
+			&i.Image,
+			&i.Replicas,
+			&i.Port,
+			&i.Command,
+			&i.PlanID,
+			&i.HealthCheck,
+			&i.Stopped,
+			&i.RestartCount,
+			&i.EnvRevision,
+			&i.Generation,
+			&i.Version,
+			&i.ObservedGeneration,
+			&i.Phase,
+			&i.Conditions,
+			&i.StatusMessage,
+			&i.RunningReplicas,
+			&i.DesiredReplicas,
+			&i.CurrentDeploymentID,
+			&i.ServiceID,
+			&i.StatusSeq,
+			&i.DeletedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,
@@ -692,23 +617,9 @@ func (q *Queries) APIListAppEvents(ctx context.Context, arg APIListAppEventsPara
 
 const aPIListApps = `-- name: APIListApps :many
 
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = $1 AND a.name > $2::text
-ORDER BY a.name
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+WHERE organization_id = $1 AND name > $2::text
+ORDER BY name
 LIMIT $3
 `
 
@@ -718,57 +629,47 @@ type APIListAppsParams struct {
 	Lim            int32     `json:"lim"`
 }
 
-type APIListAppsRow struct {
-	App            App      `json:"app"`
-	PlanName       string   `json:"plan_name"`
-	Hostnames      []string `json:"hostnames"`
-	EnvKeys        []string `json:"env_keys"`
-	EnvValues      [][]byte `json:"env_values"`
-	CurrentVersion *int32   `json:"current_version"`
-	CurrentStatus  *string  `json:"current_status"`
-	CurrentImage   *string  `json:"current_image"`
-}
-
 // Queries of the HTTP API (api/v1): apps as the API shows them. The view
-// queries return the app row with what its answer needs (plan name, domain
-// hostnames, sealed env, current release) in one round trip.
-func (q *Queries) APIListApps(ctx context.Context, arg APIListAppsParams) ([]APIListAppsRow, error) {
+// queries read paas_app_view (schema/00007_app_view.sql): the app row with
+// what its answer needs (plan name, domain hostnames, sealed env, current
+// release) in one round trip.
+func (q *Queries) APIListApps(ctx context.Context, arg APIListAppsParams) ([]AppView, error) {
 	rows, err := q.db.Query(ctx, aPIListApps, arg.OrganizationID, arg.AfterName, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []APIListAppsRow{}
+	items := []AppView{}
 	for rows.Next() {
-		var i APIListAppsRow
+		var i AppView
 		if err := rows.Scan(
-			&i.App.ID,
-			&i.App.OrganizationID,
-			&i.App.Name,
-			&i.App.ServiceName,
-			&i.App.Image,
-			&i.App.Replicas,
-			&i.App.Port,
-			&i.App.Command,
-			&i.App.PlanID,
-			&i.App.HealthCheck,
-			&i.App.Stopped,
-			&i.App.RestartCount,
-			&i.App.EnvRevision,
-			&i.App.Generation,
-			&i.App.Version,
-			&i.App.ObservedGeneration,
-			&i.App.Phase,
-			&i.App.Conditions,
-			&i.App.StatusMessage,
-			&i.App.RunningReplicas,
-			&i.App.DesiredReplicas,
-			&i.App.CurrentDeploymentID,
-			&i.App.ServiceID,
-			&i.App.StatusSeq,
-			&i.App.DeletedAt,
-			&i.App.CreatedAt,
-			&i.App.UpdatedAt,
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.ServiceName,
+			&i.Image,
+			&i.Replicas,
+			&i.Port,
+			&i.Command,
+			&i.PlanID,
+			&i.HealthCheck,
+			&i.Stopped,
+			&i.RestartCount,
+			&i.EnvRevision,
+			&i.Generation,
+			&i.Version,
+			&i.ObservedGeneration,
+			&i.Phase,
+			&i.Conditions,
+			&i.StatusMessage,
+			&i.RunningReplicas,
+			&i.DesiredReplicas,
+			&i.CurrentDeploymentID,
+			&i.ServiceID,
+			&i.StatusSeq,
+			&i.DeletedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,

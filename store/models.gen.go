@@ -53,6 +53,43 @@ type App struct {
 	UpdatedAt           time.Time             `json:"updated_at"`
 }
 
+type AppView struct {
+	ID                  uuid.UUID             `json:"id"`
+	OrganizationID      uuid.UUID             `json:"organization_id"`
+	Name                string                `json:"name"`
+	ServiceName         string                `json:"service_name"`
+	Image               string                `json:"image"`
+	Replicas            int32                 `json:"replicas"`
+	Port                int32                 `json:"port"`
+	Command             []string              `json:"command"`
+	PlanID              uuid.UUID             `json:"plan_id"`
+	HealthCheck         pqtype.NullRawMessage `json:"health_check"`
+	Stopped             bool                  `json:"stopped"`
+	RestartCount        int64                 `json:"restart_count"`
+	EnvRevision         int64                 `json:"env_revision"`
+	Generation          int64                 `json:"generation"`
+	Version             int64                 `json:"version"`
+	ObservedGeneration  int64                 `json:"observed_generation"`
+	Phase               string                `json:"phase"`
+	Conditions          json.RawMessage       `json:"conditions"`
+	StatusMessage       string                `json:"status_message"`
+	RunningReplicas     int32                 `json:"running_replicas"`
+	DesiredReplicas     int32                 `json:"desired_replicas"`
+	CurrentDeploymentID uuid.NullUUID         `json:"current_deployment_id"`
+	ServiceID           *string               `json:"service_id"`
+	StatusSeq           int64                 `json:"status_seq"`
+	DeletedAt           *time.Time            `json:"deleted_at"`
+	CreatedAt           time.Time             `json:"created_at"`
+	UpdatedAt           time.Time             `json:"updated_at"`
+	PlanName            string                `json:"plan_name"`
+	Hostnames           []string              `json:"hostnames"`
+	EnvKeys             []string              `json:"env_keys"`
+	EnvValues           [][]byte              `json:"env_values"`
+	CurrentVersion      *int32                `json:"current_version"`
+	CurrentStatus       *string               `json:"current_status"`
+	CurrentImage        *string               `json:"current_image"`
+}
+
 type AuditEntry struct {
 	ID             int64           `json:"id"`
 	ActorUserID    uuid.NullUUID   `json:"actor_user_id"`

@@ -101,11 +101,11 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	out := openapi.AppList{Items: make([]openapi.App, 0, min(len(rows), limit))}
 	for i, r := range rows {
 		if i == limit {
-			last := rows[i-1].App
+			last := rows[i-1]
 			out.NextCursor = encodeCursor(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.ID.String())
 			break
 		}
-		a, err := s.renderApp(appView(r))
+		a, err := s.renderApp(r)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func (s *server) getAppView(ctx context.Context, orgID uuid.UUID, ident string) 
 	if err != nil {
 		return openapi.App{}, err
 	}
-	return s.renderApp(appView(row))
+	return s.renderApp(row)
 }
 
 // GetApp answers one app.

@@ -106,7 +106,7 @@ func (s *server) renderShared(ctx context.Context, key listKey, now time.Time) (
 // renderPage renders a page and its fingerprint from one snapshot, so the
 // pair kept in the cache is consistent, and keeps it.
 func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*listEntry, error) {
-	var rows []store.APIListAppsRow
+	var rows []store.AppView
 	var fp store.APIAppsFingerprintRow
 	listParams := store.APIListAppsParams{OrganizationID: key.org, AfterName: key.after, Lim: int32(key.limit + 1)}
 	read := s.fresh.now()
@@ -131,10 +131,10 @@ func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*l
 	out := openapi.AppList{Items: make([]openapi.App, 0, min(len(rows), key.limit))}
 	for i, r := range rows {
 		if i == key.limit {
-			out.NextCursor = encodeCursor(rows[i-1].App.Name)
+			out.NextCursor = encodeCursor(rows[i-1].Name)
 			break
 		}
-		a, err := s.renderApp(appView(r))
+		a, err := s.renderApp(r)
 		if err != nil {
 			return nil, err
 		}

@@ -15,28 +15,15 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// appView is the common shape of the API's app view queries (APIGetApp,
-// APIListApps, ...): the row and what its answer needs.
-type appView struct {
-	App            store.App `json:"app"`
-	PlanName       string    `json:"plan_name"`
-	Hostnames      []string  `json:"hostnames"`
-	EnvKeys        []string  `json:"env_keys"`
-	EnvValues      [][]byte  `json:"env_values"`
-	CurrentVersion *int32    `json:"current_version"`
-	CurrentStatus  *string   `json:"current_status"`
-	CurrentImage   *string   `json:"current_image"`
-}
-
-// renderApp builds the API's app object; env values are opened.
-func (s *server) renderApp(v appView) (openapi.App, error) {
-	a := v.App
-	env := make(map[string]string, len(v.EnvKeys))
-	for i, k := range v.EnvKeys {
-		if i >= len(v.EnvValues) {
+// renderApp builds the API's app object from its view row (every app read
+// of the API selects paas_app_view); env values are opened.
+func (s *server) renderApp(a store.AppView) (openapi.App, error) {
+	env := make(map[string]string, len(a.EnvKeys))
+	for i, k := range a.EnvKeys {
+		if i >= len(a.EnvValues) {
 			break
 		}
-		clear, err := s.Box.Open(v.EnvValues[i])
+		clear, err := s.Box.Open(a.EnvValues[i])
 		if err != nil {
 			return openapi.App{}, fmt.Errorf("open env %s of app %s: %w", k, a.ID, err)
 		}
@@ -56,14 +43,14 @@ func (s *server) renderApp(v appView) (openapi.App, error) {
 			conds = []openapi.Condition{}
 		}
 	}
-	urls := make([]string, 0, len(v.Hostnames))
-	for _, h := range v.Hostnames {
+	urls := make([]string, 0, len(a.Hostnames))
+	for _, h := range a.Hostnames {
 		urls = append(urls, "https://"+h)
 	}
 	var current *openapi.DeploymentRef
-	if a.CurrentDeploymentID.Valid && v.CurrentVersion != nil {
-		current = &openapi.DeploymentRef{Id: a.CurrentDeploymentID.UUID, Version: int(*v.CurrentVersion),
-			Status: deref(v.CurrentStatus), Image: deref(v.CurrentImage)}
+	if a.CurrentDeploymentID.Valid && a.CurrentVersion != nil {
+		current = &openapi.DeploymentRef{Id: a.CurrentDeploymentID.UUID, Version: int(*a.CurrentVersion),
+			Status: deref(a.CurrentStatus), Image: deref(a.CurrentImage)}
 	}
 	phase := a.Phase
 	if a.DeletedAt != nil {
@@ -77,7 +64,7 @@ func (s *server) renderApp(v appView) (openapi.App, error) {
 		Id: a.ID, Name: a.Name, OrganizationId: a.OrganizationID, Version: a.Version, RestartCount: a.RestartCount,
 		Spec: openapi.AppSpec{
 			Image: a.Image, Replicas: int(a.Replicas), Port: int(a.Port), Env: env, Command: cmd,
-			Plan: v.PlanName, HealthCheck: hc, Stopped: a.Stopped,
+			Plan: a.PlanName, HealthCheck: hc, Stopped: a.Stopped,
 		},
 		Status: openapi.AppStatus{
 			Phase: phase, Generation: a.Generation, ObservedGeneration: a.ObservedGeneration,

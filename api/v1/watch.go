@@ -330,11 +330,11 @@ func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 			return err
 		}
 		for _, r := range rows {
-			a, err := wt.s.renderApp(appView(r))
+			a, err := wt.s.renderApp(r)
 			if err != nil {
 				return err
 			}
-			evs = append(evs, watchEvent{seq: r.App.StatusSeq, name: "app", data: a, app: r.App.ID})
+			evs = append(evs, watchEvent{seq: r.StatusSeq, name: "app", data: a, app: r.ID})
 		}
 	}
 	tombs, err := wt.s.Store.APITombstonesSince(ctx, store.APITombstonesSinceParams{OrganizationID: wt.org, AfterSeq: wt.tombMin, AppID: wt.app})

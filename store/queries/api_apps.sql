@@ -1,88 +1,33 @@
 -- Queries of the HTTP API (api/v1): apps as the API shows them. The view
--- queries return the app row with what its answer needs (plan name, domain
--- hostnames, sealed env, current release) in one round trip.
+-- queries read paas_app_view (schema/00007_app_view.sql): the app row with
+-- what its answer needs (plan name, domain hostnames, sealed env, current
+-- release) in one round trip.
 
 -- name: APIListApps :many
-SELECT sqlc.embed(a), p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = sqlc.arg(organization_id) AND a.name > sqlc.arg(after_name)::text
-ORDER BY a.name
+SELECT * FROM paas_app_view
+WHERE organization_id = sqlc.arg(organization_id) AND name > sqlc.arg(after_name)::text
+ORDER BY name
 LIMIT sqlc.arg(lim);
 
 -- name: APIGetApp :one
 -- By id or by name inside one organization; the id wins when both match.
-SELECT sqlc.embed(a), p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = sqlc.arg(organization_id)
-  AND (a.id = sqlc.arg(id) OR a.name = sqlc.arg(name)::text)
-ORDER BY (a.id = sqlc.arg(id)) DESC
+SELECT * FROM paas_app_view
+WHERE organization_id = sqlc.arg(organization_id)
+  AND (id = sqlc.arg(id) OR name = sqlc.arg(name)::text)
+ORDER BY (id = sqlc.arg(id)) DESC
 LIMIT 1;
 
 -- name: APIGetAppsByIDs :many
-SELECT sqlc.embed(a), p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE a.organization_id = sqlc.arg(organization_id) AND a.id = ANY(sqlc.arg(ids)::uuid[])
-ORDER BY a.status_seq;
+SELECT * FROM paas_app_view
+WHERE organization_id = sqlc.arg(organization_id) AND id = ANY(sqlc.arg(ids)::uuid[])
+ORDER BY status_seq;
 
 -- name: APIAdminListApps :many
 -- Every app of the installation, oldest first, for platform admins.
-SELECT sqlc.embed(a), p.name AS plan_name,
-       COALESCE(dm.hostnames, '{}')::text[] AS hostnames,
-       COALESCE(ev.env_keys, '{}')::text[] AS env_keys,
-       COALESCE(ev.env_values, '{}')::bytea[] AS env_values,
-       cd.version AS current_version, cd.status AS current_status, cd.image AS current_image
-FROM paas_apps a
-JOIN paas_plans p ON p.id = a.plan_id
-LEFT JOIN paas_deployments cd ON cd.id = a.current_deployment_id
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.key ORDER BY e.key) AS env_keys, array_agg(e.value_encrypted ORDER BY e.key) AS env_values
-    FROM paas_env_vars e WHERE e.app_id = a.id
-) ev ON true
-LEFT JOIN LATERAL (
-    SELECT array_agg(d.hostname ORDER BY d.hostname) AS hostnames FROM paas_domains d WHERE d.app_id = a.id
-) dm ON true
-WHERE (sqlc.narg(organization_id)::uuid IS NULL OR a.organization_id = sqlc.narg(organization_id)::uuid)
-  AND (a.created_at, a.id) > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_id)::uuid)
-ORDER BY a.created_at, a.id
+SELECT * FROM paas_app_view
+WHERE (sqlc.narg(organization_id)::uuid IS NULL OR organization_id = sqlc.narg(organization_id)::uuid)
+  AND (created_at, id) > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_id)::uuid)
+ORDER BY created_at, id
 LIMIT sqlc.arg(lim);
 
 -- name: APIAppSeqs :many
