@@ -98,20 +98,13 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	if err != nil {
 		return err
 	}
-	out := openapi.AppList{Items: make([]openapi.App, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			last := rows[i-1]
-			out.NextCursor = encodeCursor(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.ID.String())
-			break
-		}
-		a, err := s.renderApp(r)
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, a)
+	items, next, err := page(rows, limit, s.renderApp, func(a store.AppView) string {
+		return strconv.FormatInt(a.CreatedAt.UnixMicro(), 10) + "|" + a.ID.String()
+	})
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.AppList{Items: items, NextCursor: next})
 }
 
 // AdminListOrganizations answers a page of organizations by slug.
@@ -128,15 +121,15 @@ func (s *server) AdminListOrganizations(c echo.Context, params openapi.AdminList
 	if err != nil {
 		return err
 	}
-	out := openapi.OrganizationList{Items: make([]openapi.Organization, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(rows[i-1].Slug)
-			break
-		}
-		out.Items = append(out.Items, organizationOut(store.APIGetOrganizationRow(r)))
+	items, next, err := page(rows, limit,
+		func(r store.APIListOrganizationsRow) (openapi.Organization, error) {
+			return organizationOut(store.APIGetOrganizationRow(r)), nil
+		},
+		func(r store.APIListOrganizationsRow) string { return r.Slug })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.OrganizationList{Items: items, NextCursor: next})
 }
 
 type createOrganizationRequest struct {
@@ -363,15 +356,15 @@ func (s *server) AdminListUsers(c echo.Context, params openapi.AdminListUsersPar
 	if err != nil {
 		return err
 	}
-	out := openapi.UserList{Items: make([]openapi.User, 0, min(len(rows), limit))}
-	for i, u := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(rows[i-1].Email)
-			break
-		}
-		out.Items = append(out.Items, userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.CreatedAt))
+	items, next, err := page(rows, limit,
+		func(u store.APIListUsersRow) (openapi.User, error) {
+			return userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.CreatedAt), nil
+		},
+		func(u store.APIListUsersRow) string { return u.Email })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.UserList{Items: items, NextCursor: next})
 }
 
 type createUserRequest struct {
@@ -599,24 +592,26 @@ func (s *server) AdminListAudit(c echo.Context, params openapi.AdminListAuditPar
 	if err != nil {
 		return err
 	}
-	out := openapi.AuditList{Items: make([]openapi.AuditEntry, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(strconv.FormatInt(rows[i-1].ID, 10))
-			break
-		}
-		e := openapi.AuditEntry{Id: r.ID, Action: r.Action, TargetKind: r.TargetKind, TargetId: r.TargetID,
-			ActorEmail: r.ActorEmail, CreatedAt: r.CreatedAt, Details: map[string]any{}}
-		if r.ActorUserID.Valid {
-			id := r.ActorUserID.UUID
-			e.ActorUserId = &id
-		}
-		if r.OrganizationID.Valid {
-			id := r.OrganizationID.UUID
-			e.OrganizationId = &id
-		}
-		_ = json.Unmarshal(r.Details, &e.Details)
-		out.Items = append(out.Items, e)
+	items, next, err := page(rows, limit, auditOut,
+		func(r store.APIListAuditRow) string { return strconv.FormatInt(r.ID, 10) })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.AuditList{Items: items, NextCursor: next})
+}
+
+// auditOut renders an audit entry; unreadable details show as none.
+func auditOut(r store.APIListAuditRow) (openapi.AuditEntry, error) {
+	e := openapi.AuditEntry{Id: r.ID, Action: r.Action, TargetKind: r.TargetKind, TargetId: r.TargetID,
+		ActorEmail: r.ActorEmail, CreatedAt: r.CreatedAt, Details: map[string]any{}}
+	if r.ActorUserID.Valid {
+		id := r.ActorUserID.UUID
+		e.ActorUserId = &id
+	}
+	if r.OrganizationID.Valid {
+		id := r.OrganizationID.UUID
+		e.OrganizationId = &id
+	}
+	_ = json.Unmarshal(r.Details, &e.Details)
+	return e, nil
 }

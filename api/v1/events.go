@@ -75,15 +75,11 @@ func (s *server) ListAppEvents(c echo.Context, ident openapi.AppPath, params ope
 	if err != nil {
 		return err
 	}
-	out := openapi.EventList{Items: make([]openapi.Event, 0, min(len(rows), limit))}
-	for i, e := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(eventKey(rows[i-1]))
-			break
-		}
-		out.Items = append(out.Items, eventOut(e))
+	items, next, err := page(rows, limit, func(e store.Event) (openapi.Event, error) { return eventOut(e), nil }, eventKey)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.EventList{Items: items, NextCursor: next})
 }
 
 // streamEvents polls for events recorded (or repeated) after a position

@@ -128,19 +128,11 @@ func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*l
 	if err != nil {
 		return nil, err
 	}
-	out := openapi.AppList{Items: make([]openapi.App, 0, min(len(rows), key.limit))}
-	for i, r := range rows {
-		if i == key.limit {
-			out.NextCursor = encodeCursor(rows[i-1].Name)
-			break
-		}
-		a, err := s.renderApp(r)
-		if err != nil {
-			return nil, err
-		}
-		out.Items = append(out.Items, a)
+	items, next, err := page(rows, key.limit, s.renderApp, func(a store.AppView) string { return a.Name })
+	if err != nil {
+		return nil, err
 	}
-	body, err := json.Marshal(out)
+	body, err := json.Marshal(openapi.AppList{Items: items, NextCursor: next})
 	if err != nil {
 		return nil, err
 	}

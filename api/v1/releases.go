@@ -99,15 +99,15 @@ func (s *server) ListDeployments(c echo.Context, ident openapi.AppPath, params o
 	if err != nil {
 		return err
 	}
-	out := openapi.DeploymentList{Items: make([]openapi.Deployment, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			out.NextCursor = encodeCursor(strconv.Itoa(int(rows[i-1].Version)))
-			break
-		}
-		out.Items = append(out.Items, renderDeployment(deploymentRow(r)))
+	items, next, err := page(rows, limit,
+		func(r store.APIListDeploymentsRow) (openapi.Deployment, error) {
+			return renderDeployment(deploymentRow(r)), nil
+		},
+		func(r store.APIListDeploymentsRow) string { return strconv.Itoa(int(r.Version)) })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.DeploymentList{Items: items, NextCursor: next})
 }
 
 func (s *server) findDeployment(c echo.Context, ident, dep string) (deploymentRow, error) {
