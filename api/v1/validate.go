@@ -13,6 +13,7 @@ import (
 
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // Limits of an app spec, beyond what the schema checks.
@@ -21,7 +22,6 @@ const (
 	maxCommandArgs    = 64
 	maxCommandArgLen  = 4096
 	maxEnvVars        = 256
-	maxEnvKeyLen      = 64
 	maxEnvValueLen    = 16 << 10
 	maxReplicas       = 1000
 	defaultReplicas   = 1
@@ -34,7 +34,6 @@ var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 	// planName is the schema's CHECK on plan names.
 	planName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-	envKey   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	// healthPath keeps health check paths to characters a shell reads literally.
 	healthPath = regexp.MustCompile(`^/[A-Za-z0-9._~/%=+,:@?-]*$`)
 )
@@ -96,13 +95,10 @@ func checkEnvVar(prefix, k, v string) []problem.FieldError {
 	if !validText(k) {
 		field = prefix + "(invalid key)"
 	}
+	if err := spec.CheckEnvKey(k); err != nil {
+		return []problem.FieldError{fe(field, err.Error())}
+	}
 	switch {
-	case len(k) > maxEnvKeyLen:
-		return []problem.FieldError{fe(field, fmt.Sprintf("key must be at most %d characters", maxEnvKeyLen))}
-	case !envKey.MatchString(k):
-		return []problem.FieldError{fe(field, "key must match [A-Z_][A-Z0-9_]*")}
-	case k == "PORT":
-		return []problem.FieldError{fe(field, "PORT is reserved: the platform sets it from spec.port")}
 	case len(v) > maxEnvValueLen:
 		return []problem.FieldError{fe(field, fmt.Sprintf("value must be at most %d bytes", maxEnvValueLen))}
 	case strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v):

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/skypanel/paas/api/client"
 	"github.com/skypanel/paas/cmd/paasctl/internal/output"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // waitFlags are --wait and --timeout, shared by the commands that change
@@ -281,8 +281,6 @@ func rollbackTarget(app *client.App, ds []client.Deployment) (int, error) {
 	return 0, fmt.Errorf("no deployed release before release %d to go back to (see `paasctl get deployments %s`; --to picks one)", serving, app.Name)
 }
 
-var envKeyRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-
 func (a *app) envCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env",
@@ -453,12 +451,11 @@ unless --replace.`,
 	return cmd
 }
 
+// checkEnvKey refuses a variable name the API would refuse, before any
+// request is sent.
 func checkEnvKey(k string) error {
-	switch {
-	case !envKeyRE.MatchString(k) || len(k) > 64:
-		return fmt.Errorf("%q is not a variable name: use [A-Z_][A-Z0-9_]*, at most 64 characters", k)
-	case k == "PORT":
-		return errors.New("PORT is reserved: the platform sets it from spec.port")
+	if err := spec.CheckEnvKey(k); err != nil {
+		return fmt.Errorf("variable %q: %w", k, err)
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ import (
 
 	"github.com/distribution/reference"
 	"gopkg.in/yaml.v3"
+
+	"github.com/skypanel/paas/store/spec"
 )
 
 // App is one app of a file.
@@ -104,7 +106,6 @@ func (e *Error) Error() string {
 // Validation limits, the API's (docs/api.md), checked here so a bad file is
 // refused before anything is written.
 const (
-	maxEnvKeyLen   = 64
 	maxEnvValueLen = 16 << 10
 	maxEnvVars     = 256
 	maxReplicas    = 1000
@@ -115,7 +116,6 @@ const (
 var (
 	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 	planName   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-	envKey     = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	healthPath = regexp.MustCompile(`^/[A-Za-z0-9._~/%=+,:@?-]*$`)
 	hostLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
@@ -420,15 +420,12 @@ func (p *parser) env(n *yaml.Node, field string) (map[string]string, error) {
 		k, v := n.Content[i], n.Content[i+1]
 		key := k.Value
 		f := field + "." + key
-		switch {
-		case k.Kind != yaml.ScalarNode:
+		if k.Kind != yaml.ScalarNode {
 			return nil, p.errAt(k, "%s: keys must be variable names", field)
-		case len(key) > maxEnvKeyLen:
-			return nil, p.errAt(k, "%s: the name must be at most %d characters", f, maxEnvKeyLen)
-		case !envKey.MatchString(key):
-			return nil, p.errAt(k, "%s: the name must match [A-Z_][A-Z0-9_]*", f)
-		case key == "PORT":
-			return nil, p.errAt(k, "%s: PORT is reserved: the platform sets it from spec.port", f)
+		}
+		if err := spec.CheckEnvKey(key); err != nil {
+			// In a manifest "key" would read as the YAML key: say "name".
+			return nil, p.errAt(k, "%s: %s", f, strings.Replace(err.Error(), "key must", "the name must", 1))
 		}
 		if _, dup := env[key]; dup {
 			return nil, p.errAt(k, "%s appears twice", f)

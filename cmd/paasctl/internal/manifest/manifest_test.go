@@ -96,6 +96,7 @@ func TestParseErrors(t *testing.T) {
 		{"command type", "name: web\nspec:\n  image: a\n  command: /bin/app\n", `spec.command must be a list of strings, got "/bin/app"`},
 		{"env key", "name: web\nspec:\n  image: a\n  env: {lower: x}\n", "f.yaml:4:9: spec.env.lower: the name must match [A-Z_][A-Z0-9_]*"},
 		{"env PORT", "name: web\nspec:\n  image: a\n  env: {PORT: '1'}\n", "PORT is reserved"},
+		{"env key length", "name: web\nspec:\n  image: a\n  env: {" + strings.Repeat("K", 65) + ": x}\n", "spec.env." + strings.Repeat("K", 65) + ": the name must be at most 64 characters"},
 		{"env null", "name: web\nspec:\n  image: a\n  env:\n    A:\n", `spec.env.A must be a string (write A: "" for an empty value)`},
 		{"env list", "name: web\nspec:\n  image: a\n  env: [A=1]\n", "spec.env must be a mapping of NAME: value, got a list"},
 		{"health both", "name: web\nspec:\n  image: a\n  health_check: {path: /, command: [x]}\n", "spec.health_check takes command or path, not both"},
