@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -36,11 +37,7 @@ func (s *Server) Handler(log zerolog.Logger) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.Use(requestLogger(log))
 	e.GET("/healthz", healthz)
-	timeout := s.ReadyTimeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
-	}
-	e.GET("/readyz", readyz(s.Checks, timeout))
+	e.GET("/readyz", readyz(s.Checks, cmp.Or(s.ReadyTimeout, 2*time.Second)))
 	if s.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})))
 	}
@@ -65,11 +62,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	timeout := s.ShutdownTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(s.ShutdownTimeout, 10*time.Second))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err

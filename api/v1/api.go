@@ -8,6 +8,7 @@
 package v1
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -368,9 +369,7 @@ func (s *server) writeError(c echo.Context, err error) {
 		s.log.Error().Err(err).Str("method", c.Request().Method).Str("path", c.Request().URL.Path).Msg("request failed")
 		p = problem.Internal()
 	}
-	if p.Instance == "" {
-		p.Instance = c.Request().URL.Path
-	}
+	p.Instance = cmp.Or(p.Instance, c.Request().URL.Path)
 	if c.Request().Method == http.MethodHead {
 		c.Response().WriteHeader(p.Status)
 		return

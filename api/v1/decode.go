@@ -2,6 +2,7 @@ package v1
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,11 +98,8 @@ func jsonProblem(err error, prefix string) *problem.Problem {
 		if typ.Field != "" {
 			field = prefix + typ.Field
 		}
-		if field == "" {
-			field = "(body)"
-		}
 		return problem.Malformed("a field has the wrong type",
-			problem.FieldError{Field: field, Message: fmt.Sprintf("must be %s, not %s", kindName(typ.Type), typ.Value)})
+			problem.FieldError{Field: cmp.Or(field, "(body)"), Message: fmt.Sprintf("must be %s, not %s", kindName(typ.Type), typ.Value)})
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return problem.Malformed("the JSON is truncated")
 	}

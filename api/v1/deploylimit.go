@@ -40,8 +40,8 @@ func intSetting(ctx context.Context, q *store.Queries, key string, def int64) (i
 // later, and a burst of writes must not get through before it does. The
 // organization's slots are taken one transaction at a time.
 func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
-	max, err := intSetting(ctx, q, "max_deployments_per_hour", 60)
-	if err != nil || max == 0 {
+	limit, err := intSetting(ctx, q, "max_deployments_per_hour", 60)
+	if err != nil || limit == 0 {
 		return err
 	}
 	if err := q.APILockDeployBudget(ctx, orgID); err != nil {
@@ -56,20 +56,13 @@ func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uui
 	if err != nil {
 		return err
 	}
-	if r.N >= max {
-		p := problem.LimitExceeded(http.StatusTooManyRequests, "max_deployments_per_hour", max, r.N,
-			fmt.Sprintf("the organization has asked for %d deployments in the last hour, the limit is %d; nothing was changed", r.N, max))
-		p.RetryAfter = max0(r.Oldest.Add(time.Hour).Sub(now), time.Second)
+	if r.N >= limit {
+		p := problem.LimitExceeded(http.StatusTooManyRequests, "max_deployments_per_hour", limit, r.N,
+			fmt.Sprintf("the organization has asked for %d deployments in the last hour, the limit is %d; nothing was changed", r.N, limit))
+		p.RetryAfter = max(r.Oldest.Add(time.Hour).Sub(now), time.Second)
 		return p
 	}
 	return q.APIRecordDeployRequest(ctx, store.APIRecordDeployRequestParams{OrganizationID: orgID, RequestedAt: now})
-}
-
-func max0(d, floor time.Duration) time.Duration {
-	if d < floor {
-		return floor
-	}
-	return d
 }
 
 func suspendedProblem() *problem.Problem {

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,10 +57,7 @@ func renderDeployment(d deploymentRow) openapi.Deployment {
 		v := int(*d.RollbackOf)
 		rollbackOf = &v
 	}
-	image := rs.Image
-	if image == "" {
-		image = d.Image
-	}
+	image := cmp.Or(rs.Image, d.Image)
 	return openapi.Deployment{
 		Id: d.ID, AppId: d.AppID, Version: int(d.Version), Generation: d.Generation, Image: d.Image,
 		ImageResolved: d.ImageResolved, Status: openapi.DeploymentStatus(d.Status), Message: d.Message,

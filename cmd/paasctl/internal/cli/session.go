@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -67,13 +68,7 @@ func normalizeServer(s string) (string, error) {
 // serverURL resolves the server: --server, then PAAS_SERVER, then the
 // configuration file.
 func (a *app) serverURL() (string, error) {
-	s := a.flags.server
-	if s == "" {
-		s = a.getenv("PAAS_SERVER")
-	}
-	if s == "" {
-		s = a.cfg.Server
-	}
+	s := cmp.Or(a.flags.server, a.getenv("PAAS_SERVER"), a.cfg.Server)
 	if s == "" {
 		return "", errNoServer
 	}

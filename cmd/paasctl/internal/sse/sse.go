@@ -4,6 +4,7 @@ package sse
 
 import (
 	"bufio"
+	"cmp"
 	"io"
 	"strings"
 )
@@ -52,9 +53,7 @@ func (r *Reader) Next() (Event, error) {
 				// cannot see here, so it is kept for the next event.
 				continue
 			}
-			if ev.Name == "" {
-				ev.Name = "message"
-			}
+			ev.Name = cmp.Or(ev.Name, "message")
 			ev.Data = strings.Join(data, "\n")
 			return ev, nil
 		}
