@@ -1,8 +1,12 @@
 package controllers_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -146,4 +150,54 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestRollbackRunsThePinnedImage tags an image T as v1, deploys it, moves T
+// to v2 and cuts release 2, then rolls back to release 1: the service must
+// run v1's image id, not whatever T points at now.
+func TestRollbackRunsThePinnedImage(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tag := "paas-testapp:pin-" + strings.ToLower(e.instance)
+	v1, v2 := e.imageID("paas-testapp:v1"), e.imageID("paas-testapp:v2")
+	retag := func(src string) {
+		t.Helper()
+		if err := e.docker.ImageTag(e.ctx, src, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retag("paas-testapp:v1")
+	t.Cleanup(func() {
+		_, _ = e.docker.ImageRemove(context.Background(), tag, image.RemoveOptions{})
+	})
+
+	a := e.createApp("pinned", tag, 1, map[string]string{"STAGE": "one"})
+	e.waitReady(a.ID, 90*time.Second)
+	if d := e.deployment(a.ID, 1); d.ImageResolved != v1 {
+		t.Fatalf("release 1 pinned %s, want v1 %s", d.ImageResolved, v1)
+	}
+
+	// T moves to v2; the next release resolves it afresh.
+	retag("paas-testapp:v2")
+	e.setEnv(a.ID, "STAGE", "two")
+	d2 := e.waitDeployment(a.ID, 2, "deployed", 90*time.Second)
+	if d2.ImageResolved != v2 {
+		t.Fatalf("release 2 pinned %s, want v2 %s (the tag moved)", d2.ImageResolved, v2)
+	}
+	if svc, _ := e.service(a.ID); svc.Spec.TaskTemplate.ContainerSpec.Image != v2 {
+		t.Fatalf("release 2 runs %s, want v2", svc.Spec.TaskTemplate.ContainerSpec.Image)
+	}
+
+	// Rolling back to release 1 (the API writes its spec back) runs v1's
+	// pinned image although T now names v2.
+	e.setEnv(a.ID, "STAGE", "one")
+	d3 := e.waitDeployment(a.ID, 3, "deployed", 90*time.Second)
+	if d3.RollbackOf == nil || *d3.RollbackOf != 1 || d3.ImageResolved != v1 {
+		t.Fatalf("release 3: rollback_of %v image %s; want a rollback of 1 running v1 %s", d3.RollbackOf, d3.ImageResolved, v1)
+	}
+	e.waitReady(a.ID, 60*time.Second)
+	if svc, _ := e.service(a.ID); svc.Spec.TaskTemplate.ContainerSpec.Image != v1 {
+		t.Fatalf("after the rollback the service runs %s, want v1 %s", svc.Spec.TaskTemplate.ContainerSpec.Image, v1)
+	}
+	e.waitEvent(a.ID, "ReleaseCreated", "as release 1 ran it", 10*time.Second)
 }

@@ -59,6 +59,21 @@ func TestHandEditsAreRepaired(t *testing.T) {
 		})
 	})
 
+	t.Run("unowned-label-add", func(t *testing.T) {
+		// No loop declares "foo": the app loop owns the rest of the spec,
+		// so a hand-added label is drift it removes.
+		dockerCLI(t, "service", "update", "--detach", "--label-add", "foo=bar", a.ServiceName)
+		ev := e.waitEvent(a.ID, "DriftReverted", "label foo removed", 30*time.Second)
+		if ev.Type != "Warning" || ev.ReportingController != "app" {
+			t.Fatalf("event %+v", ev)
+		}
+		swarmtest.Eventually(t, 60*time.Second, "label foo removed", func() bool {
+			svc, ok := e.service(a.ID)
+			_, has := svc.Spec.Labels["foo"]
+			return ok && !has && svc.Spec.Labels["paas.app.id"] == a.ID.String()
+		})
+	})
+
 	t.Run("rm", func(t *testing.T) {
 		before, _ := e.service(a.ID)
 		dockerCLI(t, "service", "rm", a.ServiceName)
@@ -71,8 +86,8 @@ func TestHandEditsAreRepaired(t *testing.T) {
 	})
 
 	drift := e.manager.DriftCorrections()
-	if app, scale := testutil.ToFloat64(drift.WithLabelValues("app")), testutil.ToFloat64(drift.WithLabelValues("scale")); app < 2 || scale < 1 {
-		t.Fatalf("paas_drift_corrections_total = app %v scale %v, want at least 2 and 1", app, scale)
+	if app, scale := testutil.ToFloat64(drift.WithLabelValues("app")), testutil.ToFloat64(drift.WithLabelValues("scale")); app < 3 || scale < 1 {
+		t.Fatalf("paas_drift_corrections_total = app %v scale %v, want at least 3 and 1", app, scale)
 	}
 	// Every hand edit above cut no release: drift repair is not a rollout.
 	if d, err := e.store.GetLatestDeployment(e.ctx, a.ID); err != nil || d.Version != 1 {

@@ -42,8 +42,9 @@ type env struct {
 
 // setup starts a manager with short intervals against a fresh database and
 // the real Swarm, and stops it (removing every service of the test's
-// installation) when the test ends.
-func setup(t *testing.T) *env {
+// installation) when the test ends. configure, if any, adjusts the manager
+// before it runs (e.g. registers a loop).
+func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	url := storetest.NewURL(t)
@@ -75,6 +76,9 @@ func setup(t *testing.T) *env {
 		UpdateMonitor: 2 * time.Second, PollInterval: 250 * time.Millisecond, Workers: 4,
 		LeaderCheckInterval: 500 * time.Millisecond, LeaderRetryInterval: 250 * time.Millisecond,
 		TombstoneRetention: 3 * time.Second, Registerer: reg,
+	}
+	for _, c := range configure {
+		c(m)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	done := make(chan struct{})

@@ -70,6 +70,13 @@ func (s *Services) Resync(ctx context.Context) ([]string, error) {
 		ids = append(ids, app)
 	}
 	s.mu.Lock()
+	// A write's refresh may have landed while the list was in flight:
+	// never go back to an older version of a service.
+	for app, svc := range byApp {
+		if cur, ok := s.byApp[app]; ok && cur.ID == svc.ID && cur.Version.Index > svc.Version.Index {
+			byApp[app] = cur
+		}
+	}
 	s.byApp, s.appOf = byApp, appOf
 	s.mu.Unlock()
 	return ids, nil
@@ -162,7 +169,13 @@ func (s *Services) Refresh(ctx context.Context, serviceID string) (appID string,
 		if app == "" {
 			return "", false, nil
 		}
-		if cur, exists := s.byApp[app]; !exists || cur.ID == svc.ID || svc.CreatedAt.Before(cur.CreatedAt) {
+		cur, exists := s.byApp[app]
+		switch {
+		case !exists, cur.ID != svc.ID && svc.CreatedAt.Before(cur.CreatedAt):
+			s.byApp[app] = svc
+		case cur.ID == svc.ID && svc.Version.Index >= cur.Version.Index:
+			// Concurrent refreshes (an event's, a write's) may finish out
+			// of order: keep the newest version seen.
 			s.byApp[app] = svc
 		}
 		s.appOf[svc.ID] = app

@@ -8,6 +8,7 @@ package servicewrite
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ const (
 
 // DefaultAttempts is how many writes Update tries when each finds the
 // service changed under it.
-const DefaultAttempts = 5
+const DefaultAttempts = 8
 
 // Change is what one loop wants written: its fields' desired values and
 // the event that explains the write.
@@ -106,7 +107,12 @@ func (w *Writer) Update(ctx context.Context, loop string, app uuid.UUID, plan Pl
 		spec := w.Ownership.Merge(loop, live.Spec, ch.Spec)
 		_, err = w.Docker.ServiceUpdate(ctx, live.ID, live.Version, spec, types.ServiceUpdateOptions{})
 		if isOutOfSequence(err) && attempt < attempts {
-			zerolog.Ctx(ctx).Debug().Str("service", live.Spec.Name).Int("attempt", attempt).Msg("service changed under the write; re-reading")
+			zerolog.Ctx(ctx).Debug().Uint64("version", live.Version.Index).Str("service", live.Spec.Name).Int("attempt", attempt).Msg("service changed under the write; re-reading")
+			// Writers that collided tend to collide again in lockstep: a
+			// short random pause, growing with the attempts, breaks the tie.
+			if !pause(ctx, time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)))) {
+				return nil, ctx.Err()
+			}
 			if _, _, err := w.Services.Refresh(ctx, live.ID); err != nil {
 				return nil, err
 			}
@@ -149,6 +155,18 @@ func Record(ctx context.Context, events Events, at time.Time, loop string, app u
 		ReportingController: loop, At: at,
 	}); err != nil {
 		log.Warn().Err(err).Msg("record event")
+	}
+}
+
+// pause waits for d or until ctx is done, and reports whether d passed.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
