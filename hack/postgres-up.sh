@@ -2,7 +2,9 @@
 # Starts a project-local PostgreSQL from the installed server binaries unless
 # DATABASE_URL already answers, and prints the URL to use on stdout.
 #
-# Data lives under .data/postgres (git-ignored), the server listens on
+# Data lives under .data/postgres (git-ignored; under /var/lib/skypanel-dev
+# when run as root from a checkout the server's user cannot reach, such as
+# one in /root), the server listens on
 # 127.0.0.1:${PAAS_PG_PORT:-55432} and keeps its socket in the data folder, so
 # it never collides with a system PostgreSQL. Idempotent. It is a development
 # and test database: fsync is off for speed, which survives a crash of
@@ -40,11 +42,23 @@ pg_ctl=$(find_bin pg_ctl)
 as_pg() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
   id paas-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin paas-pg
-  as_pg() { runuser -u paas-pg -- "$@"; }
+  as_pg() { (cd / && runuser -u paas-pg -- "$@"); }
+fi
+
+# paas-pg must reach the data folder through every parent. A checkout in a
+# folder it cannot traverse (root's home, mode 0700, is the usual one on a
+# fresh host) keeps its cluster under /var/lib instead, one per checkout.
+if [ "$(id -u)" = 0 ] && [ -z "${PAAS_PG_DATA:-}" ]; then
+  mkdir -p "$root/.data"
+  if ! runuser -u paas-pg -- test -x "$root/.data" 2>/dev/null; then
+    datadir=/var/lib/skypanel-dev/postgres-$(printf '%s' "$root" | sha256sum | cut -c1-12)
+    log "paas-pg cannot reach $root/.data; keeping this checkout's cluster in $datadir"
+    mkdir -p /var/lib/skypanel-dev
+  fi
 fi
 
 mkdir -p "$datadir"
-[ "$(id -u)" = 0 ] && chown paas-pg "$datadir" && chmod 700 "$datadir"
+if [ "$(id -u)" = 0 ]; then chown paas-pg "$datadir" && chmod 700 "$datadir"; fi
 
 if [ ! -f "$datadir/PG_VERSION" ]; then
   log "initialising a cluster in $datadir"
