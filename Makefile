@@ -5,6 +5,9 @@ SHELL := /usr/bin/env bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 SQLC    := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+# Redocly's OpenAPI linter, pinned: a new release may bring new rules.
+# 2.77.0 runs on Node.js 20.19+ or 22.12+.
+REDOCLY := npx --yes @redocly/cli@2.77.0
 # Run one package or test: make test PKG=./store/ RUN=TestStale (default: everything)
 PKG     ?=
 RUN     ?=
@@ -38,9 +41,14 @@ bench: ## Benchmarks (go test -bench and hack/bench)
 	bash hack/bench
 
 .PHONY: lint
-lint: ## gofmt, go vet and a check that generated code is current
+lint: ## gofmt and go vet (check-generated and lint-openapi check the rest)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+
+.PHONY: lint-openapi
+lint-openapi: ## Lint the OpenAPI contract with Redocly's recommended rules (needs Node.js and npx)
+	@command -v npx >/dev/null || { echo "lint-openapi needs Node.js 20.19+ (or 22.12+) with npx"; exit 1; }
+	$(REDOCLY) lint --config api/openapi/redocly.yaml api/openapi/openapi.yaml
 
 .PHONY: check-generated
 check-generated: generate ## Fail when generated code differs from what is committed
