@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/skypanel/paas/controllers"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
@@ -210,4 +213,42 @@ func (e *env) plantService(name, instance, appID string) string {
 		e.t.Fatal(err)
 	}
 	return resp.ID
+}
+
+// TestMassOrphansAreKept plants six services of this installation that no
+// app row claims, as an empty or restored database would leave: the app
+// loop removes none of them, says how many it held back, and removes them
+// only when an operator allows it.
+func TestMassOrphansAreKept(t *testing.T) {
+	t.Parallel()
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%t", allow), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, func(m *controllers.Manager) { m.AllowMassOrphanRemoval = allow })
+			var planted []string
+			for i := range 6 {
+				planted = append(planted, e.plantService(fmt.Sprintf("mass-%d-%s", i, e.instance), e.instance, uuid.NewString()))
+			}
+			exists := func(id string) bool {
+				_, _, err := e.docker.ServiceInspectWithRaw(e.ctx, id, types.ServiceInspectOptions{})
+				return err == nil
+			}
+			if allow {
+				swarmtest.Eventually(t, 60*time.Second, "orphans removed", func() bool {
+					return !slices.ContainsFunc(planted, exists)
+				})
+				return
+			}
+			swarmtest.Eventually(t, 30*time.Second, "six orphans held", func() bool {
+				return testutil.ToFloat64(e.manager.OrphansHeld()) == 6
+			})
+			start := e.manager.Resyncs()
+			swarmtest.Eventually(t, 30*time.Second, "two more resyncs", func() bool { return e.manager.Resyncs() >= start+2 })
+			for _, id := range planted {
+				if !exists(id) {
+					t.Fatalf("orphan %s removed although six of six services had no app", id)
+				}
+			}
+		})
+	}
 }

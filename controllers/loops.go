@@ -29,15 +29,18 @@ func (m *Manager) builtinLoops() []Loop {
 		DockerEvents: []events.Type{ServiceEvents},
 		Resync:       appKeys,
 	}
+	appLoopWakes := appWakes
+	appLoopWakes.Resync = m.appKeysJudgingOrphans
 	prune := key.New(kindHousekeeping, "prune")
 	return []Loop{
 		{
-			Name: app.Name, Kind: key.KindApp, Wakes: appWakes, Owns: app.Owns,
+			Name: app.Name, Kind: key.KindApp, Wakes: appLoopWakes, Owns: app.Owns,
 			New: func(s Shared) runtime.Reconciler {
 				return &app.Reconciler{
 					Store: m.Store, Docker: m.Docker, Writer: s.Writer, Ownership: s.Ownership, Services: s.Services,
 					Box: m.Box, InstanceID: m.InstanceID, Networks: s.Networks, UpdateMonitor: m.UpdateMonitor,
 					RolloutDeadline: m.RolloutDeadline, PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
+					Orphans: m.orphans,
 				}
 			},
 		},
@@ -61,6 +64,35 @@ func (m *Manager) builtinLoops() []Loop {
 	}
 }
 
+// appKeysJudgingOrphans is appKeys for the app loop, which also decides
+// whether this pass's orphans may be removed (app.OrphanPolicy).
+func (m *Manager) appKeysJudgingOrphans(ctx context.Context, s Shared) ([]key.Key, error) {
+	ids, err := s.Store.ListAppIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	rows := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		rows[id] = true
+	}
+	services := s.Services.AppIDs()
+	orphans := 0
+	for _, svc := range services {
+		if id, err := uuid.Parse(svc); err == nil && !rows[id] {
+			orphans++
+		}
+	}
+	policy := app.OrphanPolicy{MaxShare: m.MaxOrphanShare, Force: m.AllowMassOrphanRemoval}
+	if m.orphans.Judge(policy, orphans, len(services)) {
+		m.orphansHeld.Set(0)
+	} else {
+		m.orphansHeld.Set(float64(orphans))
+		_, why := m.orphans.Open()
+		zerolog.Ctx(ctx).Error().Int("orphans", orphans).Int("services", len(services)).Msg("not removing services without an app: " + why)
+	}
+	return keysOf(ids, services), nil
+}
+
 // appKeys lists every app to reconcile: those with a row (deleted or not)
 // and those with a service but no row, which the app loop removes as
 // orphans.
@@ -69,16 +101,21 @@ func appKeys(ctx context.Context, s Shared) ([]key.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
-	keys := make([]key.Key, 0, len(ids))
-	for _, id := range ids {
+	return keysOf(ids, s.Services.AppIDs()), nil
+}
+
+// keysOf returns the keys of apps with a row and of apps with a service.
+func keysOf(rows []uuid.UUID, services []string) []key.Key {
+	keys := make([]key.Key, 0, len(rows)+len(services))
+	for _, id := range rows {
 		keys = append(keys, key.App(id))
 	}
-	for _, svc := range s.Services.AppIDs() {
+	for _, svc := range services {
 		if id, err := uuid.Parse(svc); err == nil {
 			keys = append(keys, key.App(id))
 		}
 	}
-	return keys, nil
+	return keys
 }
 
 // housekeeping prunes tombstones past their retention, and the API's

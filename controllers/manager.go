@@ -72,6 +72,14 @@ type Manager struct {
 	// watches resuming after its deletion (default 24h); a watch resuming
 	// from further back starts over.
 	TombstoneRetention time.Duration
+	// MaxOrphanShare is the largest share of this installation's services
+	// the app loop removes as orphans (no app row) in one resync pass (0.25
+	// if zero; three are always allowed). More looks like an empty or
+	// restored database: nothing is removed, and the held-back count shows
+	// in paas_orphans_held.
+	MaxOrphanShare float64
+	// AllowMassOrphanRemoval lifts MaxOrphanShare (serve --allow-mass-orphan-removal).
+	AllowMassOrphanRemoval bool
 	// Registerer receives the loops' metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now reads the clock (default time.Now).
@@ -84,6 +92,10 @@ type Manager struct {
 	elector     *runtime.Elector
 	resyncCount prometheus.Counter
 	resyncs     atomic.Int64
+	orphansHeld prometheus.Gauge
+	// orphans is the current term's verdict on orphan removal; replaced,
+	// closed, at the start of each term.
+	orphans *app.OrphanGate
 }
 
 func (m *Manager) init() {
@@ -91,10 +103,12 @@ func (m *Manager) init() {
 		m.runMetrics = runtime.NewMetrics()
 		m.appMetrics = app.NewMetrics()
 		m.resyncCount = prometheus.NewCounter(prometheus.CounterOpts{Name: "paas_resyncs_total", Help: "Full resyncs against Swarm."})
+		m.orphansHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "paas_orphans_held",
+			Help: "Services without an app kept at the last resync because removing them all would exceed the orphan limit."})
 		if m.Registerer != nil {
 			m.runMetrics.MustRegister(m.Registerer)
 			m.appMetrics.MustRegister(m.Registerer)
-			m.Registerer.MustRegister(m.resyncCount)
+			m.Registerer.MustRegister(m.resyncCount, m.orphansHeld)
 		}
 		if m.Now == nil {
 			m.Now = time.Now
@@ -172,6 +186,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 		}
 	}
 
+	m.orphans = &app.OrphanGate{}
 	shared := Shared{
 		Store: m.Store, Services: services, Ownership: own, Networks: []string{netID},
 		Writer: &servicewrite.Writer{
@@ -373,6 +388,12 @@ func lockID(instanceID string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("paas-leader/" + instanceID))
 	return int64(h.Sum64())
+}
+
+// OrphansHeld returns the paas_orphans_held gauge.
+func (m *Manager) OrphansHeld() prometheus.Gauge {
+	m.init()
+	return m.orphansHeld
 }
 
 // Resyncs returns how many full resyncs have completed, for tests and benchmarks.

@@ -114,11 +114,10 @@ type proc struct {
 	done chan struct{}
 }
 
-// start runs `paasd serve` for the cluster with short intervals.
-func (c *cluster) start(name string) *proc {
-	c.t.Helper()
-	port := swarmtest.FreePort(c.t)
-	cmd := exec.Command(paasdBinary, "serve")
+// command returns `paasd args...` with the cluster's environment and short
+// intervals, listening on port.
+func (c *cluster) command(port int, args ...string) *exec.Cmd {
+	cmd := exec.Command(paasdBinary, args...)
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+c.url, "JWT_SECRET="+strings.Repeat("j", 32), "ENCRYPTION_KEY="+c.key,
 		"PAAS_INSTANCE_ID="+c.instance, "PAAS_LISTEN=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=info",
@@ -126,6 +125,14 @@ func (c *cluster) start(name string) *proc {
 		"PAAS_LEADER_CHECK_INTERVAL=500ms", "PAAS_LEADER_RETRY_INTERVAL=250ms",
 	)
 	cmd.Env = append(cmd.Env, c.extraEnv...)
+	return cmd
+}
+
+// start runs `paasd serve` for the cluster with short intervals.
+func (c *cluster) start(name string, args ...string) *proc {
+	c.t.Helper()
+	port := swarmtest.FreePort(c.t)
+	cmd := c.command(port, append([]string{"serve"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		c.t.Fatal(err)

@@ -26,7 +26,8 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	var adopt, massOrphans bool
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API and, when elected leader, run the reconcilers",
 		Long: "serve answers HTTP on PAAS_LISTEN (GET /healthz, GET /readyz, GET /metrics and the API)\n" +
@@ -40,12 +41,18 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(os.Stderr, cfg.LogLevel).With().Str("component", "paasd").Logger()
-			return serve(log.WithContext(cmd.Context()), cfg)
+			cfg.AllowMassOrphanRemoval = massOrphans
+			return serve(log.WithContext(cmd.Context()), cfg, adopt)
 		},
 	}
+	cmd.Flags().BoolVar(&adopt, "adopt-instance", false,
+		"take over the services of PAAS_INSTANCE_ID although this database has no installation id yet (after a deliberate database move)")
+	cmd.Flags().BoolVar(&massOrphans, "allow-mass-orphan-removal", false,
+		"remove every service of this installation that has no app, even more than PAAS_MAX_ORPHAN_SHARE of them")
+	return cmd
 }
 
-func serve(ctx context.Context, cfg config.Config) error {
+func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 	log := zerolog.Ctx(ctx)
 	started := time.Now()
 	s, err := store.Open(ctx, cfg.DatabaseURL)
@@ -64,11 +71,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	instance := cfg.InstanceID
-	if instance == "" {
-		if instance, err = s.InstallationID(ctx); err != nil {
-			return err
-		}
+	instance, err := resolveInstance(ctx, s, docker, cfg.InstanceID, adopt)
+	if err != nil {
+		return err
 	}
 
 	manager := &controllers.Manager{
@@ -76,6 +81,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		PublicNetwork: cfg.PublicNetwork, ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
+		MaxOrphanShare: cfg.MaxOrphanShare, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
 		Registerer: reg,
 	}
 

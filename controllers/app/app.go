@@ -118,6 +118,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// Metrics, when set, counts rollout outcomes.
 	Metrics *Metrics
+	// Orphans says whether services without an app row may be removed;
+	// required (a nil gate would remove nothing, silently).
+	Orphans *OrphanGate
 
 	imagesMu sync.Mutex
 	// images caches recent image resolutions by reference; guarded by imagesMu.
@@ -465,6 +468,11 @@ func (r *Reconciler) finalize(ctx context.Context, app store.App) error {
 func (r *Reconciler) removeOrphan(ctx context.Context, id uuid.UUID) error {
 	svc, ok := r.Services.Get(id.String())
 	if ok {
+		if open, why := r.Orphans.Open(); !open {
+			// The next resync judges again and enqueues the orphans anew.
+			zerolog.Ctx(ctx).Warn().Str("service", svc.Spec.Name).Str("why", why).Msg("keeping a service without an app")
+			return nil
+		}
 		if err := r.Docker.ServiceRemove(ctx, svc.ID); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove orphan service: %w", err)
 		}

@@ -52,6 +52,11 @@ type Config struct {
 	LeaderRetryInterval time.Duration
 	// DebugListen, when set, serves Go's pprof profiles there (PAAS_DEBUG_LISTEN, off by default).
 	DebugListen string
+	// MaxOrphanShare is the largest share of the installation's services removed as
+	// orphans in one pass (PAAS_MAX_ORPHAN_SHARE, default 0.25).
+	MaxOrphanShare float64
+	// AllowMassOrphanRemoval lifts MaxOrphanShare; set by serve's --allow-mass-orphan-removal, not the environment.
+	AllowMassOrphanRemoval bool
 }
 
 // Var describes one environment variable paasd reads.
@@ -78,6 +83,7 @@ var Vars = []Var{
 	{"PAAS_RESYNC_INTERVAL", "30s", "period of full resyncs against Swarm"},
 	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
 	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
+	{"PAAS_MAX_ORPHAN_SHARE", "0.25", "largest share of this installation's services removed as orphans (no app row) in one pass; above it none are"},
 	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
 	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
 	{"PAAS_LEADER_CHECK_INTERVAL", "2s", "how often the leader confirms its Postgres lock"},
@@ -180,6 +186,10 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	cfg.PollInterval = parseDuration(get, "PAAS_POLL_INTERVAL", &errs)
 	cfg.LeaderCheckInterval = parseDuration(get, "PAAS_LEADER_CHECK_INTERVAL", &errs)
 	cfg.LeaderRetryInterval = parseDuration(get, "PAAS_LEADER_RETRY_INTERVAL", &errs)
+	cfg.MaxOrphanShare, err = strconv.ParseFloat(get("PAAS_MAX_ORPHAN_SHARE"), 64)
+	if err != nil || !(cfg.MaxOrphanShare > 0 && cfg.MaxOrphanShare <= 1) {
+		errs = append(errs, fmt.Errorf("PAAS_MAX_ORPHAN_SHARE %q: want a share between 0 (exclusive) and 1, such as 0.25", get("PAAS_MAX_ORPHAN_SHARE")))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
