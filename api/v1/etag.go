@@ -5,6 +5,8 @@ import (
 	"strings"
 )
 
+// etagOf is the ETag of an app at a version; the version moves on every
+// write of the app's row, so a matching If-Match means nothing changed.
 func etagOf(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // etagMatches compares an If-Match header with the app's version; it
