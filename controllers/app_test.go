@@ -2,10 +2,13 @@ package controllers_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -46,6 +49,25 @@ func TestAppConvergesToRunningService(t *testing.T) {
 	}
 	if !foundEnv {
 		t.Fatalf("env %v lacks GREETING", cs.Env)
+	}
+	// Every task is sandboxed: a PIDs limit, capabilities dropped, logs bounded.
+	if lim := svc.Spec.TaskTemplate.Resources.Limits; lim.Pids != 512 {
+		t.Errorf("pids limit %d, want 512", lim.Pids)
+	}
+	if ld := svc.Spec.TaskTemplate.LogDriver; ld == nil || ld.Name != "json-file" || ld.Options["max-size"] != "10m" || ld.Options["max-file"] != "3" {
+		t.Errorf("log driver %+v, want json-file 10m x 3", ld)
+	}
+	containers, err := e.docker.ContainerList(e.ctx, container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+svc.ID))})
+	if err != nil || len(containers) == 0 {
+		t.Fatalf("task containers: %v, %v", containers, err)
+	}
+	ctr, err := e.docker.ContainerInspect(e.ctx, containers[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := ctr.HostConfig; hc.PidsLimit == nil || *hc.PidsLimit != 512 || !slices.Contains(hc.CapDrop, "CAP_NET_RAW") || !slices.Contains(hc.CapDrop, "CAP_MKNOD") {
+		t.Errorf("task container pids limit %v, cap drop %v; want 512 and CAP_NET_RAW, CAP_MKNOD dropped", hc.PidsLimit, hc.CapDrop)
 	}
 	d := e.deployment(a.ID, 1)
 	if d.ImageResolved != cs.Image || got.CurrentDeploymentID.UUID != d.ID {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/skypanel/paas/controllers/app"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
+	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/store/key"
 )
 
@@ -40,7 +42,7 @@ func (m *Manager) builtinLoops() []Loop {
 					Store: m.Store, Docker: m.Docker, Writer: s.Writer, Ownership: s.Ownership, Services: s.Services,
 					Box: m.Box, InstanceID: m.InstanceID, Networks: s.Networks, UpdateMonitor: m.UpdateMonitor,
 					RolloutDeadline: m.RolloutDeadline, PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
-					Orphans: m.orphans,
+					Orphans: m.orphans, Sandbox: *cmp.Or(m.Sandbox, &servicespec.DefaultSandbox),
 				}
 			},
 		},

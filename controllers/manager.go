@@ -72,6 +72,8 @@ type Manager struct {
 	// watches resuming after its deletion (default 24h); a watch resuming
 	// from further back starts over.
 	TombstoneRetention time.Duration
+	// Sandbox confines every app task; servicespec.DefaultSandbox if nil.
+	Sandbox *servicespec.Sandbox
 	// MaxOrphanShare is the largest share of this installation's services
 	// the app loop removes as orphans (no app row) in one resync pass (0.25
 	// if zero; three are always allowed). More looks like an empty or

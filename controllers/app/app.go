@@ -109,6 +109,8 @@ type Reconciler struct {
 	Networks []string
 	// UpdateMonitor is Swarm's monitor window after each task update.
 	UpdateMonitor time.Duration
+	// Sandbox confines every task (PIDs, capabilities, log size).
+	Sandbox servicespec.Sandbox
 	// RolloutDeadline bounds one rollout; past it the release is failed.
 	RolloutDeadline time.Duration
 	// PollInterval is the poller's period; an unsettled app is also looked
@@ -310,7 +312,7 @@ func (r *Reconciler) desired(row store.GetAppDesiredRow, rel store.Deployment) (
 		OrgID: row.App.OrganizationID.String(), ServiceName: row.App.ServiceName,
 		Image: rel.ImageResolved, ImageRef: rs.Image, Command: rs.Command, Env: env,
 		Port: int(rs.Port), CPUMillis: int64(plan.CpuMillis), MemoryMB: int64(plan.MemoryMb),
-		Networks: r.Networks, Release: int(rel.Version), UpdateMonitor: r.UpdateMonitor,
+		Networks: r.Networks, Release: int(rel.Version), UpdateMonitor: r.UpdateMonitor, Sandbox: r.Sandbox,
 	}
 	if hc := rs.HealthCheck; hc != nil {
 		d.HealthCheck = renderHealthCheck(*hc, int(rs.Port))

@@ -75,8 +75,35 @@ type Desired struct {
 
 	StopGracePeriod time.Duration // time between SIGTERM and SIGKILL; 0 leaves Docker's default of 10s
 
+	// Sandbox confines every task of the app.
+	Sandbox Sandbox
+
 	// Deleting is true once the app's deleted_at is set: the service must go.
 	Deleting bool
+}
+
+// Sandbox confines a tenant's tasks: a fork bomb, a raw socket or an
+// endless log in one app must not reach the node or the other tenants.
+type Sandbox struct {
+	// PidsLimit caps the processes of one task; 0 leaves it unlimited.
+	PidsLimit int64
+	// CapDrop lists the Linux capabilities taken away (CAP_ form).
+	CapDrop []string
+	// LogMaxSize and LogMaxFiles bound the json-file log kept per task
+	// ("10m" and 3); an empty LogMaxSize leaves the engine's default driver.
+	LogMaxSize  string
+	LogMaxFiles int
+}
+
+// DefaultSandbox is what apps run with unless the operator says otherwise:
+// enough processes for any web app, none of the capabilities an app has no
+// business with (raw sockets for spoofing, device nodes, chroot, file
+// capabilities, audit), and 30 MB of logs per task.
+var DefaultSandbox = Sandbox{
+	PidsLimit:   512,
+	CapDrop:     []string{"CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SYS_CHROOT"},
+	LogMaxSize:  "10m",
+	LogMaxFiles: 3,
 }
 
 // HealthCheck is an exec-form container healthcheck.
@@ -123,10 +150,11 @@ func Render(d Desired) swarm.ServiceSpec {
 	delay := restartDelay
 
 	cs := &swarm.ContainerSpec{
-		Image:  d.Image,
-		Args:   cloneStrings(d.Command),
-		Env:    renderEnv(d.Env, d.Port),
-		Labels: containerLabels(d, release),
+		Image:          d.Image,
+		Args:           cloneStrings(d.Command),
+		Env:            renderEnv(d.Env, d.Port),
+		Labels:         containerLabels(d, release),
+		CapabilityDrop: cloneStrings(d.Sandbox.CapDrop),
 	}
 	if d.StopGracePeriod > 0 {
 		g := d.StopGracePeriod
@@ -158,7 +186,8 @@ func Render(d Desired) swarm.ServiceSpec {
 		},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: cs,
-			Resources:     renderResources(d.CPUMillis, d.MemoryMB),
+			Resources:     renderResources(d.CPUMillis, d.MemoryMB, d.Sandbox.PidsLimit),
+			LogDriver:     renderLogDriver(d.Sandbox),
 			RestartPolicy: &swarm.RestartPolicy{
 				Condition:   swarm.RestartPolicyConditionAny,
 				Delay:       &delay,
@@ -211,8 +240,8 @@ func renderEnv(env map[string]string, port int) []string {
 
 // renderResources converts plan sizes; reservations are a quarter of limits so
 // the scheduler packs nodes sensibly without refusing to place bursty apps.
-func renderResources(cpuMillis, memoryMB int64) *swarm.ResourceRequirements {
-	if cpuMillis <= 0 && memoryMB <= 0 {
+func renderResources(cpuMillis, memoryMB, pids int64) *swarm.ResourceRequirements {
+	if cpuMillis <= 0 && memoryMB <= 0 && pids <= 0 {
 		return nil
 	}
 	var nano, mem int64
@@ -223,9 +252,21 @@ func renderResources(cpuMillis, memoryMB int64) *swarm.ResourceRequirements {
 		mem = memoryMB * 1024 * 1024
 	}
 	return &swarm.ResourceRequirements{
-		Limits:       &swarm.Limit{NanoCPUs: nano, MemoryBytes: mem},
+		Limits:       &swarm.Limit{NanoCPUs: nano, MemoryBytes: mem, Pids: max(pids, 0)},
 		Reservations: &swarm.Resources{NanoCPUs: nano / 4, MemoryBytes: mem / 4},
 	}
+}
+
+// renderLogDriver bounds the json-file log of each task.
+func renderLogDriver(sb Sandbox) *swarm.Driver {
+	if sb.LogMaxSize == "" {
+		return nil
+	}
+	opts := map[string]string{"max-size": sb.LogMaxSize}
+	if sb.LogMaxFiles > 0 {
+		opts["max-file"] = strconv.Itoa(sb.LogMaxFiles)
+	}
+	return &swarm.Driver{Name: "json-file", Options: opts}
 }
 
 // serviceLabels are the paas.* service labels, without the spec hash (Render adds it last).

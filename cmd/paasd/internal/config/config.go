@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,12 @@ type Config struct {
 	// MaxOrphanShare is the largest share of the installation's services removed as
 	// orphans in one pass (PAAS_MAX_ORPHAN_SHARE, default 0.25).
 	MaxOrphanShare float64
+	// TaskPidsLimit caps the processes of each app task (PAAS_TASK_PIDS_LIMIT, default 512).
+	TaskPidsLimit int
+	// TaskLogMaxSize bounds one json-file log of a task (PAAS_TASK_LOG_MAX_SIZE, default 10m).
+	TaskLogMaxSize string
+	// TaskLogMaxFiles is how many log files a task keeps (PAAS_TASK_LOG_MAX_FILES, default 3).
+	TaskLogMaxFiles int
 	// AllowMassOrphanRemoval lifts MaxOrphanShare; set by serve's --allow-mass-orphan-removal, not the environment.
 	AllowMassOrphanRemoval bool
 }
@@ -83,6 +90,9 @@ var Vars = []Var{
 	{"PAAS_RESYNC_INTERVAL", "30s", "period of full resyncs against Swarm"},
 	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
 	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
+	{"PAAS_TASK_PIDS_LIMIT", "512", "most processes one app task may run"},
+	{"PAAS_TASK_LOG_MAX_SIZE", "10m", "size of one json-file log of an app task before it rotates"},
+	{"PAAS_TASK_LOG_MAX_FILES", "3", "rotated log files an app task keeps"},
 	{"PAAS_MAX_ORPHAN_SHARE", "0.25", "largest share of this installation's services removed as orphans (no app row) in one pass; above it none are"},
 	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
 	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
@@ -186,6 +196,12 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	cfg.PollInterval = parseDuration(get, "PAAS_POLL_INTERVAL", &errs)
 	cfg.LeaderCheckInterval = parseDuration(get, "PAAS_LEADER_CHECK_INTERVAL", &errs)
 	cfg.LeaderRetryInterval = parseDuration(get, "PAAS_LEADER_RETRY_INTERVAL", &errs)
+	cfg.TaskPidsLimit = parsePositiveInt(get, "PAAS_TASK_PIDS_LIMIT", &errs)
+	cfg.TaskLogMaxFiles = parsePositiveInt(get, "PAAS_TASK_LOG_MAX_FILES", &errs)
+	cfg.TaskLogMaxSize = get("PAAS_TASK_LOG_MAX_SIZE")
+	if !logSizeRE.MatchString(cfg.TaskLogMaxSize) {
+		errs = append(errs, fmt.Errorf("PAAS_TASK_LOG_MAX_SIZE %q: want a size such as 10m, 512k or 1g", cfg.TaskLogMaxSize))
+	}
 	cfg.MaxOrphanShare, err = strconv.ParseFloat(get("PAAS_MAX_ORPHAN_SHARE"), 64)
 	if err != nil || !(cfg.MaxOrphanShare > 0 && cfg.MaxOrphanShare <= 1) {
 		errs = append(errs, fmt.Errorf("PAAS_MAX_ORPHAN_SHARE %q: want a share between 0 (exclusive) and 1, such as 0.25", get("PAAS_MAX_ORPHAN_SHARE")))
@@ -195,6 +211,9 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// logSizeRE is the json-file driver's max-size syntax.
+var logSizeRE = regexp.MustCompile(`^[1-9][0-9]{0,8}[kmg]?$`)
 
 func parsePositiveInt(get func(string) string, name string, errs *[]error) int {
 	n, err := strconv.Atoi(get(name))
