@@ -7,13 +7,16 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/events"
+	dockernetwork "github.com/docker/docker/api/types/network"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/controllers/servicespec"
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store/key"
 )
 
@@ -40,7 +43,7 @@ func (m *Manager) builtinLoops() []Loop {
 			New: func(s Shared) runtime.Reconciler {
 				return &app.Reconciler{
 					Store: m.Store, Docker: m.Docker, Writer: s.Writer, Ownership: s.Ownership, Services: s.Services,
-					Box: m.Box, InstanceID: m.InstanceID, Networks: s.Networks, UpdateMonitor: m.UpdateMonitor,
+					Box: m.Box, InstanceID: m.InstanceID, UpdateMonitor: m.UpdateMonitor,
 					RolloutDeadline: m.RolloutDeadline, PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
 					Orphans: m.orphans, Sandbox: *cmp.Or(m.Sandbox, &servicespec.DefaultSandbox),
 				}
@@ -50,6 +53,17 @@ func (m *Manager) builtinLoops() []Loop {
 			Name: scale.Name, Kind: key.KindApp, Wakes: appWakes, Owns: scale.Owns,
 			New: func(s Shared) runtime.Reconciler {
 				return &scale.Reconciler{Store: m.Store, Writer: s.Writer, Now: m.Now}
+			},
+		},
+		{
+			Name: network.Name, Kind: key.KindOrg,
+			Wakes: Wakes{
+				Notify:       []Notify{{Channel: ChannelDesired, Prefix: string(key.KindOrg) + "/"}},
+				DockerEvents: []events.Type{NetworkEvents},
+				Resync:       m.orgKeys,
+			},
+			New: func(Shared) runtime.Reconciler {
+				return &network.Reconciler{Store: m.Store, Docker: m.Docker, InstanceID: m.InstanceID, Now: m.Now}
 			},
 		},
 		{
@@ -118,6 +132,31 @@ func keysOf(rows []uuid.UUID, services []string) []key.Key {
 		}
 	}
 	return keys
+}
+
+// orgKeys lists every organization, and those that only a network of this
+// installation still names (one network list per resync), whose network
+// the loop removes.
+func (m *Manager) orgKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
+	ids, err := m.Store.ListOrganizationIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	keys := make([]key.Key, 0, len(ids))
+	seen := make(map[uuid.UUID]bool, len(ids))
+	for _, id := range ids {
+		keys, seen[id] = append(keys, key.New(key.KindOrg, id.String())), true
+	}
+	nets, err := m.Docker.NetworkList(ctx, dockernetwork.ListOptions{Filters: paasswarm.InstanceFilter(m.InstanceID)})
+	if err != nil {
+		return keys, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		if id, ok := network.OrgOfNetwork(m.InstanceID, n.Name); ok && !seen[id] {
+			keys, seen[id] = append(keys, key.New(key.KindOrg, id.String())), true
+		}
+	}
+	return keys, nil
 }
 
 // housekeeping prunes tombstones past their retention, and the API's

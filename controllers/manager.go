@@ -19,7 +19,6 @@ import (
 
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -29,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/servicespec"
@@ -52,8 +52,6 @@ type Manager struct {
 	Box *secret.Box
 	// InstanceID scopes every Swarm object the loops may touch.
 	InstanceID string
-	// PublicNetwork is the overlay network apps join, by name.
-	PublicNetwork string
 	// ResyncInterval is the period of full resyncs.
 	ResyncInterval time.Duration
 	// RolloutDeadline bounds one rollout.
@@ -166,10 +164,6 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	log := zerolog.Ctx(ctx).With().Str("instance", m.InstanceID).Logger()
 	ctx = log.WithContext(ctx)
 
-	netID, err := m.networkID(ctx)
-	if err != nil {
-		return err
-	}
 	services := &observed.Services{Client: m.Docker, InstanceID: m.InstanceID}
 	// Fill the cache before any reconcile runs, so none of them mistakes an
 	// empty cache for missing services.
@@ -190,7 +184,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 
 	m.orphans = &app.OrphanGate{}
 	shared := Shared{
-		Store: m.Store, Services: services, Ownership: own, Networks: []string{netID},
+		Store: m.Store, Services: services, Ownership: own,
 		Writer: &servicewrite.Writer{
 			Docker: m.Docker, Services: services, Ownership: own, Events: m.Store, Now: m.Now,
 			DriftCorrections: m.appMetrics.DriftCorrections,
@@ -274,7 +268,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	for _, run := range runs {
 		g.Go(func() error { return run(gctx) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	log.Info().Msg("reconcilers stopped")
 	return err
 }
@@ -296,6 +290,13 @@ func (m *Manager) routeEvent(ctx context.Context, rt *router, services *observed
 	case NodeEvents:
 		if k, err := key.Parse(string(key.KindNode) + "/" + msg.Actor.ID); err == nil {
 			rt.event(NodeEvents, k)
+		}
+	case NetworkEvents:
+		if msg.Action != events.ActionCreate && msg.Action != events.ActionDestroy && msg.Action != events.ActionRemove {
+			return // connects and disconnects of tasks change nothing the network loop owns
+		}
+		if org, ok := network.OrgOfNetwork(m.InstanceID, msg.Actor.Attributes["name"]); ok {
+			rt.event(NetworkEvents, key.New(key.KindOrg, org.String()))
 		}
 	case TaskEvents:
 		// Task state raises no service event: watch the service, so the
@@ -355,22 +356,6 @@ func (m *Manager) cron(rt *router) (*cron.Cron, error) {
 		}
 	}
 	return c, nil
-}
-
-// networkID resolves the public network's id, waiting for it to exist.
-func (m *Manager) networkID(ctx context.Context) (string, error) {
-	for {
-		n, err := m.Docker.NetworkInspect(ctx, m.PublicNetwork, network.InspectOptions{})
-		if err == nil {
-			return n.ID, nil
-		}
-		zerolog.Ctx(ctx).Warn().Err(err).Str("network", m.PublicNetwork).Msg("public network unavailable (hack/docker-up.sh creates it); retrying")
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
 }
 
 func (m *Manager) connect(appName string) func(ctx context.Context) (*pgx.Conn, error) {

@@ -72,7 +72,7 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	reg := prometheus.NewRegistry()
 	m := &controllers.Manager{
 		Store: s, DatabaseURL: url, Docker: docker, Box: box, InstanceID: instance,
-		PublicNetwork: "paas-public", ResyncInterval: 2 * time.Second, RolloutDeadline: 90 * time.Second,
+		ResyncInterval: 2 * time.Second, RolloutDeadline: 90 * time.Second,
 		UpdateMonitor: 2 * time.Second, PollInterval: 250 * time.Millisecond, Workers: 4,
 		LeaderCheckInterval: 500 * time.Millisecond, LeaderRetryInterval: 250 * time.Millisecond,
 		TombstoneRetention: 3 * time.Second, Registerer: reg,

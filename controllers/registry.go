@@ -47,7 +47,8 @@ type Wakes struct {
 	// DockerEvents are the Docker event types that wake the loop: a
 	// service event (and a change seen by the poller of moving services)
 	// wakes the app key of the service, a node event node/<swarm id>, a
-	// container event of a Swarm task the app key of its service.
+	// container event of a Swarm task the app key of its service, a network
+	// event (creation or removal) org/<uuid> of the organization's network.
 	DockerEvents []events.Type
 	// Cron enqueues fixed keys on schedules.
 	Cron []Cron
@@ -85,8 +86,6 @@ type Shared struct {
 	Writer *servicewrite.Writer
 	// Ownership is every registered loop's declared fields.
 	Ownership servicespec.Ownership
-	// Networks are the ids of the networks app services join.
-	Networks []string
 }
 
 // Docker event types a loop may declare.
@@ -97,6 +96,9 @@ const (
 	NodeEvents = events.NodeEventType
 	// TaskEvents are events of the local containers of Swarm tasks.
 	TaskEvents = events.ContainerEventType
+	// NetworkEvents are creations and removals of this installation's
+	// organization networks.
+	NetworkEvents = events.NetworkEventType
 )
 
 // checkLoops validates a registration and returns the declared ownership.
@@ -119,8 +121,8 @@ func checkLoops(loops []Loop) (servicespec.Ownership, error) {
 			errs = append(errs, fmt.Errorf("loop %s: New is required", l.Name))
 		}
 		for _, t := range l.Wakes.DockerEvents {
-			if !slices.Contains([]events.Type{ServiceEvents, NodeEvents, TaskEvents}, t) {
-				errs = append(errs, fmt.Errorf("loop %s: Docker event type %q is not one of service, node, container", l.Name, t))
+			if !slices.Contains([]events.Type{ServiceEvents, NodeEvents, TaskEvents, NetworkEvents}, t) {
+				errs = append(errs, fmt.Errorf("loop %s: Docker event type %q is not one of service, node, container, network", l.Name, t))
 			}
 		}
 		for _, n := range l.Wakes.Notify {

@@ -177,7 +177,7 @@ func (q *Queries) APIGetMembership(ctx context.Context, arg APIGetMembershipPara
 }
 
 const aPIGetOrganization = `-- name: APIGetOrganization :one
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at,
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id,
        (SELECT count(*) FROM paas_apps a WHERE a.organization_id = o.id AND a.deleted_at IS NULL)::bigint AS app_count,
        (SELECT count(*) FROM paas_memberships m WHERE m.organization_id = o.id)::bigint AS member_count,
        COALESCE((SELECT w.balance_micros FROM paas_wallets w WHERE w.organization_id = o.id), 0)::bigint AS balance_micros
@@ -198,6 +198,7 @@ type APIGetOrganizationRow struct {
 	Suspended     bool      `json:"suspended"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	NetworkID     *string   `json:"network_id"`
 	AppCount      int64     `json:"app_count"`
 	MemberCount   int64     `json:"member_count"`
 	BalanceMicros int64     `json:"balance_micros"`
@@ -214,6 +215,7 @@ func (q *Queries) APIGetOrganization(ctx context.Context, arg APIGetOrganization
 		&i.Suspended,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NetworkID,
 		&i.AppCount,
 		&i.MemberCount,
 		&i.BalanceMicros,
@@ -318,7 +320,7 @@ func (q *Queries) APIListAudit(ctx context.Context, arg APIListAuditParams) ([]A
 }
 
 const aPIListOrganizations = `-- name: APIListOrganizations :many
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at,
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id,
        (SELECT count(*) FROM paas_apps a WHERE a.organization_id = o.id AND a.deleted_at IS NULL)::bigint AS app_count,
        (SELECT count(*) FROM paas_memberships m WHERE m.organization_id = o.id)::bigint AS member_count,
        COALESCE((SELECT w.balance_micros FROM paas_wallets w WHERE w.organization_id = o.id), 0)::bigint AS balance_micros
@@ -340,6 +342,7 @@ type APIListOrganizationsRow struct {
 	Suspended     bool      `json:"suspended"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	NetworkID     *string   `json:"network_id"`
 	AppCount      int64     `json:"app_count"`
 	MemberCount   int64     `json:"member_count"`
 	BalanceMicros int64     `json:"balance_micros"`
@@ -361,6 +364,7 @@ func (q *Queries) APIListOrganizations(ctx context.Context, arg APIListOrganizat
 			&i.Suspended,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NetworkID,
 			&i.AppCount,
 			&i.MemberCount,
 			&i.BalanceMicros,

@@ -225,7 +225,7 @@ func (q *Queries) GetAppByName(ctx context.Context, arg GetAppByNameParams) (App
 }
 
 const getAppDesired = `-- name: GetAppDesired :one
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended
+SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended, o.network_id AS org_network_id
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 JOIN paas_organizations o ON o.id = a.organization_id
@@ -233,9 +233,10 @@ WHERE a.id = $1
 `
 
 type GetAppDesiredRow struct {
-	App          App  `json:"app"`
-	Plan         Plan `json:"plan"`
-	OrgSuspended bool `json:"org_suspended"`
+	App          App     `json:"app"`
+	Plan         Plan    `json:"plan"`
+	OrgSuspended bool    `json:"org_suspended"`
+	OrgNetworkID *string `json:"org_network_id"`
 }
 
 // Everything the app reconciler needs in one read: the app, its plan and
@@ -282,6 +283,7 @@ func (q *Queries) GetAppDesired(ctx context.Context, id uuid.UUID) (GetAppDesire
 		&i.Plan.CreatedAt,
 		&i.Plan.UpdatedAt,
 		&i.OrgSuspended,
+		&i.OrgNetworkID,
 	)
 	return i, err
 }

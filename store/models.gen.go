@@ -183,6 +183,7 @@ type Organization struct {
 	Suspended bool      `json:"suspended"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	NetworkID *string   `json:"network_id"`
 }
 
 type PaasAppTombstone struct {

@@ -29,7 +29,7 @@ func (q *Queries) AddMembership(ctx context.Context, arg AddMembershipParams) er
 }
 
 const createOrganization = `-- name: CreateOrganization :one
-INSERT INTO paas_organizations (name, slug) VALUES ($1, $2) RETURNING id, name, slug, suspended, created_at, updated_at
+INSERT INTO paas_organizations (name, slug) VALUES ($1, $2) RETURNING id, name, slug, suspended, created_at, updated_at, network_id
 `
 
 type CreateOrganizationParams struct {
@@ -47,12 +47,13 @@ func (q *Queries) CreateOrganization(ctx context.Context, arg CreateOrganization
 		&i.Suspended,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NetworkID,
 	)
 	return i, err
 }
 
 const getOrganization = `-- name: GetOrganization :one
-SELECT id, name, slug, suspended, created_at, updated_at FROM paas_organizations WHERE id = $1
+SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations WHERE id = $1
 `
 
 func (q *Queries) GetOrganization(ctx context.Context, id uuid.UUID) (Organization, error) {
@@ -65,12 +66,13 @@ func (q *Queries) GetOrganization(ctx context.Context, id uuid.UUID) (Organizati
 		&i.Suspended,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NetworkID,
 	)
 	return i, err
 }
 
 const getOrganizationBySlug = `-- name: GetOrganizationBySlug :one
-SELECT id, name, slug, suspended, created_at, updated_at FROM paas_organizations WHERE slug = $1
+SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations WHERE slug = $1
 `
 
 func (q *Queries) GetOrganizationBySlug(ctx context.Context, slug string) (Organization, error) {
@@ -83,8 +85,33 @@ func (q *Queries) GetOrganizationBySlug(ctx context.Context, slug string) (Organ
 		&i.Suspended,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NetworkID,
 	)
 	return i, err
+}
+
+const listOrganizationIDs = `-- name: ListOrganizationIDs :many
+SELECT id FROM paas_organizations ORDER BY id
+`
+
+func (q *Queries) ListOrganizationIDs(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listOrganizationIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listOrganizationMembers = `-- name: ListOrganizationMembers :many
@@ -128,7 +155,7 @@ func (q *Queries) ListOrganizationMembers(ctx context.Context, organizationID uu
 }
 
 const listOrganizations = `-- name: ListOrganizations :many
-SELECT id, name, slug, suspended, created_at, updated_at FROM paas_organizations ORDER BY slug
+SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations ORDER BY slug
 `
 
 func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error) {
@@ -147,6 +174,7 @@ func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error)
 			&i.Suspended,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NetworkID,
 		); err != nil {
 			return nil, err
 		}
@@ -159,7 +187,7 @@ func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error)
 }
 
 const listUserOrganizations = `-- name: ListUserOrganizations :many
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, m.role FROM paas_organizations o
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id, m.role FROM paas_organizations o
 JOIN paas_memberships m ON m.organization_id = o.id
 WHERE m.user_id = $1 ORDER BY o.slug
 `
@@ -171,6 +199,7 @@ type ListUserOrganizationsRow struct {
 	Suspended bool      `json:"suspended"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	NetworkID *string   `json:"network_id"`
 	Role      string    `json:"role"`
 }
 
@@ -190,6 +219,7 @@ func (q *Queries) ListUserOrganizations(ctx context.Context, userID uuid.UUID) (
 			&i.Suspended,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.NetworkID,
 			&i.Role,
 		); err != nil {
 			return nil, err
@@ -202,8 +232,23 @@ func (q *Queries) ListUserOrganizations(ctx context.Context, userID uuid.UUID) (
 	return items, nil
 }
 
+const setOrganizationNetwork = `-- name: SetOrganizationNetwork :exec
+UPDATE paas_organizations SET network_id = $1 WHERE id = $2 AND network_id IS DISTINCT FROM $1
+`
+
+type SetOrganizationNetworkParams struct {
+	NetworkID *string   `json:"network_id"`
+	ID        uuid.UUID `json:"id"`
+}
+
+// Status written by the network loop; a change wakes the organization's apps.
+func (q *Queries) SetOrganizationNetwork(ctx context.Context, arg SetOrganizationNetworkParams) error {
+	_, err := q.db.Exec(ctx, setOrganizationNetwork, arg.NetworkID, arg.ID)
+	return err
+}
+
 const setOrganizationSuspended = `-- name: SetOrganizationSuspended :one
-UPDATE paas_organizations SET suspended = $2, updated_at = now() WHERE id = $1 RETURNING id, name, slug, suspended, created_at, updated_at
+UPDATE paas_organizations SET suspended = $2, updated_at = now() WHERE id = $1 RETURNING id, name, slug, suspended, created_at, updated_at, network_id
 `
 
 type SetOrganizationSuspendedParams struct {
@@ -221,6 +266,7 @@ func (q *Queries) SetOrganizationSuspended(ctx context.Context, arg SetOrganizat
 		&i.Suspended,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NetworkID,
 	)
 	return i, err
 }

@@ -79,7 +79,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 
 	manager := &controllers.Manager{
 		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
-		PublicNetwork: cfg.PublicNetwork, ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
+		ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
 		MaxOrphanShare: cfg.MaxOrphanShare, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,

@@ -105,8 +105,6 @@ type Reconciler struct {
 	Box *secret.Box
 	// InstanceID labels every service and scopes what the loop may touch.
 	InstanceID string
-	// Networks are the network ids services attach to (the public overlay).
-	Networks []string
 	// UpdateMonitor is Swarm's monitor window after each task update.
 	UpdateMonitor time.Duration
 	// Sandbox confines every task (PIDs, capabilities, log size).
@@ -174,6 +172,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	}
 	if err := r.removeDuplicates(ctx, id); err != nil {
 		return runtime.Result{}, err
+	}
+	if row.OrgNetworkID == nil {
+		// The network loop is creating the organization's network, and
+		// recording it wakes this app; the requeue is a safety net.
+		zerolog.Ctx(ctx).Debug().Msg("waiting for the organization's network")
+		return runtime.Result{RequeueAfter: 10 * r.PollInterval}, nil
 	}
 
 	dec, err := r.ensureRelease(ctx, row, now)
@@ -304,6 +308,9 @@ func (r *Reconciler) desired(row store.GetAppDesiredRow, rel store.Deployment) (
 	if err != nil {
 		return servicespec.Desired{}, &conditionError{reason: "EnvUnreadable", err: err}
 	}
+	if row.OrgNetworkID == nil {
+		return servicespec.Desired{}, errors.New("the organization's network is not created yet")
+	}
 	plan := row.Plan
 	// A release keeps the plan it was cut with; the current plan row gives
 	// its resources (a plan's resources are edited rarely, by admins).
@@ -312,7 +319,7 @@ func (r *Reconciler) desired(row store.GetAppDesiredRow, rel store.Deployment) (
 		OrgID: row.App.OrganizationID.String(), ServiceName: row.App.ServiceName,
 		Image: rel.ImageResolved, ImageRef: rs.Image, Command: rs.Command, Env: env,
 		Port: int(rs.Port), CPUMillis: int64(plan.CpuMillis), MemoryMB: int64(plan.MemoryMb),
-		Networks: r.Networks, Release: int(rel.Version), UpdateMonitor: r.UpdateMonitor, Sandbox: r.Sandbox,
+		Networks: []string{*row.OrgNetworkID}, Release: int(rel.Version), UpdateMonitor: r.UpdateMonitor, Sandbox: r.Sandbox,
 	}
 	if hc := rs.HealthCheck; hc != nil {
 		d.HealthCheck = renderHealthCheck(*hc, int(rs.Port))

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,7 +71,7 @@ func (d *DockerEvents) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay := orDefault(d.ReconnectDelay, DefaultReconnectDelay)
+		delay := cmp.Or(d.ReconnectDelay, DefaultReconnectDelay)
 		zerolog.Ctx(ctx).Warn().Err(err).Dur("retry_in", delay).Msg("docker event stream lost")
 		if !sleep(ctx, delay) {
 			return nil
@@ -85,7 +86,7 @@ func (d *DockerEvents) subscribe(ctx context.Context, f filters.Args) error {
 	defer cancel()
 	msgs, errs := d.Client.Events(subCtx, events.ListOptions{Filters: f})
 
-	confirm := time.NewTimer(orDefault(d.ConfirmAfter, DefaultConfirmAfter))
+	confirm := time.NewTimer(cmp.Or(d.ConfirmAfter, DefaultConfirmAfter))
 	defer confirm.Stop()
 	confirmC := confirm.C // nil once established
 	established := func() {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error
 	}
 	log := zerolog.Ctx(ctx).With().Int64("lock_id", e.LockID).Logger()
 	ctx = log.WithContext(ctx)
-	retry := orDefault(e.RetryInterval, DefaultRetryInterval)
+	retry := cmp.Or(e.RetryInterval, DefaultRetryInterval)
 	for {
 		err := e.campaign(ctx, lead)
 		if ctx.Err() != nil {
@@ -122,7 +123,7 @@ func (e *Elector) campaign(ctx context.Context, lead func(context.Context)) erro
 		if got {
 			break
 		}
-		if !sleep(ctx, orDefault(e.RetryInterval, DefaultRetryInterval)) {
+		if !sleep(ctx, cmp.Or(e.RetryInterval, DefaultRetryInterval)) {
 			return ctx.Err()
 		}
 	}
@@ -130,7 +131,7 @@ func (e *Elector) campaign(ctx context.Context, lead func(context.Context)) erro
 	e.hold(ctx, conn, lead)
 
 	// Unlock explicitly so a successor need not wait for the close to land.
-	unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(e.CheckTimeout, DefaultCheckTimeout))
+	unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(e.CheckTimeout, DefaultCheckTimeout))
 	defer cancel()
 	_, _ = conn.Exec(unlockCtx, "SELECT pg_advisory_unlock($1)", e.LockID)
 	return nil
@@ -139,8 +140,8 @@ func (e *Elector) campaign(ctx context.Context, lead func(context.Context)) erro
 // hold runs one term on conn, which holds the lock, and logs why it ended.
 func (e *Elector) hold(ctx context.Context, conn *pgx.Conn, lead func(context.Context)) {
 	log := zerolog.Ctx(ctx)
-	interval := orDefault(e.CheckInterval, DefaultCheckInterval)
-	timeout := orDefault(e.CheckTimeout, DefaultCheckTimeout)
+	interval := cmp.Or(e.CheckInterval, DefaultCheckInterval)
+	timeout := cmp.Or(e.CheckTimeout, DefaultCheckTimeout)
 
 	leaderCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

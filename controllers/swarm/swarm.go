@@ -25,6 +25,8 @@ const (
 	LabelInstance = servicespec.LabelInstance
 	// LabelAppID holds the uuid of the app the service runs.
 	LabelAppID = servicespec.LabelAppID
+	// LabelOrgID holds the uuid of the organization a service or network belongs to.
+	LabelOrgID = servicespec.LabelOrgID
 )
 
 // NewClient connects to the engine named by DOCKER_HOST (default: the local

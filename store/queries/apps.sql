@@ -19,7 +19,7 @@ SELECT id FROM paas_apps ORDER BY id;
 -- name: GetAppDesired :one
 -- Everything the app reconciler needs in one read: the app, its plan and
 -- whether its organization is suspended.
-SELECT sqlc.embed(a), sqlc.embed(p), o.suspended AS org_suspended
+SELECT sqlc.embed(a), sqlc.embed(p), o.suspended AS org_suspended, o.network_id AS org_network_id
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 JOIN paas_organizations o ON o.id = a.organization_id

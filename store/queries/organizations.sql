@@ -26,3 +26,10 @@ WHERE m.user_id = $1 ORDER BY o.slug;
 SELECT u.id, u.email, u.name, m.role, m.created_at FROM paas_memberships m
 JOIN paas_users u ON u.id = m.user_id
 WHERE m.organization_id = $1 ORDER BY u.email;
+
+-- name: ListOrganizationIDs :many
+SELECT id FROM paas_organizations ORDER BY id;
+
+-- name: SetOrganizationNetwork :exec
+-- Status written by the network loop; a change wakes the organization's apps.
+UPDATE paas_organizations SET network_id = sqlc.narg(network_id) WHERE id = sqlc.arg(id) AND network_id IS DISTINCT FROM sqlc.narg(network_id);

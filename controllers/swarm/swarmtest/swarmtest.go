@@ -9,6 +9,8 @@ import (
 	"time"
 
 	swarmtypes "github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -51,6 +53,23 @@ func CleanupInstance(t testing.TB, c *client.Client, instanceID string) {
 		for _, s := range svcs {
 			if err := c.ServiceRemove(ctx, s.ID); err != nil {
 				t.Logf("cleanup: remove service %s: %v", s.Spec.Name, err)
+			}
+		}
+		// Organization networks go once the removed services' tasks have
+		// let go of them.
+		for {
+			nets, err := c.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", paasswarm.LabelInstance+"="+instanceID))})
+			if err != nil || len(nets) == 0 {
+				return
+			}
+			for _, n := range nets {
+				_ = c.NetworkRemove(ctx, n.ID)
+			}
+			select {
+			case <-ctx.Done():
+				t.Logf("cleanup: %d networks of %s still in use", len(nets), instanceID)
+				return
+			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	})

@@ -35,7 +35,8 @@ type Config struct {
 	// InstanceID names this installation on a shared Swarm (PAAS_INSTANCE_ID);
 	// empty means the id stored in paas_settings, created on first start.
 	InstanceID string
-	// PublicNetwork is the overlay network apps join (PAAS_PUBLIC_NETWORK, default paas-public).
+	// PublicNetwork is the overlay network of the platform's own services, Traefik's among them
+	// (PAAS_PUBLIC_NETWORK, default paas-public); apps join their organization's network instead.
 	PublicNetwork string
 	// ResyncInterval is the period of full resyncs (PAAS_RESYNC_INTERVAL, default 30s).
 	ResyncInterval time.Duration
@@ -86,7 +87,7 @@ var Vars = []Var{
 	{"PAAS_LISTEN", ":8080", "HTTP listen address"},
 	{"LOG_LEVEL", "info", "trace, debug, info, warn or error"},
 	{"PAAS_INSTANCE_ID", "", "installation id on a shared Swarm (default: generated once and stored)"},
-	{"PAAS_PUBLIC_NETWORK", "paas-public", "overlay network apps are attached to"},
+	{"PAAS_PUBLIC_NETWORK", "paas-public", "overlay network of the platform's own services (Traefik); each organization's apps get a network of their own"},
 	{"PAAS_RESYNC_INTERVAL", "30s", "period of full resyncs against Swarm"},
 	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
 	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
