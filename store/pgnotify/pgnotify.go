@@ -4,6 +4,7 @@
 package pgnotify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay := positiveOr(l.ReconnectDelay, DefaultReconnectDelay)
+		delay := cmp.Or(l.ReconnectDelay, DefaultReconnectDelay)
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("listener disconnected")
 		if !sleep(ctx, delay) {
 			return nil
@@ -99,7 +100,7 @@ func (l *Listener) listen(ctx context.Context) error {
 	if l.OnConnect != nil {
 		l.OnConnect(ctx)
 	}
-	ping := positiveOr(l.PingInterval, DefaultPingInterval)
+	ping := cmp.Or(l.PingInterval, DefaultPingInterval)
 	for {
 		// A timeout only interrupts the read (pgx sets a deadline); the
 		// connection stays usable for the ping.
@@ -132,12 +133,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// positiveOr returns d, or def when d is not positive.
-func positiveOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
