@@ -406,7 +406,9 @@ func (f FieldDiff) String() string {
 
 // Diff lists every owned field where observed differs from desired, in a fixed
 // order, as the changes a write of desired would make. Env differences name the
-// key only (Before/After are Absent or Redacted), never the value.
+// key only (Before/After are Absent or Redacted), never the value; commands
+// (entrypoint, args, the healthcheck's) are shown Redacted too, as they often
+// carry credentials (--password=...).
 func Diff(desired, observed Owned) []FieldDiff {
 	var out []FieldDiff
 	add := func(field, before, after string) {
@@ -415,10 +417,32 @@ func Diff(desired, observed Owned) []FieldDiff {
 		}
 	}
 	scalar := func(field string, get func(Owned) string) { add(field, get(observed), get(desired)) }
+	// sensitive compares full values but shows only shown(o), and Redacted
+	// when what differs is hidden.
+	sensitive := func(field string, get, shown func(Owned) string) {
+		if get(observed) == get(desired) {
+			return
+		}
+		before, after := shown(observed), shown(desired)
+		if before == after {
+			before, after = Redacted, Redacted
+		}
+		out = append(out, FieldDiff{Field: field, Before: before, After: after})
+	}
+	redactedList := func(get func(Owned) []string) func(Owned) string {
+		return func(o Owned) string {
+			if len(get(o)) == 0 {
+				return "[]"
+			}
+			return Redacted
+		}
+	}
 
 	scalar("image", func(o Owned) string { return o.Image })
-	scalar("entrypoint", func(o Owned) string { return list(o.Entrypoint) })
-	scalar("args", func(o Owned) string { return list(o.Args) })
+	entrypoint := func(o Owned) []string { return o.Entrypoint }
+	args := func(o Owned) []string { return o.Args }
+	sensitive("entrypoint", func(o Owned) string { return list(o.Entrypoint) }, redactedList(entrypoint))
+	sensitive("args", func(o Owned) string { return list(o.Args) }, redactedList(args))
 	out = append(out, keyedDiff("env", envMap(desired.Env), envMap(observed.Env), true)...)
 	scalar("workdir", func(o Owned) string { return o.Workdir })
 	scalar("user", func(o Owned) string { return o.User })
@@ -427,7 +451,8 @@ func Diff(desired, observed Owned) []FieldDiff {
 	scalar("read_only", func(o Owned) string { return strconv.FormatBool(o.ReadOnly) })
 	scalar("stop_signal", func(o Owned) string { return o.StopSignal })
 	scalar("stop_grace_period", func(o Owned) string { return o.StopGracePeriod.String() })
-	scalar("healthcheck", func(o Owned) string { return healthString(o.Healthcheck) })
+	sensitive("healthcheck", func(o Owned) string { return healthString(o.Healthcheck, false) },
+		func(o Owned) string { return healthString(o.Healthcheck, true) })
 	scalar("mounts", func(o Owned) string { return list(o.Mounts) })
 	scalar("secrets", func(o Owned) string { return list(o.Secrets) })
 	scalar("configs", func(o Owned) string { return list(o.Configs) })
@@ -521,11 +546,16 @@ func list(s []string) string {
 	return string(b)
 }
 
-func healthString(h *OwnedHealthcheck) string {
+// healthString prints a healthcheck, its command Redacted when redact is set.
+func healthString(h *OwnedHealthcheck, redact bool) string {
 	if h == nil {
 		return "image default"
 	}
-	return fmt.Sprintf("%s interval=%s timeout=%s start_period=%s retries=%d", list(h.Test), h.Interval, h.Timeout, h.StartPeriod, h.Retries)
+	test := list(h.Test)
+	if redact && len(h.Test) > 0 {
+		test = Redacted
+	}
+	return fmt.Sprintf("%s interval=%s timeout=%s start_period=%s retries=%d", test, h.Interval, h.Timeout, h.StartPeriod, h.Retries)
 }
 
 func updateString(u OwnedUpdate) string {

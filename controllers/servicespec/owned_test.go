@@ -217,8 +217,10 @@ func TestDiff(t *testing.T) {
 			"limits.cpu: 0.5 CPU -> 1 CPU", "limits.memory: 512MiB -> 1024MiB", "reservations.cpu: 0.125 CPU -> 0.25 CPU", "reservations.memory: 128MiB -> 256MiB",
 		}},
 		{"healthcheck dropped", func(d *Desired) { d.HealthCheck = nil }, []string{
-			`healthcheck: ["CMD","/testapp","-healthcheck","http://127.0.0.1:8080/health"] interval=5s timeout=2s start_period=10s retries=3 -> image default`,
+			`healthcheck: <redacted> interval=5s timeout=2s start_period=10s retries=3 -> image default`,
 		}},
+		{"args changed: values never shown", func(d *Desired) { d.Command = []string{"--password=" + testSecret} }, []string{"args changed"}},
+		{"healthcheck command changed", func(d *Desired) { d.HealthCheck.Command = []string{"/probe", "--token=" + testSecret} }, []string{"healthcheck changed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,7 +233,7 @@ func TestDiff(t *testing.T) {
 				got = append(got, f.String())
 				for _, s := range []string{f.Field, f.Before, f.After, f.String()} {
 					if contains(s, testSecret) {
-						t.Errorf("diff leaks an env value: %#v", f)
+						t.Errorf("diff leaks a secret: %#v", f)
 					}
 				}
 			}
