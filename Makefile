@@ -41,9 +41,10 @@ bench: ## Benchmarks (go test -bench and hack/bench)
 	bash hack/bench
 
 .PHONY: lint
-lint: ## gofmt and go vet (check-generated and lint-openapi check the rest)
+lint: ## gofmt, go vet, and api/ free of client-go (check-generated and lint-openapi check the rest)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@deps=$$(go list -deps ./api/... | grep '^k8s.io/' || true); if [ -n "$$deps" ]; then echo "api/ must not depend on k8s.io (the work queue belongs to controllers/):"; echo "$$deps"; exit 1; fi
 
 .PHONY: lint-openapi
 lint-openapi: ## Lint the OpenAPI contract with Redocly's recommended rules (needs Node.js and npx)
