@@ -223,3 +223,71 @@ func hasEnvValue(env []string, k, v string) bool {
 	}
 	return false
 }
+
+// conditioner is a throwaway loop that owns one condition type and writes
+// it, with its count of writes, every time it is woken.
+type conditioner struct {
+	shared controllers.Shared
+	typ    string
+	writes atomic.Int64
+}
+
+func (c *conditioner) Reconcile(ctx context.Context, k key.Key) (runtime.Result, error) {
+	id, err := k.UUID()
+	if err != nil {
+		return runtime.Result{}, nil
+	}
+	n := c.writes.Load() + 1
+	cond := servicespec.Condition{Type: c.typ, Status: servicespec.StatusTrue, Reason: "Written", Message: fmt.Sprintf("write %d", n)}
+	if err := status.SetConditions(ctx, c.shared.Store, id, []servicespec.Condition{cond}, time.Now()); err != nil {
+		return runtime.Result{}, err
+	}
+	c.writes.Store(n)
+	return runtime.Result{}, nil
+}
+
+// TestTwoLoopsWritingConditionsKeepBoth registers two loops that each own
+// a condition type and wakes both 100 times at once, beside the app loop
+// writing its own conditions of a running app: no write may lose another.
+func TestTwoLoopsWritingConditionsKeepBoth(t *testing.T) {
+	t.Parallel()
+	left, right := &conditioner{typ: "Left"}, &conditioner{typ: "Right"}
+	const channel = "paas_test_conditions"
+	register := func(name string, c *conditioner) controllers.Loop {
+		return controllers.Loop{
+			Name: name, Kind: key.KindApp, Workers: 1,
+			Wakes: controllers.Wakes{Notify: []controllers.Notify{{Channel: channel, Prefix: "app/"}}},
+			New:   func(s controllers.Shared) runtime.Reconciler { c.shared = s; return c },
+		}
+	}
+	e := setup(t, func(m *controllers.Manager) { m.Register(register("left", left), register("right", right)) })
+	a := e.createApp("conds", "paas-testapp:v1", 1, nil)
+	e.waitReady(a.ID, 90*time.Second)
+
+	const writes = 100
+	for i := 1; i <= writes; i++ {
+		if _, err := e.store.Pool.Exec(e.ctx, "SELECT pg_notify($1, $2)", channel, key.App(a.ID).String()); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 { // and the app loop writes too: its replicas change
+			if _, err := e.store.Pool.Exec(e.ctx, "UPDATE paas_apps SET replicas = $2 WHERE id = $1", a.ID, 1+(i/10)%2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Wait for both writes, so the queue cannot fold two wakes into one.
+		swarmtest.Eventually(t, 10*time.Second, fmt.Sprintf("write %d of both loops", i), func() bool {
+			return left.writes.Load() >= int64(i) && right.writes.Load() >= int64(i)
+		})
+	}
+	got := e.waitReady(a.ID, 60*time.Second)
+	for _, c := range []*conditioner{left, right} {
+		if m := e.condition(got, c.typ).Message; m != fmt.Sprintf("write %d", writes) {
+			t.Errorf("condition %s = %q, want its last write (write %d): %s", c.typ, m, writes, got.Conditions)
+		}
+	}
+	for _, typ := range []string{"Ready", "Progressing", "Degraded", "Suspended"} {
+		if e.condition(got, typ).Type == "" {
+			t.Errorf("the app loop's or scale loop's condition %s was lost: %s", typ, got.Conditions)
+		}
+	}
+}

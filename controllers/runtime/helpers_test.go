@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 )
 
@@ -86,52 +84,6 @@ func (m *maxTracker) enter() {
 }
 
 func (m *maxTracker) leave() { m.cur.Add(-1) }
-
-// databaseURL returns DATABASE_URL or fails: these tests need a real server.
-func databaseURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("DATABASE_URL")
-	if u == "" {
-		t.Fatal("DATABASE_URL is not set: start Postgres with `export DATABASE_URL=$(bash hack/postgres-up.sh)`")
-	}
-	return u
-}
-
-// connector returns a Connect function whose sessions carry appName, so a
-// test can find (and terminate) them in pg_stat_activity.
-func connector(t *testing.T, appName string) func(context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(databaseURL(t))
-	if err != nil {
-		t.Fatalf("parse DATABASE_URL: %v", err)
-	}
-	cfg.RuntimeParams["application_name"] = appName
-	return func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
-}
-
-// adminConn opens a connection for the test itself, closed at cleanup.
-func adminConn(t *testing.T) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), databaseURL(t))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return conn
-}
-
-// terminate kills every backend whose application_name is appName and
-// returns how many it killed.
-func terminate(t *testing.T, conn *pgx.Conn, appName string) int {
-	t.Helper()
-	var n int
-	err := conn.QueryRow(context.Background(),
-		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
-		appName).Scan(&n)
-	if err != nil {
-		t.Fatalf("terminate %s: %v", appName, err)
-	}
-	return n
-}
 
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s_%016x", prefix, rand.Uint64())

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"github.com/skypanel/paas/store/storetest"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func newCandidates(t *testing.T, ctx context.Context, n int, leaders *maxTracker
 			ended: make(chan error, 8),
 		}
 		c.elector = &Elector{
-			Connect:       connector(t, c.app),
+			Connect:       storetest.Connector(t, c.app),
 			LockID:        lockID,
 			RetryInterval: 50 * time.Millisecond,
 			CheckInterval: 100 * time.Millisecond,
@@ -124,13 +125,13 @@ func TestElectorOneLeaderAndHandoverOnCancel(t *testing.T) {
 
 func TestElectorLosesLeadershipWhenBackendTerminated(t *testing.T) {
 	ctx := testCtx(t)
-	admin := adminConn(t)
+	admin := storetest.AdminConn(t)
 	var leaders maxTracker
 	cs := newCandidates(t, ctx, 2, &leaders)
 
 	first, firstCtx := awaitLeader(t, cs)
 	follower := others(cs, first)[0]
-	if n := terminate(t, admin, first.app); n != 1 {
+	if n := storetest.Terminate(t, admin, first.app); n != 1 {
 		t.Fatalf("terminated %d backends of %s, want 1", n, first.name)
 	}
 

@@ -2,6 +2,7 @@ package pgnotify
 
 import (
 	"context"
+	"github.com/skypanel/paas/store/storetest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 
 func TestListenerDeliversAndReconnects(t *testing.T) {
 	ctx := testCtx(t)
-	admin := adminConn(t)
+	admin := storetest.AdminConn(t)
 	app := uniqueName("listener")
 	// Mixed case and a space: LISTEN must quote the identifier to match.
 	channel := "Paas Test " + uniqueName("ch")
@@ -20,7 +21,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 	disconnects := make(chan struct{}, 16)
 	var nConnects atomic.Int64
 	l := &Listener{
-		Connect:  connector(t, app),
+		Connect:  storetest.Connector(t, app),
 		Channels: []string{channel, uniqueName("other")},
 		Handle: func(ctx context.Context, channel, payload string) {
 			notes <- note{channel, payload}
@@ -68,7 +69,7 @@ func TestListenerDeliversAndReconnects(t *testing.T) {
 	notify("app/1b")
 	expect("app/1b")
 
-	if n := terminate(t, admin, app); n != 1 {
+	if n := storetest.Terminate(t, admin, app); n != 1 {
 		t.Fatalf("terminated %d listener backends, want 1", n)
 	}
 	recv(t, disconnects, 10*time.Second, "OnDisconnect after the backend was terminated")

@@ -183,3 +183,40 @@ func PatchApp(t testing.TB, s *store.Store, id uuid.UUID, change func(p *store.U
 	t.Fatal("patch app: too many version conflicts")
 	return store.App{}
 }
+
+// Connector returns a function opening plain connections to DATABASE_URL
+// whose sessions carry appName, so a test can find and terminate them.
+func Connector(t testing.TB, appName string) func(context.Context) (*pgx.Conn, error) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(BaseURL(t))
+	if err != nil {
+		t.Fatalf("parse DATABASE_URL: %v", err)
+	}
+	cfg.RuntimeParams["application_name"] = appName
+	return func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
+}
+
+// AdminConn opens a connection to DATABASE_URL for the test itself, closed
+// when the test ends.
+func AdminConn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), BaseURL(t))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// Terminate kills every backend whose application_name is appName, as a
+// network failure or a server restart would, and returns how many.
+func Terminate(t testing.TB, conn *pgx.Conn, appName string) int {
+	t.Helper()
+	var n int
+	err := conn.QueryRow(context.Background(),
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, appName).Scan(&n)
+	if err != nil {
+		t.Fatalf("terminate %s: %v", appName, err)
+	}
+	return n
+}
