@@ -6,8 +6,6 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -120,7 +118,10 @@ func (s *server) ImportEnv(c echo.Context, ident openapi.AppPath, params openapi
 	if err != nil {
 		return err
 	}
-	vars, errs := parseDotenv(string(body))
+	vars, errs, err := parseDotenv(c.Request().Context(), string(body))
+	if err != nil {
+		return err
+	}
 	if len(errs) == 0 {
 		errs = checkEnv("env.", vars)
 	}
@@ -134,6 +135,10 @@ func (s *server) ImportEnv(c echo.Context, ident openapi.AppPath, params openapi
 		}
 		out := maps.Clone(cur)
 		maps.Copy(out, vars)
+		// Each side is within the limit; their union may not be.
+		if len(out) > maxEnvVars {
+			return nil, problem.Invalid(fe("env", fmt.Sprintf("the app has %d variables and the import adds %d: at most %d in all", len(cur), len(out)-len(cur), maxEnvVars)))
+		}
 		return out, nil
 	})
 }
@@ -146,140 +151,4 @@ func (s *server) ExportEnv(c echo.Context, ident openapi.AppPath, _ openapi.Expo
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.String(http.StatusOK, formatDotenv(env))
-}
-
-// parseDotenv reads KEY=value lines: `export ` prefixes, # comments, blank
-// lines, "double quoted" values with \n \r \t \" \\ \$ escapes (and
-// spanning lines), 'single quoted' literal values, and unquoted values
-// whose trailing ` # comment` is dropped.
-func parseDotenv(text string) (map[string]string, []problem.FieldError) {
-	if !utf8.ValidString(text) {
-		return nil, []problem.FieldError{fe("(body)", "must be UTF-8 text")}
-	}
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	vars := map[string]string{}
-	var errs []problem.FieldError
-	lines := strings.Split(text, "\n")
-	for i := 0; i < len(lines); i++ {
-		lineNo := i + 1
-		line := strings.TrimSpace(lines[i])
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		key, rest, ok := strings.Cut(line, "=")
-		key = strings.TrimSpace(key)
-		field := fmt.Sprintf("line %d", lineNo)
-		if !ok || key == "" {
-			errs = append(errs, fe(field, "expected KEY=value"))
-			continue
-		}
-		rest = strings.TrimLeft(rest, " \t")
-		var value string
-		switch {
-		case strings.HasPrefix(rest, `"`):
-			// A double-quoted value may span lines until its closing quote.
-			buf := rest[1:]
-			for {
-				v, n, closed := unquoteDouble(buf)
-				if closed {
-					value = v
-					if tail := strings.TrimSpace(buf[n:]); tail != "" && !strings.HasPrefix(tail, "#") {
-						errs = append(errs, fe(field, "unexpected text after the closing quote"))
-					}
-					break
-				}
-				if i+1 >= len(lines) {
-					errs = append(errs, fe(field, "unterminated double quote"))
-					break
-				}
-				i++
-				buf += "\n" + lines[i]
-			}
-		case strings.HasPrefix(rest, "'"):
-			end := strings.IndexByte(rest[1:], '\'')
-			if end < 0 {
-				errs = append(errs, fe(field, "unterminated single quote"))
-				continue
-			}
-			value = rest[1 : 1+end]
-			if tail := strings.TrimSpace(rest[2+end:]); tail != "" && !strings.HasPrefix(tail, "#") {
-				errs = append(errs, fe(field, "unexpected text after the closing quote"))
-			}
-		default:
-			if j := strings.Index(rest, " #"); j >= 0 {
-				rest = rest[:j]
-			}
-			value = strings.TrimSpace(rest)
-		}
-		if _, dup := vars[key]; dup {
-			errs = append(errs, fe(field, fmt.Sprintf("%s is set twice", key)))
-		}
-		vars[key] = value
-		if len(errs) > 50 {
-			break
-		}
-	}
-	return vars, errs
-}
-
-// unquoteDouble reads a double-quoted value's body up to its closing quote;
-// n is the offset after the quote.
-func unquoteDouble(s string) (value string, n int, closed bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; ch {
-		case '"':
-			return b.String(), i + 1, true
-		case '\\':
-			if i+1 >= len(s) {
-				b.WriteByte(ch)
-				continue
-			}
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case '"', '\\', '$', '`':
-				b.WriteByte(s[i])
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	return "", 0, false
-}
-
-// formatDotenv writes KEY="value" lines, sorted, that parseDotenv reads back
-// to the same values.
-func formatDotenv(env map[string]string) string {
-	var b strings.Builder
-	for _, k := range sortedKeys(env) {
-		b.WriteString(k)
-		b.WriteString(`="`)
-		for _, r := range env[k] {
-			switch r {
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			case '"', '\\', '$', '`':
-				b.WriteByte('\\')
-				b.WriteRune(r)
-			default:
-				b.WriteRune(r)
-			}
-		}
-		b.WriteString("\"\n")
-	}
-	return b.String()
 }
