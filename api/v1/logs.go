@@ -1,19 +1,18 @@
 package v1
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/labstack/echo/v4"
 
 	"github.com/skypanel/paas/api/openapi"
@@ -25,7 +24,19 @@ const (
 	maxLogTail     = 10000
 	// maxLogBytes bounds a non-following answer.
 	maxLogBytes = 32 << 20
+	// maxLogLine bounds the bytes of one log line the API holds: a longer
+	// line is cut there, marked, and the rest of it dropped, so a
+	// container printing without newlines costs a constant amount of
+	// memory per stream.
+	maxLogLine = 64 << 10
+	// logQueue is how many lines a follower holds between Docker and a
+	// slow client: with maxLogLine, at most 1 MiB.
+	logQueue = 16
 )
+
+// truncatedMarker ends a log line cut at maxLogLine, in both text and SSE
+// answers (docs/api.md).
+const truncatedMarker = " [truncated]"
 
 func dockerUnavailable(detail string) *problem.Problem {
 	return problem.New(http.StatusBadGateway, problem.TypeDockerUnavailable, "Docker unavailable", detail)
@@ -87,9 +98,8 @@ func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openap
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextPlainCharsetUTF8)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		c.Response().WriteHeader(http.StatusOK)
-		_ = demux(io.LimitReader(rc, maxLogBytes), func(_ string, line []byte) error {
-			_, err := c.Response().Write(line)
-			return err
+		_ = demux(io.LimitReader(rc, maxLogBytes), func(_ string, line []byte, truncated bool) error {
+			return writeLogLine(c.Response(), line, truncated)
 		})
 		return nil
 	}
@@ -108,21 +118,36 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
+// writeLogLine writes one line of a text answer: as Docker gave it (a CR
+// before the newline kept), marked when it was cut.
+func writeLogLine(w io.Writer, line []byte, truncated bool) error {
+	if _, err := w.Write(line); err != nil {
+		return err
+	}
+	end := "\n"
+	if truncated {
+		end = truncatedMarker + end
+	}
+	_, err := io.WriteString(w, end)
+	return err
+}
+
+// logLine is a line on its way from Docker to a follower.
 type logLine struct {
 	stream string
-	text   string
+	text   string // without its line ending, marked when it was cut
 }
 
 // followLogs streams log lines as SSE until the client leaves or the
 // service's log ends.
 func (s *server) followLogs(c echo.Context, rc io.ReadCloser) error {
 	ctx := c.Request().Context()
-	lines := make(chan logLine, 64)
+	lines := make(chan logLine, logQueue)
 	go func() {
 		defer close(lines)
-		_ = demux(rc, func(stream string, line []byte) error {
+		_ = demux(rc, func(stream string, line []byte, truncated bool) error {
 			select {
-			case lines <- logLine{stream, strings.TrimRight(string(line), "\r\n")}:
+			case lines <- logLine{stream, messageText(line, truncated)}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -157,80 +182,111 @@ func (s *server) followLogs(c echo.Context, rc io.ReadCloser) error {
 	}
 }
 
-// demux splits Docker's multiplexed log stream (8-byte headers: stream,
-// 0, 0, 0, big-endian size) into lines, calling fn with "stdout" or
-// "stderr" and each line (newline included). A stream without headers (a
-// service with a TTY) is passed through as stdout.
-func demux(r io.Reader, fn func(stream string, line []byte) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	hdr, err := br.Peek(8)
-	if err != nil && len(hdr) == 0 {
+// messageText is a line as a follower's message carries it: without the
+// CR of a CRLF ending, marked when it was cut.
+func messageText(line []byte, truncated bool) string {
+	if truncated {
+		return string(line) + truncatedMarker
+	}
+	return string(bytes.TrimSuffix(line, []byte("\r")))
+}
+
+// lineFunc receives one log line of a stream ("stdout" or "stderr")
+// without its newline; truncated says it was cut at maxLogLine. line is
+// only valid during the call.
+type lineFunc func(stream string, line []byte, truncated bool) error
+
+// demux reads a service's log as Docker multiplexes it (the reconcilers
+// never give a service a TTY, so it always is) and calls fn with each
+// line of each stream, stopping at the first error fn returns. A last line
+// without a newline is passed on when the log ends.
+func demux(r io.Reader, fn lineFunc) error {
+	stdout := &lineSplitter{stream: "stdout", fn: fn}
+	stderr := &lineSplitter{stream: "stderr", fn: fn}
+	if _, err := stdcopy.StdCopy(stdout, stderr, r); err != nil {
 		return err
 	}
-	if len(hdr) < 8 || hdr[0] > 2 || hdr[1] != 0 || hdr[2] != 0 || hdr[3] != 0 {
-		return eachLine(br, "stdout", fn)
+	if err := stdout.flush(); err != nil {
+		return err
 	}
-	var pending [3][]byte // partial lines per stream
-	h := make([]byte, 8)
-	for {
-		if _, err := io.ReadFull(br, h); err != nil {
-			for i, p := range pending {
-				if len(p) > 0 {
-					_ = fn(streamName(byte(i)), append(p, '\n'))
-				}
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil
-			}
-			return err
-		}
-		size := binary.BigEndian.Uint32(h[4:])
-		if h[0] > 2 || size > 16<<20 {
-			return errors.New("malformed log stream")
-		}
-		payload := make([]byte, size)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return nil
-		}
-		st := h[0]
-		buf := append(pending[st], payload...)
-		for {
-			i := bytes.IndexByte(buf, '\n')
-			if i < 0 {
-				break
-			}
-			if err := fn(streamName(st), buf[:i+1]); err != nil {
-				return err
-			}
-			buf = buf[i+1:]
-		}
-		pending[st] = append([]byte(nil), buf...)
-	}
+	return stderr.flush()
 }
 
-func eachLine(br *bufio.Reader, stream string, fn func(string, []byte) error) error {
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			if line[len(line)-1] != '\n' {
-				line = append(line, '\n')
-			}
-			if ferr := fn(stream, line); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
+// lineSplitter is the io.Writer one demultiplexed stream is copied into: it
+// cuts what it is given into lines for fn. Each byte is copied at most
+// once, into a pending line of at most maxLogLine bytes; a line that
+// arrives whole in one write is passed on without a copy.
+type lineSplitter struct {
+	stream  string
+	fn      lineFunc
+	pending []byte // the start of a line whose newline has not come yet
+	discard bool   // the line being read was cut: drop it up to its newline
 }
 
-func streamName(b byte) string {
-	if b == 2 {
-		return "stderr"
+// Write splits p at its newlines.
+func (s *lineSplitter) Write(p []byte) (int, error) {
+	for rest := p; len(rest) > 0; {
+		piece, after, ended := bytes.Cut(rest, []byte{'\n'})
+		if err := s.add(piece, ended); err != nil {
+			return len(p) - len(rest), err
+		}
+		rest = after
 	}
-	return "stdout"
+	return len(p), nil
+}
+
+// add takes the next piece of the current line; ended says a newline
+// followed it.
+func (s *lineSplitter) add(piece []byte, ended bool) error {
+	if s.discard {
+		s.discard = !ended
+		return nil
+	}
+	if room := maxLogLine - len(s.pending); len(piece) > room {
+		line := s.join(piece[:room])
+		s.discard = !ended
+		return s.fn(s.stream, cutToRune(line), true)
+	}
+	if !ended {
+		if s.pending == nil {
+			// Once, at its full size: growing it would copy it again.
+			s.pending = make([]byte, 0, maxLogLine)
+		}
+		s.pending = append(s.pending, piece...)
+		return nil
+	}
+	return s.fn(s.stream, s.join(piece), false)
+}
+
+// join is the pending line followed by piece, and empties the pending
+// line; the result is only valid until the next add.
+func (s *lineSplitter) join(piece []byte) []byte {
+	if len(s.pending) == 0 {
+		return piece
+	}
+	line := append(s.pending, piece...)
+	s.pending = s.pending[:0]
+	return line
+}
+
+// flush passes on a last line that had no newline.
+func (s *lineSplitter) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	return s.fn(s.stream, s.join(nil), false)
+}
+
+// cutToRune drops an incomplete UTF-8 sequence from the end of a cut line,
+// so cutting never turns valid text into invalid text.
+func cutToRune(b []byte) []byte {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
+			}
+			break
+		}
+	}
+	return b
 }
