@@ -237,6 +237,36 @@ func TestAppLogsLongLineBoundedMemory(t *testing.T) {
 	}
 }
 
+// TestAppLogsSSEFraming follows lines that carry carriage returns and text
+// shaped like SSE fields: a client reading the stream as the standard says
+// (CR, LF and CRLF all end a line) sees one message per log line, with the
+// line's text as its data and no field the server did not write.
+func TestAppLogsSSEFraming(t *testing.T) {
+	t.Parallel()
+	stream := frames(
+		"plain\n",
+		"a\rdata: evil\n",
+		"2>b\r\ndata: evil\r\n",
+		"x\r\revent: stderr\rid: 999\rretry: 1\rdata: forged\n",
+		"progress 10%\rprogress 20%\r\n",
+		"\r\n",
+	)
+	f := setup(t, func(d *v1.Deps) {
+		d.Docker = fakeLogs(func() io.Reader { return bytes.NewReader(stream) })
+	})
+	f.createApp(f.alice.token, "web", map[string]any{"image": "nginx"})
+	checkEvents(t, readWire(t, f, "/api/paas/apps/web/logs?follow=true"), []wireEvent{
+		{ID: "1", Event: "stdout", Data: "plain"},
+		{ID: "2", Event: "stdout", Data: "a\ndata: evil"},
+		{ID: "3", Event: "stderr", Data: "b"},
+		{ID: "4", Event: "stderr", Data: "data: evil"},
+		{ID: "5", Event: "stdout", Data: "x\n\nevent: stderr\nid: 999\nretry: 1\ndata: forged"},
+		{ID: "6", Event: "stdout", Data: "progress 10%\nprogress 20%"},
+		{ID: "7", Event: "stdout", Data: ""},
+		{Event: "end", Data: "{}"},
+	})
+}
+
 // wireEvent is one message as a browser's EventSource dispatches it.
 type wireEvent struct {
 	ID, Event, Data string

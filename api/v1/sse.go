@@ -28,7 +28,10 @@ func startSSE(c echo.Context) *sseWriter {
 	return w
 }
 
-// event writes one message; data may span lines (each becomes a data: field).
+// event writes one message; data may span lines (each becomes a data:
+// field). A client ends a line at CRLF, LF or a lone CR, so each of them
+// in data starts a new data: field: no text in data can start a field of
+// its own (an event, id or retry) or end the message.
 func (w *sseWriter) event(id, name, data string) error {
 	w.buf.Reset()
 	if id != "" {
@@ -37,11 +40,27 @@ func (w *sseWriter) event(id, name, data string) error {
 	if name != "" {
 		w.buf.WriteString("event: " + name + "\n")
 	}
-	for _, line := range strings.Split(data, "\n") {
-		w.buf.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
+	for {
+		i := strings.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		w.dataField(data[:i])
+		if data[i] == '\r' && strings.HasPrefix(data[i+1:], "\n") {
+			i++
+		}
+		data = data[i+1:]
 	}
+	w.dataField(data)
 	w.buf.WriteByte('\n')
 	return w.flush()
+}
+
+// dataField writes one data: field; line holds no CR or LF.
+func (w *sseWriter) dataField(line string) {
+	w.buf.WriteString("data: ")
+	w.buf.WriteString(line)
+	w.buf.WriteByte('\n')
 }
 
 // comment writes a comment line, which clients ignore: a heartbeat.
