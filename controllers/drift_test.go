@@ -252,3 +252,50 @@ func TestMassOrphansAreKept(t *testing.T) {
 		})
 	}
 }
+
+// TestHousekeepingRetention sets the retention settings low and checks that
+// housekeeping prunes old events, audit rows, rollout logs and releases,
+// and keeps the recent ones and the release an app runs.
+func TestHousekeepingRetention(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	a := e.createApp("kept", "paas-testapp:v1", 0, map[string]string{"N": "1"})
+	e.waitDeployment(a.ID, 1, "deployed", 60*time.Second)
+	e.setEnv(a.ID, "N", "2")
+	e.waitDeployment(a.ID, 2, "deployed", 60*time.Second)
+	e.setEnv(a.ID, "N", "3")
+	d3 := e.waitDeployment(a.ID, 3, "deployed", 60*time.Second)
+	swarmtest.Eventually(t, 30*time.Second, "release 3 current", func() bool {
+		return e.app(a.ID).CurrentDeploymentID.UUID == d3.ID
+	})
+
+	for _, q := range []string{
+		`INSERT INTO paas_events (object_kind, object_id, type, reason, message, reporting_controller, first_timestamp, last_timestamp)
+		 VALUES ('app', gen_random_uuid(), 'Normal', 'Old', 'old', 'test', now() - interval '10 days', now() - interval '10 days')`,
+		`INSERT INTO paas_audit_log (action, target_kind, target_id, created_at) VALUES ('old', 'app', 'x', now() - interval '10 days'), ('new', 'app', 'x', now())`,
+		`UPDATE paas_deployments SET finished_at = now() - interval '10 days' WHERE app_id = '` + a.ID.String() + `' AND version = 1`,
+		`INSERT INTO paas_settings (key, value) VALUES ('retention_events_days', '5'), ('retention_audit_days', '5'),
+		 ('retention_release_logs_days', '5'), ('retention_releases_per_app', '2')`,
+	} {
+		if _, err := e.store.Pool.Exec(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swarmtest.Eventually(t, 30*time.Second, "retention applied", func() bool {
+		var oldEvents, audit, releases, current int64
+		err := e.store.Pool.QueryRow(e.ctx, `SELECT
+			(SELECT count(*) FROM paas_events WHERE reason = 'Old'),
+			(SELECT count(*) FROM paas_audit_log),
+			(SELECT count(*) FROM paas_deployments WHERE app_id = $1),
+			(SELECT count(*) FROM paas_deployments d JOIN paas_apps a ON a.current_deployment_id = d.id WHERE a.id = $1)`,
+			a.ID).Scan(&oldEvents, &audit, &releases, &current)
+		return err == nil && oldEvents == 0 && audit == 1 && releases == 2 && current == 1
+	})
+	// The app's own recent events are kept.
+	if !hasReason(e.events(a.ID), "ReleaseCreated") {
+		t.Fatal("recent events pruned")
+	}
+	if v, err := e.store.GetLatestDeployment(e.ctx, a.ID); err != nil || v.Version != 3 {
+		t.Fatalf("latest release %d, %v; want 3 kept", v.Version, err)
+	}
+}

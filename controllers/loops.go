@@ -17,6 +17,7 @@ import (
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/controllers/servicespec"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
+	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/key"
 )
 
@@ -159,27 +160,71 @@ func (m *Manager) orgKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
 	return keys, nil
 }
 
-// housekeeping prunes tombstones past their retention, and the API's
-// login attempts and deployment requests past their windows (the API
-// prunes those only for the keys and organizations it sees again).
+// Retention settings (paas_settings) and their defaults.
+var retention = []struct {
+	key   string
+	def   int64
+	prune func(ctx context.Context, s *store.Store, n int64, now time.Time) (int64, error)
+}{
+	{"retention_events_days", 30, func(ctx context.Context, s *store.Store, n int64, now time.Time) (int64, error) {
+		return s.PruneEvents(ctx, now.AddDate(0, 0, -int(n)))
+	}},
+	{"retention_audit_days", 365, func(ctx context.Context, s *store.Store, n int64, now time.Time) (int64, error) {
+		return s.PruneAudit(ctx, now.AddDate(0, 0, -int(n)))
+	}},
+	{"retention_releases_per_app", 50, func(ctx context.Context, s *store.Store, n int64, _ time.Time) (int64, error) {
+		return s.PruneReleases(ctx, int32(min(n, 1<<30)))
+	}},
+	{"retention_release_logs_days", 30, func(ctx context.Context, s *store.Store, n int64, now time.Time) (int64, error) {
+		return s.PruneReleaseLogs(ctx, now.AddDate(0, 0, -int(n)))
+	}},
+}
+
+// housekeeping prunes tombstones past their retention, the API's login
+// attempts and deployment requests past their windows (the API prunes
+// those only for the keys and organizations it sees again), and events,
+// audit rows, old releases and rollout logs past the retention settings
+// (0 keeps them for ever; an app's current release is always kept).
 func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, error) {
 	log := zerolog.Ctx(ctx)
 	now := m.Now()
+	pruned := zerolog.Dict()
+	total := int64(0)
+	count := func(what string, n int64, err error) error {
+		if err != nil {
+			return fmt.Errorf("prune %s: %w", what, err)
+		}
+		pruned.Int64(what, n)
+		total += n
+		return nil
+	}
 	tombs, err := m.Store.PruneTombstones(ctx, now.Add(-m.TombstoneRetention))
-	if err != nil {
-		return runtime.Result{}, fmt.Errorf("prune tombstones: %w", err)
+	if err := count("tombstones", tombs, err); err != nil {
+		return runtime.Result{}, err
 	}
 	logins, err := m.Store.PruneLoginAttempts(ctx, now.Add(-time.Minute))
-	if err != nil {
-		return runtime.Result{}, fmt.Errorf("prune login attempts: %w", err)
+	if err := count("login_attempts", logins, err); err != nil {
+		return runtime.Result{}, err
 	}
 	deploys, err := m.Store.PruneDeployRequests(ctx, now.Add(-time.Hour))
-	if err != nil {
-		return runtime.Result{}, fmt.Errorf("prune deployment requests: %w", err)
+	if err := count("deploy_requests", deploys, err); err != nil {
+		return runtime.Result{}, err
 	}
-	if tombs+logins+deploys > 0 {
-		log.Info().Int64("tombstones", tombs).Int64("login_attempts", logins).Int64("deploy_requests", deploys).
-			Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
+	for _, r := range retention {
+		n, err := store.IntSetting(ctx, m.Store, r.key, r.def)
+		if err != nil {
+			return runtime.Result{}, fmt.Errorf("read %s: %w", r.key, err)
+		}
+		if n == 0 {
+			continue // kept for ever
+		}
+		done, err := r.prune(ctx, m.Store, n, now)
+		if err := count(r.key, done, err); err != nil {
+			return runtime.Result{}, err
+		}
+	}
+	if total > 0 {
+		log.Info().Dict("pruned", pruned).Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
 	}
 	return runtime.Result{}, nil
 }
