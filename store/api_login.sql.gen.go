@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+const aPIClearLoginFailures = `-- name: APIClearLoginFailures :exec
+DELETE FROM paas_login_failures WHERE key = $1
+`
+
+// A right password ends the streak.
+func (q *Queries) APIClearLoginFailures(ctx context.Context, key []byte) error {
+	_, err := q.db.Exec(ctx, aPIClearLoginFailures, key)
+	return err
+}
+
 const aPILockLoginKeys = `-- name: APILockLoginKeys :exec
 
 SELECT pg_advisory_xact_lock(hashtextextended(encode(k, 'hex'), 0))
@@ -63,6 +73,23 @@ func (q *Queries) APILoginAttemptsSince(ctx context.Context, arg APILoginAttempt
 	return items, nil
 }
 
+const aPILoginFailures = `-- name: APILoginFailures :one
+SELECT failures, last_at FROM paas_login_failures WHERE key = $1
+`
+
+type APILoginFailuresRow struct {
+	Failures int32     `json:"failures"`
+	LastAt   time.Time `json:"last_at"`
+}
+
+// The failure streak of one email from one address (paas_login_failures).
+func (q *Queries) APILoginFailures(ctx context.Context, key []byte) (APILoginFailuresRow, error) {
+	row := q.db.QueryRow(ctx, aPILoginFailures, key)
+	var i APILoginFailuresRow
+	err := row.Scan(&i.Failures, &i.LastAt)
+	return i, err
+}
+
 const aPIPruneLoginAttempts = `-- name: APIPruneLoginAttempts :exec
 DELETE FROM paas_login_attempts
 WHERE key = ANY($1::bytea[]) AND attempted_at <= $2::timestamptz
@@ -92,5 +119,42 @@ type APIRecordLoginAttemptParams struct {
 
 func (q *Queries) APIRecordLoginAttempt(ctx context.Context, arg APIRecordLoginAttemptParams) error {
 	_, err := q.db.Exec(ctx, aPIRecordLoginAttempt, arg.AttemptedAt, arg.Keys)
+	return err
+}
+
+const aPIRecordLoginFailure = `-- name: APIRecordLoginFailure :exec
+INSERT INTO paas_login_failures (key, failures, last_at)
+VALUES ($1, 1, $2::timestamptz)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN paas_login_failures.last_at <= $3::timestamptz THEN 1
+                    ELSE paas_login_failures.failures + 1 END,
+    last_at = EXCLUDED.last_at
+`
+
+type APIRecordLoginFailureParams struct {
+	Key         []byte    `json:"key"`
+	At          time.Time `json:"at"`
+	StreakStart time.Time `json:"streak_start"`
+}
+
+// Counts one more attempt in the key's streak, or starts a new streak when
+// the last attempt is at or before streak_start (the window has passed).
+func (q *Queries) APIRecordLoginFailure(ctx context.Context, arg APIRecordLoginFailureParams) error {
+	_, err := q.db.Exec(ctx, aPIRecordLoginFailure, arg.Key, arg.At, arg.StreakStart)
+	return err
+}
+
+const aPISweepLoginFailures = `-- name: APISweepLoginFailures :exec
+DELETE FROM paas_login_failures
+WHERE last_at <= $1::timestamptz
+  AND key IN (SELECT f.key FROM paas_login_failures f
+              WHERE f.last_at <= $1::timestamptz ORDER BY f.last_at LIMIT 100)
+`
+
+// Removes a few ended streaks per login, so the table holds about one
+// window of them without a sweeper of its own. last_at is checked again on
+// the row itself, so a streak that a concurrent attempt just extended stays.
+func (q *Queries) APISweepLoginFailures(ctx context.Context, before time.Time) error {
+	_, err := q.db.Exec(ctx, aPISweepLoginFailures, before)
 	return err
 }

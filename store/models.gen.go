@@ -205,6 +205,12 @@ type PaasLoginAttempt struct {
 	AttemptedAt time.Time `json:"attempted_at"`
 }
 
+type PaasLoginFailure struct {
+	Key      []byte    `json:"key"`
+	Failures int32     `json:"failures"`
+	LastAt   time.Time `json:"last_at"`
+}
+
 type PaasWatchHorizon struct {
 	Singleton bool  `json:"singleton"`
 	StatusSeq int64 `json:"status_seq"`

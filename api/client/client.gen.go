@@ -1533,7 +1533,9 @@ type ClientInterface interface {
 
 	// LoginWithBody Exchange email and password for a login token (JWT)
 	//
-	// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+	// Attempts are limited per client address (10 a minute) and, for one
+	// email from one address, by a backoff that doubles with each failure
+	// of a streak; over either, the answer is 429 with Retry-After.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1542,7 +1544,9 @@ type ClientInterface interface {
 
 	// Login Exchange email and password for a login token (JWT)
 	//
-	// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+	// Attempts are limited per client address (10 a minute) and, for one
+	// email from one address, by a backoff that doubles with each failure
+	// of a streak; over either, the answer is 429 with Retry-After.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2260,7 +2264,9 @@ func (c *Client) AdminCreateUser(ctx context.Context, body AdminCreateUserJSONRe
 
 // LoginWithBody Exchange email and password for a login token (JWT)
 //
-// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+// Attempts are limited per client address (10 a minute) and, for one
+// email from one address, by a backoff that doubles with each failure
+// of a streak; over either, the answer is 429 with Retry-After.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2279,7 +2285,9 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 
 // Login Exchange email and password for a login token (JWT)
 //
-// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+// Attempts are limited per client address (10 a minute) and, for one
+// email from one address, by a backoff that doubles with each failure
+// of a streak; over either, the answer is 429 with Retry-After.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6244,7 +6252,9 @@ type ClientWithResponsesInterface interface {
 
 	// LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 	//
-	// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+	// Attempts are limited per client address (10 a minute) and, for one
+	// email from one address, by a backoff that doubles with each failure
+	// of a streak; over either, the answer is 429 with Retry-After.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6253,7 +6263,9 @@ type ClientWithResponsesInterface interface {
 
 	// LoginWithResponse Exchange email and password for a login token (JWT)
 	//
-	// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+	// Attempts are limited per client address (10 a minute) and, for one
+	// email from one address, by a backoff that doubles with each failure
+	// of a streak; over either, the answer is 429 with Retry-After.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10494,7 +10506,9 @@ func (c *ClientWithResponses) AdminCreateUserWithResponse(ctx context.Context, b
 
 // LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 //
-// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+// Attempts are limited per client address (10 a minute) and, for one
+// email from one address, by a backoff that doubles with each failure
+// of a streak; over either, the answer is 429 with Retry-After.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10509,7 +10523,9 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 
 // LoginWithResponse Exchange email and password for a login token (JWT)
 //
-// Attempts are rate-limited per client address and per email; over the limit the answer is 429 with Retry-After.
+// Attempts are limited per client address (10 a minute) and, for one
+// email from one address, by a backoff that doubles with each failure
+// of a streak; over either, the answer is 429 with Retry-After.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

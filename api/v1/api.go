@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -54,10 +55,20 @@ type Deps struct {
 	TokenTTL time.Duration
 	// BodyLimit bounds request bodies in bytes (default 1 MiB).
 	BodyLimit int64
-	// LoginAttemptsPerMinute bounds login attempts per client address and,
-	// separately, per email over a sliding minute (default 10). Attempts are
-	// counted in Postgres, so the bound holds across every replica.
+	// LoginAttemptsPerMinute bounds login attempts per client address over
+	// a sliding minute (default 10); failures of one email from one address
+	// back off besides (see loginLimiter). Attempts are counted in Postgres,
+	// so the bound holds across every replica.
 	LoginAttemptsPerMinute int
+	// LoginBackoffBase and LoginBackoffMax shape the backoff of failed
+	// logins of one email from one address: after 5 attempts, each further
+	// one waits LoginBackoffBase (default 1s) after the previous, doubled
+	// per attempt, at most LoginBackoffMax (default 5m).
+	LoginBackoffBase, LoginBackoffMax time.Duration
+	// TrustedProxies are the peers (Traefik) whose X-Forwarded-For names
+	// the client's address for the login limits and request logs; from any
+	// other peer the header is ignored. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
 	// Heartbeat is the interval of keep-alive comments on event streams,
 	// and of the watch's safety re-read (default 15s).
 	Heartbeat time.Duration
@@ -115,6 +126,8 @@ func New(d Deps) *API {
 	if d.LoginAttemptsPerMinute <= 0 {
 		d.LoginAttemptsPerMinute = 10
 	}
+	d.LoginBackoffBase = cmp.Or(max(d.LoginBackoffBase, 0), time.Second)
+	d.LoginBackoffMax = max(cmp.Or(max(d.LoginBackoffMax, 0), 5*time.Minute), d.LoginBackoffBase)
 	if d.Heartbeat <= 0 {
 		d.Heartbeat = 15 * time.Second
 	}
@@ -126,7 +139,8 @@ func New(d Deps) *API {
 	}
 	s := &server{Deps: d, log: d.Logger.With().Str("subsystem", "api").Logger()}
 	s.specJSON = mustSpecJSON()
-	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute, d.Now, d.JWTSecret)
+	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute,
+		backoff{base: d.LoginBackoffBase, max: d.LoginBackoffMax}, d.Now, d.JWTSecret)
 	s.hub = newHub(d.Store, s.log)
 	s.fresh = newFreshness()
 	switch {
@@ -159,10 +173,9 @@ func (a *API) Run(ctx context.Context) error {
 func (a *API) Register(e *echo.Echo) {
 	s := a.s
 	if e.IPExtractor == nil {
-		// Login rate limits key on the client address: believe
-		// X-Forwarded-For only from proxies on private networks (Traefik),
-		// so a client cannot pick a fresh address per attempt.
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+		// c.RealIP() (request logs) agrees with the login limits, which
+		// call clientAddr themselves whatever the extractor.
+		e.IPExtractor = func(r *http.Request) string { return clientAddr(r, s.TrustedProxies) }
 	}
 	prev := e.HTTPErrorHandler
 	e.HTTPErrorHandler = func(err error, c echo.Context) {

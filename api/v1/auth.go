@@ -1,8 +1,6 @@
 package v1
 
 import (
-	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -434,63 +432,6 @@ func (s *server) issueJWT(userID uuid.UUID) (string, time.Time, error) {
 	return signed, exp, err
 }
 
-// dummyHash is compared against when the email is unknown, so a login for
-// an unknown email takes as long as one with a wrong password.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := store.HashPassword("not the password of anyone")
-	return h
-})
-
-type loginRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-// Login exchanges email and password for a JWT.
-func (s *server) Login(c echo.Context) error {
-	var req loginRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
-	email := strings.ToLower(strings.TrimSpace(req.Email))
-	var errs []problem.FieldError
-	if email == "" || len(email) > 254 || !validText(email) {
-		errs = append(errs, problem.FieldError{Field: "email", Message: "is required: an email address"})
-	}
-	if req.Password == "" {
-		errs = append(errs, problem.FieldError{Field: "password", Message: "is required"})
-	}
-	if len(errs) > 0 {
-		return problem.Invalid(errs...)
-	}
-	wait, ok, err := s.logins.allow(c.Request().Context(), c.RealIP(), email)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited, "Too many login attempts",
-			fmt.Sprintf("too many login attempts; try again in %d seconds", int(wait.Seconds()+0.999)))
-		p.RetryAfter = wait
-		return p
-	}
-	user, err := s.Store.GetUserByEmail(c.Request().Context(), email)
-	if err != nil && !store.IsNotFound(err) {
-		return err
-	}
-	if err != nil || len(req.Password) > 72 {
-		store.CheckPassword(dummyHash(), req.Password)
-		return problem.Unauthorized("wrong email or password")
-	}
-	if !store.CheckPassword(user.PasswordHash, req.Password) {
-		return problem.Unauthorized("wrong email or password")
-	}
-	token, exp, err := s.issueJWT(user.ID)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, openapi.LoginToken{Token: token, TokenType: openapi.Bearer, ExpiresAt: exp.UTC()})
-}
-
 // GetMe describes the caller.
 func (s *server) GetMe(c echo.Context) error {
 	p := caller(c)
@@ -602,58 +543,4 @@ func (s *server) DeleteAPIToken(c echo.Context, tokenID openapi.TokenIDPath) err
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// loginLimiter bounds login attempts per client address and per email over
-// a sliding minute. Attempts are recorded in Postgres (paas_login_attempts,
-// keyed by hashes), so every replica of paasd enforces one shared limit
-// rather than one each.
-type loginLimiter struct {
-	store     *store.Store
-	perMinute int64
-	now       func() time.Time
-	// keySecret keys the HMAC that names an address or email in the
-	// table, so neither can be recovered from it.
-	keySecret []byte
-}
-
-func newLoginLimiter(s *store.Store, perMinute int, now func() time.Time, keySecret []byte) *loginLimiter {
-	return &loginLimiter{store: s, perMinute: int64(perMinute), now: now, keySecret: keySecret}
-}
-
-func (l *loginLimiter) key(kind, value string) []byte {
-	m := hmac.New(sha256.New, l.keySecret)
-	m.Write([]byte(kind + ":" + value))
-	return m.Sum(nil)
-}
-
-// allow records one attempt for the address and the email; when either has
-// had perMinute attempts in the last minute it records none and says how
-// long to wait.
-func (l *loginLimiter) allow(ctx context.Context, addr, email string) (wait time.Duration, ok bool, err error) {
-	keys := [][]byte{l.key("addr", addr), l.key("email", email)}
-	now := l.now()
-	since := now.Add(-time.Minute)
-	err = l.store.InTx(ctx, func(q *store.Queries) error {
-		if err := q.APILockLoginKeys(ctx, keys); err != nil {
-			return err
-		}
-		if err := q.APIPruneLoginAttempts(ctx, store.APIPruneLoginAttemptsParams{Keys: keys, Before: since}); err != nil {
-			return err
-		}
-		counts, err := q.APILoginAttemptsSince(ctx, store.APILoginAttemptsSinceParams{Keys: keys, Since: since})
-		if err != nil {
-			return err
-		}
-		for _, c := range counts {
-			if c.N >= l.perMinute {
-				wait = max(wait, c.Oldest.Add(time.Minute).Sub(now), time.Second)
-			}
-		}
-		if wait > 0 {
-			return nil
-		}
-		return q.APIRecordLoginAttempt(ctx, store.APIRecordLoginAttemptParams{Keys: keys, AttemptedAt: now})
-	})
-	return wait, err == nil && wait == 0, err
 }
