@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/events"
-	dockernetwork "github.com/docker/docker/api/types/network"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/controllers/servicespec"
-	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/key"
 )
@@ -63,8 +61,8 @@ func (m *Manager) builtinLoops() []Loop {
 				DockerEvents: []events.Type{NetworkEvents},
 				Resync:       m.orgKeys,
 			},
-			New: func(Shared) runtime.Reconciler {
-				return &network.Reconciler{Store: m.Store, Docker: m.Docker, InstanceID: m.InstanceID, Now: m.Now}
+			New: func(s Shared) runtime.Reconciler {
+				return &network.Reconciler{Store: m.Store, Docker: m.Docker, Networks: s.Networks, InstanceID: m.InstanceID, Now: m.Now}
 			},
 		},
 		{
@@ -136,24 +134,21 @@ func keysOf(rows []uuid.UUID, services []string) []key.Key {
 }
 
 // orgKeys lists every organization, and those that only a network of this
-// installation still names (one network list per resync), whose network
-// the loop removes.
-func (m *Manager) orgKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
+// installation still names, whose network the loop removes. It refreshes
+// the network cache on the way: one NetworkList per resync.
+func (m *Manager) orgKeys(ctx context.Context, s Shared) ([]key.Key, error) {
 	ids, err := m.Store.ListOrganizationIDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
+	withNetwork, err := s.Networks.Resync(ctx)
+	if err != nil {
+		return nil, err // reconciling from a stale cache could recreate networks for nothing
+	}
 	keys := make([]key.Key, 0, len(ids))
 	seen := make(map[uuid.UUID]bool, len(ids))
-	for _, id := range ids {
-		keys, seen[id] = append(keys, key.New(key.KindOrg, id.String())), true
-	}
-	nets, err := m.Docker.NetworkList(ctx, dockernetwork.ListOptions{Filters: paasswarm.InstanceFilter(m.InstanceID)})
-	if err != nil {
-		return keys, fmt.Errorf("list networks: %w", err)
-	}
-	for _, n := range nets {
-		if id, ok := network.OrgOfNetwork(m.InstanceID, n.Name); ok && !seen[id] {
+	for _, id := range append(ids, withNetwork...) {
+		if !seen[id] {
 			keys, seen[id] = append(keys, key.New(key.KindOrg, id.String())), true
 		}
 	}

@@ -185,6 +185,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	m.orphans = &app.OrphanGate{}
 	shared := Shared{
 		Store: m.Store, Services: services, Ownership: own,
+		Networks: &network.Networks{Client: m.Docker, InstanceID: m.InstanceID},
 		Writer: &servicewrite.Writer{
 			Docker: m.Docker, Services: services, Ownership: own, Events: m.Store, Now: m.Now,
 			DriftCorrections: m.appMetrics.DriftCorrections,
@@ -244,7 +245,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 		dockerEvents := &runtime.DockerEvents{
 			Client:    m.Docker,
 			Filters:   f,
-			Handle:    func(ctx context.Context, msg events.Message) { m.routeEvent(ctx, rt, services, resync, msg) },
+			Handle:    func(ctx context.Context, msg events.Message) { m.routeEvent(ctx, rt, shared, resync, msg) },
 			OnConnect: func(context.Context) { resync.Trigger() },
 		}
 		runs = append(runs, dockerEvents.Run)
@@ -274,8 +275,9 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 }
 
 // routeEvent turns a Docker event into a key and routes it.
-func (m *Manager) routeEvent(ctx context.Context, rt *router, services *observed.Services, resync *runtime.Resync, msg events.Message) {
+func (m *Manager) routeEvent(ctx context.Context, rt *router, s Shared, resync *runtime.Resync, msg events.Message) {
 	log := zerolog.Ctx(ctx)
+	services := s.Services
 	switch msg.Type {
 	case ServiceEvents:
 		appID, ok, err := services.Refresh(ctx, msg.Actor.ID)
@@ -296,6 +298,11 @@ func (m *Manager) routeEvent(ctx context.Context, rt *router, services *observed
 			return // connects and disconnects of tasks change nothing the network loop owns
 		}
 		if org, ok := network.OrgOfNetwork(m.InstanceID, msg.Actor.Attributes["name"]); ok {
+			if _, err := s.Networks.Refresh(ctx, org); err != nil {
+				log.Warn().Err(err).Str("network", msg.Actor.Attributes["name"]).Msg("refresh after event")
+				resync.Trigger()
+				return
+			}
 			rt.event(NetworkEvents, key.New(key.KindOrg, org.String()))
 		}
 	case TaskEvents:

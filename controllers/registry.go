@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/events"
 
+	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/servicespec"
@@ -82,6 +83,8 @@ type Shared struct {
 	Store *store.Store
 	// Services is the observed cache of this installation's services.
 	Services *observed.Services
+	// Networks is the observed cache of this installation's organization networks.
+	Networks *network.Networks
 	// Writer writes a loop's declared fields of a service.
 	Writer *servicewrite.Writer
 	// Ownership is every registered loop's declared fields.

@@ -258,7 +258,10 @@ func BenchmarkSteadyState1000Apps(b *testing.B) {
 	p := c.start("paasd")
 	swarmtest.Eventually(b, 15*time.Minute, "all apps converged", func() bool {
 		var settled int
-		err := c.store.Pool.QueryRow(c.ctx, "SELECT count(*) FROM paas_apps WHERE observed_generation = generation AND phase = 'Stopped'").Scan(&settled)
+		// Stopped outranks Deploying in the phase: also wait for every
+		// release to finish, or rollouts still ending would be measured.
+		err := c.store.Pool.QueryRow(c.ctx, `SELECT count(*) FROM paas_apps WHERE observed_generation = generation AND phase = 'Stopped'
+			AND NOT EXISTS (SELECT 1 FROM paas_deployments WHERE status IN ('pending', 'deploying'))`).Scan(&settled)
 		return err == nil && settled == n
 	})
 	// Let in-flight work drain, then measure over whole resyncs.
@@ -281,6 +284,11 @@ func BenchmarkSteadyState1000Apps(b *testing.B) {
 	done := after["paas_resyncs_total"] - before["paas_resyncs_total"]
 	t0, u0, l0 := dockerCalls(before)
 	t1, u1, l1 := dockerCalls(after)
+	for k, v := range after {
+		if d := v - before[k]; strings.HasPrefix(k, "paas_docker_requests_total{") && d > 0 {
+			b.Logf("%s: %.1f per resync", k, d/done)
+		}
+	}
 	b.ReportMetric((t1-t0)/done, "docker-calls/resync")
 	b.ReportMetric((l1-l0)/done, "list-calls/resync")
 	b.ReportMetric((u1-u0)/done, "updates/resync")

@@ -8,11 +8,9 @@ package network
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/errdefs"
 	"github.com/google/uuid"
@@ -33,9 +31,9 @@ type Store interface {
 	SetOrganizationNetwork(ctx context.Context, arg store.SetOrganizationNetworkParams) error
 }
 
-// Docker is the part of the engine API the network loop calls.
+// Docker is the part of the engine API the network loop calls itself;
+// lists go through the cache.
 type Docker interface {
-	NetworkList(ctx context.Context, opts network.ListOptions) ([]network.Summary, error)
 	NetworkCreate(ctx context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error)
 	NetworkRemove(ctx context.Context, id string) error
 }
@@ -44,8 +42,10 @@ type Docker interface {
 type Reconciler struct {
 	// Store reads organizations and records their network.
 	Store Store
-	// Docker creates, lists and removes networks.
+	// Docker creates and removes networks.
 	Docker Docker
+	// Networks is the cache the loop reads networks from.
+	Networks *Networks
 	// InstanceID scopes the networks the loop may touch.
 	InstanceID string
 	// Now reads the clock.
@@ -76,16 +76,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 		return runtime.Result{}, nil
 	}
 	ctx = zerolog.Ctx(ctx).With().Str("org", id.String()).Logger().WithContext(ctx)
-	nets, err := r.Docker.NetworkList(ctx, network.ListOptions{Filters: r.filter(id)})
-	if err != nil {
-		return runtime.Result{}, fmt.Errorf("list networks: %w", err)
-	}
 	// Oldest first: it is the one to keep should two exist.
-	slices.SortFunc(nets, func(a, b network.Summary) int { return a.Created.Compare(b.Created) })
+	nets, err := r.Networks.Get(ctx, id)
+	if err != nil {
+		return runtime.Result{}, err
+	}
 
 	_, err = r.Store.GetOrganization(ctx, id)
 	if store.IsNotFound(err) {
-		return runtime.Result{}, r.remove(ctx, nets)
+		return runtime.Result{}, r.remove(ctx, id, nets)
 	}
 	if err != nil {
 		return runtime.Result{}, fmt.Errorf("read organization: %w", err)
@@ -100,9 +99,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 			return runtime.Result{}, fmt.Errorf("create network: %w", err)
 		}
 		zerolog.Ctx(ctx).Info().Str("network", NetworkName(r.InstanceID, id)).Msg("created the organization's network")
-		nets = []network.Summary{{ID: resp.ID}}
+		if nets, err = r.Networks.Refresh(ctx, id); err != nil {
+			return runtime.Result{}, err
+		}
+		if len(nets) == 0 { // not listed yet: use what the create said
+			nets = []network.Summary{{ID: resp.ID, Name: NetworkName(r.InstanceID, id)}}
+		}
 	}
-	if err := r.remove(ctx, nets[1:]); err != nil {
+	if err := r.remove(ctx, id, nets[1:]); err != nil {
 		return runtime.Result{}, err
 	}
 	netID := nets[0].ID
@@ -114,20 +118,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 
 // remove deletes networks; one still used by a task fails, and the key is
 // retried with backoff until its services are gone.
-func (r *Reconciler) remove(ctx context.Context, nets []network.Summary) error {
+func (r *Reconciler) remove(ctx context.Context, org uuid.UUID, nets []network.Summary) error {
+	if len(nets) == 0 {
+		return nil
+	}
 	for _, n := range nets {
 		if err := r.Docker.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove network %s: %w", n.Name, err)
 		}
 		zerolog.Ctx(ctx).Info().Str("network", n.Name).Msg("removed a network no organization needs")
 	}
-	return nil
-}
-
-// filter selects the networks of one organization of this installation.
-func (r *Reconciler) filter(org uuid.UUID) filters.Args {
-	return filters.NewArgs(
-		filters.Arg("label", paasswarm.LabelInstance+"="+r.InstanceID),
-		filters.Arg("label", paasswarm.LabelOrgID+"="+org.String()),
-	)
+	_, err := r.Networks.Refresh(ctx, org)
+	return err
 }
