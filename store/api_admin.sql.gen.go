@@ -420,7 +420,7 @@ func (q *Queries) APIListPlans(ctx context.Context, activeOnly bool) ([]Plan, er
 }
 
 const aPIListUsers = `-- name: APIListUsers :many
-SELECT id, email, name, is_admin, created_at, updated_at FROM paas_users
+SELECT id, email, name, is_admin, (disabled_at IS NOT NULL)::boolean AS disabled, created_at, updated_at FROM paas_users
 WHERE email > $1::text
 ORDER BY email
 LIMIT $2
@@ -436,6 +436,7 @@ type APIListUsersRow struct {
 	Email     string    `json:"email"`
 	Name      string    `json:"name"`
 	IsAdmin   bool      `json:"is_admin"`
+	Disabled  bool      `json:"disabled"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -454,6 +455,7 @@ func (q *Queries) APIListUsers(ctx context.Context, arg APIListUsersParams) ([]A
 			&i.Email,
 			&i.Name,
 			&i.IsAdmin,
+			&i.Disabled,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 		); err != nil {

@@ -14,20 +14,22 @@ import (
 
 const aPIAuthToken = `-- name: APIAuthToken :one
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch
 FROM paas_api_tokens t
 JOIN paas_users u ON u.id = t.user_id
 WHERE t.token_hash = $1
 `
 
 type APIAuthTokenRow struct {
-	TokenID    uuid.UUID  `json:"token_id"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	ID         uuid.UUID  `json:"id"`
-	Email      string     `json:"email"`
-	Name       string     `json:"name"`
-	IsAdmin    bool       `json:"is_admin"`
+	TokenID      uuid.UUID  `json:"token_id"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	LastUsedAt   *time.Time `json:"last_used_at"`
+	ID           uuid.UUID  `json:"id"`
+	Email        string     `json:"email"`
+	Name         string     `json:"name"`
+	IsAdmin      bool       `json:"is_admin"`
+	Disabled     bool       `json:"disabled"`
+	SessionEpoch int64      `json:"session_epoch"`
 }
 
 // A personal API token is looked up by the SHA-256 of its text.
@@ -42,13 +44,15 @@ func (q *Queries) APIAuthToken(ctx context.Context, tokenHash []byte) (APIAuthTo
 		&i.Email,
 		&i.Name,
 		&i.IsAdmin,
+		&i.Disabled,
+		&i.SessionEpoch,
 	)
 	return i, err
 }
 
 const aPIAuthTokenOrg = `-- name: APIAuthTokenOrg :many
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin,
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
@@ -77,6 +81,8 @@ type APIAuthTokenOrgRow struct {
 	Email          string     `json:"email"`
 	Name           string     `json:"name"`
 	IsAdmin        bool       `json:"is_admin"`
+	Disabled       bool       `json:"disabled"`
+	SessionEpoch   int64      `json:"session_epoch"`
 	OrganizationID uuid.UUID  `json:"organization_id"`
 	Slug           string     `json:"slug"`
 	OrgName        string     `json:"org_name"`
@@ -102,6 +108,8 @@ func (q *Queries) APIAuthTokenOrg(ctx context.Context, arg APIAuthTokenOrgParams
 			&i.Email,
 			&i.Name,
 			&i.IsAdmin,
+			&i.Disabled,
+			&i.SessionEpoch,
 			&i.OrganizationID,
 			&i.Slug,
 			&i.OrgName,
@@ -120,7 +128,7 @@ func (q *Queries) APIAuthTokenOrg(ctx context.Context, arg APIAuthTokenOrgParams
 
 const aPIAuthTokenOrgApps = `-- name: APIAuthTokenOrgApps :many
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin,
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
@@ -165,6 +173,8 @@ type APIAuthTokenOrgAppsRow struct {
 	Email          string     `json:"email"`
 	Name           string     `json:"name"`
 	IsAdmin        bool       `json:"is_admin"`
+	Disabled       bool       `json:"disabled"`
+	SessionEpoch   int64      `json:"session_epoch"`
 	OrganizationID uuid.UUID  `json:"organization_id"`
 	Slug           string     `json:"slug"`
 	OrgName        string     `json:"org_name"`
@@ -196,6 +206,8 @@ func (q *Queries) APIAuthTokenOrgApps(ctx context.Context, arg APIAuthTokenOrgAp
 			&i.Email,
 			&i.Name,
 			&i.IsAdmin,
+			&i.Disabled,
+			&i.SessionEpoch,
 			&i.OrganizationID,
 			&i.Slug,
 			&i.OrgName,
@@ -220,18 +232,23 @@ func (q *Queries) APIAuthTokenOrgApps(ctx context.Context, arg APIAuthTokenOrgAp
 
 const aPIAuthUser = `-- name: APIAuthUser :one
 
-SELECT id, email, name, is_admin FROM paas_users WHERE id = $1
+SELECT id, email, name, is_admin, (disabled_at IS NOT NULL)::boolean AS disabled, session_epoch
+FROM paas_users WHERE id = $1
 `
 
 type APIAuthUserRow struct {
-	ID      uuid.UUID `json:"id"`
-	Email   string    `json:"email"`
-	Name    string    `json:"name"`
-	IsAdmin bool      `json:"is_admin"`
+	ID           uuid.UUID `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	IsAdmin      bool      `json:"is_admin"`
+	Disabled     bool      `json:"disabled"`
+	SessionEpoch int64     `json:"session_epoch"`
 }
 
 // Queries of the HTTP API (api/v1): authentication and organization scoping.
-// Each authenticated request costs one of these round trips.
+// Each authenticated request costs one of these round trips. Each reads
+// whether the user is disabled and its session epoch, so neither change
+// can be missed by a credential already in use.
 func (q *Queries) APIAuthUser(ctx context.Context, id uuid.UUID) (APIAuthUserRow, error) {
 	row := q.db.QueryRow(ctx, aPIAuthUser, id)
 	var i APIAuthUserRow
@@ -240,12 +257,14 @@ func (q *Queries) APIAuthUser(ctx context.Context, id uuid.UUID) (APIAuthUserRow
 		&i.Email,
 		&i.Name,
 		&i.IsAdmin,
+		&i.Disabled,
+		&i.SessionEpoch,
 	)
 	return i, err
 }
 
 const aPIAuthUserOrg = `-- name: APIAuthUserOrg :many
-SELECT u.id, u.email, u.name, u.is_admin,
+SELECT u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
@@ -270,6 +289,8 @@ type APIAuthUserOrgRow struct {
 	Email          string    `json:"email"`
 	Name           string    `json:"name"`
 	IsAdmin        bool      `json:"is_admin"`
+	Disabled       bool      `json:"disabled"`
+	SessionEpoch   int64     `json:"session_epoch"`
 	OrganizationID uuid.UUID `json:"organization_id"`
 	Slug           string    `json:"slug"`
 	OrgName        string    `json:"org_name"`
@@ -294,6 +315,8 @@ func (q *Queries) APIAuthUserOrg(ctx context.Context, arg APIAuthUserOrgParams) 
 			&i.Email,
 			&i.Name,
 			&i.IsAdmin,
+			&i.Disabled,
+			&i.SessionEpoch,
 			&i.OrganizationID,
 			&i.Slug,
 			&i.OrgName,
@@ -311,7 +334,7 @@ func (q *Queries) APIAuthUserOrg(ctx context.Context, arg APIAuthUserOrgParams) 
 }
 
 const aPIAuthUserOrgApps = `-- name: APIAuthUserOrgApps :many
-SELECT u.id, u.email, u.name, u.is_admin,
+SELECT u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
@@ -352,6 +375,8 @@ type APIAuthUserOrgAppsRow struct {
 	Email          string    `json:"email"`
 	Name           string    `json:"name"`
 	IsAdmin        bool      `json:"is_admin"`
+	Disabled       bool      `json:"disabled"`
+	SessionEpoch   int64     `json:"session_epoch"`
 	OrganizationID uuid.UUID `json:"organization_id"`
 	Slug           string    `json:"slug"`
 	OrgName        string    `json:"org_name"`
@@ -382,6 +407,8 @@ func (q *Queries) APIAuthUserOrgApps(ctx context.Context, arg APIAuthUserOrgApps
 			&i.Email,
 			&i.Name,
 			&i.IsAdmin,
+			&i.Disabled,
+			&i.SessionEpoch,
 			&i.OrganizationID,
 			&i.Slug,
 			&i.OrgName,

@@ -48,7 +48,7 @@ func (q *Queries) CreateAPIToken(ctx context.Context, arg CreateAPITokenParams) 
 }
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO paas_users (email, name, password_hash, is_admin) VALUES ($1, $2, $3, $4) RETURNING id, email, name, password_hash, is_admin, created_at, updated_at
+INSERT INTO paas_users (email, name, password_hash, is_admin) VALUES ($1, $2, $3, $4) RETURNING id, email, name, password_hash, is_admin, created_at, updated_at, disabled_at, session_epoch
 `
 
 type CreateUserParams struct {
@@ -74,6 +74,8 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.IsAdmin,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.SessionEpoch,
 	)
 	return i, err
 }
@@ -116,7 +118,7 @@ func (q *Queries) GetAPITokenByHash(ctx context.Context, tokenHash []byte) (APIT
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, name, password_hash, is_admin, created_at, updated_at FROM paas_users WHERE id = $1
+SELECT id, email, name, password_hash, is_admin, created_at, updated_at, disabled_at, session_epoch FROM paas_users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
@@ -130,12 +132,14 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.IsAdmin,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.SessionEpoch,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, name, password_hash, is_admin, created_at, updated_at FROM paas_users WHERE email = $1
+SELECT id, email, name, password_hash, is_admin, created_at, updated_at, disabled_at, session_epoch FROM paas_users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -149,6 +153,8 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.IsAdmin,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.SessionEpoch,
 	)
 	return i, err
 }

@@ -18,24 +18,6 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
-// Defines values for AddMemberRequestRole.
-const (
-	AddMemberRequestRoleMember AddMemberRequestRole = "member"
-	AddMemberRequestRoleOwner  AddMemberRequestRole = "owner"
-)
-
-// Valid indicates whether the value is a known member of the AddMemberRequestRole enum.
-func (e AddMemberRequestRole) Valid() bool {
-	switch e {
-	case AddMemberRequestRoleMember:
-		return true
-	case AddMemberRequestRoleOwner:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -138,36 +120,21 @@ func (e MeAuthMethod) Valid() bool {
 	}
 }
 
-// Defines values for MemberRole.
+// Defines values for Role.
 const (
-	MemberRoleMember MemberRole = "member"
-	MemberRoleOwner  MemberRole = "owner"
+	RoleMember Role = "member"
+	RoleOwner  Role = "owner"
+	RoleViewer Role = "viewer"
 )
 
-// Valid indicates whether the value is a known member of the MemberRole enum.
-func (e MemberRole) Valid() bool {
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
 	switch e {
-	case MemberRoleMember:
+	case RoleMember:
 		return true
-	case MemberRoleOwner:
+	case RoleOwner:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for MembershipSummaryRole.
-const (
-	MembershipSummaryRoleMember MembershipSummaryRole = "member"
-	MembershipSummaryRoleOwner  MembershipSummaryRole = "owner"
-)
-
-// Valid indicates whether the value is a known member of the MembershipSummaryRole enum.
-func (e MembershipSummaryRole) Valid() bool {
-	switch e {
-	case MembershipSummaryRoleMember:
-		return true
-	case MembershipSummaryRoleOwner:
+	case RoleViewer:
 		return true
 	default:
 		return false
@@ -193,17 +160,23 @@ type APITokenList struct {
 
 // AddMemberRequest defines model for AddMemberRequest.
 type AddMemberRequest struct {
-	Email string               `json:"email"`
-	Role  AddMemberRequestRole `json:"role"`
-}
+	Email string `json:"email"`
 
-// AddMemberRequestRole defines model for AddMemberRequest.Role.
-type AddMemberRequestRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role Role `json:"role"`
+}
 
 // App defines model for App.
 type App struct {
-	CreatedAt      time.Time          `json:"created_at"`
-	DeletedAt      *time.Time         `json:"deleted_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	DeletedAt *time.Time `json:"deleted_at"`
+
+	// EnvRedacted Present (true) when the caller may not write the app's env (a
+	// viewer, an administrator's listing): `spec.env` then has every
+	// key with an empty value.
+	EnvRedacted    *bool              `json:"env_redacted,omitempty"`
 	Id             openapi_types.UUID `json:"id"`
 	Name           string             `json:"name"`
 	OrganizationId openapi_types.UUID `json:"organization_id"`
@@ -324,6 +297,12 @@ type AuditList struct {
 	NextCursor string       `json:"next_cursor"`
 }
 
+// ChangePasswordRequest defines model for ChangePasswordRequest.
+type ChangePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
 // Condition defines model for Condition.
 type Condition struct {
 	LastTransitionTime time.Time       `json:"last_transition_time"`
@@ -340,7 +319,10 @@ type ConditionStatus string
 
 // CreateAPITokenRequest defines model for CreateAPITokenRequest.
 type CreateAPITokenRequest struct {
-	// ExpiresInDays Omit for a token that does not expire.
+	// ExpiresInDays Omit for a token that does not expire. A request made with an
+	// API token that expires must name a lifetime that ends no later
+	// than that token's (422 otherwise); a login token, or an API token
+	// without expiry, may create any.
 	ExpiresInDays *int   `json:"expires_in_days,omitempty"`
 	Name          string `json:"name"`
 }
@@ -448,6 +430,9 @@ type DeploymentRef struct {
 // EnvVars defines model for EnvVars.
 type EnvVars struct {
 	Env map[string]string `json:"env"`
+
+	// Redacted Present (true) when the caller may not write the env (a viewer); every value is then empty.
+	Redacted *bool `json:"redacted,omitempty"`
 }
 
 // Event defines model for Event.
@@ -516,15 +501,16 @@ type MeAuthMethod string
 
 // Member defines model for Member.
 type Member struct {
-	CreatedAt time.Time          `json:"created_at"`
-	Email     string             `json:"email"`
-	Name      string             `json:"name"`
-	Role      MemberRole         `json:"role"`
-	UserId    openapi_types.UUID `json:"user_id"`
-}
+	CreatedAt time.Time `json:"created_at"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
 
-// MemberRole defines model for Member.Role.
-type MemberRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
 
 // MemberList defines model for MemberList.
 type MemberList struct {
@@ -533,15 +519,16 @@ type MemberList struct {
 
 // MembershipSummary defines model for MembershipSummary.
 type MembershipSummary struct {
-	Id        openapi_types.UUID    `json:"id"`
-	Name      string                `json:"name"`
-	Role      MembershipSummaryRole `json:"role"`
-	Slug      string                `json:"slug"`
-	Suspended bool                  `json:"suspended"`
-}
+	Id   openapi_types.UUID `json:"id"`
+	Name string             `json:"name"`
 
-// MembershipSummaryRole defines model for MembershipSummary.Role.
-type MembershipSummaryRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role      Role   `json:"role"`
+	Slug      string `json:"slug"`
+	Suspended bool   `json:"suspended"`
+}
 
 // Organization defines model for Organization.
 type Organization struct {
@@ -588,6 +575,11 @@ type Overview struct {
 	} `json:"revenue"`
 	SuspendedOrganizations int64 `json:"suspended_organizations"`
 	Users                  int64 `json:"users"`
+}
+
+// PatchUserRequest defines model for PatchUserRequest.
+type PatchUserRequest struct {
+	Disabled bool `json:"disabled"`
 }
 
 // Plan defines model for Plan.
@@ -654,6 +646,11 @@ type ReleaseSpec struct {
 	Port        int          `json:"port"`
 }
 
+// Role What a member may do in its organization: owners and members write
+// apps and read env values; a viewer reads everything else and writes
+// nothing (403), and sees env keys with empty values.
+type Role string
+
 // RollbackRequest defines model for RollbackRequest.
 type RollbackRequest struct {
 	Version int `json:"version"`
@@ -690,11 +687,14 @@ type SettingList struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time          `json:"created_at"`
-	Email     string             `json:"email"`
-	Id        openapi_types.UUID `json:"id"`
-	IsAdmin   bool               `json:"is_admin"`
-	Name      string             `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Disabled A platform administrator disabled the user: its credentials are refused.
+	Disabled bool               `json:"disabled"`
+	Email    string             `json:"email"`
+	Id       openapi_types.UUID `json:"id"`
+	IsAdmin  bool               `json:"is_admin"`
+	Name     string             `json:"name"`
 }
 
 // UserList defines model for UserList.
@@ -732,6 +732,9 @@ type PlanPath = string
 
 // TokenIDPath defines model for TokenIDPath.
 type TokenIDPath = openapi_types.UUID
+
+// UserPath defines model for UserPath.
+type UserPath = string
 
 // AppAccepted defines model for AppAccepted.
 type AppAccepted = App
@@ -1086,8 +1089,14 @@ type AdminPutSettingsJSONRequestBody = PutSettingsRequest
 // AdminCreateUserJSONRequestBody defines body for AdminCreateUser for application/json ContentType.
 type AdminCreateUserJSONRequestBody = CreateUserRequest
 
+// AdminPatchUserJSONRequestBody defines body for AdminPatchUser for application/json ContentType.
+type AdminPatchUserJSONRequestBody = PatchUserRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
 // CreateAPITokenJSONRequestBody defines body for CreateAPIToken for application/json ContentType.
 type CreateAPITokenJSONRequestBody = CreateAPITokenRequest
@@ -1531,6 +1540,30 @@ type ClientInterface interface {
 	// Corresponds with POST /api/admin/paas/users (the `AdminCreateUser` operationId).
 	AdminCreateUser(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AdminPatchUserWithBody Disable or enable a user
+	//
+	// A disabled user's logins, login tokens and API tokens are refused
+	// from the next request on, on every replica. Disabling also ends the
+	// user's login sessions for good; enabling again restores its API
+	// tokens. An administrator cannot disable itself.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+	AdminPatchUserWithBody(ctx context.Context, user UserPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminPatchUser Disable or enable a user
+	//
+	// A disabled user's logins, login tokens and API tokens are refused
+	// from the next request on, on every replica. Disabling also ends the
+	// user's login sessions for good; enabling again restores its API
+	// tokens. An administrator cannot disable itself.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+	AdminPatchUser(ctx context.Context, user UserPath, body AdminPatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Exchange email and password for a login token (JWT)
 	//
 	// Attempts are limited per client address (10 a minute) and, for one
@@ -1557,6 +1590,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePasswordWithBody Change the caller's password, ending its other sessions and tokens
+	//
+	// Needs the current password (a wrong one answers 422 on
+	// `current_password`; guesses are limited as logins are, 429). The
+	// change ends every login token of the user and revokes every API
+	// token but the one making the request; the answer is a new login
+	// token for the caller.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePassword Change the caller's password, ending its other sessions and tokens
+	//
+	// Needs the current password (a wrong one answers 422 on
+	// `current_password`; guesses are limited as logins are, 429). The
+	// change ends every login token of the user and revokes every API
+	// token but the one making the request; the answer is a new login
+	// token for the caller.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAPITokens The caller's personal API tokens (never their secret text)
 	//
@@ -2262,6 +2321,50 @@ func (c *Client) AdminCreateUser(ctx context.Context, body AdminCreateUserJSONRe
 	return c.Client.Do(req)
 }
 
+// AdminPatchUserWithBody Disable or enable a user
+//
+// A disabled user's logins, login tokens and API tokens are refused
+// from the next request on, on every replica. Disabling also ends the
+// user's login sessions for good; enabling again restores its API
+// tokens. An administrator cannot disable itself.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+func (c *Client) AdminPatchUserWithBody(ctx context.Context, user UserPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminPatchUserRequestWithBody(c.Server, user, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminPatchUser Disable or enable a user
+//
+// A disabled user's logins, login tokens and API tokens are refused
+// from the next request on, on every replica. Disabling also ends the
+// user's login sessions for good; enabling again restores its API
+// tokens. An administrator cannot disable itself.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+func (c *Client) AdminPatchUser(ctx context.Context, user UserPath, body AdminPatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminPatchUserRequest(c.Server, user, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginWithBody Exchange email and password for a login token (JWT)
 //
 // Attempts are limited per client address (10 a minute) and, for one
@@ -2309,6 +2412,52 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 // Corresponds with GET /api/auth/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePasswordWithBody Change the caller's password, ending its other sessions and tokens
+//
+// Needs the current password (a wrong one answers 422 on
+// `current_password`; guesses are limited as logins are, 429). The
+// change ends every login token of the user and revokes every API
+// token but the one making the request; the answer is a new login
+// token for the caller.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePassword Change the caller's password, ending its other sessions and tokens
+//
+// Needs the current password (a wrong one answers 422 on
+// `current_password`; guesses are limited as logins are, 429). The
+// change ends every login token of the user and revokes every API
+// token but the one making the request; the answer is a new login
+// token for the caller.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3808,6 +3957,53 @@ func NewAdminCreateUserRequestWithBody(server string, contentType string, body i
 	return req, nil
 }
 
+// NewAdminPatchUserRequest calls the generic AdminPatchUser builder with application/json body
+func NewAdminPatchUserRequest(server string, user UserPath, body AdminPatchUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminPatchUserRequestWithBody(server, user, "application/json", bodyReader)
+}
+
+// NewAdminPatchUserRequestWithBody constructs an http.Request for the AdminPatchUser method, with any body, and a specified content type
+func NewAdminPatchUserRequestWithBody(server string, user UserPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3871,6 +4067,46 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
+func NewChangePasswordRequest(server string, body ChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangePasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewChangePasswordRequestWithBody constructs an http.Request for the ChangePassword method, with any body, and a specified content type
+func NewChangePasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/auth/password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6250,6 +6486,30 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/admin/paas/users (the `AdminCreateUser` operationId).
 	AdminCreateUserWithResponse(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateUserResponse, error)
 
+	// AdminPatchUserWithBodyWithResponse Disable or enable a user
+	//
+	// A disabled user's logins, login tokens and API tokens are refused
+	// from the next request on, on every replica. Disabling also ends the
+	// user's login sessions for good; enabling again restores its API
+	// tokens. An administrator cannot disable itself.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+	AdminPatchUserWithBodyWithResponse(ctx context.Context, user UserPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminPatchUserResponse, error)
+
+	// AdminPatchUserWithResponse Disable or enable a user
+	//
+	// A disabled user's logins, login tokens and API tokens are refused
+	// from the next request on, on every replica. Disabling also ends the
+	// user's login sessions for good; enabling again restores its API
+	// tokens. An administrator cannot disable itself.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+	AdminPatchUserWithResponse(ctx context.Context, user UserPath, body AdminPatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminPatchUserResponse, error)
+
 	// LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 	//
 	// Attempts are limited per client address (10 a minute) and, for one
@@ -6278,6 +6538,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
+
+	// ChangePasswordWithBodyWithResponse Change the caller's password, ending its other sessions and tokens
+	//
+	// Needs the current password (a wrong one answers 422 on
+	// `current_password`; guesses are limited as logins are, 429). The
+	// change ends every login token of the user and revokes every API
+	// token but the one making the request; the answer is a new login
+	// token for the caller.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ChangePasswordWithResponse Change the caller's password, ending its other sessions and tokens
+	//
+	// Needs the current password (a wrong one answers 422 on
+	// `current_password`; guesses are limited as logins are, 429). The
+	// change ends every login token of the user and revokes every API
+	// token but the one making the request; the answer is a new login
+	// token for the caller.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 
 	// ListAPITokensWithResponse The caller's personal API tokens (never their secret text)
 	//
@@ -7896,6 +8182,103 @@ func (r AdminCreateUserResponse) ContentType() string {
 	return ""
 }
 
+type AdminPatchUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminPatchUserResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AdminPatchUserResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminPatchUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminPatchUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminPatchUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminPatchUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginResponse429Headers the declared response headers of an HTTP 429 response for Login
 type LoginResponse429Headers struct {
 	RetryAfter *int
@@ -8028,6 +8411,96 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ChangePasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoginToken
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangePasswordResponse) GetJSON200() *LoginToken {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangePasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangePasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangePasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangePasswordResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10504,6 +10977,42 @@ func (c *ClientWithResponses) AdminCreateUserWithResponse(ctx context.Context, b
 	return ParseAdminCreateUserResponse(rsp)
 }
 
+// AdminPatchUserWithBodyWithResponse Disable or enable a user
+//
+// A disabled user's logins, login tokens and API tokens are refused
+// from the next request on, on every replica. Disabling also ends the
+// user's login sessions for good; enabling again restores its API
+// tokens. An administrator cannot disable itself.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+func (c *ClientWithResponses) AdminPatchUserWithBodyWithResponse(ctx context.Context, user UserPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminPatchUserResponse, error) {
+	rsp, err := c.AdminPatchUserWithBody(ctx, user, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminPatchUserResponse(rsp)
+}
+
+// AdminPatchUserWithResponse Disable or enable a user
+//
+// A disabled user's logins, login tokens and API tokens are refused
+// from the next request on, on every replica. Disabling also ends the
+// user's login sessions for good; enabling again restores its API
+// tokens. An administrator cannot disable itself.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/admin/paas/users/{user} (the `AdminPatchUser` operationId).
+func (c *ClientWithResponses) AdminPatchUserWithResponse(ctx context.Context, user UserPath, body AdminPatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminPatchUserResponse, error) {
+	rsp, err := c.AdminPatchUser(ctx, user, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminPatchUserResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 //
 // Attempts are limited per client address (10 a minute) and, for one
@@ -10549,6 +11058,44 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseGetMeResponse(rsp)
+}
+
+// ChangePasswordWithBodyWithResponse Change the caller's password, ending its other sessions and tokens
+//
+// Needs the current password (a wrong one answers 422 on
+// `current_password`; guesses are limited as logins are, 429). The
+// change ends every login token of the user and revokes every API
+// token but the one making the request; the answer is a new login
+// token for the caller.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
+// ChangePasswordWithResponse Change the caller's password, ending its other sessions and tokens
+//
+// Needs the current password (a wrong one answers 422 on
+// `current_password`; guesses are limited as logins are, 429). The
+// change ends every login token of the user and revokes every API
+// token but the one making the request; the answer is a new login
+// token for the caller.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/auth/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
 }
 
 // ListAPITokensWithResponse The caller's personal API tokens (never their secret text)
@@ -12119,6 +12666,88 @@ func ParseAdminCreateUserResponse(rsp *http.Response) (*AdminCreateUserResponse,
 	return response, nil
 }
 
+// ParseAdminPatchUserResponse parses an HTTP response from a AdminPatchUserWithResponse call
+func ParseAdminPatchUserResponse(rsp *http.Response) (*AdminPatchUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminPatchUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseLoginResponse parses an HTTP response from a LoginWithResponse call
 func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12228,6 +12857,87 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseChangePasswordResponse parses an HTTP response from a ChangePasswordWithResponse call
+func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangePasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoginToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -21,24 +21,6 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
-// Defines values for AddMemberRequestRole.
-const (
-	AddMemberRequestRoleMember AddMemberRequestRole = "member"
-	AddMemberRequestRoleOwner  AddMemberRequestRole = "owner"
-)
-
-// Valid indicates whether the value is a known member of the AddMemberRequestRole enum.
-func (e AddMemberRequestRole) Valid() bool {
-	switch e {
-	case AddMemberRequestRoleMember:
-		return true
-	case AddMemberRequestRoleOwner:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -141,36 +123,21 @@ func (e MeAuthMethod) Valid() bool {
 	}
 }
 
-// Defines values for MemberRole.
+// Defines values for Role.
 const (
-	MemberRoleMember MemberRole = "member"
-	MemberRoleOwner  MemberRole = "owner"
+	RoleMember Role = "member"
+	RoleOwner  Role = "owner"
+	RoleViewer Role = "viewer"
 )
 
-// Valid indicates whether the value is a known member of the MemberRole enum.
-func (e MemberRole) Valid() bool {
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
 	switch e {
-	case MemberRoleMember:
+	case RoleMember:
 		return true
-	case MemberRoleOwner:
+	case RoleOwner:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for MembershipSummaryRole.
-const (
-	MembershipSummaryRoleMember MembershipSummaryRole = "member"
-	MembershipSummaryRoleOwner  MembershipSummaryRole = "owner"
-)
-
-// Valid indicates whether the value is a known member of the MembershipSummaryRole enum.
-func (e MembershipSummaryRole) Valid() bool {
-	switch e {
-	case MembershipSummaryRoleMember:
-		return true
-	case MembershipSummaryRoleOwner:
+	case RoleViewer:
 		return true
 	default:
 		return false
@@ -196,17 +163,23 @@ type APITokenList struct {
 
 // AddMemberRequest defines model for AddMemberRequest.
 type AddMemberRequest struct {
-	Email string               `json:"email"`
-	Role  AddMemberRequestRole `json:"role"`
-}
+	Email string `json:"email"`
 
-// AddMemberRequestRole defines model for AddMemberRequest.Role.
-type AddMemberRequestRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role Role `json:"role"`
+}
 
 // App defines model for App.
 type App struct {
-	CreatedAt      time.Time          `json:"created_at"`
-	DeletedAt      *time.Time         `json:"deleted_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	DeletedAt *time.Time `json:"deleted_at"`
+
+	// EnvRedacted Present (true) when the caller may not write the app's env (a
+	// viewer, an administrator's listing): `spec.env` then has every
+	// key with an empty value.
+	EnvRedacted    *bool              `json:"env_redacted,omitempty"`
 	Id             openapi_types.UUID `json:"id"`
 	Name           string             `json:"name"`
 	OrganizationId openapi_types.UUID `json:"organization_id"`
@@ -327,6 +300,12 @@ type AuditList struct {
 	NextCursor string       `json:"next_cursor"`
 }
 
+// ChangePasswordRequest defines model for ChangePasswordRequest.
+type ChangePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
 // Condition defines model for Condition.
 type Condition struct {
 	LastTransitionTime time.Time       `json:"last_transition_time"`
@@ -343,7 +322,10 @@ type ConditionStatus string
 
 // CreateAPITokenRequest defines model for CreateAPITokenRequest.
 type CreateAPITokenRequest struct {
-	// ExpiresInDays Omit for a token that does not expire.
+	// ExpiresInDays Omit for a token that does not expire. A request made with an
+	// API token that expires must name a lifetime that ends no later
+	// than that token's (422 otherwise); a login token, or an API token
+	// without expiry, may create any.
 	ExpiresInDays *int   `json:"expires_in_days,omitempty"`
 	Name          string `json:"name"`
 }
@@ -451,6 +433,9 @@ type DeploymentRef struct {
 // EnvVars defines model for EnvVars.
 type EnvVars struct {
 	Env map[string]string `json:"env"`
+
+	// Redacted Present (true) when the caller may not write the env (a viewer); every value is then empty.
+	Redacted *bool `json:"redacted,omitempty"`
 }
 
 // Event defines model for Event.
@@ -519,15 +504,16 @@ type MeAuthMethod string
 
 // Member defines model for Member.
 type Member struct {
-	CreatedAt time.Time          `json:"created_at"`
-	Email     string             `json:"email"`
-	Name      string             `json:"name"`
-	Role      MemberRole         `json:"role"`
-	UserId    openapi_types.UUID `json:"user_id"`
-}
+	CreatedAt time.Time `json:"created_at"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
 
-// MemberRole defines model for Member.Role.
-type MemberRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role   Role               `json:"role"`
+	UserId openapi_types.UUID `json:"user_id"`
+}
 
 // MemberList defines model for MemberList.
 type MemberList struct {
@@ -536,15 +522,16 @@ type MemberList struct {
 
 // MembershipSummary defines model for MembershipSummary.
 type MembershipSummary struct {
-	Id        openapi_types.UUID    `json:"id"`
-	Name      string                `json:"name"`
-	Role      MembershipSummaryRole `json:"role"`
-	Slug      string                `json:"slug"`
-	Suspended bool                  `json:"suspended"`
-}
+	Id   openapi_types.UUID `json:"id"`
+	Name string             `json:"name"`
 
-// MembershipSummaryRole defines model for MembershipSummary.Role.
-type MembershipSummaryRole string
+	// Role What a member may do in its organization: owners and members write
+	// apps and read env values; a viewer reads everything else and writes
+	// nothing (403), and sees env keys with empty values.
+	Role      Role   `json:"role"`
+	Slug      string `json:"slug"`
+	Suspended bool   `json:"suspended"`
+}
 
 // Organization defines model for Organization.
 type Organization struct {
@@ -591,6 +578,11 @@ type Overview struct {
 	} `json:"revenue"`
 	SuspendedOrganizations int64 `json:"suspended_organizations"`
 	Users                  int64 `json:"users"`
+}
+
+// PatchUserRequest defines model for PatchUserRequest.
+type PatchUserRequest struct {
+	Disabled bool `json:"disabled"`
 }
 
 // Plan defines model for Plan.
@@ -657,6 +649,11 @@ type ReleaseSpec struct {
 	Port        int          `json:"port"`
 }
 
+// Role What a member may do in its organization: owners and members write
+// apps and read env values; a viewer reads everything else and writes
+// nothing (403), and sees env keys with empty values.
+type Role string
+
 // RollbackRequest defines model for RollbackRequest.
 type RollbackRequest struct {
 	Version int `json:"version"`
@@ -693,11 +690,14 @@ type SettingList struct {
 
 // User defines model for User.
 type User struct {
-	CreatedAt time.Time          `json:"created_at"`
-	Email     string             `json:"email"`
-	Id        openapi_types.UUID `json:"id"`
-	IsAdmin   bool               `json:"is_admin"`
-	Name      string             `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Disabled A platform administrator disabled the user: its credentials are refused.
+	Disabled bool               `json:"disabled"`
+	Email    string             `json:"email"`
+	Id       openapi_types.UUID `json:"id"`
+	IsAdmin  bool               `json:"is_admin"`
+	Name     string             `json:"name"`
 }
 
 // UserList defines model for UserList.
@@ -735,6 +735,9 @@ type PlanPath = string
 
 // TokenIDPath defines model for TokenIDPath.
 type TokenIDPath = openapi_types.UUID
+
+// UserPath defines model for UserPath.
+type UserPath = string
 
 // AppAccepted defines model for AppAccepted.
 type AppAccepted = App
@@ -1089,8 +1092,14 @@ type AdminPutSettingsJSONRequestBody = PutSettingsRequest
 // AdminCreateUserJSONRequestBody defines body for AdminCreateUser for application/json ContentType.
 type AdminCreateUserJSONRequestBody = CreateUserRequest
 
+// AdminPatchUserJSONRequestBody defines body for AdminPatchUser for application/json ContentType.
+type AdminPatchUserJSONRequestBody = PatchUserRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
 // CreateAPITokenJSONRequestBody defines body for CreateAPIToken for application/json ContentType.
 type CreateAPITokenJSONRequestBody = CreateAPITokenRequest
@@ -1357,12 +1366,18 @@ type ServerInterface interface {
 	// AdminCreateUser Create a user
 	// (POST /api/admin/paas/users)
 	AdminCreateUser(ctx echo.Context) error
+	// AdminPatchUser Disable or enable a user
+	// (PATCH /api/admin/paas/users/{user})
+	AdminPatchUser(ctx echo.Context, user UserPath) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
 	// GetMe The caller and its organizations
 	// (GET /api/auth/me)
 	GetMe(ctx echo.Context) error
+	// ChangePassword Change the caller's password, ending its other sessions and tokens
+	// (POST /api/auth/password)
+	ChangePassword(ctx echo.Context) error
 	// ListAPITokens The caller's personal API tokens (never their secret text)
 	// (GET /api/auth/tokens)
 	ListAPITokens(ctx echo.Context) error
@@ -1762,6 +1777,22 @@ func (w *ServerInterfaceWrapper) AdminCreateUser(ctx echo.Context) error {
 	return err
 }
 
+// AdminPatchUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminPatchUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "user" -------------
+	var user UserPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user", ctx.Param("user"), &user, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminPatchUser(ctx, user)
+	return err
+}
+
 // Login converts echo context to params.
 func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	var err error
@@ -1777,6 +1808,15 @@ func (w *ServerInterfaceWrapper) GetMe(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetMe(ctx)
+	return err
+}
+
+// ChangePassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ChangePassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ChangePassword(ctx)
 	return err
 }
 
@@ -2964,6 +3004,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/openapi.json", wrapper.GetOpenAPI, options.OperationMiddlewares["getOpenAPI"]...)
 	router.POST(options.BaseURL+"/api/auth/login", wrapper.Login, options.OperationMiddlewares["login"]...)
 	router.GET(options.BaseURL+"/api/auth/me", wrapper.GetMe, options.OperationMiddlewares["getMe"]...)
+	router.POST(options.BaseURL+"/api/auth/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
 	router.GET(options.BaseURL+"/api/auth/tokens", wrapper.ListAPITokens, options.OperationMiddlewares["listAPITokens"]...)
 	router.POST(options.BaseURL+"/api/auth/tokens", wrapper.CreateAPIToken, options.OperationMiddlewares["createAPIToken"]...)
 	router.DELETE(options.BaseURL+"/api/auth/tokens/:tokenId", wrapper.DeleteAPIToken, options.OperationMiddlewares["deleteAPIToken"]...)
@@ -3000,6 +3041,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/api/admin/paas/organizations/:organization/members/:userId", wrapper.AdminRemoveMember, options.OperationMiddlewares["adminRemoveMember"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/users", wrapper.AdminListUsers, options.OperationMiddlewares["adminListUsers"]...)
 	router.POST(options.BaseURL+"/api/admin/paas/users", wrapper.AdminCreateUser, options.OperationMiddlewares["adminCreateUser"]...)
+	router.PATCH(options.BaseURL+"/api/admin/paas/users/:user", wrapper.AdminPatchUser, options.OperationMiddlewares["adminPatchUser"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/plans", wrapper.AdminListPlans, options.OperationMiddlewares["adminListPlans"]...)
 	router.POST(options.BaseURL+"/api/admin/paas/plans", wrapper.AdminCreatePlan, options.OperationMiddlewares["adminCreatePlan"]...)
 	router.DELETE(options.BaseURL+"/api/admin/paas/plans/:plan", wrapper.AdminDeletePlan, options.OperationMiddlewares["adminDeletePlan"]...)
@@ -3016,159 +3058,171 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1/c9s4suBX6dJ7VZHfo2Xnx8zO2LV1500yu9nNxH5xsnN3o5wEk20JawrgAKAUTcpV92nug90nuUID",
-	"pEgJlChF9uTX/DGxTQJsNLob/RsfOrGcZFKgMLpz8qGTMcUmaFDRb2dZdsHM2P6YoI4VzwyXonPSeTNG",
-	"YFn2QANPQCoQbIK9TtTh9mFmh0Qd+7fOSYdlWSfqKPwt5wqTzolROUYdHY9xwuzEZp7Z17RRXIw6t7dR",
-	"52mutFThjw4FvjeDmN4YgrwGM0bIFE65zDVkbLQA47cc1XwBhxvTWf/pZ5ilcj5BYZrXrTBFprFc+xSV",
-	"5lKAyCdXqBqwkJQTb4mMl0yb51MU5sWzVXBeo84nCAy0UcgmwK4NKjBjrgHtGOBJCc8YWYJqAZGd+JBm",
-	"PnzxbANaXvIJN6ufv2AjBM1/xwgegpHw3fExdBO8Znlq4OHx8UHTXqQ0X/WbE/aeT/JJ5+S74+OoM+HC",
-	"/fYwKqDhwuAIFYFzrkZ/c6sJbpBUIyb478z+yYLFYgNcQFen+chuGE8OTkHSCJbCtVTAIGZpigpm3IxB",
-	"ivocjSj8H4cXjOnD88q7GxB5rkb/RahYAfyS2Y3UEJgzIhjjlFsmBTNmBmImhDSg0YADSkOX9vJS5irG",
-	"g1PiC/cIZlzopp2QarQZ5BKSZqao4qvkDIvwBn6QdZxtwxEXKVsDSJYy0UYs2fe2/PAbeYPixbPi24FJ",
-	"Db2RrJ33WqoJM52TTp5z++byd27tYJ1JobGQwWdxjJmxk1lxLYyVIicfrGRNeUwoPPqXthj4UPnOvyu8",
-	"7px0/u1oIeCP3FN9dJZl7ktBqR45NuBGg8AZJKjtSkAbZvAUFMZSxDy1NBdLMUU1QpACuOl1bqPOX1jy",
-	"V2ZwxuZroM2UvEpx8p/bQX3hRoUgfybjG1SQ8AQsXzChZ1YUO3he4285anOf8Lhzgj4LscxTB9aV/SNL",
-	"oDthqSUDTODvl+evIsjFjZAzAdcc0ySCmZJiBJYwIrhiCZSH8gEt6akU1ymP/8AFue9rRydW0sirf2Fs",
-	"HmhHJATlczHdG70+F9N/MqXX0OwDDVOmOLtKUdPnf5LqiicJivvE0itLe2kqZ5hA1xEisGTCRVQ/lHSu",
-	"MxQJJpGFHeg4tKQRjzFxe/xKmp9kLpL7hR50Ho/9Ztoj026tOxkf6KUj0QpiNk8lS95I+ZKpEd43OV7J",
-	"ZA5cg5ySzuM0EYdLBx5JqoTbIT8xnuK9IvPF9eHPzMRjOoMSYEKaMZbKIgH4RsqfmZh78aTvE7ozUMzY",
-	"U9vT3ozpgv5O4TUaNT88I11Ss7mG2RhJkTJqDmzEOGlEXu+wQFQGBBQb2gVtx8/Ykta3ottZSN8Klpux",
-	"VPx3vG/yn7KUJxArTFAYzlInSt6KTMkYtbbS5Q+hcr89CVzlxpI8FwTpKQxRKan0kKhMg91Bd4h4wHWe",
-	"ZVIZTH7GhLM3hO77h/+Bhqfuk4cWBLsCKxytnk22ipK5cUejRfhtQSFO/bl4QXoXGadKZqgMd4pRrJAZ",
-	"TAbM1NSqhBk8NHyCq7pV1MH3GVeo140ReZq6jXaa28ocPGmhxkWdlGkzyPV6ADd+zCmWH1YfZAqv+fuw",
-	"Dkxq6AMN11zZ43rMFIutSR8RE2Oaujc0sIwp0wsooVUF9tcOLZAgKb9bQ+XSYqPq1rwrJ3fHioW92NOX",
-	"3Gll9X3lBif1H9aqsgV93JYfYkqx+eoiaLYgOEnyM1rbvaIossQdHCy9qAB3zVKN0RK8OGE8De6Rkk5e",
-	"oLC27K8dORNkPk7oaxVYGvDuZvbzBCHPsv3wRYIpmo8k1ZZ80UjRVf1i0HIyhdowZQaxzIUJ+kfsYw1M",
-	"32BCZrSWcM3IS1NOzoX5/kln1dMQdXSGcQtb6tK+Zl83zOS6zQD34m3UybNk683yOsTqcp9aLJDrR80t",
-	"2wtrmTkXmTbS2nCOdJx34PkbNmqFhzXSYHnPFsAt741HZomkmpCo4aFGjQ1UvxfJYY3gZaERdSoOxrAb",
-	"YFWo1Ac1gHxhtcEtRcsW9Oemv70Nf/zST7QkKeRkwpyNUWJshdqW8YPOrguvonn8ApwxstSMB/EY4xua",
-	"KU3Przsnv65f5t9o1FMadPuuURwtPsMnzNkkS5qvAHoCCq9RoYgRuhlj+tBYcs2yk+nDCBSOuDZq3sP3",
-	"bJKl2Ivl5MggmxyxLPvveswefff9Sa/XOwixJ3mW1vmmCq/U6kipTM0Z+v133z3+br071NIjqXCE/fLN",
-	"46A4MzLLnFLtH15JmSITq3RNyKvM7YFz2x+VlBMVfrTapi6+9K6ZHF+ILN981K5snrP1LWOAFEAyhEtx",
-	"CnLCjbEy3mq/Ggy7scolcgXeIU0u0D+A/usr+AfONfx6dvi/Bu/s/48Pfxy8+w/IM6uZff+kpqtdnL9+",
-	"A/g+TvPEWmVTluao/asPv4d/8L9UiKiZvVozVYVlWtL0GVE00fNpgWbnMxgjy1AbYLHhU0f4ayl+yZvn",
-	"p/rh+IdjO2x3fgjP+/AUmIGJ1A5az5YT9n5QjKWv7pWX1nBCu5NhGfUTcrxm5GOQ1+DnOgUrGEHhRE5R",
-	"WwPfHsNSoaal+k3akRUaZG5b1tioQf7hR0Uj3W8EvSDkhhcbyHPz2xUya3i5SnZBCiuV0joF/aKswBRw",
-	"Na+59KVI5yHy8I609urV02JISIjGuVIozKASFm29vYsY7Wu8brfBPoQxqOJ+FdcjFKhcRKpJtXZKtS61",
-	"6gzjlqbEBLVuojJ5pVFNMRmsg8AqEIvn9PnFvoE1wK20tTq+OPUqv9144OSUTxFmY54icAMJv75GpVsC",
-	"no2ZDuhRFygSLkYRuO2gH1/nQtAPl45qI3B+1wguFw7vZ1a5p7d6veCZoNwsGzbLrW6g8bdV2M4VRUQ9",
-	"AvyeOaTwxO7djKQmhcjboiFXqd5GUVg6BBwWazQW3vfA+gP0G1U5ckFcQcbysNdQFjyN8oSb58K46HSd",
-	"/+05HiJK7I16ViXrOWOOwhk9Z8tFgGLay3ITuePfGXWhDWexkWpQulE2ylr3fq5RNbgJNs6wm4vEMO5o",
-	"IHzANR0udRCbKayF/2PzCcrUCI0f3fT0houkhWlrP1hHdX2rooIq6hNXgQg5CAo8bvYSWnrci6G/IOz7",
-	"svcXh98K7OQqNYoJTS8MiN5aU+G6Y0Qh8577lUcLz1Thi3yjcvuBn6xy2Yk6b10EOuCTLP6w6ltjyTyC",
-	"CyVHCrX2Z8FIsQQp96IU+Rvdy/S04hjy66iKtSDSgognmiqcwjs6dL1nm4tBwuYB1el8wo3PGyJHusvJ",
-	"SSS6uIYbXzNcHn//3fEmu6VwjE7Y+5coRmbcOfn+CQ0qfn24CZM0xRq0ZNluGClAW7ZBnr26hJRdYXoC",
-	"//tXdvj78eGP77r+h8N3H46jxz/cFn8/+G//HiLoLVxczmMQXLOfp3np1Symj8NBZXsePvphw/5Ezue/",
-	"ONxW/Bn4nmurDoEVsjBhCbqEino+Fc0S1JZ0mo/uZGsa0Gw/14zmi5TtiF7nKQiZ01EnzvLBhKcpr/u4",
-	"glyUcJ2lbD5oDDNUzfzN001wItV8MLna/OqaUB2PcTCWuUrngwmPldRBlWCdwyG8G7XF1vBUhXxpzWGA",
-	"mvf0rd5/ZIzrAeXFhPe7GZNM65lUyRIf/ulRjQ1/aBtXK6drXnzyLf68Kf68qi8U+GqOTBt8b05Bj+VM",
-	"kMfBJRtxXWbu3WVIuoAwtOvPXOgpGFj9IwKcdTN3v6G6DfagM+x34/wmj1pr1+izmmNo6ajIsrbo283Q",
-	"Y0nKBX4U31xzwfX4I5mv7g5qYUK2xEqzv5OeDBRqmU4xbESutUBkml6x+GYgr1u6N1tof69dvUUlyK4+",
-	"NlVh1RzKnDuL7FPvzyp/JhPm2mUQujViMrDLtDyUZ6g0JrVYVzBU34ZVPWVXo+g111ARllvaporttDCZ",
-	"qntRDb6rSph9Qeh1it1omy/Ycx8GeoXZ78tArzuRdxX1zYy0oLCPpYkFKZSb3Cw2i0TpLfW0jwvpL2tX",
-	"YhqGbRqU5mXqzqp0oPw1svW1YZOsvQhv7XNzfoXtP7CjG0ZhJpW19gaxFIYkiVqD4YV4emWhsirrL0wJ",
-	"+867VgqS96wEHCpBSKJOkauzjPkVTDVu8D7kgaOU+xIFP3FMk+dKuTnrcFM2QajwzYyLGJCv2SBPOMWD",
-	"CkOLKqDsH1BMez+dn29HR0uLcYAsBoQWUo17bhdNfv6exSadu8q3a/DBYOjie4zBcsSBXUxmV93925s3",
-	"F/DX52/AB6FcQoalpoM9ZVhY/lRTlg60Sx2vpcQ8/r5WIBiMzWe+QivAf0Z5yMoJH26ez+WxZai4THYG",
-	"yvKOzM2O40PB3ZdyxMW+LfOqib0HK5pgbDCgWxjDzbZl+MlgWXD+BZlqk2rr5q3NUrMnQ2v7GQO2SW7G",
-	"gwmasUyqYPxrZki944Nl0zNsHraXlS5zWY95dplPJiwc48i1O2fWTfRWBzQQGrgMWlRbZRgzlOC8H5dJ",
-	"I6k2Gtpb5107DLUzKgMYcjp7wQ/e3iYgNirSDlP7ODQ9zndPg1+lpL17QHbYmMK/vfqgjC+1SMGq+EFo",
-	"wnJ7FrOEUFKr7A76IUrttYWyecVSJmJc5wJeHbQLy7TcJof1rZbQuLO7bdMu+e+bt1ZXIo+LPVpa78p2",
-	"NCekb6KMfXBvjdLuS/M9n6KacpwFSbstgdpXB1fzQZkn1GRGtphrBcKYZSzmJpSRkqYyph2qR4faQFwO",
-	"9TGSq7lpDeLWX9vhG0Im2707UMiS+S4eYvep+jThQJJbQBRGfCNS3wWz8Qrfix48ejLeIT2mLXKqcb46",
-	"+fiMqrbzuJSsXRBcfGgxSQglCqcocmzIFnn0ZLzdoUGjHh8n240y0rB0uyEzlqZoBjucbEtoWl7n6hqW",
-	"4Gv6dgi75YEw2IWIrIa305qWteYmMIpPOFnaWRaptSqMUiCustGCikI4uPCZzLtG3fejmWyMzrdVXZaC",
-	"+BsC9x8frF/y/9iXIEMFHohDOwC4ABpxmAtuNHQfwtvLZ/BneHhM/x20TTXdp060xxSBqCCX7VQlS3n7",
-	"UJGIgnc3b3zboK1r8D7/xJQ95Z+sYtRX/m/IiF1KG/zpKfzph+M/ge82AD4fNOA7dKnMLaW0myaIWNcj",
-	"oTWdVfzBQeekNva8CX4pDfdJezPGeo8X6NKvh/g+RkwwKZChD4I5XvTygArAWmJjJfxUc0SaFNdGHZZz",
-	"yd6+fgGCTbgYkcf3hgvKovdAe9/32JhMnxwd6Zt5xgSmvQSnRUsJfUT9Kui8Oywjqa2yQh205YqCnJ2b",
-	"SzSGi5HezRuq/ejWJOI/5xMSN4ikcvYQ7NXg9t7qcwc3ONfbjfpkKq0aK6s2xUp9aLxSmeoKVsMFqiWW",
-	"gpviQ+e7UVMlvruhj2EV/mJUCJ7LmKW4GzBti4OXoCmHBcFxBL1Kr2OmF1JqqdpsjNT/iLk6VleVRC0J",
-	"utzAhM3hCgEnmZlXRWDlqL3Bedi/hJQT3nRC79RfIbyEV3nqukWWn4SCtXubk06WEGyXU3ypuoiogsSN",
-	"mlVNDG1HFzuis0RN+9WtAXwfWmFBjLsrhm/13Ycq2uaT7JIWG1L+l2IR5bwb4xEWGfvYFhdNuhc/JlFt",
-	"nCtu5pf26w7cKwr8neWhPqFnkMoRF/D3X94AVXFkqDQ1gz27eOFLOrrDjDE9+H//5/8OSSLRwmhDXESx",
-	"BMPqPa75FRfXMqz8Uczczi2vgeZNhj146hu6JhinTGG9zyZ0WZbpyLcwoMMt6gsU06gwObWrq/OtXu3k",
-	"XsdCDdxEMFPc/QhGwoXUZqRQAxNJX7gkWw3MgBQx9uB1qKen76l5OWNq4hp82tHgMkdgNmamL8wY5+DL",
-	"GK35Sw3IXEbA0Glsw15f9MV/UKNL+4YW7AYHMdN4Ck4xB7v40iwYNnUkG/YFuIaTzOVcHKY4xXTRAi3l",
-	"2lXlLHRNsLpmrlD3LAiWGFAYP/kJDM98nzn/u4sVQz8/Pn4cExXQjziMYDZG5QozHHVwDczCs6Cj7vDi",
-	"/PINHLGMH7HcjI/o0fCgicDs6JUxri3XMALftoiW6whxeEBreE69fYY0xP796D+Gvn0ai40GLjRPcKWD",
-	"caWRo/3uFaZSjDQYGfn2hFdzemUY6D48LNoId6VrsziUakSbQa2EK81JgWlgUHRZZgJ40oOzorUy1Ugt",
-	"vgzock7sRCvgWn3AAgZCCuzBOXE6VV27Loo1/5nPGbcTPTl+EhUTW2g4pejMy76wVGxDeHQYJKFY4pFr",
-	"Ip8sZcZKate5k2ujmJFFZbwda+Wjo9qMjbiw4tTvFBlqQ2KToe9R7tjTgfhAWyDrLcy5dmpPkU5DhdzU",
-	"x5w+JcXoMOVTTFx7POhS6XLka5cjS4D6gGC5tDyoDi9RGKAEKtcq2n5RuTbhDsZa32/LnR1rYMYoXPTG",
-	"dzI+y6yhCo96x65+2As6a+DNZrMeo8c9qUZHfqw+evni6fNXl88P7ZiFmdm5vJlfWHsQLhi7tPRfyWk8",
-	"6TzsHbvXZYaCZbxz0nncO+497rgsHhLly1tVBKdGSMeUPaSIEl4k9qSx79kdOnO+1GpD+19XCvlEOnd1",
-	"B0v1VvYT0F10sT5Y0z+7Ze/v8Hm5AO/INVlv8aLvj28Nrlqn6EfHx/vsEE1qQLB3qCVPy4wWS9Ro8on7",
-	"cmjCEsKjSidmGvJw85BaK1Aa9HjzoEXnXxrxZPOIstku6RJF8kPHyVqWZUWqH/l+0tQ3ZZdpgvbE4UpT",
-	"TQkbWRJzBNh5Z6daIdw8ce6hDZRLr+1Kuigox23v1Nv0+VxTd+DKZxs/R9XjnW2aoUcfmib60vitLHZf",
-	"y3Eey18w01E/b4sMe7RFIHC2JZOthPjWM9v5Uihuiek+JxpayUlZS0o1PH3SBFWjj9p+RVZx9Vk/y6QR",
-	"dTKpm3Z+tSjc39mA2vxFJvO97Ulz9flt3do1KsfbFeJ4eCfE0dSreaXD+6csYn7cPKK8KMEOeNjiE8sd",
-	"7Wncd23WE2i0bQc/etRmcLW9eJ3aHflYW0rWLoQpbq9J594kFlDkUm4rIo8+VH+9XS8x/4pmiWm2k5cr",
-	"l8ncm0DcguY/+TPyfMleJjG4UPc+ngiOXKpki+PTJw1/4oRQybIOkIFfA2GRHKefCx14wMkUq0uIbc/D",
-	"sgX6vjZy/yfpSpf2VgfovmmoSYxMyuT5L0s3/2pO2rMksUxUb8dj5EoznshKWd9bnRsNvo5gTwL36IP9",
-	"7ovk1sURqGNemGNfU4fXvTFtFLzPzAHzUdeZrYr1J6FeYnYxyVfOOjV6dCgB5gjxWsnJCim6K6YsEZLT",
-	"mBTAg5a0WMn8bz7gy/qAu9TRim806Wf+ee+PMTdd39cIirxbHwKjPNuQW7Ad+rOUtfFNXNBrd4j8MjUz",
-	"gHz6eLRo5U0umD9oF5wn1mItKlqKSwVCmt3s/ovF3Y93Y+9X26Dds53vsmTDvOTasH+z6z8dux58dlpb",
-	"mXH0wf6zWTtwbaw8nW+nG5TXq7Y7un3DrN6Xeg679fmdAiEpHpRr1NB9cvyji0fPuKYLEEg02X3lhg4F",
-	"ZMlBUEKtdbDsfdeO71u4fBYOFHealI4TnykVOE2KmoHAblE9wT72a/8H0aLc4dYVaZbz0MURh7Ss/9x9",
-	"znu1vT/7Q21bgfV5HmrOKvaislu5oMQlwVBGD9fAJ5Pc2PEtjZVqev56hbkoA7hLnbmauxogyQIEEi03",
-	"OP+DNOaLIompQN5pJW3ZXyXEFILChG6NCIu+PFDM4nTxlGuDSTG73dWZv0+EC3exp2JCuzh95JR1YTe/",
-	"B2d9URm1AIoumaV7+iL3MzfAUqpIhhnTNIn/u7aI7QsUibafGw40xgrNMIKh669CPxV9aYZ25HBwg3Of",
-	"7RQS5Hmddu5AHq8WqdyzEN1AuG5f/dZEwOj6X3eZk2XrT13EfpYS8xJNkEGl8OyJIlbzzHIaM3STUzuJ",
-	"WZYsrxeXb/UuoZtPKuehzFdfm+tA+Ph8chxoXxbhqN2cHG9d66a7c3JU+4Lfs5PD96oK6oN2r785OT4p",
-	"J4fvItYouMp0eao68YS9xMvG4CTzadeUZo0JFeDHVEUBLEkUag3dh8fAYMJFbvAAmEgiyumWAvuCmMm5",
-	"0q0y4ocQnzG4YvGNvL4urvLIr1L0+ffuUnVXSNAX8hoYaKOQ3ZyScxqQmzGqqJLnbRWbJ49+dMMrl+OH",
-	"1A+37rvh01qDwHvWNiqN/4Ki2VVOkLZ2v9z6ubCSHdVCTLyR8mcmijbtulYO1Tn59V3Njf7eBy4dJzCR",
-	"QKEk++tsKrsC3b//8qZmoeVmvMy1riAtqGWM0PyMnTsNyDcdAa7iZFfLayUd1RewWHRZ22O5ecs6/LiC",
-	"nkYcWSuquGDiTo3W2o37IawRBPWc9j3j74EOVEFp6AqcOkODK3B2HN0OEaC8JqUnrt35dKc6z/LFUves",
-	"9yzfSdJA/4TayB0/lmItPr8J2S2CMit0elrikZwW/t6SGFux/9EH+ndDVof7e4WKt7PKaNSLZ1tEbl7j",
-	"VN7ce9LF7k57B2/Ro9pUBctCnjRviC8w6xUc13RonWcoXJXaR0njLe6IDDOxhwMSGecTFJaB1xztb8Zc",
-	"l69GwDQV3FawMUHDKtjYXEiXNtbQbU4u+htVjLbxEZyr0X9Rbc+3ArnPs1YnUDhJFtVyPM1SUvUID16v",
-	"zEaMC21gOGHvB9QFL0M1kGo0hO6T48dQ75rk7TtGRe5xbnRfKNdOBx5G9bmqvfLslGOZKzvnox+X5wzZ",
-	"aHFxe+J98cK7O9VhFrdA3rP6YjHYIO1YltFOuqYw7rhdXGDtL5uGXBhrt1Qvvmaxu8LZFakTyM/fsFG4",
-	"D4PrTOCrjyP4LZcu9LGmjLDzUsYNN3K/ff2yOIkY0UbzNLffcoK/fKu7kjPiOnowEDjztLEkCFfO4aMP",
-	"LMuWFMSlMgWmbnRBbeDeSsgqLfp5PDp+ZDmH9FMN1D0UhsV960PPPUsXx4+ZBuXSbx3ToZryGMmdJSDh",
-	"mmUZMqV78BozZKZoAmd1L8uaY6YmKWriwaBCu4PUPMuyMiv5DgVsTco9ujcpJ+SsvAT/C1YOisQpQeTa",
-	"ZXou4rGSQuY6nR+EVIMmjfxzIaHjeyKhOzzubr9YcjwXnv0aM75KDbVI+FpF6JVM5tT7ByrJLRUdAJxJ",
-	"Z/8yG3P7SKRzGOoM4yFM2LwvrrBIlDiB4Yc+3cvX75zAh37Zc8/++jiCfgfF1D86f/nM/iTyNL29vR32",
-	"YGh/HFp910puC9ANzqE7rHY5HEZU0CKmMGWKU76NXbZC0rHsmASvWZ6avugOi48Preo8tIfpEH44/uE4",
-	"gqHvqDiEX9/ZRykTQ1qvH+26UPX64hdqL/Pi+vBni5UT6HdcJyVPf66XUr/jBlN3KiAOQddaxxXbMFPQ",
-	"a190nzx8tEiwPDglh5bMDbW3sgeYaxDr5vJ9pGhfqJ+RQqPmXIz6ouysY1CX04f0fNrOT1PaFPU5ju8X",
-	"FToFutdy9V1V5NGq95phWJnyXqNV6wVuIBnmmwS+M0uhhdJ+QQqsc7D95NoJf3VGRpFtKTyR2ZOk6I9H",
-	"zfaqR1SX+us9/uH7g9amyFHFZ7LWSfis8t4nKTg/J7fi0sW6a72L3tn1xXcDIvIuFtvYEqh4YY2X8RKN",
-	"rtxZSV01T5cN4jj3Lwl8b4rPuqwRbnoQ8lQGvYu9Bjdi5bLjT9So2b+mUL9KvtXZ3kKqnmXZWRxjZgrK",
-	"/OZf+1r8a5acvHutaPwekAMtTrajD4tfbteFBe+HbRdf+Yy9F9Xr3MM6td+jL/jgOhflKisuB28IgMh9",
-	"24Y9EO1RKteUxtQo96Uc6a+Eeg2+N0dZyvgS3a6YWyHyTOXoC9eplExTmVOPReoFWKVW5hJdtqNOFNN1",
-	"NPhcTD8fF+56rNqlfAX6NoopV1JYZi79hzqCBH1BSoU87N43lov9sxhLDbi5c8WRH9WVn7nGL+3Val8n",
-	"JuZmzMXI+2MC0acs/5SJbv8q9nMx/SdTegvH2ddF5t+U6g1K9WvMUhYjINUBhti/nuxQ5/4158IRvi/u",
-	"cAoeD+7xZ3VC7EPRSKRBMaWjNqIDePiP5//zz313a06/M4SUC3fHZIH/CDTRy1fh7ynPHKuPVHAFXT6x",
-	"9EIEScfFwVbE6EY3Fxq95AK12wvaiSF0K81Wh45YYfH4IILhvw0hlhM6qNwFK1cpEze0gfq0qLb2d1y5",
-	"0qJDFwmArruTod+nkuV+v9/x//aHfYE6ZhlqitppLkaVYSk3qFh60IPg+UqIYgr74gYzA7lIUWugIB+L",
-	"8c/2UAjWQjvkfJqs2NAK3q+pFlPxkcny6qvlq5TWn8FbcPS3c/bbObvtOXuJFYXa+ZUr4m0rWfbhBuct",
-	"agqcavhRLB3oDenueGtuDLn9hQx7O6O/dZhs5rV9KIrUmdKqLCEtsT0FT5dCi/Ud+/vl+at6sCcqDjIX",
-	"sSHggFEEQMOQxDbNeUjluZPhCd1PJgqN1j6CLhOJ/4OifEbv/qhUSwmcQWzN0QPgui/cZJjUauOsUnJ5",
-	"+RyGNOuJm3wYuZuWSDWx0/VF8LalYJ2Fu7Lp6wigtpiSaUMYefHsbn3V9BEfao06KzS0pU7vNvEL1s9/",
-	"GTOzFDDVdLsacc+qcUi3la2RAUu+65UOpFafLQ2k0iBK5Yh+KQXC8FqmqZw5xfbEpS5fXj6P+tR1qGBS",
-	"bRKZG9cOaPEnVGoIE3vGj/zsfmafLN0XvsVAwnUshcDY6BAfu0TVu3ax787EITOnbCuM7kZv45zf0C1y",
-	"+x4eH0fADEykpl+Oj09hyNJ0SPXi6FtBCWy88sm4/iXb3ixFppM1emK6dVFQKuPrn57C48ePfwTDJ+ju",
-	"VfyrhCR3mwBsJKE7fHg8GTZCQxNuAic00NHXdkZGw1QWeG3YhCrrtrVZNrsi2kuvaHffxUvPgPqr16e+",
-	"a5Oo8BeW/JUZnPlriUPuDl92Qfc5Ro4v3f2rWwhThXRtaNW3URdR/oXPqiTjWwrI9j1rz/SN7+ehZJpy",
-	"MQK/83SFXKH8Wo2pfTag8nfiN3vOnsqMY5moBUMf7B5a6hYs02NJzjs2wgh8TnkE1jJ3FxlHfeGy14Gy",
-	"1yNrXBwAF/4OhkqS42qHwVN3UFeyuEgF2CqVqy/W5HIFzvsCIZ8wN+0/yvTaL/pbKtc3b9ienAlUjUJc",
-	"SsxN9rmY+juNkKmUoyp4d7ucBB2zFJtPQ3r8VXHvpV3xN9b9xrorDmk6JCkpzSWWu2Iw6Bamn/GNth9o",
-	"sIdk8cIW1QQbVNNviunXoJhekhLKQBuZZZi42iqrfm1DRzJbR0Yy+0ZFXzwVyaysuO3+jkqWEss1DvG/",
-	"OS8+cA03mJlNsmr9nUxp5Tqm+2sB80dd+/QFe7DP3PVRWeh2qwqFxMywVI5yXCaTWVEdHnRZX6Kaojq8",
-	"RGHABwPgOYvHhYP5gYYhT4aWJhdG7dA1uhlo/M1amoVvmmXZEGKm6Fp9JuAsy05Lx7Vv/zEEBv4GnrMs",
-	"68EvrkJ6JfDk9GtyCgIdtUVvW3IGFIXUVB9vLecFEHouYkyGrvYa6rOewKshtRtZmZBlWV9QqI3g5FIc",
-	"wGwsNRY9fVzaZuILa1/5biPLH+0Lfg2vLLJkmpBRz4QvPXezatCGpykodPcnYgLdR0/A2uz6IAJu+qIK",
-	"XDG/Qo1mCN1rqUZoFjDDjZAzQW2lYBE57IsKfujZEpw9eOPvK3BuYg0XUpuRQt0XQhp+7blU9+BpkSbU",
-	"HZ5AxsVoeAA3iJkPNLjwAjmzUz7FkNth5mvUP6W+bNVg3Yo//xfXI0H4BgkinUN30YCh0VW/qaPS3t3h",
-	"wUoAN/ALFoeXpUxYsKUuQkGB3m7Qvbx8fhByStebE37oXCFTqM5yM+6c/PrO7pcm4ehoNVdp56RzROec",
-	"n2q1fr7S0rC3oAzqZBiIaMkRF1GlL2TBxlyFGs9WJqRGkasTWiY7KRrTZhhDN0FtjWXCFkbljSdXc9+F",
-	"XDvR4ZHZlVe04qT2ZiVwetCrkbsOwSCWyl9PYDZmxvUkV0xEMJYzK3lmru2jSKDwS4KRlut61VQ57zJZ",
-	"851g2v+pIwzf+mni/KpsUcVVfgEpmW3lUCQa0/7qTJZo1x+FGRizLEOhLaiMsF2nw6hal+vSRSKKkFQ+",
-	"6ehv9aOkxziSjZkAlQuQojJuccAHx7rLc6hTPdfGyd8TxxT+QtLInxv1y4GLIyLXqKJCyyiu+CgoElie",
-	"cOPKjBYUQF3xb9/d/v8AAAD//w==",
+	"7H3tcts4tuCrnNK9VZHn0rKdpPt22zW160nSM5lJx75xMr27rawEk8cSxhTABkAr6pSr9mn2wfZJtnAA",
+	"UqQESpQiu/Ph+TGdRMTXwfnG+fjYieUkkwKF0Z3jj52MKTZBg4r+dppl58yM7R8T1LHimeFSdI47b8cI",
+	"LMseaeAJSAWCTbDXiTrc/pjZIVHH/lvnuMOyrBN1FP6Wc4VJ59ioHKOOjsc4YXZiM8vsZ9ooLkad29uo",
+	"8yxXWqrwokOBH8wgpi+GIK/AjBEyhTdc5hoyNppv47cc1Wy+Dzems3rp55ilcjZBYZrPrTBFprE8+w0q",
+	"zaUAkU8uUTVAISkn3hAYr5g2L25QmJfPl7fzBnU+QWCgjUI2AXZlUIEZcw1oxwBPyv2MkSWo5juyE+/T",
+	"zPsvn68Byys+4WZ5+XM2QtD8d4zgCIyE7w4PoZvgFctTA0eHh3tNd5HSfNU1J+wDn+STzvF3h4dRZ8KF",
+	"+9tRVOyGC4MjVLSdMzX6mztN8IKkGjHBf2f2n+y2WGyAC+jqNB/ZC+PJ3glIGsFSuJIKGMQsTVHBlJsx",
+	"SFGfoxGE/2P/nDG9f1b5dg0gz9TovwgUSxu/YPYiNQTmjGiPccotkYIZMwMxE0Ia0GjAbUpDl+7yQuYq",
+	"xr0Togv3E0y50E03IdVo/ZbLnTQTRRVeJWVYgDfQg6zDbBOKOE/Zio1kKRNt2JL9bsOF38prFC+fF2sH",
+	"JjX0RbJy3iupJsx0jjt5zu2Xy+u806iaD5hrVOUBccJ42nBC++FGJ7y1H+tMCo0F9z+NY8yMHWwFhTCW",
+	"fx1/tDw95TFd3sG/tN3ax8q8/67wqnPc+beDuWg5cL/qg9MscysF5UnkCJAbDQKnkKC2OwdtmMETUBhL",
+	"EfPUYnssxQ2qEYIUwE2vcxt1/sKSvzKDUzZbsdtMycsUJ/+x2a7P3ajQzp/L+BoVJDwBS5FM6KkVAm4/",
+	"b/C3HLW5z/04CUXLQizz1G3r0v4jS6A7YalFQEzg7xdnryPIxbWQUwFXHNMkgqmSYgQWMSK4ZAmU6sAe",
+	"HemZFFcpj//AA7n1tcMTy+Pk5b8wNo+0QxLa5QtxszN8fSFu/smUXoGzjzTcMMXZZYqalv9JqkueJCju",
+	"E0qvLe6lqZxiAl2HiMCSCRdRXRzqXGcoEkwiu3cgQWxRIx5j4u74tTQ/yVwk97t70Hk89pdphbW9WieT",
+	"H+kFYWxFAJulkiVvpXzF1AjvGx0vZTIDrkHekLbldCAHS7c94lQJt0N+YjzFewXmy6v9n5mJxyT9EmBC",
+	"mjGWaipt8K2UPzMx8+xJ3+fuTkExY/UFj3tTpgv8O4E3aNRs/5S0WM1mGqZjJBXOqBmwEeOki3mNx26i",
+	"MiCgUtEtaDt+yhb0zSWtkgSvYLkZS8V/x/tG/xuW8gRihQkKw1nqWMk7kSkZo9aWu/whWO6vJ4HL3FiU",
+	"54J2egJDVEoqPSQs02Bv0AkRv3GdZ5lUBpOfMeHsLYH7/vf/SMMzt+S+3YI9gWWOVsMnK0nJ3DjRaAF+",
+	"W2CIU3/OX5LGR2axkhkqw51iFCtkBpMBMzWFLmEG9w2f4LJWF3XwQ8YV6lVjRJ6m7qKdprY0B09aKJBR",
+	"J2XaDHK9eoNrF3Na5MflHzKFV/xDWDklBfiRhiuurLgeM8Vig0pHRMSYpu4LDSxjyvSC6u9cYf21Qwek",
+	"nZTr1kC5cNioejXvy8mdWLF7L+70FXdaWf1eucFJ/Q8rVdkCP27LhZhSbLZ8CJotuJ0k+Rknl6gqiiJL",
+	"nOBg6Xllc1cs1Rgt7Je0/+AdKen4xar9v7HfLO7VTeknCG45y3ZDEAmmaD4RR1HcDBQmFseSgHtCoUZh",
+	"oGtH73lZUuoVMGEzYgZTxQ3SD06bQ3EDXdYXNxynqKJSk+LaKGakVUhSrg0Xo71jGOoM4x6Km6GdQcCY",
+	"ketFzfriGmdOTWUCcJKZmWXyOfb6Yg6OSylTZGID4m4ky6qSNGg5mUJtmDKDWObCBN1L9mcNTF9jQl4I",
+	"LeGKkZOrnJwL8/3TzrKjJupY2LQwCC/sZ/Zzw0yu2wxwH95GnTxLNkY8rwgtH/eZhYK/Psu7hDUvnYdR",
+	"G2kNUUcGzrny4i0btYLDCpa2eGfzzS3ejQdmCaQap6vBoUZZDRS8E/ZnLflFzhd1Kv7ZsBdlmTPWBzVs",
+	"+dyqtBvyxw3wz01/exte/MJPtMD15GTCnKFUQmwJ2xbhg844DZ+iefx8O2NkqRkP4jHG1zRTmp5ddY5/",
+	"XX3Mv9GoZzTo9n0ja50vwyfMGVYL6rsA+gUUXqFCESN0M8b0vrHommXHN0cRKBxZZjnr4Qc2yVLsxXJy",
+	"YJBNDliW/Xc9Zo+/+/641+vthciTHHOrXHuFU295pFSm5kv+/rvvnny32pts8ZH0UIJ++eVhkJ0ZmWVO",
+	"0Cyy70W8JuBV5vabc9cflZgTFW7I2qXOV3rfjI4vRZav1xeWLs+JOEsYIAUQD+FSnICccGMsj7cqvAbD",
+	"rkkkcgXen08e5D8A/+sn+AfONPx6uv+/Bu/t/x/u/zh4/yfIM6tefv+0pnCen715C/ghTvPEmpYke7X/",
+	"9Oh7+Af/SwWJmsmrNVFVSKYlTp8SRhM+nxRgdgrKGFmG2gCLDb9xiL8S4xdckn6qHw5/OLTDtqeH8LxH",
+	"J8AMTKR2u/VkOWEfBsVYWnWntLSCEtpJhkXQT8h7nJGjRF6Bn+sELGMEhRN5gxqkAiuGpUJNR/WXtCUp",
+	"NPDctqSxVhv+w0VFI96v3XqByA0fNqDn+q8raNbwcRXtghhWKqV1DPpFWYYp4HJWe5eQIp2F0MN7A9ur",
+	"V8+KISEmGudKoTCDyqty6+udP3G/wat2F+zfYQZV2C/DeoQClXvQa1KtnVKtS63a2k7tTIkJat2EZfJS",
+	"o7rBZLBqB1aBmP9Oy8/vDVLmuK3V8cWJV/ntxQOnl4UUYTrmKQI3kPCrK1S65cazMdMBPeocRcLFKAJ3",
+	"HfTHN7kQ9IcLh7UROOdxBBdzr/1zq9zTV71eUCYoN8uay3KnG2j8bXlvZ4oelD0A/J05oPDE3t2UuCZF",
+	"GLQFQ65SvYmisCAEHBRrOBa+98D5A/gbVSlyjlxBwvJ7r4EsKI3yhJsXwrjH/Tr9WzkeQkrsjXpWJes5",
+	"Y47eZHrOlosAxU0vy03kxL8z6kIXzmIj1aD0Ba3lte77XKNqcBOsnWE7d49h3OFAWMA1CZf6FpsxrIX/",
+	"Y70EZWqExo9u+vWai6SFaWsXrIO6flVRgRX1iaubCDkICjiud3VafNyJoT9H7Puy958RzzlnWk+lSrZz",
+	"jhaknPlZwioZTmsfTNiHVyhGZtw5/s/HpMMWf/1hnat6ab2F2YPnLIX80h2RX9soJjR9MCC6ak1tq8Sl",
+	"QuafWZZ+mnvgUFjV/dfOW5XbBX6yEO5EnXcuXKBymEUGvuxDZMksgnMlRwq19jJvpFiCFMFSira1bwH0",
+	"a8UB5s9RZd9BoAUBT7RTePC39L77ZwguBgmbBVTEswk3PryMXj1c6FYi0T1CufE9OC3DGyYswcJl3Ben",
+	"5y+r4/xyMMm1IZsRGKT8Cu0Z/RcisTNDygyqvjBj5ocWrzLdp48fA70GT7nGvRM7gxxx4T6I7HUwAeW6",
+	"fWH3InO/9iwil7ljO8DEzHmyS+vyyfffHa4zLgvvdYXOvn9ao7OjdWhAU6y40yzb7jqLrS0ais9fX0DK",
+	"LjE9hv/9K9v//XD/x/dd/4f99x8Poyc/3Bb/vvff/j1EjRv4IZ1bJ3hmP0/z0auRep8Gg8r1HD3+Yc39",
+	"RB05FVjRQJacTvjBvZdQ7JrDcrMcM0izBFVaneajO7maBjDb5ZrBfJ6yLcHr3Dkhn0fUibN8MOFpyuuO",
+	"yCAVJVxnKZsNGt+Cqr6Y9dNNcCLVbDC5XP/pikdhHuNgLHOVzgYTHiupg3rbKq9Q+DZqh63BqbrzhTOH",
+	"N9R8p+/07t9guR7Qu2H4vpshuRt1pFAyV+sfToV8iHRYF+mwrOwU8GqOgTD4wZyAHsupILeQC2vjuowR",
+	"vcvgh2KHoVt/7t4Hgy/5f8QrdN0Xsdv31DVGu/O+bEf5TW7P1v7r5zXv3YKoyLK24NvOGmdJygV+Et1c",
+	"ccH1+BOJr+6za2Hnt4RKs1Oafhko1DK9wbBZuNJ8kml6yeLrgbxq6YNuof29cTlFlUgI9amxMcu2XOZ8",
+	"juRE8E7H8s9kf125WFV3RkwG9piWhvIMlcak9iAZjKdoQ6oes6uhDjX/XfF2unBNFcNvbu9V76IaIaEq",
+	"sRBzRK9j7FoHypw8d+FFqRD7fXlR6p7+bVl9MyHNMexTcWKOCuUlN7PNIiR/Qz3tU+Mudhhn5iLMwAWY",
+	"7Z34iCN6oQauXSAZRYz1OtG651F7riCUboJypYz0WuZTFLNJLhNt2CRrL0xau2ide2bzBbb0ZinMpLJ2",
+	"5yCWwhBPUyvues4oX9tdWeX5F6aE/eZ9K1XNO6gCfqngTqJOEdq1CPklSDVe8C44k8OU+2JKP3FMkxdK",
+	"uTnr+6bgk1CaqRkXT4Y+T4keTuj5sDD5KN/Qx2L2fjo72wyPFg7jNjIfEDpI9Zl8s+CDFx9YbNKZyzO9",
+	"Ah87AF38gDFYitizh8nsqbt/e/v2HP764i34N0sXv2OxaW9HATmWPtUNSwfapUvUIqiefF9Lxw2GcmQ+",
+	"VTFAf0b5nZUTHq2fz4U9Zqi4TLbelKUdmZstx4f4/ys54mLXPoIVjxPb2PO0xwZTvoVZ3mzlhn8ZLDLO",
+	"vyBTqNazSzdvbZaaZRs6288YsJJyMx5M0IxlUt3Gv6aGFE0+WDSCw4Zqe17povX1mGcX+WTCwk9ilHi7",
+	"ZqJ3OqAL+Yzd+tai2inDkLGb2pHzphFVG03+9rkGDjTt7NoAaJzZUBCCN/lp9bW6vAPRLqSlB/b2OR/L",
+	"KLRzJ8wmN1L41pe1+/JhrkWMXsUHQxOW9zKfJQSLWuWEoA+k1FdbqJeXLGUixlXu5+VB2xBJy/uZ0E1v",
+	"dITGK93umrZJkFh/tbryZDu/o4XzLl1Hc8bCOszYBdnWMO2+dN2zG1TWyAuidlsEtZ8OLmeDMpCsyYRt",
+	"MdfSDmOWsZibUMhSmsqYbqj+MtVmx+VQ/z5zOTOtt7jxalusIWSy2bcDhSyZbeOddkvVpwk/YrkDRGHA",
+	"NwL1fTBcs/D76MHjp+Mt4qfaAqf6xlhHHx9y13YeF7O3DYCLheaTvA86b25Q5NgQZvP46XgzoUGjnhwm",
+	"m40y0rB0syFTlqZoBltItgUwLZ5z+QwL+2taOwTdUiAMtkEiq9ptdaZFPblpG8USjpd2FllqLU2nZIjL",
+	"ZDTHohAMKAth+2fkhFOOfxtlq/w0uA0fcb9t4MFuFKS1AQptNaiFOIY1sQufHq+w6NjlMUKGCvwm9u0A",
+	"4AJoxH4uuNHQPYJ3F8/hz3B0SP/baxsSvUvVbIdRElGBLptpbBbzdqGpEQZvb1756mAb54p++bE5OwrB",
+	"WYaoL7OxJnJ7Iezzp2fwnz8c/if40h7g45YDTksXN9tSWLhpgoB1BUla41nFER30impjxV5wpTRcDvHt",
+	"GOsFlaBLf93HDzFigkkBDL0XDHOjjwf0DNQSGksvcDUPqElx5XPHYjjduzcvQbAJFyNyNV9zQdkeftPe",
+	"6T42JtPHBwf6epYxgWkvwZuifos+oOIwJHb3y8fkVlG9brfliYKUnZsLNIaLkd5Oxmo/ujWK+OV8TOYa",
+	"llTOHtp79X1/Z3nkg2uc6c1GfTYZgY0ZgOuei310QCWD2iVWhxOpSygFL8W7yRYS+8bMAAPnzKDH20Ra",
+	"kW9FfVWvPHYBqxqYSPzX2r3x9oVVMOnfqXQSihuffnwCxauvqznkXn7N2JIcphppDM2h+0JI90P36eGT",
+	"vYh+0oiuPok9k4sUr1QW0S4gu/CC0/ZKt0wn6riVg97wNz6QYjvCqrz2r6ncWr3KYlToai5iluJ2m2mb",
+	"z7+wm3JYcDuOtpdJd8z0nGEv4hFS3TU2f9j3VUS63BBeXaK7vb1esCDMNc7CHj+k9IYmZWWrkijhI7zO",
+	"U1cft1wSCi7XWx+CtABge5xipeohogoQ1yqZNY68GV5sCc4SNO1Pt2Lju1CQC2TcXkd+p3f1XFQ1WwPF",
+	"DYydpV49CYohpGNYw/yYWGul9B0wRfVFco1JmDRWBF23DGraJjY7ZH4tvEaV81ZAs/Zxyl7HLhDDvSne",
+	"i2+b6CbOFTezC7u62+4lPf+e5qHSxac+1ejvv7ylPCNrVmsqwD3Pc+oOM8b04P/9n/87JJ5IB6O7ce/K",
+	"5TasEurK/nFxJcOaOEVO2LnlFdC8ybAHz3wR7QTj1GJZrcIwdK3cjnzdE9I0or5AcRMV9r92ybi+vLad",
+	"3Cu8qIGbyItu4AaMhHOpzUghKQJ94YK+NTADUsTYgzehasa+mvDFlKmJK23s1Qir5cB0zExfmDHOwOc+",
+	"W8WESi+6uJChU5+Hvb7oiz9RiV/7hRbsGgcx03gCzkoiEitttGFTLcZhX4BPSHORN/sp3mA6L/6Ycu1S",
+	"3OaKP1jFP1ekjfwJLDJYso69zjQ89RU2/d9dxAD088PDJ7HLOrN/xGEE0zEqFy/nsINrYHY/czzqDs/P",
+	"Lt7CAcv4AcvN+IB+Gu41IZgdvTTGFSQcRuBrndFxHSIO9+gMLyg8b0hD7L8f/GnoC0ey2GjgQvMEl6rG",
+	"V0IA7bqXmEox0mBk5AuzXs7ok2Gg4vuwKN3ela7A7FCqEV0GlW+vlGUGpoFBUdmeCeBJD06L0EPK/puv",
+	"DOgij+xES9ulMEU2QRBSYA/OiNKpVIOrH1vzqfocBjvR08OnUTGx3Q2nQK1ZWRGbkr8Ijg6CxB9LOHJN",
+	"6BOWFb6chh1r+aPD2oyNuLDs1N8UWc1DIpOh7wvhyNNt8ZG2m6y3jeDaq83+lqj6A/WOoKWkGO2n/AYT",
+	"r6R3qd5B5AseRBYB9R7t5cLSoNq/QGGAwuhceX67onKtGdwea70Whk5NT3mMwr3o+YLtpxmLxwiPe4eu",
+	"6IBndNbank6nPUY/96QaHfix+uDVy2cvXl+82Ldj5jZ/5+J6dm6Nczhn7MLifyXG9rhz1Dt0n8sMBct4",
+	"57jzpHfYe9JxsVzEyhevqniwHCGJKSukCBNeJlbS2O/sDZ06/3q1icivS1mxIp25PJiF/D8ymrrzzgF7",
+	"K3oWtOy3EJaX8+0duMYWLT70PUms9Vurkf/48HCXtfFJDQhWTbboaYnRQolK7D51K4cmLHd4UKlBT0OO",
+	"1g+pFUGmQU/WD5rXPKcRT9ePKMuMky5RRMJ0HK9lWVYEfJIjLk19IwyZJmglDleacpzYyKKYQ8DOezvV",
+	"EuLmifPVrcFc+mxb1EVBkY47x96m5X0PiMqyjctRyYnORg0oPjZN9LXRW1khYyXFeSh/xURHnQwsMKxo",
+	"i0DgdEMiW3r2XU1sZwvPswtE9yXh0FKc0kpUqsHps0aoGn7U7iuyiquPBFtEjaiTSd1088tFCnx3GtTm",
+	"LzKZ7exOmqsh3NatXaNyvF1CjqM7QY6mKvVLvS0+Zxbz4/oRZYsYO+CoxRKLvTxo3HdtzhNoMWAHP37c",
+	"ZnC1sUId258VBU5qdxOVHcPSeVnvwsW+KYs8+Fj96+1qjvlXNAtEsxm/XGrgdW8McQOc/+xl5NmCvUxs",
+	"cK7ufToSHPg3pPXi00eQf+aIUAm5D6CBPwNB0Tcx+zLwwG+cTLE6h9hUHpbNH3Z1kbuXpEv9KVoJ0F3j",
+	"UBMbmZSZFF+Xbv7NSNrTJKHmGLXyUEYuFYeiymS+IQM3GnxuyY4Y7sFHu+7L5Na9I1CZzTDFvqGy0Dsj",
+	"2uhjU9vGT2whuczWn4YK89nDJN846dTw0YEEmEPEKyUnS6jomutZJCSnMSmAey1xsZIN0izgy5yRu9TR",
+	"ijWa9DP/e++PMTddsegIilhs/wRGsdcht2A78Gcpa+ObOKfP7hD4ZZxsAPi0eDSv/08umD/oFpwn1kIt",
+	"KvoQSAVCmu3s/vN5v927sferZfnu2c53IcthWnK9Gx7s+s/HrgcfKtiWZxx8tP9Zrx24smoezzfTDcqW",
+	"1u1Ety/g1vta5bA7n78pEJLeg3KNGrpPD3+cV7A9gQSJNdl75YaEArJkL8ihVjpYdn5rh/fNXL4IB4qT",
+	"JqXjxAdNBaRJkcARuC1K7tjFfe1eEM1zT25d4m45D3Wb2adj/cf2c96r7f3FC7VNGdaXKdScVexZZbfS",
+	"1cgFwVBED9fAJ5Pc2PEtjZVqrsRqhbnIybhLnbkaPRtAyWILxFqucfYHacznRRBTAbyTSuC07z/mQlt9",
+	"Jbkg68sDmUVOF0+5NpgUs9tbnfomRFy4lsaKCe3e6SOnrAt7+T047YvKqPmmqFQdNfeM3J+5AZZSljpM",
+	"maZJ/L9rC9i+oBrzXMBwoDFWaIYRDF2VHfpTUZ1oaEcOB9c489FOIUae13HnDvjxcsbQPTPRNYjr7tVf",
+	"TQSMGp+7DnCWrD93FvtFcswLNEEClcKTJ4pYzTJLacxQ+7d2HLNMY1/NLt/pbZ5uPquYhzJefWWsA8Hj",
+	"y4lxoHuZP0dt5+R45wp43Z2To1pg4J6dHL5iWVAftHf94OT4rJwcvpZcW8blHkHIyVEaX4uUXWbu+PBD",
+	"irZ38dBFDxmX9VgG3NdSefqi9KgL/GDKrjekrAhfBNcnWvTgOS1mNRaWaul625gx9kV1cdCoNcWjX0kF",
+	"IymTE0BRjBsxLub9O60Kc3r+si/cznpwutDXHWImhDTFMe0ATK+a1Zei4MfGzNwOuls7dLEWyT1rPV88",
+	"q3h4rg3xlueeMKRyRNaGzZRZOcRZvPxcYCzG4CTz2R2UzYEJFV2JKVkLWJIo1Bq6R4fAYMJFbnDP8pmI",
+	"qF4K7AuS2e7Fzto8fgiJcwaXLL6WV1dF+638MsUieZrF4yJfqS/kFTDQRiG7PqE3MEBuxqiiSjqJtZ+e",
+	"Pv7RDX+DRs32T63WHmIT7tx3Q+K1arT3TN6VKrNBDbAiD+6X0r8UqrKjWnCMt1L+zETRnUTXsi47x7++",
+	"r73WffDxEY4SrBQubHHfgq5yK9D9+y9va46g3IwXqdalwAaNmRGan7Fzp3E/TeLDJbZt6+BZinr3eXIW",
+	"XIv1HfQa+FRLN4cZ22tEp7SAr3Ezv5Iug6mSYuS4lU8Npe58oi+Gi60khycwylFrrPNIVqhg9l8jy5b2",
+	"evDW6kgFLoiixETt9v0TOgU5+Kd1eY3Fl3MdCS5z1+HdbnLCrovCMJ6fnSywRQYCp26hYoIrn77oby3A",
+	"I+Nap8+7sp2C7UQ/M65ZAs/dUtEVAplKOZKYgzHTQAXuHtjqrtnqokN9jrWPdEm2EbgOOo5XUFZsaYBY",
+	"QnKWxRq+4T9q4q0p16box3anPvVikSZPjttBPeVux3zXgnYpSVtDV1jU92n4zs1MzdQCEqvJJxPX+rve",
+	"qUtmsYnsPbtlFlv4NchN3+GV1FaLvRaeD1xkg5iRJTw9KeFIbyq+zV+Mrcj/4CP9d03Qqfv3ChZv5meg",
+	"US+fbxBY8oY0gfuOCd0+psDtt2ikUuPZc37SfCE+/71XUFyTsnuWoXBJ9J/EjTfoex8mYr8PSGScT1BY",
+	"Al5hErwdc11+Gllt8e8XZ68r0JigYRVorM/zTxtT/NfHPv+NClq0ecI4U6P/otTjh/z9LzOVOFDXgTwx",
+	"i+E+FpOqIrwOMhcF7Ly42sBwwj4MqHBzhmog1WhIhfGgXmHT+4UY1eCJc6P7QrnSi3AU1eeqlne2U45l",
+	"ruycj39cnDNotxTNxu+LFt7fqQ4zb5p+z+qLhWADt2NZRjfpquY5cevqG1mBe+5V8VwYngIDVZZToqo8",
+	"PVcLMvFvsi/eslG4TJQrnOSLo0TwWy5dZMaKKgedVzIuW5bUZ3z35lUhiRjhRvM0tw8+8G/IrHzuC445",
+	"J4nDjQVGuCSHDz6yLFtQEBeyKJm61gW2gfsqIVO08Ck9PnxsKYf0Uw1U8B6GFF/LxWjoqcc5dUr6GTMN",
+	"ymUHOaJDdcNjjFxjyoRrlmXIlO7BG8yQmcIvZHUvS5pjpiYpaqLBoEK7Bdc8zbIyaeoOGWyNyz2+Ny4n",
+	"5BSKS/mKlYMirlsQunaZnol4rKSQuU5neyHVoEkj/1JQ6PCeUOgOxd3tV4uOZ8KTX2NAeqmhhkMiLEAv",
+	"ZTJz3u9K7G1FBwBn0tl/mY65/UmkMxjqDOMhTNisLy6xiOM8huHHPrWx7neO4WO/LEps//okgn4HxY3/",
+	"6ezVc/snkafp7e3tsAdD+8eh1Xct57YbusYZdIfVitjDiPJtqR614hQObI9dxkgwSPCK5anpi+6wWHxo",
+	"VeehFaZD+OHwh8MIhr769hB+fW9/SpkY0nn9aFcks9cXv1D1u5dX+z9bqBxDv+MKPXr8c6Ue+x032PVH",
+	"JgpBV/nP5QIzU+BrX3SfHj2e53/snZBDS+aGqm9aAeYfWmguX+aS7oXKLSo0asbFqC/Kwn8GdTl9SM+n",
+	"6/w8uU2RPuzofp5AXIB7JVXfVcEAOvVOEyAqU97re81qhhuI1X3gwHdmKbRQ2s9JgXUOtp9c64lv9e3K",
+	"6VePNPXDLsr3Ui3gqojqUvnfJz98v9faFDmo+ExWOgmfV777LBnnl+RWnANzvXfRO7u++mKFhN7FYRsr",
+	"FhYfrPAyXqDRlcbqVPT7ZNEgjnP/kY9bdQ5FijbjpgchT2XQu9hrcCPOb/hzNWp2rym4M2/kdWzBVU+z",
+	"7DSOMTMFZj74174V/5pFJ+9eK5oEBfhAC8l28HH+l9tVz4L3Q7bzVb5g70UFVA06tb+jr1hwnYnylBWX",
+	"gzcEQOS+qtQOkPYglSsyd2uY+0qO9DeCvQY/mIMsZXwBb5fMrRB6pnL0letUSqapzKkENJUqrmIrc4Eu",
+	"m2EniptVOPhC3Hw5LtzVULVH+Qb0bRQ3XElhibn0H+oIEvT5shX0sHffmM3+z2Is9QfhzhVHflSXLebq",
+	"0rVXq30au/CN9Jw/JvD6lOWfM9LtXsV+IW7+yZTewHH2baH5g1K9Rql+g1nKYiwi0QPkXw92qFP/Crlw",
+	"gB+Kfp9B8eB+/qIkxC4UjUQaFDckaiMSwMN/vPiff+67toL9zhBSLlw/8gL+EWjCl2/C31PKHKuPVGAF",
+	"XT6x+OJSEq242NsIGd3o5jyeV1ygdndBNzGEbqUW/NAhK8x/3otg+G9DiOWEBJXr/3aZMnFNF6hPimIw",
+	"vgmoS0ncdy8B0HUto/p9qqjS7/c7/r/9YV+gjlmGml7tNBejyrCUG1Qs3etBUL4SoJjCvrjGzEAuUtQa",
+	"6JGPxfhnKxSCpVoccD5PUmzoVOPPVHtT8S+TZW/QxaaPq2XwBhT9IGcf5OymcvYCKwq18ytX2NtGvOzj",
+	"Nc5a5BQ41fCTSDpQuto1wW2uW715v6idyeiHAtjNtLYLRZEKZ1uVJaQltsfgm4WnxfqN/f3i7HX9sScq",
+	"BFklLxUYvQBoGBLbpjn3Ka1/Mjym9qlFsRH6CbpMJPPqI8iMd39UsqUETiG25ugecN0XbjJMarlxVim5",
+	"uHgBQ5r12E0+jFwjSFJN7HR9EWwGGcyzcB0lv40H1BZTMm0IIi+f362vmhbxT61RZwmHNtTp3SV+xfr5",
+	"L2NmFh5MNTV/JepZNg6pmeoKHrDgu14qkG712dJAKg2iVI7oLyVDGF7JNJVTp9geu9Dli4sXUZ+KIhZE",
+	"qk0ic+OqFc7/CZUawsTK+JGf3c/sg6X7wpcmSbiOpRAYGx2iYxeoetcu9u2JOGTmlDWaUCSFdW+B2y1i",
+	"+44ODyNgBiZS018OD09gyNJ0SNn+vtoAF9jYkdK48mqbNr4k08kaPTFlZwsKZXzz0zN48uTJj2D4BF3b",
+	"579KSHJ3CcBGErrDo8PJsHE3NOG67YQGOvzazMhomMpuXhs2ocy6TW2W9a6I9twr2t538coToP7m9anv",
+	"2gQq/IUlf2UGp2zW6O7waRfUbjpydOnaw2/ATBVSV/Oqb6POovwHX1RKxkMIyOYl9U/1ta8DpGRK5fH8",
+	"zVOH22rpvfbRgHamSxZfN3vOnsmMYxmoBUP/2D202C1YpseSnHdshBH4mPIIrGUeuVLxfeGi14Gi1yNr",
+	"XOwBF75FVCXIcbkA8okT1JUoLlIBNgrl6osVsVwBeV8A5DOmpt2/Mr3xh34I5Xrwhu3ImUDZKESlRNxk",
+	"n4sb33KxKIjkaXezmAQdsxSbpSH9/E1R74U98QPpPpDukkOahCQFpbnAcpcMBt3C9DO+D8gjDVZIFh9s",
+	"kE2wRjV9UEy/BcX0gpRQBtrILMPE5VZZ9WsTPJLZKjSS2QMWffVYJLMy47b7OypZcixXOMT/zXnxgWu4",
+	"xsys41WrW0amlW6R91cC5o/qSvkVe7BPXXfLLNR8s4IhMTMslaMcF9FkWmSHB13WF6huUO1foDDgHwPg",
+	"BYvHhYP5kYYhT4YWJ+dG7dAVuhlo/M1amoVvmmXZEGKmlLWqmYDTLDspHde+/McQGPgGgadZ1oNfXIb0",
+	"0sOT06/JKQgkaoua2OQMKBKpKT/eWs7zTeiZiDEZutxrqM96DK+HVG5kaUKWZX1BT220Ty7FHkzHUmNR",
+	"08eFbSY+sfa1rzayuGhf8Ct4bYEl04SMeiZ86rmbVYM2PE1BoWvvjAl0Hz8Fa7PrvQi46Yvq5or5FWo0",
+	"Q+heSTVCM98zXAs5FXuuvGf5ctgXFfjQbwv7pDq81E7JuYk1nEttRgp1Xwhp+JWnUt2DZ0WYUHd4DBkX",
+	"o+EeXCNm/qHBPS+QMzvlNxhyO0x9jvrnVJet+li35M//xdVIEL5Agkhn0J0XYGh01a+rqLRzd3gwE8AN",
+	"/IrZ4UXJE+ZkqYunoEBtN+heXLzYCzml68UJP3YukSlUp7kZd45/fW/vSxNzdLiaq7Rz3DkgOeenWs6f",
+	"r5Q07M0xgyoZBl605IiLqFIXsiBjrkKFZysTUqHI5QktkR0XhWkzjKGboLbGMkELo7Ih2+XMdy/QjnV4",
+	"YHblJZ04qX1ZeTjd69XQXYf2IBbSX49hOmbG9TJQTEQwllPLeaau7KNIoPBLgpGW6nrVUDnvMlmxTjDs",
+	"/8Qhhi/9NHF+VTbP4ipXQApmWxKKhGPalx9niXb1UZiBMcsyFNpulRG063gYVfNyXbgINaCpXp7Dv+VF",
+	"SY9xKBszASoXIEVl3FzAB8e63n6VljFcimNHFL5feuTlRpVIolJE5BpVVGgZRQeyAiOB5Qk3Ls1ojgHU",
+	"TeP2/e3/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

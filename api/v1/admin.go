@@ -98,7 +98,9 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	if err != nil {
 		return err
 	}
-	items, next, err := page(rows, limit, s.renderApp, func(a store.AppView) string {
+	// Admins may not write an organization's env through the API, so they
+	// do not read its values either.
+	items, next, err := page(rows, limit, s.renderAppRedacted, func(a store.AppView) string {
 		return strconv.FormatInt(a.CreatedAt.UnixMicro(), 10) + "|" + a.ID.String()
 	})
 	if err != nil {
@@ -229,7 +231,7 @@ func (s *server) AdminListMembers(c echo.Context, ident openapi.OrganizationPath
 	out := openapi.MemberList{Items: make([]openapi.Member, 0, len(ms))}
 	for _, m := range ms {
 		out.Items = append(out.Items, openapi.Member{UserId: m.ID, Email: m.Email, Name: m.Name,
-			Role: openapi.MemberRole(m.Role), CreatedAt: m.CreatedAt})
+			Role: openapi.Role(m.Role), CreatedAt: m.CreatedAt})
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -262,8 +264,8 @@ func (s *server) AdminAddMember(c echo.Context, ident openapi.OrganizationPath) 
 			return err
 		}
 	}
-	if req.Role == nil || (*req.Role != "owner" && *req.Role != "member") {
-		errs = append(errs, fe("role", "must be owner or member"))
+	if req.Role == nil || !slices.Contains(roles, *req.Role) {
+		errs = append(errs, fe("role", "must be one of "+strings.Join(roles, ", ")))
 	}
 	if len(errs) > 0 {
 		return problem.Invalid(errs...)
@@ -294,7 +296,7 @@ func (s *server) AdminAddMember(c echo.Context, ident openapi.OrganizationPath) 
 		return err
 	}
 	return c.JSON(http.StatusOK, openapi.Member{UserId: m.UserID, Email: m.Email, Name: m.Name,
-		Role: openapi.MemberRole(m.Role), CreatedAt: m.CreatedAt})
+		Role: openapi.Role(m.Role), CreatedAt: m.CreatedAt})
 }
 
 func checkNotLastOwner(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
@@ -358,7 +360,7 @@ func (s *server) AdminListUsers(c echo.Context, params openapi.AdminListUsersPar
 	}
 	items, next, err := page(rows, limit,
 		func(u store.APIListUsersRow) (openapi.User, error) {
-			return userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.CreatedAt), nil
+			return userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.Disabled, u.CreatedAt), nil
 		},
 		func(u store.APIListUsersRow) string { return u.Email })
 	if err != nil {
@@ -420,7 +422,7 @@ func (s *server) AdminCreateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.CreatedAt))
+	return c.JSON(http.StatusCreated, userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.DisabledAt != nil, u.CreatedAt))
 }
 
 // Settings whose values are checked.

@@ -21,7 +21,7 @@ func appNotFound(ident string) *problem.Problem {
 
 // answerApp re-reads an app and answers it with its ETag.
 func (s *server) answerApp(c echo.Context, code int, id uuid.UUID) error {
-	app, err := s.getAppView(c.Request().Context(), org(c).ID, id.String())
+	app, err := s.getAppView(c, id.String())
 	if err != nil {
 		return err
 	}
@@ -29,21 +29,24 @@ func (s *server) answerApp(c echo.Context, code int, id uuid.UUID) error {
 	return c.JSON(code, app)
 }
 
-func (s *server) getAppView(ctx context.Context, orgID uuid.UUID, ident string) (openapi.App, error) {
+// getAppView reads one app of the request's organization, rendered for
+// the caller's role.
+func (s *server) getAppView(c echo.Context, ident string) (openapi.App, error) {
 	id, name := identOf(ident)
-	row, err := s.Store.APIGetApp(ctx, store.APIGetAppParams{OrganizationID: orgID, ID: id, Name: name})
+	o := org(c)
+	row, err := s.Store.APIGetApp(c.Request().Context(), store.APIGetAppParams{OrganizationID: o.ID, ID: id, Name: name})
 	if store.IsNotFound(err) {
 		return openapi.App{}, appNotFound(ident)
 	}
 	if err != nil {
 		return openapi.App{}, err
 	}
-	return s.renderApp(row)
+	return s.appRenderer(o.Role)(row)
 }
 
 // GetApp answers one app.
 func (s *server) GetApp(c echo.Context, ident openapi.AppPath, _ openapi.GetAppParams) error {
-	app, err := s.getAppView(c.Request().Context(), org(c).ID, ident)
+	app, err := s.getAppView(c, ident)
 	if err != nil {
 		return err
 	}
@@ -153,7 +156,7 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 
 // appFields are the app object's fields besides spec; a patch may not set them.
 var appFields = map[string]bool{"id": true, "name": true, "organization_id": true, "version": true,
-	"restart_count": true, "status": true, "created_at": true, "updated_at": true, "deleted_at": true}
+	"restart_count": true, "env_redacted": true, "status": true, "created_at": true, "updated_at": true, "deleted_at": true}
 
 // PatchApp applies a JSON merge patch to the app's spec.
 func (s *server) PatchApp(c echo.Context, ident openapi.AppPath, params openapi.PatchAppParams) error {

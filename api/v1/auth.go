@@ -1,21 +1,15 @@
 package v1
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
 )
@@ -51,6 +45,13 @@ type principal struct {
 	Method string
 	// Org is the organization a /api/paas request acts in.
 	Org *orgScope
+	// SessionEpoch is the user's session epoch: login tokens carrying
+	// another one have ended.
+	SessionEpoch int64
+	// TokenID and TokenExpires are the request's API token and its expiry
+	// (nil: none), for api_token callers.
+	TokenID      uuid.UUID
+	TokenExpires *time.Time
 	// appsFP is the fingerprint of Org's apps, read with the credentials
 	// for GET /api/paas/apps when they were not cached, at appsRead.
 	appsFP   *store.APIAppsFingerprintRow
@@ -157,76 +158,6 @@ func pickOrg(selector string, ms []membership) (*orgScope, error) {
 	return nil, p
 }
 
-type claims struct {
-	jwt.RegisteredClaims
-}
-
-// jwtLeeway tolerates clock skew on exp and nbf.
-const jwtLeeway = 5 * time.Second
-
-// verifyJWT checks a login token's signature, algorithm, issuer, audience
-// and expiry, and returns its user. Tokens already verified are
-// remembered with their expiry (see verifiedJWTs), which is still checked.
-func (s *server) verifyJWT(token string) (uuid.UUID, error) {
-	now := s.Now()
-	if uid, ok := s.jwts.lookup(token, now); ok {
-		return uid, nil
-	}
-	var cl claims
-	_, err := jwt.ParseWithClaims(token, &cl, func(*jwt.Token) (any, error) { return s.JWTSecret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(jwtIssuer), jwt.WithAudience(jwtAudience),
-		jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.Now), jwt.WithLeeway(jwtLeeway))
-	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return uuid.Nil, problem.Unauthorized("the login token has expired; log in again")
-		}
-		return uuid.Nil, problem.Unauthorized("the token is not valid")
-	}
-	uid, err := uuid.Parse(cl.Subject)
-	if err != nil {
-		return uuid.Nil, problem.Unauthorized("the token is not valid")
-	}
-	s.jwts.remember(token, uid, cl.ExpiresAt.Time)
-	return uid, nil
-}
-
-// verifiedJWTs remembers login tokens whose signature was verified, so a
-// client's next requests skip decoding and HMAC. Only a token that passed
-// every check gets in, keyed by its full text; its expiry is checked on
-// every use, and the user is still read from the database on every
-// request, so nothing is trusted longer than the token itself says.
-type verifiedJWTs struct {
-	mu sync.Mutex
-	m  map[string]verifiedJWT
-}
-
-type verifiedJWT struct {
-	user uuid.UUID
-	exp  time.Time
-}
-
-const maxVerifiedJWTs = 10000
-
-func (v *verifiedJWTs) lookup(token string, now time.Time) (uuid.UUID, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	e, ok := v.m[token]
-	if !ok || !now.Before(e.exp.Add(jwtLeeway)) {
-		return uuid.Nil, false
-	}
-	return e.user, true
-}
-
-func (v *verifiedJWTs) remember(token string, user uuid.UUID, exp time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.m == nil || len(v.m) >= maxVerifiedJWTs {
-		v.m = make(map[string]verifiedJWT)
-	}
-	v.m[token] = verifiedJWT{user: user, exp: exp}
-}
-
 // authRow is one row of any authentication query: the user, the token
 // (API tokens), one matching membership, and the organization's apps
 // fingerprint (scopeAppList).
@@ -235,6 +166,8 @@ type authRow struct {
 	Email      string
 	Name       string
 	IsAdmin    bool
+	Disabled   bool
+	Epoch      int64
 	TokenID    uuid.UUID
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
@@ -243,10 +176,25 @@ type authRow struct {
 }
 
 func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, error) {
-	uid, err := s.verifyJWT(token)
+	id, err := s.verifyJWT(token)
 	if err != nil {
 		return nil, err
 	}
+	p, err := s.jwtPrincipal(c, id.user, id.epoch, sc)
+	if err != nil {
+		return nil, err
+	}
+	if p.SessionEpoch != id.epoch {
+		return nil, problem.Unauthorized("this login session has ended (the password was changed, or the account disabled): log in again")
+	}
+	return p, nil
+}
+
+// jwtPrincipal is the caller behind a verified login token of user uid
+// carrying epoch. A cached principal with an older epoch is read again:
+// the token is newer than the cache (a password changed through another
+// replica, whose notification has not arrived yet).
+func (s *server) jwtPrincipal(c echo.Context, uid uuid.UUID, epoch int64, sc scope) (*principal, error) {
 	ctx := c.Request().Context()
 	sel, err := orgSelector(c)
 	if err != nil && sc >= scopeOrganization {
@@ -254,7 +202,7 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 	}
 	now := s.Now()
 	key := jwtCredKey(uid, sel, sc)
-	if e, ok := s.creds.get(key, s.fresh, now, s.CacheRecheck); ok {
+	if e, ok := s.creds.get(key, s.fresh, now, s.CacheRecheck); ok && e.p.SessionEpoch >= epoch {
 		return e.principal(), nil
 	}
 	read := s.fresh.now()
@@ -266,7 +214,7 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 			return nil, err
 		}
 		for _, r := range rs {
-			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
+			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin, Disabled: r.Disabled, Epoch: r.SessionEpoch,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role}})
 		}
 	case scopeAppList:
@@ -275,7 +223,7 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 			return nil, err
 		}
 		for _, r := range rs {
-			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
+			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin, Disabled: r.Disabled, Epoch: r.SessionEpoch,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role},
 				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash, PlansHash: r.FpPlansHash}})
 		}
@@ -285,7 +233,7 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 			return nil, err
 		}
 		if err == nil {
-			rows = append(rows, authRow{UserID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin})
+			rows = append(rows, authRow{UserID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, Disabled: u.Disabled, Epoch: u.SessionEpoch})
 		}
 	}
 	if len(rows) == 0 {
@@ -303,7 +251,11 @@ func (s *server) authJWT(c echo.Context, token string, sc scope) (*principal, er
 // the organization for organization-scoped requests.
 func (s *server) principalOf(method string, sc scope, sel string, rows []authRow, read stamp) (*principal, error) {
 	u := rows[0]
-	p := &principal{UserID: u.UserID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, Method: method}
+	if u.Disabled {
+		return nil, disabledProblem()
+	}
+	p := &principal{UserID: u.UserID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, Method: method,
+		SessionEpoch: u.Epoch, TokenID: u.TokenID, TokenExpires: u.ExpiresAt}
 	if sc < scopeOrganization {
 		return p, nil
 	}
@@ -364,7 +316,7 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 			return nil, err
 		}
 		for _, r := range rs {
-			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
+			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin, Disabled: r.Disabled, Epoch: r.SessionEpoch,
 				TokenID: r.TokenID, ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role}})
 		}
@@ -374,7 +326,7 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 			return nil, err
 		}
 		for _, r := range rs {
-			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
+			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin, Disabled: r.Disabled, Epoch: r.SessionEpoch,
 				TokenID: r.TokenID, ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt,
 				Org: membership{r.OrganizationID, r.Slug, r.OrgName, r.Suspended, r.Role},
 				FP:  store.APIAppsFingerprintRow{Apps: r.FpApps, Versions: r.FpVersions, RowsHash: r.FpRowsHash, ReleasesHash: r.FpReleasesHash, DomainsHash: r.FpDomainsHash, PlansHash: r.FpPlansHash}})
@@ -385,7 +337,7 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 			return nil, err
 		}
 		if err == nil {
-			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin,
+			rows = append(rows, authRow{UserID: r.ID, Email: r.Email, Name: r.Name, IsAdmin: r.IsAdmin, Disabled: r.Disabled, Epoch: r.SessionEpoch,
 				TokenID: r.TokenID, ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt})
 		}
 	}
@@ -418,129 +370,3 @@ func (s *server) authAPIToken(c echo.Context, token string, sc scope) (*principa
 // tokenTouchInterval is how often an API token's last_used_at is written:
 // no write per request.
 const tokenTouchInterval = time.Minute
-
-// issueJWT signs a login token for a user.
-func (s *server) issueJWT(userID uuid.UUID) (string, time.Time, error) {
-	now := s.Now()
-	exp := now.Add(s.TokenTTL)
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{jwt.RegisteredClaims{
-		Issuer: jwtIssuer, Subject: userID.String(), Audience: jwt.ClaimStrings{jwtAudience},
-		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Second)),
-		ExpiresAt: jwt.NewNumericDate(exp), ID: uuid.NewString(),
-	}})
-	signed, err := tok.SignedString(s.JWTSecret)
-	return signed, exp, err
-}
-
-// GetMe describes the caller.
-func (s *server) GetMe(c echo.Context) error {
-	p := caller(c)
-	ctx := c.Request().Context()
-	u, err := s.Store.GetUser(ctx, p.UserID)
-	if err != nil {
-		return err
-	}
-	orgs, err := s.Store.ListUserOrganizations(ctx, p.UserID)
-	if err != nil {
-		return err
-	}
-	out := openapi.Me{User: userOut(u.ID, u.Email, u.Name, u.IsAdmin, u.CreatedAt), AuthMethod: openapi.MeAuthMethod(p.Method),
-		Organizations: make([]openapi.MembershipSummary, 0, len(orgs))}
-	for _, o := range orgs {
-		out.Organizations = append(out.Organizations, openapi.MembershipSummary{
-			Id: o.ID, Name: o.Name, Slug: o.Slug, Role: openapi.MembershipSummaryRole(o.Role), Suspended: o.Suspended})
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func userOut(id uuid.UUID, email, name string, admin bool, created time.Time) openapi.User {
-	return openapi.User{Id: id, Email: email, Name: name, IsAdmin: admin, CreatedAt: created}
-}
-
-// ListAPITokens lists the caller's tokens.
-func (s *server) ListAPITokens(c echo.Context) error {
-	toks, err := s.Store.ListAPITokens(c.Request().Context(), caller(c).UserID)
-	if err != nil {
-		return err
-	}
-	out := openapi.APITokenList{Items: make([]openapi.APIToken, 0, len(toks))}
-	for _, t := range toks {
-		out.Items = append(out.Items, openapi.APIToken{Id: t.ID, Name: t.Name, Prefix: t.Prefix,
-			ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt})
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-type createTokenRequest struct {
-	Name          string `json:"name"`
-	ExpiresInDays *int64 `json:"expires_in_days"`
-}
-
-var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// CreateAPIToken makes a personal API token and shows its text once.
-func (s *server) CreateAPIToken(c echo.Context) error {
-	var req createTokenRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
-	var errs []problem.FieldError
-	name := strings.TrimSpace(req.Name)
-	if name == "" || len(name) > 64 || !validText(name) {
-		errs = append(errs, problem.FieldError{Field: "name", Message: "must be 1 to 64 characters"})
-	}
-	var expires *time.Time
-	if req.ExpiresInDays != nil {
-		if *req.ExpiresInDays < 1 || *req.ExpiresInDays > 3650 {
-			errs = append(errs, problem.FieldError{Field: "expires_in_days", Message: "must be between 1 and 3650"})
-		} else {
-			t := s.Now().Add(time.Duration(*req.ExpiresInDays) * 24 * time.Hour).UTC()
-			expires = &t
-		}
-	}
-	if len(errs) > 0 {
-		return problem.Invalid(errs...)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return err
-	}
-	token := apiTokenPrefix + strings.ToLower(tokenEncoding.EncodeToString(raw))
-	p := caller(c)
-	ctx := c.Request().Context()
-	var t store.APIToken
-	err := s.Store.InTx(ctx, func(q *store.Queries) error {
-		var err error
-		t, err = q.CreateAPIToken(ctx, store.CreateAPITokenParams{UserID: p.UserID, Name: name,
-			TokenHash: hashToken(token), Prefix: token[:len(apiTokenPrefix)+8], ExpiresAt: expires})
-		if err != nil {
-			return err
-		}
-		return audit(ctx, q, p, "token.create", "api_token", t.ID.String(), uuid.Nil, map[string]any{"name": name})
-	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, openapi.CreatedAPIToken{Id: t.ID, Name: t.Name, Prefix: t.Prefix,
-		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt, Token: token})
-}
-
-// DeleteAPIToken revokes one of the caller's tokens.
-func (s *server) DeleteAPIToken(c echo.Context, tokenID openapi.TokenIDPath) error {
-	p := caller(c)
-	ctx := c.Request().Context()
-	err := s.Store.InTx(ctx, func(q *store.Queries) error {
-		n, err := q.DeleteAPIToken(ctx, store.DeleteAPITokenParams{ID: tokenID, UserID: p.UserID})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return problem.NotFound("no such API token")
-		}
-		return audit(ctx, q, p, "token.delete", "api_token", tokenID.String(), uuid.Nil, nil)
-	})
-	if err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}

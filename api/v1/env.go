@@ -14,13 +14,13 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// GetEnv answers the app's variables in clear.
+// GetEnv answers the app's variables, in clear to those who may write them.
 func (s *server) GetEnv(c echo.Context, ident openapi.AppPath, _ openapi.GetEnvParams) error {
 	env, err := s.readEnv(c, ident)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, openapi.EnvVars{Env: env})
+	return c.JSON(http.StatusOK, envAnswer(org(c).Role, env))
 }
 
 func (s *server) readEnv(c echo.Context, ident string) (map[string]string, error) {

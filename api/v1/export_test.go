@@ -5,7 +5,7 @@ import "github.com/google/uuid"
 // LoginTokenFor signs a login token as POST /api/auth/login would, without
 // paying for bcrypt in every test's setup.
 func (a *API) LoginTokenFor(userID uuid.UUID) string {
-	tok, _, err := a.s.issueJWT(userID)
+	tok, _, err := a.s.issueJWT(userID, 0)
 	if err != nil {
 		panic(err)
 	}

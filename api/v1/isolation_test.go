@@ -127,7 +127,7 @@ func TestEveryOperationNeedsAToken(t *testing.T) {
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			url := strings.NewReplacer("{app}", "web", "{deployment}", "1", "{key}", "KEY", "{tokenId}", f.alice.ID.String(),
-				"{organization}", "acme", "{plan}", "hobby", "{userId}", f.alice.ID.String()).Replace(path)
+				"{organization}", "acme", "{plan}", "hobby", "{userId}", f.alice.ID.String(), "{user}", "alice@example.com").Replace(path)
 			public := op.Security != nil && len(*op.Security) == 0
 			r := f.do("", method, url, nil)
 			if public {

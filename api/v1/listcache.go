@@ -38,6 +38,8 @@ type listKey struct {
 	org   uuid.UUID
 	after string
 	limit int
+	// redacted pages (for viewers) are kept apart from those with env values.
+	redacted bool
 }
 
 // listEntry is one page; it is never modified once cached (confirming it

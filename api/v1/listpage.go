@@ -26,7 +26,7 @@ func (s *server) ListApps(c echo.Context, params openapi.ListAppsParams) error {
 	}
 	ctx := c.Request().Context()
 	orgID := org(c).ID
-	key := listKey{org: orgID, after: after, limit: limit}
+	key := listKey{org: orgID, after: after, limit: limit, redacted: !mayWrite(org(c).Role)}
 	now := s.Now()
 	if e, ok := s.lists.current(key, s.fresh, now, s.CacheRecheck); ok {
 		return e.write(c)
@@ -83,7 +83,7 @@ func (s *server) renderShared(ctx context.Context, key listKey, now time.Time) (
 	if !arrived.valid {
 		return s.renderPage(ctx, key, now)
 	}
-	flight := fmt.Sprintf("%s/%d/%s", key.org, key.limit, key.after)
+	flight := fmt.Sprintf("%s/%d/%t/%s", key.org, key.limit, key.redacted, key.after)
 	for range 3 {
 		v, err, _ := s.renders.Do(flight, func() (any, error) {
 			// Shared: one client leaving must not fail the others.
@@ -128,7 +128,11 @@ func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*l
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := page(rows, key.limit, s.renderApp, func(a store.AppView) string { return a.Name })
+	render := s.renderApp
+	if key.redacted {
+		render = s.renderAppRedacted
+	}
+	items, next, err := page(rows, key.limit, render, func(a store.AppView) string { return a.Name })
 	if err != nil {
 		return nil, err
 	}

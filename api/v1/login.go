@@ -53,7 +53,7 @@ func (s *server) Login(c echo.Context) error {
 	if err := s.logins.succeeded(ctx, addr, email); err != nil {
 		return err
 	}
-	token, exp, err := s.issueJWT(user.ID)
+	token, exp, err := s.issueJWT(user.ID, user.SessionEpoch)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,8 @@ func (s *server) Login(c echo.Context) error {
 
 // checkPassword returns the user whose email and password these are. A
 // wrong password and an unknown email answer the same 401 after the same
-// bcrypt work, so the answer does not tell which emails exist.
+// bcrypt work, so the answer does not tell which emails exist; a disabled
+// user is told so only once its password proved right.
 func (s *server) checkPassword(c echo.Context, email, password string) (store.User, error) {
 	user, err := s.Store.GetUserByEmail(c.Request().Context(), email)
 	if err != nil && !store.IsNotFound(err) {
@@ -75,5 +76,13 @@ func (s *server) checkPassword(c echo.Context, email, password string) (store.Us
 	if !store.CheckPassword(user.PasswordHash, password) {
 		return user, problem.Unauthorized("wrong email or password")
 	}
+	if user.DisabledAt != nil {
+		return user, disabledProblem()
+	}
 	return user, nil
+}
+
+// disabledProblem is the 401 of a disabled user's credentials.
+func disabledProblem() *problem.Problem {
+	return problem.Unauthorized("this account is disabled: ask a platform administrator")
 }

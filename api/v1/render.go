@@ -16,18 +16,28 @@ import (
 )
 
 // renderApp builds the API's app object from its view row (every app read
-// of the API selects paas_app_view); env values are opened.
-func (s *server) renderApp(a store.AppView) (openapi.App, error) {
-	env := make(map[string]string, len(a.EnvKeys))
-	for i, k := range a.EnvKeys {
-		if i >= len(a.EnvValues) {
-			break
-		}
-		clear, err := s.Box.Open(a.EnvValues[i])
-		if err != nil {
-			return openapi.App{}, fmt.Errorf("open env %s of app %s: %w", k, a.ID, err)
-		}
-		env[k] = string(clear)
+// of the API selects paas_app_view), env values opened: for callers who
+// may write the app (see appRenderer).
+func (s *server) renderApp(a store.AppView) (openapi.App, error) { return s.renderAppEnv(a, true) }
+
+// renderAppRedacted builds the app object with its env keys but no values,
+// for callers who may not write it (viewers, the admin listing).
+func (s *server) renderAppRedacted(a store.AppView) (openapi.App, error) {
+	return s.renderAppEnv(a, false)
+}
+
+// appRenderer is how apps are rendered for a caller of role.
+func (s *server) appRenderer(role string) func(store.AppView) (openapi.App, error) {
+	if mayWrite(role) {
+		return s.renderApp
+	}
+	return s.renderAppRedacted
+}
+
+func (s *server) renderAppEnv(a store.AppView, open bool) (openapi.App, error) {
+	env, err := s.appEnv(a, open)
+	if err != nil {
+		return openapi.App{}, err
 	}
 	var hc *openapi.HealthCheck
 	if a.HealthCheck.Valid && len(a.HealthCheck.RawMessage) > 0 && string(a.HealthCheck.RawMessage) != "null" {
@@ -71,8 +81,36 @@ func (s *server) renderApp(a store.AppView) (openapi.App, error) {
 			RunningReplicas: int(a.RunningReplicas), DesiredReplicas: int(a.DesiredReplicas),
 			Conditions: conds, Message: a.StatusMessage, CurrentDeployment: current, Urls: urls, StatusSeq: a.StatusSeq,
 		},
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, DeletedAt: a.DeletedAt,
+		EnvRedacted: redactedFlag(!open), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, DeletedAt: a.DeletedAt,
 	}, nil
+}
+
+// appEnv is the app's env: values opened, or empty when not open.
+func (s *server) appEnv(a store.AppView, open bool) (map[string]string, error) {
+	env := make(map[string]string, len(a.EnvKeys))
+	for i, k := range a.EnvKeys {
+		if !open {
+			env[k] = ""
+			continue
+		}
+		if i >= len(a.EnvValues) {
+			break
+		}
+		clear, err := s.Box.Open(a.EnvValues[i])
+		if err != nil {
+			return nil, fmt.Errorf("open env %s of app %s: %w", k, a.ID, err)
+		}
+		env[k] = string(clear)
+	}
+	return env, nil
+}
+
+// redactedFlag is the env_redacted field: present only when true.
+func redactedFlag(redacted bool) *bool {
+	if !redacted {
+		return nil
+	}
+	return &redacted
 }
 
 func deref[T any](p *T) T {

@@ -64,7 +64,7 @@ DELETE FROM paas_memberships WHERE organization_id = $1 AND user_id = $2;
 SELECT count(*)::bigint FROM paas_memberships WHERE organization_id = $1 AND role = 'owner';
 
 -- name: APIListUsers :many
-SELECT id, email, name, is_admin, created_at, updated_at FROM paas_users
+SELECT id, email, name, is_admin, (disabled_at IS NOT NULL)::boolean AS disabled, created_at, updated_at FROM paas_users
 WHERE email > sqlc.arg(after_email)::text
 ORDER BY email
 LIMIT sqlc.arg(lim);

@@ -1,13 +1,16 @@
 -- Queries of the HTTP API (api/v1): authentication and organization scoping.
--- Each authenticated request costs one of these round trips.
+-- Each authenticated request costs one of these round trips. Each reads
+-- whether the user is disabled and its session epoch, so neither change
+-- can be missed by a credential already in use.
 
 -- name: APIAuthUser :one
-SELECT id, email, name, is_admin FROM paas_users WHERE id = $1;
+SELECT id, email, name, is_admin, (disabled_at IS NOT NULL)::boolean AS disabled, session_epoch
+FROM paas_users WHERE id = $1;
 
 -- name: APIAuthToken :one
 -- A personal API token is looked up by the SHA-256 of its text.
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch
 FROM paas_api_tokens t
 JOIN paas_users u ON u.id = t.user_id
 WHERE t.token_hash = $1;
@@ -16,7 +19,7 @@ WHERE t.token_hash = $1;
 -- The user and the organizations it belongs to that match the selector
 -- (slug or id; every organization when the selector is empty). A user with
 -- no matching membership still answers one row, with NULL organization.
-SELECT u.id, u.email, u.name, u.is_admin,
+SELECT u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
@@ -33,7 +36,7 @@ WHERE u.id = sqlc.arg(user_id);
 -- name: APIAuthTokenOrg :many
 -- As APIAuthUserOrg, for a personal API token.
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin,
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role
@@ -58,7 +61,7 @@ WHERE id = sqlc.arg(id) AND (last_used_at IS NULL OR last_used_at < sqlc.arg(use
 -- As APIAuthUserOrg, plus the fingerprint of the organization's apps
 -- (see APIAppsFingerprint), so GET /api/paas/apps can authenticate,
 -- authorize and check its cached page in one round trip.
-SELECT u.id, u.email, u.name, u.is_admin,
+SELECT u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
@@ -91,7 +94,7 @@ WHERE u.id = sqlc.arg(user_id);
 -- name: APIAuthTokenOrgApps :many
 -- As APIAuthUserOrgApps, for a personal API token.
 SELECT t.id AS token_id, t.expires_at, t.last_used_at,
-       u.id, u.email, u.name, u.is_admin,
+       u.id, u.email, u.name, u.is_admin, (u.disabled_at IS NOT NULL)::boolean AS disabled, u.session_epoch,
        COALESCE(mo.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS organization_id,
        COALESCE(mo.slug, '')::text AS slug, COALESCE(mo.org_name, '')::text AS org_name,
        COALESCE(mo.suspended, false)::boolean AS suspended, COALESCE(mo.role, '')::text AS role,
