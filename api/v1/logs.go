@@ -82,6 +82,17 @@ func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openap
 		service = *app.ServiceID
 	}
 	ctx := c.Request().Context()
+	var st *stream
+	if follow {
+		// Before Docker is asked: the slot bounds Docker connections too,
+		// and the guard's context ends the Docker stream with the
+		// credential.
+		if st, err = s.openStream(c); err != nil {
+			return err
+		}
+		defer st.close()
+		ctx = st.ctx
+	}
 	rc, err := s.Docker.ServiceLogs(ctx, service, opts)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
@@ -103,7 +114,7 @@ func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openap
 		})
 		return nil
 	}
-	return s.followLogs(c, rc)
+	return s.followLogs(c, st, rc)
 }
 
 // parseSince reads an RFC 3339 time or a duration before now.
@@ -140,8 +151,8 @@ type logLine struct {
 
 // followLogs streams log lines as SSE until the client leaves or the
 // service's log ends.
-func (s *server) followLogs(c echo.Context, rc io.ReadCloser) error {
-	ctx := c.Request().Context()
+func (s *server) followLogs(c echo.Context, st *stream, rc io.ReadCloser) error {
+	ctx := st.ctx
 	lines := make(chan logLine, logQueue)
 	go func() {
 		defer close(lines)
@@ -154,7 +165,7 @@ func (s *server) followLogs(c echo.Context, rc io.ReadCloser) error {
 			}
 		})
 	}()
-	w := startSSE(c)
+	w := st.start(c)
 	beat := time.NewTicker(s.Heartbeat)
 	defer beat.Stop()
 	var seq int64

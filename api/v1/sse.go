@@ -2,27 +2,44 @@ package v1
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/skypanel/paas/api/problem"
 )
 
 // sseWriter writes Server-Sent Events; any write error means the client
-// has gone, and the stream should end.
+// has gone (or stopped reading), and the stream should end.
 type sseWriter struct {
 	res *echo.Response
-	buf bytes.Buffer
+	// rc reaches the connection under echo's writer: its deadlines, and
+	// flushes that report errors.
+	rc *http.ResponseController
+	// timeout bounds the sending of one message.
+	timeout time.Duration
+	buf     bytes.Buffer
 }
 
-// startSSE commits a 200 text/event-stream answer.
-func startSSE(c echo.Context) *sseWriter {
+// startSSE commits a 200 text/event-stream answer whose every message must
+// be sent within writeTimeout.
+func startSSE(c echo.Context, writeTimeout time.Duration) *sseWriter {
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // no proxy buffering (nginx, Traefik honour it)
+	rc := http.NewResponseController(c.Response().Writer)
+	// The server's ReadTimeout bounds reading a request; a stream reads
+	// nothing after its request, and net/http would cancel it when the
+	// read deadline passes. A client that vanished is found by the write
+	// deadline of the next message (a heartbeat at the latest).
+	_ = rc.SetReadDeadline(time.Time{})
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{res: c.Response()}
+	w := &sseWriter{res: c.Response(), rc: rc, timeout: writeTimeout}
 	// An initial comment tells the client the stream is open at once.
 	_ = w.comment("stream open")
 	return w
@@ -70,10 +87,30 @@ func (w *sseWriter) comment(text string) error {
 	return w.flush()
 }
 
+// end writes the last message of a stream the server closes because its
+// caller may no longer read it: event end, with the problem as data.
+func (w *sseWriter) end(p *problem.Problem) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return w.event("", "end", string(b))
+}
+
+// flush sends the buffered message within the write timeout: a client
+// that stops reading fills the connection's buffers, the write fails at
+// the deadline, and the stream ends instead of pinning its goroutine and
+// whatever it reads from (a Docker log stream). The deadline is set per
+// message because a stream lives far longer than any one write may take.
 func (w *sseWriter) flush() error {
+	if err := w.rc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
 	if _, err := w.res.Write(w.buf.Bytes()); err != nil {
 		return err
 	}
-	w.res.Flush()
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,7 +159,6 @@ type watcher struct {
 	s       *server
 	w       *sseWriter
 	org     uuid.UUID
-	role    string // the caller's: how apps are rendered (appRenderer)
 	app     uuid.NullUUID
 	resume  bool
 	lastID  int64
@@ -171,7 +171,7 @@ type watcher struct {
 func (s *server) WatchApps(c echo.Context, params openapi.WatchAppsParams) error {
 	ctx := c.Request().Context()
 	o := org(c)
-	wt := &watcher{s: s, org: o.ID, role: o.Role, sent: map[uuid.UUID]int64{}, gone: map[uuid.UUID]bool{}}
+	wt := &watcher{s: s, org: o.ID, sent: map[uuid.UUID]int64{}, gone: map[uuid.UUID]bool{}}
 	if params.App != nil && *params.App != "" {
 		app, err := s.findApp(c, *params.App)
 		if err != nil {
@@ -186,12 +186,18 @@ func (s *server) WatchApps(c echo.Context, params openapi.WatchAppsParams) error
 		}
 		wt.resume, wt.lastID = true, n
 	}
+	st, err := s.openStream(c)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	ctx = st.ctx
 	sub, unsubscribe := s.hub.subscribe(ctx, o.ID)
 	defer unsubscribe()
 	if ctx.Err() != nil {
 		return nil
 	}
-	wt.w = startSSE(c)
+	wt.w = st.start(c)
 	if err := wt.start(ctx); err != nil {
 		return wt.end(err)
 	}
@@ -214,9 +220,9 @@ func (s *server) WatchApps(c echo.Context, params openapi.WatchAppsParams) error
 }
 
 // end closes a stream after an error: a database error is logged; a
-// client that left is not an error.
+// client that left, or a stream its guard ended, is not an error.
 func (wt *watcher) end(err error) error {
-	if err != nil && !isClientGone(err) {
+	if err != nil && !isClientGone(err) && !errors.Is(err, context.Canceled) {
 		wt.s.log.Warn().Err(err).Msg("watch stream ended")
 	}
 	return nil
@@ -331,7 +337,7 @@ func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 			return err
 		}
 		for _, r := range rows {
-			a, err := wt.s.appRenderer(wt.role)(r)
+			a, err := wt.s.renderApp(r)
 			if err != nil {
 				return err
 			}
