@@ -263,7 +263,9 @@ func (a *API) Handler() *echo.Echo {
 
 // operationMiddlewares picks each operation's middleware from the OpenAPI
 // document: operations with `security: []` are public; /api/paas/*
-// operations act in an organization; /api/admin/* ones need an admin.
+// operations act in an organization, and only owners and members write
+// there; /api/admin/* ones need an admin. Every answer but a public
+// document's is no-store.
 func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 	spec, err := openapi.GetSwagger()
 	if err != nil {
@@ -275,6 +277,10 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 			mws := []echo.MiddlewareFunc{s.bodyLimit}
 			public := op.Security != nil && len(*op.Security) == 0
 			orgScoped := strings.HasPrefix(path, "/api/paas/")
+			write := method != http.MethodGet && method != http.MethodHead
+			if !public || write {
+				mws = append(mws, noStore)
+			}
 			switch {
 			case public:
 			case op.OperationID == "listApps" && s.lists != nil:
@@ -286,10 +292,16 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 			default:
 				mws = append(mws, s.authenticate(scopeUser))
 			}
+			switch {
+			case orgScoped && write:
+				mws = append(mws, requireWriter)
+			case op.OperationID == "exportEnv":
+				mws = append(mws, requireEnvReader)
+			}
 			// After authentication, so a request without valid
 			// credentials never costs the caches anything; public writes
 			// (login) change nothing they hold.
-			if !public && method != http.MethodGet && method != http.MethodHead {
+			if !public && write {
 				mws = append(mws, s.invalidateOnWrite(orgScoped))
 			}
 			out[op.OperationID] = mws
@@ -320,6 +332,18 @@ func (s *server) invalidateOnWrite(orgScoped bool) echo.MiddlewareFunc {
 			})
 			return next(c)
 		}
+	}
+}
+
+// noStore marks the answer Cache-Control: no-store, whatever the handler
+// set, just before it is sent: authenticated answers carry tokens, env
+// values and other tenants' data, which no browser or proxy cache may keep,
+// and forcing it here means no handler (streams included) can forget.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res := c.Response()
+		res.Before(func() { res.Header().Set("Cache-Control", "no-store") })
+		return next(c)
 	}
 }
 

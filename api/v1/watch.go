@@ -159,6 +159,7 @@ type watcher struct {
 	s       *server
 	w       *sseWriter
 	org     uuid.UUID
+	role    string // the caller's: how apps are rendered (appRenderer)
 	app     uuid.NullUUID
 	resume  bool
 	lastID  int64
@@ -171,7 +172,7 @@ type watcher struct {
 func (s *server) WatchApps(c echo.Context, params openapi.WatchAppsParams) error {
 	ctx := c.Request().Context()
 	o := org(c)
-	wt := &watcher{s: s, org: o.ID, sent: map[uuid.UUID]int64{}, gone: map[uuid.UUID]bool{}}
+	wt := &watcher{s: s, org: o.ID, role: o.Role, sent: map[uuid.UUID]int64{}, gone: map[uuid.UUID]bool{}}
 	if params.App != nil && *params.App != "" {
 		app, err := s.findApp(c, *params.App)
 		if err != nil {
@@ -337,7 +338,7 @@ func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 			return err
 		}
 		for _, r := range rows {
-			a, err := wt.s.renderApp(r)
+			a, err := wt.s.appRenderer(wt.role)(r)
 			if err != nil {
 				return err
 			}
