@@ -211,7 +211,10 @@ type AppSpec struct {
 	Env         map[string]string `json:"env"`
 	HealthCheck *HealthCheck      `json:"health_check"`
 
-	// Image An image reference (paas-testapp:v1, registry.example.com/team/app@sha256:...)
+	// Image An image reference naming a repository (paas-testapp:v1,
+	// registry.example.com/team/app@sha256:...). Image ids, digests
+	// without a repository and bare all-hex names are refused (422);
+	// with the allowed_registries setting, so are other registries.
 	Image string `json:"image"`
 
 	// Plan The plan's name.

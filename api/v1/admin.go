@@ -516,6 +516,11 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 				errs = append(errs, fe(field+".value", "must be a whole number between 0 and 1000000"))
 			}
 		}
+		if *in.Key == settingAllowedRegistries {
+			if _, bad := parseRegistries(v); len(bad) > 0 {
+				errs = append(errs, fe(field+".value", fmt.Sprintf("must be registry hosts (ghcr.io, registry.example.com:5000), comma-separated; not %q", bad[0])))
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return problem.Invalid(errs...)
@@ -530,7 +535,9 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 			} else if err != nil && !store.IsNotFound(err) {
 				return err
 			}
-			if sensitive && numericSettings[key] {
+			if sensitive && (numericSettings[key] || key == settingAllowedRegistries) {
+				// The API reads these in clear; sealed, a limit would
+				// silently stop applying.
 				sensitive = false
 			}
 			p := store.PutSettingParams{Key: key, Sensitive: sensitive}

@@ -97,6 +97,13 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 		if len(perrs) == 0 {
 			errs = append(errs, checkReplicas("spec.replicas", spec.Replicas, plan)...)
 		}
+		if spec.Image != "" && !hasField(errs, "spec.image") {
+			ierrs, err := checkImageAllowed(ctx, q, "spec.image", spec.Image)
+			if err != nil {
+				return err
+			}
+			errs = append(errs, ierrs...)
+		}
 		if len(errs) > 0 {
 			return invalid(errs, plan)
 		}

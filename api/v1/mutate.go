@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -26,6 +27,9 @@ type mutation struct {
 	apply func(ctx context.Context, q *store.Queries, app store.App, cur desired) (desired, []problem.FieldError, error)
 	// details are added to the audit entry.
 	details map[string]any
+	// imageField names the request field a refused image is reported on
+	// (default spec.image).
+	imageField string
 }
 
 // mutateApp runs one spec write in a transaction holding the app's row
@@ -57,6 +61,15 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		next, errs, err := m.apply(ctx, q, app, cur.clone())
 		if err != nil {
 			return err
+		}
+		if field := cmp.Or(m.imageField, "spec.image"); next.Image != cur.Image && !hasField(errs, field) {
+			// Every write that changes the image, whatever its route, is
+			// held to the image rules here, so none can skip them.
+			ierrs, err := checkImageAllowed(ctx, q, field, next.Image)
+			if err != nil {
+				return err
+			}
+			errs = append(errs, ierrs...)
 		}
 		if len(errs) > 0 {
 			return invalid(errs, next.Plan)

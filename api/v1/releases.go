@@ -163,7 +163,7 @@ func (s *server) CreateDeployment(c echo.Context, ident openapi.AppPath, _ opena
 		return problem.Invalid(errs...)
 	}
 	image := *req.Image
-	id, _, err := s.mutateApp(c, ident, mutation{action: "app.deploy", details: map[string]any{"image": image},
+	id, _, err := s.mutateApp(c, ident, mutation{action: "app.deploy", details: map[string]any{"image": image}, imageField: "image",
 		apply: func(_ context.Context, _ *store.Queries, _ store.App, d desired) (desired, []problem.FieldError, error) {
 			d.Image = image
 			return d, nil, nil
@@ -191,7 +191,7 @@ func (s *server) RollbackApp(c echo.Context, ident openapi.AppPath, _ openapi.Ro
 		return problem.Invalid(fe("version", "must be a release version (1, 2, ...)"))
 	}
 	version := int32(*req.Version)
-	id, _, err := s.mutateApp(c, ident, mutation{action: "app.rollback", details: map[string]any{"version": version},
+	id, _, err := s.mutateApp(c, ident, mutation{action: "app.rollback", details: map[string]any{"version": version}, imageField: "version",
 		apply: func(ctx context.Context, q *store.Queries, app store.App, d desired) (desired, []problem.FieldError, error) {
 			dep, err := q.GetDeploymentByVersion(ctx, store.GetDeploymentByVersionParams{AppID: app.ID, Version: version})
 			if store.IsNotFound(err) {

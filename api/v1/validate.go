@@ -9,8 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/distribution/reference"
-
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/spec"
@@ -60,20 +58,6 @@ func validText(s string) bool {
 func checkName(field, name string) []problem.FieldError {
 	if !dnsLabel.MatchString(name) {
 		return []problem.FieldError{fe(field, "must be a DNS label: 1 to 40 lowercase letters, digits or '-', starting and ending with a letter or digit")}
-	}
-	return nil
-}
-
-// checkImage parses an image reference as Docker does.
-func checkImage(field, image string) []problem.FieldError {
-	switch {
-	case image == "":
-		return []problem.FieldError{fe(field, "is required")}
-	case len(image) > maxImageLen:
-		return []problem.FieldError{fe(field, fmt.Sprintf("must be at most %d characters", maxImageLen))}
-	}
-	if _, err := reference.ParseNormalizedNamed(image); err != nil {
-		return []problem.FieldError{fe(field, "is not a valid image reference: "+err.Error())}
 	}
 	return nil
 }
