@@ -27,6 +27,15 @@ type Server struct {
 	ReadyTimeout time.Duration
 	// ShutdownTimeout bounds the graceful drain of open requests (default 10s).
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30s). It does not cut event streams: net/http clears the read
+	// deadline once a request is read.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection waits for its
+	// next request (default 2m).
+	IdleTimeout time.Duration
 	// Register adds more routes (the v1 API) to the echo instance.
 	Register func(e *echo.Echo)
 }
@@ -50,9 +59,14 @@ func (s *Server) Handler(log zerolog.Logger) *echo.Echo {
 // Serve answers on ln until ctx ends, then drains open requests.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	log := *zerolog.Ctx(ctx)
+	// No WriteTimeout: it would cut every event stream. Streams bound
+	// each message's write themselves (v1.StreamLimits.WriteTimeout), and
+	// other answers are small and written at once.
 	srv := &http.Server{
 		Handler:           s.Handler(log),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cmp.Or(s.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       cmp.Or(s.ReadTimeout, 30*time.Second),
+		IdleTimeout:       cmp.Or(s.IdleTimeout, 2*time.Minute),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)

@@ -32,14 +32,12 @@ func startSSE(c echo.Context, writeTimeout time.Duration) *sseWriter {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // no proxy buffering (nginx, Traefik honour it)
-	rc := http.NewResponseController(c.Response().Writer)
-	// The server's ReadTimeout bounds reading a request; a stream reads
-	// nothing after its request, and net/http would cancel it when the
-	// read deadline passes. A client that vanished is found by the write
-	// deadline of the next message (a heartbeat at the latest).
-	_ = rc.SetReadDeadline(time.Time{})
+	// The server's ReadTimeout does not cut a stream: net/http clears the
+	// read deadline once the request is read. A client that vanished is
+	// found by the write deadline of the next message (a heartbeat at
+	// the latest).
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{res: c.Response(), rc: rc, timeout: writeTimeout}
+	w := &sseWriter{res: c.Response(), rc: http.NewResponseController(c.Response().Writer), timeout: writeTimeout}
 	// An initial comment tells the client the stream is open at once.
 	_ = w.comment("stream open")
 	return w
