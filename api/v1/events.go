@@ -1,12 +1,14 @@
 package v1
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/skypanel/paas/api/openapi"
@@ -87,47 +89,56 @@ func (s *server) ListAppEvents(c echo.Context, ident openapi.AppPath, params ope
 	return c.JSON(http.StatusOK, openapi.EventList{Items: items, NextCursor: next})
 }
 
-// streamEvents polls for events recorded (or repeated) after a position
-// and streams them oldest first, until the client leaves.
+// streamEvents streams the app's events recorded (or repeated) after a
+// position, oldest first, until the client leaves or its credential ends.
+// It reads when the shared event feed says the app has news, and on every
+// heartbeat besides, so a missed wake-up only delays an event.
 func (s *server) streamEvents(c echo.Context, st *stream, app store.App, after time.Time, afterID int64) error {
 	ctx := st.ctx
+	wake, unsubscribe := s.hub.events.subscribe(app.ID, s.EventsPoll)
+	defer unsubscribe()
 	w := st.start(c)
-	poll := time.NewTicker(s.EventsPoll)
-	defer poll.Stop()
-	lastBeat := time.Now()
+	beat := time.NewTicker(s.Heartbeat)
+	defer beat.Stop()
 	for {
-		for {
-			rows, err := s.Store.APIAppEventsSince(ctx, store.APIAppEventsSinceParams{ObjectID: app.ID, AfterTs: after, AfterID: afterID})
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn().Err(err).Msg("event stream ended")
-				}
-				return nil
+		if err := s.sendEventsSince(ctx, w, app.ID, &after, &afterID); err != nil {
+			if ctx.Err() == nil && !isClientGone(err) {
+				s.log.Warn().Err(err).Msg("event stream ended")
 			}
-			for _, e := range rows {
-				b, err := json.Marshal(eventOut(e))
-				if err != nil {
-					return err
-				}
-				if err := w.event(eventKey(e), "event", string(b)); err != nil {
-					return nil
-				}
-				after, afterID = e.LastTimestamp, e.ID
-			}
-			if len(rows) < 500 {
-				break
-			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
-		}
-		if time.Since(lastBeat) >= s.Heartbeat {
+		case <-wake:
+		case <-beat.C:
 			if err := w.comment("ping"); err != nil {
 				return nil
 			}
-			lastBeat = time.Now()
+		}
+	}
+}
+
+// sendEventsSince sends every event of app after the position, in pages,
+// and moves the position past them.
+func (s *server) sendEventsSince(ctx context.Context, w *sseWriter, app uuid.UUID, after *time.Time, afterID *int64) error {
+	for {
+		rows, err := s.Store.APIAppEventsSince(ctx, store.APIAppEventsSinceParams{ObjectID: app, AfterTs: *after, AfterID: *afterID})
+		if err != nil {
+			return err
+		}
+		for _, e := range rows {
+			b, err := json.Marshal(eventOut(e))
+			if err != nil {
+				return err
+			}
+			if err := w.event(eventKey(e), "event", string(b)); err != nil {
+				return err
+			}
+			*after, *afterID = e.LastTimestamp, e.ID
+		}
+		if len(rows) < 500 {
+			return nil
 		}
 	}
 }

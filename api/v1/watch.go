@@ -36,6 +36,11 @@ type hub struct {
 	store *store.Store
 	log   zerolog.Logger
 
+	// events tells event streams when their app has news; it lives
+	// here, beside the watchers' listener, as the other source all of a
+	// process's streams share.
+	events *eventFeed
+
 	mu    sync.Mutex
 	subs  map[*subscriber]struct{}
 	orgOf map[uuid.UUID]uuid.UUID // app -> organization, immutable so cached
@@ -49,7 +54,8 @@ type subscriber struct {
 }
 
 func newHub(s *store.Store, log zerolog.Logger) *hub {
-	return &hub{store: s, log: log, subs: map[*subscriber]struct{}{}, orgOf: map[uuid.UUID]uuid.UUID{}}
+	return &hub{store: s, log: log, events: newEventFeed(s, log),
+		subs: map[*subscriber]struct{}{}, orgOf: map[uuid.UUID]uuid.UUID{}}
 }
 
 // subscribe registers a watcher of an organization, starting the listener
