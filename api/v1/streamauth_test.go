@@ -229,3 +229,22 @@ func TestEventsStreamEndsWithMembership(t *testing.T) {
 	p, _ := st.endOf(wait)
 	wantProblem(t, p, 404, "not-found")
 }
+
+// TestWatchEndsWhenUserDisabled: disabling a user behind the API's back
+// ends its open streams, login token and API token alike.
+func TestWatchEndsWhenUserDisabled(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(d *v1.Deps) { d.Heartbeat = time.Hour })
+	tok, _ := f.apiToken(f.bob, nil)
+	byToken := f.stream(tok, "/api/paas/watch")
+	byToken.skipToSynced()
+	byLogin := f.stream(f.bob.token, "/api/paas/watch")
+	byLogin.skipToSynced()
+	if _, err := f.s.Pool.Exec(context.Background(), `UPDATE paas_users SET disabled_at = now() WHERE id = $1`, f.bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*sseStream{byToken, byLogin} {
+		p, _ := st.endOf(wait)
+		wantProblem(t, p, 401, "unauthorized")
+	}
+}
