@@ -252,6 +252,37 @@ func (q *Queries) APIGetPlan(ctx context.Context, arg APIGetPlanParams) (Plan, e
 	return i, err
 }
 
+const aPIGetSettings = `-- name: APIGetSettings :many
+SELECT key, value, value_encrypted, sensitive, updated_at FROM paas_settings WHERE key = ANY($1::text[]) ORDER BY key
+`
+
+// The settings of these keys, by key.
+func (q *Queries) APIGetSettings(ctx context.Context, keys []string) ([]Setting, error) {
+	rows, err := q.db.Query(ctx, aPIGetSettings, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Setting{}
+	for rows.Next() {
+		var i Setting
+		if err := rows.Scan(
+			&i.Key,
+			&i.Value,
+			&i.ValueEncrypted,
+			&i.Sensitive,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIListAudit = `-- name: APIListAudit :many
 SELECT l.id, l.actor_user_id, l.action, l.target_kind, l.target_id, l.organization_id, l.details, l.created_at, u.email AS actor_email FROM paas_audit_log l
 LEFT JOIN paas_users u ON u.id = l.actor_user_id
@@ -308,6 +339,55 @@ func (q *Queries) APIListAudit(ctx context.Context, arg APIListAuditParams) ([]A
 			&i.Details,
 			&i.CreatedAt,
 			&i.ActorEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIListMembers = `-- name: APIListMembers :many
+SELECT u.id, u.email, u.name, m.role, m.created_at FROM paas_memberships m
+JOIN paas_users u ON u.id = m.user_id
+WHERE m.organization_id = $1 AND u.email > $2::text
+ORDER BY u.email
+LIMIT $3
+`
+
+type APIListMembersParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	AfterEmail     string    `json:"after_email"`
+	Lim            int32     `json:"lim"`
+}
+
+type APIListMembersRow struct {
+	ID        uuid.UUID `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// A page of an organization's members, by email.
+func (q *Queries) APIListMembers(ctx context.Context, arg APIListMembersParams) ([]APIListMembersRow, error) {
+	rows, err := q.db.Query(ctx, aPIListMembers, arg.OrganizationID, arg.AfterEmail, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIListMembersRow{}
+	for rows.Next() {
+		var i APIListMembersRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.Role,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -383,13 +463,28 @@ const aPIListPlans = `-- name: APIListPlans :many
 
 SELECT id, name, display_name, cpu_millis, memory_mb, max_replicas, price_hourly_micros, active, created_at, updated_at FROM paas_plans
 WHERE (NOT $1::boolean OR active)
+  AND (price_hourly_micros, name) > ($2::bigint, $3::text)
 ORDER BY price_hourly_micros, name
+LIMIT $4
 `
+
+type APIListPlansParams struct {
+	ActiveOnly bool   `json:"active_only"`
+	AfterPrice int64  `json:"after_price"`
+	AfterName  string `json:"after_name"`
+	Lim        int32  `json:"lim"`
+}
 
 // Queries of the HTTP API (api/v1): plans, organizations, users, audit and
 // the admin overview.
-func (q *Queries) APIListPlans(ctx context.Context, activeOnly bool) ([]Plan, error) {
-	rows, err := q.db.Query(ctx, aPIListPlans, activeOnly)
+// A page of plans, cheapest first, then by name, after (price, name).
+func (q *Queries) APIListPlans(ctx context.Context, arg APIListPlansParams) ([]Plan, error) {
+	rows, err := q.db.Query(ctx, aPIListPlans,
+		arg.ActiveOnly,
+		arg.AfterPrice,
+		arg.AfterName,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -407,6 +502,42 @@ func (q *Queries) APIListPlans(ctx context.Context, activeOnly bool) ([]Plan, er
 			&i.PriceHourlyMicros,
 			&i.Active,
 			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIListSettings = `-- name: APIListSettings :many
+SELECT key, value, value_encrypted, sensitive, updated_at FROM paas_settings WHERE key > $1::text ORDER BY key LIMIT $2
+`
+
+type APIListSettingsParams struct {
+	AfterKey string `json:"after_key"`
+	Lim      int32  `json:"lim"`
+}
+
+// A page of settings, by key.
+func (q *Queries) APIListSettings(ctx context.Context, arg APIListSettingsParams) ([]Setting, error) {
+	rows, err := q.db.Query(ctx, aPIListSettings, arg.AfterKey, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Setting{}
+	for rows.Next() {
+		var i Setting
+		if err := rows.Scan(
+			&i.Key,
+			&i.Value,
+			&i.ValueEncrypted,
+			&i.Sensitive,
 			&i.UpdatedAt,
 		); err != nil {
 			return nil, err

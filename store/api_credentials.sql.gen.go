@@ -47,6 +47,56 @@ func (q *Queries) APIFindUser(ctx context.Context, arg APIFindUserParams) (APIFi
 	return i, err
 }
 
+const aPIListAPITokens = `-- name: APIListAPITokens :many
+SELECT id, user_id, name, token_hash, prefix, expires_at, last_used_at, created_at FROM paas_api_tokens
+WHERE user_id = $1
+  AND (created_at, id) > ($2::timestamptz, $3::uuid)
+ORDER BY created_at, id
+LIMIT $4
+`
+
+type APIListAPITokensParams struct {
+	UserID       uuid.UUID `json:"user_id"`
+	AfterCreated time.Time `json:"after_created"`
+	AfterID      uuid.UUID `json:"after_id"`
+	Lim          int32     `json:"lim"`
+}
+
+// A page of a user's API tokens, oldest first, after (created_at, id).
+func (q *Queries) APIListAPITokens(ctx context.Context, arg APIListAPITokensParams) ([]APIToken, error) {
+	rows, err := q.db.Query(ctx, aPIListAPITokens,
+		arg.UserID,
+		arg.AfterCreated,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIToken{}
+	for rows.Next() {
+		var i APIToken
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.TokenHash,
+			&i.Prefix,
+			&i.ExpiresAt,
+			&i.LastUsedAt,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIRevokeOtherTokens = `-- name: APIRevokeOtherTokens :execrows
 DELETE FROM paas_api_tokens WHERE user_id = $1 AND id <> $2
 `

@@ -155,7 +155,8 @@ type APIToken struct {
 
 // APITokenList defines model for APITokenList.
 type APITokenList struct {
-	Items []APIToken `json:"items"`
+	Items      []APIToken `json:"items"`
+	NextCursor string     `json:"next_cursor"`
 }
 
 // AddMemberRequest defines model for AddMemberRequest.
@@ -517,7 +518,8 @@ type Member struct {
 
 // MemberList defines model for MemberList.
 type MemberList struct {
-	Items []Member `json:"items"`
+	Items      []Member `json:"items"`
+	NextCursor string   `json:"next_cursor"`
 }
 
 // MembershipSummary defines model for MembershipSummary.
@@ -603,7 +605,8 @@ type Plan struct {
 
 // PlanList defines model for PlanList.
 type PlanList struct {
-	Items []Plan `json:"items"`
+	Items      []Plan `json:"items"`
+	NextCursor string `json:"next_cursor"`
 }
 
 // PlanPatch defines model for PlanPatch.
@@ -685,7 +688,8 @@ type SettingInput struct {
 
 // SettingList defines model for SettingList.
 type SettingList struct {
-	Items []Setting `json:"items"`
+	Items      []Setting `json:"items"`
+	NextCursor string    `json:"next_cursor"`
 }
 
 // User defines model for User.
@@ -815,8 +819,44 @@ type AdminListOrganizationsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminListMembersParams defines parameters for AdminListMembers.
+type AdminListMembersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListPlansParams defines parameters for AdminListPlans.
+type AdminListPlansParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListSettingsParams defines parameters for AdminListSettings.
+type AdminListSettingsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // AdminListUsersParams defines parameters for AdminListUsers.
 type AdminListUsersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAPITokensParams defines parameters for ListAPITokens.
+type ListAPITokensParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1051,6 +1091,12 @@ type StopAppParams struct {
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -1421,7 +1467,7 @@ type ClientInterface interface {
 	// AdminListMembers Members of an organization
 	//
 	// Corresponds with GET /api/admin/paas/organizations/{organization}/members (the `AdminListMembers` operationId).
-	AdminListMembers(ctx context.Context, organization OrganizationPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AdminListMembers(ctx context.Context, organization OrganizationPath, params *AdminListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminAddMemberWithBody Add an existing user to the organization, or change its role
 	//
@@ -1450,7 +1496,7 @@ type ClientInterface interface {
 	// AdminListPlans Every plan, active or not
 	//
 	// Corresponds with GET /api/admin/paas/plans (the `AdminListPlans` operationId).
-	AdminListPlans(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AdminListPlans(ctx context.Context, params *AdminListPlansParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminCreatePlanWithBody Create a plan
 	//
@@ -1500,7 +1546,7 @@ type ClientInterface interface {
 	// AdminListSettings Platform settings; sensitive values are redacted
 	//
 	// Corresponds with GET /api/admin/paas/settings (the `AdminListSettings` operationId).
-	AdminListSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AdminListSettings(ctx context.Context, params *AdminListSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminPutSettingsWithBody Set settings; sensitive ones are encrypted at rest
 	//
@@ -1623,7 +1669,7 @@ type ClientInterface interface {
 	// ListAPITokens The caller's personal API tokens (never their secret text)
 	//
 	// Corresponds with GET /api/auth/tokens (the `ListAPITokens` operationId).
-	ListAPITokens(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListAPITokens(ctx context.Context, params *ListAPITokensParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateAPITokenWithBody Create a personal API token; its text is shown once
 	//
@@ -2012,8 +2058,8 @@ func (c *Client) AdminGetOrganization(ctx context.Context, organization Organiza
 // AdminListMembers Members of an organization
 //
 // Corresponds with GET /api/admin/paas/organizations/{organization}/members (the `AdminListMembers` operationId).
-func (c *Client) AdminListMembers(ctx context.Context, organization OrganizationPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAdminListMembersRequest(c.Server, organization)
+func (c *Client) AdminListMembers(ctx context.Context, organization OrganizationPath, params *AdminListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListMembersRequest(c.Server, organization, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2091,8 +2137,8 @@ func (c *Client) AdminOverview(ctx context.Context, reqEditors ...RequestEditorF
 // AdminListPlans Every plan, active or not
 //
 // Corresponds with GET /api/admin/paas/plans (the `AdminListPlans` operationId).
-func (c *Client) AdminListPlans(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAdminListPlansRequest(c.Server)
+func (c *Client) AdminListPlans(ctx context.Context, params *AdminListPlansParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListPlansRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2221,8 +2267,8 @@ func (c *Client) AdminPatchPlanWithApplicationMergePatchPlusJSONBody(ctx context
 // AdminListSettings Platform settings; sensitive values are redacted
 //
 // Corresponds with GET /api/admin/paas/settings (the `AdminListSettings` operationId).
-func (c *Client) AdminListSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAdminListSettingsRequest(c.Server)
+func (c *Client) AdminListSettings(ctx context.Context, params *AdminListSettingsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListSettingsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2474,8 +2520,8 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // ListAPITokens The caller's personal API tokens (never their secret text)
 //
 // Corresponds with GET /api/auth/tokens (the `ListAPITokens` operationId).
-func (c *Client) ListAPITokens(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListAPITokensRequest(c.Server)
+func (c *Client) ListAPITokens(ctx context.Context, params *ListAPITokensParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAPITokensRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3446,7 +3492,7 @@ func NewAdminGetOrganizationRequest(server string, organization OrganizationPath
 }
 
 // NewAdminListMembersRequest constructs an http.Request for the AdminListMembers method
-func NewAdminListMembersRequest(server string, organization OrganizationPath) (*http.Request, error) {
+func NewAdminListMembersRequest(server string, organization OrganizationPath, params *AdminListMembersParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3469,6 +3515,45 @@ func NewAdminListMembersRequest(server string, organization OrganizationPath) (*
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3595,7 +3680,7 @@ func NewAdminOverviewRequest(server string) (*http.Request, error) {
 }
 
 // NewAdminListPlansRequest constructs an http.Request for the AdminListPlans method
-func NewAdminListPlansRequest(server string) (*http.Request, error) {
+func NewAdminListPlansRequest(server string, params *AdminListPlansParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3611,6 +3696,45 @@ func NewAdminListPlansRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3788,7 +3912,7 @@ func NewAdminPatchPlanRequestWithBody(server string, plan PlanPath, contentType 
 }
 
 // NewAdminListSettingsRequest constructs an http.Request for the AdminListSettings method
-func NewAdminListSettingsRequest(server string) (*http.Request, error) {
+func NewAdminListSettingsRequest(server string, params *AdminListSettingsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3804,6 +3928,45 @@ func NewAdminListSettingsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4115,7 +4278,7 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 }
 
 // NewListAPITokensRequest constructs an http.Request for the ListAPITokens method
-func NewListAPITokensRequest(server string) (*http.Request, error) {
+func NewListAPITokensRequest(server string, params *ListAPITokensParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4131,6 +4294,45 @@ func NewListAPITokensRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6141,6 +6343,30 @@ func NewListPlansRequest(server string, params *ListPlansParams) (*http.Request,
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -6353,7 +6579,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/admin/paas/organizations/{organization}/members (the `AdminListMembers` operationId).
-	AdminListMembersWithResponse(ctx context.Context, organization OrganizationPath, reqEditors ...RequestEditorFn) (*AdminListMembersResponse, error)
+	AdminListMembersWithResponse(ctx context.Context, organization OrganizationPath, params *AdminListMembersParams, reqEditors ...RequestEditorFn) (*AdminListMembersResponse, error)
 
 	// AdminAddMemberWithBodyWithResponse Add an existing user to the organization, or change its role
 	//
@@ -6388,7 +6614,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/admin/paas/plans (the `AdminListPlans` operationId).
-	AdminListPlansWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListPlansResponse, error)
+	AdminListPlansWithResponse(ctx context.Context, params *AdminListPlansParams, reqEditors ...RequestEditorFn) (*AdminListPlansResponse, error)
 
 	// AdminCreatePlanWithBodyWithResponse Create a plan
 	//
@@ -6444,7 +6670,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/admin/paas/settings (the `AdminListSettings` operationId).
-	AdminListSettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListSettingsResponse, error)
+	AdminListSettingsWithResponse(ctx context.Context, params *AdminListSettingsParams, reqEditors ...RequestEditorFn) (*AdminListSettingsResponse, error)
 
 	// AdminPutSettingsWithBodyWithResponse Set settings; sensitive ones are encrypted at rest
 	//
@@ -6573,7 +6799,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/auth/tokens (the `ListAPITokens` operationId).
-	ListAPITokensWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAPITokensResponse, error)
+	ListAPITokensWithResponse(ctx context.Context, params *ListAPITokensParams, reqEditors ...RequestEditorFn) (*ListAPITokensResponse, error)
 
 	// CreateAPITokenWithBodyWithResponse Create a personal API token; its text is shown once
 	//
@@ -7258,6 +7484,8 @@ type AdminListMembersResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *MemberList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7269,6 +7497,11 @@ type AdminListMembersResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AdminListMembersResponse) GetJSON200() *MemberList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -7541,6 +7774,8 @@ type AdminListPlansResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *PlanList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7550,6 +7785,11 @@ type AdminListPlansResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AdminListPlansResponse) GetJSON200() *PlanList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListPlansResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -7900,6 +8140,8 @@ type AdminListSettingsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *SettingList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7909,6 +8151,11 @@ type AdminListSettingsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AdminListSettingsResponse) GetJSON200() *SettingList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListSettingsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -8515,6 +8762,8 @@ type ListAPITokensResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *APITokenList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 }
@@ -8522,6 +8771,11 @@ type ListAPITokensResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAPITokensResponse) GetJSON200() *APITokenList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAPITokensResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -10730,8 +10984,8 @@ func (c *ClientWithResponses) AdminGetOrganizationWithResponse(ctx context.Conte
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/admin/paas/organizations/{organization}/members (the `AdminListMembers` operationId).
-func (c *ClientWithResponses) AdminListMembersWithResponse(ctx context.Context, organization OrganizationPath, reqEditors ...RequestEditorFn) (*AdminListMembersResponse, error) {
-	rsp, err := c.AdminListMembers(ctx, organization, reqEditors...)
+func (c *ClientWithResponses) AdminListMembersWithResponse(ctx context.Context, organization OrganizationPath, params *AdminListMembersParams, reqEditors ...RequestEditorFn) (*AdminListMembersResponse, error) {
+	rsp, err := c.AdminListMembers(ctx, organization, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10795,8 +11049,8 @@ func (c *ClientWithResponses) AdminOverviewWithResponse(ctx context.Context, req
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/admin/paas/plans (the `AdminListPlans` operationId).
-func (c *ClientWithResponses) AdminListPlansWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListPlansResponse, error) {
-	rsp, err := c.AdminListPlans(ctx, reqEditors...)
+func (c *ClientWithResponses) AdminListPlansWithResponse(ctx context.Context, params *AdminListPlansParams, reqEditors ...RequestEditorFn) (*AdminListPlansResponse, error) {
+	rsp, err := c.AdminListPlans(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10899,8 +11153,8 @@ func (c *ClientWithResponses) AdminPatchPlanWithApplicationMergePatchPlusJSONBod
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/admin/paas/settings (the `AdminListSettings` operationId).
-func (c *ClientWithResponses) AdminListSettingsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListSettingsResponse, error) {
-	rsp, err := c.AdminListSettings(ctx, reqEditors...)
+func (c *ClientWithResponses) AdminListSettingsWithResponse(ctx context.Context, params *AdminListSettingsParams, reqEditors ...RequestEditorFn) (*AdminListSettingsResponse, error) {
+	rsp, err := c.AdminListSettings(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -11106,8 +11360,8 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/auth/tokens (the `ListAPITokens` operationId).
-func (c *ClientWithResponses) ListAPITokensWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAPITokensResponse, error) {
-	rsp, err := c.ListAPITokens(ctx, reqEditors...)
+func (c *ClientWithResponses) ListAPITokensWithResponse(ctx context.Context, params *ListAPITokensParams, reqEditors ...RequestEditorFn) (*ListAPITokensResponse, error) {
+	rsp, err := c.ListAPITokens(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -11947,6 +12201,13 @@ func ParseAdminListMembersResponse(rsp *http.Response) (*AdminListMembersRespons
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12172,6 +12433,13 @@ func ParseAdminListPlansResponse(rsp *http.Response) (*AdminListPlansResponse, e
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -12459,6 +12727,13 @@ func ParseAdminListSettingsResponse(rsp *http.Response) (*AdminListSettingsRespo
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -12966,6 +13241,13 @@ func ParseListAPITokensResponse(rsp *http.Response) (*ListAPITokensResponse, err
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized

@@ -158,7 +158,8 @@ type APIToken struct {
 
 // APITokenList defines model for APITokenList.
 type APITokenList struct {
-	Items []APIToken `json:"items"`
+	Items      []APIToken `json:"items"`
+	NextCursor string     `json:"next_cursor"`
 }
 
 // AddMemberRequest defines model for AddMemberRequest.
@@ -520,7 +521,8 @@ type Member struct {
 
 // MemberList defines model for MemberList.
 type MemberList struct {
-	Items []Member `json:"items"`
+	Items      []Member `json:"items"`
+	NextCursor string   `json:"next_cursor"`
 }
 
 // MembershipSummary defines model for MembershipSummary.
@@ -606,7 +608,8 @@ type Plan struct {
 
 // PlanList defines model for PlanList.
 type PlanList struct {
-	Items []Plan `json:"items"`
+	Items      []Plan `json:"items"`
+	NextCursor string `json:"next_cursor"`
 }
 
 // PlanPatch defines model for PlanPatch.
@@ -688,7 +691,8 @@ type SettingInput struct {
 
 // SettingList defines model for SettingList.
 type SettingList struct {
-	Items []Setting `json:"items"`
+	Items      []Setting `json:"items"`
+	NextCursor string    `json:"next_cursor"`
 }
 
 // User defines model for User.
@@ -818,8 +822,44 @@ type AdminListOrganizationsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminListMembersParams defines parameters for AdminListMembers.
+type AdminListMembersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListPlansParams defines parameters for AdminListPlans.
+type AdminListPlansParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListSettingsParams defines parameters for AdminListSettings.
+type AdminListSettingsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // AdminListUsersParams defines parameters for AdminListUsers.
 type AdminListUsersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAPITokensParams defines parameters for ListAPITokens.
+type ListAPITokensParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1054,6 +1094,12 @@ type StopAppParams struct {
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -1332,7 +1378,7 @@ type ServerInterface interface {
 	AdminGetOrganization(ctx echo.Context, organization OrganizationPath) error
 	// AdminListMembers Members of an organization
 	// (GET /api/admin/paas/organizations/{organization}/members)
-	AdminListMembers(ctx echo.Context, organization OrganizationPath) error
+	AdminListMembers(ctx echo.Context, organization OrganizationPath, params AdminListMembersParams) error
 	// AdminAddMember Add an existing user to the organization, or change its role
 	// (POST /api/admin/paas/organizations/{organization}/members)
 	AdminAddMember(ctx echo.Context, organization OrganizationPath) error
@@ -1344,7 +1390,7 @@ type ServerInterface interface {
 	AdminOverview(ctx echo.Context) error
 	// AdminListPlans Every plan, active or not
 	// (GET /api/admin/paas/plans)
-	AdminListPlans(ctx echo.Context) error
+	AdminListPlans(ctx echo.Context, params AdminListPlansParams) error
 	// AdminCreatePlan Create a plan
 	// (POST /api/admin/paas/plans)
 	AdminCreatePlan(ctx echo.Context) error
@@ -1359,7 +1405,7 @@ type ServerInterface interface {
 	AdminPatchPlan(ctx echo.Context, plan PlanPath) error
 	// AdminListSettings Platform settings; sensitive values are redacted
 	// (GET /api/admin/paas/settings)
-	AdminListSettings(ctx echo.Context) error
+	AdminListSettings(ctx echo.Context, params AdminListSettingsParams) error
 	// AdminPutSettings Set settings; sensitive ones are encrypted at rest
 	// (PUT /api/admin/paas/settings)
 	AdminPutSettings(ctx echo.Context) error
@@ -1383,7 +1429,7 @@ type ServerInterface interface {
 	ChangePassword(ctx echo.Context) error
 	// ListAPITokens The caller's personal API tokens (never their secret text)
 	// (GET /api/auth/tokens)
-	ListAPITokens(ctx echo.Context) error
+	ListAPITokens(ctx echo.Context, params ListAPITokensParams) error
 	// CreateAPIToken Create a personal API token; its text is shown once
 	// (POST /api/auth/tokens)
 	CreateAPIToken(ctx echo.Context) error
@@ -1608,8 +1654,24 @@ func (w *ServerInterfaceWrapper) AdminListMembers(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter organization: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListMembersParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.AdminListMembers(ctx, organization)
+	err = w.Handler.AdminListMembers(ctx, organization, params)
 	return err
 }
 
@@ -1666,8 +1728,24 @@ func (w *ServerInterfaceWrapper) AdminOverview(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) AdminListPlans(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListPlansParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.AdminListPlans(ctx)
+	err = w.Handler.AdminListPlans(ctx, params)
 	return err
 }
 
@@ -1732,8 +1810,24 @@ func (w *ServerInterfaceWrapper) AdminPatchPlan(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) AdminListSettings(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListSettingsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.AdminListSettings(ctx)
+	err = w.Handler.AdminListSettings(ctx, params)
 	return err
 }
 
@@ -1827,8 +1921,24 @@ func (w *ServerInterfaceWrapper) ChangePassword(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) ListAPITokens(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAPITokensParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ListAPITokens(ctx)
+	err = w.Handler.ListAPITokens(ctx, params)
 	return err
 }
 
@@ -2878,6 +2988,20 @@ func (w *ServerInterfaceWrapper) ListPlans(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
 	}
 
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "X-Paas-Organization" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
@@ -3061,172 +3185,172 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tcts4tuCrnNK9VZHn0rLjpPt22zW160nSM5lJx75xMr27rawEk8cSxhTABkAr6pSr9mn2wfZJtnAA",
-	"UqQESpQiu/Ph+TGdRMTXwfnG+fjYieUkkwKF0Z3jj52MKTZBg4r+dppl58yM7R8T1LHimeFSdI47b8cI",
-	"LMseaeAJSAWCTbDXiTrc/pjZIVHH/lvnuMOyrBN1FP6Wc4VJ59ioHKOOjsc4YXZiM8vsZ9ooLkad29uo",
-	"8yxXWqrwokOBH8wgpi+GIK/AjBEyhTdc5hoyNppv47cc1Wy+Dzems3rp55ilcjZBYZrPrTBFprE8+w0q",
-	"zaUAkU8uUTVAISkn3hAYr5g2L25QmJfPl7fzBnU+QWCgjUI2AXZlUIEZcw1oxwBPyv2MkSWo5juyE+/T",
-	"zPsvn68Byys+4WZ5+XM2QtD8d4zgMRgJ3x0eQjfBK5anBh4fHu413UVK81XXnLAPfJJPOsffHR5GnQkX",
-	"7m+Po2I3XBgcoaLtnKnR39xpghck1YgJ/juz/2S3xWIDXEBXp/nIXhhP9k5A0giWwpVUwCBmaYoKptyM",
-	"QYr6HI0g/B/754zp/bPKt2sAeaZG/0WgWNr4BbMXqSEwZ0R7jFNuiRTMmBmImRDSgEYDblMaunSXFzJX",
-	"Me6dEF24n2DKhW66CalG67dc7qSZKKrwKinDAryBHmQdZptQxHnKVmwkS5low5bsdxsu/FZeo3j5vFg7",
-	"MKmhL5KV815JNWGmc9zJc26/XF7nnUbVfMBcoyoPiBPG04YT2g83OuGt/VhnUmgsuP9pHGNm7GArKISx",
-	"/Ov4o+XpKY/p8g7+pe3WPlbm/XeFV53jzr8dzEXLgftVH5xmmVspKE8iR4DcaBA4hQS13TlowwyegMJY",
-	"ipinFttjKW5QjRCkAG56nduo8xeW/JUZnLLZit1mSl6mOPmPzXZ97kaFdv5cxteoIOEJWIpkQk+tEHD7",
-	"eYO/5ajNfe7HSShaFmKZp25bl/YfWQLdCUstAmICf784ex1BLq6FnAq44pgmEUyVFCOwiBHBJUugVAf2",
-	"6EjPpLhKefwHHsitrx2eWB4nL/+FsXmkHZLQLl+Im53h6wtx80+m9AqcfaThhinOLlPUtPxPUl3yJEFx",
-	"n1B6bXEvTeUUE+g6RASWTLiI6uJQ5zpDkWAS2b0DCWKLGvEYE3fHr6X5SeYiud/dg87jsb9MK6zt1TqZ",
-	"/EgvCGMrAtgslSx5K+UrpkZ43+h4KZMZcA3yhrQtpwM5WLrtEadKuB3yE+Mp3iswX17t/8xMPCbplwAT",
-	"0oyxVFNpg2+l/JmJmWdP+j53dwqKGasveNybMl3g3wm8QaNm+6ekxWo20zAdI6lwRs2AjRgnXcxrPHYT",
-	"lQEBlYpuQdvxU7agby5plSR4BcvNWCr+O943+t+wlCcQK0xQGM5Sx0reiUzJGLW23OUPwXJ/PQlc5sai",
-	"PBe00xMYolJS6SFhmQZ7g06I+I3rPMukMpj8jAlnbwnc97//RxqeuSX37RbsCSxztBo+WUlK5saJRgvw",
-	"2wJDnPpz/pI0PjKLlcxQGe4Uo1ghM5gMmKkpdAkzuG/4BJe1uqiDHzKuUK8aI/I0dRftNLWlOXjSQoGM",
-	"OinTZpDr1Rtcu5jTIj8u/5ApvOIfwsopKcCPNFxxZcX1mCkWG1Q6IiLGNHVfaGAZU6YXVH/nCuuvHTog",
-	"7aRctwbKhcNG1at5X07uxIrde3Gnr7jTyur3yg1O6n9YqcoW+HFbLsSUYrPlQ9Bswe0kyc84uURVURRZ",
-	"4gQHS88rm7tiqcZoYb+k/QfvSEnHL1bt/439ZnGvbko/QXDLWbYbgkgwRfOJOIriZqAwsTiWBNwTCjUK",
-	"A107es/LklKvgAmbETOYKm6QfnDaHIob6LK+uOE4RRWVmhTXRjEjrUKScm24GO0dw1BnGPdQ3AztDALG",
-	"jFwvatYX1zhzaioTgJPMzCyTz7HXF3NwXEqZIhMbEHcjWVaVpEHLyRRqw5QZxDIXJuhesj9rYPoaE/JC",
-	"aAlXjJxc5eRcmO+fdpYdNVHHwqaFQXhhP7OfG2Zy3WaA+/A26uRZsjHieUVo+bjPLBT89VneJax56TyM",
-	"2khriDoycM6VF2/ZqBUcVrC0xTubb27xbjwwSyDVOF0NDjXKaqDgnbA/a8kvcr6oU/HPhr0oy5yxPqhh",
-	"y+dWpd2QP26Af27629vw4hd+ogWuJycT5gylEmJL2LYIH3TGafgUzePn2xkjS814EI8xvqaZ0vTsqnP8",
-	"6+pj/o1GPaNBt+8bWet8GT5hzrBaUN8F0C+g8AoVihitAsjFCBgozKTmRqoZdDPG9L6xKJxlxzePo75Q",
-	"OLIcdNbDD2ySpdiL5eTAIJscsCz773rMjr77/rjX6+314CWtwBMdQcJH1kLpC8tJZW7qyzCRwCVTaE3f",
-	"/TF+8Mqo/ReFV1YrgO7To6O9EzfeMXlnJQ/8fjhq0GgsO48sd7NjncE0/6DGsiuKUMrESidk4X5cHimV",
-	"qXm9v//uuyffrfZ7W8ohjZnwpPzyMMh4jcwyJxIXBc0iBdI1V+b2m3OIGpU4HhUO0xr6zVd630w4L0WW",
-	"r9dsltDMCWNLwiAFELfjUpyAnHBjrDSyxoYGw65JeHMF/uWBfN1/AKXWT/APnGn49XT/fw3e2/8/3P9x",
-	"8P5PkGdWEf7+aU01Pj978xbwQ5zmiTWCSUvQ/tPH38M/+F8qSNTMCFqTf4W4W+L0KWE04fNJAWanSo2R",
-	"ZagNsNjwG4f4KzF+wXnqp/rh8IdDO2x7egjP+/gEmIGJ1G63niwn7MOgGEur7pSWVlBCOxm2CPoJ+bkz",
-	"cunIK/BznYBl4aBwIm9Qg7T8irQUTUf1l7QlKTRIh7aksVZv/8OFWiPer916gcgNHzag5/qvK2jW8HEV",
-	"7YIYVqrPdQz6RVmGKeByVntBkSKdhdDD+y3bK4LPiiEhJhrnSqEwg8r7d+vrnT/Gv8GrdhfsX4wGVdgv",
-	"w3qEApV7emwyApz6r0v931p57YyeCWrdhGXyUqO6wWSwagdWgZj/TsvP7w1S5rittUbEiTdO7MUDpzeQ",
-	"FGE65ikCN5DwqytUuuXGszHTAY3vHEVCypG7Dvrjm1wI+sOFw9oInJs7gov5+8Jza4bQV71eUCYoN8ua",
-	"y3KnG2j8bXlvZ4qevj0A/J05oPDE3t2UuCbFQrQFQ65SvYmisCAEHBRrOBa+98D5A/gbVSlyjlxBwvJ7",
-	"r4EsKI3yhJsXwrgwhDr9WzkeQkrsjXpWJes5s5Nej3rO6owAxU0vy03kxL8zP0MXzmIj1aD0Wq3lte77",
-	"XKNqcGisnWE7x5Rh3OFAWMA1CZf6FpsxrIWnZr0EZWqExo9u+vWai6SFEW4XrIO6flVRgRX1iaubCLky",
-	"Cjiud8pafNyJS2KO2PflmXhGPOecaT2VKtnOjVuQcuZnCatkOK19MGEfXqEYmXHn+D+PSIct/vrDOqf6",
-	"0noLswfPWQr5pTsiD7xRTGj6YEB01ZraVolLhcw/CC39NPcVorCq+6+dtyq3C/xkIdyJOu9cYEPlMIsM",
-	"fNnbyZJZBOdKjhRq7WXeSLEEKdamFG1rXy3o14qrzp+jyr6DQAsCnmineGvY8p3AP5hwMUjYLKAink24",
-	"8YFw9D7jgswSie65zI3vwWkZiDFhCRbO7b44PX9ZHeeXg0muDdmMwCDlV2jP6L8QiZ0ZUmZQ9YUZMz+0",
-	"eD/qPj06cm6YKde4d2JnkCMu3AeRvQ4moFx37h6itWcROfcd2wEmZs6BU1qXT77/7nCdcVn42St09v3T",
-	"Gp09XocGNMWKO82y7a6z2Nqiofj89QWk7BLTY/jfv7L93w/3f3zf9X/Yf//xMHryw23x73v/7d9D1LiB",
-	"x9S5dYJn9vM0H70aU/hpMKhcz+OjH9bcT9SRU4EVDWTJ6YQf3MsORdk5LDfL0Y00S1Cl1Wk+upOraQCz",
-	"Xa4ZzOcp2xK8zp0T8nlEnTjLBxOeprzuiAxSUcJ1lrLZoPHVquqLWT/dBCdSzQaTy/Wfrni+5jEOxjJX",
-	"6Www4bGSOqi3rfIKhW+jdtganKo7XzhzeEPNd/pO7/61mOsBvXCG77sZkrtRRwolc7X+4VTIh5iMdTEZ",
-	"y8pOAa/maA2DH8wJ6LGcCnILuQA8rsto1rsM0yh2GLr15+4lMxhz8Ee8l9d9Ebt9+V1jtDvvy3aU3+T2",
-	"bO2/fl7z3i2IiixrC77trHGWpFzgJ9HNFRdcjz+R+Oo+uxZ2fkuoNDul6ZeBQi3TGwybhSvNJ5mmlyy+",
-	"Hsirlj7oFtrfG5f9VInZUJ8axbNsy2XO50hOBO90LP9M9teVi6p1Z8RkYI9paSjPUGlMag+SwciPNqTq",
-	"MbsalFHz3xVvpwvXVDH85vZe9S6qsRyqErUxR/Q6xq51oMzJcxdelAqx35cXpe7p35bVNxPSHMM+FSfm",
-	"qFBecjPbLJIHNtTTPjVCZIcRcS4WDlwo3N6Jj42iF2rg2oW8UWxbrxOtex615wpC6SYoV8qYtGU+RdGl",
-	"5DLRhk2y9sKktYvWuWc2X2BLb5bCTCprdw5iKQzxNLXirueM8rXdlVWef2FK2G/et1LVvIMq4JcK7iTq",
-	"FEFoi5BfglTjBe+CMzlMuS+m9BPHNHmhlJuzvm8KPgklxJpx8WToM6ro4YSeDwuTjzIjfdRo76ezs83w",
-	"aOEwbiPzAaGDVJ/JNws+ePGBxSaduYzYK/CxA9DFDxiDpYg9e5jMnrr7t7dvz+GvL96Cf7N08TsWm/Z2",
-	"FJBj6VPdsHSgXWJHLYLqyfe1xOFgKEfmkyoD9EdxXrUJH6+fzwVoZqi4TLbelKUdmZstx4f4/ys54mLX",
-	"PoIVjxPb2PO0xwZTvoVZ3mzlhn8ZLDLOvyBTqNazSzdvbZaaZRs6288YsJJyMx5M0IxlUt3Gv6aGFE0+",
-	"WDSCw4Zqe17p8gr0mGcX+WTCwk9ilCK8ZqJ3OqAL+dzi+tai2inDkLGb2pHzphFVG03+9lkRDjTt7NoA",
-	"aJzZUBCCN/lp9bW6vAPRLqSlB/b22SnLKLRzJ8wmN1L41pe1+/JhrkWMXsUHQxOW9zKfJQSLWo2HoA+k",
-	"1FdbqJeXLGUixlXu5+VB2xBJy/uZ0E1vdITGK93umrZJ5Vh/tbryZDu/o4XzLl1Hc27FOszYBdnWMO2+",
-	"dN2zG1TWyAuidlsEtZ8OLmeDMpCsyYRtMdfSDmOWsZibUMhSmsqYbqj+MtVmx+VQ/z5zOTOtt7jxalus",
-	"IWSy2bcDhSyZbeOddkvVpwk/YrkDRGHANwL1fTBcs/D76MHR0/EW8VNtgVN9Y6yjjw+5azuPi9nbBsDF",
-	"QvNJ3gedNzcocmwIszl6Ot5MaNCoJ4fJZqOMNCzdbMiUpSmawRaSbQFMi+dcPsPC/prWDkG3FAiDbZDI",
-	"qnZbnWlRT27aRrGE46WdRZZaS9MpGeIyGc2xKAQDykLY/hk54VSNoI2yVX4a3IaPuN828GA3CtLaAIW2",
-	"GtRCHMOa2IVPj1dYdOzyGCGjrDXaxL4dAFwAjdjPBTcauo/h3cVz+DM8PqT/7bUNid6larbDKImoQJfN",
-	"NDaLebvQ1AiDtzevfB2zjbNav/zYnB2F4CxD1BcEWRO5vRD2+dMz+M8fDv8TfBES8HHLAaeli5ttKSzc",
-	"NEHAutIprfGs4ogOekW1sWIvuFIaLtz4doz10k/Qpb/u44cYMcGkAIbeC4a50ccDegZqCY2lF7iaB9Sk",
-	"uPK5YzGc7t2bl0XasRkjXHNB2R5+097pPjYm08cHB/p6ljGBaS/Bm6LSjD6gMjYkdvfLx+RWUb1ut+WJ",
-	"gpSdmwuXUqy3k7E+Ibk9ivjlfEzmGpZUzh7ae/V9f2cZ74NrnOnNRn02GYGNGYDrnot9dEAlg9olVocT",
-	"qUsoBS/Fu8kWEvvGzAAD58ygx9tEWpFvRX1Vrzx2Aaua0uXd19q98faFVTDp36nIE4obn358AsWrr6uO",
-	"5F5+zdiSHKYaaQzNoftCSPdD9+nhk72IftKIrpKKPZOLFK/UQPEZ9YUXnLZXumU6UcetHPSGv/GBFNsR",
-	"VuW1f02N2epVFqNCV3MRsxS320zbfP6F3ZTDgttxtL1MumOm5wx7EY+QCh6w+cO+r3fS5Ybw6hLd7e31",
-	"gqVrrnEW9vghpTc0KStbFW8JH+F1nrpKvuWSRVEHkuNrQpAWAGyPU6xUPURUAeJaJbPGkTfDiy3BWYKm",
-	"/elWbHwXCnKBjNvryO/0rp6LqmZroLiBsbPU6zxBMYR0DGuYHxNrrRTpq1YaCZPGiqDrlkFN28Rmh8yv",
-	"hdeoct4KaNY+Ttnr2AViuDfFe/FtE93EueJmdmFXd9u9pOff0zxUZPnUpxr9/Ze3lGdkzWpNpcLneU7d",
-	"YcaYHvy///N/h8QT6WB0N+5dudyGVUJdgUIurmRYE6fICTu3vAKaNxn24Jkv951gnFosq9VChq6V25Gv",
-	"e0KaRtQXKG6iwv7XLhnXFwK3k3uFFzVwE3nRDdyAkXAutRkpJEWgL1zQtwZmQIoYe/AmVHfZ1z2+mDI1",
-	"cUWYvRphtRyYjpnpCzPGGfjcZ6uYUJFIFxcydOrzsNcXffEnKkZsv9CCXeMgZhpPwFlJRGKljTZsqho5",
-	"7AvwCWku8mY/xRtM52UqU65dittc8Qer+OeKtJE/gUUGS9ax15mGp74WqP+7ixiAfn54+CR2WWf2jziM",
-	"YDpG5eLlHHZwDczuZ45H3eH52cVbOGAZP2C5GR/QT8O9JgSzo5fGuNKJwwh8VTY6rkPE4R6d4QWF5w1p",
-	"iP33gz8NfYlLFhsNXGie4FJ9+0oIoF33ElMpRhqMjHwJ2csZfTIM1KYfFkXmu9KVwh1KNaLLoELzlQLS",
-	"wDQwKGrwMwE86cFpEXpI2X/zlQFd5JGdaGm7FKbIJghCCuzBGVE6lWpwhZtqPlWfw2Anenr4NComtrvh",
-	"FKg1K2t3U/IXwdFBkPhjCUeuCX3CssKX07BjLX90WJuxEReWnfqbIqt5SGQy9B0sHHm6LT7SdpP1Bhdc",
-	"e7XZ3xJVf6AuF7SUFKP9lN9g4pX0LtU7iHzBg8gioN6jvVxYGlT7FygMUBidayRgV1SuiYTbY60rxNCp",
-	"6SmPUbgXPV9a/jRj8RjhqHfoig54Rmet7el02mP0c0+q0YEfqw9evXz24vXFi307Zm7zdy6uZ+fWOIdz",
-	"xi4s/ldibI87j3uH7nOZoWAZ7xx3nvQOe086LpaLWPniVRUPliMkMWWFFGHCy8RKGvudvaFT51+vtjv5",
-	"dSkrVqQzlwezkP9HRlN33uNgb0V3hZadIcLycr69A9eCo8WHvnuKtX5r1fyPDg93WcWf1IBgfWeLnpYY",
-	"LZSoGPBTt3JownKHB5Vq+TTk8fohtXLNNOjJ+kHz6uw04un6EWVBdNIlikiYjuO1LMuKgE9yxKWpb9kh",
-	"0wStxOFKU44TG1kUcwjYeW+nWkLcPHG+ujWYS59ti7ooXMm7XWNv0/K+W0Vl2cblqOREZ6NWGR+bJvra",
-	"6K2skLGS4jyUv2Kio54LFhhWtEUgcLohkS09+64mtrOF59kFovuScGgpTmklKtXg9FkjVA0/avcVWcXV",
-	"R4ItokbUyaRuuvnlIgW+jw5q8xeZzHZ2J83VEG7r1q5ROd4uIcfjO0GOpnr6S104PmcW8+P6EWUzGzvg",
-	"cYslFruO0Ljv2pwn0AzBDj46ajO42gKiju3PigIntbuJyt5m6bwAeeFi35RFHnys/vV2Ncf8K5oFotmM",
-	"Xy61Grs3hrgBzn/2MvJswV4mNjhX9z4dCQ78G9J68ekjyD9zRKiE3AfQwJ+BoOjbrX0ZeOA3TqZYnUNs",
-	"Kg/LNhW7usjdS9KlThqtBOiucaiJjUzKTIqvSzf/ZiTtaZJQG49aeSgjl4pDUWUy3zqCGw0+t2RHDPfg",
-	"o133ZXLr3hGozGaYYt9QWeidEW30sanB5Cc2u1xm609DhfnsYZJvnHRq+OhAAswh4pWSkyVUdG0ALRKS",
-	"05gUwL2WuFjJBmkW8GXOyF3qaMUaTfqZ/733x5ibrlh0BEUstn8Co9jrkFuwHfizlLXxTZzTZ3cI/DJO",
-	"NgB8Wjya1/8nF8wfdAvOE2uhFhV9CKQCIc12dv/5vDPw3dj71bJ892znu5DlMC253g0Pdv3nY9eDDxVs",
-	"yzMOPtr/rNcOXFk1j+eb6QZl8+12otsXcOt9rXLYnc/fFAhJ70G5Rg3dp4c/zivYnkCCxJrsvXJDQgFZ",
-	"shfkUCsdLDu/tcP7Zi5fhAPFSZPSceKDpgLSpEjgCNwWJXfs4r52L4jmuSe3LnG3nIe6zezTsf5j+znv",
-	"1fb+4oXapgzryxRqzir2rLJb6WrkgmAooodr4JNJbuz4lsZKNVditcJc5GTcpc5cjZ4NoGSxBWIt1zj7",
-	"gzTm8yKIqQDeSSVw2vcfc6GtvpJckPXlgcwip4unXBtMitntrU59EyIuXPNlxYR27/SRU9aFvfwenPZF",
-	"ZdR8U1SqjtqQRu7P3ABLKUsdpkzTJP7ftQVsX1CNeS5gONAYKzTDCIauyg79qahONLQjh4NrnPlopxAj",
-	"z+u4cwf8eDlj6J6Z6BrEdfdaNkpk1KLddYCzZP25s9gvkmNeoAkSqBSePFHEapZZSmOG2r+145hlGvtq",
-	"dvlOb/N081nFPJTx6itjHQgeX06MA93L/DlqOyfHO1fA6+6cHNUCA/fs5PAVy4L6oL3rByfHZ+Xk8LXk",
-	"2jIu9whCTo7S+Fqk7DJzx4cfUrS9i4cuesi4rMcy4L6WytMXpUdd4AdTdr0hZUX4Irg+0aIHz2kxaoGc",
-	"aul625gx9kV1cdCoNcWjX0kFIymTE0BRjBsxLub9O60Kc3r+si/cznpwutCBHmImhDTFMe0ATK+a1Zei",
-	"4MfGzNwOuls7dLEWyT1rPV88q3h4rg3xlueeMKRyRNaGzZRZOcRZvPxcYCzG4CTz2R2UzYEJFV2JKVkL",
-	"WJIo1Bq6jw+BwYSL3OCe5TMRUb0U2Bcks92LnbV5/BAS5wwuWXwtr66K9lv5ZYpF8jSLx0W+Ul/IK2Cg",
-	"jUJ2fUJvYIDcjFFFlXQSaz89PfrRDX+DRs32T63WHmIT7tx3Q+K1arT3TN6VKrNBDbAiD+6X0r8UqrKj",
-	"WnCMt1L+zETRnUTXsi47x7++r73WffDxEY4SrBQubHHfgq5yK9D9+y9va46g3IwXqdalwAaNmRGan7Fz",
-	"p3E/TeLDJbZt6+BZinr3eXIWXIv1HfQa+FRLN4cZ22tEp7SAr3Ezv5Iug6mSYuS4lU8Npe58oi+Gi60k",
-	"hycwylFrrPNIVqhg9l8jy5b2evDW6kgFLoiixETt9v0TOgU5+Kd1eY3Fl3MdCS5z1+HdbnLCrovCMJ6f",
-	"nSywRQYCp26hYoIrn77oby3AI+Nap8+7sp2C7UQ/M65ZAs/dUtEVAplKOZKYgzHTQAXuHtjqrtnqokN9",
-	"jrWPdEm2EbgOOo5XUFZsaYBYQnKWxRq+4T9q4q0p16box3anPvVikSZPjttBPeVux3zXgnYpSVtDV1jU",
-	"92n4zs1MzdQCEqvJJxPX+rveqUtmsYnsPbtlFlv4NchN3+GV1FaLvRaeD1xkg5iRJTw9KeFIbyq+zV+M",
-	"rcj/4CP9d03Qqfv3ChZv5megUS+fbxBY8oY0gfuOCd0+psDtt2ikUuPZc37SfCE+/71XUFyTsnuWoXBJ",
-	"9J/EjTfoex8mYr8PSGScT1BYAl5hErwdc11+Gllt8e8XZ68r0JigYRVorM/zTxtT/NfHPv+NClq0ecI4",
-	"U6P/otTjh/z9LzOVOFDXgTwxi+E+FpOqIrwOMhcF7Ly42sBwwj4MqHBzhmog1WhIhfGgXmHT+4UY1eCJ",
-	"c6P7QrnSi/A4qs9VLe9spxzLXNk5j35cnDNotxTNxu+LFt7fqQ4zb5p+z+qLhWADt2NZRjfpquY5cevq",
-	"G1mBe+5V8VwYngIDVZZToqo8PVcLMvFvsi/eslG4TJQrnOSLo0TwWy5dZMaKKgedVzIuW5bUZ3z35lUh",
-	"iRjhRvM0tw8+8G/IrHzuC445J4nDjQVGuCSHDz6yLFtQEBeyKJm61gW2gfsqIVO08CkdHR5ZyiH9VAMV",
-	"vIchxddyMRp66nFOnZJ+xkyDctlBjuhQ3fAYI9eYMuGaZRkypXvwBjNkpvALWd3LkuaYqUmKmmgwqNBu",
-	"wTVPs6xMmrpDBlvjckf3xuWEnEJxKV+xclDEdQtC1y7TMxGPlRQy1+lsL6QaNGnkXwoKHd4TCt2huLv9",
-	"atHxTHjyawxILzXUcEiEBeilTGbO+12Jva3oAOBMOvsv0zG3P4l0BkOdYTyECZv1xSUWcZzHMPzYpzbW",
-	"/c4xfOyXRYntX59E0O+guPE/nb16bv8k8jS9vb0d9mBo/zi0+q7l3HZD1ziD7rBaEXsYUb4t1aNWnMKB",
-	"7bHLGAkGCV6xPDV90R0Wiw+t6jy0wnQIPxz+cBjB0FffHsKv7+1PKRNDOq8f7Ypk9vriF6p+9/Jq/2cL",
-	"lWPod1yhR49/rtRjv+MGu/7IRCHoKv+5XGBmCnzti+7Tx0fz/I+9E3JoydxQ9U0rwPxDC83ly1zSvVC5",
-	"RYVGzbgY9UVZ+M+gLqcP6fl0nZ8ntynShx3dzxOIC3CvpOq7KhhAp95pAkRlynt9r1nNcAOxug8c+M4s",
-	"hRZK+zkpsM7B9pNrPfGtvl05/eqRpn7YRfleqgVcFVFdKv/75Ifv91qbIgcVn8lKJ+HzynefJeP8ktyK",
-	"c2Cu9y56Z9dXX6yQ0Ls4bGPFwuKDFV7GCzS60lidin6fLBrEce4/8nGrzqFI0Wbc9CDkqQx6F3sNbsT5",
-	"DX+uRs3uNQV35o28ji246mmWncYxZqbAzAf/2rfiX7Po5N1rRZOgAB9oIdkOPs7/crvqWfB+yHa+yhfs",
-	"vaiAqkGn9nf0FQuuM1GesuJy8IYAiNxXldoB0h6kckXmbg1zX8mR/kaw1+AHc5CljC/g7ZK5FULPVI6+",
-	"cp1KyTSVOZWAplLFVWxlLtBlM+xEcbMKB1+Imy/HhbsaqvYo34C+jeKGKyksMZf+Qx1Bgj5ftoIe9u4b",
-	"s9n/WYyl/iDcueLIj+qyxVxduvZqtU9jF76RnvPHBF6fsvxzRrrdq9gvxM0/mdIbOM6+LTR/UKrXKNVv",
-	"MEtZjEUkeoD868EOdepfIRcO8EPR7zMoHtzPX5SE2IWikUiD4oZEbUQCePiPF//zz33XVrDfGULKhetH",
-	"XsA/Ak348k34e0qZY/WRCqygyycWX1xKohUXexshoxvdnMfzigvU7i7oJobQrdSCHzpkhfnPexEM/20I",
-	"sZyQoHL93y5TJq7pAvVJUQzGNwF1KYn77iUAuq5lVL9PFVX6/X7H/7c/7AvUMctQ06ud5mJUGZZyg4ql",
-	"ez0IylcCFFPYF9eYGchFiloDPfKxGP9shUKwVIsDzudJig2davyZam8q/mWy7A262PRxtQzegKIf5OyD",
-	"nN1Uzl5gRaF2fuUKe9uIl328xlmLnAKnGn4SSQdKV7smuM11qzfvF7UzGf1QALuZ1nahKFLhbKuyhLTE",
-	"9hh8s/C0WL+xv1+cva4/9kSFIKvkpQKjFwANQ2LbNOc+pfVPhsfUPrUoNkI/QZeJZF59BJnx7o9KtpTA",
-	"KcTWHN0DrvvCTYZJLTfOKiUXFy9gSLMeu8mHkWsESaqJna4vgs0gg3kWrqPkt/GA2mJKpg1B5OXzu/VV",
-	"0yL+qTXqLOHQhjq9u8SvWD//ZczMwoOppuavRD3LxiE1U13BAxZ810sF0q0+WxpIpUGUyhH9pWQIwyuZ",
-	"pnLqFNtjF7p8cfEi6lNRxIJItUlkbly1wvk/oVJDmFgZP/Kz+5l9sHRf+NIkCdexFAJjo0N07AJV79rF",
-	"vj0Rh8ycskYTiqSw7i1wu0Vs3+PDwwiYgYnU9JfDwxMYsjQdUra/rzbABTZ2pDSuvNqmjS/JdLJGT0zZ",
-	"2YJCGd/89AyePHnyIxg+Qdf2+a8SktxdArCRhO7w8eFk2LgbmnDddkIDHX5tZmQ0TGU3rw2bUGbdpjbL",
-	"eldEe+4Vbe+7eOUJUH/z+tR3bQIV/sKSvzKDUzZrdHf4tAtqNx05unTt4Tdgpgqpq3nVt1FnUf6DLyol",
-	"4yEEZPOS+qf62tcBUjKl8nj+5qnDbbX0XvtoQDvTJYuvmz1nz2TGsQzUgqF/7B5a7BYs02NJzjs2wgh8",
-	"THkE1jKPXKn4vnDR60DR65E1LvaAC98iqhLkuFwA+cQJ6koUF6kAG4Vy9cWKWK6AvC8A8hlT0+5fmd74",
-	"Qz+Ecj14w3bkTKBsFKJSIm6yz8WNb7lYFETytLtZTIKOWYrN0pB+/qao98Ke+IF0H0h3ySFNQpKC0lxg",
-	"uUsGg25h+hnfB+SRBiskiw82yCZYo5o+KKbfgmJ6QUooA21klmHicqus+rUJHslsFRrJ7AGLvnosklmZ",
-	"cdv9HZUsOZYrHOL/5rz4wDVcY2bW8arVLSPTSrfI+ysB80d1pfyKPdinrrtlFmq+WcGQmBmWylGOi2gy",
-	"LbLDgy7rC1Q3qPYvUBjwjwHwgsXjwsH8SMOQJ0OLk3OjdugK3Qw0/mYtzcI3zbJsCDFTylrVTMBplp2U",
-	"jmtf/mMIDHyDwNMs68EvLkN66eHJ6dfkFAQStUVNbHIGFInUlB9vLef5JvRMxJgMXe411Gc9htdDKjey",
-	"NCHLsr6gpzbaJ5diD6ZjqbGo6ePCNhOfWPvaVxtZXLQv+BW8tsCSaUJGPRM+9dzNqkEbnqag0LV3xgS6",
-	"R0/B2ux6LwJu+qK6uWJ+hRrNELpXUo3QzPcM10JOxZ4r71m+HPZFBT7028I+qQ4vtVNybmIN51KbkULd",
-	"F0IafuWpVPfgWREm1B0eQ8bFaLgH14iZf2hwzwvkzE75DYbcDlOfo/451WWrPtYt+fN/cTUShC+QINIZ",
-	"dOcFGBpd9esqKu3cHR7MBHADv2J2eFHyhDlZ6uIpKFDbDboXFy/2Qk7penHCj51LZArVaW7GneNf39v7",
-	"0sQcHa7mKu0cdw5IzvmplvPnKyUNe3PMoEqGgRctOeIiqtSFLMiYq1Dh2cqEVChyeUJLZMdFYdoMY+gm",
-	"qK2xTNDCqGzIdjnz3Qu0Yx0emF15SSdOal9WHk73ejV016E9iIX012OYjplxvQwUExGM5dRynqkr+ygS",
-	"KPySYKSlul41VM67TFasEwz7P3GI4Us/TZxflc2zuMoVkILZloQi4Zj25cdZol19FGZgzLIMhbZbZQTt",
-	"Oh5G1bxcFy5CDWiql+fwb3lR0mMcysZMgMoFSFEZNxfwwbGut1+lZQyX4tgRhe+XHnm5USWSqBQRuUYV",
-	"FVpG0YGswEhgecKNSzOaYwB107h9f/v/AwAA//8=",
+	"7H3tcts4tuCrnNK9VZHn0rLz0X277Zra9STpmcykY984md7dVlaCySMJYwpgA6AVdcpV+zT7YPskWzgA",
+	"KVICJUpR3HGS+TGdRMTXwfnG+fjQieU0kwKF0Z2TD52MKTZFg4r+dpZlF8xM7B8T1LHimeFSdE46byYI",
+	"LMseaOAJSAWCTbHXiTrc/pjZIVHH/lvnpMOyrBN1FP6Wc4VJ58SoHKOOjic4ZXZiM8/sZ9ooLsad29uo",
+	"8zRXWqrwokOB780gpi+GIEdgJgiZwhsucw0ZGy+28VuOar7YhxvTWb/0M8xSOZ+iMM3nVpgi01ie/QaV",
+	"5lKAyKdXqBqgkJQTbwmMl0yb5zcozItnq9t5jTqfIjDQRiGbAhsZVGAmXAPaMcCTcj8TZAmqxY7sxIc0",
+	"8+GLZxvA8pJPuVld/oKNETT/HSN4CEbCd8fH0E1wxPLUwMPj44Omu0hpvuqaU/aeT/Np5+S74+OoM+XC",
+	"/e1hVOyGC4NjVLSdczX+mztN8IKkGjPBf2f2n+y2WGyAC+jqNB/bC+PJwSlIGsFSGEkFDGKWpqhgxs0E",
+	"pKjP0QjC/3F4wZg+PK98uwGQ52r8XwSKlY1fMnuRGgJzRrTHOOWWSMFMmIGYCSENaDTgNqWhS3d5KXMV",
+	"48Ep0YX7CWZc6KabkGq8ecvlTpqJogqvkjIswBvoQdZhtg1FXKRszUaylIk2bMl+t+XCb+Q1ihfPirUD",
+	"kxr6Ilk770iqKTOdk06ec/vl6jpvNarmA+YaVXlAnDKeNpzQfrjVCW/txzqTQmPB/c/iGDNjB1tBIYzl",
+	"XycfLE9PeUyXd/Qvbbf2oTLvvyscdU46/3a0EC1H7ld9dJZlbqWgPIkcAXKjQeAMEtR256ANM3gKCmMp",
+	"Yp5abI+luEE1RpACuOl1bqPOX1jyV2ZwxuZrdpspeZXi9D+22/WFGxXa+TMZX6OChCdgKZIJPbNCwO3n",
+	"Nf6WozZ3uR8noWhZiGWeum1d2X9kCXSnLLUIiAn8/fL8VQS5uBZyJmDEMU0imCkpxmARI4IrlkCpDhzQ",
+	"kZ5KMUp5/AceyK2vHZ5YHiev/oWxeaAdktAun4ubveHrc3HzT6b0Gpx9oOGGKc6uUtS0/E9SXfEkQXGX",
+	"UHplcS9N5QwT6DpEBJZMuYjq4lDnOkORYBLZvQMJYosa8QQTd8evpPlJ5iK5292DzuOJv0wrrO3VOpn8",
+	"QC8JYysC2DyVLHkj5UumxnjX6HglkzlwDfKGtC2nAzlYuu0Rp0q4HfIT4yneKTBfjA5/ZiaekPRLgAlp",
+	"JliqqbTBN1L+zMTcsyd9l7s7A8WM1Rc87s2YLvDvFF6jUfPDM9JiNZtrmE2QVDij5sDGjJMu5jUeu4nK",
+	"gIBKRbeg7fgZW9I3V7RKEryC5WYiFf8d7xr9b1jKE4gVJigMZ6ljJW9FpmSMWlvu8odgub+eBK5yY1Ge",
+	"C9rpKQxRKan0kLBMg71BJ0T8xnWeZVIZTH7GhLM3BO673/8DDU/dkod2C/YEljlaDZ+sJCVz40SjBfht",
+	"gSFO/bl4QRofmcVKZqgMd4pRrJAZTAbM1BS6hBk8NHyKq1pd1MH3GVeo140ReZq6i3aa2socPGmhQEad",
+	"lGkzyPX6DW5czGmRH1Z/yBSO+PuwckoK8AMNI66suJ4wxWKDSkdExJim7gsNLGPK9ILq70Jh/bVDB6Sd",
+	"lOvWQLl02Kh6Ne/KyZ1YsXsv7vQld1pZ/V65wWn9D2tV2QI/bsuFmFJsTsBbeCnCtkTtkLRafVBw80ny",
+	"M06vUFXUSpY4McPSi8pRRizVGC2djmyF4I0q6bjLutO+tt8s79xN6ScIbjnL9kM+CaZoPhKjUdwMFCYW",
+	"I5OAM0OhRmGga0cfeMlTaiEwZXNiHTPFDdIPTvdDcQNd1hc3HGeoolLv4tooZqRVX1KuDRfjgxMY6gzj",
+	"HoqboZ1BwISRo0bN++Ia506pZQJwmpm5FQk59vpiAY4rKVNkYgtW0EjEVZVq0HIyhdowZQaxzIUJOqPs",
+	"zxqYvsaEfBZawoiRS6ycnAvz/ZPOqlsn6ljYtDAfL+1n9nPDTK7bDHAf3kadPEu2RjyvNq0e96mFgr8+",
+	"y+mENUadP1Ibac1WRwbOFfP8DRu3gsMaBrh8Z4vNLd+NB2YJpBpfrMGhRlkNFLwXZmnt/rvik+S1jidb",
+	"8sct8M9Nf3sbXvzST7TE9eR0ypxZVUJsBduW4YPOlA2fonn8YjsTZKmZDOIJxtc0U5qejzonv64/5t9o",
+	"1FMadPuukbUuluFT5sywJWVfAP0CCkeoUMRo1UUuxsBAYSY1N1LNoZsxpg+NReEsO7l5GPWFwrHloPMe",
+	"vmfTLMVeLKdHBtn0iGXZf9cT9ui77096vd5BD17QCjzRESR8bO2ZvrCcVOamvgwTCVwxhdZQPpzge6+6",
+	"2n9ROLI6BHSfPHp0cOrGOybvbOqB3w9HDRqNZeeR5W52rDOvFh/UWHZFbUqZWOuyLJyVqyOlMjUf+fff",
+	"fff4u/Vecks5pF8TnpRfHgcZr5FZ5kTisqBZpkC65srcfnMOUaMSx6PCvVpDv8VK75oJ54XI8s2azQqa",
+	"OWFsSRikAOJ2XIpTkFNujJVG1jTRYNg1CW+uwL9TkGf8D6DU+gn+gXMNv54d/q/BO/v/x4c/Dt79CfLM",
+	"qs3fP6kp0hfnr98Avo/TPLEmM2kJ2n/68Hv4B/9LBYmaGUFr8q8Qd0ucPiOMJnw+LcDsVKkJsgy1ARYb",
+	"fuMQfy3GL7la/VQ/HP9wbIftTg/heR+eAjMwldrt1pPllL0fFGNp1b3S0hpKaCfDlkE/Ja94Rg4gOQI/",
+	"1ylYFg4Kp/IGNUjLr0hL0XRUf0k7kkKDdGhLGhv19j9cqDXi/catF4jc8GEDem7+uoJmDR9X0S6IYaX6",
+	"XMegX5RlmAKu5rX3FinSeQg9vJezvSL4tBgSYqJxrhQKM6i8lre+3sXT/Wsctbtg/740qMJ+FdZjFKjc",
+	"Q2WTEeDUf13q/9bKa2f0TFHrJiyTVxrVDSaDdTuwCsTid1p+cW+QMsdtrTUiTr1xYi8eOL2YpAizCU8R",
+	"uIGEj0aodMuNZxOmAxrfBYqElCN3HfTH17kQ9IdLh7UROKd4BJeL14hn1gyhr3q9oExQbpYNl+VON9D4",
+	"2+rezhU9lHsA+DtzQOGJvbsZcU2KnGgLhlylehtFYUkIOCjWcCx874HzB/A3qlLkArmChOX3XgNZUBrl",
+	"CTfPhXFBC3X6t3I8hJTYG/esStZzZie9NfWc1RkBiptelpvIiX9nfoYunMVGqkHptdrIa933uUbV4NDY",
+	"OMNujinDuMOBsIBrEi71LTZjWAtPzWYJytQYjR/d9Os1F0kLI9wuWAd1/aqiAivqE1c3EXJlFHDc7MK1",
+	"+LgXl8QCse/KM/GUeM4F03omVbKbG7cg5czPElbJcFb7YMrev0QxNpPOyX8+Ih22+OsPm1zwK+stzR48",
+	"ZynkV+6I/PVGMaHpgwHRVWtqWycuFTL/fLTy08JXiMKq7r923qjcLvCThXAn6rx1YRCVwywz8FVvJ0vm",
+	"EVwoOVaotZd5Y8USpMicUrRtfOOgXyuuOn+OKvsOAi0IeKKd4mVix3cC/7zCxSBh84CKeD7lxofN0WuO",
+	"C0lLJLrHNTe+B2dl2MaUJVg4t/vi7OJFdZxfDqa5NmQzAoOUj9Ce0X8hEjszpMyg6gszYX5o8drUffLo",
+	"kXPDzLjGg1M7gxxz4T6I7HUwAeW6C/cQrT2PyLnv2A4wMXcOnNK6fPz9d8ebjMvCz16hs++f1Ojs4SY0",
+	"oCnW3GmW7XadxdaWDcVnry4hZVeYnsD//pUd/n58+OO7rv/D4bsPx9HjH26Lfz/4b/8eosYtPKbOrRM8",
+	"s5+n+ejVCMSPg0Hleh4++mHD/UQdORNY0UBWnE743r3sUEyew3KzGgtJswRVWp3m409yNQ1gtss1g/ki",
+	"ZTuC17lzQj6PqBNn+WDK05TXHZFBKkq4zlI2HzS+WlV9MZunm+JUqvlgerX50zWP3TzGwUTmKp0PpjxW",
+	"Ugf1tnVeofBt1A5bg1N150tnDm+o+U7f6v2/FnM9oBfO8H03Q3I/6kihZK7XP5wK+S2CY1MEx6qyU8Cr",
+	"ObbD4HtzCnoiZ4LcQi5cj+sy9vVTBnUUOwzd+jP3khmMOfgj3svrvoj9vvxuMNqd92U3ym9ye7b2Xz+r",
+	"ee+WREWWtQXfbtY4S1Iu8KPoZsQF15OPJL66z66Fnd8SKs1OafploFDL9AbDZuFa80mm6RWLrwdy1NIH",
+	"3UL7e+1ypSoxG+pjo3hWbbnM+RzJieCdjuWfyf4auRhcd0ZMBvaYlobyDJXGpPYgGYz8aEOqHrOrQRk1",
+	"/13xdrp0TRXDb2HvVe+iGsuhKlEbC0SvY+xGB8qCPPfhRakQ+115Ueqe/l1ZfTMhLTDsY3FigQrlJTez",
+	"zSLVYEs97WMjRPYYEedi4cCFwh2c+tgoeqEGrl3IG8W29TrRpudRe64glG6CcqWMSVvlUxSLSi4Tbdg0",
+	"ay9MWrtonXtm+wV29GYpzKSyducglsIQT1Nr7nrBKF/ZXVnl+RemhP3mXStVzTuoAn6p4E6iThGEtgz5",
+	"FUg1XvA+OJPDlLtiSj9xTJPnSrk56/um4JNQ+qyZFE+GPv+KHk7o+bAw+SiP0keN9n46P98Oj5YO4zay",
+	"GBA6SPWZfLvgg+fvWWzSucufHYGPHYAuvscYLEUc2MNk9tTdv715cwF/ff4G/Juli9+x2HSwp4AcS5/q",
+	"hqUD7dJAahFUj7+vpRkHQzkyn4IZoD+K86pN+HDzfC5AM0PFZbLzpiztyNzsOD7E/1/KMRf79hGseZzY",
+	"xZ6nPTaY8i3M8mYrN/zLYJlx/gWZQrWZXbp5a7PULNvQ2X7GgJWUm8lgimYik+o2/jUzpGjywbIRHDZU",
+	"2/NKl1egJzy7zKdTFn4So4TiDRO91QFdyGci17cW1U4Zhozd1J6cN42o2mjyt8+KcKBpZ9cGQOPMhoIQ",
+	"vMlPq2/U5R2I9iEtPbDvSlyuItzeXTbb3F/hiV+1BcpnvBYRfRWPDU1Y3uJilhAsavUjgh6TUrttoYxe",
+	"sZSJGNc5q1cH7UJSLe9nSje91REar3S3a9ol8WPz1erKA+/ijpbOu3IdzZkYmzBjH0Rew7S7IvXzG1TW",
+	"JAyidlsEtZ8OruaDMuysyeBtMdfKDmOWsZibUIBTmsqYbqj+jtVmx+VQ/5pzNTett7j1ajusIWSy3bcD",
+	"hSyZ7+LLdkvVpwk/ebkDRGHANwL1XTC4s/AS6cGjJ5Mdoq3aAqf6IllHHx+g13YeF+G3C4CLhRaTvAu6",
+	"em5Q5NgQlPPoyWQ7oUGjHh8n240y0rB0uyEzlqZoBjtItiUwLZ9z9QxL+2taOwTdUiAMdkEiqwjudKZl",
+	"rbppG8USjpd2lllqLamnZIirZLTAohAMKGdh90fnhFOlgzbKVvlpcBs+Pn/XMIX9KEgbwxnaalBLUQ8b",
+	"Ih0+Prph2Q3MY4SMctxoE4d2AHABNOIwF9xo6D6Et5fP4M/w8Jj+d9A2gHqfqtkeYyqiAl2209gs5u1D",
+	"UyMMvisNzVdU2zpj9v7H/ewpvGcVor40yYao8KWQ0p+ewn/+cPyf4MuhgI+JDjhEXUxuS9HipgkC1hVx",
+	"aY2VFSd30OOqjRWSwZXScAnJNxOsF6GCLv31EN/HiAkmBTD0QTCEjj4e0BNTS2isvO7VvKsmxbVPKcuh",
+	"em9fvyhSms0E4ZoLyiTxm/YO/YkxmT45OtLX84wJTHsJ3hQ1b/QRFdQhIX1YPlS3ihh2uy1PFKTs3Fy6",
+	"dGW9m0T2yc7tUcQv5+M9N6S/lLOH9l6NHdhbNv3gGud6u1GfTbZhY3bhpqdoH3lQyc52SdvhJO0SSsFL",
+	"8U61paTBCTPAwLk+6GE4kVZBsIpBVQs9ccGwmlLx3dfavR/3hVVH6d+p3BSKG5/afArFi7Kr0+Relc3E",
+	"khymGmkMzaH7Qkj3Q/fJ8eODiH7SiK5Kiz2Ti0Kv1Ffx2fqFh522VzpxOlHHrRz0tL/2QRq7EVYlkmBD",
+	"tdvqVRajQldzGbMUd9tM21oBS7sphwW342h7lXQnTC8Y9jIeIRVTYIugAV9LpcsN4dUVuts76AXL4lzj",
+	"POwfREqdaFJWdioMEz7Cqzx1NYXLJYuCESTHN4Q3LQHYHqdYqXqIqALEjSppjSNvhxc7grMETfvTrdn4",
+	"PtTpAhnvSqN+q/f1cFU1iQNlFoydpV5xCoohpJFYo/+EGHGluGC15kmYkNaEf7cMr9olSjxk2i29i5Xz",
+	"VkCz8ZnMXsc+0Mi9bt4JDhGVxbniZn5pV3fbvaKH6LM8VBz6zCc9/f2XN5TxZE12TSXOFxlX3WHGmB78",
+	"v//zf4fEQelgdDfuhbvchlVZXWFFLkYyrLdTDIedW46A5k2GPXjqy5QnGKcWy2o1nKFrpXzkK7CQXhL1",
+	"BYqbqPAtaJcW7AuY28m9eowauIm8oAduwEi4kNqMFZLa0Bcu/FwDMyBFjD14HaoX7es1X86Ymrri0V7p",
+	"sDoRzCbM9IWZ4Bx8FrZVY6i4pYtQGTple9jri774ExVRtl9owa5xEDONp+BsKiKx0qIbNlW7HPYF+NQ4",
+	"FwN0mOINpovyminXLtluYSaANRNyRbrLn8AigyXr2GtYwzNfw9T/3cUuQD8/Pn4cu/w3+0ccRjCboHKR",
+	"ew47uAZm97PAo+7w4vzyDRyxjB+x3EyO6KfhQROC2dErY1zJx2EEvj4cHdch4vCAzvCcAgWHNMT++9Gf",
+	"hr40J4uNBi40T3ClLn8lGNGue4WpFGMNRka+9O3VnD4ZBmrqD4vi+F3pSvgOpRrTZVCB/Erha2AaGBS9",
+	"A5gAnvTgrAiCpDzExcqALgbKTrSyXQqYZFMEIQX24JwonYpGuBJSNX+tz6awEz05fhIVE9vdcAoZm5c1",
+	"xykNjeDoIEj8sYQj14Q+YVnhC3vYsZY/OqzN2JgLy079TZGNPSQyGfrOG4483RYfaLvJemMOrr2S7W+J",
+	"6lBQdw5aSorxYcpvMPEqfZcqL0S+9EJkEVAf0F4uLQ2qw0sUBiigzzVAsCsq1/zC7bHWzWLolPqUxyjc",
+	"a6EviX+WsXiC8Kh37MofeEZnbfPZbNZj9HNPqvGRH6uPXr54+vzV5fNDO2bhIehcXs8vrCkPF4xdWvyv",
+	"RPuedB72jt3nMkPBMt456TzuHfced1xUGbHy5asqHkPHSGLKCinChBeJlTT2O3tDZ853X23T8utKfq5I",
+	"5y4jZykTkUys7qI3w8GarhAtO1qE5eVie0eudUiLD33XF2sr17oQPDo+3mf3AVIDgnWpLXpaYrRQoiLG",
+	"T9zKoQnLHR5VqvzTkIebh9TKTNOgx5sHLarK04gnm0eUhdxJlyiibDqO17IsK0JPyW2Xpr7ViEwTtBKH",
+	"K03ZVmxsUcwhYOednWoFcfPEefY2YC59tivqonDF9/aNvU3L+y4blWUbl6PiF52tWnx8aJroS6O3slbH",
+	"WorzUP6CiY56RVhgWNEWgcDZlkS28qS8ntjOl55+l4juPuHQSgzUWlSqwemzRqgaftTuK7KKq48yW0aN",
+	"qJNJ3XTzq+USfP8f1OYvMpnv7U6a6zLc1q1do3K8XUGOh58EOZr6AKx0D/mcWcyPm0eUTXjsgIctllju",
+	"lkLjvmtznkATBzv40aM2g6utK+rY/rQotVK7m6jsyZYuSqEXDvltWeTRh+pfb9dzzL+iWSKa7fjlSou0",
+	"O2OIW+D8Zy8jz5fsZWKDC3Xv45HgyL84bRafPjp9D4hwzxS2Sj7BWjHrIUlX5HvQfbG6m0cGMg3rHGtb",
+	"+Vw28NgXh9m/ZF/pMdJKoO8bAZvY2rTMGvmy8O2rkfxnSUINTmqFs4xcKZtFNdt8Uw1uNPg8mj0JgKMP",
+	"dt0Xya1716ACpGGKfU0Fs/dGtNGHpkadH9k0dFUmPAmVLLSHSb5y0qnhowMJMIeIIyWnK6jo2ilaJCQn",
+	"NimkBy1xsZL50qxwlPkxn1JnLNZo0hf9770/xvx1ZbQjKOLO/ZMcxZmH3JTtwJ+lrI2v5II+u9c+kjLq",
+	"eK3SRvCIFl0YyP10f3wkznFtDxEVDSSkAiHNbm6Si0UD6E/jHqnWU7xjt4iLHg+Tumu68c0N8vm4QcDH",
+	"YbZlaUcf7H82Ky+uHp7H8+24W9ljvZ1m4Svv9b5UNcGdz98UCEnPZ7lGDd0nxz8uSg+fQoLEmuy9ckMy",
+	"C1lyEORQa/1Re7+147tmLvfC3+SkSeln8jFmAWlSZMcEbosyZ/ZxX/sXRIvEnluXQ13OQ22CDulY/7H7",
+	"nHfqGrj3Qm1bhnU/hZoz2j2r7FbaUbmYIQqA4hr4dJobO76lLVVNRFmvzxcJL/dbpa8GP6/V6gvAEBu7",
+	"xvn9UegvipC04ginlaB539fOBSr7CoVBzpwHssqcqZBybTApZrdIN/PNrbhwLcAVE9pFXUTOlhAWN3tw",
+	"1heVUYtNUQlEam8buT9zAyylegYwY5om8f+u7V30BfUu4AKGA42xQjOMYOiqN9GfiqpXQztyOLjGuY9d",
+	"C8mZvIran0RcrGaL3TGP34D1ltUXyFJcZoH3EbBFtsgKHhU4dPC5S4l7yfQv0QSJWApPwihiNc8sNTJD",
+	"rQfbMf2yKMJ6jv9W7/JY91mx+zJDYS2vJ3jcHwZP97J4I9zNT/PWFY/7dH6aarmKO/bT+Gp5QT5n7/qb",
+	"n+az8tP4OoZtGZd7ZiI/TWk/LlN2mavlA04pv8JFwBf9i1xWbJliUUve6ovyzULge1N2XCKFRvgCzD61",
+	"pgfPaDFqv51q6foqmQn2RXVx0Kg1ZSCMpIKxlMkpoCjGjRkXi96xVs05u3jRF25nPTgTS7loMRNCmuKY",
+	"dgCmo2YVpygfszUzt4M+rSm9XNnmjjWje88qvj2Ih3jLM08YUjkia8Nmyjws4ixefi4xFmNwmvl8Hsrf",
+	"wYRK+MSUngcsSRRqDd2Hx8BgykVu8MDymYioXgrsC5LZ7k3U2kV+CIlzBlcsvpajUdH6Lb9KsUiuZ/Gk",
+	"yFDrCzkCBtooZNen9MoIyM0EVVRJILI21pNHP7rhr9Go+eHZyKAKsQl37k9D4rVKyHdM3pUKx0ENsCIP",
+	"7pbS7wtV2VEtOMYbKX9mouiMo2t5tp2TX9/VHhzf+wgURwlWChf2um9/WLkV6P79lzc1X1ZuJstU65Ke",
+	"g8bMGM3P2PmkkVVN4sOlMu7qtl/Jc/CZkRZcy/U/9Ab4VMuGhxnbK0SntICvgbS4ki6DmZJi7LiVTwam",
+	"zpCiL4bLbUyHpzDOUWus80hWqGD2XyPLlg568MbqSAUuiKIESe32fZAChZH44AV5jcWXCx0JrnLjQkwE",
+	"wpRdF4WDPD87XWKLDATO3ELFBCOfsOpvLcAj41qX2U9lOwVb2X5mXLMEnruloiMJMpVyJDEHE6aByiV+",
+	"Y6v7ZqvLbwILrH2gS7KNwHVvcryC8qBLA8QSkrMsNvAN/1ETb025NkUvwHvuJyqOsdlX5GBST+i8Qxxv",
+	"EAv25leqBmjoCkuZvi6E85RTn8GAQG1yGcW11sef1GO03F/5jr1Gy90tG8S6b35MWrUlLgvPb0xui6ic",
+	"FTw9LeFIz0K+A2aMrbjT0Qf674aoY/fvFSzejlfRqBfPtgjdeU2Kyl0HBe8eteH2W/QYqomUBT9pvhBf",
+	"kKFXUFyTLn6eoXBVHT6Kla8r/rlc8CdIxH4fkMg4n6KwBLzGYnkz4br8lB7E/n55/qoCjSkaVoHG5sIT",
+	"aWPNic3B73+jCittJOe5Gv8X5cJ/KyhxP3PbA4VGyFG0HFBlMakqwusgc2HgzsmsDQyn7P2AqpRnqAZS",
+	"jYdU1xHqBWK924pRUag4N7ovlKscCg+j+lzVWuZ2yonMlZ3z0Y/LcwbNqqIP/13RwrtPqsNk2R+kvlgI",
+	"NnA7lmWVZ3wnbl3BLStwL7ylkAvDU2CgyvpeVCaq50qZJv7J+PkbNg7XLXOVvHy1ngh+y6ULLllTdqPz",
+	"UsZlf576jG9fvywkESPcaJ7m9puL/iuyep/5CnjOh+NwY4kRrsjhow8sy5YUxDq6/czUtS6wDdxXCVnK",
+	"hcvr0fEjSzmkn2qg7g4wpAhmLsZDTz3O51TSz4RpUC49zBEdqhseY+R6tiZcsyxDpnQPXmOGzBRuK6t7",
+	"WdKcMDVNURMNBhXaHbjmWZa1zaH+GAZb43KP7ozLCTmD4lK+YOWgiJwXhK5dpucinigpZK7T+UFINWjS",
+	"yO8LCh3fEQp9QnF3+8Wi47nw5NcY8l9qqOGIDQvQK5nMnXO+Et1c0QHAmXT2X2YTbn8S6RyGOsN4CFM2",
+	"74srLKIXT2D4oU8d3vudE/jQL2tq278+jqDfQXHjfzp/+cz+SeRpent7O+zB0P5xaPVdy7nthq5xDt1h",
+	"taD7MKKEayqnrjgFXNtjlyEcDBIcsTw1fdEdFosPreo8tMJ0CD8c/3AcwdAXjx/Cr+/sTykTQzqvH+2q",
+	"tvb64hcqx/hidPizhcoJ9Duu8qjHP1d7tN9xg13rcKIQdKUoXTI4MwW+9kX3ycNHiwybg1NyaMncUDlY",
+	"K8D8OxDN5euu0r1Q/U+FRs25GPdFWYnSoC6nD+n5dJ2fJ7cp8scd3S8yyAtwr6XqT1Uxgk691xSTypR3",
+	"+py0nuECGxn0b2/0oPGNA39CS6GF0n5BCqxzsP3kOqd8rU9rTr96oKlVfFFPmopTV0VUl+pRP/7h+4PW",
+	"pshRxWey1kn4rPLdZ8k475NbcQHMzd5F7+z64qtnEnoXh20soVl8sMbLeImmNKAfaFeF/nTZII5z/5EP",
+	"q3UORQqG46YHIU9l0LvYa3AjLm74czVq9q8puDNv5XVswVXPsuwsjjEzBWZ+8699Lf41i07evVb0uArw",
+	"gRaS7ejD4i+3654F74ZsF6vcY+9FBVQNOrW/oy9YcJ2L8pQVl4M3BEDkvqzYHpD2KJVrcqNrmPtSjvVX",
+	"gr0G35ujLGV8CW9XzK0QeqZy/IXrVEqmqcypJjnVzq5iK3OBLtthJ4qbdTj4XNzcHxfueqjao3wF+jaK",
+	"G66ksMRc+g91BAn6dN4Keti7b0zI/2cxlhrWcOeKIz+qS2ZzhQnbq9U+E1/4PpDOHxN4fcryzxnp9q9i",
+	"Pxc3/2RKb+E4+7rQ/JtSvUGpfo1ZymIsAuUD5F8PdqhT/xq5cITvi3a1QfHgfr5XEmIfikYiDYobErUR",
+	"CeDhP57/zz/3XVfMfmcIKReu+X4B/wg04ctX4e8pZY7VRyqwgi6fWnxxGZNWXBxshYxudHOa0UsuULu7",
+	"oJsYQrfSnGDokBUWPx9EMPy3IcRySoLKNSS8Spm4pgvUp0UdEt/D1mVMHrqXAOi6Hmb9PhWF6ff7Hf/f",
+	"/rAvUMcsQ02vdpqLcWVYyg0qlh70IChfCVBMYV9cY2YgFylqDfTIx2L8sxUKwWozDjifJyk2tE7yZ6q9",
+	"qfiXybK17XIX0vUyeAuK/iZnv8nZbeXsJVYUaudXrrC3rXjZh2uct8gpcKrhR5F0oHa56+HcXLh8+wZm",
+	"e5PR3yqgN9PaPhRFqpxuVZaQltgeg2+WnhbrN/b3y/NX9ceeqBBklbRZYPQCoGFIbJvmPKSqA9PhCfXz",
+	"LWqh0E/QZSJZFEdBZrz7o5ItJXAGsTVHD4DrvnCTYVJLp7NKyeXlcxjSrCdu8mHkOpOSamKn64tgd9Jg",
+	"noVrcfp1PKC2mJJpQxB58ezT+qppEf/UGnVWcGhLnd5d4hesn/8yYWbpwVRTN2KinlXjkLr7ruEBS77r",
+	"OjQvrA5WMZBKgyiVY/pLyRCGI5mmcuYU2xMXunx5+TzqU13Hgki1SWRuXMHFxT+hUkOYWhk/9rP7mX2w",
+	"dF/4yikJ17EUAmOjQ3TsAlU/tYt9dyIOmTllCSkUSWHdW+B2i9i+h8fHETADU6npL8fHpzBkaTqkYgS+",
+	"GAIX2Ngi1bjqb9t2YiXTyRo9MSWPCwplfP3TU3j8+PGPYPgUXR/yv0pIcncJwMYSusOHx9Nh425owk3b",
+	"CQ10+LWdkdEwld28NmxKmXXb2iybXRHtuVe0u+/ipSdA/dXrU9+1CVT4C0v+ygzO2LzR3eHTLqj/eeTo",
+	"8pmMr2uPhJuYqUJqs1/1bdRZlP/gXqVkfAsB2b5pwZm+9mWKlEypep+/eWq5XK0M2D4a0M50xeLrZs/Z",
+	"U5lxLAO1YOgfu4cWuwXL9ESS846NMQIfUx6BtcwjV4y/L1z0OlD0emSNiwPgwvcIqwQ5rtZwPnWCuhLF",
+	"RSrAVqFcfbEmlisg7wuAfMbUtP9Xptf+0N9Cub55w/bkTKBsFKJSIm6yz8WN77lZ1GvytLtdTIKOWYrN",
+	"0pB+/qqo99Ke+BvpfiPdFYc0CUkKSnOB5S4ZDLqF6Wd8p5UHGqyQLD7YIptgg2r6TTH9GhTTS1JCGWgj",
+	"swwTl1tl1a9t8Ehm69BIZt+w6IvHIpmVGbfd31HJkmO5wiH+b86LD1zDNWZmE69a3zM03bld6NeRt/Sl",
+	"9iH9OHf5mWtWGjx2BR1jZlgqxzku4+SsSEUP+scvUd2gOrxEYcC/PMBzFk8Kb/YDDUOeDC0BLCzooauq",
+	"M9D4mzVrC0c4y7IhxEwpa8IzAWdZdlp6yX2tkSEw8P0ez7KsB7+4dOyVVy6nzJMHEkiuF/XByfNQZG1T",
+	"Mr410xeb0HMRYzJ0id5Qn/UEXg2ptsnKhCzL+oLe9WifXIoDmE2kxqKAkIsRTXwW7ytf2mR50b7gI3hl",
+	"gSXThDwITPg8dzerBm14moJC10wcE+g+egITmSt9EAE3fVHdXDG/Qo1mCN2RVGM0iz3DtZAzceBKnZbP",
+	"lH1RgQ/9trRPqklM7aecT1rDhdRmrFD3hZCGjzz96h48LWKSusMTyLgYDw/gGjHzrxruLYM85ym/wZCP",
+	"Y+YT4j8nrld9GVx5PPjFFWQQvhqDSOfQXVR7aHwX2FS+ae++93B/Kxr4BbPDy5InLMhSF+9OgUJy0L28",
+	"fH4Q8oDXKyF+6FwhU6jOcjPpnPz6zt6XJubocDVXaeekc0QS0E+1mqxfqZ/YW2AGlU0MPJ/JMRdRpQhl",
+	"QcZcharcViakqpSrE1oiOymq4GYYQzdBbS1zghZGZQO7q7nv5KAd6/DA7MorOnFS+7LySnvQq6G7Du1B",
+	"LOXansBswozr66CYiGAiZ5bzzFyNSZFA4QQFIy3V9apxed4/s2adYI7BqUMMX2dq6py4bJEyVq6AFDm3",
+	"IhQJx7Qvxc4S7YqxMAMTlmUotN0qI2jX8TCqJgG72BRqxlO9PId/q4uSZuhQNmYCVC5Aisq4hYAPjnW9",
+	"ECvtc7gUJ44ofHf+yMuNKpFEpYjINaqo0DLKLnkeI4HlCTcup2mBAdRZ5Pbd7f8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -73,20 +73,11 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	if err != nil {
 		return err
 	}
-	cur, err := decodeCursor(params.Cursor)
+	afterCreated, afterID, err := decodeTimeIDCursor(params.Cursor)
 	if err != nil {
 		return err
 	}
-	p := store.APIAdminListAppsParams{AfterCreated: time.Unix(0, 0).UTC(), Lim: int32(limit + 1)}
-	if cur != "" {
-		ts, id, ok := strings.Cut(cur, "|")
-		n, err1 := strconv.ParseInt(ts, 10, 64)
-		uid, err2 := uuid.Parse(id)
-		if !ok || err1 != nil || err2 != nil {
-			return problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
-		}
-		p.AfterCreated, p.AfterID = time.UnixMicro(n).UTC(), uid
-	}
+	p := store.APIAdminListAppsParams{AfterCreated: afterCreated, AfterID: afterID, Lim: int32(limit + 1)}
 	if params.Organization != nil && *params.Organization != "" {
 		o, err := findOrganization(ctx, s.Store.Queries, *params.Organization)
 		if err != nil {
@@ -101,7 +92,7 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	// Admins may not write an organization's env through the API, so they
 	// do not read its values either.
 	items, next, err := page(rows, limit, s.renderAppRedacted, func(a store.AppView) string {
-		return strconv.FormatInt(a.CreatedAt.UnixMicro(), 10) + "|" + a.ID.String()
+		return timeIDKey(a.CreatedAt, a.ID)
 	})
 	if err != nil {
 		return err
@@ -217,23 +208,34 @@ func (s *server) AdminGetOrganization(c echo.Context, ident openapi.Organization
 	return c.JSON(http.StatusOK, organizationOut(o))
 }
 
-// AdminListMembers answers an organization's members.
-func (s *server) AdminListMembers(c echo.Context, ident openapi.OrganizationPath) error {
+// AdminListMembers answers a page of an organization's members, by email.
+func (s *server) AdminListMembers(c echo.Context, ident openapi.OrganizationPath, params openapi.AdminListMembersParams) error {
+	limit, err := pageLimit(params.Limit)
+	if err != nil {
+		return err
+	}
+	after, err := decodeCursor(params.Cursor)
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	o, err := findOrganization(ctx, s.Store.Queries, ident)
 	if err != nil {
 		return err
 	}
-	ms, err := s.Store.ListOrganizationMembers(ctx, o.ID)
+	rows, err := s.Store.APIListMembers(ctx, store.APIListMembersParams{OrganizationID: o.ID, AfterEmail: after, Lim: int32(limit + 1)})
 	if err != nil {
 		return err
 	}
-	out := openapi.MemberList{Items: make([]openapi.Member, 0, len(ms))}
-	for _, m := range ms {
-		out.Items = append(out.Items, openapi.Member{UserId: m.ID, Email: m.Email, Name: m.Name,
-			Role: openapi.Role(m.Role), CreatedAt: m.CreatedAt})
+	items, next, err := page(rows, limit,
+		func(m store.APIListMembersRow) (openapi.Member, error) {
+			return openapi.Member{UserId: m.ID, Email: m.Email, Name: m.Name, Role: openapi.Role(m.Role), CreatedAt: m.CreatedAt}, nil
+		},
+		func(m store.APIListMembersRow) string { return m.Email })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, openapi.MemberList{Items: items, NextCursor: next})
 }
 
 type addMemberRequest struct {
@@ -452,20 +454,29 @@ func settingOut(st store.Setting) openapi.Setting {
 	return out
 }
 
-func (s *server) answerSettings(c echo.Context) error {
-	sts, err := s.Store.ListSettings(c.Request().Context())
+// AdminListSettings answers a page of settings, by key; sensitive values
+// are redacted.
+func (s *server) AdminListSettings(c echo.Context, params openapi.AdminListSettingsParams) error {
+	limit, err := pageLimit(params.Limit)
 	if err != nil {
 		return err
 	}
-	out := openapi.SettingList{Items: make([]openapi.Setting, 0, len(sts))}
-	for _, st := range sts {
-		out.Items = append(out.Items, settingOut(st))
+	after, err := decodeCursor(params.Cursor)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	rows, err := s.Store.APIListSettings(c.Request().Context(), store.APIListSettingsParams{AfterKey: after, Lim: int32(limit + 1)})
+	if err != nil {
+		return err
+	}
+	items, next, err := page(rows, limit,
+		func(st store.Setting) (openapi.Setting, error) { return settingOut(st), nil },
+		func(st store.Setting) string { return st.Key })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.SettingList{Items: items, NextCursor: next})
 }
-
-// AdminListSettings answers every setting; sensitive values are redacted.
-func (s *server) AdminListSettings(c echo.Context) error { return s.answerSettings(c) }
 
 type settingInput struct {
 	Key       *string `json:"key"`
@@ -566,7 +577,21 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.answerSettings(c)
+	// The settings written, not every setting: an answer bounded by the
+	// request (at most 100), as every list is.
+	keys := make([]string, len(req.Settings))
+	for i, in := range req.Settings {
+		keys[i] = *in.Key
+	}
+	sts, err := s.Store.APIGetSettings(ctx, keys)
+	if err != nil {
+		return err
+	}
+	out := openapi.SettingList{Items: make([]openapi.Setting, 0, len(sts))}
+	for _, st := range sts {
+		out.Items = append(out.Items, settingOut(st))
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // AdminListAudit answers a page of the audit log, newest first.

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -419,6 +420,20 @@ func (s *server) writeError(c echo.Context, err error) {
 	_ = problem.Write(c.Response(), p)
 }
 
+// badParameter matches the generated router's binding errors, which name
+// the parameter; the rest of the message is strconv's wording.
+var badParameter = regexp.MustCompile(`^Invalid format for parameter ([A-Za-z0-9_-]+): `)
+
+// malformedParameter is the 400 of a parameter that did not bind (a limit
+// of 99999999999999999999, a uuid that is not one), naming it as a field.
+func malformedParameter(msg string) *problem.Problem {
+	m := badParameter.FindStringSubmatch(msg)
+	if m == nil {
+		return problem.Malformed(msg)
+	}
+	return problem.Malformed("parameter "+m[1]+" is not valid", fe(m[1], "has the wrong type or is out of range"))
+}
+
 func fromHTTPError(he *echo.HTTPError) *problem.Problem {
 	msg := fmt.Sprint(he.Message)
 	switch he.Code {
@@ -427,7 +442,7 @@ func fromHTTPError(he *echo.HTTPError) *problem.Problem {
 	case http.StatusMethodNotAllowed:
 		return problem.New(he.Code, problem.TypeMethodNotAllowed, "Method not allowed", "this route does not answer that method")
 	case http.StatusBadRequest:
-		return problem.Malformed(msg)
+		return malformedParameter(msg)
 	case http.StatusUnauthorized:
 		return problem.Unauthorized(msg)
 	case http.StatusForbidden:

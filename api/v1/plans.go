@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,25 +15,54 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-func (s *server) listPlans(c echo.Context, activeOnly bool) error {
-	plans, err := s.Store.APIListPlans(c.Request().Context(), activeOnly)
+// listPlans answers a page of plans, cheapest first, then by name.
+func (s *server) listPlans(c echo.Context, activeOnly bool, limitParam *int, cursor *string) error {
+	limit, err := pageLimit(limitParam)
 	if err != nil {
 		return err
 	}
-	out := openapi.PlanList{Items: make([]openapi.Plan, 0, len(plans))}
-	for _, p := range plans {
-		out.Items = append(out.Items, planOut(p))
+	afterPrice, afterName, err := decodePlanCursor(cursor)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	rows, err := s.Store.APIListPlans(c.Request().Context(), store.APIListPlansParams{
+		ActiveOnly: activeOnly, AfterPrice: afterPrice, AfterName: afterName, Lim: int32(limit + 1)})
+	if err != nil {
+		return err
+	}
+	items, next, err := page(rows, limit,
+		func(p store.Plan) (openapi.Plan, error) { return planOut(p), nil },
+		func(p store.Plan) string { return strconv.FormatInt(p.PriceHourlyMicros, 10) + "|" + p.Name })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.PlanList{Items: items, NextCursor: next})
+}
+
+// decodePlanCursor decodes a cursor of (price, name); without one it
+// answers a key before every plan (prices are never negative).
+func decodePlanCursor(p *string) (int64, string, error) {
+	cur, err := decodeCursor(p)
+	if err != nil || cur == "" {
+		return -1, "", err
+	}
+	price, name, ok := strings.Cut(cur, "|")
+	n, perr := strconv.ParseInt(price, 10, 64)
+	if !ok || perr != nil {
+		return 0, "", problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
+	}
+	return n, name, nil
 }
 
 // ListPlans answers the catalogue: active plans, cheapest first.
-func (s *server) ListPlans(c echo.Context, _ openapi.ListPlansParams) error {
-	return s.listPlans(c, true)
+func (s *server) ListPlans(c echo.Context, params openapi.ListPlansParams) error {
+	return s.listPlans(c, true, params.Limit, params.Cursor)
 }
 
-// AdminListPlans answers every plan.
-func (s *server) AdminListPlans(c echo.Context) error { return s.listPlans(c, false) }
+// AdminListPlans answers every plan, cheapest first.
+func (s *server) AdminListPlans(c echo.Context, params openapi.AdminListPlansParams) error {
+	return s.listPlans(c, false, params.Limit, params.Cursor)
+}
 
 func (s *server) findPlan(ctx context.Context, q *store.Queries, ident string) (store.Plan, error) {
 	id, name := identOf(ident)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -173,6 +175,27 @@ func decodeIntCursor(p *string) (int64, bool, error) {
 		return 0, false, problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
 	}
 	return n, true, nil
+}
+
+// timeIDKey is the sort key of lists ordered by creation: (time, id).
+func timeIDKey(t time.Time, id uuid.UUID) string {
+	return strconv.FormatInt(t.UnixMicro(), 10) + "|" + id.String()
+}
+
+// decodeTimeIDCursor decodes a cursor holding a timeIDKey; without one it
+// answers a key before every row.
+func decodeTimeIDCursor(p *string) (time.Time, uuid.UUID, error) {
+	cur, err := decodeCursor(p)
+	if err != nil || cur == "" {
+		return time.Unix(0, 0).UTC(), uuid.Nil, err
+	}
+	ts, id, ok := strings.Cut(cur, "|")
+	n, err1 := strconv.ParseInt(ts, 10, 64)
+	uid, err2 := uuid.Parse(id)
+	if !ok || err1 != nil || err2 != nil {
+		return time.Time{}, uuid.Nil, problem.Malformed("", fe("cursor", "is not a cursor this API gave"))
+	}
+	return time.UnixMicro(n).UTC(), uid, nil
 }
 
 // audit records a write in paas_audit_log, in the write's transaction.

@@ -16,18 +16,31 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// ListAPITokens lists the caller's tokens.
-func (s *server) ListAPITokens(c echo.Context) error {
-	toks, err := s.Store.ListAPITokens(c.Request().Context(), caller(c).UserID)
+// ListAPITokens answers a page of the caller's tokens, oldest first.
+func (s *server) ListAPITokens(c echo.Context, params openapi.ListAPITokensParams) error {
+	limit, err := pageLimit(params.Limit)
 	if err != nil {
 		return err
 	}
-	out := openapi.APITokenList{Items: make([]openapi.APIToken, 0, len(toks))}
-	for _, t := range toks {
-		out.Items = append(out.Items, openapi.APIToken{Id: t.ID, Name: t.Name, Prefix: t.Prefix,
-			ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt})
+	afterCreated, afterID, err := decodeTimeIDCursor(params.Cursor)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	rows, err := s.Store.APIListAPITokens(c.Request().Context(), store.APIListAPITokensParams{
+		UserID: caller(c).UserID, AfterCreated: afterCreated, AfterID: afterID, Lim: int32(limit + 1)})
+	if err != nil {
+		return err
+	}
+	items, next, err := page(rows, limit,
+		func(t store.APIToken) (openapi.APIToken, error) {
+			return openapi.APIToken{Id: t.ID, Name: t.Name, Prefix: t.Prefix,
+				ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt}, nil
+		},
+		func(t store.APIToken) string { return timeIDKey(t.CreatedAt, t.ID) })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.APITokenList{Items: items, NextCursor: next})
 }
 
 type createTokenRequest struct {

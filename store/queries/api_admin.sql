@@ -2,9 +2,12 @@
 -- the admin overview.
 
 -- name: APIListPlans :many
+-- A page of plans, cheapest first, then by name, after (price, name).
 SELECT * FROM paas_plans
 WHERE (NOT sqlc.arg(active_only)::boolean OR active)
-ORDER BY price_hourly_micros, name;
+  AND (price_hourly_micros, name) > (sqlc.arg(after_price)::bigint, sqlc.arg(after_name)::text)
+ORDER BY price_hourly_micros, name
+LIMIT sqlc.arg(lim);
 
 -- name: APIGetPlan :one
 -- By id or by name.
@@ -107,3 +110,19 @@ SELECT
 -- name: APIAppPhaseCounts :many
 SELECT (CASE WHEN deleted_at IS NOT NULL THEN 'Deleting' ELSE phase END)::text AS phase, count(*)::bigint AS n
 FROM paas_apps GROUP BY 1 ORDER BY 1;
+
+-- name: APIListMembers :many
+-- A page of an organization's members, by email.
+SELECT u.id, u.email, u.name, m.role, m.created_at FROM paas_memberships m
+JOIN paas_users u ON u.id = m.user_id
+WHERE m.organization_id = sqlc.arg(organization_id) AND u.email > sqlc.arg(after_email)::text
+ORDER BY u.email
+LIMIT sqlc.arg(lim);
+
+-- name: APIListSettings :many
+-- A page of settings, by key.
+SELECT * FROM paas_settings WHERE key > sqlc.arg(after_key)::text ORDER BY key LIMIT sqlc.arg(lim);
+
+-- name: APIGetSettings :many
+-- The settings of these keys, by key.
+SELECT * FROM paas_settings WHERE key = ANY(sqlc.arg(keys)::text[]) ORDER BY key;

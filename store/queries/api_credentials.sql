@@ -31,3 +31,11 @@ SET disabled_at = CASE WHEN sqlc.arg(disabled)::boolean THEN COALESCE(disabled_a
     updated_at = now()
 WHERE id = sqlc.arg(id)
 RETURNING id, email, name, is_admin, (disabled_at IS NOT NULL)::boolean AS disabled, created_at;
+
+-- name: APIListAPITokens :many
+-- A page of a user's API tokens, oldest first, after (created_at, id).
+SELECT * FROM paas_api_tokens
+WHERE user_id = sqlc.arg(user_id)
+  AND (created_at, id) > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_id)::uuid)
+ORDER BY created_at, id
+LIMIT sqlc.arg(lim);

@@ -294,7 +294,7 @@ func TestLoginStoresServerAndToken(t *testing.T) {
 			return
 		}
 		json.NewEncoder(w).Encode(client.Me{User: client.User{Email: "me@x.io"}, AuthMethod: client.Jwt,
-			Organizations: []client.MembershipSummary{{Slug: "acme", Name: "Acme", Role: client.MembershipSummaryRoleOwner}}})
+			Organizations: []client.MembershipSummary{{Slug: "acme", Name: "Acme", Role: client.RoleOwner}}})
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

@@ -53,6 +53,25 @@ func (c *apiClient) listApps(ctx context.Context) ([]client.App, error) {
 	}
 }
 
+// listPlans returns every active plan, cheapest first, page after page.
+func (c *apiClient) listPlans(ctx context.Context) (*client.PlanList, error) {
+	all := &client.PlanList{Items: []client.Plan{}}
+	limit := 500
+	var cursor *string
+	for {
+		page, err := expect[client.PlanList](c)(c.c.ListPlans(ctx, &client.ListPlansParams{Limit: &limit, Cursor: cursor}))
+		if err != nil {
+			return nil, err
+		}
+		all.Items = append(all.Items, page.Items...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		next := page.NextCursor
+		cursor = &next
+	}
+}
+
 // listDeployments returns up to limit releases, newest first.
 func (c *apiClient) listDeployments(ctx context.Context, app string, limit int) ([]client.Deployment, error) {
 	var all []client.Deployment
@@ -433,7 +452,7 @@ func (a *app) getPlansCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pl, err := expect[client.PlanList](c)(c.c.ListPlans(cmd.Context(), nil))
+			pl, err := c.listPlans(cmd.Context())
 			if err != nil {
 				return err
 			}
