@@ -319,9 +319,17 @@ func (a *app) envCmd() *cobra.Command {
 				fmt.Fprintf(a.Err, "%s has no variables.\n", args[0])
 				return nil
 			}
+			redacted := env.Redacted != nil && *env.Redacted
 			t := output.NewTable("NAME", "VALUE")
 			for _, k := range slices.Sorted(maps.Keys(env.Env)) {
-				t.Row(k, output.OneLine(env.Env[k]))
+				v := output.OneLine(env.Env[k])
+				if redacted {
+					v = "<hidden>"
+				}
+				t.Row(k, v)
+			}
+			if redacted {
+				fmt.Fprintln(a.Err, "note: values are hidden: only owners and members of the organization read them")
 			}
 			return t.Write(a.Out)
 		},

@@ -179,6 +179,7 @@ PAAS_SERVER, PAAS_TOKEN and PAAS_ORG override it; PAASCTL_CONFIG moves it.`,
 		&cobra.Group{ID: "read", Title: "Reading state:"},
 		&cobra.Group{ID: "act", Title: "Acting on apps:"},
 		&cobra.Group{ID: "setup", Title: "Login and organizations:"},
+		&cobra.Group{ID: "admin", Title: "Administration:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
@@ -189,7 +190,8 @@ PAAS_SERVER, PAAS_TOKEN and PAAS_ORG override it; PAASCTL_CONFIG moves it.`,
 	add("declare", a.applyCmd(), a.diffCmd(), a.deleteCmd())
 	add("read", a.getCmd(), a.describeCmd(), a.eventsCmd(), a.logsCmd())
 	add("act", a.deployCmd(), a.scaleCmd(), a.stopCmd(), a.startCmd(), a.restartCmd(), a.rollbackCmd(), a.envCmd(), a.rolloutCmd())
-	add("setup", a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.orgsCmd())
+	add("setup", a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.orgsCmd(), a.passwdCmd())
+	add("admin", a.adminCmd())
 	root.AddCommand(a.versionCmd())
 
 	root.InitDefaultHelpCmd()
