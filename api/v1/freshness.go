@@ -2,13 +2,13 @@ package v1
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/skypanel/paas/store/key"
 	"github.com/skypanel/paas/store/pgnotify"
 )
 
@@ -116,14 +116,15 @@ func (f *freshness) handle(payload string) {
 	case payload == "auth":
 		f.auth = f.seq
 		f.wakeAuth()
-	case strings.HasPrefix(payload, "org/"):
-		id, err := uuid.Parse(payload[len("org/"):])
-		if err == nil {
-			f.orgs[id] = f.seq
-			return
+	default:
+		// org/<uuid>; "all", or anything this version does not know,
+		// makes every cached answer stale.
+		if k, err := key.Parse(payload); err == nil && k.Kind == key.KindOrg {
+			if id, err := k.UUID(); err == nil {
+				f.orgs[id] = f.seq
+				return
+			}
 		}
-		f.raiseFloor()
-	default: // "all", or anything this version does not know
 		f.raiseFloor()
 	}
 }

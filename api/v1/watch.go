@@ -19,6 +19,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/key"
 	"github.com/skypanel/paas/store/pgnotify"
 )
 
@@ -114,7 +115,7 @@ func (h *hub) listen(ctx context.Context, ready chan struct{}) {
 }
 
 func (h *hub) dispatch(ctx context.Context, payload string) {
-	id, err := uuid.Parse(strings.TrimPrefix(payload, "app/"))
+	id, err := key.ParseApp(payload)
 	if err != nil {
 		return
 	}
