@@ -63,7 +63,7 @@ func TestLoginCannotLockOutAVictim(t *testing.T) {
 
 // TestLoginBackoffDoubles: after a few failures, each further failure of
 // an email from one address doubles the wait, up to a cap; a success
-// clears it. (Waits of minutes, so the test's own pace does not matter.)
+// clears it. (Waits of minutes, so the test's own pace hardly matters.)
 func TestLoginBackoffDoubles(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(d *v1.Deps) {
@@ -78,7 +78,9 @@ func TestLoginBackoffDoubles(t *testing.T) {
 		r := f.loginFrom("127.0.0.2", "bob@example.com", testPassword)
 		r.problem(429, "rate-limited")
 		got, err := strconv.Atoi(r.Header.Get("Retry-After"))
-		if err != nil || got > want || got < want-5 {
+		// Slack for the test's own pace (bcrypt under -race on a busy
+		// machine): still half a step, so each wait is told from the next.
+		if err != nil || got > want || got <= want/2 {
 			t.Fatalf("wait %d: Retry-After %q, want %d seconds", i, r.Header.Get("Retry-After"), want)
 		}
 		f.clock.Advance(time.Duration(got) * time.Second)
