@@ -98,6 +98,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 
 	apiV1 := v1.New(v1.Deps{
 		Store: s, Box: box, JWTSecret: []byte(cfg.JWTSecret), Docker: docker, Logger: *log,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &api.Server{
 		Metrics:  reg,

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/store/secret"
 )
 
@@ -63,6 +65,8 @@ type Config struct {
 	TaskLogMaxSize string
 	// TaskLogMaxFiles is how many log files a task keeps (PAAS_TASK_LOG_MAX_FILES, default 3).
 	TaskLogMaxFiles int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (PAAS_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 	// AllowMassOrphanRemoval lifts MaxOrphanShare; set by serve's --allow-mass-orphan-removal, not the environment.
 	AllowMassOrphanRemoval bool
 }
@@ -94,6 +98,7 @@ var Vars = []Var{
 	{"PAAS_TASK_PIDS_LIMIT", "512", "most processes one app task may run"},
 	{"PAAS_TASK_LOG_MAX_SIZE", "10m", "size of one json-file log of an app task before it rotates"},
 	{"PAAS_TASK_LOG_MAX_FILES", "3", "rotated log files an app task keeps"},
+	{"PAAS_TRUSTED_PROXIES", "", "addresses or CIDR ranges of the reverse proxies (Traefik) whose X-Forwarded-For names the client; none by default"},
 	{"PAAS_MAX_ORPHAN_SHARE", "0.25", "largest share of this installation's services removed as orphans (no app row) in one pass; above it none are"},
 	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
 	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
@@ -202,6 +207,9 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	cfg.TaskLogMaxSize = get("PAAS_TASK_LOG_MAX_SIZE")
 	if !logSizeRE.MatchString(cfg.TaskLogMaxSize) {
 		errs = append(errs, fmt.Errorf("PAAS_TASK_LOG_MAX_SIZE %q: want a size such as 10m, 512k or 1g", cfg.TaskLogMaxSize))
+	}
+	if cfg.TrustedProxies, err = v1.ParseTrustedProxies(get("PAAS_TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("PAAS_TRUSTED_PROXIES: %w", err))
 	}
 	cfg.MaxOrphanShare, err = strconv.ParseFloat(get("PAAS_MAX_ORPHAN_SHARE"), 64)
 	if err != nil || !(cfg.MaxOrphanShare > 0 && cfg.MaxOrphanShare <= 1) {
