@@ -52,3 +52,23 @@ func TestParseApp(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: whatever Parse accepts prints back to the same text, stays
+// within MaxLen and has a kind and a name that Parse would accept alone.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"app/6f1c9a9e-5f7e-4a51-9f55-0d4f6ad1b0a1", "node/x", "a/b/c", "", "app/ ", "x-1/\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if k.String() != s || len(s) > MaxLen || k.Kind == "" || k.Name == "" {
+			t.Fatalf("Parse(%q) = %#v", s, k)
+		}
+		if back, err := Parse(k.String()); err != nil || back != k {
+			t.Fatalf("round trip of %q: %v, %v", s, back, err)
+		}
+	})
+}
