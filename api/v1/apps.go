@@ -120,7 +120,7 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 		} else if !store.IsNotFound(err) {
 			return err
 		}
-		max, err := intSetting(ctx, q, "max_apps_per_org", 25)
+		max, err := store.IntSetting(ctx, q, "max_apps_per_org", 25)
 		if err != nil {
 			return err
 		}

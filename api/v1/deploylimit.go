@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,33 +12,13 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// intSetting reads a numeric setting; missing or empty means def, 0 means
-// no limit.
-func intSetting(ctx context.Context, q *store.Queries, key string, def int64) (int64, error) {
-	st, err := q.GetSetting(ctx, key)
-	if store.IsNotFound(err) {
-		return def, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if st.Value == nil || strings.TrimSpace(*st.Value) == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(*st.Value), 10, 64)
-	if err != nil || n < 0 {
-		return def, nil
-	}
-	return n, nil
-}
-
 // takeDeploySlot records a write that asks for a new release, or refuses
 // it when the organization has asked for max_deployments_per_hour in the
 // last hour. Requests are counted, not releases: the reconciler cuts those
 // later, and a burst of writes must not get through before it does. The
 // organization's slots are taken one transaction at a time.
 func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uuid.UUID) error {
-	limit, err := intSetting(ctx, q, "max_deployments_per_hour", 60)
+	limit, err := store.IntSetting(ctx, q, "max_deployments_per_hour", 60)
 	if err != nil || limit == 0 {
 		return err
 	}
