@@ -40,8 +40,8 @@ func TestAppConvergesToRunningService(t *testing.T) {
 	if svc.Spec.Name != a.ServiceName || svc.Spec.Labels["paas.instance"] != e.instance {
 		t.Fatalf("service %s labels %v", svc.Spec.Name, svc.Spec.Labels)
 	}
-	if lim := svc.Spec.TaskTemplate.Resources.Limits; lim.NanoCPUs != 1e9 || lim.MemoryBytes != 1024<<20 {
-		t.Fatalf("limits %+v, want the standard plan's 1 CPU / 1024 MB", lim)
+	if lim := svc.Spec.TaskTemplate.Resources.Limits; lim.NanoCPUs != 1e8 || lim.MemoryBytes != 128<<20 {
+		t.Fatalf("limits %+v, want the test plan's 0.1 CPU / 128 MB", lim)
 	}
 	foundEnv := false
 	for _, kv := range cs.Env {
@@ -76,12 +76,12 @@ func TestAppConvergesToRunningService(t *testing.T) {
 	e.waitEvent(a.ID, "Created", a.ServiceName, 10*time.Second)
 
 	// An admin's change to the plan reaches the running service.
-	if _, err := e.store.Pool.Exec(e.ctx, "UPDATE paas_plans SET memory_mb = 1536 WHERE id = $1", e.plan.ID); err != nil {
+	if _, err := e.store.Pool.Exec(e.ctx, "UPDATE paas_plans SET memory_mb = 192 WHERE id = $1", e.plan.ID); err != nil {
 		t.Fatal(err)
 	}
 	swarmtest.Eventually(t, 60*time.Second, "new plan memory applied", func() bool {
 		svc, ok := e.service(a.ID)
-		return ok && svc.Spec.TaskTemplate.Resources.Limits.MemoryBytes == 1536<<20
+		return ok && svc.Spec.TaskTemplate.Resources.Limits.MemoryBytes == 192<<20
 	})
 
 	// The loops' metrics are exported.

@@ -65,8 +65,12 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := s.GetPlanByName(ctx, "standard")
-	if err != nil {
+	// A small plan: a quarter of its CPU is reserved per task, and the
+	// package's tests run in parallel on a two-core machine, where the
+	// seeded plans' reservations would leave start-first rollouts pending.
+	var plan store.Plan
+	if err := s.Pool.QueryRow(ctx, `INSERT INTO paas_plans (name, display_name, cpu_millis, memory_mb, max_replicas, price_hourly_micros)
+		VALUES ('test', 'Test', 100, 128, 3, 1000) RETURNING id, name, cpu_millis, memory_mb`).Scan(&plan.ID, &plan.Name, &plan.CpuMillis, &plan.MemoryMb); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
