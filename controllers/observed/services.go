@@ -8,7 +8,6 @@ package observed
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sync"
 
 	"github.com/docker/docker/api/types"
@@ -193,30 +192,13 @@ func (s *Services) Refresh(ctx context.Context, serviceID string) (appID string,
 }
 
 // Get returns the cached service of an app. The value is shared with the
-// cache and with other loops: read it, and build what you write with
-// SpecForWrite.
+// cache and with other loops: read it, and write through servicewrite,
+// whose merge copies what it edits.
 func (s *Services) Get(appID string) (swarm.Service, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	svc, ok := s.byApp[appID]
 	return svc, ok
-}
-
-// SpecForWrite copies a cached spec deeply enough to be edited and sent:
-// the Docker client rewrites ContainerSpec.Image in place, and callers edit
-// the mode and labels, so those are copied; the rest is only read.
-func SpecForWrite(svc swarm.Service) swarm.ServiceSpec {
-	spec := svc.Spec
-	spec.Labels = maps.Clone(spec.Labels)
-	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
-		c := *cs
-		spec.TaskTemplate.ContainerSpec = &c
-	}
-	if r := spec.Mode.Replicated; r != nil {
-		c := *r
-		spec.Mode.Replicated = &c
-	}
-	return spec
 }
 
 // Extra returns the ids of services that claim appID but are not the one

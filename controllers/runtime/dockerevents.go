@@ -73,7 +73,7 @@ func (d *DockerEvents) Run(ctx context.Context) error {
 		}
 		delay := cmp.Or(d.ReconnectDelay, DefaultReconnectDelay)
 		zerolog.Ctx(ctx).Warn().Err(err).Dur("retry_in", delay).Msg("docker event stream lost")
-		if !sleep(ctx, delay) {
+		if !Sleep(ctx, delay) {
 			return nil
 		}
 	}

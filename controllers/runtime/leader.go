@@ -94,7 +94,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error
 		if err != nil {
 			log.Warn().Err(err).Dur("retry_in", retry).Msg("leader election")
 		}
-		if !sleep(ctx, retry) {
+		if !Sleep(ctx, retry) {
 			return nil
 		}
 	}
@@ -123,7 +123,7 @@ func (e *Elector) campaign(ctx context.Context, lead func(context.Context)) erro
 		if got {
 			break
 		}
-		if !sleep(ctx, cmp.Or(e.RetryInterval, DefaultRetryInterval)) {
+		if !Sleep(ctx, cmp.Or(e.RetryInterval, DefaultRetryInterval)) {
 			return ctx.Err()
 		}
 	}
@@ -153,7 +153,7 @@ func (e *Elector) hold(ctx context.Context, conn *pgx.Conn, lead func(context.Co
 
 	// Let the previous leader notice it lost the lock before we act.
 	log.Debug().Msg("took leader lock; waiting out the previous leader")
-	if sleep(leaderCtx, interval+timeout) && e.begin(leaderCtx) {
+	if Sleep(leaderCtx, interval+timeout) && e.begin(leaderCtx) {
 		log.Info().Msg("acquired leadership")
 		lead(leaderCtx)
 	}

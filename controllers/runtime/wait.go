@@ -9,8 +9,8 @@ import (
 // whose ReconnectDelay is zero.
 const DefaultReconnectDelay = time.Second
 
-// sleep waits for d or until ctx is done, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx is done, and reports whether d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

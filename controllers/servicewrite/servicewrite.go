@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/observed"
+	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/store"
 )
@@ -110,7 +111,7 @@ func (w *Writer) Update(ctx context.Context, loop string, app uuid.UUID, plan Pl
 			zerolog.Ctx(ctx).Debug().Uint64("version", live.Version.Index).Str("service", live.Spec.Name).Int("attempt", attempt).Msg("service changed under the write; re-reading")
 			// Writers that collided tend to collide again in lockstep: a
 			// short random pause, growing with the attempts, breaks the tie.
-			if !pause(ctx, time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)))) {
+			if !runtime.Sleep(ctx, time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)))) {
 				return nil, ctx.Err()
 			}
 			if _, _, err := w.Services.Refresh(ctx, live.ID); err != nil {
@@ -155,18 +156,6 @@ func Record(ctx context.Context, events Events, at time.Time, loop string, app u
 		ReportingController: loop, At: at,
 	}); err != nil {
 		log.Warn().Err(err).Msg("record event")
-	}
-}
-
-// pause waits for d or until ctx is done, and reports whether d passed.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
