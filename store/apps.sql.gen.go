@@ -16,7 +16,7 @@ import (
 
 const bumpAppRestart = `-- name: BumpAppRestart :one
 UPDATE paas_apps SET restart_count = restart_count + 1
-WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
+WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
 `
 
 func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error) {
@@ -50,6 +50,7 @@ func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error)
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }
@@ -68,7 +69,7 @@ func (q *Queries) CountOrganizationApps(ctx context.Context, organizationID uuid
 const createApp = `-- name: CreateApp :one
 INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
 `
 
 type CreateAppParams struct {
@@ -124,6 +125,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }
@@ -142,7 +144,7 @@ func (q *Queries) DeleteAppRow(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE id = $1
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
@@ -176,12 +178,13 @@ func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }
 
 const getAppByName = `-- name: GetAppByName :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE organization_id = $1 AND name = $2
 `
 
 type GetAppByNameParams struct {
@@ -220,12 +223,13 @@ func (q *Queries) GetAppByName(ctx context.Context, arg GetAppByNameParams) (App
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }
 
 const getAppDesired = `-- name: GetAppDesired :one
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended, o.network_id AS org_network_id
+SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, a.default_host_label, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended, o.network_id AS org_network_id
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 JOIN paas_organizations o ON o.id = a.organization_id
@@ -272,6 +276,7 @@ func (q *Queries) GetAppDesired(ctx context.Context, id uuid.UUID) (GetAppDesire
 		&i.App.DeletedAt,
 		&i.App.CreatedAt,
 		&i.App.UpdatedAt,
+		&i.App.DefaultHostLabel,
 		&i.Plan.ID,
 		&i.Plan.Name,
 		&i.Plan.DisplayName,
@@ -314,7 +319,7 @@ func (q *Queries) ListAppIDs(ctx context.Context) ([]uuid.UUID, error) {
 }
 
 const listApps = `-- name: ListApps :many
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at FROM paas_apps WHERE organization_id = $1 ORDER BY name
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE organization_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App, error) {
@@ -354,6 +359,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 			&i.DeletedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DefaultHostLabel,
 		); err != nil {
 			return nil, err
 		}
@@ -366,7 +372,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 }
 
 const markAppDeleted = `-- name: MarkAppDeleted :one
-UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
+UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
 `
 
 func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error) {
@@ -400,6 +406,7 @@ func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error)
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }
@@ -537,7 +544,7 @@ const updateAppSpec = `-- name: UpdateAppSpec :one
 UPDATE paas_apps
 SET image = $3, replicas = $4, port = $5, command = $6, plan_id = $7, health_check = $8, stopped = $9
 WHERE id = $1 AND version = $2 AND deleted_at IS NULL
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
 `
 
 type UpdateAppSpecParams struct {
@@ -595,6 +602,7 @@ func (q *Queries) UpdateAppSpec(ctx context.Context, arg UpdateAppSpecParams) (A
 		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DefaultHostLabel,
 	)
 	return i, err
 }

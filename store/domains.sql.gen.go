@@ -7,12 +7,13 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
 const createDomain = `-- name: CreateDomain :one
-INSERT INTO paas_domains (app_id, hostname) VALUES ($1, $2) RETURNING id, app_id, hostname, status, created_at
+INSERT INTO paas_domains (app_id, hostname) VALUES ($1, $2) RETURNING id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at
 `
 
 type CreateDomainParams struct {
@@ -29,6 +30,12 @@ func (q *Queries) CreateDomain(ctx context.Context, arg CreateDomainParams) (Dom
 		&i.Hostname,
 		&i.Status,
 		&i.CreatedAt,
+		&i.VerificationToken,
+		&i.LastError,
+		&i.CheckedAt,
+		&i.VerifiedAt,
+		&i.VerifyRequestedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
@@ -50,8 +57,102 @@ func (q *Queries) DeleteDomain(ctx context.Context, arg DeleteDomainParams) (int
 	return result.RowsAffected(), nil
 }
 
+const getAppDomain = `-- name: GetAppDomain :one
+SELECT id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at FROM paas_domains WHERE app_id = $1 AND id = $2
+`
+
+type GetAppDomainParams struct {
+	AppID uuid.UUID `json:"app_id"`
+	ID    uuid.UUID `json:"id"`
+}
+
+func (q *Queries) GetAppDomain(ctx context.Context, arg GetAppDomainParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, getAppDomain, arg.AppID, arg.ID)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Hostname,
+		&i.Status,
+		&i.CreatedAt,
+		&i.VerificationToken,
+		&i.LastError,
+		&i.CheckedAt,
+		&i.VerifiedAt,
+		&i.VerifyRequestedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getDomainForCheck = `-- name: GetDomainForCheck :one
+SELECT d.id, d.app_id, d.hostname, d.status, d.created_at, d.verification_token, d.last_error, d.checked_at, d.verified_at, d.verify_requested_at, d.updated_at, a.deleted_at AS app_deleted_at
+FROM paas_domains d JOIN paas_apps a ON a.id = d.app_id
+WHERE d.id = $1
+`
+
+type GetDomainForCheckRow struct {
+	ID                uuid.UUID  `json:"id"`
+	AppID             uuid.UUID  `json:"app_id"`
+	Hostname          string     `json:"hostname"`
+	Status            string     `json:"status"`
+	CreatedAt         time.Time  `json:"created_at"`
+	VerificationToken string     `json:"verification_token"`
+	LastError         string     `json:"last_error"`
+	CheckedAt         *time.Time `json:"checked_at"`
+	VerifiedAt        *time.Time `json:"verified_at"`
+	VerifyRequestedAt *time.Time `json:"verify_requested_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	AppDeletedAt      *time.Time `json:"app_deleted_at"`
+}
+
+// A domain as the domain loop checks it, with whether its app is going away.
+func (q *Queries) GetDomainForCheck(ctx context.Context, id uuid.UUID) (GetDomainForCheckRow, error) {
+	row := q.db.QueryRow(ctx, getDomainForCheck, id)
+	var i GetDomainForCheckRow
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Hostname,
+		&i.Status,
+		&i.CreatedAt,
+		&i.VerificationToken,
+		&i.LastError,
+		&i.CheckedAt,
+		&i.VerifiedAt,
+		&i.VerifyRequestedAt,
+		&i.UpdatedAt,
+		&i.AppDeletedAt,
+	)
+	return i, err
+}
+
+const listDomainIDs = `-- name: ListDomainIDs :many
+SELECT id FROM paas_domains ORDER BY id
+`
+
+func (q *Queries) ListDomainIDs(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listDomainIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listDomains = `-- name: ListDomains :many
-SELECT id, app_id, hostname, status, created_at FROM paas_domains WHERE app_id = $1 ORDER BY hostname
+SELECT id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at FROM paas_domains WHERE app_id = $1 ORDER BY hostname
 `
 
 func (q *Queries) ListDomains(ctx context.Context, appID uuid.UUID) ([]Domain, error) {
@@ -69,6 +170,12 @@ func (q *Queries) ListDomains(ctx context.Context, appID uuid.UUID) ([]Domain, e
 			&i.Hostname,
 			&i.Status,
 			&i.CreatedAt,
+			&i.VerificationToken,
+			&i.LastError,
+			&i.CheckedAt,
+			&i.VerifiedAt,
+			&i.VerifyRequestedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -78,4 +185,113 @@ func (q *Queries) ListDomains(ctx context.Context, appID uuid.UUID) ([]Domain, e
 		return nil, err
 	}
 	return items, nil
+}
+
+const markDomainsRouted = `-- name: MarkDomainsRouted :execrows
+UPDATE paas_domains SET
+    status = CASE WHEN id = ANY($1::uuid[]) THEN 'routed' ELSE 'verified' END,
+    updated_at = now()
+WHERE app_id = $2
+  AND ((status = 'verified' AND id = ANY($1::uuid[]))
+    OR (status = 'routed' AND NOT id = ANY($1::uuid[])))
+`
+
+type MarkDomainsRoutedParams struct {
+	Routed []uuid.UUID `json:"routed"`
+	AppID  uuid.UUID   `json:"app_id"`
+}
+
+// The route loop's part of a domain's status: verified domains its labels
+// now route become routed, routed ones they no longer route go back to
+// verified. A domain the domain loop failed in between stays failed.
+func (q *Queries) MarkDomainsRouted(ctx context.Context, arg MarkDomainsRoutedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markDomainsRouted, arg.Routed, arg.AppID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const recordDomainCheck = `-- name: RecordDomainCheck :one
+UPDATE paas_domains SET
+    status = CASE
+        WHEN $1::boolean THEN CASE WHEN status = 'routed' THEN 'routed' ELSE 'verified' END
+        WHEN status = 'pending' AND NOT $2::boolean THEN 'pending'
+        ELSE 'failed' END,
+    last_error = $3,
+    checked_at = $4,
+    verified_at = CASE WHEN $1::boolean THEN $4 ELSE verified_at END,
+    updated_at = now()
+WHERE id = $5
+RETURNING id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at
+`
+
+type RecordDomainCheckParams struct {
+	Found       bool       `json:"found"`
+	FailPending bool       `json:"fail_pending"`
+	LastError   string     `json:"last_error"`
+	CheckedAt   *time.Time `json:"checked_at"`
+	ID          uuid.UUID  `json:"id"`
+}
+
+// Records one check of a domain's proof. A proof found keeps a routed
+// domain routed and makes any other verified; a proof missing fails a
+// domain that was proven or whose check was asked for, and keeps a domain
+// never proven pending. Either way the error (empty on success) and the
+// time are kept.
+func (q *Queries) RecordDomainCheck(ctx context.Context, arg RecordDomainCheckParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, recordDomainCheck,
+		arg.Found,
+		arg.FailPending,
+		arg.LastError,
+		arg.CheckedAt,
+		arg.ID,
+	)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Hostname,
+		&i.Status,
+		&i.CreatedAt,
+		&i.VerificationToken,
+		&i.LastError,
+		&i.CheckedAt,
+		&i.VerifiedAt,
+		&i.VerifyRequestedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const requestDomainVerify = `-- name: RequestDomainVerify :one
+UPDATE paas_domains SET verify_requested_at = $3, updated_at = now()
+WHERE app_id = $1 AND id = $2 RETURNING id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at
+`
+
+type RequestDomainVerifyParams struct {
+	AppID             uuid.UUID  `json:"app_id"`
+	ID                uuid.UUID  `json:"id"`
+	VerifyRequestedAt *time.Time `json:"verify_requested_at"`
+}
+
+// Asks the domain loop to check the proof now (spec: the notify trigger
+// wakes the loop).
+func (q *Queries) RequestDomainVerify(ctx context.Context, arg RequestDomainVerifyParams) (Domain, error) {
+	row := q.db.QueryRow(ctx, requestDomainVerify, arg.AppID, arg.ID, arg.VerifyRequestedAt)
+	var i Domain
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Hostname,
+		&i.Status,
+		&i.CreatedAt,
+		&i.VerificationToken,
+		&i.LastError,
+		&i.CheckedAt,
+		&i.VerifiedAt,
+		&i.VerifyRequestedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

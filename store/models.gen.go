@@ -51,6 +51,7 @@ type App struct {
 	DeletedAt           *time.Time            `json:"deleted_at"`
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
+	DefaultHostLabel    string                `json:"default_host_label"`
 }
 
 type AppView struct {
@@ -81,6 +82,7 @@ type AppView struct {
 	DeletedAt           *time.Time            `json:"deleted_at"`
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
+	DefaultHostLabel    string                `json:"default_host_label"`
 	PlanName            string                `json:"plan_name"`
 	Hostnames           []string              `json:"hostnames"`
 	EnvKeys             []string              `json:"env_keys"`
@@ -120,11 +122,17 @@ type Deployment struct {
 }
 
 type Domain struct {
-	ID        uuid.UUID `json:"id"`
-	AppID     uuid.UUID `json:"app_id"`
-	Hostname  string    `json:"hostname"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
+	ID                uuid.UUID  `json:"id"`
+	AppID             uuid.UUID  `json:"app_id"`
+	Hostname          string     `json:"hostname"`
+	Status            string     `json:"status"`
+	CreatedAt         time.Time  `json:"created_at"`
+	VerificationToken string     `json:"verification_token"`
+	LastError         string     `json:"last_error"`
+	CheckedAt         *time.Time `json:"checked_at"`
+	VerifiedAt        *time.Time `json:"verified_at"`
+	VerifyRequestedAt *time.Time `json:"verify_requested_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 }
 
 type EnvVar struct {

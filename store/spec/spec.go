@@ -1,7 +1,8 @@
 // Package spec holds the definitions of an app's spec that the schema, the
 // API, the CLI and the reconcilers must agree on: which fields cut a
-// release, and which names an environment variable may have. It imports
-// nothing heavier than the standard library, so every client can use it.
+// release, which names an environment variable may have, and which hostnames
+// may be routed. It imports nothing heavier than the standard library and
+// golang.org/x/net/idna, so every client can use it.
 package spec
 
 import (
