@@ -30,3 +30,18 @@ func IntSetting(ctx context.Context, q SettingGetter, key string, def int64) (in
 	}
 	return n, nil
 }
+
+// StringSetting reads a text setting, trimmed; "" when it is unset.
+func StringSetting(ctx context.Context, q SettingGetter, key string) (string, error) {
+	st, err := q.GetSetting(ctx, key)
+	if IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if st.Value == nil {
+		return "", nil
+	}
+	return strings.TrimSpace(*st.Value), nil
+}

@@ -7,7 +7,6 @@ package scale
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -99,8 +98,8 @@ func (r *Reconciler) writeSuspended(ctx context.Context, row store.GetAppDesired
 		c = servicespec.Condition{Type: servicespec.ConditionSuspended, Status: servicespec.StatusTrue,
 			Reason: "OrganizationSuspended", Message: "the organization's wallet is empty; apps are scaled to zero until it is topped up"}
 	}
-	var have []servicespec.Condition
-	if err := decode(row.App.Conditions, &have); err != nil {
+	have, err := status.Decode(row.App.Conditions)
+	if err != nil {
 		return err
 	}
 	want := []servicespec.Condition{c}
@@ -142,15 +141,4 @@ func why(row store.GetAppDesiredRow) string {
 		return " (app stopped)"
 	}
 	return ""
-}
-
-// decode reads a stored condition list; an empty column is no conditions.
-func decode(raw []byte, conds *[]servicespec.Condition) error {
-	if len(raw) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(raw, conds); err != nil {
-		return fmt.Errorf("decode conditions: %w", err)
-	}
-	return nil
 }

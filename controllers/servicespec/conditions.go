@@ -16,6 +16,8 @@ const (
 	ConditionDegraded = "Degraded"
 	// ConditionSuspended is True while billing keeps the app scaled to zero.
 	ConditionSuspended = "Suspended"
+	// ConditionRouted is True when Traefik's labels on the app's service route its hostnames.
+	ConditionRouted = "Routed"
 )
 
 // Condition statuses.
@@ -41,7 +43,7 @@ type Condition struct {
 }
 
 // conditionOrder fixes where known types sit so the list reads the same in every answer.
-var conditionOrder = []string{ConditionReady, ConditionProgressing, ConditionDegraded, ConditionSuspended}
+var conditionOrder = []string{ConditionReady, ConditionProgressing, ConditionDegraded, ConditionSuspended, ConditionRouted}
 
 // ConditionOrder returns the display order of the known condition types;
 // others follow, by name. The SQL merge sorts by it.

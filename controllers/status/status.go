@@ -92,3 +92,15 @@ func Differ(have, want []servicespec.Condition) bool {
 	}
 	return false
 }
+
+// Decode reads an app's stored condition list; an empty column is no conditions.
+func Decode(raw []byte) ([]servicespec.Condition, error) {
+	var conds []servicespec.Condition
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(raw, &conds); err != nil {
+		return nil, fmt.Errorf("decode conditions: %w", err)
+	}
+	return conds, nil
+}

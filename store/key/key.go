@@ -20,6 +20,8 @@ type Kind string
 const (
 	// KindApp names an app by uuid; its loops converge the app's Swarm service.
 	KindApp Kind = "app"
+	// KindDomain names a custom domain by uuid; its loop checks the domain's proof of ownership.
+	KindDomain Kind = "domain"
 	// KindNode names a Swarm node by its Swarm id.
 	KindNode Kind = "node"
 	// KindOrg names an organization by uuid.
