@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -11,7 +12,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
+	"github.com/skypanel/paas/controllers/route"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/controllers/servicespec"
@@ -22,6 +25,11 @@ import (
 // ChannelDesired is the Postgres channel on which triggers announce
 // desired-state changes; each payload is a key.
 const ChannelDesired = "paas_desired"
+
+// ChannelRoutes is the Postgres channel on which triggers announce changes
+// that only move routes (a domain's status, the default domain); each
+// payload is an app key.
+const ChannelRoutes = "paas_routes"
 
 // kindHousekeeping names the housekeeping loop's single key.
 const kindHousekeeping key.Kind = "housekeeping"
@@ -52,6 +60,34 @@ func (m *Manager) builtinLoops() []Loop {
 			Name: scale.Name, Kind: key.KindApp, Wakes: appWakes, Owns: scale.Owns,
 			New: func(s Shared) runtime.Reconciler {
 				return &scale.Reconciler{Store: m.Store, Writer: s.Writer, Now: m.Now}
+			},
+		},
+		{
+			Name: route.Name, Kind: key.KindApp, Owns: route.Owns,
+			Wakes: Wakes{
+				Notify: []Notify{
+					{Channel: ChannelDesired, Prefix: string(key.KindApp) + "/"},
+					{Channel: ChannelRoutes, Prefix: string(key.KindApp) + "/"},
+				},
+				DockerEvents: []events.Type{ServiceEvents},
+				Resync:       appKeys,
+			},
+			New: func(s Shared) runtime.Reconciler {
+				return &route.Reconciler{Store: m.Store, Writer: s.Writer, InstanceID: m.InstanceID, CertResolver: m.CertResolver, Now: m.Now}
+			},
+		},
+		{
+			Name: domain.Name, Kind: key.KindDomain,
+			Wakes: Wakes{
+				Notify: []Notify{{Channel: ChannelDesired, Prefix: string(key.KindDomain) + "/"}},
+				Resync: m.domainKeys,
+			},
+			New: func(Shared) runtime.Reconciler {
+				var resolver domain.Resolver = net.DefaultResolver
+				if m.Resolver != nil {
+					resolver = m.Resolver
+				}
+				return &domain.Reconciler{Store: m.Store, Resolver: resolver, Recheck: m.DomainRecheck, Now: m.Now}
 			},
 		},
 		{
@@ -131,6 +167,20 @@ func keysOf(rows []uuid.UUID, services []string) []key.Key {
 		}
 	}
 	return keys
+}
+
+// domainKeys lists every custom domain; each one's reconcile asks to be
+// woken again when its next check is due.
+func (m *Manager) domainKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
+	ids, err := m.Store.ListDomainIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	keys := make([]key.Key, len(ids))
+	for i, id := range ids {
+		keys[i] = key.New(key.KindDomain, id.String())
+	}
+	return keys, nil
 }
 
 // orgKeys lists every organization, and those that only a network of this

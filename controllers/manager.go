@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/observed"
 	"github.com/skypanel/paas/controllers/runtime"
@@ -80,6 +81,14 @@ type Manager struct {
 	MaxOrphanShare float64
 	// AllowMassOrphanRemoval lifts MaxOrphanShare (serve --allow-mass-orphan-removal).
 	AllowMassOrphanRemoval bool
+	// Resolver looks up domains' proofs of ownership (the system's
+	// resolver if nil; domain.NewResolver points one at a DNS server).
+	Resolver domain.Resolver
+	// DomainRecheck overrides the domain_recheck_minutes setting when positive.
+	DomainRecheck time.Duration
+	// CertResolver names Traefik's ACME resolver in the routes
+	// (route.DefaultCertResolver if empty).
+	CertResolver string
 	// Registerer receives the loops' metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now reads the clock (default time.Now).

@@ -92,18 +92,8 @@ WHERE d.id = $1
 `
 
 type GetDomainForCheckRow struct {
-	ID                uuid.UUID  `json:"id"`
-	AppID             uuid.UUID  `json:"app_id"`
-	Hostname          string     `json:"hostname"`
-	Status            string     `json:"status"`
-	CreatedAt         time.Time  `json:"created_at"`
-	VerificationToken string     `json:"verification_token"`
-	LastError         string     `json:"last_error"`
-	CheckedAt         *time.Time `json:"checked_at"`
-	VerifiedAt        *time.Time `json:"verified_at"`
-	VerifyRequestedAt *time.Time `json:"verify_requested_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
-	AppDeletedAt      *time.Time `json:"app_deleted_at"`
+	Domain       Domain     `json:"domain"`
+	AppDeletedAt *time.Time `json:"app_deleted_at"`
 }
 
 // A domain as the domain loop checks it, with whether its app is going away.
@@ -111,17 +101,17 @@ func (q *Queries) GetDomainForCheck(ctx context.Context, id uuid.UUID) (GetDomai
 	row := q.db.QueryRow(ctx, getDomainForCheck, id)
 	var i GetDomainForCheckRow
 	err := row.Scan(
-		&i.ID,
-		&i.AppID,
-		&i.Hostname,
-		&i.Status,
-		&i.CreatedAt,
-		&i.VerificationToken,
-		&i.LastError,
-		&i.CheckedAt,
-		&i.VerifiedAt,
-		&i.VerifyRequestedAt,
-		&i.UpdatedAt,
+		&i.Domain.ID,
+		&i.Domain.AppID,
+		&i.Domain.Hostname,
+		&i.Domain.Status,
+		&i.Domain.CreatedAt,
+		&i.Domain.VerificationToken,
+		&i.Domain.LastError,
+		&i.Domain.CheckedAt,
+		&i.Domain.VerifiedAt,
+		&i.Domain.VerifyRequestedAt,
+		&i.Domain.UpdatedAt,
 		&i.AppDeletedAt,
 	)
 	return i, err
@@ -216,18 +206,20 @@ const recordDomainCheck = `-- name: RecordDomainCheck :one
 UPDATE paas_domains SET
     status = CASE
         WHEN $1::boolean THEN CASE WHEN status = 'routed' THEN 'routed' ELSE 'verified' END
-        WHEN status = 'pending' AND NOT $2::boolean THEN 'pending'
+        WHEN NOT $2::boolean THEN status
+        WHEN status = 'pending' AND NOT $3::boolean THEN 'pending'
         ELSE 'failed' END,
-    last_error = $3,
-    checked_at = $4,
-    verified_at = CASE WHEN $1::boolean THEN $4 ELSE verified_at END,
+    last_error = $4,
+    checked_at = $5,
+    verified_at = CASE WHEN $1::boolean THEN $5 ELSE verified_at END,
     updated_at = now()
-WHERE id = $5
+WHERE id = $6
 RETURNING id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at
 `
 
 type RecordDomainCheckParams struct {
 	Found       bool       `json:"found"`
+	Definitive  bool       `json:"definitive"`
 	FailPending bool       `json:"fail_pending"`
 	LastError   string     `json:"last_error"`
 	CheckedAt   *time.Time `json:"checked_at"`
@@ -235,13 +227,15 @@ type RecordDomainCheckParams struct {
 }
 
 // Records one check of a domain's proof. A proof found keeps a routed
-// domain routed and makes any other verified; a proof missing fails a
-// domain that was proven or whose check was asked for, and keeps a domain
-// never proven pending. Either way the error (empty on success) and the
-// time are kept.
+// domain routed and makes any other verified; a proof surely missing
+// (definitive: the DNS answered) fails a domain that was proven or whose
+// check was asked for, and keeps a domain never proven pending; a lookup
+// that failed changes no status. Either way the error (empty on success)
+// and the time are kept.
 func (q *Queries) RecordDomainCheck(ctx context.Context, arg RecordDomainCheckParams) (Domain, error) {
 	row := q.db.QueryRow(ctx, recordDomainCheck,
 		arg.Found,
+		arg.Definitive,
 		arg.FailPending,
 		arg.LastError,
 		arg.CheckedAt,

@@ -18,7 +18,7 @@ WHERE app_id = $1 AND id = $2 RETURNING *;
 
 -- name: GetDomainForCheck :one
 -- A domain as the domain loop checks it, with whether its app is going away.
-SELECT d.*, a.deleted_at AS app_deleted_at
+SELECT sqlc.embed(d), a.deleted_at AS app_deleted_at
 FROM paas_domains d JOIN paas_apps a ON a.id = d.app_id
 WHERE d.id = $1;
 
@@ -27,13 +27,15 @@ SELECT id FROM paas_domains ORDER BY id;
 
 -- name: RecordDomainCheck :one
 -- Records one check of a domain's proof. A proof found keeps a routed
--- domain routed and makes any other verified; a proof missing fails a
--- domain that was proven or whose check was asked for, and keeps a domain
--- never proven pending. Either way the error (empty on success) and the
--- time are kept.
+-- domain routed and makes any other verified; a proof surely missing
+-- (definitive: the DNS answered) fails a domain that was proven or whose
+-- check was asked for, and keeps a domain never proven pending; a lookup
+-- that failed changes no status. Either way the error (empty on success)
+-- and the time are kept.
 UPDATE paas_domains SET
     status = CASE
         WHEN sqlc.arg(found)::boolean THEN CASE WHEN status = 'routed' THEN 'routed' ELSE 'verified' END
+        WHEN NOT sqlc.arg(definitive)::boolean THEN status
         WHEN status = 'pending' AND NOT sqlc.arg(fail_pending)::boolean THEN 'pending'
         ELSE 'failed' END,
     last_error = sqlc.arg(last_error),
