@@ -87,13 +87,13 @@ func (d *Deployer) Apply(ctx context.Context, c Config, rendered []File) (Result
 		return res, err
 	}
 
-	n, err = d.ensureServices(ctx, c, rendered, netIDs, configIDs)
+	n, previous, err := d.ensureServices(ctx, c, rendered, netIDs, configIDs)
 	res.Changed += n
 	if err != nil {
 		return res, err
 	}
 
-	n, err = d.pruneConfigs(ctx, c.Stack, configIDs)
+	n, err = d.pruneConfigs(ctx, c.Stack, configIDs, previous)
 	res.Changed += n
 	return res, err
 }
@@ -168,16 +168,16 @@ func (d *Deployer) ensureConfigs(ctx context.Context, stack string, rendered []F
 	return ids, changed, nil
 }
 
-// pruneConfigs removes the stack's configs no desired service uses; one a
-// service still holds (its previous spec) stays until a later run.
-func (d *Deployer) pruneConfigs(ctx context.Context, stack string, keep map[string]string) (int, error) {
+// pruneConfigs removes the stack's configs that neither a desired service
+// nor the spec a service would roll back to uses.
+func (d *Deployer) pruneConfigs(ctx context.Context, stack string, keep map[string]string, previous map[string]bool) (int, error) {
 	live, err := d.Docker.ConfigList(ctx, swarm.ConfigListOptions{Filters: stackFilter(stack)})
 	if err != nil {
 		return 0, fmt.Errorf("list configs: %w", err)
 	}
 	removed := 0
 	for _, cfg := range live {
-		if _, ok := keep[cfg.Spec.Name]; ok {
+		if _, ok := keep[cfg.Spec.Name]; ok || previous[cfg.Spec.Name] {
 			continue
 		}
 		if err := d.Docker.ConfigRemove(ctx, cfg.ID); err != nil {
@@ -244,14 +244,25 @@ func Diff(desired, live swarm.ServiceSpec) string {
 	return strings.Join(why, ", ")
 }
 
-func (d *Deployer) ensureServices(ctx context.Context, c Config, rendered []File, netIDs, configIDs map[string]string) (int, error) {
+// ensureServices creates, updates and removes the stack's services; it
+// returns how many it changed and the configs their rollback specs use.
+func (d *Deployer) ensureServices(ctx context.Context, c Config, rendered []File, netIDs, configIDs map[string]string) (int, map[string]bool, error) {
 	live, err := d.Docker.ServiceList(ctx, swarm.ServiceListOptions{Filters: stackFilter(c.Stack)})
 	if err != nil {
-		return 0, fmt.Errorf("list services: %w", err)
+		return 0, nil, fmt.Errorf("list services: %w", err)
 	}
 	byName := map[string]swarm.Service{}
+	previous := map[string]bool{}
 	for _, s := range live {
 		byName[s.Spec.Name] = s
+		// An update makes the current spec the previous one.
+		for _, spec := range []*swarm.ServiceSpec{&s.Spec, s.PreviousSpec} {
+			if spec != nil && spec.TaskTemplate.ContainerSpec != nil {
+				for _, r := range spec.TaskTemplate.ContainerSpec.Configs {
+					previous[r.ConfigName] = true
+				}
+			}
+		}
 	}
 	changed := 0
 	desired := DesiredServices(c, rendered)
@@ -260,12 +271,12 @@ func (d *Deployer) ensureServices(ctx context.Context, c Config, rendered []File
 		want[spec.Name] = true
 		spec, err := resolve(spec, netIDs, configIDs)
 		if err != nil {
-			return changed, err
+			return changed, nil, err
 		}
 		cur, ok := byName[spec.Name]
 		if !ok {
 			if _, err := d.Docker.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{}); err != nil {
-				return changed, fmt.Errorf("create service %s: %w", spec.Name, err)
+				return changed, nil, fmt.Errorf("create service %s: %w", spec.Name, err)
 			}
 			changed++
 			d.say("service %s: created", spec.Name)
@@ -273,7 +284,7 @@ func (d *Deployer) ensureServices(ctx context.Context, c Config, rendered []File
 		}
 		why, err := d.update(ctx, cur, spec)
 		if err != nil {
-			return changed, err
+			return changed, nil, err
 		}
 		if why == "" {
 			d.say("service %s: unchanged", spec.Name)
@@ -287,12 +298,12 @@ func (d *Deployer) ensureServices(ctx context.Context, c Config, rendered []File
 			continue
 		}
 		if err := d.Docker.ServiceRemove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {
-			return changed, fmt.Errorf("remove service %s: %w", s.Spec.Name, err)
+			return changed, nil, fmt.Errorf("remove service %s: %w", s.Spec.Name, err)
 		}
 		changed++
 		d.say("service %s: removed (no longer part of the stack)", s.Spec.Name)
 	}
-	return changed, nil
+	return changed, previous, nil
 }
 
 // update writes spec over cur when they differ, re-reading and deciding
