@@ -124,6 +124,9 @@ func runInit(ctx context.Context, out io.Writer, cfg config.Config, o initOption
 	if err != nil {
 		return err
 	}
+	if sc.ACMEEmail == "" {
+		fmt.Fprintf(out, "traefik: the %s setting is empty: certificates are requested without a contact address\n", settingACMEEmail)
+	}
 	files, err := stack.Render(sc)
 	if err != nil {
 		return err

@@ -206,7 +206,7 @@ func TestInit(t *testing.T) {
 	// A second run changes nothing.
 	before := versions(svcs)
 	out = r.run(t)
-	if !strings.Contains(out, "done: nothing changed") || strings.Contains(out, ": created") || strings.Contains(out, ": updated") {
+	if !strings.Contains(out, "done: nothing changed") || !strings.Contains(out, "settings: unchanged") || strings.Contains(out, ": created") || strings.Contains(out, ": updated") {
 		t.Errorf("second run changed something:\n%s", out)
 	}
 	if after := versions(r.services(t)); !equalVersions(before, after) {
