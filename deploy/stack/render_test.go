@@ -70,7 +70,9 @@ func TestRenderedFilesParse(t *testing.T) {
 	orgs.OrgNetworks = []string{"paas-inst1-a", "paas-inst1-b"}
 	retention := testConfig()
 	retention.LokiRetentionDays = 30
-	for name, c := range map[string]Config{"default": testConfig(), "no acme email": noEmail, "org networks": orgs, "retention": retention} {
+	odd := testConfig()
+	odd.ACMEEmail = `o'hara+ops#1:x@example.com`
+	for name, c := range map[string]Config{"default": testConfig(), "no acme email": noEmail, "org networks": orgs, "retention": retention, "odd email": odd} {
 		t.Run(name, func(t *testing.T) {
 			docs := parse(t, c)
 			if len(docs) != 5 {

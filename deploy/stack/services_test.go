@@ -122,3 +122,41 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
+
+func TestResolve(t *testing.T) {
+	c := testConfig()
+	files, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := map[string]string{"paas-public": "n1", "paas-infrastructure": "n2"}
+	cfgs := map[string]string{}
+	for _, f := range files {
+		cfgs[ConfigName(c.Stack, f)] = "c-" + f.Name
+	}
+	for _, spec := range DesiredServices(c, files) {
+		got, err := resolve(spec, nets, cfgs)
+		if err != nil {
+			t.Fatalf("%s: %v", spec.Name, err)
+		}
+		for _, n := range got.TaskTemplate.Networks {
+			if n.Target != "n1" && n.Target != "n2" {
+				t.Errorf("%s: network %s not resolved", spec.Name, n.Target)
+			}
+		}
+		for _, r := range got.TaskTemplate.ContainerSpec.Configs {
+			if r.ConfigID == "" {
+				t.Errorf("%s: config %s not resolved", spec.Name, r.ConfigName)
+			}
+		}
+		if SpecHash(got) != spec.Labels[infra.LabelSpecHash] {
+			t.Errorf("%s: resolving ids changed the hash", spec.Name)
+		}
+		if spec.TaskTemplate.Networks[0].Target != "paas-public" && spec.TaskTemplate.Networks[0].Target != "paas-infrastructure" {
+			t.Errorf("%s: resolve modified the desired spec", spec.Name)
+		}
+	}
+	if _, err := resolve(DesiredServices(c, files)[0], map[string]string{}, cfgs); err == nil {
+		t.Error("an unknown network resolved")
+	}
+}
