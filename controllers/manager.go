@@ -194,7 +194,8 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	m.orphans = &app.OrphanGate{}
 	shared := Shared{
 		Store: m.Store, Services: services, Ownership: own,
-		Networks: &network.Networks{Client: m.Docker, InstanceID: m.InstanceID},
+		Networks: &network.Networks{Client: m.Docker, InstanceID: m.InstanceID,
+			Traefik: &network.Traefik{Docker: m.Docker, InstanceID: m.InstanceID}},
 		Writer: &servicewrite.Writer{
 			Docker: m.Docker, Services: services, Ownership: own, Events: m.Store, Now: m.Now,
 			DriftCorrections: m.appMetrics.DriftCorrections,

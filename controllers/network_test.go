@@ -11,10 +11,13 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/google/uuid"
 
 	netloop "github.com/skypanel/paas/controllers/network"
+	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
+	"github.com/skypanel/paas/deploy/infra"
 	"github.com/skypanel/paas/store"
 )
 
@@ -124,4 +127,58 @@ func (e *env) taskAddress(app uuid.UUID, netID string) string {
 	}
 	e.t.Fatalf("container of app %s has no address on %s", app, netID)
 	return ""
+}
+
+// TestTraefikJoinsOrganizationNetworks: the installation's Traefik (here a
+// stand-in with its labels, as paasd init makes it) joins every
+// organization's network, one that exists before it (at the next resync)
+// and one created after it, and leaves a network before it is removed.
+func TestTraefikJoinsOrganizationNetworks(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	zero := uint64(0)
+	resp, err := e.docker.ServiceCreate(e.ctx, swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: e.instance + "-traefik", Labels: map[string]string{
+			infra.LabelRole: infra.RoleTraefik, paasswarm.LabelInstance: e.instance,
+		}},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &zero}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "paas-testapp:v1"}},
+	}, swarm.ServiceCreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.docker.ServiceRemove(context.Background(), resp.ID) })
+	attached := func(netID string) bool {
+		svc, _, err := e.docker.ServiceInspectWithRaw(e.ctx, resp.ID, swarm.ServiceInspectOptions{})
+		return err == nil && netloop.Attached(svc.Spec, netID)
+	}
+	orgNetwork := func(org uuid.UUID) string {
+		var id *string
+		swarmtest.Eventually(t, 30*time.Second, "organization network recorded", func() bool {
+			err := e.store.Pool.QueryRow(e.ctx, "SELECT network_id FROM paas_organizations WHERE id = $1", org).Scan(&id)
+			return err == nil && id != nil && *id != ""
+		})
+		return *id
+	}
+
+	acme := orgNetwork(e.org.ID)
+	swarmtest.Eventually(t, 30*time.Second, "traefik joins the network made before it", func() bool { return attached(acme) })
+
+	other, err := e.store.CreateOrganization(e.ctx, store.CreateOrganizationParams{Name: "Rival", Slug: "rival"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rival := orgNetwork(other.ID)
+	swarmtest.Eventually(t, 30*time.Second, "traefik joins a new organization's network", func() bool { return attached(rival) })
+
+	if _, err := e.store.Pool.Exec(e.ctx, "DELETE FROM paas_organizations WHERE id = $1", other.ID); err != nil {
+		t.Fatal(err)
+	}
+	swarmtest.Eventually(t, 60*time.Second, "rival network removed, traefik detached first", func() bool {
+		nets, err := e.docker.NetworkList(e.ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", netloop.NetworkName(e.instance, other.ID)))})
+		return err == nil && len(nets) == 0 && !attached(rival)
+	})
+	if !attached(acme) {
+		t.Fatal("traefik left the remaining organization's network")
+	}
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: starts what the tests need (Docker + Swarm, Postgres, the test
-# images), then runs every test with the race detector. Integration tests
+# images, promtool), then runs every test with the race detector. Integration tests
 # fail, never skip, when their dependencies are missing.
 #
 # Tests named TestDisruptive* stop shared infrastructure (the Docker engine),
@@ -14,6 +14,7 @@ cd "$root"
 
 bash hack/docker-up.sh
 bash hack/build-testapp.sh
+bash hack/promtool-up.sh
 DATABASE_URL=$(bash hack/postgres-up.sh)
 export DATABASE_URL
 

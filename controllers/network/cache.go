@@ -26,6 +26,8 @@ type Networks struct {
 	Client Lister
 	// InstanceID selects this installation's networks.
 	InstanceID string
+	// Traefik, when set, is refreshed with every Resync.
+	Traefik *Traefik
 
 	mu sync.RWMutex
 	// byOrg holds each organization's networks, oldest first; nil until
@@ -33,8 +35,8 @@ type Networks struct {
 	byOrg map[uuid.UUID][]network.Summary
 }
 
-// Resync replaces the cache with one list and returns the organizations
-// that have a network.
+// Resync replaces the cache with one list (and Traefik's with another)
+// and returns the organizations that have a network.
 func (n *Networks) Resync(ctx context.Context) ([]uuid.UUID, error) {
 	list, err := n.Client.NetworkList(ctx, network.ListOptions{Filters: paasswarm.InstanceFilter(n.InstanceID)})
 	if err != nil {
@@ -44,6 +46,11 @@ func (n *Networks) Resync(ctx context.Context) ([]uuid.UUID, error) {
 	for _, net := range list {
 		if org, ok := OrgOfNetwork(n.InstanceID, net.Name); ok {
 			byOrg[org] = append(byOrg[org], net)
+		}
+	}
+	if n.Traefik != nil {
+		if err := n.Traefik.Resync(ctx); err != nil {
+			return nil, err
 		}
 	}
 	orgs := make([]uuid.UUID, 0, len(byOrg))

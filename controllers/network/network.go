@@ -1,6 +1,7 @@
 // Package network holds the network loop: every organization gets an
 // overlay network of its own, which its apps (and only they) join, so one
-// tenant's containers cannot reach another's. The loop creates the network
+// tenant's containers cannot reach another's. The installation's Traefik
+// joins each one to route to its apps, and leaves it before it is removed. The loop creates the network
 // while the organization exists, records its id as the organization's
 // status, and removes it once the organization is gone.
 package network
@@ -110,10 +111,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 		return runtime.Result{}, err
 	}
 	netID := nets[0].ID
+	if err := r.attachTraefik(ctx, netID); err != nil {
+		return runtime.Result{}, err
+	}
 	if err := r.Store.SetOrganizationNetwork(ctx, store.SetOrganizationNetworkParams{ID: id, NetworkID: &netID}); err != nil {
 		return runtime.Result{}, fmt.Errorf("record network: %w", err)
 	}
 	return runtime.Result{}, nil
+}
+
+// attachTraefik joins the installation's Traefik to an organization's
+// network, so it can route to the organization's apps.
+func (r *Reconciler) attachTraefik(ctx context.Context, netID string) error {
+	if r.Networks.Traefik == nil {
+		return nil
+	}
+	wrote, err := r.Networks.Traefik.Attach(ctx, netID)
+	if wrote {
+		zerolog.Ctx(ctx).Info().Str("network", netID).Msg("joined traefik to the organization's network")
+	}
+	return err
+}
+
+// detachTraefik takes Traefik off a network about to be removed: a network
+// in use by Traefik's task cannot go.
+func (r *Reconciler) detachTraefik(ctx context.Context, n network.Summary) error {
+	if r.Networks.Traefik == nil {
+		return nil
+	}
+	wrote, err := r.Networks.Traefik.Detach(ctx, n.ID)
+	if wrote {
+		zerolog.Ctx(ctx).Info().Str("network", n.Name).Msg("took traefik off a network about to be removed")
+	}
+	return err
 }
 
 // remove deletes networks; one still used by a task fails, and the key is
@@ -123,6 +153,9 @@ func (r *Reconciler) remove(ctx context.Context, org uuid.UUID, nets []network.S
 		return nil
 	}
 	for _, n := range nets {
+		if err := r.detachTraefik(ctx, n); err != nil {
+			return err
+		}
 		if err := r.Docker.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove network %s: %w", n.Name, err)
 		}

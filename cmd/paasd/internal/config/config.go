@@ -116,6 +116,8 @@ var (
 	ForMigrate = Requirement{"DATABASE_URL"}
 	// ForSeed is what `paasd seed-admin` needs.
 	ForSeed = Requirement{"DATABASE_URL"}
+	// ForInit is what `paasd init` needs: it seals the join tokens.
+	ForInit = Requirement{"DATABASE_URL", "ENCRYPTION_KEY"}
 	// ForServe is what `paasd serve` needs.
 	ForServe = Requirement{"DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY"}
 )
