@@ -14,18 +14,19 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/skypanel/paas/deploy/infra"
 )
 
 // LabelPrefix prefixes every label the route loop owns.
 const LabelPrefix = "traefik."
 
-// Entry points and the redirect scheme; they must match the entry points
-// of the Traefik static configuration that `paasd init` renders.
+// Entry points of the Traefik static configuration `paasd init` renders.
 const (
 	// EntryPointHTTP is the plain-HTTP entry point (port 80); it only redirects.
-	EntryPointHTTP = "web"
+	EntryPointHTTP = infra.EntryPointWeb
 	// EntryPointHTTPS is the TLS entry point (port 443) that serves apps.
-	EntryPointHTTPS = "websecure"
+	EntryPointHTTPS = infra.EntryPointWebsecure
 )
 
 // Routes is what one app's traefik.* labels say.

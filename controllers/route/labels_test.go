@@ -59,13 +59,13 @@ func TestLabelsGolden(t *testing.T) {
 	}{
 		{"one-hostname", fixture("apps.example.com", false), "Routed"},
 		{"several-hostnames", fixture("apps.example.com", false,
-			store.Domain{ID: verify, Hostname: "www.example.org", Status: DomainRouted},
-			store.Domain{ID: other, Hostname: "example.org", Status: DomainVerified}), "Routed"},
+			store.Domain{ID: verify, Hostname: "www.example.org", Status: store.DomainRouted},
+			store.Domain{ID: other, Hostname: "example.org", Status: store.DomainVerified}), "Routed"},
 		{"custom-domain-being-verified", fixture("apps.example.com", false,
-			store.Domain{ID: verify, Hostname: "shop.example.net", Status: DomainPending},
-			store.Domain{ID: other, Hostname: "old.example.net", Status: DomainFailed, LastError: "no TXT record at _paas-verify.old.example.net"}), "PartlyRouted"},
+			store.Domain{ID: verify, Hostname: "shop.example.net", Status: store.DomainPending},
+			store.Domain{ID: other, Hostname: "old.example.net", Status: store.DomainFailed, LastError: "no TXT record at _paas-verify.old.example.net"}), "PartlyRouted"},
 		{"app-stopped", fixture("apps.example.com", true,
-			store.Domain{ID: verify, Hostname: "www.example.org", Status: DomainRouted}), "AppStopped"},
+			store.Domain{ID: verify, Hostname: "www.example.org", Status: store.DomainRouted}), "AppStopped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -117,7 +117,7 @@ func TestDecideWaitsForTheNetworkAndNamesMissingHostnames(t *testing.T) {
 	if dec := Decide(d, "inst", DefaultCertResolver); !dec.Wait || dec.Condition.Reason != "NetworkPending" {
 		t.Errorf("no network: %+v", dec)
 	}
-	d = fixture("", false, store.Domain{ID: verify, Hostname: "gone.example.com", Status: DomainFailed, LastError: "no TXT record"})
+	d = fixture("", false, store.Domain{ID: verify, Hostname: "gone.example.com", Status: store.DomainFailed, LastError: "no TXT record"})
 	dec := Decide(d, "inst", DefaultCertResolver)
 	if dec.Routes.Enabled || dec.Condition.Reason != "DomainUnverified" || !strings.Contains(dec.Condition.Message, "gone.example.com is not routed: no TXT record") {
 		t.Errorf("only domain failed: %+v", dec)

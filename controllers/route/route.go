@@ -16,6 +16,7 @@ import (
 	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/controllers/servicewrite"
 	"github.com/skypanel/paas/controllers/status"
+	"github.com/skypanel/paas/deploy/infra"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/key"
 	"github.com/skypanel/paas/store/spec"
@@ -29,15 +30,7 @@ var Owns = servicespec.Fields{LabelPrefixes: []string{LabelPrefix}}
 
 // DefaultCertResolver is the ACME resolver of the Traefik static
 // configuration `paasd init` renders.
-const DefaultCertResolver = "letsencrypt"
-
-// Domain statuses (paas_domains.status).
-const (
-	DomainPending  = "pending"
-	DomainVerified = "verified"
-	DomainRouted   = "routed"
-	DomainFailed   = "failed"
-)
+const DefaultCertResolver = infra.CertResolver
 
 // Store is the part of the database the route loop uses.
 type Store interface {
@@ -116,12 +109,12 @@ func Decide(d Desired, instance, resolver string) Decision {
 	var routed []uuid.UUID
 	for _, dm := range d.Domains {
 		switch dm.Status {
-		case DomainVerified, DomainRouted:
+		case store.DomainVerified, store.DomainRouted:
 			if h, err := spec.Hostname(dm.Hostname); err == nil && h == dm.Hostname {
 				r.Hostnames = append(r.Hostnames, h)
 				routed = append(routed, dm.ID)
 			}
-		case DomainFailed:
+		case store.DomainFailed:
 			problems = append(problems, dm.Hostname+" is not routed: "+cmp.Or(dm.LastError, "its proof of ownership was not found"))
 		}
 	}
