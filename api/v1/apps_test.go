@@ -230,6 +230,10 @@ func TestListApps(t *testing.T) {
 	if _, err := f.s.CreateDomain(ctx, store.CreateDomainParams{AppID: app.ID, Hostname: "www.acme.test"}); err != nil {
 		t.Fatal(err)
 	}
+	// Only a domain the route loop routes shows in status.urls.
+	if _, err := f.s.Pool.Exec(ctx, `UPDATE paas_domains SET status = 'routed' WHERE hostname = 'www.acme.test'`); err != nil {
+		t.Fatal(err)
+	}
 	a := f.do(f.alice.token, "GET", "/api/paas/apps/app-0", nil).want(200).app()
 	if a.Status.Phase != "Running" || a.Status.Message != "all good" || a.Status.RunningReplicas != 1 || a.Status.ObservedGeneration != app.Generation ||
 		len(a.Status.Conditions) != 1 || a.Status.Conditions[0].Type != "Ready" || a.Status.Conditions[0].Status != "True" ||
