@@ -195,7 +195,8 @@ SELECT count(*)::bigint AS apps,
        COALESCE(sum(a.version), 0)::bigint AS versions,
        COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0)::bigint AS rows_hash,
        COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0)::bigint AS releases_hash,
-       (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+       (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname || ' ' || d.status))), 0)
+                 # (SELECT COALESCE(hashtextextended(max(s.value), 0), 0) FROM paas_settings s WHERE s.key = 'default_domain')
           FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
          WHERE da.organization_id = $1)::bigint AS domains_hash,
        (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p)::bigint AS plans_hash
@@ -215,7 +216,8 @@ type APIAppsFingerprintRow struct {
 
 // A cheap fingerprint of everything GET /api/paas/apps shows of an
 // organization: app rows (version moves on every update, env changes
-// included), their current releases' status, their domains, and the plans'
+// included), their current releases' status, their domains and each one's
+// status with the default_domain setting (status.urls), and the plans'
 // names (apps show their plan by name). Equal
 // fingerprints mean an equal answer, so a rendered page can be reused.
 func (q *Queries) APIAppsFingerprint(ctx context.Context, organizationID uuid.UUID) (APIAppsFingerprintRow, error) {

@@ -149,7 +149,8 @@ LEFT JOIN LATERAL (
     SELECT count(*) AS apps, COALESCE(sum(a.version), 0) AS versions,
            COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0) AS rows_hash,
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
-           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname || ' ' || d.status))), 0)
+                 # (SELECT COALESCE(hashtextextended(max(s.value), 0), 0) FROM paas_settings s WHERE s.key = 'default_domain')
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
              WHERE da.organization_id = mo.organization_id) AS domains_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash
@@ -354,7 +355,8 @@ LEFT JOIN LATERAL (
     SELECT count(*) AS apps, COALESCE(sum(a.version), 0) AS versions,
            COALESCE(bit_xor(uuid_hash_extended(a.id, a.version)), 0) AS rows_hash,
            COALESCE(bit_xor(uuid_hash_extended(cd.id, hashtext(cd.status))), 0) AS releases_hash,
-           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname))), 0)
+           (SELECT COALESCE(bit_xor(uuid_hash_extended(d.id, hashtext(d.hostname || ' ' || d.status))), 0)
+                 # (SELECT COALESCE(hashtextextended(max(s.value), 0), 0) FROM paas_settings s WHERE s.key = 'default_domain')
               FROM paas_domains d JOIN paas_apps da ON da.id = d.app_id
              WHERE da.organization_id = mo.organization_id) AS domains_hash,
            (SELECT COALESCE(bit_xor(uuid_hash_extended(p.id, hashtext(p.name))), 0) FROM paas_plans p) AS plans_hash

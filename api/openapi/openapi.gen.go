@@ -72,6 +72,21 @@ func (e DeploymentStatus) Valid() bool {
 	}
 }
 
+// Defines values for DomainVerificationType.
+const (
+	TXT DomainVerificationType = "TXT"
+)
+
+// Valid indicates whether the value is a known member of the DomainVerificationType enum.
+func (e DomainVerificationType) Valid() bool {
+	switch e {
+	case TXT:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventType.
 const (
 	Normal  EventType = "Normal"
@@ -211,7 +226,10 @@ type AppPatch struct {
 
 // AppSpec defines model for AppSpec.
 type AppSpec struct {
-	Command     []string          `json:"command"`
+	Command []string `json:"command"`
+
+	// Domains The app's custom hostnames, sorted (each one's state is in GET .../domains).
+	Domains     []string          `json:"domains"`
 	Env         map[string]string `json:"env"`
 	HealthCheck *HealthCheck      `json:"health_check"`
 
@@ -231,6 +249,9 @@ type AppSpec struct {
 // AppSpecInput An app's spec on creation; omitted fields take their defaults.
 type AppSpecInput struct {
 	Command *[]string `json:"command,omitempty"`
+
+	// Domains Custom hostnames to add (each starts pending, as POST .../domains adds it).
+	Domains *[]string `json:"domains,omitempty"`
 
 	// Env Keys [A-Z_][A-Z0-9_]* up to 64 characters, PORT excluded; values up to 16 KiB.
 	Env *map[string]string `json:"env,omitempty"`
@@ -252,7 +273,10 @@ type AppSpecInput struct {
 
 // AppSpecPatch A merge patch of AppSpec; null removes or restores the default.
 type AppSpecPatch struct {
-	Command     *[]string           `json:"command,omitempty"`
+	Command *[]string `json:"command,omitempty"`
+
+	// Domains The whole set of custom hostnames; missing ones are removed, new ones added (null removes every one).
+	Domains     *[]string           `json:"domains,omitempty"`
 	Env         *map[string]*string `json:"env,omitempty"`
 	HealthCheck *HealthCheck        `json:"health_check,omitempty"`
 	Image       *string             `json:"image,omitempty"`
@@ -280,8 +304,12 @@ type AppStatus struct {
 	RunningReplicas int    `json:"running_replicas"`
 
 	// StatusSeq Orders status changes; the id of watch events.
-	StatusSeq int64    `json:"status_seq"`
-	Urls      []string `json:"urls"`
+	StatusSeq int64 `json:"status_seq"`
+
+	// Urls Where the app answers: https://<default host label>.<default_domain>
+	// once the app's Routed condition is True, then each custom domain
+	// the route loop routes.
+	Urls []string `json:"urls"`
 }
 
 // AuditEntry defines model for AuditEntry.
@@ -341,6 +369,12 @@ type CreateAppRequest struct {
 
 	// Spec An app's spec on creation; omitted fields take their defaults.
 	Spec AppSpecInput `json:"spec"`
+}
+
+// CreateDomainRequest defines model for CreateDomainRequest.
+type CreateDomainRequest struct {
+	// Hostname A hostname (RFC 1123 labels, at least two, international names allowed), no wildcard or IP address.
+	Hostname string `json:"hostname"`
 }
 
 // CreateOrganizationRequest defines model for CreateOrganizationRequest.
@@ -433,6 +467,49 @@ type DeploymentRef struct {
 	Status  string             `json:"status"`
 	Version int                `json:"version"`
 }
+
+// Domain defines model for Domain.
+type Domain struct {
+	CheckedAt *time.Time `json:"checked_at"`
+	CreatedAt time.Time  `json:"created_at"`
+
+	// Hostname Normalised: lower-case ASCII, punycode for international names.
+	Hostname string             `json:"hostname"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// LastError Why the last check failed; empty when it did not.
+	LastError string `json:"last_error"`
+
+	// Status One of pending, verified, routed, failed; written by the domain
+	// and route loops only: pending (never proven),
+	// verified (the TXT record was found), routed (verified and routed
+	// to the app), failed (a check found no proof; not routed).
+	Status string `json:"status"`
+
+	// Verification The DNS record that proves control of the hostname.
+	Verification      DomainVerification `json:"verification"`
+	VerifiedAt        *time.Time         `json:"verified_at"`
+	VerifyRequestedAt *time.Time         `json:"verify_requested_at"`
+}
+
+// DomainList defines model for DomainList.
+type DomainList struct {
+	Items      []Domain `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// DomainVerification The DNS record that proves control of the hostname.
+type DomainVerification struct {
+	// Name _paas-verify.<hostname>
+	Name string                 `json:"name"`
+	Type DomainVerificationType `json:"type"`
+
+	// Value paas-verify=<token>; absent for callers who may not write the app.
+	Value *string `json:"value,omitempty"`
+}
+
+// DomainVerificationType defines model for DomainVerification.Type.
+type DomainVerificationType string
 
 // EnvVars defines model for EnvVars.
 type EnvVars struct {
@@ -722,6 +799,9 @@ type Cursor = string
 // DeploymentPath defines model for DeploymentPath.
 type DeploymentPath = string
 
+// DomainPath defines model for DomainPath.
+type DomainPath = string
+
 // LastEventID defines model for LastEventID.
 type LastEventID = string
 
@@ -961,6 +1041,57 @@ type GetDeploymentLogsParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// ListDomainsParams defines parameters for ListDomains.
+type ListDomainsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CreateDomainParams defines parameters for CreateDomain.
+type CreateDomainParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteDomainParams defines parameters for DeleteDomain.
+type DeleteDomainParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetDomainParams defines parameters for GetDomain.
+type GetDomainParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// VerifyDomainParams defines parameters for VerifyDomain.
+type VerifyDomainParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // GetEnvParams defines parameters for GetEnv.
 type GetEnvParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1164,6 +1295,9 @@ type PatchAppApplicationMergePatchPlusJSONRequestBody = AppPatch
 
 // CreateDeploymentJSONRequestBody defines body for CreateDeployment for application/json ContentType.
 type CreateDeploymentJSONRequestBody = DeployRequest
+
+// CreateDomainJSONRequestBody defines body for CreateDomain for application/json ContentType.
+type CreateDomainJSONRequestBody = CreateDomainRequest
 
 // PutEnvJSONRequestBody defines body for PutEnv for application/json ContentType.
 type PutEnvJSONRequestBody = EnvVars
@@ -1466,6 +1600,21 @@ type ServerInterface interface {
 	// GetDeploymentLogs The rollout log of one release, as text
 	// (GET /api/paas/apps/{app}/deployments/{deployment}/logs)
 	GetDeploymentLogs(ctx echo.Context, app AppPath, deployment DeploymentPath, params GetDeploymentLogsParams) error
+	// ListDomains The app's custom domains, by hostname
+	// (GET /api/paas/apps/{app}/domains)
+	ListDomains(ctx echo.Context, app AppPath, params ListDomainsParams) error
+	// CreateDomain Add a custom domain to the app
+	// (POST /api/paas/apps/{app}/domains)
+	CreateDomain(ctx echo.Context, app AppPath, params CreateDomainParams) error
+	// DeleteDomain Remove a custom domain from the app
+	// (DELETE /api/paas/apps/{app}/domains/{domain})
+	DeleteDomain(ctx echo.Context, app AppPath, domain DomainPath, params DeleteDomainParams) error
+	// GetDomain One custom domain of the app, by id or hostname
+	// (GET /api/paas/apps/{app}/domains/{domain})
+	GetDomain(ctx echo.Context, app AppPath, domain DomainPath, params GetDomainParams) error
+	// VerifyDomain Ask for a check of the domain's TXT record now
+	// (POST /api/paas/apps/{app}/domains/{domain}/verify)
+	VerifyDomain(ctx echo.Context, app AppPath, domain DomainPath, params VerifyDomainParams) error
 	// GetEnv The app's environment variables, decrypted
 	// (GET /api/paas/apps/{app}/env)
 	GetEnv(ctx echo.Context, app AppPath, params GetEnvParams) error
@@ -2399,6 +2548,254 @@ func (w *ServerInterfaceWrapper) GetDeploymentLogs(ctx echo.Context) error {
 	return err
 }
 
+// ListDomains converts echo context to params.
+func (w *ServerInterfaceWrapper) ListDomains(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDomainsParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListDomains(ctx, app, params)
+	return err
+}
+
+// CreateDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateDomainParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateDomain(ctx, app, params)
+	return err
+}
+
+// DeleteDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "domain" -------------
+	var domain DomainPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "domain", ctx.Param("domain"), &domain, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter domain: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteDomainParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteDomain(ctx, app, domain, params)
+	return err
+}
+
+// GetDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "domain" -------------
+	var domain DomainPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "domain", ctx.Param("domain"), &domain, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter domain: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDomainParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDomain(ctx, app, domain, params)
+	return err
+}
+
+// VerifyDomain converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyDomain(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "domain" -------------
+	var domain DomainPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "domain", ctx.Param("domain"), &domain, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter domain: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params VerifyDomainParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyDomain(ctx, app, domain, params)
+	return err
+}
+
 // GetEnv converts echo context to params.
 func (w *ServerInterfaceWrapper) GetEnv(ctx echo.Context) error {
 	var err error
@@ -3155,6 +3552,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/api/paas/apps/:app/env/:key", wrapper.DeleteEnvVar, options.OperationMiddlewares["deleteEnvVar"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/env/import", wrapper.ImportEnv, options.OperationMiddlewares["importEnv"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/env/export", wrapper.ExportEnv, options.OperationMiddlewares["exportEnv"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/domains", wrapper.ListDomains, options.OperationMiddlewares["listDomains"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/domains", wrapper.CreateDomain, options.OperationMiddlewares["createDomain"]...)
+	router.DELETE(options.BaseURL+"/api/paas/apps/:app/domains/:domain", wrapper.DeleteDomain, options.OperationMiddlewares["deleteDomain"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/domains/:domain", wrapper.GetDomain, options.OperationMiddlewares["getDomain"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/domains/:domain/verify", wrapper.VerifyDomain, options.OperationMiddlewares["verifyDomain"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/events", wrapper.ListAppEvents, options.OperationMiddlewares["listAppEvents"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/logs", wrapper.GetAppLogs, options.OperationMiddlewares["getAppLogs"]...)
 	router.GET(options.BaseURL+"/api/paas/watch", wrapper.WatchApps, options.OperationMiddlewares["watchApps"]...)
@@ -3185,173 +3587,195 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tcttGtuCrnOK9VabmQpQsO7mJVFO7GtuZ8Yxj6Vr2ZHdDL9ECDskegd1Id4M041LVPs0+2D7JVp9u",
-	"gAAJkCBNK5at+TGxTfT3+f782InkJJUChdGd04+dlCk2QYOK/naeppfMjO0fY9SR4qnhUnROO2/HCCxN",
-	"H2ngMUgFgk2w1wk63P6Y2iFBx/5b57TD0rQTdBT+lnGFcefUqAyDjo7GOGF2YjNP7WfaKC5GndvboPMs",
-	"U1qq+kVDgR/MIKIvQpBDMGOEVOGUy0xDykaLbfyWoZov9uHGdNYv/RzTRM4nKEzzuRUmyDQWZ5+i0lwK",
-	"ENnkGlXDLcTFxFtexiumzYspCvPy+ep23qDOJggMtFHIJsCGBhWYMdeAdgzwuNjPGFmMarEjO/EhzXz4",
-	"8vmGa3nFJ9ysLn/JRgia/44BPAYj4bvjY+jGOGRZYuDx8fFB01skNF95zQn7wCfZpHP63fFx0Jlw4f72",
-	"OMh3w4XBESrazoUa/c2dpvaBpBoxwX9n9p/stlhkgAvo6iQb2Qfj8cEZSBrBEhhKBQwiliSoYMbNGKSo",
-	"ztF4hf/j8JIxfXhR+nbDRV6o0X/RVaxs/IrZh9RQM2dAe4wSbpEUzJgZiJgQ0oBGA25TGrr0llcyUxEe",
-	"nBFeuJ9gxoVuegmpRpu3XOykGSnK91Vghr3wBnyQ1TvbBiMuE7ZmI2nCRBuyZL/bcuG38gbFy+f52jWT",
-	"GvoiXjvvUKoJM53TTpZx++XqOu80quYDZhpVcUCcMJ40nNB+uNUJb+3HOpVCY079z6MIU2MHW0YhjKVf",
-	"px8tTU94RI939C9tt/axNO+/Kxx2Tjv/drRgLUfuV310nqZupVp+EjgE5EaDwBnEqO3OQRtm8AwURlJE",
-	"PLHQHkkxRTVCkAK46XVug85fWPxXZnDG5mt2myp5neDkP7bb9aUbVbfz5zK6QQUxj8FiJBN6ZpmA288b",
-	"/C1Dbe5yP45D0bIQySxx27q2/8hi6E5YYgEQY/j71cXrADJxI+RMwJBjEgcwU1KMwAJGANcshkIcOKAj",
-	"PZNimPDoDzyQW187OLE0Tl7/CyPzSDsgoV2+ENO9wesLMf0nU3oNzD7SMGWKs+sENS3/k1TXPI5R3OUt",
-	"vbawlyRyhjF0HSACiydcBFV2qDOdoogxDuzegRixBY1ojLF749fS/CQzEd/t7kFn0dg/pmXW9mkdT36k",
-	"l5ixZQFsnkgWv5XyFVMjvGtwvJbxHLgGOSVpy8lA7i7d9ohSxdwO+YnxBO/0Ml8OD39mJhoT94uBCWnG",
-	"WIiptMG3Uv7MxNyTJ32XuzsHxYyVFzzszZjO4e8M3qBR88NzkmI1m2uYjZFEOKPmwEaMkyzmJR67idKA",
-	"GpGKXkHb8TO2JG+uSJXEeAXLzFgq/jveNfhPWcJjiBTGKAxniSMl70SqZIRaW+ryh0C5f54YrjNjQZ4L",
-	"2ukZhKiUVDokKNNgX9AxEb9xnaWpVAbjnzHm7C1d993v/5GGZ27JQ7sFewJLHK2ET1qSkplxrNFe+G0O",
-	"IU78uXxJEh+pxUqmqAx3glGkkBmMB8xUBLqYGTw0fIKrUl3QwQ8pV6jXjRFZkriHdpLayhw8biFABp2E",
-	"aTPI9PoNblzMSZEfV39IFQ75h3rhlATgRxqGXFl2PWaKRQaVDgiJMUncFxpYypTp1Yq/C4H11w4dkHZS",
-	"rFu5yqXDBuWneV9M7tiK3Xv+pq+4k8qq78oNTqp/WCvK5vBxWyzElGJzuryFlaJel6gcklarDqrdfBz/",
-	"jJNrVCWxksWOzbDksnSUIUs0BkunI12h9kWVdNRl3Wnf2G+Wd+6m9BPUbjlN94M+MSZoPhGiUUwHCmML",
-	"kXGNMUOhRmGga0cfeM5TSCEwYXMiHTPFDdIPTvZDMYUu64spxxmqoJC7uDaKGWnFl4Rrw8Xo4BRCnWLU",
-	"QzEN7QwCxowMNWreFzc4d0ItE4CT1MwtS8iw1xeL67iWMkEmtiAFjUhcFqkGLSdTqA1TZhDJTJhaY5T9",
-	"WQPTNxiTzUJLGDIyiRWTc2G+f9pZNesEHXs3LdTHK/uZ/dwwk+k2A9yHt0EnS+OtAc+LTavHfWZvwT+f",
-	"pXTCKqPOHqmNtGqrQwNninnxlo1a3cMaArj8ZovNLb+Nv8zikip0sXIPFcxqwOC9EEur998VnSSrdTTe",
-	"kj5uAX9u+tvb+sWv/ERLVE9OJsypVcWNrUDb8v2gU2XrT9E8frGdMbLEjAfRGKMbmilJLoad01/XH/Nv",
-	"NOoZDbp930haF8vwCXNq2JKwL4B+AYVDVCgitOIiFyNgoDCVmhup5tBNGdOHxoJwmp5OHwd9oXBkKei8",
-	"hx/YJE2wF8nJkUE2OWJp+t/1mJ189/1pr9c76MFLWoHHOoCYj6w+0xeWksrMVJdhIoZrptAqyodj/OBF",
-	"V/svCodWhoDu05OTgzM33hF5p1MP/H44atBoLDkPLHWzY516tfigQrJLYlPCxFqTZW6sXB0planYyL//",
-	"7rsn3623klvMIfma4KT48riW8BqZpo4lLjOaZQykZy7N7TfnADUoYDzIzasV8Fus9L4ZcV6KNNss2ayA",
-	"mWPGFoVBCiBqx6U4AznhxlhuZFUTDYbdEPPmCryfgizjfwCmVk/wD5xr+PX88H8N3tv/Pz78cfD+T5Cl",
-	"Vmz+/mlFkL68ePMW8EOUZLFVmUlK0P7Tx9/DP/hfSkDUTAhao38JuVvC9DlBNMHzWX7NTpQaI0tRG2CR",
-	"4VMH+GshfsnU6qf64fiHYztsd3yon/fxGTADE6ndbj1aTtiHQT6WVt0rLq3BhHY8bPnqJ2QVT8kAJIfg",
-	"5zoDS8JB4UROUYO09IqkFE1H9Y+0Iyo0cIe2qLFRbv/DmVoj3G/ceg7IDR82gOfmr0tg1vBxGexqIawQ",
-	"n6sQ9IuyBFPA9bzib5EimdeBh7dythcEn+VD6oholCmFwgxK3vLWz7tw3b/BYbsH9v6lQfnuV+96hAKV",
-	"c1Q2KQFO/NeF/G+1vHZKzwS1boIyea1RTTEerNuBFSAWv9Pyi3eDhDlqa7URceaVE/vwwMljkiDMxjxB",
-	"4AZiPhyi0i03no6ZrpH4LlHEJBy556A/vsmEoD9cOagNwBnFA7haeCOeWzWEvur1anmCcrNseCx3uoHG",
-	"31b3dqHIUe4vwL+ZuxQe27ebEdWkyIm215CpRG8jKCwxAXeLFRirf/ea89fAb1DGyAVw1SKW33vlymq5",
-	"URZz80IYF7RQxX/Lx+uAEnujnhXJek7tJF9Tz2mdAaCY9tLMBI79O/Wz7sFZZKQaFFarjbTWfZ9pVA0G",
-	"jY0z7GaYMow7GKhncE3MpbrFZghrYanZzEGZGqHxo5t+veEibqGE2wWrV119qiCHiurE5U3UmTLye9xs",
-	"wrXwuBeTxAKw78oy8YxoziXTeiZVvJsZN0fl1M9SL5LhrPLBhH14hWJkxp3T/zwhGTb/6w+bTPAr6y3N",
-	"XnvOgsmvvBHZ641iQtMHA8Kr1ti2jl0qZN59tPLTwlaIworuv3beqswu8JO94U7QeefCIEqHWSbgq9ZO",
-	"Fs8DuFRypFBrz/NGisVIkTkFa9vo46BfS6Y6f44y+a69tNqLJ9zJPRM7+gm8e4WLQczmNSLixYQbHzZH",
-	"3hwXkhZLdM41N74H50XYxoTFmBu3++L88mV5nF8OJpk2pDMCg4QP0Z7RfyFiOzMkzKDqCzNmfmjubeo+",
-	"PTlxZpgZ13hwZmeQIy7cB4F9DiagWHdhHqK15wEZ9x3ZASbmzoBTaJdPvv/ueJNymdvZS3j2/dMKnj3e",
-	"BAY0xZo3TdPdnjPf2rKi+Pz1FSTsGpNT+N+/ssPfjw9/fN/1fzh8//E4ePLDbf7vB//t3+uwcQuLqTPr",
-	"1J7Zz9N89HIE4qfdQel5Hp/8sOF9go6cCSxJICtGJ/zgPDsUk+eg3KzGQtIstSKtTrLRZ3mahmu2yzVf",
-	"82XCdrxeZ86ps3kEnSjNBhOeJLxqiKzFopjrNGHzQaPXqmyL2TzdBCdSzQeT682frnF28wgHY5mpZD6Y",
-	"8EhJXSu3rbMK1b9G5bCVeyrvfOnM9RtqftN3ev/eYq4H5OGsf+/mm9yPOJILmevlDydCPkRwbIrgWBV2",
-	"8vtqju0w+MGcgR7LmSCzkAvX47qIff2cQR35Dute/bnzZNbGHPwR/vKqLWK/nt8NSruzvuyG+U1mz9b2",
-	"6+cV690Sq0jTtte3mzbO4oQL/CS8GXLB9fgTka9qs2uh57e8lWajNP0yUKhlMsV6tXCt+iST5JpFNwM5",
-	"bGmDbiH9vXG5UqWYDfWpUTyrulzqbI5kRPBGx+LPpH8NXQyuOyPGA3tMi0NZikpjXHFI1kZ+tEFVD9nl",
-	"oIyK/S73nS49U0nxW+h75bcox3KoUtTGAtCrELvRgLJAz31YUUrIfldWlKqlf1dS34xICwj7VJhYgELx",
-	"yM1kM0812FJO+9QIkT1GxLlYOHChcAdnPjaKPNTAtQt5o9i2XifY5B6156q9pWktXyli0lbpFMWikslE",
-	"GzZJ2zOT1iZaZ57ZfoEdrVkKU6ms3jmIpDBE09Sat14Qytd2V1Z4/oUpYb9530pU8waqGrtU7U6CTh6E",
-	"tnzzKzfV+MD7oEwOUu6KKP3EMYlfKOXmrO6bgk/q0mfNOHcZ+vwrcpyQ+zBX+SiP0keN9n66uNgOjpYO",
-	"4zayGFB3kLKbfLvggxcfWGSSucufHYKPHYAufsAILEYc2MOk9tTdv719ewl/ffEWvM/Sxe9YaDrYU0CO",
-	"xU81ZclAuzSQSgTVk+8raca1oRypT8GswT+K86pM+HjzfC5AM0XFZbzzpizuyMzsOL6O/r+SIy72bSNY",
-	"45zYRZ+nPTao8i3U8mYtt/6XwTLh/AsyhWozuXTzVmapaLZ1Z/sZa7SkzIwHEzRjGZe38a+ZIUGTD5aV",
-	"4HpFtT2tdHkFeszTq2wyYfUuMUoo3jDRO10jC/lM5OrWgsop62/GbmpPxptGUG1U+dtnRbiraafX1lyN",
-	"UxtyRPAqP62+UZZ3V7QPbukv+67Y5SrA7d1ks8375Zb4VV2gcOO1iOgrWWxowuIVF7PU3UWlfkStxaSQ",
-	"blsIo9csYSLCdcbq1UG7oFTL95nQS291hMYn3e2Zdkn82Py0uuTgXbzR0nlXnqM5E2MTZOwDySuQdleo",
-	"fjFFZVXCWtBuC6D208H1fFCEnTUpvC3mWtlhxFIWcVMX4JQkMqIXqvqx2uy4GOq9Oddz03qLW6+2wxpC",
-	"xtt9O1DI4vkutmy3VHWaepeXO0BQf/GNl/q+NrgztxLpwcnT8Q7RVm0vp+yRrIKPD9BrO4+L8NvlgvOF",
-	"FpO8rzX1TFFk2BCUc/J0vB3ToFFPjuPtRhlpWLLdkBlLEjSDHTjb0jUtn3P1DEv7a1q77nYLhjDYBYis",
-	"ILjTmZal6qZt5Es4WtpZJqmVpJ6CIK6i0QKK6u6AchZ2dzrHnCodtBG2ik9rt+Hj83cNU9iPgLQxnKGt",
-	"BLUU9bAh0uHToxuWzcA8Qkgpx402cWgHABdAIw4zwY2G7mN4d/Uc/gyPj+l/B20DqPcpmu0xpiLIwWU7",
-	"ic1C3j4kNYLgu5LQfEW1rTNm73/cz57Ce1Zv1Jcm2RAVvhRS+tMz+M8fjv8TfDkU8DHRNQZRF5PbkrW4",
-	"aWov1hVxaQ2VJSN3rcVVG8ska1dK6ktIvh1jtQgVdOmvh/ghQowxzi9DH9SG0NHHA3IxtbyNFe9exbpq",
-	"ElzrSlkO1Xv35mWe0mzGCDdcUCaJ37Q36I+NSfXp0ZG+madMYNKLcZrXvNFHVFCHmPRh4ahuFTHsdluc",
-	"qBazM3Pl0pX1bhzZJzu3BxG/nI/33JD+Usxet/dy7MDesukHNzjX2436YrING7MLN7mifeRBKTvbJW3X",
-	"J2kXt1T7KN6otpQ0OGYGGDjTBzmGY2kFBCsYlKXQUxcMqykV332tnf+4L6w4Sv9O5aZQTH1q8xnkHmVX",
-	"p8l5lc3YohwmGmkMzaH7Qkj3Q/fp8ZODgH7SiK5Kiz2Ti0Iv1Vfx2fq5hZ22VxhxOkHHrVxraX/jgzR2",
-	"Q6xSJMGGarflp8xH1T3NVcQS3G0zbWsFLO2mGFa7HYfbq6g7ZnpBsJfhCKmYAlsEDfhaKl1uCK6u0b3e",
-	"Qa+2LM4Nzuvtg0ipE03Cyk6FYeqP8DpLXE3hYsm8YATx8Q3hTUsXbI+Tr1Q+RFC6xI0iaYUibwcXO15n",
-	"cTXtT7dm4/sQp3NgvCuJ+p3el+OqrBLXlFkwdpZqxSnIh5BEYpX+UyLEpeKC5Zon9Yi0Jvy7ZXjVLlHi",
-	"dardkl+smLd0NRvdZPY59gFGzrt5JzBEWBZlipv5lV3dbfeaHNHnWV1x6HOf9PT3X95SxpNV2TWVOF9k",
-	"XHXDlDE9+H//5/+GREHpYPQ2zsNdbMOKrK6wIhdDWS+3UwyHnVsOgeaNwx4882XKY4wSC2WVGs7QtVw+",
-	"8BVYSC4J+gLFNMhtC9qlBfsC5nZyLx6jBm4Cz+iBGzASLqU2I4UkNvSFCz/XwAxIEWEP3tTVi/b1mq9m",
-	"TE1c8WgvdFiZCGZjZvrCjHEOPgvbijFU3NJFqIRO2A57fdEXf6IiyvYLLdgNDiKm8QycTkUoVmh0YVO1",
-	"y7AvwKfGuRigwwSnmCzKayZcu2S7hZoAVk3IFMkufwILDBatIy9hhee+hqn/u4tdgH52fPwkcvlv9o8Y",
-	"BjAbo3KRew46uAZm97OAo254eXH1Fo5Yyo9YZsZH9FN40ARgdvTKGFfyMQzA14ej4zpADA/oDC8oUDCk",
-	"Ifbfj/4U+tKcLDIauNA8xpW6/KVgRLvuNSZSjDQYGfjSt9dz+iSsqakf5sXxu9KV8A2lGtFjUIH8UuFr",
-	"YBoY5L0DmAAe9+A8D4KkPMTFyoAuBspOtLJdCphkEwQhBfbggjCdika4ElIVe63PprATPT1+GuQT291w",
-	"ChmbFzXHKQ2N7tHdINHH4h65JvCp5xW+sIcda+mjg9qUjbiw5NS/FOnYIaFJ6DtvOPR0W3yk7SarjTm4",
-	"9kK2fyWqQ0HdOWgpKUaHCZ9i7EX6LlVeCHzphcACoD6gvVxZHFSHVygMUECfa4BgV1Su+YXbY6WbReiE",
-	"+oRHKJy30JfEP09ZNEY46R278gee0FndfDab9Rj93JNqdOTH6qNXL5+9eH314tCOWVgIOlc380urysMl",
-	"Y1cW/kvRvqedx71j97lMUbCUd047T3rHvScdF1VGpHz5qXJn6AiJTVkmRZDwMracxn5nX+jc2e7LbVp+",
-	"XcnPFcncZeQsZSKSitVd9GY4WNMVomVHi3p+udjekWsd0uJD3/XF6sqVLgQnx8f77D5AYkBtXWoLnhYZ",
-	"7S1REeOnbuW6CYsdHpWq/NOQx5uHVMpM06AnmwctqsrTiKebRxSF3EmWyKNsOo7WsjTNQ0/JbJckvtWI",
-	"TGK0HIcrTdlWbGRBzAFg572dagVws9hZ9jZALn22K+iicMX39g29Tcv7LhulZRuXo+IXna1afHxsmuhr",
-	"w7eiVsdajPO3/BUjHfWKsJdhWVsAAmdbItmKS3k9sl0suX6XkO4+wdBKDNRaUKrc0xcNUBX4qLxXYAVX",
-	"H2W2DBpBJ5W66eVXyyX4/j+ozV9kPN/bmzTXZbitartGZXi7AhyPPwtwNPUBWOke8iWTmB83jyia8NgB",
-	"j1sssdwthcZ91+Y8NU0c7OCTkzaDy60rqtD+LC+1UnmboOjJlixKoecG+W1J5NHH8l9v11PMv6JZQprt",
-	"6OVKi7Q7I4hbwPwXzyMvlvRlIoMLce/TgeDIe5w2s08fnb4HQLhnAlspn2Atm/U3SU/ke9B9tbKbBwZS",
-	"DasUa1v+XDTw2BeF2T9nX+kx0oqh7xsAm8japMga+brg7Zvh/OdxTA1OKoWzjFwpm0U123xTDW40+Dya",
-	"PTGAo4923ZfxrfNrUAHSeox9QwWz94a0wcemRp2f2DR0lSc8rStZaA8Tf+OoU4FHdyXAHCAOlZysgKJr",
-	"p2iBkIzYJJAetITFUuZLs8BR5Md8TpkxX6NJXvS/9/4Y9deV0Q4gjzv3LjmKM68zU7a7/jRhbWwll/TZ",
-	"vbaRFFHHa4U2uo9g0YWBzE/3x0biDNf2EEHeQEIqENLsZia5XDSA/jzmkXI9xTs2i7jo8XpUd003Hswg",
-	"X44ZBHwcZluSdvTR/mez8OLq4Xk43466FT3W20kWvvJe72sVE9z5/EuBkOQ+yzRq6D49/nFRevgMYiTS",
-	"ZN+VG+JZyOKDWgq11h6191c7vmvici/sTY6bFHYmH2NWw03y7Jia16LMmX281/4Z0SKx59blUBfzUJug",
-	"QzrWf+w+552aBu49U9uWYN1PpuaUdk8qu6V2VC5miAKguAY+mWTGjm+pS5UTUdbL83nCy/0W6cvBz2ul",
-	"+vxiiIzd4Pz+CPSXeUhafoSzUtC872vnApV9hcJaypzVZJU5VSHh2mCcz26BbuabW3HhWoArJrSLugic",
-	"LiEsbPbgvC9KoxabohKI1N42cH/mBlhC9QxgxjRN4v9d27foC+pdwAWEA42RQhMGELrqTfSnvOpVaEeG",
-	"gxuc+9i1Oj6TlUH7s7CL1WyxO6bxG6DekvocWPLHzOE+ALbIFlmBoxyGDr50LnEvif4VmloklsKjMIpI",
-	"zVOLjcxQ68F2RL8oirCe4r/TuzjrvihyX2QorKX1dB/3h8DTuyx8hLvZad654nGfz05TLldxx3YaXy2v",
-	"ls7Zt36w03xRdhpfx7At4XJuJrLTFPrjMmYXuVo+4JTyK1wEfN6/yGXFFikWleStvih8FgI/mKLjEgk0",
-	"whdg9qk1PXhOi1H77URL11fJjLEvyouDRq0pA2EoFYykjM8ART5uxLhY9I61Ys755cu+cDvrwblYykWL",
-	"mBDS5Me0AzAZNos4efmYrYm5HfR5VenlyjZ3LBnde1Lx4BCvoy3PPWJI5ZCsDZkp8rCIsnj+uURYjMFJ",
-	"6vN5KH8HYyrhE1F6HrA4Vqg1dB8fA4MJF5nBA0tnAsJ6KbAviGc7n6jVi/wQYucMrll0I4fDvPVbdp1g",
-	"nlzPonGeodYXcggMtFHIbs7IywjIzRhVUEogsjrW05Mf3fA3aNT88HxoUNWRCXfuz4PilUrId4zepQrH",
-	"tRJgiR/cLabfF6yyo1pQjLdS/sxE3hlHV/JsO6e/vq84HD/4CBSHCZYL5/q6b39YehXo/v2XtxVbVmbG",
-	"y1jrkp5rlZkRmp+x81kjq5rYh0tl3NVsv5Ln4DMj7XUt1//QG+6nXDa8nrC9RnRCC/gaSIsn6TKYKSlG",
-	"jlr5ZGDqDCn6IlxuYxqewShDrbFKI1kugtl/DSxZOujBWysj5bAg8hIkldf3QQoURuKDF+QN5l8uZCS4",
-	"zowLMREIE3aTFw7y9OxsiSwyEDhzC+UTDH3Cqn+1GhoZVbrMfi7dqbaV7RdGNYvLc6+UdyRBphKOxOZg",
-	"zDRQucQHsrpvsrrsE1hA7SNdoG0ArnuToxWUB10oIBaRnGaxgW74j5poa8K1yXsB3nM7UX6MzbYidyfV",
-	"hM47hPEGtmBffqVqgIausJjp60I4Szn1GaxhqE0mo6jS+vizWoyW+yvfsdVoubtlA1v3zY9JqrbIZe/z",
-	"gchtEZWzAqdnxT2SW8h3wIywFXU6+kj/3RB17P69BMXb0Soa9fL5FqE7b0hQueug4N2jNtx+8x5DFZay",
-	"oCfND+ILMvRyjGuSxS9SFK6qwyeR8nXFP5cL/tQisd8HxDLKJigsAq/RWN6OuS4+JYfY368uXpduY4KG",
-	"lW5jc+GJpLHmxObg979RhZU2nPNCjf6LcuEfCkrcz9z2mkIjZChaDqiykFRm4dUrc2HgzsisDYQT9mFA",
-	"VcpTVAOpRiHVdYRqgVhvtmJUFCrKjO4L5SqHwuOgOle5lrmdciwzZec8+XF5zlq1Ku/Df1e48P6zyjBp",
-	"+geJL/YGG6gdS9OSG9+xW1dwyzLcS68pZMLwBBioor4XlYnquVKmsXcZv3jLRvV1y1wlL1+tJ4DfMumC",
-	"S9aU3ei8klHRn6c647s3r3JOxAg2mqe5fTDRf0Na73NfAc/ZcBxsLBHCFT589JGl6ZKAWAW3n5m60Tm0",
-	"gfsqJk05N3mdHJ9YzCH5VAN1d4CQIpi5GIUee5zNqcCfMdOgXHqYQzpUUx5h4Hq2xlyzNEWmdA/eYIrM",
-	"5GYrK3tZ1BwzNUlQEw7WCrQ7UM3zNG2bQ/0pBLZC5U7ujMoJOYP8Ub5i4SCPnBcErl2m5yIaKylkppP5",
-	"QZ1o0CSR3xcQOr4jEPqM7O72qwXHC+HRrzHkv5BQ6yM27IVey3jujPOl6OaSDABOpbP/Mhtz+5NI5hDq",
-	"FKMQJmzeF9eYRy+eQvixTx3e+51T+Ngvamrbvz4JoN9BMfU/Xbx6bv8ksiS5vb0NexDaP4ZW3rWU227o",
-	"BufQDcsF3cOAEq6pnLriFHBtj12EcDCIcciyxPRFN8wXD63oHFpmGsIPxz8cBxD64vEh/Pre/pQwEdJ5",
-	"/WhXtbXXF79QOcaXw8Of7a2cQr/jKo96+HO1R/sdN9i1DicMQVeK0iWDM5PDa190nz4+WWTYHJyRQUtm",
-	"hsrBWgbm/UA0l6+7Su9C9T8VGjXnYtQXRSVKg7qYvk7Op+f8MqlNnj/u8H6RQZ5f91qs/lwVI+jUe00x",
-	"KU15p+6k9QQX2NCg972RQ+OBAn9GTaGF0H5JAqwzsP3kOqd8q641J1890tQqPq8nTcWpyyyqS/Won/zw",
-	"/UFrVeSoZDNZayR8XvruiySc98msuLjMzdZFb+z66qtnEnjnh20soZl/sMbKeIWmUKAfaVeF/mxZIY4y",
-	"/5EPq3UGRQqG46YHdZbKWutir8GMuHjhL1Wp2b+k4M68ldWxBVU9T9PzKMLU5JD5YF/7VuxrFpy8eS3v",
-	"cVVDB1pwtqOPi7/crnML3g3aLla5x9aL0lU1yNT+jb5ixnUhilOWTA5eEQCR+bJiewDao0SuyY2uQO4r",
-	"OdLfCPQa/GCO0oTxJbhdUbfqwDORo69cplIySWRGNcmpdnYZWpkLdNkOOlFM18HgCzG9Pybc9bdqj/IN",
-	"yNsoplxJYZG5sB/qAGL06bwl8LBv35iQ/898LDWs4c4UR3ZUl8zmChO2F6t9Jr7wfSCdPabG+5RmXzLQ",
-	"7V/EfiGm/2RKb2E4+7bA/EGo3iBUv8E0YRHmgfI16F8Ndqhi/xq+cIQf8na1tezB/XyvOMQ+BI1YGhRT",
-	"YrUBMeDwHy/+55/7ritmvxNCwoVrvp/ffwCa4OWbsPcUPMfKI6W7gi6fWHhxGZOWXRxsBYxudHOa0Ssu",
-	"ULu3oJcIoVtqThA6YIXFzwcBhP8WQiQnxKhcQ8LrhIkbekB9ltch8T1sXcbkofMEQNf1MOv3qShMv9/v",
-	"+P/2w75AHbEUNXntNBej0rCEG1QsOehBLX+li2IK++IGUwOZSFBrICcfi/DPlinUVptxl/NlomJD6yR/",
-	"popPxXsmi9a2y11I1/PgLTD6gc8+8Nlt+ewVlgRqZ1cukbetaNnHG5y3yClwouEnoXRN7XLXw7m5cPn2",
-	"Dcz2xqMfKqA349o+BEWqnG5FljopsT0ET5dci9UX+/vVxeuqsyfIGVkpbRYYeQA0hES2ac5DqjowCU+p",
-	"n29eC4V+gi4T8aI4CjLjzR+lbCmBM4isOnoAXPeFmwzjSjqdFUqurl5ASLOeusnDwHUmJdHETtcXtd1J",
-	"a/MsXIvTb8OB2mJKpg3dyMvnn9dWTYt4V2vQWYGhLWV694hfHZH5dJrxy5iZJUerpi7GhHWrSiV1BV5D",
-	"O5Zs3tVXuLSyW0mxKhSpRI7oLwUhCYcySeTMCcSnLuT56upF0Kd6kDlyaxPLzLhCjYt/QqVCmFjZYORn",
-	"9zP7IOu+8BVXYq4jKQRGRtfhvwtw/dym+d2Rv049KkpPoYhzq4C93G4eE/j4+DgAZmAiNf3l+PgMQpYk",
-	"IRUx8EUUuMDG1qrGVY3btoMrqVxWWYoo6VxQCOSbn57BkydPfgTDJ+j6l/9VQpy5RwA2ktANHx9Pwsbd",
-	"0ISbtlM30MHXdspJw1R289qwCWXkbavrbDZhtKd6we42j1ceAfWDHLYTTQ0637UJjPgLi//KDM7YvNG8",
-	"4tM8qN964PD5uYxuKk7JTURYIbX1L9tSqqTNf3CvUkAeQk62b5Jwrm98WSQlE6oW6F+eWjyXKxG2jz60",
-	"M12z6KbZUvdMphyLwDAIvXM9tNAtWKrHkoyFbIQB+Bj2AFKpTOCK//eFi5YHipYPrDJzAFz4nmSloMrV",
-	"mtFnjsGXosZIdNgqdKwv1sSO1cgJ+YV8wdi0f6/WG3/oh9CxB+vbnowXlP1CWErITfYAMfU9PvP6UB53",
-	"t4uB0BFLsJkb0s/fFPZe2RM/oO4D6q4YwIlJUhCcC2R3yWfQzVVG4zu7PNJgmWT+wRbZCxtE0wfB9FsQ",
-	"TK9ICGWgjUxTjF0ulxW/toEjma4DI5k+QNFXD0UyLTJ8u7+jkgXFcoVK/N+c1wC4hhtMzSZatb5HabJz",
-	"e9JvI0/qa+17+mnhM+euOWrtsUvgGDHDEjnKcBkmZ3nqe61d/QrVFNXhFQoD3tMBL1g0zq3gjzSEPA4t",
-	"Aiw06NBV8Rlo/M2qtbkBnaVpCBFTyqrwTMB5mp4V1nVf2yQEBr6/5Hma9uAXl/694lVzwjxZLoH4el6P",
-	"nCwPeZY4Jf9bNX2xCT0XEcahSyyH6qyn8DqkWiorE7I07QvyI9I+uRQHMBtLjXnBIheTGvus4de+lMry",
-	"on3Bh/DaXpZMYrIgMOHz6t2sGrThSQIKXfNyjKF78hTGMlP6IABu+qK8uXx+hRpNCN2hVCM0iz3DjZAz",
-	"ceBKqxZu0b4o3Q/9trRPqoFM7a6cLVvDpdRmpFD3hZCGDz3+6h48y2OguuEppFyMwgO4QUy9N8T5QMji",
-	"nvAp1tk4Zj4B/0uiemVP5IrT4RdXAEL46g8imUN3UV2i0Z+wqVzU3m329f20aOCDt3I1RKegJQt01rmf",
-	"q6bgHXSvrl4c1FnOqxUbP3aukSlU55kZd05/fW/fWRNRdTCeqaRz2jkizumnWi0qUKrz2FtAFJV3rHHX",
-	"yREXQalYZo7+XNVV4y1NSNUzVye0yHmaV+tNMYJujNpq9HRbGBSN9q7nvuOEdiTHX2ZXXtOJ48qXJa/w",
-	"Qa+CJrpuD2IpJ/gUZmNmXP8JxUQAYzmzFGvmamGKGHLjKRhpsbVXjh/0dp0169TmQpw5wPD1sCbO+MsW",
-	"qW3FCkgRfivMlGBM+5LxLNauaAwzMGZpikLbrTK67SocBuVkZRdDQ02Dyo/n4G91UZIoHchGTIDKBEhR",
-	"GrcQDGrHup6NpTY/XIpThxRTVFOOs8DzmzKSBAVryTSqIJdOim5+HiKBZTE3LvdqAQHUAeX2/e3/DwAA",
-	"//8=",
+	"7L37ctvIuSD+Kl08p8pkDkTJsmfOjFSp30+xPYlzPLaOpclkd+glWsBHsiOwG+lukGZcqtqn2QfbJ9nq",
+	"72uAAAmQIE1rfFH+yNgm+v7drx86kZqmSoK0pnP2oZNyzadgQePfLtL0ktuJ+2MMJtIitULJzlnnegKM",
+	"p+kjw0TMlGaST6HfCTrC/Zi6IUHH/VvnrMPTtBN0NPwzExrizpnVGQQdE01gyt3EdpG6z4zVQo47d3dB",
+	"51mmjdL1i4YS3tthhF+ETI2YnQBLNcyEygxL+Xi5jX9moBfLfdCYzualn0OaqMUUpG0+t4YEuIHi7DPQ",
+	"RijJZDa9Ad1wC3Ex8Y6X8VxNuZDNu4nx92IzE2Xshsegr3fcwitu7IsZSPvy+foe3oLJpsA4M1YDnzI+",
+	"sqCZnQjDwI1hIi72MgEeg17uxk18hDMfvXy+5WVeiamw68tf8jEwI/4FAXvMrGLfnZywbgwjniWWPT45",
+	"6TWBQ4Lzldec8vdimk07Z9+dnASdqZD0t8dBvhshLYxB43be6PFf6DS1r6L0mEvxL+7+yW2LR5YJybom",
+	"ycbumUTcO2cKR/CEjZRmnEU8SUCzubATpmR1jsYr/PvRJefm6E3p2y0X+UaP/xuvYm3jV9w9pGE1cwa4",
+	"xygRjk4wO+GWRVxKZZkBy2hThnXxLa9UpiPonSNq0k9sLqRpegmlx9u3XOykGRPK91Xgg7vwBlxQ1Tvb",
+	"BSMuE75hI2nCZRvK6L7bceFrdQvy5fN87ZpJLX4Rb5x3pPSU285ZJ8uE+3J9nV8M6OYDZgZ0cUCYcpE0",
+	"nNB9uNMJ79zHJlXSQM6ALqIIUusGO14lrSOhZx8cW0lEhI93/A/jtvahNO+/axh1zjr/drzkbsf0qzm+",
+	"SFNaqZalBYSAwhomYc5iMG7nzFhu4ZxpiJSMROKgPVJyBnoMTEkmbL9zF3T+xOM/cwtzvtiw21SrmwSm",
+	"/7Hbri9pVN3On6voFjSLRcwcRnJp5o4P0X7ewj8zMPY+90NMEpdlkcoS2taN+0ces+6UJw4AIWZ/vXrz",
+	"OmCZvJVqLtlIQBIHbK6VHDMHGAG74TErJJIeHumZkqNERL/jgWh9Q3DiaJy6+QdE9pEhIMFdvpCzg8Hr",
+	"Czn7G9dmA8w+MmzGteA3CRhc/ielb0Qcg7zPW3rtYC9J1Bxi1iVAZDyeChlU2aHJTAoyhjhwe2fIiB1o",
+	"RBOI6Y1fK/uTymR8v7tnJosm/jEds3ZPSzz5kVlhxo4F8EWieHyt1Cuux3Df4Hij4gUThqkZSlskA9Fd",
+	"0vaQUsXCDfmJiwTu9TJfjo5+5jaaIPeLGZfKTqCQlHGD10r9zOXCkydzn7u7YJpbJy942Jtzk8PfOXsL",
+	"Vi+OLlCKNXxh2HwCKMJZvWB8zAXKYl7icZsoDagRqfAVjBs/5yvy5ppUiYxX8sxOlBb/gvsG/xlPRMwi",
+	"DTFIK3hCpOQXmWoVgTGOuvwuUO6fJ2Y3mXUgLyTu9JyFoLXSJkQoM8y9IDERv3GTpanSFuKfIRb8Gq/7",
+	"/vf/yLBntOSR24I7gSOOTsJHLUmrzBJrdBd+l0MIiT+XL1HiQ81cqxS0FSQYRRq4hXjIbUWgi7mFIyum",
+	"sC7VBR14nwoNZtMYmSUJPTRJamtziLiFABl0Em7sMDObN7h1MZIiP6z/kGoYiff1wikKwI8MGwnt2PWE",
+	"ax5Z0CZAJIYkoS8M4ynXtl8r/i4F1t86eEDcSbFu5SpXDhuUn+ZdMTmxFbf3/E1fCZLKqu8qLEyrf9go",
+	"yubwcVcsxLXmC7y8paGkXpeoHBJXqw6q3Xwc/wzTG9AlsZLHxGZ4clk6yognBoKV06GuUPuiWhF12XTa",
+	"t+6b1Z3TlH6C2i2n6WHQJ4YE7EdCNMjZUEPsIDKuMWZoMCAt67rRPc95CimETfkCScdcCwv4A8l+IGes",
+	"ywdyJmAOOijkLmGs5lY58SURxgo57p2x0KQQ9UHOQjeDZBOOhhq9GMhbWJBQyyWDaWoXjiVk0B/I5XXc",
+	"KJUAlzuQgkYkLotUw5aTaTCWazuMVCZtrTHK/WwYN7cQo83CKDbiaJUrJhfSfv+0s27WCTrublqoj1fu",
+	"M/e55TYzbQbQh3dBJ0vjnQHPi03rx33mbsE/n6N00imjZBI1Vjm1ldCATDEvrvm41T1sIICrb7bc3Orb",
+	"+MssLqlCFyv3UMGsBgw+CLF0ev990Uk0nEeTHenjDvBH09/d1S9+5SdaoXpqOuWkVhU3tgZtq/dDJmOz",
+	"yQcQZcaqaWF7NgEzKHexLspkSkKuHJP8xv784pr1+/1jPzcZaVvvCEi5rr/X5vHLC5oAT+xkGE0gusWZ",
+	"kuTNqHP22+aL/wuOeoaD7t41EvvlMmLKSTFcUT8kw1+YhhFokBE4AVbIMeNMQ6qMsEovWDfl3BxZh1Rp",
+	"ejZ7HAykhrGj6Ys+vOfTNIF+pKbHFvj0mKfp/28m/PS778/6/X6vz17iCiI2AYvF2GlYA+lou8psdRku",
+	"Y3bDNTjV/WgC770w7f5Fw8hJNaz79PS0d07jie2Qlj/0+xFgmAHrGIx7eRxLCt/ygwoTKQlyCZcbjai5",
+	"+XR9pNK2YrX//rvvnny32W7vcBklfoST4suTWlZgVZoSk15lfas0AZ+5NLffHAFqUGBdkBt8K+C3XGmJ",
+	"au+akfqlTLPtUtcawBGeOvLClGRIiYWS50xNhXWIimqTYZbfomAhNPM+FLTaf0oq8myFdqC3JM5Jh2fn",
+	"KcgYoYsbdvnmqkI83NeGCfuJiUh11/8FC8N+uzj6n8N37v9Pjn4cvvsDy1K3+++fVrSOyzdvrxm8j5Is",
+	"hvicRCrjP338Pfsv8acSfDfTqNaUqUR3WqLbBSIbotp5/u4kd06Ap2As45EVM8LJjci4Ypf2U/1w8sOJ",
+	"G7Y/qtbP+/icccumytBuPcWY8vfDfCyuelA034Ca7Rj+6tVP0YWQorVMjZif65w57sI0TNUMDFOOlKJI",
+	"Z/Co/pH2xM0GxtWO488nKgH0+qnRGuM/Z1NhjGNlShZMxB0hDtCbQv8ax2ghLh+QRFglYQsWb9v6Fqze",
+	"qp/97qJCI8pu3XqOgw0fNmDW9q9LGNLwcRljapGjUJOq4PSrdsxHsptFxa+mZLKog2xvzW4v8D/Lh9TR",
+	"/yjTGqQdlgIzWj/vMkrkLYzaPbD3Iw7Ld79+12OQoMkh3aTskZpnCj3PafPtlNspGNMEZerGgJ5BPNy0",
+	"A4f+y99x+eW7sYQTo3Bapzz3Sqh7eCfzG8sTRztEAkxYFovRCLRpufF0wk2NHH2ZCwX0HPjHt5mU+Icr",
+	"gtqAkfMjYFdLr9Nzp27iV/1+LTvTNMuWx6LTDQ38c31vbzQGRPgL8G9GlyJi93ZzJPgYIdP2GjKd1CHR",
+	"BHRhDPK+X3PGJtam5uz4eJCdnDyJcqbuCDVL+A0k+O/Qr/w8JMJPPw2kcprJ0sr0VmXubQs8dM967YCd",
+	"7Egornl+4OeRCCFo3k6USumPXhNoK6itMGEChQqi1ANvzSPWIGFQJitLDKmlDv4BKu9eKw1ksbAvpKUI",
+	"myoRc3JUHWZBf9x319wnGwk6RvtkIgkYyFk/zWxA4hfZSuqglkdW6WFhYt3KMOj7zIBusL5tnWE/K6rl",
+	"ggC5nks3ccjqFpvRpIVZcbsYwPUYrB/d9OutkHELi5FbsHrV1acKcqioTlzeRJ3dLb/H7f4GB48HsZ8t",
+	"Afu+zGjPkHBecmPmSsf7+RxyVE79LPVyJcwrH0z5+1cgx3bSOfvPU9Qh8r/+sM1ftLbeyuy15ywklbU3",
+	"QueS1Vwa/GCIeNUa2zbxfA3c+zrXfloatkE61em3jqP0naDzk7vhTtD5hWJ2SodZJeDrpnkeLwJ2qdVY",
+	"A+oIjhGPNXfKgNJL/rzVIYe/luzK/hxl8l17abUXj7iTu9H2dGp5X6CQw5gvalj0m6mwPsYTXY8UPxkr",
+	"IE8wje+ziyLGaMpjyD0xA3lx+bI8zi/HppmxqLMzzhIxAndG/4WM3cws4Ra048LcD81do92np6dkoZsL",
+	"A71zN4MaC0kfBO45uGTFukvLIa69CNATRWSHcbkgjl5o90++/+5km3KfO4VKePb90wqePd4GBjjFhjdN",
+	"0/2eM9/aqqL+/PUViU5n7H/9xo/+dXL047uu/8PRuw8nwZMf7vJ/7/1//16HjTuY98nOV3tmP0/z0Slk",
+	"fL/T56p83Q3kv7Hu25+escePT5/QhZiAccsScAqAnauAuYfWkvvoZm9QJptxL3CQORdJHHGNiP/ykvE4",
+	"djRhuy++2F3z4cuxwh8HACXYfHz6wxbgDDpqLqEkfq2ZYOE9+WAxepZQ3K5HLeMstUqJSbLxJ4HLBhhz",
+	"yzVf82XC97xesiXWGdyCTpRmw6lIElE10NeSkFiYNOGLYaN/uWwI3D7dFKZKL4bTm+2fbghLEREMJyrT",
+	"yWI4FZFWplZo3WSSrH+NymEr91Te+cqZ6zfU/Ka/mMPHdQgzxFiE+vduvsnDyGK5hL1Z+CL5+SHWalus",
+	"1bqkl99XcxSWhff2nJmJmks07FFgrTBFlPqnDL/Kd1j36s8p5qA2Ouj3iGypWpMOG6OxxWJB9rP9ML/J",
+	"cN3aefK8Yn9dYRVp2vb69jNF8DgREj4Kb0ZCCjP5SOSrWl1bGDla3kqzWwF/GWowKplBvU68UXdUSXLD",
+	"o9uhGrX0IrQQfd9SYmUpukp/bLzduiLrXcloQfFm4+LPqHyOKFqezgjx0B3T4VCWgjbgFNR3m2O02qCq",
+	"h+xy+FTFeJnHFKw8U0nrXSq75bcoR13pUnzVEtCrELvVerREz0OYkErIfl8mpKqvZl9S34xISwj7WJhY",
+	"gkLxyBvIJiXyrssqE4huPxJp9qGlzXrjazc+EQbiM+ZUQH0UcQPs4urZy5cBSzO5iFQMaB+p0RtrVaFd",
+	"BCPMEahzmyxQ/UKvFV4aI8Q/96GvGHyLripMX+t3NlKXFYOPxDjMImplBlqMBMQBuUDioFhrvnSB2iKZ",
+	"eyC5jEuOE3KJnuXzsa6EGWiWajUD2QsGMp+fdd0k13+/Rr+cjjF1YqQy6dRuWpp1i4+LReKBtCr39PTy",
+	"zbEuzy/GzeDU9lQrNTpHoxUN7DWEddEaUcHRNtIEPPPfyiOKGT4SkHGSxdCb1T5qsjqELWC+hLElmAvK",
+	"yFg9Uf3WVmTXyiU204CD0GWiJvdGk9efvFaJeP76KodktF8ixGPirdUqyV3g5ZIHbUx5QwyspAfwDtB8",
+	"CnJ9djYYtQt7+N+v6+UAnmQ1a5aW/CMtSZZVXO+c8RuM+8cce4z1N2w+UfUB//22BvJGQ1meULqjjv+x",
+	"UbcHzHugjAdGCQ+9cx8+hHfPhPEOaUfG+51gW1yXO1ftLc1qdZIi82BdxsWMI/Q1GMunaXvm2dq3SX6N",
+	"3RfY0w2kIVXaCjkeepRLQG946yV2EM/vBJ1fuZbum3etCKoH3BqHTu1Ogk6earB682s31fjAh6CeBCn3",
+	"RTx/EpDEL3KpprpvDOOtK5JiJzm19Fn2GHGAwUO5uRCrZfjcoP5Pb97sBkcrh6GNLAfUHaQcJLdb1OSL",
+	"9zyyyYKqpIyYD3pkXXgPkSOi0547TOpO3f3L9fUl5hv4iCUKZnHQ1DtQaDNKrTOeDA0l+1ai0p98Xykm",
+	"UxuDmvpCGzX4h7HzlQkfb5+P0nBS0ELFe2/K4Y7K7J7j6+j/KzXe1yvVbF/e4NXfxxaMe2wwA7cw6TZb",
+	"SOt/Ga4Szj8B16C3k0uatzJLxSpad7afocbCltnJcAp2ouLyNv4xt2ikEMNVA2q9kbM9raTsUTMR6VU2",
+	"nfL6WBIsG7Nlol9MjR7t681UtxZUTll/M25TBzL8N4Jqo7m4fe4rXU07m2jN1ZDJKUcEr7rg6lvtQHRF",
+	"h+CW/rLvi12uA9zBzf27vF/uxV23JRTxLy1SEUrWfpyweMXlLHV3UakSVmttL6TbFsLoDU+4jGCTo3N9",
+	"0D4o1fJ9pvjSOx2h8Un3e6Z90nu3P60pRUYt32jlvGvP0Zxvuw0yDoHkFUi7L1R/MwPtVMJa0G4LoO7T",
+	"4c1iWASdNym8LeZa22HEUx4JWxcZnCQqwheqxkC02XEx1EcC3Cxs6y3uvNoea0gV7/btUAOPF/v4QWmp",
+	"6jT14RJ0gKD+4hsv9V1takfuYTDD06eTPcKU215OOZqlCj4+sr3tPBQav88F5wstJ3lXa+qZgcygIZr1",
+	"9OlkN6aBo56cxLuNssryZLchc54kYId7cLaVa1o95/oZVvbXtHbd7RYMYbgPEDlBcK8zrUrVTdvIlyBa",
+	"2lklqZVE6YIgrqPREorq7gCTLfcPWIoF1rNqI2wVn9Zuw2fn7RvidhgBaWsoXFsJaiVibkuU3MdHxq2a",
+	"gUUELMW6AbiJIzeACclwxFEmhTWs+5j9cvWc/ZE9PsH/9dqmTx1SNDtgPF6Qg8tuEpuDvENIagjB9yWh",
+	"+bq5O9dF+fJjRg8UGrp+o74A3ZZ0qpVcjJ+esf/84eQ/mS96x3wyUY1BlJJZWrIWmqb2YqlUX2uoLBm5",
+	"ay2uxjomWbtSUl8o/HoC1VKjrIt/PYL3EUAMcX4ZVI2mftph4d5rU0xqNTKkYl21CWx0payGef/y9mVe",
+	"JsZOgN0KiXmkftPeoJ9nfZrbRcolJP0YZnllQ3OMZRORSR8VQU6tPIm02+JEtZid2SsqAWP248i+gEx7",
+	"EPHL+USJLXmjxex1ey/HnR2mZhLI2fAWFma3UZ9NrYHG2gLbwph81Fqp4g0VwqkvfFPcUu2jeKPaatgO",
+	"t4wzMn2gYzhWTkBwgkFZCj2jRAqDQS70tSH/8UA6cZSCX4DH6EqmmiznLPcoUzVO8irbiUM5SAzgGJzD",
+	"DKRU9EP36cmTXoA/GQCqxefOROlbpSp6Pu85t7Dj9gojTifo0Mq1lva3PsBvP8QqRaFt6WlQfsp8VN3T",
+	"XEU8gf0207b+0spuimG12yHcXkfdCTfDhniMXyeABar4MmjAV8zrCotwdQP0er1+bfHDW1jU2wcBcw6b",
+	"hJW9yv/VH+F1llDniGLJvAgX8vHd4pnccfKVyocISpe4VSStUOTd4GLP6yyupv3pNmz8EOJ0Doz3JVH/",
+	"Yg7luCqrxDX1oaybpVpXlOVDUCJxSv8ZEuJSCelyHbl6RNqQOtQyNHefDKM61W7FL1bMW7qarW4y9xyH",
+	"ACPybt4LDCGWRZkWdnHlVqft3qAj+iKrawFy4bOF//rrNaYKO5XdYMjuMlW5G6acm+H//d//J0QKigfD",
+	"tyEPd7ENJ7JS+WwhR6pebscYDje3GjGcNw777JlvRhNDlDgoq3TqYF3H5QNfyw7lkmAgQc6C3LZgqJ6G",
+	"b1PjJvfiMRgmbOAZPROWWcUulbFjDSg2DKQvssK4ZUpG0Gdv67qC+K4cV3Oup9QixAsdTiZi8wm3WCBl",
+	"wXz5EifGYBEVilAJSdgO+wM5kH/AVhnuCyP5LQwjbuCckU6FKFZodGFTTfNwIJnPKacYoKMEZpAsi6gn",
+	"wlAE4lJNwEjgTKPs8gfmgMGhdeQlrPDCV6r3f6fYBbYW3hgGbF4UqSHoEIZxt58lHHVDrOt3zFNxzDM7",
+	"Ocafwl4TgLnRa2OosHcY5GUD8bgEiGEPz/ACAwVDHOL+/fgPoQ+05pE1TEgjYljrvlQKRnTr3kCi5Ngw",
+	"qwLf4MCHb4c1nZPCvAVSV1GjhlDpMT4GtkEqtTdh3DDO8g5RXDIR99lFHgSJAbDLlRlQDJSbaG27GDDJ",
+	"p8CkktBnbxDTsWQUleWs2Gt9Jp6b6OnJ0yCf2O1GYMjYougsgynMeI90g0gfi3sUBsGnnlf4sl5urKOP",
+	"BLUpHwvpyKl/KdSxQ0ST0Ld4I/SkLT4ybpPVDnDCeCHbvxLG82MbOFxKyfFRImYQe5G+i3WXAl94KXAA",
+	"aHq4lyuHg/roCqRlGNBHba7cippanNEeKz3LQhLqExGBJG+hb3x0kfJoAuy0f0J1gzyhc7r5fD7vc/y5",
+	"r/T42I81x69ePnvx+urFkRuztBB0rm4Xl06VZ5ecXzn4L2WKnHUe90/oc5WC5KnonHWe9E/6TzoUVYak",
+	"fPWpcmfoGJBNOSaFkPAydpzGfede6IJs9+V+gL+t5zkkC8rmXMliRxWru+zA1dvQ+6tl37J6frnc3jE1",
+	"iGvxoW8v6HTlSq+p05OTQ/aYQjGgtvuIA0+HjO6WsFXFU1q5bsJih8elXk445PH2IZVmIjjoyfZBy95B",
+	"OOLp9hFFux6UJfIomw7RWp6meegpmu2SxDeUU0kMjuMIbTBTl48diBEAdt65qdYAN4vJsrcFcvGzfUEX",
+	"JBU0PjT0Ni3ve6mVlm1cDqtGdXZq5PahaaKvDd+KIlcbMc7f8leMdFiU3V2GY21YdHVHJFtzKW9Gtjcr",
+	"rt8VpPuSYGgtBmojKFXu6bMGqAp8VN4rcIKrjzJbBY2gkyrT9PLrpXZ8l0cw9k8qXhzsTZpr+txVtV2r",
+	"M7hbA47HnwQ4mro9rfWI+5xJzI/bRxStFt2Axy2WWO2Jh+O+a3OemlZdbvDpaZvB5QZlVWh/ltcoq7xN",
+	"UHTeTZYNb3KD/K4k8vhD+a93mynmn8GuIM1u9HKtEe69EcQdYP6z55FvVvRlJINLce/jgeDYe5y2s08f",
+	"nX4AQPjCBLZSPsFGNutvEp/Idxr+amU3DwyoGlYp1q78uWjTdigKc3jOvtZJrhVDPzQANpG1aZE18nXB",
+	"2zfD+S/iGNvYVYou+ioXK7KAzlunCWuYz6M5EAM4/uDWfRnfkV8DK3fXY+xbbIRxMKQNPjS1Y//I1vDr",
+	"POFpXa1f7PnxjaNOBR7pShgnQBxpNV0DRWqa7YAQjdgokPZawmIp86VZ4CjyYz6lzJiv0SQv+t/7v4/6",
+	"S000ApbHnXuXHMaZ15kp211/mvA2tpJL/OyLtpEUUccbhTa8j2DZPgrNT1+OjYQM1+4QQd75Smkmld3P",
+	"THJJwW+fzjxSrsV7z2YRih6vR3XqFvZgBvl8zCDMx2G2JWnHH9x/tgsvVEvVw/lu1M1nBNRaMp7WtX7D",
+	"qq39r1VMoPP5l2JSofssM2BY9+nJj8ua/ecsBiRN2FPVIs8CHvdqKdRGe9TBX+3kvonLF2FvIm5S2Jl8",
+	"jFkNN8mzY2peCzNnDvFeh2dEy8SeO8qhLubB/oZHeKz/2H/OezUNfPFMbVeC9WUyNVLaPanslvpoUswQ",
+	"BkAJw8R0mlk3vqUuVU5E2SzP5wkvX7ZIXw5+3ijV5xeDZOwWFl+OQH+Zh6TlRzgvBc37hrwUqOwrFNZS",
+	"5qwmq4xUhUQYC3E+uwO6vK6rkBidh62IKOoiIF1COtjss4uBLI1abgpLIHJzC3FQVKLlCdYzYHNucBL/",
+	"78a9xUBi0x8hWTg0EGmwYcBCqt6Ef8qrXoVuZDi8hYWPXavjM1kZtD8Ju1jPFrtnGr8F6h2pz4Elf8wc",
+	"7rELdZ4tsgZHOQz1Pncu8UUS/SuwtUhctBsGGelF6rCRW+yZ3I7oF0URNlP8X8w+zrrPitwXGQobaT3e",
+	"x5dD4PFdlj7C/ew0v1DxuE9npymXq7hnO42vlldL59xbP9hpPis7ja9j2JZwkZsJ7TSF/riK2UWulg84",
+	"xfwKioDPG/9RVmyRYlFJ3hrIwmch4b0tWhWiQCN9AWafWtNnz3ExJ9XwxChqSGgnMJDlxZkBYzADYaQ0",
+	"GysVnzOQ+bgxF3LZ9N6JOReXLweSdtZnF3IlFy3iUiqbH9MNgGTULOLk5WN2JuZu0KdVpVcr29yzZPTF",
+	"k4oHh3gdbXnuEUNpQrI2ZKbIw0LK4vnnCmGxFqapz+fB/B2IsYRPhOl5eWtH1n18wjibCplZ6Dk6EyDW",
+	"KwkDiTybfKJOL/JDkJ1zdsOjWzUa5T1Ts5sE8uR6Hk3yDLWBVCPGmbEa+O05ehkZCDsBHZQSiJyO9fT0",
+	"Rxr+FqxeHF2MLOg6MkHn/jQoXqmEfM/oXapwXCsBlvjB/WL6l4JVblQLinGt1M9c5l3VTCXPtnP227uK",
+	"w/G9j0AhTHBcONfXfd/g0quw7l9/va7YsjI7WcVaSnquVWbGYH+GzieNrGpiH5TKuK/Zfi3PwWdGuuta",
+	"rf9httxPuWx4PWF7DUBCC/M1kJZP0uVsrpUcE7XyycDYUlkOZLja/zs8Z+MMjIEqjeS5COb+NXBkqddn",
+	"105GymFB5iVIKq/vgxQwjMQHL6hbyL9cykjsJrMUYiKBTfltXjjI07PzFbLImYQ5LZRPMPIJq/7Vamhk",
+	"VGnP/ql0p9oe8J8Z1Swuj14p70gCXCcCkM2xCTcMyyU+kNVDk9VVn8ASah+ZAm0D5ttnIa3APOhCAXGI",
+	"RJrFFrrhP2qirYkwNu8j+4XbifJjbLcV0Z1UEzrvEcYb2IJ7+bWqASbvnUZ1IchSjj1qaxhqk8mISoAU",
+	"7YI/pcUoX+R3shqtdkZuYOt4tQFJ1Q653H0+ELkdonLW4PS8uEd0C/nuyRG0ok7HH/C/W6KO6d9LULwb",
+	"rcJRL5/vELrzFgWV+w4K3j9qg/ab9xiqsJQlPWl+EF+QoZ9jXJMs/iYFSVUdPoqUbyr+uVrwpxaJ/T5Y",
+	"rKJsCtIh8AaN5XoiTPEpOsT+evXmdek2pmB56Ta2F55IGmtObA9+/wtWWGnDOd/o8X9jLvxDQYkvM7e9",
+	"ptAIGopWA6ocJJVZePXKKAycjMzGsnDK3w+xSnkKeqj0OMS6jqxaINabrTgWhYoyawZSU+VQ9jiozlWu",
+	"Ze6mnKhMuzlPf1yds1atIt6fpveFC+8+qQyTpr+T+OJusIHa8TQtufGJ3VLBLcdwL72mkEkrEsaxBynV",
+	"98IyUX0qZRp7l/GLaz6ur1tGlbx8tZ6A/TNTFFyyoexG55Vq6oj6y9tXOSfiCBvN09w9mOi/Ia33ua+A",
+	"RzYcgo0VQrjGh48/8DRdERCr4PYz17cmhzZGX1HT6NzkdXpy6jAH5VPDsLsDCzGCWchx6LGHbE4F/ky4",
+	"YZrSwwjpQM9EBAH1bI2F4WkKXJs+ewspcJubrZzs5VBzwvU0AYM4WCvQ7kE1L9K0bQ71xxDYCpU7vTcq",
+	"J9Wc5Y/yFQsHeeS8RHDtcrOQ0UQrqTKTLHp1okGTRP6lgNDJPYHQJ2R3d18tOL6RHv0aQ/4LCbU+YsNd",
+	"6I2KF2ScL0U3l2QARiqd+5f5RLifZLJgoUkhCtmULwbyBvLoxTMWfhh03E+Dzhn7MChqaru/PgnYoANy",
+	"5n968+q5+5PMkuTu7i7ss9D9MXTy7hQ7sHN2CwvWDcsF3cMAE66xnLoWGHDtjl2EcHAWw4hniR3Ibpgv",
+	"HjrROXTMNGQ/nPxwErDQF48P2W/v3E8JlyGe14+mqq39gfwVyzG+HB397G7ljA06VHnUwx/VHh10aDC1",
+	"DkcMASpFScng3ObwOpDdp49Plxk2vXM0aKnMYjlYx8C8Hwjn8nVX8V2w/qcGqxdCjgeyqERpwRTT18n5",
+	"+JyfJ7XJ88cJ75cZ5Pl1b8TqT1UxAk990BST0pT36k7aTHAZH1nwvjd0aDxQ4E+oKbQQ2i9RgCUD20/U",
+	"OeVbda2RfPXIYKv4vJ40Fqcus6gu1qN+8sP3vdaqyHHJZrLRSPi89N1nSTi/JLPi8jK3Wxe9seurr56J",
+	"4J0ftrGEZv7BBivjFdhCgX5kqAr9+apCHGX+Ix9WSwZFDIYTts/qLJW11sV+gxlx+cKfq1JzeEmBzryT",
+	"1bEFVb1I04sogtTmkPlgX/tW7GsOnLx5Le9xVUMHWnC24w/Lv9xtcgveD9ouV/mCrRelq2qQqf0bfcWM",
+	"640sTlkyOXhFgMnMlxU7ANAeJ2pDbnQFcl+psflGoNfCe3ucJlyswO2aulUHnokaf+UylVZJojKsSY61",
+	"s8vQyinQZUfoVFMnEJXgcCUvm0cTRh89MiycgRYjT12wZ4gTuK7/fo2CmI7JEJRqtG1hnlKlLpt7Z60S",
+	"GjVRxko+BfIZhpj1G5ajdNC0NJB2ogyw+URhNxayP+VmOyz0ZpXvNmhqncCo6vhTPqg5H8si8CK3qzge",
+	"rL4JDSfKjFXT/MjINXLYLuFijmjNWs51CSkcHuRttMhXKJWe8kQY7Ler5k7hQax/+fz1BeJJmslFpGII",
+	"mFTMai4w/S9WttdnL23eySlMySUfnjFSa1YwGFtpFW2CVhHebc14FyM3tz6nAq3WA+m7SPX7/WMctQh7",
+	"5xhsx2gS397O4S12ijKol10UZx7IUlcmRWZ/JsgGPJ+opFpQkOo4UXkHSVHIPE0HcsJ927GJiCYYoloh",
+	"QROVxO6D3jnjy9vOZEx2woEMvXl8SA8WlotR+BRO1n16eup7lXo3mVuVWzZVxg4k6Zb03qhX8jQNc/ig",
+	"fbcOXiGE+3Y0zmelU/9O0S7+yhtkDHrGgHk8WrEotwo6ifM3fbAmf4W1kqv8IC+VXA0mWTKDLXLZ8Qf6",
+	"w8YAExIMM+sEYJUyY1Vq8B8oSeO8Im5hdzkNQLRbUl+pvAFjQyzIpydCtMK9ax8PJZd3KrlcheyijkET",
+	"bDdHhny1AHVyr1zoK7fDVMFtGa1RMsxsFLTb0lYvrjansL5F0diU0z5Zl0TjxdD/A7YyDnurcX05aT0n",
+	"wdqfBel0otStYVm6qkMvu+NT2mlmI+Wk427eyTZgYcKNHWLDWfc3FMD9BjD3lURyhqkFkoqgDWT5M/dT",
+	"wsk5ziWrPUudUErffbXoe3rPQiS6fctQRSDwwH4qUlVV0axK0Y9MGXWkmu9ECUDONllgX8jZlxPAuPlu",
+	"3VG+AVsMyJnQSk5B2iJ6zgQsBl/MrgQd7u0by1H+LR+L7Zq9EQKjCKmUE8mI7Z3KuaFiYSdOKKdopJrY",
+	"6zT7nIHu8Or+Czn7G9dmh7CxbwvMH1zKW1zKbyFNeAR5mYga9K+m+lSxfwNfOIb37pyN7IF+/qI4xCHc",
+	"bLGyIGfoaArQSBv+14v/8cdBB903g07IEiEB61bl9x8wg/DyTfgCCp7DuJO9i7tiXTF18EL1why76O0E",
+	"jDS6WUN5JSQYegvvSOuWWnOGBKxs+XMvYOG/hSxSU2RUTucYyJuEy1t8QHOeV+Gd8gW7AV8v7IjiYFmX",
+	"OvgPBlgSeTAYdPx/B+FAgol4CgZj1o2Q49KwRFjQPOn1WS1/xYviGgbyFlLLMpmAMQxD3HkEf3RMoVYp",
+	"ocv5PFGxoXG4P1PFBuwdD52zEU/MMtv8RqkEsI7+Rh68A0Y/8NkHPrsrn72CkkBNpr8SeduJln24hUWL",
+	"ihokGn4UStd07ruFxca2fbu3738wRt8Drh1CUEQjthNZ6qTE9hA8Wwmsr77YX6/evK6GOgc5IyvbeTjG",
+	"vxoWItnGOY+w5uY0PENLYV4JGH9iXS7jZWlg4NYH/5RqBUmYs8ipoz0mzEDSZBBXikk5oeTq6gULcdYz",
+	"mjwMmAaTTVE0cdMNZPiKG3v0Anf18nnYFFVzkaYvZt9O+kCLKbmxeCMvn39a5wAu4qNwgs4aDO0o09Mj",
+	"fnVE5uNpxq8TblfSDAyLRby021aVyjmmwDXTjpWIz+orXCboLi4Uq0KRStQY/1IQknCkkkTNSSA+o2ic",
+	"q6sXwQC7oeTIbWysMkttSpb/BFqHbOpkg7Gf3c/sSwwMpK83HAsTKSkhsqYO/ym9+1MHpu6P/HXqUeGw",
+	"BBnnVgF3ud08I/bxyUmQh/G4v5ycnLOQJ0mI9mdfQlRI6PU7Qa1Yb6lnwkZxorqzNzKhOY1TliIMx5KY",
+	"APz2p2fsyZMnPzIrplhtmrM/KxZn9AiMjxXrho9PpmHjbnDCbdupG0jwtZty0jCV27yxfIr1qHbVdbab",
+	"MNpTvWB/m8crj4DmQQ7bi6YGne/apAX9icd/5hbmfNFoXvFFThzWmoDw+bmKbish+duIsAYMhSzbUqqk",
+	"zX/wRRVAeUi4+hi/olYJBsv6l3e8odKHo33urZvphke3zZa6ZyoVUKRFoufdCCVDB92Sp2ai0FjIxxAw",
+	"X8EhYKnSNqDWlwNJtSLIGRo4ZabHhFyGmeUpxesd086JwZdyJlF02ClxMo9urc2crJET8gv5jLHp8F6t",
+	"t/7QD4mTD9a3AxkvsPYLYikiN9oD5AxrVcqiOrrH3d0ygEzEE2jmhvjzN4W9V+7ED6j7gLprBnBkkpgC",
+	"SmUcqPQS6+Yqo/V9jR8Z5phk/sEOtTu2iKYPgum3IJheoRDKMZA/hZgi9McUcdkajlS6CYxU+gBFXz0U",
+	"qXSZKPsv0KqgWJRy6/9GXgMmDLuF1G6jVY68bS4rdIlfPBQfb2qIvz15Fu84cAoeT3+PRiD3HT5zEWHr",
+	"4dpjl8Ax4pYnapzBKkzO88KPtXb1K9Az0EdXIC3zng6GWe3eCv7IsFDERTI7adA+1H5o4J9Orc0N6JjI",
+	"GXGtnQrPJbtI0/PCuu4r+4aMU5lYiC/StM9+peKHa141EubRcpkn51I3PrQ85DUSMd3BUvx+bsVfyAji",
+	"kMoqsuqsZ+x1iJWE1ybE5Fj0I+I+hZI9NsfUel+um2JSY18z77XP8l1ddCDFiL12l6WSOE8foKqSNKth",
+	"xookYRqm4CQliFn39CmbqEybXsCEHcjy5vL5NRiwIeuOlB6DXe6Z3Uo1l5RWsXSLDmTpfvC3lX1iFgQ2",
+	"eydbtmGXytixBjOQUtkipdn02bM8BqobnrFUyHHYY7cAqfeGkA8ELe6JmEGdjWPuy09+TlSv7Ilcczr8",
+	"SuVPfYo1VlroLmurNvoTthVLP7jNvr6bPA588Fauh+gUtGSJzib3c9W0e2Ddq6sXvTrLebVfyYfODXAN",
+	"+iKzk87Zb+/cOxskqgTjmU46Z51j5Jx+qvUM1VKXk/4SorC5SY27To2FDEqtYnL0F7quF1VpQuwdsz6h",
+	"Q86zvFdVChHrxmCcRo+3BUFe25fdLHy/VUMkx19mV93giePKlyWvcK9fQRNTtwe5UhHvjM0n3FL3Vc1l",
+	"wCZq7ijWnDrByJjlxlNfEKFfjh/0dp0N69TmQpwTYPhq8FMy/vJlYadiBcAIv8bJq0UvzooctlQrNUID",
+	"Oo8mdIr5BLA8g0Ahs6gFQQfMMDK4WDVP2VlfmaDb+FaNPDZUrJlbNuFpChKrRnB85yoGBOUigRS9g826",
+	"y2BDkL++KMqyhCwRl0xnkilZGrcUSWrH2pHS03J7baEkXZWagZ4JmAee05XRMyiYWmZAB7lc5OtQmBwX",
+	"GM9iYanm0RL2sPPw3bu7/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -91,7 +91,11 @@ func (s *server) AdminListApps(c echo.Context, params openapi.AdminListAppsParam
 	}
 	// Admins may not write an organization's env through the API, so they
 	// do not read its values either.
-	items, next, err := page(rows, limit, s.renderAppRedacted, func(a store.AppView) string {
+	rt, err := loadRoutes(ctx, s.Store.Queries, rows)
+	if err != nil {
+		return err
+	}
+	items, next, err := page(rows, limit, s.renderer(false, rt), func(a store.AppView) string {
 		return timeIDKey(a.CreatedAt, a.ID)
 	})
 	if err != nil {

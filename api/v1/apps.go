@@ -34,14 +34,19 @@ func (s *server) answerApp(c echo.Context, code int, id uuid.UUID) error {
 func (s *server) getAppView(c echo.Context, ident string) (openapi.App, error) {
 	id, name := identOf(ident)
 	o := org(c)
-	row, err := s.Store.APIGetApp(c.Request().Context(), store.APIGetAppParams{OrganizationID: o.ID, ID: id, Name: name})
+	ctx := c.Request().Context()
+	row, err := s.Store.APIGetApp(ctx, store.APIGetAppParams{OrganizationID: o.ID, ID: id, Name: name})
 	if store.IsNotFound(err) {
 		return openapi.App{}, appNotFound(ident)
 	}
 	if err != nil {
 		return openapi.App{}, err
 	}
-	return s.appRenderer(o.Role)(row)
+	rt, err := loadRoutes(ctx, s.Store.Queries, []store.AppView{row})
+	if err != nil {
+		return openapi.App{}, err
+	}
+	return s.appRenderer(o.Role, rt)(row)
 }
 
 // GetApp answers one app.
@@ -104,6 +109,13 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 			}
 			errs = append(errs, ierrs...)
 		}
+		if len(errs) == 0 {
+			derrs, err := checkDomainRules(ctx, q, spec.Domains, spec.Domains, "spec.domains")
+			if err != nil {
+				return err
+			}
+			errs = append(errs, derrs...)
+		}
 		if len(errs) > 0 {
 			return invalid(errs, plan)
 		}
@@ -151,8 +163,12 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 		if err := s.writeEnv(ctx, q, app.ID, change{EnvSet: spec.Env}); err != nil {
 			return err
 		}
+		if err := writeDomains(ctx, q, app.ID, change{DomainsAdd: spec.Domains}); err != nil {
+			return err
+		}
 		return audit(ctx, q, p, "app.create", "app", app.ID.String(), o.ID, map[string]any{
-			"name": name, "image": spec.Image, "plan": plan.Name, "replicas": spec.Replicas, "env_set": sortedKeys(spec.Env)})
+			"name": name, "image": spec.Image, "plan": plan.Name, "replicas": spec.Replicas, "env_set": sortedKeys(spec.Env),
+			"domains": spec.Domains})
 	})
 	if err != nil {
 		return err

@@ -230,6 +230,10 @@ func TestListApps(t *testing.T) {
 	if _, err := f.s.CreateDomain(ctx, store.CreateDomainParams{AppID: app.ID, Hostname: "www.acme.test"}); err != nil {
 		t.Fatal(err)
 	}
+	// Only a domain the route loop routes shows in status.urls.
+	if _, err := f.s.Pool.Exec(ctx, `UPDATE paas_domains SET status = 'routed' WHERE hostname = 'www.acme.test'`); err != nil {
+		t.Fatal(err)
+	}
 	a := f.do(f.alice.token, "GET", "/api/paas/apps/app-0", nil).want(200).app()
 	if a.Status.Phase != "Running" || a.Status.Message != "all good" || a.Status.RunningReplicas != 1 || a.Status.ObservedGeneration != app.Generation ||
 		len(a.Status.Conditions) != 1 || a.Status.Conditions[0].Type != "Ready" || a.Status.Conditions[0].Status != "True" ||
@@ -549,11 +553,25 @@ func testListCacheSeesEveryChange(t *testing.T, f *fixture, follow bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect("domain", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 1 })
+	expect("domain", func(l map[string]openapi.App) bool { return len(l["web"].Spec.Domains) == 1 })
+	// The route loop routes it: only its status changes.
+	if _, err := f.s.Pool.Exec(ctx, `UPDATE paas_domains SET status = 'routed' WHERE id = $1`, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("domain routed", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 1 })
+	// A default domain is set: the app's default hostname shows once routed.
+	if _, err := f.s.Pool.Exec(ctx, `UPDATE paas_apps SET conditions = '[{"type":"Routed","status":"True","reason":"Routed","message":"m","last_transition_time":"2026-01-02T03:04:05Z"}]' WHERE id = $1`, a.Id); err != nil {
+		t.Fatal(err)
+	}
+	expect("routed condition", func(l map[string]openapi.App) bool { return len(l["web"].Status.Conditions) == 1 })
+	f.setSetting("default_domain", "apps.example.net")
+	expect("default domain", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 2 })
 	if _, err := f.s.DeleteDomain(ctx, store.DeleteDomainParams{AppID: a.Id, ID: d.ID}); err != nil {
 		t.Fatal(err)
 	}
-	expect("domain removal", func(l map[string]openapi.App) bool { return len(l["web"].Status.Urls) == 0 })
+	expect("domain removal", func(l map[string]openapi.App) bool {
+		return len(l["web"].Status.Urls) == 1 && len(l["web"].Spec.Domains) == 0
+	})
 	// An env change written directly.
 	sealed, _ := f.box.Seal([]byte("direct"))
 	if err := f.s.UpsertEnvVar(ctx, store.UpsertEnvVarParams{AppID: a.Id, Key: "DIRECT", ValueEncrypted: sealed}); err != nil {

@@ -24,11 +24,14 @@ type desired struct {
 	HealthCheck *store.HealthCheck
 	Stopped     bool
 	Env         map[string]string
+	// Domains are the custom hostnames, normalised and sorted.
+	Domains []string
 }
 
 func (d desired) clone() desired {
 	d.Command = slices.Clone(d.Command)
 	d.Env = maps.Clone(d.Env)
+	d.Domains = slices.Clone(d.Domains)
 	if d.HealthCheck != nil {
 		hc := *d.HealthCheck
 		hc.Command = slices.Clone(hc.Command)
@@ -45,7 +48,7 @@ func (d desired) specDoc() map[string]any {
 	}
 	doc := map[string]any{
 		"image": d.Image, "replicas": d.Replicas, "port": d.Port, "env": env,
-		"command": d.Command, "plan": d.Plan.Name, "stopped": d.Stopped,
+		"command": d.Command, "plan": d.Plan.Name, "stopped": d.Stopped, "domains": slices.Clone(d.Domains),
 	}
 	if d.HealthCheck != nil {
 		doc["health_check"] = d.HealthCheck
@@ -75,6 +78,8 @@ type change struct {
 	Release bool     // the release the spec runs changed: the write cuts a release
 	EnvSet  map[string]string
 	EnvDel  []string
+	// DomainsAdd and DomainsDel are the hostnames added and removed.
+	DomainsAdd, DomainsDel []string
 }
 
 func (ch change) empty() bool { return len(ch.Fields) == 0 }
@@ -126,6 +131,19 @@ func diffDesired(cur, next desired) change {
 	if len(ch.EnvSet) > 0 || len(ch.EnvDel) > 0 {
 		mark("env", false)
 	}
+	for _, h := range next.Domains {
+		if !slices.Contains(cur.Domains, h) {
+			ch.DomainsAdd = append(ch.DomainsAdd, h)
+		}
+	}
+	for _, h := range cur.Domains {
+		if !slices.Contains(next.Domains, h) {
+			ch.DomainsDel = append(ch.DomainsDel, h)
+		}
+	}
+	if len(ch.DomainsAdd) > 0 || len(ch.DomainsDel) > 0 {
+		mark("domains", false)
+	}
 	ch.Release = !cur.release().Equal(next.release())
 	return ch
 }
@@ -152,8 +170,17 @@ func (s *server) loadDesired(ctx context.Context, q *store.Queries, app store.Ap
 		}
 		env[v.Key] = string(clear)
 	}
+	doms, err := q.ListDomains(ctx, app.ID)
+	if err != nil {
+		return desired{}, fmt.Errorf("domains of app %s: %w", app.ID, err)
+	}
+	domains := make([]string, 0, len(doms))
+	for _, d := range doms {
+		domains = append(domains, d.Hostname)
+	}
+	slices.Sort(domains) // byte order, whatever the database's collation
 	return desired{
 		Image: app.Image, Replicas: app.Replicas, Port: app.Port, Command: slices.Clone(app.Command),
-		Plan: plan, HealthCheck: hc, Stopped: app.Stopped, Env: env,
+		Plan: plan, HealthCheck: hc, Stopped: app.Stopped, Env: env, Domains: domains,
 	}, nil
 }

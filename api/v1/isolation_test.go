@@ -18,7 +18,8 @@ import (
 func TestOrganizationIsolation(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": "v"}})
+	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": "v"},
+		"domains": []string{"www.web.example"}})
 	dep := f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby"}, "deployed")
 	bobs := f.createApp(f.bob.token, "bobs", map[string]any{"image": "nginx"})
 	acmeApp := web.Id.String()
@@ -54,6 +55,11 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"listAppEvents", "GET", app + "/events", nil, nil},
 			call{"listAppEvents", "GET", app + "/events", nil, []string{"Accept", "text/event-stream"}},
 			call{"getAppLogs", "GET", app + "/logs", nil, nil},
+			call{"listDomains", "GET", app + "/domains", nil, nil},
+			call{"createDomain", "POST", app + "/domains", map[string]any{"hostname": "x.example.com"}, nil},
+			call{"getDomain", "GET", app + "/domains/www.web.example", nil, nil},
+			call{"verifyDomain", "POST", app + "/domains/www.web.example/verify", nil, nil},
+			call{"deleteDomain", "DELETE", app + "/domains/www.web.example", nil, nil},
 			call{"watchApps", "GET", "/api/paas/watch?app=" + ref, nil, nil},
 		)
 	}

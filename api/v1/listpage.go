@@ -107,13 +107,16 @@ func (s *server) renderShared(ctx context.Context, key listKey, now time.Time) (
 // pair kept in the cache is consistent, and keeps it.
 func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*listEntry, error) {
 	var rows []store.AppView
+	var rt routes
 	var fp store.APIAppsFingerprintRow
 	listParams := store.APIListAppsParams{OrganizationID: key.org, AfterName: key.after, Lim: int32(key.limit + 1)}
 	read := s.fresh.now()
 	var err error
 	if s.lists == nil {
 		// Nothing is kept, so no fingerprint is needed.
-		rows, err = s.Store.APIListApps(ctx, listParams)
+		if rows, err = s.Store.APIListApps(ctx, listParams); err == nil {
+			rt, err = loadRoutes(ctx, s.Store.Queries, rows)
+		}
 	} else {
 		err = pgx.BeginTxFunc(ctx, s.Store.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			q := s.Store.WithTx(tx)
@@ -121,18 +124,17 @@ func (s *server) renderPage(ctx context.Context, key listKey, now time.Time) (*l
 			if fp, err = q.APIAppsFingerprint(ctx, key.org); err != nil {
 				return err
 			}
-			rows, err = q.APIListApps(ctx, listParams)
+			if rows, err = q.APIListApps(ctx, listParams); err != nil {
+				return err
+			}
+			rt, err = loadRoutes(ctx, q, rows)
 			return err
 		})
 	}
 	if err != nil {
 		return nil, err
 	}
-	render := s.renderApp
-	if key.redacted {
-		render = s.renderAppRedacted
-	}
-	items, next, err := page(rows, key.limit, render, func(a store.AppView) string { return a.Name })
+	items, next, err := page(rows, key.limit, s.renderer(!key.redacted, rt), func(a store.AppView) string { return a.Name })
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type mutation struct {
 	// imageField names the request field a refused image is reported on
 	// (default spec.image).
 	imageField string
+	// domainsField names the request field refused hostnames are reported
+	// on (default spec.domains).
+	domainsField string
 }
 
 // mutateApp runs one spec write in a transaction holding the app's row
@@ -71,11 +74,20 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 			}
 			errs = append(errs, ierrs...)
 		}
+		ch := diffDesired(cur, next)
+		if len(errs) == 0 && len(ch.DomainsAdd) > 0 {
+			// Every write that adds a hostname, whatever its route, is
+			// held to the domain rules here.
+			derrs, err := checkDomainRules(ctx, q, ch.DomainsAdd, next.Domains, cmp.Or(m.domainsField, "spec.domains"))
+			if err != nil {
+				return err
+			}
+			errs = append(errs, derrs...)
+		}
 		if len(errs) > 0 {
 			return invalid(errs, next.Plan)
 		}
 		out = next
-		ch := diffDesired(cur, next)
 		if ch.empty() && !m.restart {
 			return nil
 		}
@@ -103,6 +115,15 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		if err := s.writeEnv(ctx, q, app.ID, ch); err != nil {
 			return err
 		}
+		if err := writeDomains(ctx, q, app.ID, ch); err != nil {
+			return err
+		}
+		if !ch.Spec && (len(ch.DomainsAdd) > 0 || len(ch.DomainsDel) > 0) {
+			// spec.domains changed: the app's version (its ETag) moves.
+			if err := q.APITouchApp(ctx, app.ID); err != nil {
+				return fmt.Errorf("touch app: %w", err)
+			}
+		}
 		if m.restart {
 			if _, err := q.BumpAppRestart(ctx, app.ID); err != nil {
 				return err
@@ -117,6 +138,12 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		}
 		if len(ch.EnvDel) > 0 {
 			details["env_removed"] = ch.EnvDel
+		}
+		if len(ch.DomainsAdd) > 0 {
+			details["domains_added"] = ch.DomainsAdd
+		}
+		if len(ch.DomainsDel) > 0 {
+			details["domains_removed"] = ch.DomainsDel
 		}
 		maps.Copy(details, m.details)
 		return audit(ctx, q, p, m.action, "app", app.ID.String(), o.ID, details)

@@ -17,26 +17,21 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// renderApp builds the API's app object from its view row (every app read
-// of the API selects paas_app_view), env values opened: for callers who
-// may write the app (see appRenderer).
-func (s *server) renderApp(a store.AppView) (openapi.App, error) { return s.renderAppEnv(a, true) }
-
-// renderAppRedacted builds the app object with its env keys but no values,
-// for callers who may not write it (viewers, the admin listing).
-func (s *server) renderAppRedacted(a store.AppView) (openapi.App, error) {
-	return s.renderAppEnv(a, false)
+// appRenderer is how apps are rendered for a caller of role: the API's app
+// object from its view row (every app read of the API selects
+// paas_app_view) and rt (loadRoutes of the rows), env values opened for
+// callers who may write the app, keys only for the rest.
+func (s *server) appRenderer(role string, rt routes) func(store.AppView) (openapi.App, error) {
+	return s.renderer(mayWrite(role), rt)
 }
 
-// appRenderer is how apps are rendered for a caller of role.
-func (s *server) appRenderer(role string) func(store.AppView) (openapi.App, error) {
-	if mayWrite(role) {
-		return s.renderApp
-	}
-	return s.renderAppRedacted
+// renderer renders apps with env values opened or not (viewers, the admin
+// listing).
+func (s *server) renderer(open bool, rt routes) func(store.AppView) (openapi.App, error) {
+	return func(a store.AppView) (openapi.App, error) { return s.renderAppEnv(a, open, rt) }
 }
 
-func (s *server) renderAppEnv(a store.AppView, open bool) (openapi.App, error) {
+func (s *server) renderAppEnv(a store.AppView, open bool, rt routes) (openapi.App, error) {
 	env, err := s.appEnv(a, open)
 	if err != nil {
 		return openapi.App{}, err
@@ -55,10 +50,12 @@ func (s *server) renderAppEnv(a store.AppView, open bool) (openapi.App, error) {
 			conds = []openapi.Condition{}
 		}
 	}
-	urls := make([]string, 0, len(a.Hostnames))
-	for _, h := range a.Hostnames {
-		urls = append(urls, "https://"+h)
+	urls := rt.urls(a, conds)
+	domains := slices.Clone(a.Hostnames)
+	if domains == nil {
+		domains = []string{}
 	}
+	slices.Sort(domains)
 	var current *openapi.DeploymentRef
 	if a.CurrentDeploymentID.Valid && a.CurrentVersion != nil {
 		current = &openapi.DeploymentRef{Id: a.CurrentDeploymentID.UUID, Version: int(*a.CurrentVersion),
@@ -76,7 +73,7 @@ func (s *server) renderAppEnv(a store.AppView, open bool) (openapi.App, error) {
 		Id: a.ID, Name: a.Name, OrganizationId: a.OrganizationID, Version: a.Version, RestartCount: a.RestartCount,
 		Spec: openapi.AppSpec{
 			Image: a.Image, Replicas: int(a.Replicas), Port: int(a.Port), Env: env, Command: cmd,
-			Plan: a.PlanName, HealthCheck: hc, Stopped: a.Stopped,
+			Plan: a.PlanName, HealthCheck: hc, Stopped: a.Stopped, Domains: domains,
 		},
 		Status: openapi.AppStatus{
 			Phase: phase, Generation: a.Generation, ObservedGeneration: a.ObservedGeneration,

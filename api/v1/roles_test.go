@@ -35,7 +35,8 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	victor := f.addViewer()
-	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": envSecret}})
+	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": envSecret},
+		"domains": []string{"www.web.example"}})
 	f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby",
 		Env: f.sealEnv(map[string]string{"KEY": envSecret})}, "deployed")
 
@@ -58,6 +59,9 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"putEnv", "PUT", app + "/env", map[string]any{"env": map[string]any{}}, nil},
 		{"deleteEnvVar", "DELETE", app + "/env/KEY", nil, nil},
 		{"importEnv", "POST", app + "/env/import", raw{"text/plain", "KEY=x\n"}, nil},
+		{"createDomain", "POST", app + "/domains", map[string]any{"hostname": "api.web.example"}, nil},
+		{"verifyDomain", "POST", app + "/domains/www.web.example/verify", nil, nil},
+		{"deleteDomain", "DELETE", app + "/domains/www.web.example", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -68,6 +72,8 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getEnv", "GET", app + "/env", nil, nil},
 		{"listAppEvents", "GET", app + "/events", nil, nil},
 		{"listPlans", "GET", "/api/paas/plans", nil, nil},
+		{"listDomains", "GET", app + "/domains", nil, nil},
+		{"getDomain", "GET", app + "/domains/www.web.example", nil, nil},
 	}
 	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true}
 	for _, c := range writes {

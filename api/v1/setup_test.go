@@ -488,6 +488,7 @@ func (f *fixture) state() string {
 		    || '|' || (SELECT count(*) FROM paas_api_tokens)
 		    || '|' || (SELECT count(*) FROM paas_plans)
 		    || '|' || (SELECT count(*) FROM paas_memberships)
+		    || '|' || coalesce((SELECT string_agg(app_id::text || hostname || status || coalesce(verify_requested_at::text, ''), ',' ORDER BY hostname) FROM paas_domains), '')
 		    || '|' || coalesce((SELECT string_agg(key || '=' || coalesce(value, '') || encode(coalesce(value_encrypted, ''), 'hex'), ',' ORDER BY key) FROM paas_settings), '')`).Scan(&out)
 	if err != nil {
 		f.t.Fatal(err)

@@ -151,6 +151,7 @@ type specInput struct {
 	Plan        *string            `json:"plan"`
 	HealthCheck json.RawMessage    `json:"health_check"`
 	Stopped     *bool              `json:"stopped"`
+	Domains     []string           `json:"domains"`
 }
 
 // parsedSpec is a decoded spec whose plan is still a name.
@@ -223,5 +224,8 @@ func parseSpec(raw []byte) (parsedSpec, []problem.FieldError, error) {
 	if in.Stopped != nil {
 		out.Stopped = *in.Stopped
 	}
+	domains, derrs := parseDomains("spec.domains", in.Domains)
+	out.Domains = domains
+	errs = append(errs, derrs...)
 	return out, errs, nil
 }

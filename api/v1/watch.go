@@ -344,8 +344,13 @@ func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 		if err != nil {
 			return err
 		}
+		rt, err := loadRoutes(ctx, wt.s.Store.Queries, rows)
+		if err != nil {
+			return err
+		}
+		render := wt.s.appRenderer(wt.role, rt)
 		for _, r := range rows {
-			a, err := wt.s.appRenderer(wt.role)(r)
+			a, err := render(r)
 			if err != nil {
 				return err
 			}

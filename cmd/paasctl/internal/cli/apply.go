@@ -29,21 +29,6 @@ type applyResult struct {
 	App        *client.App `json:"app,omitempty"`
 }
 
-// errDomainsUnsupported explains why a file's domains cannot be applied.
-func errDomainsUnsupported(p manifest.Plan, live *client.App) error {
-	have := "none"
-	if live != nil {
-		if d := manifest.LiveDomains(*live); len(d) > 0 {
-			have = strings.Join(d, ", ")
-		}
-	}
-	want := "none"
-	if len(p.App.Spec.Domains) > 0 {
-		want = strings.Join(p.App.Spec.Domains, ", ")
-	}
-	return fmt.Errorf("domains cannot be changed: this server's API has no way to set them yet (file: %s; live: %s); drop `domains` from the file or list the live ones", want, have)
-}
-
 func (a *app) applyCmd() *cobra.Command {
 	var files []string
 	var wait bool
@@ -75,7 +60,9 @@ A file holds one or more apps, as YAML documents separated by ---:
 
 Spec fields: image, replicas, port, plan, command, health_check (command or
 path, interval_seconds, timeout_seconds, retries, start_period_seconds; null
-removes it), stopped, env, domains. Unknown fields are refused.`,
+removes it), stopped, env, domains (the whole set of custom hostnames: new
+ones are added pending their TXT proof, see paasctl domains; missing ones are
+removed). Unknown fields are refused.`,
 		Example: `  paasctl apply -f app.yaml
   paasctl apply -f web.yaml -f api.yaml --wait
   cat app.yaml | paasctl apply -f -`,
@@ -175,9 +162,6 @@ func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyR
 			return fail(errors.New("the app is being deleted; apply again once it is gone (`paasctl get apps -w` shows when)"))
 		}
 		plan := manifest.Compare(m, live)
-		if plan.DomainsChanged {
-			return fail(errDomainsUnsupported(plan, live))
-		}
 		r.Changes, r.Summary, r.NewRelease = plan.Changes, manifest.Summary(plan), plan.Create || manifest.Reconfigures(plan)
 		switch {
 		case plan.Create:

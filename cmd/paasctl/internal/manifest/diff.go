@@ -50,19 +50,10 @@ type Plan struct {
 // Unchanged reports whether the live app already matches the file.
 func (p Plan) Unchanged() bool { return !p.Create && len(p.Changes) == 0 }
 
-// LiveDomains returns the hostnames of a live app, from its status urls.
+// LiveDomains returns the custom hostnames of a live app (its
+// spec.domains), sorted.
 func LiveDomains(live client.App) []string {
-	var out []string
-	for _, u := range live.Status.Urls {
-		h := u
-		if i := strings.Index(h, "://"); i >= 0 {
-			h = h[i+3:]
-		}
-		h = strings.TrimSuffix(strings.SplitN(h, "/", 2)[0], ".")
-		if h != "" {
-			out = append(out, strings.ToLower(h))
-		}
-	}
+	out := slices.Clone(live.Spec.Domains)
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -138,6 +129,7 @@ func Compare(app App, live *client.App) Plan {
 		have := LiveDomains(*live)
 		if !slices.Equal(have, s.Domains) {
 			p.DomainsChanged = true
+			patch["domains"] = slices.Clone(s.Domains)
 			for _, d := range s.Domains {
 				if !slices.Contains(have, d) {
 					p.Changes = append(p.Changes, Change{Op: Add, Field: "domains", New: d})
@@ -190,8 +182,7 @@ func creationChanges(s Spec) []Change {
 	return cs
 }
 
-// CreateRequest is the API body that creates the app (domains excluded:
-// the API takes them elsewhere).
+// CreateRequest is the API body that creates the app, its domains included.
 func CreateRequest(app App) client.CreateAppRequest {
 	s := app.Spec
 	in := client.AppSpecInput{Replicas: s.Replicas, Port: s.Port, Plan: s.Plan, Command: s.Command, Stopped: s.Stopped}
@@ -204,6 +195,10 @@ func CreateRequest(app App) client.CreateAppRequest {
 	if s.EnvSet {
 		env := maps.Clone(s.Env)
 		in.Env = &env
+	}
+	if len(s.Domains) > 0 {
+		domains := slices.Clone(s.Domains)
+		in.Domains = &domains
 	}
 	return client.CreateAppRequest{Name: app.Name, Spec: in}
 }

@@ -117,7 +117,6 @@ var (
 	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 	planName   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 	healthPath = regexp.MustCompile(`^/[A-Za-z0-9._~/%=+,:@?-]*$`)
-	hostLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // The fields each mapping may hold, in the order messages list them.
@@ -354,9 +353,11 @@ func (p *parser) spec(n *yaml.Node, app string) (Spec, error) {
 			}
 			seen := map[string]bool{}
 			for i, d := range ds {
-				d = strings.ToLower(strings.TrimSuffix(d, "."))
-				if !validHostname(d) {
-					return p.errAt(v.Content[i], "%s[%d] %q is not a hostname", field, i, ds[i])
+				// The API's own rules and normal form (lower case,
+				// punycode), so a file compares equal to what it wrote.
+				d, err := spec.Hostname(d)
+				if err != nil {
+					return p.errAt(v.Content[i], "%s[%d] %q is not a hostname: %v", field, i, ds[i], err)
 				}
 				if seen[d] {
 					return p.errAt(v.Content[i], "%s lists %q twice", field, d)
@@ -527,18 +528,6 @@ func checkImage(img string) string {
 		return fmt.Sprintf("%q is not a valid image reference: %v", img, err)
 	}
 	return ""
-}
-
-func validHostname(h string) bool {
-	if len(h) == 0 || len(h) > 253 || !strings.Contains(h, ".") {
-		return false
-	}
-	for _, l := range strings.Split(h, ".") {
-		if !hostLabel.MatchString(l) {
-			return false
-		}
-	}
-	return true
 }
 
 // suggest returns the known name closest to s when it is a likely typo: a

@@ -144,7 +144,8 @@ func liveApp() *client.App {
 	return &client.App{Name: "web", Version: 7, Spec: client.AppSpec{
 		Image: "paas-testapp:v1", Replicas: 2, Port: 8080, Plan: "standard", Command: []string{},
 		Env: map[string]string{"KEEP": "1", "CHANGE": "old", "DROP": "x"}, HealthCheck: &client.HealthCheck{Command: &hc},
-	}, Status: client.AppStatus{Urls: []string{"https://web.example.com"}}}
+		Domains: []string{"web.example.com"},
+	}, Status: client.AppStatus{Urls: []string{"https://web-acme.apps.example.net", "https://web.example.com"}}}
 }
 
 func mustParse(t *testing.T, doc string) App {
@@ -232,8 +233,20 @@ func TestCompareDomains(t *testing.T) {
 	if !p.DomainsChanged || Summary(p) != "domains +www.example.com -web.example.com" {
 		t.Fatalf("domains: %+v %q", p, Summary(p))
 	}
-	if p.Patch != nil {
-		t.Fatalf("domains are not part of the spec patch: %v", p.Patch)
+	if got, _ := json.Marshal(p.Patch); string(got) != `{"spec":{"domains":["www.example.com"]}}` {
+		t.Fatalf("domains are the whole set in the spec patch: %s", got)
+	}
+	if Reconfigures(p) {
+		t.Fatal("domains cut no release")
+	}
+	// International names compare in the API's form; an empty list removes every domain.
+	p = Compare(mustParse(t, "name: web\nspec: {domains: [Bücher.example, web.example.com]}\n"), liveApp())
+	if Summary(p) != "domains +xn--bcher-kva.example" {
+		t.Fatalf("idna: %q", Summary(p))
+	}
+	p = Compare(mustParse(t, "name: web\nspec: {domains: []}\n"), liveApp())
+	if got, _ := json.Marshal(p.Patch); string(got) != `{"spec":{"domains":[]}}` {
+		t.Fatalf("no domains: %s", got)
 	}
 }
 
@@ -244,13 +257,14 @@ spec:
   replicas: 2
   health_check: {path: /health}
   env: {A: "1"}
+  domains: [www.example.com]
 `)
 	p := Compare(app, nil)
-	if !p.Create || len(p.Changes) != 4 {
+	if !p.Create || len(p.Changes) != 5 {
 		t.Fatalf("create plan %+v", p)
 	}
 	got, _ := json.Marshal(CreateRequest(app))
-	want := `{"name":"web","spec":{"env":{"A":"1"},"health_check":{"path":"/health"},"image":"paas-testapp:v1","replicas":2}}`
+	want := `{"name":"web","spec":{"domains":["www.example.com"],"env":{"A":"1"},"health_check":{"path":"/health"},"image":"paas-testapp:v1","replicas":2}}`
 	if string(got) != want {
 		t.Fatalf("create body\n got %s\nwant %s", got, want)
 	}
