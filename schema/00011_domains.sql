@@ -73,6 +73,12 @@ BEGIN
     IF TG_OP <> 'UPDATE' OR NEW.status IS DISTINCT FROM OLD.status THEN
         PERFORM pg_notify('paas_routes', 'app/' || COALESCE(NEW.app_id, OLD.app_id));
     END IF;
+    -- A routed domain is one of the app's status.urls: watchers must see
+    -- it move. (Only on UPDATE: a domain deleted with its app must not
+    -- touch the app row being deleted.)
+    IF TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status THEN
+        UPDATE paas_apps SET status_seq = nextval('paas_status_seq') WHERE id = NEW.app_id;
+    END IF;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd

@@ -210,20 +210,22 @@ UPDATE paas_domains SET
         WHEN status = 'pending' AND NOT $3::boolean THEN 'pending'
         ELSE 'failed' END,
     last_error = $4,
-    checked_at = $5,
-    verified_at = CASE WHEN $1::boolean THEN $5 ELSE verified_at END,
+    -- never before the request it answers, whoever's clock is ahead:
+    -- a check dated before its request would be asked for again at once.
+    checked_at = GREATEST($5::timestamptz, verify_requested_at),
+    verified_at = CASE WHEN $1::boolean THEN GREATEST($5::timestamptz, verify_requested_at) ELSE verified_at END,
     updated_at = now()
 WHERE id = $6
 RETURNING id, app_id, hostname, status, created_at, verification_token, last_error, checked_at, verified_at, verify_requested_at, updated_at
 `
 
 type RecordDomainCheckParams struct {
-	Found       bool       `json:"found"`
-	Definitive  bool       `json:"definitive"`
-	FailPending bool       `json:"fail_pending"`
-	LastError   string     `json:"last_error"`
-	CheckedAt   *time.Time `json:"checked_at"`
-	ID          uuid.UUID  `json:"id"`
+	Found       bool      `json:"found"`
+	Definitive  bool      `json:"definitive"`
+	FailPending bool      `json:"fail_pending"`
+	LastError   string    `json:"last_error"`
+	CheckedAt   time.Time `json:"checked_at"`
+	ID          uuid.UUID `json:"id"`
 }
 
 // Records one check of a domain's proof. A proof found keeps a routed

@@ -192,7 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	checked := r.Now()
 	after, err := r.Store.RecordDomainCheck(ctx, store.RecordDomainCheckParams{
 		ID: id, Found: out.Found, Definitive: out.Definitive, FailPending: Requested(d),
-		LastError: out.Error, CheckedAt: &checked,
+		LastError: out.Error, CheckedAt: checked,
 	})
 	if store.IsNotFound(err) {
 		return runtime.Result{}, nil // removed while we looked

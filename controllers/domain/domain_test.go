@@ -177,3 +177,37 @@ func TestVerificationAgainstARealDNSServer(t *testing.T) {
 		t.Fatalf("resolver down: status %s, error %q, retry in %v", got.Status, got.LastError, wait)
 	}
 }
+
+// TestCheckAnswersARequestFromAClockAhead: the API dates a request by its
+// clock and the loop dates checks by its own; a check must still count as
+// answering the request, or the loop would check again at once for ever.
+// And a domain's new status moves its app's status_seq, so watchers see
+// the app's URLs change.
+func TestCheckAnswersARequestFromAClockAhead(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	d, err := f.store.CreateDomain(f.ctx, store.CreateDomainParams{AppID: f.app, Hostname: "ahead.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dns.Set(domain.Record(d.Hostname), domain.Value(d.VerificationToken))
+	seq := func() int64 {
+		var n int64
+		if err := f.store.Pool.QueryRow(f.ctx, "SELECT status_seq FROM paas_apps WHERE id = $1", f.app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := seq()
+	ahead := f.now.Add(10 * time.Minute)
+	if _, err := f.store.RequestDomainVerify(f.ctx, store.RequestDomainVerifyParams{AppID: f.app, ID: d.ID, VerifyRequestedAt: &ahead}); err != nil {
+		t.Fatal(err)
+	}
+	got, wait := f.check(t, d)
+	if got.Status != store.DomainVerified || domain.Requested(got) || wait <= 0 {
+		t.Fatalf("after the check: status %s, still requested %v, next check in %v", got.Status, domain.Requested(got), wait)
+	}
+	if after := seq(); after <= before {
+		t.Errorf("status_seq %d -> %d: the domain's new status did not reach watchers", before, after)
+	}
+}

@@ -39,8 +39,10 @@ UPDATE paas_domains SET
         WHEN status = 'pending' AND NOT sqlc.arg(fail_pending)::boolean THEN 'pending'
         ELSE 'failed' END,
     last_error = sqlc.arg(last_error),
-    checked_at = sqlc.arg(checked_at),
-    verified_at = CASE WHEN sqlc.arg(found)::boolean THEN sqlc.arg(checked_at) ELSE verified_at END,
+    -- never before the request it answers, whoever's clock is ahead:
+    -- a check dated before its request would be asked for again at once.
+    checked_at = GREATEST(sqlc.arg(checked_at)::timestamptz, verify_requested_at),
+    verified_at = CASE WHEN sqlc.arg(found)::boolean THEN GREATEST(sqlc.arg(checked_at)::timestamptz, verify_requested_at) ELSE verified_at END,
     updated_at = now()
 WHERE id = sqlc.arg(id)
 RETURNING *;
