@@ -20,6 +20,7 @@ import (
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/cmd/paasd/internal/config"
 	"github.com/skypanel/paas/controllers"
+	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/servicespec"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
@@ -83,6 +84,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
 		MaxOrphanShare: cfg.MaxOrphanShare, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
+		Resolver: domain.NewResolver(cfg.DNSResolver),
 		Sandbox: &servicespec.Sandbox{
 			PidsLimit: int64(cfg.TaskPidsLimit), CapDrop: servicespec.DefaultSandbox.CapDrop,
 			LogMaxSize: cfg.TaskLogMaxSize, LogMaxFiles: cfg.TaskLogMaxFiles,

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -65,6 +66,9 @@ type Config struct {
 	TaskLogMaxSize string
 	// TaskLogMaxFiles is how many log files a task keeps (PAAS_TASK_LOG_MAX_FILES, default 3).
 	TaskLogMaxFiles int
+	// DNSResolver is the DNS server (host:port) asked for domains' proofs of
+	// ownership (PAAS_DNS_RESOLVER; the system's resolver when empty).
+	DNSResolver string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (PAAS_TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
 	// AllowMassOrphanRemoval lifts MaxOrphanShare; set by serve's --allow-mass-orphan-removal, not the environment.
@@ -99,6 +103,7 @@ var Vars = []Var{
 	{"PAAS_TASK_LOG_MAX_SIZE", "10m", "size of one json-file log of an app task before it rotates"},
 	{"PAAS_TASK_LOG_MAX_FILES", "3", "rotated log files an app task keeps"},
 	{"PAAS_TRUSTED_PROXIES", "", "addresses or CIDR ranges of the reverse proxies (Traefik) whose X-Forwarded-For names the client; none by default"},
+	{"PAAS_DNS_RESOLVER", "", "DNS server (host:port) asked for custom domains' TXT proofs of ownership; the system's resolver when empty"},
 	{"PAAS_MAX_ORPHAN_SHARE", "0.25", "largest share of this installation's services removed as orphans (no app row) in one pass; above it none are"},
 	{"PAAS_WORKERS", "4", "reconcile workers per controller"},
 	{"PAAS_POLL_INTERVAL", "1s", "how often an app that is still moving is looked at again"},
@@ -180,6 +185,12 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 		InstanceID:    get("PAAS_INSTANCE_ID"),
 		PublicNetwork: get("PAAS_PUBLIC_NETWORK"),
 		DebugListen:   get("PAAS_DEBUG_LISTEN"),
+		DNSResolver:   get("PAAS_DNS_RESOLVER"),
+	}
+	if cfg.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(cfg.DNSResolver); err != nil {
+			errs = append(errs, fmt.Errorf("PAAS_DNS_RESOLVER %q: want host:port, such as 127.0.0.1:53", cfg.DNSResolver))
+		}
 	}
 	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 characters"))

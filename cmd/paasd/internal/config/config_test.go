@@ -48,13 +48,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	_, err := Load(env(map[string]string{
 		"DATABASE_URL": "postgres://x", "JWT_SECRET": "short", "ENCRYPTION_KEY": "nope",
 		"LOG_LEVEL": "loud", "PAAS_RESYNC_INTERVAL": "often", "PAAS_WORKERS": "-1",
-		"PAAS_TRUSTED_PROXIES": "traefik", "PAAS_MAX_ORPHAN_SHARE": "2", "PAAS_TASK_LOG_MAX_SIZE": "huge", "PAAS_TASK_PIDS_LIMIT": "0",
+		"PAAS_TRUSTED_PROXIES": "traefik", "PAAS_MAX_ORPHAN_SHARE": "2", "PAAS_TASK_LOG_MAX_SIZE": "huge", "PAAS_TASK_PIDS_LIMIT": "0", "PAAS_DNS_RESOLVER": "8.8.8.8",
 	}), ForServe)
 	if err == nil {
 		t.Fatal("bad values accepted")
 	}
 	for _, want := range []string{"JWT_SECRET", "ENCRYPTION_KEY", "LOG_LEVEL", "PAAS_RESYNC_INTERVAL", "PAAS_WORKERS",
-		"PAAS_TRUSTED_PROXIES", "PAAS_MAX_ORPHAN_SHARE", "PAAS_TASK_LOG_MAX_SIZE", "PAAS_TASK_PIDS_LIMIT"} {
+		"PAAS_TRUSTED_PROXIES", "PAAS_MAX_ORPHAN_SHARE", "PAAS_TASK_LOG_MAX_SIZE", "PAAS_TASK_PIDS_LIMIT", "PAAS_DNS_RESOLVER"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
