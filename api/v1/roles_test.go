@@ -37,7 +37,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 	victor := f.addViewer()
 	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": envSecret}})
 	f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby",
-		Env: f.sealEnv(map[string]string{"KEY": envSecret})}, "deployed")
+		Env: f.sealEnv(web.Id, map[string]string{"KEY": envSecret})}, "deployed")
 
 	type call struct {
 		op, method, path string

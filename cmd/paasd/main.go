@@ -33,7 +33,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newSeedAdminCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newSeedAdminCmd(), newRotateKeyCmd(), newVersionCmd())
 	return root
 }
 
