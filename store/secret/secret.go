@@ -221,7 +221,9 @@ func (b *Box) Open(sealed, ad []byte) ([]byte, error) {
 	return nil, errors.New("open secret: authentication failed (wrong ENCRYPTION_KEY, or a value moved from elsewhere)")
 }
 
-func isV1(sealed []byte) bool { return len(sealed) >= headerLen+nonceLen+tagLen && sealed[0] == version1 }
+func isV1(sealed []byte) bool {
+	return len(sealed) >= headerLen+nonceLen+tagLen && sealed[0] == version1
+}
 
 // openV1 opens sealed as a v1 value under the key it names.
 func (b *Box) openV1(sealed, ad []byte) ([]byte, bool) {
