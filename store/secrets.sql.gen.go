@@ -209,3 +209,35 @@ func (q *Queries) ResealSetting(ctx context.Context, arg ResealSettingParams) er
 	_, err := q.db.Exec(ctx, resealSetting, arg.Key, arg.ValueEncrypted)
 	return err
 }
+
+const sampleEnvVar = `-- name: SampleEnvVar :many
+SELECT app_id, key, value_encrypted FROM paas_env_vars ORDER BY updated_at LIMIT 1
+`
+
+type SampleEnvVarRow struct {
+	AppID          uuid.UUID `json:"app_id"`
+	Key            string    `json:"key"`
+	ValueEncrypted []byte    `json:"value_encrypted"`
+}
+
+// One env value, if any: FingerprintBox learns from it which key sealed the
+// installation's values.
+func (q *Queries) SampleEnvVar(ctx context.Context) ([]SampleEnvVarRow, error) {
+	rows, err := q.db.Query(ctx, sampleEnvVar)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SampleEnvVarRow{}
+	for rows.Next() {
+		var i SampleEnvVarRow
+		if err := rows.Scan(&i.AppID, &i.Key, &i.ValueEncrypted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

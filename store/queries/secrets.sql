@@ -45,3 +45,8 @@ WITH ins AS (
     ON CONFLICT (key) DO NOTHING RETURNING value_encrypted
 )
 SELECT value_encrypted FROM ins UNION ALL SELECT value_encrypted FROM paas_settings WHERE key = $1 LIMIT 1;
+
+-- name: SampleEnvVar :many
+-- One env value, if any: FingerprintBox learns from it which key sealed the
+-- installation's values.
+SELECT app_id, key, value_encrypted FROM paas_env_vars ORDER BY updated_at LIMIT 1;

@@ -253,6 +253,13 @@ func TestRotateFinishesAfterInterruption(t *testing.T) {
 		t.Errorf("second run env values %+v, want 9 seen and the 5 left re-sealed", c)
 	}
 	w.check(newKey)
+	// The fingerprint key recorded during the run is the old key's, which
+	// the releases were keyed with.
+	fp, err := store.FingerprintBox(w.ctx, w.s, partial)
+	old, _ := secret.NewBox(w.oldKey)
+	if err != nil || fp.Fingerprint([]byte("x")) != old.Fingerprint([]byte("x")) {
+		t.Errorf("fingerprint key not the old key's (%v)", err)
+	}
 }
 
 // TestRotateRefusesMovedValues: a value copied to another app does not open

@@ -245,6 +245,18 @@ func (b *Box) knows(sealed []byte) bool {
 	return b.has(id)
 }
 
+// KeyOf returns the raw key among b's that opens sealed (bound to ad).
+func (b *Box) KeyOf(sealed, ad []byte) ([]byte, error) {
+	for _, k := range b.keys {
+		one := &Box{keys: []key{k}}
+		if _, err := one.Open(sealed, ad); err == nil {
+			return bytes.Clone(k.raw), nil
+		}
+	}
+	_, err := b.Open(sealed, ad)
+	return nil, err
+}
+
 // Current reports whether sealed is in format v1 under the key b seals with,
 // which is what a rotation leaves alone.
 func (b *Box) Current(sealed []byte) bool {
