@@ -27,7 +27,7 @@ names another variable). Values sealed before the current format are upgraded.
 It works in batches, one transaction each, and skips values already sealed
 under ENCRYPTION_KEY: run it again after an interruption to finish. No app
 gets a new release. It prints counts and key ids, never a value.
-See docs/operations.md ("Rotating ENCRYPTION_KEY") for the whole procedure.`,
+See docs/secrets.md ("Rotating ENCRYPTION_KEY") for the whole procedure.`,
 		Example: `  ENCRYPTION_KEY=$(cat new.key) ENCRYPTION_KEY_PREVIOUS=$(cat old.key) paasd rotate-key`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
