@@ -1,12 +1,14 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +42,26 @@ type env struct {
 	reg      *prometheus.Registry
 	// stopManager stops the running manager and waits for it (see restart).
 	stopManager func()
+	// logs holds every line the managers logged.
+	logs *logBuffer
+}
+
+// logBuffer collects log output written concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // setup starts a manager with short intervals against a fresh database and
@@ -86,8 +108,9 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	for _, c := range configure {
 		c(m)
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-	e := &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg}
+	logs := &logBuffer{}
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	e := &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg, logs: logs}
 	e.stopManager = runManager(t, log.WithContext(ctx), m)
 	t.Cleanup(func() {
 		e.stopManager()
@@ -126,7 +149,7 @@ func (e *env) restart(box *secret.Box) {
 		TombstoneRetention: e.manager.TombstoneRetention, Registerer: prometheus.NewRegistry(),
 	}
 	e.manager, e.box = m, box
-	log := zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(e.t), e.logs)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	e.stopManager = runManager(e.t, log.WithContext(e.ctx), m)
 }
 

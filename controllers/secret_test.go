@@ -4,10 +4,16 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sqlc-dev/pqtype"
+
+	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/rotate"
 	"github.com/skypanel/paas/store/secret"
@@ -77,5 +83,60 @@ func TestKeyRotationCutsNoRelease(t *testing.T) {
 	svc, _ = e.service(a.ID)
 	if env := svc.Spec.TaskTemplate.ContainerSpec.Env; !slices.Contains(env, "LEGACY=old") || !slices.Contains(env, "TOKEN=t0k3n") {
 		t.Fatalf("service env after rotation %v", env)
+	}
+}
+
+// TestCommandsStayOutOfEventsAndLogs: an app whose arguments and health-check
+// command carry credentials runs, changes command, and has both edited by
+// hand and reverted; no event, release log, status or log line shows them.
+func TestCommandsStayOutOfEventsAndLogs(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	hc, _ := json.Marshal(store.HealthCheck{Command: []string{"/testapp", "-healthcheck", "http://127.0.0.1:8080/health?token=pa55-hc"}, IntervalSeconds: 1, Retries: 3})
+	a, err := e.store.CreateApp(e.ctx, store.CreateAppParams{
+		OrganizationID: e.org.ID, Name: "cmds", ServiceName: store.ServiceNameFor(e.instance, "cmds"),
+		Image: "paas-testapp:v1", Replicas: 1, Port: 8080, Command: []string{"serve", "--password=hunter2-arg"}, PlanID: e.plan.ID,
+		HealthCheck: pqtype.NullRawMessage{RawMessage: hc, Valid: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitReady(a.ID, 90*time.Second)
+
+	// A new command: release 2, an Updated event.
+	e.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Command = []string{"serve", "--password=hunter3-arg"} })
+	e.waitDeployment(a.ID, 2, "deployed", 90*time.Second)
+	e.waitEvent(a.ID, "Updated", "args changed", 30*time.Second)
+	e.waitReady(a.ID, 60*time.Second)
+
+	// Hand edits of both, reverted.
+	dockerCLI(t, "service", "update", "--detach", "--args", "serve --password=hand-edit-arg",
+		"--health-cmd", "/testapp -healthcheck http://127.0.0.1:8080/health?token=hand-edit-hc", a.ServiceName)
+	ev := e.waitEvent(a.ID, "DriftReverted", "args changed", 30*time.Second)
+	if !strings.Contains(ev.Message, "healthcheck") {
+		t.Errorf("drift event %q does not name the healthcheck", ev.Message)
+	}
+	swarmtest.Eventually(t, 60*time.Second, "args reverted", func() bool {
+		svc, ok := e.service(a.ID)
+		return ok && slices.Equal(svc.Spec.TaskTemplate.ContainerSpec.Args, []string{"serve", "--password=hunter3-arg"})
+	})
+	e.waitReady(a.ID, 60*time.Second)
+
+	var printed []string
+	for _, ev := range e.events(a.ID) {
+		printed = append(printed, "event "+ev.Reason+": "+ev.Message)
+	}
+	for v := int32(1); v <= 2; v++ {
+		d := e.deployment(a.ID, v)
+		printed = append(printed, fmt.Sprintf("release %d: %s %s", v, d.Message, d.Log))
+	}
+	got := e.app(a.ID)
+	printed = append(printed, "status: "+got.StatusMessage+" "+string(got.Conditions), "logs: "+e.logs.String())
+	for _, p := range printed {
+		for _, secret := range []string{"hunter2", "hunter3", "hand-edit", "pa55-hc", "token="} {
+			if strings.Contains(p, secret) {
+				t.Errorf("%q shows %q", p, secret)
+			}
+		}
 	}
 }
