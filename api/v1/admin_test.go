@@ -268,8 +268,9 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 			{"key": "installation_id", "value": "x"},
 			{"key": "Bad-Key", "value": "x"},
 			{"key": "fine_key_is_fine", "value": "x"},
+			{"key": "fingerprint_key", "value": "x"},
 		}}).problem(422, "validation-failed")
-		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key"} {
+		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key", "settings[4].key"} {
 			fieldErr(t, p, field)
 		}
 		f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{{"key": "a", "value": "1", "extra": 1}}}).problem(400, "malformed-request")
