@@ -133,9 +133,9 @@ func TestCommandsStayOutOfEventsAndLogs(t *testing.T) {
 	got := e.app(a.ID)
 	printed = append(printed, "status: "+got.StatusMessage+" "+string(got.Conditions), "logs: "+e.logs.String())
 	for _, p := range printed {
-		for _, secret := range []string{"hunter2", "hunter3", "hand-edit", "pa55-hc", "token="} {
-			if strings.Contains(p, secret) {
-				t.Errorf("%q shows %q", p, secret)
+		for _, leak := range []string{"hunter2", "hunter3", "hand-edit", "pa55-hc", "token="} {
+			if strings.Contains(p, leak) {
+				t.Errorf("%q shows %q", p, leak)
 			}
 		}
 	}
