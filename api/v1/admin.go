@@ -17,6 +17,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 func sortErrors(errs []problem.FieldError) {
@@ -435,7 +436,7 @@ func (s *server) AdminCreateUser(c echo.Context) error {
 var numericSettings = map[string]bool{"max_apps_per_org": true, "max_deployments_per_hour": true, "loki_retention_days": true}
 
 // readOnlySettings are managed by paasd itself.
-var readOnlySettings = map[string]bool{"installation_id": true}
+var readOnlySettings = map[string]bool{"installation_id": true, store.FingerprintKeySetting: true}
 
 var settingKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
@@ -557,7 +558,7 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 			}
 			p := store.PutSettingParams{Key: key, Sensitive: sensitive}
 			if sensitive {
-				sealed, err := s.Box.Seal([]byte(value))
+				sealed, err := s.Box.Seal([]byte(value), secret.SettingAD(key))
 				if err != nil {
 					return err
 				}

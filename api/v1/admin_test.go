@@ -8,6 +8,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 func TestPlans(t *testing.T) {
@@ -253,7 +254,7 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 		if err != nil || st.Value != nil || strings.Contains(string(st.ValueEncrypted), "AKIA") {
 			t.Fatalf("stored = %+v %v", st, err)
 		}
-		if clear, err := f.box.Open(st.ValueEncrypted); err != nil || string(clear) != "AKIA-very-secret" {
+		if clear, err := f.box.Open(st.ValueEncrypted, secret.SettingAD("s3_secret_key")); err != nil || string(clear) != "AKIA-very-secret" {
 			t.Fatalf("sealed value opens to %q %v", clear, err)
 		}
 		// A sensitive setting stays sensitive.
@@ -267,8 +268,9 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 			{"key": "installation_id", "value": "x"},
 			{"key": "Bad-Key", "value": "x"},
 			{"key": "fine_key_is_fine", "value": "x"},
+			{"key": "fingerprint_key", "value": "x"},
 		}}).problem(422, "validation-failed")
-		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key"} {
+		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key", "settings[4].key"} {
 			fieldErr(t, p, field)
 		}
 		f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{{"key": "a", "value": "1", "extra": 1}}}).problem(400, "malformed-request")
