@@ -20,8 +20,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/api"
-	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/api/openapi"
+	"github.com/skypanel/paas/api/problem"
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/store"
 )
