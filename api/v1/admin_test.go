@@ -269,8 +269,13 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 			{"key": "Bad-Key", "value": "x"},
 			{"key": "fine_key_is_fine", "value": "x"},
 			{"key": "fingerprint_key", "value": "x"},
+			{"key": "default_domain", "value": "apps.example.com`) || Host(`evil.com"},
+			{"key": "traefik_acme_email", "value": "ops@example.com\nkey: injected"},
+			{"key": "domain_recheck_minutes", "value": "soon"},
+			{"key": "default_domain", "value": "Apps.Example.COM."},
 		}}).problem(422, "validation-failed")
-		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key", "settings[4].key"} {
+		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key", "settings[4].key",
+			"settings[5].value", "settings[6].value", "settings[7].value", "settings[8].value"} {
 			fieldErr(t, p, field)
 		}
 		f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{{"key": "a", "value": "1", "extra": 1}}}).problem(400, "malformed-request")
