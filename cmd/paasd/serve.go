@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
-		MaxOrphanShare: cfg.MaxOrphanShare, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
+		MaxOrphanShare: cfg.MaxOrphanShare, LogRetentionDays: cfg.LokiRetentionDays, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
 		Resolver: domain.NewResolver(cfg.DNSResolver),
 		Sandbox: &servicespec.Sandbox{
 			PidsLimit: int64(cfg.TaskPidsLimit), CapDrop: servicespec.DefaultSandbox.CapDrop,
