@@ -191,7 +191,8 @@ func (s *server) followLoki(c echo.Context, query string, start time.Time, q log
 	var after int64 = -1
 	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
-			after = n
+			// Never further back than a Loki query may reach.
+			after = max(n, s.Now().Add(-maxLokiRange).UnixNano())
 		}
 	}
 	st, err := s.openStream(c)
@@ -246,24 +247,28 @@ func (s *server) followLoki(c echo.Context, query string, start time.Time, q log
 				return nil
 			}
 		case <-poll.C:
-			entries, err := s.lokiQuery(ctx, query, time.Unix(0, after+1), s.Now(), followBatch, true)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if !failing {
-					// Once per outage: the follow goes on and catches up.
-					s.log.Warn().Err(err).Msg("loki follow")
-					if w.comment("loki unavailable: "+strings.ReplaceAll(err.Error(), "\n", " ")) != nil {
+			// A full batch means more are waiting: read on at once.
+			for n := followBatch; n == followBatch; {
+				entries, err := s.lokiQuery(ctx, query, time.Unix(0, after+1), s.Now(), followBatch, true)
+				if err != nil {
+					if ctx.Err() != nil {
 						return nil
 					}
+					if !failing {
+						// Once per outage: the follow goes on and catches up.
+						s.log.Warn().Err(err).Msg("loki follow")
+						if w.comment("loki unavailable: "+strings.ReplaceAll(err.Error(), "\n", " ")) != nil {
+							return nil
+						}
+					}
+					failing = true
+					break
 				}
-				failing = true
-				continue
-			}
-			failing = false
-			if !send(entries) {
-				return nil
+				failing = false
+				if !send(entries) {
+					return nil
+				}
+				n = len(entries)
 			}
 		}
 	}

@@ -217,6 +217,16 @@ func TestLogsFromLokiFollow(t *testing.T) {
 			t.Fatalf("event %d on %s", i, ev.Event)
 		}
 	}
+	// More lines than one poll asks for (1000) arrive in order too.
+	burst := time.Now()
+	for i := range 1500 {
+		loki.add(burst.Add(time.Duration(i)*time.Microsecond), "stdout", fmt.Sprintf("burst %d", i), lab)
+	}
+	for i := range 1500 {
+		if ev := st.next(5 * time.Second); ev.Data != fmt.Sprintf("burst %d", i) {
+			t.Fatalf("burst line %d: %+v", i, ev)
+		}
+	}
 	// Polls after the first ask forward from the last line delivered.
 	q := loki.recorded()
 	if p := q[len(q)-1]; p.Get("direction") != "forward" || p.Get("query") != `{app_id="`+a.Id.String()+`"}` {
