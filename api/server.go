@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -21,8 +20,11 @@ import (
 type Server struct {
 	// Checks are run by /readyz; keys name them in the answer.
 	Checks map[string]Checker
-	// Metrics is gathered by /metrics; nil serves no metrics.
+	// Metrics is gathered by /metrics; nil serves no metrics on this
+	// server (paasd then serves them on PAAS_METRICS_LISTEN).
 	Metrics prometheus.Gatherer
+	// Requests, when set, counts and times every request by route and code.
+	Requests *RequestMetrics
 	// ReadyTimeout bounds /readyz's checks (default 2s).
 	ReadyTimeout time.Duration
 	// ShutdownTimeout bounds the graceful drain of open requests (default 10s).
@@ -44,11 +46,11 @@ type Server struct {
 func (s *Server) Handler(log zerolog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.Use(requestLogger(log))
+	e.Use(requestLogger(log, s.Requests))
 	e.GET("/healthz", healthz)
 	e.GET("/readyz", readyz(s.Checks, cmp.Or(s.ReadyTimeout, 2*time.Second)))
 	if s.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})))
+		e.GET("/metrics", echo.WrapHandler(MetricsHandler(s.Metrics)))
 	}
 	if s.Register != nil {
 		s.Register(e)
@@ -89,7 +91,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // requestLogger logs one line per request at debug level (info for errors),
 // without query strings, which may carry tokens.
-func requestLogger(log zerolog.Logger) echo.MiddlewareFunc {
+func requestLogger(log zerolog.Logger, metrics *RequestMetrics) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -98,6 +100,9 @@ func requestLogger(log zerolog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			status := c.Response().Status
+			if metrics != nil {
+				metrics.observe(c, start)
+			}
 			ev := log.Debug()
 			if status >= 500 {
 				ev = log.Error()

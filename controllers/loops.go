@@ -256,7 +256,11 @@ func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, 
 		return runtime.Result{}, err
 	}
 	for _, r := range retention {
-		n, err := store.IntSetting(ctx, m.Store, r.key, r.def)
+		def := r.def
+		if r.key == "retention_release_logs_days" && m.LogRetentionDays > 0 {
+			def = int64(m.LogRetentionDays) // LOKI_RETENTION_DAYS: logs kept as long as Loki keeps them
+		}
+		n, err := store.IntSetting(ctx, m.Store, r.key, def)
 		if err != nil {
 			return runtime.Result{}, fmt.Errorf("read %s: %w", r.key, err)
 		}

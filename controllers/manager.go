@@ -72,6 +72,10 @@ type Manager struct {
 	// watches resuming after its deletion (default 24h); a watch resuming
 	// from further back starts over.
 	TombstoneRetention time.Duration
+	// LogRetentionDays (LOKI_RETENTION_DAYS), when positive, is how long
+	// build and rollout logs are kept in Postgres unless the setting
+	// retention_release_logs_days says otherwise (default 30 without it).
+	LogRetentionDays int
 	// Sandbox confines every app task; servicespec.DefaultSandbox if nil.
 	Sandbox *servicespec.Sandbox
 	// MaxOrphanShare is the largest share of this installation's services

@@ -135,6 +135,33 @@ func (e MeAuthMethod) Valid() bool {
 	}
 }
 
+// Defines values for MetricSeriesName.
+const (
+	Cpu             MetricSeriesName = "cpu"
+	Memory          MetricSeriesName = "memory"
+	NetworkReceive  MetricSeriesName = "network_receive"
+	NetworkTransmit MetricSeriesName = "network_transmit"
+	Restarts        MetricSeriesName = "restarts"
+)
+
+// Valid indicates whether the value is a known member of the MetricSeriesName enum.
+func (e MetricSeriesName) Valid() bool {
+	switch e {
+	case Cpu:
+		return true
+	case Memory:
+		return true
+	case NetworkReceive:
+		return true
+	case NetworkTransmit:
+		return true
+	case Restarts:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleMember Role = "member"
@@ -150,6 +177,66 @@ func (e Role) Valid() bool {
 	case RoleOwner:
 		return true
 	case RoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsDirection.
+const (
+	Backward GetAppLogsParamsDirection = "backward"
+	Forward  GetAppLogsParamsDirection = "forward"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsDirection enum.
+func (e GetAppLogsParamsDirection) Valid() bool {
+	switch e {
+	case Backward:
+		return true
+	case Forward:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsLevel.
+const (
+	Debug GetAppLogsParamsLevel = "debug"
+	Error GetAppLogsParamsLevel = "error"
+	Info  GetAppLogsParamsLevel = "info"
+	Warn  GetAppLogsParamsLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsLevel enum.
+func (e GetAppLogsParamsLevel) Valid() bool {
+	switch e {
+	case Debug:
+		return true
+	case Error:
+		return true
+	case Info:
+		return true
+	case Warn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsStream.
+const (
+	Stderr GetAppLogsParamsStream = "stderr"
+	Stdout GetAppLogsParamsStream = "stdout"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsStream enum.
+func (e GetAppLogsParamsStream) Valid() bool {
+	switch e {
+	case Stderr:
+		return true
+	case Stdout:
 		return true
 	default:
 		return false
@@ -213,6 +300,15 @@ type App struct {
 type AppList struct {
 	Items      []App  `json:"items"`
 	NextCursor string `json:"next_cursor"`
+}
+
+// AppMetrics defines model for AppMetrics.
+type AppMetrics struct {
+	AppId       openapi_types.UUID `json:"app_id"`
+	End         time.Time          `json:"end"`
+	Series      []MetricSeries     `json:"series"`
+	Start       time.Time          `json:"start"`
+	StepSeconds int                `json:"step_seconds"`
 }
 
 // AppPatch defines model for AppPatch.
@@ -612,6 +708,29 @@ type MembershipSummary struct {
 	Suspended bool   `json:"suspended"`
 }
 
+// MetricPoint defines model for MetricPoint.
+type MetricPoint struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// MetricSeries defines model for MetricSeries.
+type MetricSeries struct {
+	Name MetricSeriesName `json:"name"`
+
+	// Points Points oldest first; steps without data are left out.
+	Points []MetricPoint `json:"points"`
+
+	// Query The PromQL query the values come from.
+	Query string `json:"query"`
+
+	// Unit `cores`, `bytes`, `bytes_per_second` or `count`.
+	Unit string `json:"unit"`
+}
+
+// MetricSeriesName defines model for MetricSeries.Name.
+type MetricSeriesName string
+
 // Organization defines model for Organization.
 type Organization struct {
 	AppCount      int64              `json:"app_count"`
@@ -849,6 +968,9 @@ type PayloadTooLarge = Problem
 
 // PreconditionFailed RFC 7807 problem details.
 type PreconditionFailed = Problem
+
+// ServiceUnavailable RFC 7807 problem details.
+type ServiceUnavailable = Problem
 
 // TooManyRequests RFC 7807 problem details.
 type TooManyRequests = Problem
@@ -1161,13 +1283,58 @@ type GetAppLogsParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
-	// Tail Lines from the end of the log (default 100, at most 10000; `all` for every line).
+	// Tail Lines from the end of the log (default 100, at most 10000; `all` for every line). With Loki, the same as `limit` (at most 5000, `all` is 5000).
 	Tail *string `form:"tail,omitempty" json:"tail,omitempty"`
 
-	// Since Only lines since then, an RFC 3339 time or a Go duration ago (`10m`).
-	Since      *string `form:"since,omitempty" json:"since,omitempty"`
-	Follow     *bool   `form:"follow,omitempty" json:"follow,omitempty"`
-	Timestamps *bool   `form:"timestamps,omitempty" json:"timestamps,omitempty"`
+	// Limit Most lines answered (Loki's `limit`); default 100, at most 5000. Takes precedence over `tail`.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Since Only lines since then, an RFC 3339 time or a Go duration ago (`10m`). With Loki the default is 1h, and `until` minus `since` is at most 30 days.
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only lines before then, an RFC 3339 time or a Go duration ago; not with `follow`.
+	Until *string `form:"until,omitempty" json:"until,omitempty"`
+
+	// Direction Which end of the window `limit` keeps, `backward` (the newest lines, the default) or `forward` (the oldest); lines are written oldest first either way. Docker answers only `backward`.
+	Direction *GetAppLogsParamsDirection `form:"direction,omitempty" json:"direction,omitempty"`
+
+	// Grep Only lines holding this text (case-sensitive, at most 256 bytes); Loki's `|=` filter.
+	Grep *string `form:"grep,omitempty" json:"grep,omitempty"`
+
+	// Level Only lines of this level or above, judged by a level word in the line (`error`, `ERR`, `"level":"warn"`, ...); `debug` keeps every line.
+	Level *GetAppLogsParamsLevel `form:"level,omitempty" json:"level,omitempty"`
+
+	// Stream Only `stdout` or `stderr`.
+	Stream     *GetAppLogsParamsStream `form:"stream,omitempty" json:"stream,omitempty"`
+	Follow     *bool                   `form:"follow,omitempty" json:"follow,omitempty"`
+	Timestamps *bool                   `form:"timestamps,omitempty" json:"timestamps,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetAppLogsParamsDirection defines parameters for GetAppLogs.
+type GetAppLogsParamsDirection string
+
+// GetAppLogsParamsLevel defines parameters for GetAppLogs.
+type GetAppLogsParamsLevel string
+
+// GetAppLogsParamsStream defines parameters for GetAppLogs.
+type GetAppLogsParamsStream string
+
+// GetAppMetricsParams defines parameters for GetAppMetrics.
+type GetAppMetricsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Range How far back, a Go duration (default `1h`, at most `720h`).
+	Range *string `form:"range,omitempty" json:"range,omitempty"`
+
+	// Step Seconds between points, a Go duration (default the range over 60, at least `1s`); at most 1000 points per series.
+	Step *string `form:"step,omitempty" json:"step,omitempty"`
+
+	// End End of the range, an RFC 3339 time (default now).
+	End *time.Time `form:"end,omitempty" json:"end,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -2074,14 +2241,34 @@ type ClientInterface interface {
 	// Corresponds with GET /api/paas/apps/{app}/events (the `ListAppEvents` operationId).
 	ListAppEvents(ctx context.Context, app AppPath, params *ListAppEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetAppLogs The app's service logs, from Docker
+	// GetAppLogs The app's logs, from Loki when configured, otherwise from Docker
 	//
-	// Plain text, one line per log line, unless `follow=true`: then SSE,
-	// one `event: stdout` or `event: stderr` message per line, until the
-	// client disconnects.
+	// With `LOKI_ENDPOINT` set, lines come from Loki (`query_range` on the
+	// label Promtail sets, `app_id`), so they outlive the tasks that wrote
+	// them; otherwise from Docker's service logs (every task Swarm still
+	// keeps, replaced ones included). Plain text, one line per log line,
+	// oldest first, unless `follow=true`: then SSE, one `event: stdout` or
+	// `event: stderr` message per line, until the client disconnects.
+	// Following Loki polls `query_range` with a start that moves past the
+	// last line delivered; each message's `id` is the line's Loki
+	// timestamp in nanoseconds.
 	//
 	// Corresponds with GET /api/paas/apps/{app}/logs (the `GetAppLogs` operationId).
 	GetAppLogs(ctx context.Context, app AppPath, params *GetAppLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppMetrics The app's CPU, memory, network and restarts over a time range, from Prometheus
+	//
+	// Answered from the Prometheus HTTP API at `VITE_PROMETHEUS_URL`
+	// (`query_range`), on cAdvisor's series of the app's containers,
+	// selected by the label `VITE_PROMETHEUS_APP_LABEL` (default
+	// `container_label_paas_app_id`). Browsers never talk to Prometheus.
+	// Each series is summed over the app's containers: `cpu` (cores),
+	// `memory` (working set bytes), `network_receive` and
+	// `network_transmit` (bytes per second), `restarts` (containers of
+	// the app that ended within the last `step`, at least a minute).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/metrics (the `GetAppMetrics` operationId).
+	GetAppMetrics(ctx context.Context, app AppPath, params *GetAppMetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RestartApp Ask for a rolling restart of every replica
 	//
@@ -3308,15 +3495,45 @@ func (c *Client) ListAppEvents(ctx context.Context, app AppPath, params *ListApp
 	return c.Client.Do(req)
 }
 
-// GetAppLogs The app's service logs, from Docker
+// GetAppLogs The app's logs, from Loki when configured, otherwise from Docker
 //
-// Plain text, one line per log line, unless `follow=true`: then SSE,
-// one `event: stdout` or `event: stderr` message per line, until the
-// client disconnects.
+// With `LOKI_ENDPOINT` set, lines come from Loki (`query_range` on the
+// label Promtail sets, `app_id`), so they outlive the tasks that wrote
+// them; otherwise from Docker's service logs (every task Swarm still
+// keeps, replaced ones included). Plain text, one line per log line,
+// oldest first, unless `follow=true`: then SSE, one `event: stdout` or
+// `event: stderr` message per line, until the client disconnects.
+// Following Loki polls `query_range` with a start that moves past the
+// last line delivered; each message's `id` is the line's Loki
+// timestamp in nanoseconds.
 //
 // Corresponds with GET /api/paas/apps/{app}/logs (the `GetAppLogs` operationId).
 func (c *Client) GetAppLogs(ctx context.Context, app AppPath, params *GetAppLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAppLogsRequest(c.Server, app, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppMetrics The app's CPU, memory, network and restarts over a time range, from Prometheus
+//
+// Answered from the Prometheus HTTP API at `VITE_PROMETHEUS_URL`
+// (`query_range`), on cAdvisor's series of the app's containers,
+// selected by the label `VITE_PROMETHEUS_APP_LABEL` (default
+// `container_label_paas_app_id`). Browsers never talk to Prometheus.
+// Each series is summed over the app's containers: `cpu` (cores),
+// `memory` (working set bytes), `network_receive` and
+// `network_transmit` (bytes per second), `restarts` (containers of
+// the app that ended within the last `step`, at least a minute).
+//
+// Corresponds with GET /api/paas/apps/{app}/metrics (the `GetAppMetrics` operationId).
+func (c *Client) GetAppMetrics(ctx context.Context, app AppPath, params *GetAppMetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppMetricsRequest(c.Server, app, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6590,9 +6807,81 @@ func NewGetAppLogsRequest(server string, app AppPath, params *GetAppLogsParams) 
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Since != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Direction != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "direction", *params.Direction, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Grep != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "grep", *params.Grep, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Level != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "level", *params.Level, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Stream != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "stream", *params.Stream, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6617,6 +6906,118 @@ func NewGetAppLogsRequest(server string, app AppPath, params *GetAppLogsParams) 
 		if params.Timestamps != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timestamps", *params.Timestamps, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetAppMetricsRequest constructs an http.Request for the GetAppMetrics method
+func NewGetAppMetricsRequest(server string, app AppPath, params *GetAppMetricsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/metrics", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Range != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Step != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "step", *params.Step, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.End != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "end", *params.End, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -7860,16 +8261,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/paas/apps/{app}/events (the `ListAppEvents` operationId).
 	ListAppEventsWithResponse(ctx context.Context, app AppPath, params *ListAppEventsParams, reqEditors ...RequestEditorFn) (*ListAppEventsResponse, error)
 
-	// GetAppLogsWithResponse The app's service logs, from Docker
+	// GetAppLogsWithResponse The app's logs, from Loki when configured, otherwise from Docker
 	//
-	// Plain text, one line per log line, unless `follow=true`: then SSE,
-	// one `event: stdout` or `event: stderr` message per line, until the
-	// client disconnects.
+	// With `LOKI_ENDPOINT` set, lines come from Loki (`query_range` on the
+	// label Promtail sets, `app_id`), so they outlive the tasks that wrote
+	// them; otherwise from Docker's service logs (every task Swarm still
+	// keeps, replaced ones included). Plain text, one line per log line,
+	// oldest first, unless `follow=true`: then SSE, one `event: stdout` or
+	// `event: stderr` message per line, until the client disconnects.
+	// Following Loki polls `query_range` with a start that moves past the
+	// last line delivered; each message's `id` is the line's Loki
+	// timestamp in nanoseconds.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/paas/apps/{app}/logs (the `GetAppLogs` operationId).
 	GetAppLogsWithResponse(ctx context.Context, app AppPath, params *GetAppLogsParams, reqEditors ...RequestEditorFn) (*GetAppLogsResponse, error)
+
+	// GetAppMetricsWithResponse The app's CPU, memory, network and restarts over a time range, from Prometheus
+	//
+	// Answered from the Prometheus HTTP API at `VITE_PROMETHEUS_URL`
+	// (`query_range`), on cAdvisor's series of the app's containers,
+	// selected by the label `VITE_PROMETHEUS_APP_LABEL` (default
+	// `container_label_paas_app_id`). Browsers never talk to Prometheus.
+	// Each series is summed over the app's containers: `cpu` (cores),
+	// `memory` (working set bytes), `network_receive` and
+	// `network_transmit` (bytes per second), `restarts` (containers of
+	// the app that ended within the last `step`, at least a minute).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/metrics (the `GetAppMetrics` operationId).
+	GetAppMetricsWithResponse(ctx context.Context, app AppPath, params *GetAppMetricsParams, reqEditors ...RequestEditorFn) (*GetAppMetricsResponse, error)
 
 	// RestartAppWithResponse Ask for a rolling restart of every replica
 	//
@@ -11506,6 +11929,8 @@ type GetAppLogsResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
@@ -11537,6 +11962,11 @@ func (r GetAppLogsResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r GetAppLogsResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAppLogsResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -11572,6 +12002,117 @@ func (r GetAppLogsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAppLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAppMetricsResponse200Headers the declared response headers of an HTTP 200 response for GetAppMetrics
+type GetAppMetricsResponse200Headers struct {
+	CacheControl *string
+}
+
+// GetAppMetricsResponse429Headers the declared response headers of an HTTP 429 response for GetAppMetrics
+type GetAppMetricsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetAppMetricsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppMetrics
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
+	ApplicationproblemJSON502 *BadGateway
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAppMetricsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAppMetricsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppMetricsResponse) GetJSON200() *AppMetrics {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON502() *BadGateway {
+	return r.ApplicationproblemJSON502
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAppMetricsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppMetricsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppMetricsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppMetricsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppMetricsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13113,11 +13654,17 @@ func (c *ClientWithResponses) ListAppEventsWithResponse(ctx context.Context, app
 	return ParseListAppEventsResponse(rsp)
 }
 
-// GetAppLogsWithResponse The app's service logs, from Docker
+// GetAppLogsWithResponse The app's logs, from Loki when configured, otherwise from Docker
 //
-// Plain text, one line per log line, unless `follow=true`: then SSE,
-// one `event: stdout` or `event: stderr` message per line, until the
-// client disconnects.
+// With `LOKI_ENDPOINT` set, lines come from Loki (`query_range` on the
+// label Promtail sets, `app_id`), so they outlive the tasks that wrote
+// them; otherwise from Docker's service logs (every task Swarm still
+// keeps, replaced ones included). Plain text, one line per log line,
+// oldest first, unless `follow=true`: then SSE, one `event: stdout` or
+// `event: stderr` message per line, until the client disconnects.
+// Following Loki polls `query_range` with a start that moves past the
+// last line delivered; each message's `id` is the line's Loki
+// timestamp in nanoseconds.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13128,6 +13675,28 @@ func (c *ClientWithResponses) GetAppLogsWithResponse(ctx context.Context, app Ap
 		return nil, err
 	}
 	return ParseGetAppLogsResponse(rsp)
+}
+
+// GetAppMetricsWithResponse The app's CPU, memory, network and restarts over a time range, from Prometheus
+//
+// Answered from the Prometheus HTTP API at `VITE_PROMETHEUS_URL`
+// (`query_range`), on cAdvisor's series of the app's containers,
+// selected by the label `VITE_PROMETHEUS_APP_LABEL` (default
+// `container_label_paas_app_id`). Browsers never talk to Prometheus.
+// Each series is summed over the app's containers: `cpu` (cores),
+// `memory` (working set bytes), `network_receive` and
+// `network_transmit` (bytes per second), `restarts` (containers of
+// the app that ended within the last `step`, at least a minute).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/apps/{app}/metrics (the `GetAppMetrics` operationId).
+func (c *ClientWithResponses) GetAppMetricsWithResponse(ctx context.Context, app AppPath, params *GetAppMetricsParams, reqEditors ...RequestEditorFn) (*GetAppMetricsResponse, error) {
+	rsp, err := c.GetAppMetrics(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppMetricsResponse(rsp)
 }
 
 // RestartAppWithResponse Ask for a rolling restart of every replica
@@ -16255,6 +16824,13 @@ func ParseGetAppLogsResponse(rsp *http.Response) (*GetAppLogsResponse, error) {
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16274,6 +16850,111 @@ func ParseGetAppLogsResponse(rsp *http.Response) (*GetAppLogsResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers GetAppLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAppMetricsResponse parses an HTTP response from a GetAppMetricsWithResponse call
+func ParseGetAppMetricsResponse(rsp *http.Response) (*GetAppMetricsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppMetricsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppMetrics
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest BadGateway
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAppMetricsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAppMetricsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

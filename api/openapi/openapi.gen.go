@@ -138,6 +138,33 @@ func (e MeAuthMethod) Valid() bool {
 	}
 }
 
+// Defines values for MetricSeriesName.
+const (
+	Cpu             MetricSeriesName = "cpu"
+	Memory          MetricSeriesName = "memory"
+	NetworkReceive  MetricSeriesName = "network_receive"
+	NetworkTransmit MetricSeriesName = "network_transmit"
+	Restarts        MetricSeriesName = "restarts"
+)
+
+// Valid indicates whether the value is a known member of the MetricSeriesName enum.
+func (e MetricSeriesName) Valid() bool {
+	switch e {
+	case Cpu:
+		return true
+	case Memory:
+		return true
+	case NetworkReceive:
+		return true
+	case NetworkTransmit:
+		return true
+	case Restarts:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleMember Role = "member"
@@ -153,6 +180,66 @@ func (e Role) Valid() bool {
 	case RoleOwner:
 		return true
 	case RoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsDirection.
+const (
+	Backward GetAppLogsParamsDirection = "backward"
+	Forward  GetAppLogsParamsDirection = "forward"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsDirection enum.
+func (e GetAppLogsParamsDirection) Valid() bool {
+	switch e {
+	case Backward:
+		return true
+	case Forward:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsLevel.
+const (
+	Debug GetAppLogsParamsLevel = "debug"
+	Error GetAppLogsParamsLevel = "error"
+	Info  GetAppLogsParamsLevel = "info"
+	Warn  GetAppLogsParamsLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsLevel enum.
+func (e GetAppLogsParamsLevel) Valid() bool {
+	switch e {
+	case Debug:
+		return true
+	case Error:
+		return true
+	case Info:
+		return true
+	case Warn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetAppLogsParamsStream.
+const (
+	Stderr GetAppLogsParamsStream = "stderr"
+	Stdout GetAppLogsParamsStream = "stdout"
+)
+
+// Valid indicates whether the value is a known member of the GetAppLogsParamsStream enum.
+func (e GetAppLogsParamsStream) Valid() bool {
+	switch e {
+	case Stderr:
+		return true
+	case Stdout:
 		return true
 	default:
 		return false
@@ -216,6 +303,15 @@ type App struct {
 type AppList struct {
 	Items      []App  `json:"items"`
 	NextCursor string `json:"next_cursor"`
+}
+
+// AppMetrics defines model for AppMetrics.
+type AppMetrics struct {
+	AppId       openapi_types.UUID `json:"app_id"`
+	End         time.Time          `json:"end"`
+	Series      []MetricSeries     `json:"series"`
+	Start       time.Time          `json:"start"`
+	StepSeconds int                `json:"step_seconds"`
 }
 
 // AppPatch defines model for AppPatch.
@@ -615,6 +711,29 @@ type MembershipSummary struct {
 	Suspended bool   `json:"suspended"`
 }
 
+// MetricPoint defines model for MetricPoint.
+type MetricPoint struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// MetricSeries defines model for MetricSeries.
+type MetricSeries struct {
+	Name MetricSeriesName `json:"name"`
+
+	// Points Points oldest first; steps without data are left out.
+	Points []MetricPoint `json:"points"`
+
+	// Query The PromQL query the values come from.
+	Query string `json:"query"`
+
+	// Unit `cores`, `bytes`, `bytes_per_second` or `count`.
+	Unit string `json:"unit"`
+}
+
+// MetricSeriesName defines model for MetricSeries.Name.
+type MetricSeriesName string
+
 // Organization defines model for Organization.
 type Organization struct {
 	AppCount      int64              `json:"app_count"`
@@ -852,6 +971,9 @@ type PayloadTooLarge = Problem
 
 // PreconditionFailed RFC 7807 problem details.
 type PreconditionFailed = Problem
+
+// ServiceUnavailable RFC 7807 problem details.
+type ServiceUnavailable = Problem
 
 // TooManyRequests RFC 7807 problem details.
 type TooManyRequests = Problem
@@ -1164,13 +1286,58 @@ type GetAppLogsParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
-	// Tail Lines from the end of the log (default 100, at most 10000; `all` for every line).
+	// Tail Lines from the end of the log (default 100, at most 10000; `all` for every line). With Loki, the same as `limit` (at most 5000, `all` is 5000).
 	Tail *string `form:"tail,omitempty" json:"tail,omitempty"`
 
-	// Since Only lines since then, an RFC 3339 time or a Go duration ago (`10m`).
-	Since      *string `form:"since,omitempty" json:"since,omitempty"`
-	Follow     *bool   `form:"follow,omitempty" json:"follow,omitempty"`
-	Timestamps *bool   `form:"timestamps,omitempty" json:"timestamps,omitempty"`
+	// Limit Most lines answered (Loki's `limit`); default 100, at most 5000. Takes precedence over `tail`.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Since Only lines since then, an RFC 3339 time or a Go duration ago (`10m`). With Loki the default is 1h, and `until` minus `since` is at most 30 days.
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only lines before then, an RFC 3339 time or a Go duration ago; not with `follow`.
+	Until *string `form:"until,omitempty" json:"until,omitempty"`
+
+	// Direction Which end of the window `limit` keeps, `backward` (the newest lines, the default) or `forward` (the oldest); lines are written oldest first either way. Docker answers only `backward`.
+	Direction *GetAppLogsParamsDirection `form:"direction,omitempty" json:"direction,omitempty"`
+
+	// Grep Only lines holding this text (case-sensitive, at most 256 bytes); Loki's `|=` filter.
+	Grep *string `form:"grep,omitempty" json:"grep,omitempty"`
+
+	// Level Only lines of this level or above, judged by a level word in the line (`error`, `ERR`, `"level":"warn"`, ...); `debug` keeps every line.
+	Level *GetAppLogsParamsLevel `form:"level,omitempty" json:"level,omitempty"`
+
+	// Stream Only `stdout` or `stderr`.
+	Stream     *GetAppLogsParamsStream `form:"stream,omitempty" json:"stream,omitempty"`
+	Follow     *bool                   `form:"follow,omitempty" json:"follow,omitempty"`
+	Timestamps *bool                   `form:"timestamps,omitempty" json:"timestamps,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetAppLogsParamsDirection defines parameters for GetAppLogs.
+type GetAppLogsParamsDirection string
+
+// GetAppLogsParamsLevel defines parameters for GetAppLogs.
+type GetAppLogsParamsLevel string
+
+// GetAppLogsParamsStream defines parameters for GetAppLogs.
+type GetAppLogsParamsStream string
+
+// GetAppMetricsParams defines parameters for GetAppMetrics.
+type GetAppMetricsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Range How far back, a Go duration (default `1h`, at most `720h`).
+	Range *string `form:"range,omitempty" json:"range,omitempty"`
+
+	// Step Seconds between points, a Go duration (default the range over 60, at least `1s`); at most 1000 points per series.
+	Step *string `form:"step,omitempty" json:"step,omitempty"`
+
+	// End End of the range, an RFC 3339 time (default now).
+	End *time.Time `form:"end,omitempty" json:"end,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -1633,9 +1800,12 @@ type ServerInterface interface {
 	// ListAppEvents What the reconcilers did with the app
 	// (GET /api/paas/apps/{app}/events)
 	ListAppEvents(ctx echo.Context, app AppPath, params ListAppEventsParams) error
-	// GetAppLogs The app's service logs, from Docker
+	// GetAppLogs The app's logs, from Loki when configured, otherwise from Docker
 	// (GET /api/paas/apps/{app}/logs)
 	GetAppLogs(ctx echo.Context, app AppPath, params GetAppLogsParams) error
+	// GetAppMetrics The app's CPU, memory, network and restarts over a time range, from Prometheus
+	// (GET /api/paas/apps/{app}/metrics)
+	GetAppMetrics(ctx echo.Context, app AppPath, params GetAppMetricsParams) error
 	// RestartApp Ask for a rolling restart of every replica
 	// (POST /api/paas/apps/{app}/restart)
 	RestartApp(ctx echo.Context, app AppPath, params RestartAppParams) error
@@ -3119,11 +3289,53 @@ func (w *ServerInterfaceWrapper) GetAppLogs(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tail: %s", err))
 	}
 
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
 	// ------------- Optional query parameter "since" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", ctx.QueryParams(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter until: %s", err))
+	}
+
+	// ------------- Optional query parameter "direction" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "direction", ctx.QueryParams(), &params.Direction, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter direction: %s", err))
+	}
+
+	// ------------- Optional query parameter "grep" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "grep", ctx.QueryParams(), &params.Grep, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter grep: %s", err))
+	}
+
+	// ------------- Optional query parameter "level" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "level", ctx.QueryParams(), &params.Level, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter level: %s", err))
+	}
+
+	// ------------- Optional query parameter "stream" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "stream", ctx.QueryParams(), &params.Stream, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter stream: %s", err))
 	}
 
 	// ------------- Optional query parameter "follow" -------------
@@ -3159,6 +3371,69 @@ func (w *ServerInterfaceWrapper) GetAppLogs(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetAppLogs(ctx, app, params)
+	return err
+}
+
+// GetAppMetrics converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAppMetrics(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAppMetricsParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "range" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "range", ctx.QueryParams(), &params.Range, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter range: %s", err))
+	}
+
+	// ------------- Optional query parameter "step" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "step", ctx.QueryParams(), &params.Step, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter step: %s", err))
+	}
+
+	// ------------- Optional query parameter "end" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "end", ctx.QueryParams(), &params.End, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter end: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAppMetrics(ctx, app, params)
 	return err
 }
 
@@ -3559,6 +3834,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/api/paas/apps/:app/domains/:domain/verify", wrapper.VerifyDomain, options.OperationMiddlewares["verifyDomain"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/events", wrapper.ListAppEvents, options.OperationMiddlewares["listAppEvents"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/logs", wrapper.GetAppLogs, options.OperationMiddlewares["getAppLogs"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/metrics", wrapper.GetAppMetrics, options.OperationMiddlewares["getAppMetrics"]...)
 	router.GET(options.BaseURL+"/api/paas/watch", wrapper.WatchApps, options.OperationMiddlewares["watchApps"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/overview", wrapper.AdminOverview, options.OperationMiddlewares["adminOverview"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/apps", wrapper.AdminListApps, options.OperationMiddlewares["adminListApps"]...)
@@ -3587,195 +3863,218 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37ctvIuSD+Kl08p8pkDkTJsmfOjFSp30+xPYlzPLaOpclkd+glWsBHsiOwG+lukGZcqtqn2QfbJ9nq",
-	"72uAAAmQIE1rfFH+yNgm+v7drx86kZqmSoK0pnP2oZNyzadgQePfLtL0ktuJ+2MMJtIitULJzlnnegKM",
-	"p+kjw0TMlGaST6HfCTrC/Zi6IUHH/VvnrMPTtBN0NPwzExrizpnVGQQdE01gyt3EdpG6z4zVQo47d3dB",
-	"51mmjdL1i4YS3tthhF+ETI2YnQBLNcyEygxL+Xi5jX9moBfLfdCYzualn0OaqMUUpG0+t4YEuIHi7DPQ",
-	"RijJZDa9Ad1wC3Ex8Y6X8VxNuZDNu4nx92IzE2Xshsegr3fcwitu7IsZSPvy+foe3oLJpsA4M1YDnzI+",
-	"sqCZnQjDwI1hIi72MgEeg17uxk18hDMfvXy+5WVeiamw68tf8jEwI/4FAXvMrGLfnZywbgwjniWWPT45",
-	"6TWBQ4Lzldec8vdimk07Z9+dnASdqZD0t8dBvhshLYxB43be6PFf6DS1r6L0mEvxL+7+yW2LR5YJybom",
-	"ycbumUTcO2cKR/CEjZRmnEU8SUCzubATpmR1jsYr/PvRJefm6E3p2y0X+UaP/xuvYm3jV9w9pGE1cwa4",
-	"xygRjk4wO+GWRVxKZZkBy2hThnXxLa9UpiPonSNq0k9sLqRpegmlx9u3XOykGRPK91Xgg7vwBlxQ1Tvb",
-	"BSMuE75hI2nCZRvK6L7bceFrdQvy5fN87ZpJLX4Rb5x3pPSU285ZJ8uE+3J9nV8M6OYDZgZ0cUCYcpE0",
-	"nNB9uNMJ79zHJlXSQM6ALqIIUusGO14lrSOhZx8cW0lEhI93/A/jtvahNO+/axh1zjr/drzkbsf0qzm+",
-	"SFNaqZalBYSAwhomYc5iMG7nzFhu4ZxpiJSMROKgPVJyBnoMTEkmbL9zF3T+xOM/cwtzvtiw21SrmwSm",
-	"/7Hbri9pVN3On6voFjSLRcwcRnJp5o4P0X7ewj8zMPY+90NMEpdlkcoS2taN+0ces+6UJw4AIWZ/vXrz",
-	"OmCZvJVqLtlIQBIHbK6VHDMHGAG74TErJJIeHumZkqNERL/jgWh9Q3DiaJy6+QdE9pEhIMFdvpCzg8Hr",
-	"Czn7G9dmA8w+MmzGteA3CRhc/ielb0Qcg7zPW3rtYC9J1Bxi1iVAZDyeChlU2aHJTAoyhjhwe2fIiB1o",
-	"RBOI6Y1fK/uTymR8v7tnJosm/jEds3ZPSzz5kVlhxo4F8EWieHyt1Cuux3Df4Hij4gUThqkZSlskA9Fd",
-	"0vaQUsXCDfmJiwTu9TJfjo5+5jaaIPeLGZfKTqCQlHGD10r9zOXCkydzn7u7YJpbJy942Jtzk8PfOXsL",
-	"Vi+OLlCKNXxh2HwCKMJZvWB8zAXKYl7icZsoDagRqfAVjBs/5yvy5ppUiYxX8sxOlBb/gvsG/xlPRMwi",
-	"DTFIK3hCpOQXmWoVgTGOuvwuUO6fJ2Y3mXUgLyTu9JyFoLXSJkQoM8y9IDERv3GTpanSFuKfIRb8Gq/7",
-	"/vf/yLBntOSR24I7gSOOTsJHLUmrzBJrdBd+l0MIiT+XL1HiQ81cqxS0FSQYRRq4hXjIbUWgi7mFIyum",
-	"sC7VBR14nwoNZtMYmSUJPTRJamtziLiFABl0Em7sMDObN7h1MZIiP6z/kGoYiff1wikKwI8MGwnt2PWE",
-	"ax5Z0CZAJIYkoS8M4ynXtl8r/i4F1t86eEDcSbFu5SpXDhuUn+ZdMTmxFbf3/E1fCZLKqu8qLEyrf9go",
-	"yubwcVcsxLXmC7y8paGkXpeoHBJXqw6q3Xwc/wzTG9AlsZLHxGZ4clk6yognBoKV06GuUPuiWhF12XTa",
-	"t+6b1Z3TlH6C2i2n6WHQJ4YE7EdCNMjZUEPsIDKuMWZoMCAt67rRPc95CimETfkCScdcCwv4A8l+IGes",
-	"ywdyJmAOOijkLmGs5lY58SURxgo57p2x0KQQ9UHOQjeDZBOOhhq9GMhbWJBQyyWDaWoXjiVk0B/I5XXc",
-	"KJUAlzuQgkYkLotUw5aTaTCWazuMVCZtrTHK/WwYN7cQo83CKDbiaJUrJhfSfv+0s27WCTrublqoj1fu",
-	"M/e55TYzbQbQh3dBJ0vjnQHPi03rx33mbsE/n6N00imjZBI1Vjm1ldCATDEvrvm41T1sIICrb7bc3Orb",
-	"+MssLqlCFyv3UMGsBgw+CLF0ev990Uk0nEeTHenjDvBH09/d1S9+5SdaoXpqOuWkVhU3tgZtq/dDJmOz",
-	"yQcQZcaqaWF7NgEzKHexLspkSkKuHJP8xv784pr1+/1jPzcZaVvvCEi5rr/X5vHLC5oAT+xkGE0gusWZ",
-	"kuTNqHP22+aL/wuOeoaD7t41EvvlMmLKSTFcUT8kw1+YhhFokBE4AVbIMeNMQ6qMsEovWDfl3BxZh1Rp",
-	"ejZ7HAykhrGj6Ys+vOfTNIF+pKbHFvj0mKfp/28m/PS778/6/X6vz17iCiI2AYvF2GlYA+lou8psdRku",
-	"Y3bDNTjV/WgC770w7f5Fw8hJNaz79PS0d07jie2Qlj/0+xFgmAHrGIx7eRxLCt/ygwoTKQlyCZcbjai5",
-	"+XR9pNK2YrX//rvvnny32W7vcBklfoST4suTWlZgVZoSk15lfas0AZ+5NLffHAFqUGBdkBt8K+C3XGmJ",
-	"au+akfqlTLPtUtcawBGeOvLClGRIiYWS50xNhXWIimqTYZbfomAhNPM+FLTaf0oq8myFdqC3JM5Jh2fn",
-	"KcgYoYsbdvnmqkI83NeGCfuJiUh11/8FC8N+uzj6n8N37v9Pjn4cvvsDy1K3+++fVrSOyzdvrxm8j5Is",
-	"hvicRCrjP338Pfsv8acSfDfTqNaUqUR3WqLbBSIbotp5/u4kd06Ap2As45EVM8LJjci4Ypf2U/1w8sOJ",
-	"G7Y/qtbP+/icccumytBuPcWY8vfDfCyuelA034Ca7Rj+6tVP0YWQorVMjZif65w57sI0TNUMDFOOlKJI",
-	"Z/Co/pH2xM0GxtWO488nKgH0+qnRGuM/Z1NhjGNlShZMxB0hDtCbQv8ax2ghLh+QRFglYQsWb9v6Fqze",
-	"qp/97qJCI8pu3XqOgw0fNmDW9q9LGNLwcRljapGjUJOq4PSrdsxHsptFxa+mZLKog2xvzW4v8D/Lh9TR",
-	"/yjTGqQdlgIzWj/vMkrkLYzaPbD3Iw7Ld79+12OQoMkh3aTskZpnCj3PafPtlNspGNMEZerGgJ5BPNy0",
-	"A4f+y99x+eW7sYQTo3Bapzz3Sqh7eCfzG8sTRztEAkxYFovRCLRpufF0wk2NHH2ZCwX0HPjHt5mU+Icr",
-	"gtqAkfMjYFdLr9Nzp27iV/1+LTvTNMuWx6LTDQ38c31vbzQGRPgL8G9GlyJi93ZzJPgYIdP2GjKd1CHR",
-	"BHRhDPK+X3PGJtam5uz4eJCdnDyJcqbuCDVL+A0k+O/Qr/w8JMJPPw2kcprJ0sr0VmXubQs8dM967YCd",
-	"7Egornl+4OeRCCFo3k6USumPXhNoK6itMGEChQqi1ANvzSPWIGFQJitLDKmlDv4BKu9eKw1ksbAvpKUI",
-	"myoRc3JUHWZBf9x319wnGwk6RvtkIgkYyFk/zWxA4hfZSuqglkdW6WFhYt3KMOj7zIBusL5tnWE/K6rl",
-	"ggC5nks3ccjqFpvRpIVZcbsYwPUYrB/d9OutkHELi5FbsHrV1acKcqioTlzeRJ3dLb/H7f4GB48HsZ8t",
-	"Afu+zGjPkHBecmPmSsf7+RxyVE79LPVyJcwrH0z5+1cgx3bSOfvPU9Qh8r/+sM1ftLbeyuy15ywklbU3",
-	"QueS1Vwa/GCIeNUa2zbxfA3c+zrXfloatkE61em3jqP0naDzk7vhTtD5hWJ2SodZJeDrpnkeLwJ2qdVY",
-	"A+oIjhGPNXfKgNJL/rzVIYe/luzK/hxl8l17abUXj7iTu9H2dGp5X6CQw5gvalj0m6mwPsYTXY8UPxkr",
-	"IE8wje+ziyLGaMpjyD0xA3lx+bI8zi/HppmxqLMzzhIxAndG/4WM3cws4Ra048LcD81do92np6dkoZsL",
-	"A71zN4MaC0kfBO45uGTFukvLIa69CNATRWSHcbkgjl5o90++/+5km3KfO4VKePb90wqePd4GBjjFhjdN",
-	"0/2eM9/aqqL+/PUViU5n7H/9xo/+dXL047uu/8PRuw8nwZMf7vJ/7/1//16HjTuY98nOV3tmP0/z0Slk",
-	"fL/T56p83Q3kv7Hu25+escePT5/QhZiAccsScAqAnauAuYfWkvvoZm9QJptxL3CQORdJHHGNiP/ykvE4",
-	"djRhuy++2F3z4cuxwh8HACXYfHz6wxbgDDpqLqEkfq2ZYOE9+WAxepZQ3K5HLeMstUqJSbLxJ4HLBhhz",
-	"yzVf82XC97xesiXWGdyCTpRmw6lIElE10NeSkFiYNOGLYaN/uWwI3D7dFKZKL4bTm+2fbghLEREMJyrT",
-	"yWI4FZFWplZo3WSSrH+NymEr91Te+cqZ6zfU/Ka/mMPHdQgzxFiE+vduvsnDyGK5hL1Z+CL5+SHWalus",
-	"1bqkl99XcxSWhff2nJmJmks07FFgrTBFlPqnDL/Kd1j36s8p5qA2Ouj3iGypWpMOG6OxxWJB9rP9ML/J",
-	"cN3aefK8Yn9dYRVp2vb69jNF8DgREj4Kb0ZCCjP5SOSrWl1bGDla3kqzWwF/GWowKplBvU68UXdUSXLD",
-	"o9uhGrX0IrQQfd9SYmUpukp/bLzduiLrXcloQfFm4+LPqHyOKFqezgjx0B3T4VCWgjbgFNR3m2O02qCq",
-	"h+xy+FTFeJnHFKw8U0nrXSq75bcoR13pUnzVEtCrELvVerREz0OYkErIfl8mpKqvZl9S34xISwj7WJhY",
-	"gkLxyBvIJiXyrssqE4huPxJp9qGlzXrjazc+EQbiM+ZUQH0UcQPs4urZy5cBSzO5iFQMaB+p0RtrVaFd",
-	"BCPMEahzmyxQ/UKvFV4aI8Q/96GvGHyLripMX+t3NlKXFYOPxDjMImplBlqMBMQBuUDioFhrvnSB2iKZ",
-	"eyC5jEuOE3KJnuXzsa6EGWiWajUD2QsGMp+fdd0k13+/Rr+cjjF1YqQy6dRuWpp1i4+LReKBtCr39PTy",
-	"zbEuzy/GzeDU9lQrNTpHoxUN7DWEddEaUcHRNtIEPPPfyiOKGT4SkHGSxdCb1T5qsjqELWC+hLElmAvK",
-	"yFg9Uf3WVmTXyiU204CD0GWiJvdGk9efvFaJeP76KodktF8ixGPirdUqyV3g5ZIHbUx5QwyspAfwDtB8",
-	"CnJ9djYYtQt7+N+v6+UAnmQ1a5aW/CMtSZZVXO+c8RuM+8cce4z1N2w+UfUB//22BvJGQ1meULqjjv+x",
-	"UbcHzHugjAdGCQ+9cx8+hHfPhPEOaUfG+51gW1yXO1ftLc1qdZIi82BdxsWMI/Q1GMunaXvm2dq3SX6N",
-	"3RfY0w2kIVXaCjkeepRLQG946yV2EM/vBJ1fuZbum3etCKoH3BqHTu1Ogk6earB682s31fjAh6CeBCn3",
-	"RTx/EpDEL3KpprpvDOOtK5JiJzm19Fn2GHGAwUO5uRCrZfjcoP5Pb97sBkcrh6GNLAfUHaQcJLdb1OSL",
-	"9zyyyYKqpIyYD3pkXXgPkSOi0547TOpO3f3L9fUl5hv4iCUKZnHQ1DtQaDNKrTOeDA0l+1ai0p98Xykm",
-	"UxuDmvpCGzX4h7HzlQkfb5+P0nBS0ELFe2/K4Y7K7J7j6+j/KzXe1yvVbF/e4NXfxxaMe2wwA7cw6TZb",
-	"SOt/Ga4Szj8B16C3k0uatzJLxSpad7afocbCltnJcAp2ouLyNv4xt2ikEMNVA2q9kbM9raTsUTMR6VU2",
-	"nfL6WBIsG7Nlol9MjR7t681UtxZUTll/M25TBzL8N4Jqo7m4fe4rXU07m2jN1ZDJKUcEr7rg6lvtQHRF",
-	"h+CW/rLvi12uA9zBzf27vF/uxV23JRTxLy1SEUrWfpyweMXlLHV3UakSVmttL6TbFsLoDU+4jGCTo3N9",
-	"0D4o1fJ9pvjSOx2h8Un3e6Z90nu3P60pRUYt32jlvGvP0Zxvuw0yDoHkFUi7L1R/MwPtVMJa0G4LoO7T",
-	"4c1iWASdNym8LeZa22HEUx4JWxcZnCQqwheqxkC02XEx1EcC3Cxs6y3uvNoea0gV7/btUAOPF/v4QWmp",
-	"6jT14RJ0gKD+4hsv9V1takfuYTDD06eTPcKU215OOZqlCj4+sr3tPBQav88F5wstJ3lXa+qZgcygIZr1",
-	"9OlkN6aBo56cxLuNssryZLchc54kYId7cLaVa1o95/oZVvbXtHbd7RYMYbgPEDlBcK8zrUrVTdvIlyBa",
-	"2lklqZVE6YIgrqPREorq7gCTLfcPWIoF1rNqI2wVn9Zuw2fn7RvidhgBaWsoXFsJaiVibkuU3MdHxq2a",
-	"gUUELMW6AbiJIzeACclwxFEmhTWs+5j9cvWc/ZE9PsH/9dqmTx1SNDtgPF6Qg8tuEpuDvENIagjB9yWh",
-	"+bq5O9dF+fJjRg8UGrp+o74A3ZZ0qpVcjJ+esf/84eQ/mS96x3wyUY1BlJJZWrIWmqb2YqlUX2uoLBm5",
-	"ay2uxjomWbtSUl8o/HoC1VKjrIt/PYL3EUAMcX4ZVI2mftph4d5rU0xqNTKkYl21CWx0payGef/y9mVe",
-	"JsZOgN0KiXmkftPeoJ9nfZrbRcolJP0YZnllQ3OMZRORSR8VQU6tPIm02+JEtZid2SsqAWP248i+gEx7",
-	"EPHL+USJLXmjxex1ey/HnR2mZhLI2fAWFma3UZ9NrYHG2gLbwph81Fqp4g0VwqkvfFPcUu2jeKPaatgO",
-	"t4wzMn2gYzhWTkBwgkFZCj2jRAqDQS70tSH/8UA6cZSCX4DH6EqmmiznLPcoUzVO8irbiUM5SAzgGJzD",
-	"DKRU9EP36cmTXoA/GQCqxefOROlbpSp6Pu85t7Dj9gojTifo0Mq1lva3PsBvP8QqRaFt6WlQfsp8VN3T",
-	"XEU8gf0207b+0spuimG12yHcXkfdCTfDhniMXyeABar4MmjAV8zrCotwdQP0er1+bfHDW1jU2wcBcw6b",
-	"hJW9yv/VH+F1llDniGLJvAgX8vHd4pnccfKVyocISpe4VSStUOTd4GLP6yyupv3pNmz8EOJ0Doz3JVH/",
-	"Yg7luCqrxDX1oaybpVpXlOVDUCJxSv8ZEuJSCelyHbl6RNqQOtQyNHefDKM61W7FL1bMW7qarW4y9xyH",
-	"ACPybt4LDCGWRZkWdnHlVqft3qAj+iKrawFy4bOF//rrNaYKO5XdYMjuMlW5G6acm+H//d//J0QKigfD",
-	"tyEPd7ENJ7JS+WwhR6pebscYDje3GjGcNw777JlvRhNDlDgoq3TqYF3H5QNfyw7lkmAgQc6C3LZgqJ6G",
-	"b1PjJvfiMRgmbOAZPROWWcUulbFjDSg2DKQvssK4ZUpG0Gdv67qC+K4cV3Oup9QixAsdTiZi8wm3WCBl",
-	"wXz5EifGYBEVilAJSdgO+wM5kH/AVhnuCyP5LQwjbuCckU6FKFZodGFTTfNwIJnPKacYoKMEZpAsi6gn",
-	"wlAE4lJNwEjgTKPs8gfmgMGhdeQlrPDCV6r3f6fYBbYW3hgGbF4UqSHoEIZxt58lHHVDrOt3zFNxzDM7",
-	"Ocafwl4TgLnRa2OosHcY5GUD8bgEiGEPz/ACAwVDHOL+/fgPoQ+05pE1TEgjYljrvlQKRnTr3kCi5Ngw",
-	"qwLf4MCHb4c1nZPCvAVSV1GjhlDpMT4GtkEqtTdh3DDO8g5RXDIR99lFHgSJAbDLlRlQDJSbaG27GDDJ",
-	"p8CkktBnbxDTsWQUleWs2Gt9Jp6b6OnJ0yCf2O1GYMjYougsgynMeI90g0gfi3sUBsGnnlf4sl5urKOP",
-	"BLUpHwvpyKl/KdSxQ0ST0Ld4I/SkLT4ybpPVDnDCeCHbvxLG82MbOFxKyfFRImYQe5G+i3WXAl94KXAA",
-	"aHq4lyuHg/roCqRlGNBHba7cippanNEeKz3LQhLqExGBJG+hb3x0kfJoAuy0f0J1gzyhc7r5fD7vc/y5",
-	"r/T42I81x69ePnvx+urFkRuztBB0rm4Xl06VZ5ecXzn4L2WKnHUe90/oc5WC5KnonHWe9E/6TzoUVYak",
-	"fPWpcmfoGJBNOSaFkPAydpzGfede6IJs9+V+gL+t5zkkC8rmXMliRxWru+zA1dvQ+6tl37J6frnc3jE1",
-	"iGvxoW8v6HTlSq+p05OTQ/aYQjGgtvuIA0+HjO6WsFXFU1q5bsJih8elXk445PH2IZVmIjjoyfZBy95B",
-	"OOLp9hFFux6UJfIomw7RWp6meegpmu2SxDeUU0kMjuMIbTBTl48diBEAdt65qdYAN4vJsrcFcvGzfUEX",
-	"JBU0PjT0Ni3ve6mVlm1cDqtGdXZq5PahaaKvDd+KIlcbMc7f8leMdFiU3V2GY21YdHVHJFtzKW9Gtjcr",
-	"rt8VpPuSYGgtBmojKFXu6bMGqAp8VN4rcIKrjzJbBY2gkyrT9PLrpXZ8l0cw9k8qXhzsTZpr+txVtV2r",
-	"M7hbA47HnwQ4mro9rfWI+5xJzI/bRxStFt2Axy2WWO2Jh+O+a3OemlZdbvDpaZvB5QZlVWh/ltcoq7xN",
-	"UHTeTZYNb3KD/K4k8vhD+a93mynmn8GuIM1u9HKtEe69EcQdYP6z55FvVvRlJINLce/jgeDYe5y2s08f",
-	"nX4AQPjCBLZSPsFGNutvEp/Idxr+amU3DwyoGlYp1q78uWjTdigKc3jOvtZJrhVDPzQANpG1aZE18nXB",
-	"2zfD+S/iGNvYVYou+ioXK7KAzlunCWuYz6M5EAM4/uDWfRnfkV8DK3fXY+xbbIRxMKQNPjS1Y//I1vDr",
-	"POFpXa1f7PnxjaNOBR7pShgnQBxpNV0DRWqa7YAQjdgokPZawmIp86VZ4CjyYz6lzJiv0SQv+t/7v4/6",
-	"S000ApbHnXuXHMaZ15kp211/mvA2tpJL/OyLtpEUUccbhTa8j2DZPgrNT1+OjYQM1+4QQd75Smkmld3P",
-	"THJJwW+fzjxSrsV7z2YRih6vR3XqFvZgBvl8zCDMx2G2JWnHH9x/tgsvVEvVw/lu1M1nBNRaMp7WtX7D",
-	"qq39r1VMoPP5l2JSofssM2BY9+nJj8ua/ecsBiRN2FPVIs8CHvdqKdRGe9TBX+3kvonLF2FvIm5S2Jl8",
-	"jFkNN8mzY2peCzNnDvFeh2dEy8SeO8qhLubB/oZHeKz/2H/OezUNfPFMbVeC9WUyNVLaPanslvpoUswQ",
-	"BkAJw8R0mlk3vqUuVU5E2SzP5wkvX7ZIXw5+3ijV5xeDZOwWFl+OQH+Zh6TlRzgvBc37hrwUqOwrFNZS",
-	"5qwmq4xUhUQYC3E+uwO6vK6rkBidh62IKOoiIF1COtjss4uBLI1abgpLIHJzC3FQVKLlCdYzYHNucBL/",
-	"78a9xUBi0x8hWTg0EGmwYcBCqt6Ef8qrXoVuZDi8hYWPXavjM1kZtD8Ju1jPFrtnGr8F6h2pz4Elf8wc",
-	"7rELdZ4tsgZHOQz1Pncu8UUS/SuwtUhctBsGGelF6rCRW+yZ3I7oF0URNlP8X8w+zrrPitwXGQobaT3e",
-	"x5dD4PFdlj7C/ew0v1DxuE9npymXq7hnO42vlldL59xbP9hpPis7ja9j2JZwkZsJ7TSF/riK2UWulg84",
-	"xfwKioDPG/9RVmyRYlFJ3hrIwmch4b0tWhWiQCN9AWafWtNnz3ExJ9XwxChqSGgnMJDlxZkBYzADYaQ0",
-	"GysVnzOQ+bgxF3LZ9N6JOReXLweSdtZnF3IlFy3iUiqbH9MNgGTULOLk5WN2JuZu0KdVpVcr29yzZPTF",
-	"k4oHh3gdbXnuEUNpQrI2ZKbIw0LK4vnnCmGxFqapz+fB/B2IsYRPhOl5eWtH1n18wjibCplZ6Dk6EyDW",
-	"KwkDiTybfKJOL/JDkJ1zdsOjWzUa5T1Ts5sE8uR6Hk3yDLWBVCPGmbEa+O05ehkZCDsBHZQSiJyO9fT0",
-	"Rxr+FqxeHF2MLOg6MkHn/jQoXqmEfM/oXapwXCsBlvjB/WL6l4JVblQLinGt1M9c5l3VTCXPtnP227uK",
-	"w/G9j0AhTHBcONfXfd/g0quw7l9/va7YsjI7WcVaSnquVWbGYH+GzieNrGpiH5TKuK/Zfi3PwWdGuuta",
-	"rf9httxPuWx4PWF7DUBCC/M1kJZP0uVsrpUcE7XyycDYUlkOZLja/zs8Z+MMjIEqjeS5COb+NXBkqddn",
-	"105GymFB5iVIKq/vgxQwjMQHL6hbyL9cykjsJrMUYiKBTfltXjjI07PzFbLImYQ5LZRPMPIJq/7Vamhk",
-	"VGnP/ql0p9oe8J8Z1Swuj14p70gCXCcCkM2xCTcMyyU+kNVDk9VVn8ASah+ZAm0D5ttnIa3APOhCAXGI",
-	"RJrFFrrhP2qirYkwNu8j+4XbifJjbLcV0Z1UEzrvEcYb2IJ7+bWqASbvnUZ1IchSjj1qaxhqk8mISoAU",
-	"7YI/pcUoX+R3shqtdkZuYOt4tQFJ1Q653H0+ELkdonLW4PS8uEd0C/nuyRG0ok7HH/C/W6KO6d9LULwb",
-	"rcJRL5/vELrzFgWV+w4K3j9qg/ab9xiqsJQlPWl+EF+QoZ9jXJMs/iYFSVUdPoqUbyr+uVrwpxaJ/T5Y",
-	"rKJsCtIh8AaN5XoiTPEpOsT+evXmdek2pmB56Ta2F55IGmtObA9+/wtWWGnDOd/o8X9jLvxDQYkvM7e9",
-	"ptAIGopWA6ocJJVZePXKKAycjMzGsnDK3w+xSnkKeqj0OMS6jqxaINabrTgWhYoyawZSU+VQ9jiozlWu",
-	"Ze6mnKhMuzlPf1yds1atIt6fpveFC+8+qQyTpr+T+OJusIHa8TQtufGJ3VLBLcdwL72mkEkrEsaxBynV",
-	"98IyUX0qZRp7l/GLaz6ur1tGlbx8tZ6A/TNTFFyyoexG55Vq6oj6y9tXOSfiCBvN09w9mOi/Ia33ua+A",
-	"RzYcgo0VQrjGh48/8DRdERCr4PYz17cmhzZGX1HT6NzkdXpy6jAH5VPDsLsDCzGCWchx6LGHbE4F/ky4",
-	"YZrSwwjpQM9EBAH1bI2F4WkKXJs+ewspcJubrZzs5VBzwvU0AYM4WCvQ7kE1L9K0bQ71xxDYCpU7vTcq",
-	"J9Wc5Y/yFQsHeeS8RHDtcrOQ0UQrqTKTLHp1okGTRP6lgNDJPYHQJ2R3d18tOL6RHv0aQ/4LCbU+YsNd",
-	"6I2KF2ScL0U3l2QARiqd+5f5RLifZLJgoUkhCtmULwbyBvLoxTMWfhh03E+Dzhn7MChqaru/PgnYoANy",
-	"5n968+q5+5PMkuTu7i7ss9D9MXTy7hQ7sHN2CwvWDcsF3cMAE66xnLoWGHDtjl2EcHAWw4hniR3Ibpgv",
-	"HjrROXTMNGQ/nPxwErDQF48P2W/v3E8JlyGe14+mqq39gfwVyzG+HB397G7ljA06VHnUwx/VHh10aDC1",
-	"DkcMASpFScng3ObwOpDdp49Plxk2vXM0aKnMYjlYx8C8Hwjn8nVX8V2w/qcGqxdCjgeyqERpwRTT18n5",
-	"+JyfJ7XJ88cJ75cZ5Pl1b8TqT1UxAk990BST0pT36k7aTHAZH1nwvjd0aDxQ4E+oKbQQ2i9RgCUD20/U",
-	"OeVbda2RfPXIYKv4vJ40Fqcus6gu1qN+8sP3vdaqyHHJZrLRSPi89N1nSTi/JLPi8jK3Wxe9seurr56J",
-	"4J0ftrGEZv7BBivjFdhCgX5kqAr9+apCHGX+Ix9WSwZFDIYTts/qLJW11sV+gxlx+cKfq1JzeEmBzryT",
-	"1bEFVb1I04sogtTmkPlgX/tW7GsOnLx5Le9xVUMHWnC24w/Lv9xtcgveD9ouV/mCrRelq2qQqf0bfcWM",
-	"640sTlkyOXhFgMnMlxU7ANAeJ2pDbnQFcl+psflGoNfCe3ucJlyswO2aulUHnokaf+UylVZJojKsSY61",
-	"s8vQyinQZUfoVFMnEJXgcCUvm0cTRh89MiycgRYjT12wZ4gTuK7/fo2CmI7JEJRqtG1hnlKlLpt7Z60S",
-	"GjVRxko+BfIZhpj1G5ajdNC0NJB2ogyw+URhNxayP+VmOyz0ZpXvNmhqncCo6vhTPqg5H8si8CK3qzge",
-	"rL4JDSfKjFXT/MjINXLYLuFijmjNWs51CSkcHuRttMhXKJWe8kQY7Ler5k7hQax/+fz1BeJJmslFpGII",
-	"mFTMai4w/S9WttdnL23eySlMySUfnjFSa1YwGFtpFW2CVhHebc14FyM3tz6nAq3WA+m7SPX7/WMctQh7",
-	"5xhsx2gS397O4S12ijKol10UZx7IUlcmRWZ/JsgGPJ+opFpQkOo4UXkHSVHIPE0HcsJ927GJiCYYoloh",
-	"QROVxO6D3jnjy9vOZEx2woEMvXl8SA8WlotR+BRO1n16eup7lXo3mVuVWzZVxg4k6Zb03qhX8jQNc/ig",
-	"fbcOXiGE+3Y0zmelU/9O0S7+yhtkDHrGgHk8WrEotwo6ifM3fbAmf4W1kqv8IC+VXA0mWTKDLXLZ8Qf6",
-	"w8YAExIMM+sEYJUyY1Vq8B8oSeO8Im5hdzkNQLRbUl+pvAFjQyzIpydCtMK9ax8PJZd3KrlcheyijkET",
-	"bDdHhny1AHVyr1zoK7fDVMFtGa1RMsxsFLTb0lYvrjansL5F0diU0z5Zl0TjxdD/A7YyDnurcX05aT0n",
-	"wdqfBel0otStYVm6qkMvu+NT2mlmI+Wk427eyTZgYcKNHWLDWfc3FMD9BjD3lURyhqkFkoqgDWT5M/dT",
-	"wsk5ziWrPUudUErffbXoe3rPQiS6fctQRSDwwH4qUlVV0axK0Y9MGXWkmu9ECUDONllgX8jZlxPAuPlu",
-	"3VG+AVsMyJnQSk5B2iJ6zgQsBl/MrgQd7u0by1H+LR+L7Zq9EQKjCKmUE8mI7Z3KuaFiYSdOKKdopJrY",
-	"6zT7nIHu8Or+Czn7G9dmh7CxbwvMH1zKW1zKbyFNeAR5mYga9K+m+lSxfwNfOIb37pyN7IF+/qI4xCHc",
-	"bLGyIGfoaArQSBv+14v/8cdBB903g07IEiEB61bl9x8wg/DyTfgCCp7DuJO9i7tiXTF18EL1why76O0E",
-	"jDS6WUN5JSQYegvvSOuWWnOGBKxs+XMvYOG/hSxSU2RUTucYyJuEy1t8QHOeV+Gd8gW7AV8v7IjiYFmX",
-	"OvgPBlgSeTAYdPx/B+FAgol4CgZj1o2Q49KwRFjQPOn1WS1/xYviGgbyFlLLMpmAMQxD3HkEf3RMoVYp",
-	"ocv5PFGxoXG4P1PFBuwdD52zEU/MMtv8RqkEsI7+Rh68A0Y/8NkHPrsrn72CkkBNpr8SeduJln24hUWL",
-	"ihokGn4UStd07ruFxca2fbu3738wRt8Drh1CUEQjthNZ6qTE9hA8Wwmsr77YX6/evK6GOgc5IyvbeTjG",
-	"vxoWItnGOY+w5uY0PENLYV4JGH9iXS7jZWlg4NYH/5RqBUmYs8ipoz0mzEDSZBBXikk5oeTq6gULcdYz",
-	"mjwMmAaTTVE0cdMNZPiKG3v0Anf18nnYFFVzkaYvZt9O+kCLKbmxeCMvn39a5wAu4qNwgs4aDO0o09Mj",
-	"fnVE5uNpxq8TblfSDAyLRby021aVyjmmwDXTjpWIz+orXCboLi4Uq0KRStQY/1IQknCkkkTNSSA+o2ic",
-	"q6sXwQC7oeTIbWysMkttSpb/BFqHbOpkg7Gf3c/sSwwMpK83HAsTKSkhsqYO/ym9+1MHpu6P/HXqUeGw",
-	"BBnnVgF3ud08I/bxyUmQh/G4v5ycnLOQJ0mI9mdfQlRI6PU7Qa1Yb6lnwkZxorqzNzKhOY1TliIMx5KY",
-	"APz2p2fsyZMnPzIrplhtmrM/KxZn9AiMjxXrho9PpmHjbnDCbdupG0jwtZty0jCV27yxfIr1qHbVdbab",
-	"MNpTvWB/m8crj4DmQQ7bi6YGne/apAX9icd/5hbmfNFoXvFFThzWmoDw+bmKbish+duIsAYMhSzbUqqk",
-	"zX/wRRVAeUi4+hi/olYJBsv6l3e8odKHo33urZvphke3zZa6ZyoVUKRFoufdCCVDB92Sp2ai0FjIxxAw",
-	"X8EhYKnSNqDWlwNJtSLIGRo4ZabHhFyGmeUpxesd086JwZdyJlF02ClxMo9urc2crJET8gv5jLHp8F6t",
-	"t/7QD4mTD9a3AxkvsPYLYikiN9oD5AxrVcqiOrrH3d0ygEzEE2jmhvjzN4W9V+7ED6j7gLprBnBkkpgC",
-	"SmUcqPQS6+Yqo/V9jR8Z5phk/sEOtTu2iKYPgum3IJheoRDKMZA/hZgi9McUcdkajlS6CYxU+gBFXz0U",
-	"qXSZKPsv0KqgWJRy6/9GXgMmDLuF1G6jVY68bS4rdIlfPBQfb2qIvz15Fu84cAoeT3+PRiD3HT5zEWHr",
-	"4dpjl8Ax4pYnapzBKkzO88KPtXb1K9Az0EdXIC3zng6GWe3eCv7IsFDERTI7adA+1H5o4J9Orc0N6JjI",
-	"GXGtnQrPJbtI0/PCuu4r+4aMU5lYiC/StM9+peKHa141EubRcpkn51I3PrQ85DUSMd3BUvx+bsVfyAji",
-	"kMoqsuqsZ+x1iJWE1ybE5Fj0I+I+hZI9NsfUel+um2JSY18z77XP8l1ddCDFiL12l6WSOE8foKqSNKth",
-	"xookYRqm4CQliFn39CmbqEybXsCEHcjy5vL5NRiwIeuOlB6DXe6Z3Uo1l5RWsXSLDmTpfvC3lX1iFgQ2",
-	"eydbtmGXytixBjOQUtkipdn02bM8BqobnrFUyHHYY7cAqfeGkA8ELe6JmEGdjWPuy09+TlSv7Ilcczr8",
-	"SuVPfYo1VlroLmurNvoTthVLP7jNvr6bPA588Fauh+gUtGSJzib3c9W0e2Ddq6sXvTrLebVfyYfODXAN",
-	"+iKzk87Zb+/cOxskqgTjmU46Z51j5Jx+qvUM1VKXk/4SorC5SY27To2FDEqtYnL0F7quF1VpQuwdsz6h",
-	"Q86zvFdVChHrxmCcRo+3BUFe25fdLHy/VUMkx19mV93giePKlyWvcK9fQRNTtwe5UhHvjM0n3FL3Vc1l",
-	"wCZq7ijWnDrByJjlxlNfEKFfjh/0dp0N69TmQpwTYPhq8FMy/vJlYadiBcAIv8bJq0UvzooctlQrNUID",
-	"Oo8mdIr5BLA8g0Ahs6gFQQfMMDK4WDVP2VlfmaDb+FaNPDZUrJlbNuFpChKrRnB85yoGBOUigRS9g826",
-	"y2BDkL++KMqyhCwRl0xnkilZGrcUSWrH2pHS03J7baEkXZWagZ4JmAee05XRMyiYWmZAB7lc5OtQmBwX",
-	"GM9iYanm0RL2sPPw3bu7/xcAAP//",
+	"7L3rcttGuij6Kl1cq8rkLIiSZSeTSDV1jmIrE8/YlpYkT+ac0JtoAR/JHgHdSHeDNMfbVftp9oPtJ9nV",
+	"39cAARLgRZYVX7R+rHFE9P27X993IpVmSoK0pnP0vpNxzVOwoPG/TrLsnNuJ+2cMJtIis0LJzlHnagKM",
+	"Z9kjw0TMlGaSp9DvBB3hfszckKDj/tY56vAs6wQdDb/nQkPcObI6h6Bjogmk3E1s55n7zFgt5Ljz4UPQ",
+	"eZZro3TzoqGEd3YY4RchUyNmJ8AyDVOhcsMyPl5s4/cc9HyxDxrTWb/0c8gSNU9B2vZza0iAGyjPPgVt",
+	"hJJM5uk16JZbiMuJd7yM5yrlQrbvJsbfy81MlLFrHoO+3nELL7mxp1OQ9sXz1T1cgMlTYJwZq4GnjI8s",
+	"aGYnwjBwY5iIy71MgMegF7txE+/hzHsvnm94mZciFXZ1+XM+BmbEvyFgj5lV7LuDA9aNYcTzxLLHBwe9",
+	"NnBIcL7qmil/J9I87Rx9d3AQdFIh6b8eB8VuhLQwBo3bOdPjX+g0ja+i9JhL8W/u/uS2xSPLhGRdk+Rj",
+	"90wi7h0zhSN4wkZKM84iniSg2UzYCVOyPkfrFf5z75xzs3dW+XbDRZ7p8X/jVaxs/JK7hzSsYc4A9xgl",
+	"wtEJZifcsohLqSwzYBltyrAuvuWlynUEvWNETfqJzYQ0bS+h9HjzlsudtGNC9b5KfHAX3oILqn5nu2DE",
+	"ecLXbCRLuNyGMrrvdlz4St2AfPG8WLthUotfxGvnHSmdcts56uS5cF+urvPGgG4/YG5AlweElIuk5YTu",
+	"w51O+MF9bDIlDRQM6CSKILNusONV0joSevTesZVERPh4+/8ybmvvK/P+p4ZR56jzH/sL7rZPv5r9kyyj",
+	"lRpZWkAIKKxhEmYsBuN2zozlFo6ZhkjJSCQO2iMlp6DHwJRkwvY7H4LOTzz+K7cw4/M1u820uk4g/a/d",
+	"dn1Oo5p2/lxFN6AD9lLdCPci51qlYCeQGxaLmDks5dLM3CeO0OA/IWZcMtBa6WLnF/B7Dsbe586JneKy",
+	"LFJ5Qpu9dn/kMeumPHGgCjH72+XZ64Dl8kaqmWQjAUkcsJlWcswcCAXsmseslF16eKRnSo4SEf2BB6L1",
+	"DUGUo4bq+l8Q2UeGwAl3eSqndwbZp3L6D67NGuh+ZNiUa8GvEzC4/M9KX4s4Bnmft/TaQWSSqBnErEvg",
+	"yXicChnUGafJTQYyhjhwe2fIsh1oRBOI6Y1fK/uzymV8v7tnJo8m/jEdW3dPS9z7kVli245Z8HmieHyl",
+	"1Euux3Df4Hit4jkThqkpymUkLdFd0vaQpsXCDfmZiwTu9TJfjPZecRtNkE86mqTsBEqZGjd4CXoqIngj",
+	"+ZSLxIHufW7wVyfruGvTKrdEmAwbaZW6O3Ww69BcjHNHUZ2s5wTfjHMT496vlHrF5dyTVnOfGz9hmlsn",
+	"FXm8mXFT4M4xuwCr53snKKsbPjdsNgEUVK2eMz7mAiVOL9e5TVQGNAiOCEHGjZ/xJal6RXZG8ULy3E6U",
+	"Fv+G+0bdKU9EzCINMUgreEJk8I3MtIrAmPsGrxJD/fPE7Dq3DrSExJ0esxCZtAkRQwxzL0gM0G/c5Fmm",
+	"tIX4FcSCX+F13//+Hxn2jJbcc1sokMPpMYgSFezpo4Tp50Yh7/wFyrVof9AqA20FiX+RBm4hHnJbE1tj",
+	"bmHPihRWZdegA+8yocGsGyPzxNMRkkdX5hDxFmJy0Em4scPcrN/gxsVIVn6/+kOmYSTeNYvgKOY/Mmwk",
+	"tBM1JlzzyII2ASIxJAl9YRjPuLb9RiF/IZb/1sED4k7KdWtXuXTYoPo0b8vJiSW6vRdv+lKQRFl/V2Eh",
+	"rf9jrcBewMeHciGuNZ/j5S3MQc0aU+2QuFp9UOPm4/gVpNegKyIxj4lF8uS8cpQRTwwES6dDjajxRbUi",
+	"6rLutBfum+Wd05R+gsYtZ9ndoE8MCdiPhGiQ06GG2EFk3GCy0WBAWtZ1o3ue85QSFEv5HEnHTAsL+APJ",
+	"rSCnrMsHcioAVZlCZhTGam6VE70SYayQ494RC00GUR/kNHQzSDbhaI7S84G8gTkJ5E7/STM7dywhh/5A",
+	"Lq7jWqkEuNyBFLQicVUcHG45mQZjubbDSOXSNprc3M+GcXMDMVpmjGIjjrbHcnIh7fdPO6vGq6Dj7mYL",
+	"JfnSfeY+t9zmZpsB9OGHoJNn8c6A50W+1eM+c7fgn89ROulUbjL8GqtQ7kI0IIPT6RUfb3UPawjg8pst",
+	"Nrf8Nv4yy0uq0cXaPdQwqwWD74RYZtn90cksewVWi8is7ppn2bbgDjLeHkwM6OV7WXcdtL9LGtRwL/iY",
+	"O6xuIRsaEncbpdv6RfpLKJahoy7NUh6p5YbPnXq0IwfaAcNp+g8fmhe/9BMt8RWVppwerXyElatavmly",
+	"PZh1vqQoN1alpQ/DBMygZMu6KPUqCYXphCRk9tfTK9bv9/f93GTs33pHQKaX5nttH7+4oAnwxE6G0QSi",
+	"G5wpSc5GnaPf1l/8LzjqGQ768LaVnS6WESkns8GSgicZ/sI0jECDjMCpCEKOGWcaMmWEVXrOuk4b3bOO",
+	"bGXZ0fRxMJAaxo5rzvvwjqdZAv1IpfsWeLrPs+z/NRN++N33R/1+v9dnL3AFEZuAxWLsdNiBdNxT5ba+",
+	"DJcxu+YaGE+SvQm88+qK+4uGkZMbWffp4WHvmMYTYycb0NDvR4BhBqxj4e7lcSyZAxYf1Nh0RVROuFxr",
+	"jC/M8KsjFeF/6f35/rvvnny33v/jkBx1KoST8suDRmZrVZaRGLQsXCxTXXzmytx+cwSoQYl1QeE4qIHf",
+	"YqUFqr1tR+oXMss3y7UrAEd46sgLU5IhrxNKHjOVCusQFRVTwyy/QdFNaOZ9cej9+ZRU5NkS7UCvW1yQ",
+	"Di8wZSBjhC5u2PnZZY14uK8NE/YTE5H6rv8Oc8N+O9n7/4dv3f8/2Ptx+PZPLM/c7r9/WtPrzs8urhi8",
+	"i5I8hviYhFbjP338Pfu7+KkC3+00amvKVKE7W6LbCSIbotpx8e4k2U+AZ2As45EVU8LJtci45N/wU/1w",
+	"8MOBG3Z7VG2e9/Ex45alytBuPcVI+bthMRZXvVM0X4Oa2zH85atP0RWVoS1VjZif65g57sI0pGoKhilH",
+	"SlFoNnhU/0i3xM0WxrUdx59NVALoPVajFcZ/zFJhjGNlSpZMxB0hDtArR3+NY/QfVA9ISoKSsAGLN219",
+	"A1Zv1ID/cFGhFWU3br3AwZYPWzBr89cVDGn5uIoxjchRKqJLJnrtmI9k1/Oaf1bJZN4E2d7Xsb0O8awY",
+	"0kT/o1xrkHZYCfDZ+nkX0UYXMNrugb0/eli9+9W7HoMETYENbeo0KdKm1KQziLY0H6RgTBuUqWsDegrx",
+	"cN0OHPovfifnSvluLOHEKNCfcuzVfPfwTuY3lieOdogEmLAsFqMRaLPlxrMJNw1y9HkhFNBz4D8vcinx",
+	"H5cEtQEj11jALhc+yedOocev+v1GdqZplg2PRacbGvh9dW9nGgNr/AX4N6NLEbF7uxkSfIy02vYacp00",
+	"IdEEdGlu80EC5ohNrM3M0f7+ID84eBIVTN0Rapbwa0jw79Cv/Twkwk8/DaRymsnCjnehcve2JR66Z71y",
+	"wE6WOhTXPD/w88iF+y1RKqN/ek1gW0FtiQkTKNQQpRl4Gx6xAQmDKllZYEgjdfAPUHv3Rmkgj4U9lZYi",
+	"tZaMK1EzZkF/3HfX3CcrFLrN+2SEChjIaT/LbUDiF1mjmqCWR1bpYWnE3sgw6PvcgG4x+Gyc4XZ2assF",
+	"AXIzl27jkPUttqPJFobbzWIA12OwfnTbrzdCxlvY5NyC9auuP1VQQEV94uommiybxT1u9ug4eLwTC+UC",
+	"sO/LUPkMCec5N2amdHw7r06BypmfpVmuhFntg5S/ewlybCedoz8fog5R/OcPmzxyK+stzd54zlJSWXkj",
+	"dN9ZzaXBD4aIV1tj2zqer4F7b3KDubSQ2EA61em3jqP0naDzs7vhTtB5QxFdlcMsE/BV5weP5wE712qs",
+	"AXUEx4jHmjtlQOkFf97o8sRfK5Z7f44q+W68tMaLR9wpHJW3dBt6b6uQw5jPG1j0WSqsjxVG5y7F4cYK",
+	"yNdO4/vspIxAS3kMha9rIE/OX1TH+eVYmhuLOjvjLBEjcGf0X8jYzcwSbkE7Lsz90ML53H16eEgWupkw",
+	"0Dt2M6ixkPSBjzZk5boLyyGuPQ/Q10dkh3E5J45eavdPvv/uYJNyX7jdKnj2/dManj3eBAY4xZo3zbLb",
+	"PWextWVF/fnrSxKdjtj/+I3v/ftg78e3Xf+PvbfvD4InP3wo/t77f/6z0QuxvXmf7HyNZ/bztB+dUg9u",
+	"d/pClW+6geI31r34+Rl7/PjwCV2ICRi3LAGnANiZCph7aC25j5L3BmWyGfcCB5kzkcQR14j4L84Zj2NH",
+	"EzZHO5S7az98Neb84wCgApuPD3/YAJxBR80kVMSvFRMsvCMvN0ZhE4rb1eh3nKVRKTFJPv4kcNkCY265",
+	"9ms+T/gtr5dsiU0Gt6ATZfkwFUki6gb6RhISC5MlfD5s9eBXDYGbp0shVXo+TK83f7om8EdEMJyoXCfz",
+	"YSoirUyj0LrOJNn8GrXD1u6puvOlMzdvqP1N35i7j5wRZojRHs3v3X6TdyOLFRL2euGL5OeHaLZN0Wyr",
+	"kl5xX+1xbhbe2WNmJmom0bBHYdfCeEvFpw1wK3bY9OrPKaqjMf7qj4gdqluT7jYKZoPFguxnt8P8NsP1",
+	"1s6T5zX7661jUW5niuBxIiR8FN6MhBRm8pHIV7e6bmHk2PJW2t0K+MtQg1HJFJp14rW6o0qSax7dDNVo",
+	"Sy/CFqLvBSXoVuLX9MdGNK4qst6VjBYUbzYu/43K54hyKeiMEA/dMR0O5RloA05Bfbs+Cm4bVC0DjBYB",
+	"ajXjZRFTsPRMFa13oexW36Ia16YrEWwLQK9D7Ebr0QI978KEVEH2+zIh1X01tyX17Yi0gLCPhYkFKJSP",
+	"vIZsUkL4qqwygejmI5HmNrS0XW987cYnwkB8xJwKqPciboCdXD578SJgWS7nkYoB7SMNemOjKrSLYIRZ",
+	"GE1ukzmqX+i1wktjhPjHPrgYw5vRVYXJjf3OWuqyZPCRGOlaRq1MQYuRgDggF0gclGvNFi5QWxYFGEgu",
+	"44rjhFyiR8V8rCthCpplWk1B9oKBLOZnXTfJ1T+v0C+nY0xOGalcOrWblmbd8uNykXggrSo8Pb1ic6zL",
+	"i4txMzi1PdNKjY7RaEUDey1hXbRGVHK0tTQBz/yP6ohyho8EZJxkPvRmtY+arAlhS5ivYGwF5oIqMtZP",
+	"1Ly1Jdm1dontNOBO6DJRk3ujyatP3qhEPH99WUAy2i8R4jGB22qVFC7waumMbUx5QwyspAfwDtBiCnJ9",
+	"dtYYtUt7+D+vmuUAnuQNa1aW/AstSZZVXO+Y8WvMrMBaDZhNYdhsoppTKvrbGshbDWVFuvGOOv7HRt3e",
+	"YWYJ5ZQwSinpHfvwIbx7Jox3SDsy3u8Em+K63Lkab2naqJOUuR2rMi7mdKGvwVieZtszz619m+TX2H2B",
+	"W7qBNGRKWyHHQ49yCeg1b73ADuL5naDzK9fSffN2K4LqAbfBodO4k6BTJHMs3/zKTbU+8F1QT4KU+yKe",
+	"PwtI4tNCqqnvG8N4m4rt2ElBLX0NBow4wOChwlyIVVd89lX/57Oz3eBo6TC0kcWApoNUg+R2i5o8fccj",
+	"m8yp2s6I+aBH1oV3EDkimvbcYTJ36u4vV1fnmG/gI5YomMVBU++OQptRap3ypJpfUnGG1YoSNcagZr5g",
+	"SwP+2SJpppzw8eb5KNEpAy1UfOtNOdxRub3l+Cb6/1KNb+uVarcvr/Hq38YWjHtsMQNvYdJtt5A2/zJc",
+	"Jpw/AdegN5NLmrc2S80q2nS2V9BgYcvtZJiCnai4uo1/zSwaKcRw2YDabOTcJa8rvQZtJiK7zNOUN8eS",
+	"YPmhDRO9MQ16tK9bVN9aUDtl8824Td2R4b8VVFvNxdtnF9PVbGcTbbgaMjkViOBVF1x9ox2IruguuKW/",
+	"7Ptil6sAd+fm/l3er/DirtoSyviXLVIRKtZ+nLB8xcUszXdhtYjOlWgSbHdJ+a1/qvLrpPId1VNcJVlO",
+	"pV2zrcsyQbRZiStoU5TlpdMT39/OlL4ZaohATKHyF4z/oWKBPvnXNBKyzN1HgxUH78kwlcRgLBVsOGbG",
+	"QkaFoVRuWcwtxyyHBEaWqdzWshc257fSUzSgwu/Nlf6cUnyuVfrfLxl+gRKNzyiKVApY4KbRVJXLpiqM",
+	"YaQ0mDBg4fXcVv7hhAfP+UMnSoUoaIf9bYMHcLWgLBjob7jp7WsFEBsdQKXCtYV+dM0TLiNY53tfHXQb",
+	"Kr8lyUiR+Ox0hFYqczvKcZuc/s3UxlSC9RZvtHTeledoT7LfBBl3wXdqkHZf3OdsCnoqYNYI2tsCqPt0",
+	"eD0flnkQbTaYLeZa2WHEMx4J2xSsniQqwheqh+Vss+NyqA9OQaqyLT7uutot1pAq3u3boQYez2/jmqel",
+	"6tM0R/DQAYLmi2+91LeN2UaF08sMD59ObhE5v+3lVAOs6uDjky22nYeyNW5zwcVCi0neNlofpyBzaAmw",
+	"Pnw62Y1p4KgnB/Fuo6yyPNltyIwnCdjhLTjb0jUtn3P1DEv7a1u76XZLhjC8DRA53eRWZ1pW9Nq2USxB",
+	"tLSzTFJrufslQVxFowUUNd0B5v/ePoYuFljEbhv5v/y0cRs+YfS2UZd3IyBtjM7cVoJaCuLcELj58cGa",
+	"y54JEQHLsJQFbmLPDWBCMhyx5wRdw7qP2ZvL5+wv7PEB/l9v24y+uxTN7jBENCjAZTeJzUHeXUhqCMH3",
+	"JaH5kuA7l+r58sOY7yhaefVGfdXJDRl+S+lBPz9jf/7h4M/MV7pkPr+twUZP+VVbshaapvFiqT7n1lBZ",
+	"8bs0OgGMdUyycaWkuQeC0+ZrtZFZF/9zD95FADHExWVQgaTmaYelx3mbCnLLwUo1g79NYK13bznz4M3F",
+	"i6JykZ0AuxESU5v9pr2PqUhENjfzjEtI+jFMi3KmZh9rpSKT3ivj7rZybtNuyxM1YnZuL6kqkbkdR/Y1",
+	"jbYHEb+cz93ZkMpczt6092oo5N2U8QI5Hd7A3Ow26rMpf9Fa7mJTZJ0PpKwUYaLaTM21mMpbanwUb+dt",
+	"KDTNGZk+MFYhVk5AcIJBVQo9otweg3FX9LWhkIaBdOIoxWMBjzG6gYx6x6wIcvAFrDHQwU4cykFiAMfg",
+	"HGYgpaIfuk8PnvQC/MkAUAFOdybKKKyUzvSp+IVhFbdXGnE6QYdWbrSZXviY09shViUwckO7lupTFqOa",
+	"nuYy4gncbjPblgRb2k05rHE7hNurqDvhZtgSIvTrBLBmGl/EsfgymV1hEa6ugV6v12+seHoD82b7IGAa",
+	"bJuwcquan81HeJ0n1BSnXLKoC4d8fLcQO3ecYqXqIYLKJW4USWsUeTe4uOV1llez/enWbPwuxOkCGO9L",
+	"on5j7sqXWlWJG0qWWTdLvZgwK4agROKU/iMkxJW68dXShs2ItCabbcto8dskvTWpdkuu2nLeytVs9Ny6",
+	"57gLMCKH+73AEGJZlGth55duddruNcZGnORN3Y1OfAL73369wux1p7IbjCJfZM93w4xzM/w//+t/h0hB",
+	"8WD4NhR0UW7DiaxUM1/IkWqW2zGsyM2tRgznjcM+e+b7bMUQJQ7Kak2IWNdx+cCXV0S5JBhIkNOgsC0Y",
+	"KvHiO3C5yb14DIYJG3hGz4RlVrFzZexYA4oNA+nr/jBumZIR9NlFU8MjajjELmdcp9T9yAsdTiZiswm3",
+	"WLNnznxFHSfGYF0fCpoKSdgO+wM5kH/C3j7uCyP5DQwjbuCYGhMRipUaXdjWyCAcSObLHFBY2l4CU0gW",
+	"nRMSYSgodqEmYHB6rlF2+RNzwODQOvISVnji21P4/6ZwGrYScRsGbFbWTSLoEIZxt58FHHVDLDW5zzOx",
+	"z3M72cefwl4bgLnRK2Oomn8YFJUs8bgEiGEPz3CKsashDnF/3/9T6GP/eWQNE9KIGFYay1XiY92615Ao",
+	"OTbMqsB3ZPEZBWFDU7iw6O7WVdRZJlR6jI9BTuVFPybGDeOsaH7HJRNxn50UcbkYk71YmQGF5bmJVraL",
+	"Mbw8BSaVhD47Q0zHKmZUKbZmr/XJoW6ipwdPg2JitxuBUYzzskEWZtXjPdINIn0s71EYBJ9mXuErzbmx",
+	"jj4S1GZ8LKQjp/6lUMcOEU1C372S0JO2+Mi4TdabWwrjhWz/Sphigh0ucSklx3uJmELsRfoulgILfC2w",
+	"wAGg6eFeLh0O6r1LkJZhjCl18HMraureSHustWMMSahPRASSvIW+p9tJxqMJsMP+AZWy8oTO6eaz2azP",
+	"8ee+0uN9P9bsv3zx7PT15emeG7OwEHQub+bnTpVn55xfOvivJC8ddR73D+hzlYHkmegcdZ70D/pPOhTo",
+	"iKR8+akKZ+gYkE05JoWQ8CJ2nMZ9517ohGz31Vanv62m3iRzSjBeKqyAKlZ30Vywt6at4ZYtGZv55WJ7",
+	"+9T7cosPfedUpyvX2ugdHhzcZfs8FAMaWw458HTI6G4J+9M8pZWbJix3uF9pPodDHm8eUusghIOebB60",
+	"aHaGI55uHlH2F0NZogj86hCt5VlWREOj2S5JfK/MaqgPFuAaG6wGjzLXWzfVCuDmMVn2NkAufnZb0AVJ",
+	"NbbvGnrblvdtIivLti6Hhcw6O/WofN820deGb2XdtbUY52/5K0Y67BPgLsOxNqwDvCOSrbiU1yPb2ZLr",
+	"dwnpviQYWomBWgtKtXv6rAGqBh+19wqc4OqjzJZBI+hkyrS9/Gr1J9/AFoz9ScXzO3uT9jJTH+rartU5",
+	"fFgBjsefBDjaWrytNLX8nEnMj5tHlL1h3YDHWyyx3MQTx323zXka+vO5wYeH2wyudiWsQ/uzomxe7W2C",
+	"sql4suhyVRjkdyWR+++r//lhPcX8K9glpNmNXq70+L43grgDzH/2PPJsSV9GMrgQ9z4eCPa9x2kz+/QJ",
+	"E3cACF+YwFZJcVnLZv1N4hP5JupfrezmgQFVwzrF2pU/l70Z74rC3D1nX2kfuRVDv2sAbCNraZnI9HXB",
+	"2zfD+U9i6t1fqwPqC68syQK66JcorGE+teuOGMD+e7fui/gD+TWwmHwzxl5gb5Y7Q9pC8cds51Lvp810",
+	"ltFsF4vCKk942lR+GtvQfOOoU4NHuhLGCRCxNfoyKFKXfweEaMRGgbS3JSxWMl/aBY4yP+ZTyozFGm3y",
+	"ov+9/8eov9TXJWBF3Ll3yWGceZOZcrvrzxK+ja3kHD/7om0kZdTxWqEN7yNYdDRD89OXYyMhw7U7RFA0",
+	"Y1OaSWVvZyY5p+C3T2ceqZaHvmezCEWPN6M6NbB7MIN8PmYQ5uMwtyVp++/d/2wWXqi8r4fz3aibzwho",
+	"tGQ8bepGiIWE+1+rmEDn8y/FpEL3WW7AsO7Tgx8XbSSOWQxImrDNr0WeBTzuNVKotfaoO3+1g/smLl+E",
+	"vYm4SWln8jFmDdykyI5peC3MnLmL97p7RrRI7PlAOdTlPNhycw+P9V+3n/NeTQNfPFPblWB9mUyNlHZP",
+	"KruV1q4UM4QBUMIwkaa5deO31KWqiSjr5fki4eXLFumrwc9rpfriYpCM3cD8yxHoz4uQtOIIx5WgeV/R",
+	"hQKVfdHMRsqcN2SVkaqQCGMhLmZ3QFeUGhYSo/OwOg5FXQSkS0gHm312MpCVUYtNYVVObm4gDsriyDzB",
+	"egZsxg1O4v9u3FsMJPahEpKFQwORBhsGLKSCYvivohAbVZgZ3sDcx6418Zm8CtqfhF2sZovdM43fAPWO",
+	"1BfAUjxmAffYGL3IFlmBowKGep87l/giif4l2EYkLjtgg4z0PHPYyC228d6O6JdFEdZT/DfmNs66z4rc",
+	"lxkKa2k93seXQ+DxXRY+wtvZad5QPcNPZ6eplqu4ZzuNL+DYSOfcWz/YaT4rO40vrbkt4SI3E9ppSv1x",
+	"GbPLXC0fcIr5FRQBX/SipKzYMsWilrw1kKXPQsI7W3bPRIFG+prgPrWmz57jYk6q4YlR1CPTTmAgq4sz",
+	"A8ZgBsJIaTZWKj5mIItxYy4kEnClMQ3HuI0NJO2sz07kUi5axKVUtjimGwDJqF3EKcrH7EzM3aBPq0ov",
+	"V7a5Z8noiycVDw7xJtry3COG0oRk25CZMg8LKYvnn0uExVpIM5/Pg/k7EGMJnwjT84puo6z7+IBxlgqZ",
+	"W+g5OhMg1isJA4k8m3yiTi/yQ5Cdc3bNoxs1GhVtfPPrBIrkeh5Nigy1gVQjxpmxGvjNMXoZGQg7AR1U",
+	"EoicjvX08EcafgFWz/dORhZ0E5mgc38aFK8V575n9K4U3W6UACv84H4x/UvBKjdqC4pxpdQrLotGf6aW",
+	"Z9s5+u1tzeH4zkegECY4Llzo676VdeVVWPdvv17VbFm5nSxjLSU9NyozY7CvoPNJI6va2AelMt7WbL+S",
+	"5+AzI911Ldf/MBvup1rJvpmwvQYgoYX5GkiLJ+lyNtNKjola+WRg7PItBzJcbkkfHrNxDsZAnUbyQgRz",
+	"fw0cWer12ZWTkQpYkEUJktrr+yAFDCPxwQvqBoovFzISu84thZhIYCm/KQoHeXp2vEQWOZMwo4WKCUY+",
+	"YdW/WgONpJ2eL3rvfxLdqbbIZ0o1y8ujVyqa5ADXiQBkc2zCDcNyiQ9k9a7J6rJPYAG1j0yJtgHzHd2Q",
+	"VmAedKmAOEQizWID3fAftdHWRBhbtDb+wu1ExTE224roTuoJnfcI4y1swb38StUAU7Tzo7oQZCnHtskN",
+	"DLXNZEQlQMoO1p/SYlQs8gdZjZabdbewdbzagKRqh1zuPh+I3A5ROStwelzeI7qFfEPvCLaiTvvv8X83",
+	"RB3T3ytQvButwlEvnu8QunOBgsp9BwXfPmqD9lu0vaqxlAU9aX8QX5ChX2Bcmyx+loGkqg4fRcrXFf9c",
+	"LvjTiMR+HyxWUZ6CdAi8RmO5mghTfooOsb9dnr2u3EYKllduY3PhiaS15sTm4PdfsMLKNpzzTI//G3Ph",
+	"HwpKfJm57Q2FRtBQtBxQ5SCpysLrV0Zh4GRkNpaFKX83xCrlGeih0uMQ6zqyeoFYb7biWBQqyq0ZSE2V",
+	"Q9njoD5XtZa5m3Kicu3mPPxxec5GtYp4f5bdFy68/aQyTJb9QeKLu8EWasezrOLGJ3ZLBbccwz33mkIu",
+	"rUgYx7a4VN8Ly0T1qZRp7F3Gp1d83Fy3jCp5+Wo9Afs9VxRcsqbsRuelamvS++biZcGJOMJG+zQfHkz0",
+	"35DW+9xXwCMbDsHGEiFc4cP773mWLQmIdXB7xfWNKaCN0VfUx7wweR0eHDrMQfnUMOzuwEKMYBZyHHrs",
+	"IZtTiT8Tbpim9DBCOtBTEUFAbYRjYXiWAdemzy4gA24Ls5WTvRxqTrhOEzCIg40C7S2o5kmWbZtD/TEE",
+	"tkblDu+Nykk1Y8WjfMXCQRE5LxFcu9zMZTTRSqrcJPNek2jQJpF/KSB0cE8g9AnZ3YevFhzPpEe/1pD/",
+	"UkJtjthwF3qt4jkZ5yvRzRUZgJFK5/4ymwj3k0zmLDQZRCFL+Xwgr6GIXjxi4ftBx/006Byx94Oyprb7",
+	"zycBG3RATv1PZy+fu3/JPEk+fPgQ9lno/hk6eddRbrehG5izblgt6B4GmHCN5dS1wIBrd+wyhIOzGEY8",
+	"T+xAdsNi8dCJzqFjpiH74eCHg4CFvnh8yH57635KuAzxvH40VW3tD+SvWI7xxWjvlbuVIzboUOVRD39U",
+	"e3TQocHUzR4xBKgUJSWDc1vA60B2nz4+XGTY9I7LxpPCBswxMO8Hwrl83VV8F6z/qcHquZDjgSwrUVow",
+	"5fRNcj4+5+dJbYr8ccL7RQZ5cd1rsfpTVYzAU99pikllynt1J60nuIyPLHjfGzo0HijwJ9QUthDaz1GA",
+	"JQPbz9Q55Vt1rZF89cgwx0mKetJYnLrKorpYj/rJD9/3tlZF9is2k7VGwueV7z5LwvklmRUXl7nZuuiN",
+	"XV999UwE7+KwrSU0iw/WWBkvwZYK9CNDVeiPlxXiKPcf+bBaMihiMJywfdZkqWy0LvZbzIiLF/5clZq7",
+	"lxTozDtZHbegqidZdhJFkNkCMh/sa9+Kfc2BkzevFT2uGujAFpxt//3iPz6scwveD9ouVvmCrReVq2qR",
+	"qf0bfcWM60yWp6yYHLwiwGTuy4rdAdDuJ2pNbnQNcl+qsflGoNfCO7ufJVwswe2KutUEnokaf+UylVZJ",
+	"onKsSY61s6vQyinQZUfoVKkTiCpwuJSXzaMJo48eGRZOQYuRpy7YM8QJXFf/vEJBTMdkCMo02rYwT6lW",
+	"l829s1YJjZooYyVPgXyGIWb9htUoHTQtDaSdKANsNlHYjYXsT4XZDgu9WeW7DZpGJzCqOv6UD2rOx7II",
+	"vMjNKo4Hq29Cw4lyY1VaHBm5RgHbFVwsEK1dy7mqIIXDg6KNFvkKpdIpT4TBfrtq5hQexPoXz1+fIJ5k",
+	"uZxHKoaAScWs5gLT/2Jle332whadnMKMXPLhESO1ZgmDsZVW2SZoGeHd1ox3MXJz43Mq0Go9kL6LVL/f",
+	"38dR87B3jMF2jCbx7e0c3mKnKIN62Ul55oGsdGVSZPZngmzAs4lK6gUFqY4TlXeQFIXMs2wgJ9y3HZuI",
+	"aIIhqjUSNFFJ7D7oHTO+uO1cxmQnHMjQm8eH9GBhtRiFT+Fk3aeHh75XqXeTuVW5ZakydiBJt6T3Rr2S",
+	"Z1lYwAfte+vgFUK4b0fjfFY59R8U7eKvvEXGoGcMmMejJYvyVkEncfGmD9bkr7BWcp0fFKWS68EkC2aw",
+	"QS7bf0//WBtgQoJhbp0ArDJmrMoM/oGSNI5r4hZ2l9MARLsl9ZUqGjC2xIJ8eiJEK9y79vFQcnmnkst1",
+	"yC7rGLTBdntkyFcLUAf3yoW+cjtMHdwW0RoVw8xaQXtb2urF1fYU1gsUjU017ZN1STSeD/0fsJVx2FuO",
+	"6ytI6zEJ1v4sSKcTpW4My7NlHXrRHZ/STnMbKScdd4tOtgELE27sEBvOuv9CAdxvAHNfSSRnmFogqQja",
+	"QFY/cz8lnJzjXLLGszQJpfTdV4u+h/csRKLbtwpVBAIP7KcmVdUVzboU/chUUUeq2U6UAOR0nQX2VE6/",
+	"nADG9XfrjvIN2GJAToVWMgVpy+g5E7AYfDG7CnS4t28tR/mPYiy2a/ZGCIwipFJOJCNu71QuDBVzO3FC",
+	"OUUjNcReZ/nnDHR3r+6fyuk/uDY7hI19W2D+4FLe4FK+gCzhERRlIhrQv57qU8f+NXxhH965c7ayB/r5",
+	"i+IQd+Fmi5UFOUVHU4BG2vDvp//fXwYddN8MOiFLhASsW1Xcf8AMwss34QsoeQ7jTvYu74p1RergheqF",
+	"OXbR2wkYaXS7hvJSSDD0Ft6R1q205gwJWNni517Awv8IWaRSZFRO5xjI64TLG3xAc1xU4U35nF2Drxe2",
+	"R3GwrEsd/AcDLIk8GAw6/n8H4UCCiXgGBmPWjZDjyrBEWNA86fVZI3/Fi+IaBvIGMstymYAxDEPceQR/",
+	"cUyhUSmhy/k8UbGlcbg/U80G7B0PnaMRT8wi2/xaqQSwjv5aHrwDRj/w2Qc+uyufvYSKQE2mvwp524mW",
+	"vb+B+RYVNUg0/CiUbujcdwPztW37dm/f/2CMvgdcuwtBEY3YTmRpkhK3h+DpUmB9/cX+dnn2uh7qHBSM",
+	"rGrn4Rj/aliIZBvn3MOam2l4hJbCohIw/sS6XMaL0sDArQ/+qdQKkjBjkVNHe0yYgaTJIK4Vk3JCyeXl",
+	"KQtx1iOaPAyYBpOnKJq46QYyfMmN3TvFXb14HrZF1Zxk2en020kf2GJKbizeyIvnn9Y5gIv4KJygswJD",
+	"O8r09IhfHZH5eJrx64TbpTQDw2IRL+y2daVyhilw7bRjKeKz/gqUhvny7O8vhqevn5+fvXh9hcEnAUnk",
+	"Tlb36Qwv1Y1g3RBFyqHmcgwho1zJgUz4NSTsXKvUcpG48SZgIc+yoYid1G/QHT1nKreJmFL0j+UGCxRw",
+	"y2ZaWUAClB4vUjhp2ecqusGgIF9qgLnjsC6RJTcHu5xxnTJjRZI4GR4yEzAv6cbUWULIKMkx4oWdJ+ge",
+	"LxXJUnFM1Bj/IxjIKvEq6Wg4UkmiZqQPHFEw0uXlqVdHPWkzNla5DZnSA1n5G2gdstSJRmO/mFuoUmHB",
+	"V1uOhYmUlBBZ0x/In3FBIcd09ZlKEsPq9+8TuDDKiq6SEnwzbmzxMsbSIWNwV4/lUrD0st/PI8NCEZdR",
+	"le7TRwZXHEgrUjCWpxgQJblUBhPpTBNppsz7Tx0zfHu63KS5lr5kkHFhsHFw0C2SlR8fHARFhJX7j4OD",
+	"YxbyJAnRNeCruwoJvT5DRHLXRhWrDU/BMb4QY65C1i1m+e7AzUmTCIP/2et3gkZ9zVIzjLVy4lLVD+Wf",
+	"23h3oFOA3a4elVvpHbPG47md9NkVv3HwoyGCGGREHX9Z6HYStm0T523ap5AWxliOfmWjZzKZ+40a4dZx",
+	"CIUp6Bc/P2NPnjz5kTnoY+iB+aticU6wxvhYsW74+CANq5deSzEXhj2eUKBciDgWYuVyw0JcCu+9OPWT",
+	"AxbzuWk7Gg7Y7QkqJ7uGkdI7He0YLRNk6CCC03rreLLdtvYrVhmoAPtMyFjNSiD1xDO85tHNjOs4ZF1K",
+	"bUO5Es8UVG8arS3hSOnKx0Q8e8cFFOqyhEFdKKTy7mzG531P40sHNpVBKDfRdgGx0BD5Ls+LSwCZp44r",
+	"FsM7QcdvsPM22On1JiqJqX6N8MUcuxE3sFe2LVrgzuF337PruQXTO2YFtv3Pv4RsJBILuu0AYw3ZrWEL",
+	"X1AYlsAUEoSla+W29K889iUNuP8Ni157Yxdygm5Y+vBPLy7QiNbBTwedo0FnxrVE01q/3+8dszCG63zs",
+	"YaNC8lqJgZuo8UVwIhw1Up0A1+kEHdzK9k8TLlgs/tux1lbkJbG0aS80i/sJp2hZv2lSwsrdTGgtU5Xs",
+	"1dzCIrfZ0L69bB7c3jL/0otN5sFacI9GsqDz3TYprz/x+K/cwozPW10HTpoOKgI+eowjJUdinGuIg2Zx",
+	"fAftIwWrRdSugJwUYkopjDk1AuwEcsN+ubo6x3Kt3LLwHy+uTofnF2evTq9+OX1zOXxz8TIcyLpG0sN2",
+	"RtFJPBVGea1BFNSyTJ1Q0nIhQZtgIA0kEFmimFT3xakyK4udnJ8PX578dPoyLKXDgQzLmYY4bOgOPyzU",
+	"nj77SauZcRzNV63myQ2zqnLA/kBiqpPfpTDMvZFTW3yV65UdH7EwyvKQdSOlwfSCgQxTSJWeh6w7Uxr7",
+	"BBiwnhsFLJRg3d+HTqITUwjJ6VL+GVtbkoSKQ1A9ITHfjdZAGRy4YLEHpkY+YSPLSOvAwvgothR8xqkd",
+	"obGQhcglE3B/KDvItCsQrzy4fAE6xC9qxkZcY4ubYEmUKzWI8PEkXMgJ4Z8PDyZhq7yPMLybRHBJGhm7",
+	"BjsDkCxTQjrlu2U7aFbASiAIYd8fVF4nfGycclBVd/x0HigcjLbz2l1lmdOFGIo7apCQy21LNWu9NJD1",
+	"EjkjpVNunXzILey5eTpBc42jT1cdqIDi1takxVVWkjie8WgCe88oWXGVTkq1h5W4vqkEjs+bpbohW9zB",
+	"JRmu3kg+5SJpSOBYcONn528CRvQ8YJ5E+zYxPpMO0ZYTeni0Qca54Ck78GY/a9XBX6fJ/oMvqirnQxWQ",
+	"jwl21SrBDE7/8o5C15pDbl8Qys3kWGN7+MgzlQkoa/VgOLgRSoZObJM8MxOFESzcAbkvKxiwTGkbYBXB",
+	"YCCpgCFF6AYM5LTHhFzkPhV1rlbbeB+TdbRSyAcNujtV8ylSLhvL+TQIOMWFfMbYdPehlhf+0A/VfB5C",
+	"Qu7Io45iEBnZHXKjk1pOsYGCLFt2edzdrSyFiXgC7dwQf/6msPfSnfgBdR9QdyUqC5kk1iWi2oJUD3jh",
+	"5nK/Oyb9yDDHJIsPdigouUE0fRBMvwXB9BKFUI7Z5RnElDY+pjTAreFIZevASGUPUPTVQ5HKFtWb/g1a",
+	"lRSL6kD5/6JQNiYMu4HMbqJVjrytr3V7jl88dMRq7JOf8C0qOuEdB07B49kf0Z3yvnM6TiIrptB87Ao4",
+	"RtzyRI1zWIbJWdGNoNHXcgl6CnrvEqRlPvyOnbbHApEG7fO/hwZ+d2ptEdaE1YUirtFxwSU7ybLjMg7K",
+	"t5sJGafeJRCfZBmFa6jcroR6kjCPjsqiYhS1iEfLQ1G4H3PwLSWVF7FVcxlBHB77iInarEfsdYjtbVYm",
+	"xIpNGNyK+xRK9tgM6735HlKUKBn7Qu6vfemp5UUHUozYa3dZKomLnHaKjqBZDQWlMQ0pOEkJYtY9fMom",
+	"KtemFzBhB7K6uWJ+DQZsyLojpcdgF3tmN1LNJOX6L2J1B7JyPxTzUt8npuZLdxPkujbsXBk71mAGUipb",
+	"1tkyffasSMzphkcsE3Ic9tDvT8YSH5qGkSqJmEKTjWPmeyJ8TlSvGh67GhJDPTl83S+MPOkuGn60Oh02",
+	"dfC6cxd9sx8BBz6E0K7mjZS0ZIHOpRO4oQch615envaaLOf1JprvO9fANeiT3E46R7+9de9skKgSjOc6",
+	"6Rx19pFz+qlWyyZVWm/2FxCFHTcbAhXVWMig0r+0QH+hmxokVybEhqarEzrkPCoaKGcQsW4Mxmn0eFsQ",
+	"lNFa13MflmqI5PjL7KprPHFc+7ISqtzr19DENO1BLpVpP2IzdCM7XqS5DNhEzRzFmlF7Uhmzwnjqq/T1",
+	"q0lt3q6zZp3GBP1jAgzfoiwl4y9fVBuueBin6yavV2I8KgurZFqpERrQeeTDEWcTwKg3gUJmWaCQDphj",
+	"uuoivM3XkWjw+SJ0G+8Y4rGhDkLcsgnPMpBYypDjO9cxIKhWrqeUkgAjQCrLEuSvLoqyLCFLxCXTuWRK",
+	"VsYtRJLGsXakdMp4nAopjCWOQVelpqCnAmaB53RV9AxKppYb0EEhF/niiKbABcbzWFgqxLuAPbdW58Pb",
+	"D/83AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

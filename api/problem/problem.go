@@ -35,6 +35,8 @@ const (
 	TypeNoOrganization       = "no-organization"
 	TypeSuspended            = "organization-suspended"
 	TypeDockerUnavailable    = "docker-unavailable"
+	TypeUpstreamUnavailable  = "upstream-unavailable"
+	TypeNotConfigured        = "not-configured"
 	TypeInternal             = "internal-error"
 )
 

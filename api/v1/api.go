@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -48,6 +49,22 @@ type Deps struct {
 	JWTSecret []byte
 	// Docker reads app logs; nil answers 502 on the logs route.
 	Docker DockerLogs
+	// Loki is the base URL of Loki (LOKI_ENDPOINT): when set, app logs are
+	// read from it instead of Docker.
+	Loki string
+	// LokiPoll is how often following Loki asks for new lines (default 1s).
+	LokiPoll time.Duration
+	// Prometheus is the base URL of the Prometheus HTTP API per-app metrics
+	// are read from (VITE_PROMETHEUS_URL); empty answers 503.
+	Prometheus string
+	// PrometheusAppLabel is the series label holding an app's id
+	// (VITE_PROMETHEUS_APP_LABEL, default container_label_paas_app_id).
+	PrometheusAppLabel string
+	// UpstreamTimeout bounds each call to Loki or Prometheus (default 10s).
+	UpstreamTimeout time.Duration
+	// HTTPClient makes the calls to Loki and Prometheus (default a client
+	// of its own, without an overall timeout: UpstreamTimeout bounds each).
+	HTTPClient *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives server errors; request lines are logged by api.Server.
@@ -111,6 +128,8 @@ type server struct {
 	fresh    *freshness
 	jwts     verifiedJWTs
 	log      zerolog.Logger
+	// lokiFollowers counts the Loki follows running (tests wait on it).
+	lokiFollowers atomic.Int64
 }
 
 // New builds the API. It panics when a required dependency is missing, as
@@ -141,6 +160,21 @@ func New(d Deps) *API {
 	}
 	if d.CacheRecheck <= 0 {
 		d.CacheRecheck = time.Second
+	}
+	if d.LokiPoll <= 0 {
+		d.LokiPoll = time.Second
+	}
+	if d.UpstreamTimeout <= 0 {
+		d.UpstreamTimeout = 10 * time.Second
+	}
+	if d.PrometheusAppLabel == "" {
+		d.PrometheusAppLabel = DefaultPrometheusAppLabel
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second,
+			ResponseHeaderTimeout: d.UpstreamTimeout,
+		}}
 	}
 	s := &server{Deps: d, log: d.Logger.With().Str("subsystem", "api").Logger()}
 	s.specJSON = mustSpecJSON()

@@ -40,3 +40,8 @@ func (a *API) PretendFollowing() {
 func (a *API) PagesRendered() int64 {
 	return a.s.lists.renders.Load()
 }
+
+// LokiFollowers reports how many Loki follows are running.
+func (a *API) LokiFollowers() int64 {
+	return a.s.lokiFollowers.Load()
+}

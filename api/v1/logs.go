@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/deploy/loglabels"
 )
 
 const (
@@ -42,38 +45,33 @@ func dockerUnavailable(detail string) *problem.Problem {
 	return problem.New(http.StatusBadGateway, problem.TypeDockerUnavailable, "Docker unavailable", detail)
 }
 
-// GetAppLogs answers the app's service logs from Docker: text, or SSE when
-// following.
+// GetAppLogs answers the app's logs: from Loki when it is configured,
+// otherwise Docker's service logs; text, or SSE when following.
 func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openapi.GetAppLogsParams) error {
 	app, err := s.findApp(c, ident)
 	if err != nil {
 		return err
 	}
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(defaultLogTail)}
-	var errs []problem.FieldError
-	if params.Tail != nil && *params.Tail != "" {
-		if *params.Tail == "all" {
-			opts.Tail = "all"
-		} else if n, err := strconv.Atoi(*params.Tail); err != nil || n < 0 || n > maxLogTail {
-			errs = append(errs, fe("tail", fmt.Sprintf("must be a number of lines from 0 to %d, or all", maxLogTail)))
-		} else {
-			opts.Tail = strconv.Itoa(n)
-		}
+	q, err := s.parseLogQuery(params)
+	if err != nil {
+		return err
 	}
-	if params.Since != nil && *params.Since != "" {
-		since, err := parseSince(*params.Since, s.Now())
-		if err != nil {
-			errs = append(errs, fe("since", "must be an RFC 3339 time or a duration such as 10m"))
-		} else {
-			opts.Since = strconv.FormatInt(since.Unix(), 10)
-		}
+	if s.Loki != "" {
+		return s.lokiLogs(c, app.ID.String(), q)
 	}
-	if len(errs) > 0 {
-		return problem.Malformed("", errs...)
+	if q.forward {
+		return problem.Invalid(fe("direction", "Docker answers only backward (the newest lines); set LOKI_ENDPOINT for forward"))
 	}
-	follow := params.Follow != nil && *params.Follow
-	opts.Follow = follow
-	opts.Timestamps = params.Timestamps != nil && *params.Timestamps
+	opts := container.LogsOptions{
+		ShowStdout: q.filter.Stream != "stderr", ShowStderr: q.filter.Stream != "stdout",
+		Tail: q.tail, Follow: q.follow, Timestamps: q.timestamps,
+	}
+	if !q.since.IsZero() {
+		opts.Since = strconv.FormatInt(q.since.Unix(), 10)
+	}
+	if !q.until.IsZero() {
+		opts.Until = strconv.FormatInt(q.until.Unix(), 10)
+	}
 	if s.Docker == nil {
 		return dockerUnavailable("this paasd has no Docker connection")
 	}
@@ -83,7 +81,7 @@ func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openap
 	}
 	ctx := c.Request().Context()
 	var st *stream
-	if follow {
+	if q.follow {
 		// Before Docker is asked: the slot bounds Docker connections too,
 		// and the guard's context ends the Docker stream with the
 		// credential.
@@ -105,16 +103,146 @@ func (s *server) GetAppLogs(c echo.Context, ident openapi.AppPath, params openap
 		return dockerUnavailable("Docker did not return the logs: " + err.Error())
 	}
 	defer rc.Close()
-	if !follow {
+	if !q.follow {
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextPlainCharsetUTF8)
 		c.Response().Header().Set("Cache-Control", "no-store")
 		c.Response().WriteHeader(http.StatusOK)
-		_ = demux(io.LimitReader(rc, maxLogBytes), func(_ string, line []byte, truncated bool) error {
+		_ = demux(io.LimitReader(rc, maxLogBytes), q.keep(func(_ string, line []byte, truncated bool) error {
 			return writeLogLine(c.Response(), line, truncated)
-		})
+		}))
 		return nil
 	}
-	return s.followLogs(c, st, rc)
+	return s.followLogs(c, st, rc, q)
+}
+
+const (
+	// defaultLokiSince is how far back a Loki read looks without since.
+	defaultLokiSince = time.Hour
+	// maxLokiLimit bounds the lines of one Loki answer.
+	maxLokiLimit = 5000
+	// maxLokiRange bounds until - since (Loki's own max_query_length is 721h).
+	maxLokiRange = 30 * 24 * time.Hour
+	// maxGrep bounds the grep filter's text.
+	maxGrep = 256
+)
+
+// logQuery is a log request's parameters, checked.
+type logQuery struct {
+	tail         string // Docker's tail: a number or "all"
+	limit        int    // Loki's limit
+	since, until time.Time
+	forward      bool
+	filter       loglabels.Filter
+	level        *regexp.Regexp // nil: every level
+	follow       bool
+	timestamps   bool
+}
+
+func (s *server) parseLogQuery(params openapi.GetAppLogsParams) (logQuery, error) {
+	q := logQuery{tail: strconv.Itoa(defaultLogTail), limit: defaultLogTail}
+	var errs []problem.FieldError
+	if params.Tail != nil && *params.Tail != "" {
+		if *params.Tail == "all" {
+			q.tail, q.limit = "all", maxLokiLimit
+		} else if n, err := strconv.Atoi(*params.Tail); err != nil || n < 0 || n > maxLogTail {
+			errs = append(errs, fe("tail", fmt.Sprintf("must be a number of lines from 0 to %d, or all", maxLogTail)))
+		} else {
+			q.tail, q.limit = strconv.Itoa(n), min(n, maxLokiLimit)
+		}
+	}
+	if params.Limit != nil {
+		if n := *params.Limit; n < 1 || n > maxLokiLimit {
+			errs = append(errs, fe("limit", fmt.Sprintf("must be from 1 to %d lines", maxLokiLimit)))
+		} else {
+			q.tail, q.limit = strconv.Itoa(n), n
+		}
+	}
+	now := s.Now()
+	for _, t := range []struct {
+		name string
+		v    *string
+		into *time.Time
+	}{{"since", params.Since, &q.since}, {"until", params.Until, &q.until}} {
+		if t.v == nil || *t.v == "" {
+			continue
+		}
+		v, err := parseSince(*t.v, now)
+		if err != nil {
+			errs = append(errs, fe(t.name, "must be an RFC 3339 time or a duration such as 10m"))
+			continue
+		}
+		*t.into = v
+	}
+	if params.Direction != nil {
+		switch *params.Direction {
+		case "backward":
+		case "forward":
+			q.forward = true
+		default:
+			errs = append(errs, fe("direction", "must be backward or forward"))
+		}
+	}
+	if params.Stream != nil {
+		switch v := string(*params.Stream); v {
+		case "stdout", "stderr":
+			q.filter.Stream = v
+		default:
+			errs = append(errs, fe("stream", "must be stdout or stderr"))
+		}
+	}
+	if params.Grep != nil && *params.Grep != "" {
+		if len(*params.Grep) > maxGrep || !utf8.ValidString(*params.Grep) || strings.ContainsAny(*params.Grep, "\n\r") {
+			errs = append(errs, fe("grep", fmt.Sprintf("must be one line of UTF-8 text of at most %d bytes", maxGrep)))
+		} else {
+			q.filter.Contains = *params.Grep
+		}
+	}
+	if params.Level != nil && *params.Level != "" {
+		pat, ok := loglabels.LevelPattern(string(*params.Level))
+		if !ok {
+			errs = append(errs, fe("level", "must be debug, info, warn or error"))
+		} else {
+			q.filter.Level = string(*params.Level)
+			if pat != "" {
+				q.level = regexp.MustCompile(pat)
+			}
+		}
+	}
+	q.follow = params.Follow != nil && *params.Follow
+	q.timestamps = params.Timestamps != nil && *params.Timestamps
+	if len(errs) > 0 {
+		return q, problem.Malformed("", errs...)
+	}
+	if q.follow && !q.until.IsZero() {
+		return q, problem.Invalid(fe("until", "cannot be combined with follow"))
+	}
+	if !q.since.IsZero() && !q.until.IsZero() {
+		if q.until.Before(q.since) {
+			return q, problem.Invalid(fe("until", "must not be before since"))
+		}
+		if q.until.Sub(q.since) > maxLokiRange {
+			return q, problem.Invalid(fe("since", "until minus since must be at most 30 days (720h)"))
+		}
+	}
+	return q, nil
+}
+
+// keep wraps fn so that only lines passing the grep and level filters
+// reach it (Docker's path; Loki filters itself).
+func (q logQuery) keep(fn lineFunc) lineFunc {
+	if q.filter.Contains == "" && q.level == nil {
+		return fn
+	}
+	grep := []byte(q.filter.Contains)
+	return func(stream string, line []byte, truncated bool) error {
+		if len(grep) > 0 && !bytes.Contains(line, grep) {
+			return nil
+		}
+		if q.level != nil && !q.level.Match(line) {
+			return nil
+		}
+		return fn(stream, line, truncated)
+	}
 }
 
 // parseSince reads an RFC 3339 time or a duration before now.
@@ -151,19 +279,19 @@ type logLine struct {
 
 // followLogs streams log lines as SSE until the client leaves or the
 // service's log ends.
-func (s *server) followLogs(c echo.Context, st *stream, rc io.ReadCloser) error {
+func (s *server) followLogs(c echo.Context, st *stream, rc io.ReadCloser, q logQuery) error {
 	ctx := st.ctx
 	lines := make(chan logLine, logQueue)
 	go func() {
 		defer close(lines)
-		_ = demux(rc, func(stream string, line []byte, truncated bool) error {
+		_ = demux(rc, q.keep(func(stream string, line []byte, truncated bool) error {
 			select {
 			case lines <- logLine{stream, messageText(line, truncated)}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		})
+		}))
 	}()
 	w := st.start(c)
 	beat := time.NewTicker(s.Heartbeat)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -351,4 +352,82 @@ func checkEvents(t *testing.T, got, want []wireEvent) {
 			t.Errorf("message %d:\n got %+.200v\nwant %+.200v", i, g, w)
 		}
 	}
+}
+
+// TestAppLogsKeepReplacedTask: without Loki, Docker's service logs still
+// answer a replaced task's lines while Swarm keeps the task.
+func TestAppLogsKeepReplacedTask(t *testing.T) {
+	t.Parallel()
+	docker := dockerClient(t)
+	f := setup(t, func(d *v1.Deps) { d.Docker = docker })
+	ctx := context.Background()
+	a := f.createApp(f.alice.token, "web", map[string]any{"image": "paas-testapp:v1"})
+	replicas := uint64(1)
+	instance := storetest.InstanceID(t)
+	spec := swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: instance + "-replaced", Labels: map[string]string{"paas.managed": "true", "paas.instance": instance, "paas.app.id": a.Id.String()}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "paas-testapp:v1", Env: []string{"PORT=8080"}},
+			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+	}
+	created, err := docker.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
+	if err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	t.Cleanup(func() { _ = docker.ServiceRemove(context.Background(), created.ID) })
+	sid := created.ID
+	if err := f.s.UpdateAppStatus(ctx, store.UpdateAppStatusParams{ID: a.Id, Phase: "Running", Conditions: json.RawMessage(`[]`), ServiceID: &sid}); err != nil {
+		t.Fatal(err)
+	}
+	logs := func() string {
+		return string(f.do(f.alice.token, "GET", "/api/paas/apps/web/logs?tail=all", nil).want(200).Body)
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %q", what, logs())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	eventually("the first task's line", func() bool { return strings.Contains(logs(), "listening on :8080") })
+
+	// Replace the task: a new spec (another port) is a new task.
+	svc, _, err := docker.ServiceInspectWithRaw(ctx, created.ID, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.TaskTemplate.ContainerSpec.Env = []string{"PORT=8081"}
+	if _, err := docker.ServiceUpdate(ctx, created.ID, svc.Version, svc.Spec, swarm.ServiceUpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the second task's line", func() bool { return strings.Contains(logs(), "listening on :8081") })
+	body := logs()
+	if !strings.Contains(body, "listening on :8080") {
+		t.Fatalf("the replaced task's line is gone: %q", body)
+	}
+	// The replaced task still exists (shut down) beside the running one.
+	tasks, err := docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", created.ID))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shutdown int
+	for _, tk := range tasks {
+		if tk.DesiredState == swarm.TaskStateShutdown {
+			shutdown++
+		}
+	}
+	if shutdown == 0 || len(tasks) < 2 {
+		t.Fatalf("tasks %d, shut down %d: the first task should be kept", len(tasks), shutdown)
+	}
+	// Filters apply to Docker's lines too.
+	if b := string(f.do(f.alice.token, "GET", "/api/paas/apps/web/logs?tail=all&grep=:8081", nil).want(200).Body); strings.Contains(b, ":8080") || !strings.Contains(b, ":8081") {
+		t.Fatalf("grep :8081 answered %q", b)
+	}
+	if b := string(f.do(f.alice.token, "GET", "/api/paas/apps/web/logs?tail=all&level=error", nil).want(200).Body); b != "" {
+		t.Fatalf("level=error answered %q", b)
+	}
+	f.do(f.alice.token, "GET", "/api/paas/apps/web/logs?direction=forward", nil).problem(422, "validation-failed")
 }

@@ -83,7 +83,7 @@ func newInitCmd() *cobra.Command {
 	f.StringVar(&o.publicNet, "public-network", stack.DefaultPublicNetwork, "overlay network Traefik reaches apps on (default $PAAS_PUBLIC_NETWORK)")
 	f.StringVar(&o.infraNet, "infrastructure-network", stack.DefaultInfraNetwork, "overlay network of the platform's own services")
 	f.StringVar(&o.outputDir, "output-dir", defaultGeneratedOutputPath, "directory the rendered configs are written to")
-	f.StringVar(&o.metricsTarget, "paasd-metrics-target", "", "host:port Prometheus scrapes paasd's /metrics at (default: the manager's address and PAAS_LISTEN's port)")
+	f.StringVar(&o.metricsTarget, "paasd-metrics-target", "", "host:port Prometheus scrapes paasd's /metrics at (default: the manager's address and PAAS_METRICS_LISTEN's port, or PAAS_LISTEN's)")
 	f.Uint32Var(&o.httpPort, "http-port", 80, "host port Traefik serves HTTP on")
 	f.Uint32Var(&o.httpsPort, "https-port", 443, "host port Traefik serves HTTPS on")
 	f.DurationVar(&o.wait, "wait", defaultInitWait, "how long to wait for the stack's services to run before reporting")
@@ -301,7 +301,11 @@ func stackConfig(ctx context.Context, s store.SettingGetter, docker stack.Docker
 	}
 	if sc.PaasdMetricsTarget == "" {
 		port := defaultPaasdMetricsPort
-		if _, p, err := net.SplitHostPort(cfg.Listen); err == nil && p != "" {
+		listen := cfg.Listen
+		if cfg.MetricsListen != "" {
+			listen = cfg.MetricsListen // /metrics is served only there
+		}
+		if _, p, err := net.SplitHostPort(listen); err == nil && p != "" {
 			port = p
 		}
 		sc.PaasdMetricsTarget = net.JoinHostPort(managerIP, port)

@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
-		MaxOrphanShare: cfg.MaxOrphanShare, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
+		MaxOrphanShare: cfg.MaxOrphanShare, LogRetentionDays: cfg.LokiRetentionDays, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
 		Resolver: domain.NewResolver(cfg.DNSResolver),
 		Sandbox: &servicespec.Sandbox{
 			PidsLimit: int64(cfg.TaskPidsLimit), CapDrop: servicespec.DefaultSandbox.CapDrop,
@@ -101,9 +101,11 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 	apiV1 := v1.New(v1.Deps{
 		Store: s, Box: box, JWTSecret: []byte(cfg.JWTSecret), Docker: docker, Logger: *log,
 		TrustedProxies: cfg.TrustedProxies,
+		Loki:           cfg.LokiEndpoint, Prometheus: cfg.PrometheusURL, PrometheusAppLabel: cfg.PrometheusAppLabel,
 	})
 	srv := &api.Server{
 		Metrics:  reg,
+		Requests: api.NewRequestMetrics(reg),
 		Register: apiV1.Register,
 		Checks: map[string]api.Checker{
 			"database": api.CheckerFunc(func(ctx context.Context) (string, error) {
@@ -122,6 +124,17 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		},
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.MetricsListen != "" {
+		// /metrics only there: the public listener answers it 404.
+		srv.Metrics = nil
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on PAAS_METRICS_LISTEN %s: %w", cfg.MetricsListen, err)
+		}
+		log.Info().Str("listen", mln.Addr().String()).Msg("serving /metrics")
+		g.Go(func() error { return serveMetrics(gctx, mln, reg) })
+	}
 	if cfg.DebugListen != "" {
 		g.Go(func() error { return serveDebug(gctx, cfg.DebugListen) })
 	}
@@ -135,6 +148,21 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		return err
 	}
 	log.Info().Dur("uptime", time.Since(started).Round(time.Second)).Msg("stopped")
+	return nil
+}
+
+// serveMetrics serves GET /metrics on ln until ctx ends.
+func serveMetrics(ctx context.Context, ln net.Listener, g prometheus.Gatherer) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", api.MetricsHandler(g))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
 	return nil
 }
 

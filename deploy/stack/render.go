@@ -113,6 +113,16 @@ var files = []struct{ name, role, target string }{
 	{"promtail.yaml", infra.RolePromtail, "/etc/promtail/promtail.yaml"},
 	{"prometheus.yml", infra.RolePrometheus, "/etc/prometheus/prometheus.yml"},
 	{"grafana-datasources.yaml", infra.RoleGrafana, "/etc/grafana/provisioning/datasources/paas.yaml"},
+	{"grafana-dashboards.yaml", infra.RoleGrafana, "/etc/grafana/provisioning/dashboards/paas.yaml"},
+}
+
+// staticFiles are handed over as they are in deploy.Static (not templates:
+// their own syntax uses {{ }}). A role's first file in files is the one its
+// arguments name.
+var staticFiles = []struct{ name, src, role, target string }{
+	{"alerts.yml", "prometheus/alerts.yml", infra.RolePrometheus, "/etc/prometheus/alerts.yml"},
+	{"dashboard-platform.json", "grafana/platform.json", infra.RoleGrafana, "/etc/grafana/dashboards/platform.json"},
+	{"dashboard-app.json", "grafana/app.json", infra.RoleGrafana, "/etc/grafana/dashboards/app.json"},
 }
 
 // logNames are the label names the Promtail template uses, from package loglabels.
@@ -192,6 +202,13 @@ func Render(c Config) ([]File, error) {
 			return nil, fmt.Errorf("render %s: %w", f.name, err)
 		}
 		out = append(out, File{Name: f.name, Role: f.role, Target: f.target, Data: buf.Bytes()})
+	}
+	for _, f := range staticFiles {
+		b, err := deploy.Static.ReadFile(f.src)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.src, err)
+		}
+		out = append(out, File{Name: f.name, Role: f.role, Target: f.target, Data: b})
 	}
 	return out, nil
 }

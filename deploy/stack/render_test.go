@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +76,8 @@ func TestRenderedFilesParse(t *testing.T) {
 	for name, c := range map[string]Config{"default": testConfig(), "no acme email": noEmail, "org networks": orgs, "retention": retention, "odd email": odd} {
 		t.Run(name, func(t *testing.T) {
 			docs := parse(t, c)
-			if len(docs) != 5 {
-				t.Fatalf("rendered %d files, want 5", len(docs))
+			if len(docs) != 9 {
+				t.Fatalf("rendered %d files, want 9", len(docs))
 			}
 			tr := docs["traefik.yml"]
 			if got := at(t, tr, "providers", "swarm", "exposedByDefault"); got != false {
@@ -159,7 +160,8 @@ func TestRenderedFilesParse(t *testing.T) {
 }
 
 // TestPrometheusConfigPassesPromtool checks the rendered prometheus.yml
-// with Debian's promtool; its absence fails the test (hack/test.sh installs it).
+// (with the rule file it loads) and the rendered alerting rules with
+// Debian's promtool; its absence fails the test (hack/test.sh installs it).
 func TestPrometheusConfigPassesPromtool(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -170,21 +172,39 @@ func TestPrometheusConfigPassesPromtool(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	byName := map[string]File{}
 	for _, f := range files {
-		if f.Name != "prometheus.yml" {
-			continue
-		}
-		p := filepath.Join(dir, f.Name)
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(promtool, "check", "config", p).CombinedOutput()
-		if err != nil {
-			t.Fatalf("promtool check config: %v\n%s\n%s", err, out, f.Data)
-		}
-		return
+		byName[f.Name] = f
 	}
-	t.Fatal("no prometheus.yml rendered")
+	cfg, rules := byName["prometheus.yml"], byName["alerts.yml"]
+	if cfg.Data == nil || rules.Data == nil || rules.Role != infra.RolePrometheus {
+		t.Fatalf("prometheus.yml and alerts.yml (for prometheus) must be rendered: %v", files)
+	}
+	if !bytes.Contains(cfg.Data, []byte("- alerts.yml")) || filepath.Dir(cfg.Target) != filepath.Dir(rules.Target) {
+		t.Fatalf("prometheus.yml (%s) does not load %s:\n%s", cfg.Target, rules.Target, cfg.Data)
+	}
+	rulesPath := filepath.Join(dir, "alerts.yml")
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(rulesPath, rules.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Side by side, as Swarm mounts them and paasd init writes them.
+	if err := os.WriteFile(cfgPath, cfg.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "config", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s\n%s", err, out, cfg.Data)
+	}
+	out, err := exec.Command(promtool, "check", "rules", rulesPath).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("SUCCESS")) {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	// Grafana reads every dashboard from its provider's folder.
+	for _, name := range []string{"dashboard-platform.json", "dashboard-app.json"} {
+		if f := byName[name]; f.Role != infra.RoleGrafana || !strings.HasPrefix(f.Target, "/etc/grafana/dashboards/") {
+			t.Errorf("%s: role %q target %q", name, f.Role, f.Target)
+		}
+	}
 }
 
 func TestValidateRefusesHostileValues(t *testing.T) {

@@ -27,9 +27,13 @@ func VolumeName(stack, role string) string { return stack + "_" + role + "-data"
 // its rendered files. Configs are referenced by name (ConfigID empty) and
 // networks by name; the spec-hash label covers everything else.
 func DesiredServices(c Config, rendered []File) []swarm.ServiceSpec {
-	byRole := map[string]File{}
+	byRole := map[string]File{} // each role's first file: the one its arguments name
+	allOf := map[string][]File{}
 	for _, f := range rendered {
-		byRole[f.Role] = f
+		if _, ok := byRole[f.Role]; !ok {
+			byRole[f.Role] = f
+		}
+		allOf[f.Role] = append(allOf[f.Role], f)
 	}
 	one := uint64(1)
 	docker := mount.Mount{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true}
@@ -130,11 +134,11 @@ func DesiredServices(c Config, rendered []File) []swarm.ServiceSpec {
 		if s.manager {
 			spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.role==manager"}}
 		}
-		if f, ok := byRole[s.role]; ok {
-			spec.TaskTemplate.ContainerSpec.Configs = []*swarm.ConfigReference{{
+		for _, f := range allOf[s.role] {
+			spec.TaskTemplate.ContainerSpec.Configs = append(spec.TaskTemplate.ContainerSpec.Configs, &swarm.ConfigReference{
 				File:       &swarm.ConfigReferenceFileTarget{Name: f.Target, UID: "0", GID: "0", Mode: 0o444},
 				ConfigName: ConfigName(c.Stack, f),
-			}}
+			})
 		}
 		for _, n := range s.networks {
 			spec.TaskTemplate.Networks = append(spec.TaskTemplate.Networks, swarm.NetworkAttachmentConfig{Target: n, Aliases: []string{s.role}})

@@ -772,15 +772,19 @@ func (a *app) followEvents(ctx context.Context, c *apiClient, name string, f out
 func (a *app) logsCmd() *cobra.Command {
 	var follow, timestamps bool
 	var tail int
-	var since string
+	var since, until, grep, level, stream string
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print an app's logs (from every replica)",
 		Long: `logs prints what the app's replicas wrote to stdout and stderr (stderr lines go
-to paasctl's stderr). -f keeps following until interrupted.`,
+to paasctl's stderr). -f keeps following until interrupted. With LOKI_ENDPOINT
+set on paasd, lines come from Loki and outlive the tasks that wrote them;
+otherwise from Docker. --grep, --level and --stream filter on the server.`,
 		Example: `  paasctl logs web
   paasctl logs web -f
+  paasctl logs web -f --since 1h --grep TEXT
   paasctl logs web --tail 20 --since 10m
+  paasctl logs web --level error --stream stderr
   paasctl logs web --tail -1 --timestamps`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeApps,
@@ -804,6 +808,23 @@ to paasctl's stderr). -f keeps following until interrupted.`,
 					}
 				}
 				params.Since = &since
+			}
+			if until != "" {
+				if follow {
+					return errors.New("--until cannot be combined with -f")
+				}
+				params.Until = &until
+			}
+			if grep != "" {
+				params.Grep = &grep
+			}
+			if level != "" {
+				l := client.GetAppLogsParamsLevel(level)
+				params.Level = &l
+			}
+			if stream != "" {
+				s := client.GetAppLogsParamsStream(stream)
+				params.Stream = &s
 			}
 			if timestamps {
 				params.Timestamps = &timestamps
@@ -845,6 +866,10 @@ to paasctl's stderr). -f keeps following until interrupted.`,
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVar(&tail, "tail", 100, "lines from the end of the log; -1 for all")
 	cmd.Flags().StringVar(&since, "since", "", "only lines newer than a duration (10m, 2h) or an RFC 3339 time")
+	cmd.Flags().StringVar(&until, "until", "", "only lines older than a duration ago or an RFC 3339 time")
+	cmd.Flags().StringVar(&grep, "grep", "", "only lines holding this text (case-sensitive)")
+	cmd.Flags().StringVar(&level, "level", "", "only lines of this level or above: debug, info, warn or error")
+	cmd.Flags().StringVar(&stream, "stream", "", "only stdout or stderr")
 	cmd.Flags().BoolVar(&timestamps, "timestamps", false, "prefix each line with its time")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -34,8 +35,17 @@ type Config struct {
 	LokiEndpoint string
 	// LokiRetentionDays bounds log retention (LOKI_RETENTION_DAYS, default 7).
 	LokiRetentionDays int
+	// PrometheusURL is the Prometheus HTTP API per-app metrics are read from
+	// (VITE_PROMETHEUS_URL, optional: without it the metrics route answers 503).
+	PrometheusURL string
+	// PrometheusAppLabel is the series label holding an app's id
+	// (VITE_PROMETHEUS_APP_LABEL, default container_label_paas_app_id: cAdvisor's
+	// name for the container label paas.app.id).
+	PrometheusAppLabel string
 	// Listen is the HTTP listen address (PAAS_LISTEN, default :8080).
 	Listen string
+	// MetricsListen, when set, serves /metrics there and not on Listen (PAAS_METRICS_LISTEN).
+	MetricsListen string
 	// LogLevel is the minimum level logged (LOG_LEVEL, default info).
 	LogLevel zerolog.Level
 	// InstanceID names this installation on a shared Swarm (PAAS_INSTANCE_ID);
@@ -96,7 +106,10 @@ var Vars = []Var{
 	{"ENCRYPTION_KEY_PREVIOUS", "", "keys that sealed secrets before a key rotation, comma-separated; they open values, never seal (optional)"},
 	{"LOKI_ENDPOINT", "", "Loki base URL for app logs (optional)"},
 	{"LOKI_RETENTION_DAYS", "7", "days of logs Loki keeps"},
+	{"VITE_PROMETHEUS_URL", "", "Prometheus base URL the per-app metrics route queries (optional; the route answers 503 without it)"},
+	{"VITE_PROMETHEUS_APP_LABEL", "container_label_paas_app_id", "series label holding an app's id in Prometheus (cAdvisor's name for the container label paas.app.id)"},
 	{"PAAS_LISTEN", ":8080", "HTTP listen address"},
+	{"PAAS_METRICS_LISTEN", "", "address serving GET /metrics instead of PAAS_LISTEN (keep it private); on PAAS_LISTEN when empty"},
 	{"LOG_LEVEL", "info", "trace, debug, info, warn or error"},
 	{"PAAS_INSTANCE_ID", "", "installation id on a shared Swarm (default: generated once and stored)"},
 	{"PAAS_PUBLIC_NETWORK", "paas-public", "overlay network of the platform's own services (Traefik); each organization's apps get a network of their own"},
@@ -184,18 +197,37 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 
 	var errs []error
 	cfg := Config{
-		DatabaseURL:   get("DATABASE_URL"),
-		JWTSecret:     get("JWT_SECRET"),
-		LokiEndpoint:  get("LOKI_ENDPOINT"),
-		Listen:        get("PAAS_LISTEN"),
-		InstanceID:    get("PAAS_INSTANCE_ID"),
-		PublicNetwork: get("PAAS_PUBLIC_NETWORK"),
-		DebugListen:   get("PAAS_DEBUG_LISTEN"),
-		DNSResolver:   get("PAAS_DNS_RESOLVER"),
+		DatabaseURL:        get("DATABASE_URL"),
+		JWTSecret:          get("JWT_SECRET"),
+		LokiEndpoint:       get("LOKI_ENDPOINT"),
+		Listen:             get("PAAS_LISTEN"),
+		MetricsListen:      get("PAAS_METRICS_LISTEN"),
+		PrometheusURL:      get("VITE_PROMETHEUS_URL"),
+		PrometheusAppLabel: get("VITE_PROMETHEUS_APP_LABEL"),
+		InstanceID:         get("PAAS_INSTANCE_ID"),
+		PublicNetwork:      get("PAAS_PUBLIC_NETWORK"),
+		DebugListen:        get("PAAS_DEBUG_LISTEN"),
+		DNSResolver:        get("PAAS_DNS_RESOLVER"),
 	}
 	if cfg.DNSResolver != "" {
 		if _, _, err := net.SplitHostPort(cfg.DNSResolver); err != nil {
 			errs = append(errs, fmt.Errorf("PAAS_DNS_RESOLVER %q: want host:port, such as 127.0.0.1:53", cfg.DNSResolver))
+		}
+	}
+	for _, u := range []struct{ name, value string }{{"LOKI_ENDPOINT", cfg.LokiEndpoint}, {"VITE_PROMETHEUS_URL", cfg.PrometheusURL}} {
+		if u.value == "" {
+			continue
+		}
+		if pu, err := url.Parse(u.value); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL such as http://loki:3100", u.name, u.value))
+		}
+	}
+	if !promLabelRE.MatchString(cfg.PrometheusAppLabel) {
+		errs = append(errs, fmt.Errorf("VITE_PROMETHEUS_APP_LABEL %q: want a Prometheus label name", cfg.PrometheusAppLabel))
+	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("PAAS_METRICS_LISTEN %q: want host:port, such as 127.0.0.1:9100", cfg.MetricsListen))
 		}
 	}
 	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < 32 {
@@ -244,6 +276,9 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// promLabelRE is Prometheus's label name syntax.
+var promLabelRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // logSizeRE is the json-file driver's max-size syntax.
 var logSizeRE = regexp.MustCompile(`^[1-9][0-9]{0,8}[kmg]?$`)

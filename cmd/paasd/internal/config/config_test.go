@@ -23,7 +23,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != ":8080" || cfg.LogLevel != zerolog.InfoLevel || cfg.RolloutDeadline != 5*time.Minute ||
-		cfg.Workers != 4 || cfg.PublicNetwork != "paas-public" || len(cfg.EncryptionKey) != 32 {
+		cfg.Workers != 4 || cfg.PublicNetwork != "paas-public" || len(cfg.EncryptionKey) != 32 ||
+		cfg.PrometheusAppLabel != "container_label_paas_app_id" || cfg.MetricsListen != "" || cfg.PrometheusURL != "" {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -49,12 +50,14 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"DATABASE_URL": "postgres://x", "JWT_SECRET": "short", "ENCRYPTION_KEY": "nope",
 		"LOG_LEVEL": "loud", "PAAS_RESYNC_INTERVAL": "often", "PAAS_WORKERS": "-1",
 		"PAAS_TRUSTED_PROXIES": "traefik", "PAAS_MAX_ORPHAN_SHARE": "2", "PAAS_TASK_LOG_MAX_SIZE": "huge", "PAAS_TASK_PIDS_LIMIT": "0", "PAAS_DNS_RESOLVER": "8.8.8.8",
+		"LOKI_ENDPOINT": "loki:3100", "VITE_PROMETHEUS_URL": "ftp://prom", "VITE_PROMETHEUS_APP_LABEL": "paas.app.id", "PAAS_METRICS_LISTEN": "9100",
 	}), ForServe)
 	if err == nil {
 		t.Fatal("bad values accepted")
 	}
 	for _, want := range []string{"JWT_SECRET", "ENCRYPTION_KEY", "LOG_LEVEL", "PAAS_RESYNC_INTERVAL", "PAAS_WORKERS",
-		"PAAS_TRUSTED_PROXIES", "PAAS_MAX_ORPHAN_SHARE", "PAAS_TASK_LOG_MAX_SIZE", "PAAS_TASK_PIDS_LIMIT", "PAAS_DNS_RESOLVER"} {
+		"PAAS_TRUSTED_PROXIES", "PAAS_MAX_ORPHAN_SHARE", "PAAS_TASK_LOG_MAX_SIZE", "PAAS_TASK_PIDS_LIMIT", "PAAS_DNS_RESOLVER",
+		"LOKI_ENDPOINT", "VITE_PROMETHEUS_URL", "VITE_PROMETHEUS_APP_LABEL", "PAAS_METRICS_LISTEN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
