@@ -108,6 +108,7 @@ CREATE TABLE paas_usage_intervals (
 );
 CREATE UNIQUE INDEX paas_usage_intervals_open_idx ON paas_usage_intervals (app_id) WHERE open;
 CREATE INDEX paas_usage_intervals_seen_idx ON paas_usage_intervals (last_seen_at);
+CREATE INDEX paas_usage_intervals_app_idx ON paas_usage_intervals (app_id, last_seen_at);
 CREATE INDEX paas_usage_intervals_org_idx ON paas_usage_intervals (organization_id, started_at);
 
 -- +goose StatementBegin
@@ -136,6 +137,8 @@ BEGIN
             -- nobody watched in between: the gap is not charged.
             UPDATE paas_usage_intervals SET open = false WHERE id = cur.id;
         END IF;
+    ELSIF EXISTS (SELECT 1 FROM paas_usage_intervals WHERE app_id = p_app AND last_seen_at >= p_now) THEN
+        RETURN; -- a late observation (an old leader's) of a time already recorded
     END IF;
     IF p_replicas > 0 THEN
         INSERT INTO paas_usage_intervals (app_id, app_name, organization_id, plan_id, price_hourly_micros, replicas, started_at, last_seen_at)
