@@ -197,15 +197,6 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- Idempotency of admin adjustments and Stripe sessions.
-CREATE TABLE paas_wallet_requests (
-    key              text PRIMARY KEY,
-    organization_id  uuid NOT NULL REFERENCES paas_organizations (id) ON DELETE CASCADE,
-    ledger_id        bigint,
-    request_hash     text NOT NULL DEFAULT '',
-    created_at       timestamptz NOT NULL DEFAULT now()
-);
-
 -- Notifications are deduplicated by key.
 ALTER TABLE paas_notifications ADD COLUMN dedup_key text;
 CREATE UNIQUE INDEX paas_notifications_dedup_idx ON paas_notifications (organization_id, dedup_key) WHERE dedup_key IS NOT NULL;
@@ -213,7 +204,7 @@ CREATE UNIQUE INDEX paas_notifications_dedup_idx ON paas_notifications (organiza
 -- +goose Down
 DROP INDEX paas_notifications_dedup_idx;
 ALTER TABLE paas_notifications DROP COLUMN dedup_key;
-DROP TABLE paas_wallet_requests, paas_billing_hours, paas_usage_intervals;
+DROP TABLE paas_billing_hours, paas_usage_intervals;
 DROP FUNCTION paas_billing_sweep_hour, paas_meter;
 DROP TRIGGER paas_organizations_wallet ON paas_organizations;
 DROP FUNCTION paas_organizations_wallet;

@@ -164,23 +164,6 @@ func (q *Queries) GetWallet(ctx context.Context, organizationID uuid.UUID) (Wall
 	return i, err
 }
 
-const getWalletRequest = `-- name: GetWalletRequest :one
-SELECT key, organization_id, ledger_id, request_hash, created_at FROM paas_wallet_requests WHERE key = $1
-`
-
-func (q *Queries) GetWalletRequest(ctx context.Context, key string) (PaasWalletRequest, error) {
-	row := q.db.QueryRow(ctx, getWalletRequest, key)
-	var i PaasWalletRequest
-	err := row.Scan(
-		&i.Key,
-		&i.OrganizationID,
-		&i.LedgerID,
-		&i.RequestHash,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const insertLedgerEntry = `-- name: InsertLedgerEntry :one
 INSERT INTO paas_ledger (organization_id, amount_micros, kind, description, reference)
 VALUES ($1, $2, $3, $4, $5) RETURNING id, organization_id, amount_micros, kind, description, reference, created_at
@@ -286,31 +269,6 @@ func (q *Queries) InsertNotification(ctx context.Context, arg InsertNotification
 		arg.Body,
 		arg.DedupKey,
 		arg.CreatedAt,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const insertWalletRequest = `-- name: InsertWalletRequest :execrows
-INSERT INTO paas_wallet_requests (key, organization_id, ledger_id, request_hash) VALUES ($1, $2, $3, $4)
-ON CONFLICT (key) DO NOTHING
-`
-
-type InsertWalletRequestParams struct {
-	Key            string    `json:"key"`
-	OrganizationID uuid.UUID `json:"organization_id"`
-	LedgerID       *int64    `json:"ledger_id"`
-	RequestHash    string    `json:"request_hash"`
-}
-
-func (q *Queries) InsertWalletRequest(ctx context.Context, arg InsertWalletRequestParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertWalletRequest,
-		arg.Key,
-		arg.OrganizationID,
-		arg.LedgerID,
-		arg.RequestHash,
 	)
 	if err != nil {
 		return 0, err

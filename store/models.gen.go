@@ -244,14 +244,6 @@ type PaasUsageInterval struct {
 	Open              bool          `json:"open"`
 }
 
-type PaasWalletRequest struct {
-	Key            string    `json:"key"`
-	OrganizationID uuid.UUID `json:"organization_id"`
-	LedgerID       *int64    `json:"ledger_id"`
-	RequestHash    string    `json:"request_hash"`
-	CreatedAt      time.Time `json:"created_at"`
-}
-
 type PaasWatchHorizon struct {
 	Singleton bool  `json:"singleton"`
 	StatusSeq int64 `json:"status_seq"`

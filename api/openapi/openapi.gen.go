@@ -105,6 +105,30 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for LedgerEntryKind.
+const (
+	Adjustment LedgerEntryKind = "adjustment"
+	Charge     LedgerEntryKind = "charge"
+	Refund     LedgerEntryKind = "refund"
+	Topup      LedgerEntryKind = "topup"
+)
+
+// Valid indicates whether the value is a known member of the LedgerEntryKind enum.
+func (e LedgerEntryKind) Valid() bool {
+	switch e {
+	case Adjustment:
+		return true
+	case Charge:
+		return true
+	case Refund:
+		return true
+	case Topup:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LoginTokenTokenType.
 const (
 	Bearer LoginTokenTokenType = "Bearer"
@@ -153,6 +177,120 @@ func (e Role) Valid() bool {
 	case RoleOwner:
 		return true
 	case RoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageGroupBy.
+const (
+	UsageGroupByApp          UsageGroupBy = "app"
+	UsageGroupByDay          UsageGroupBy = "day"
+	UsageGroupByOrganization UsageGroupBy = "organization"
+)
+
+// Valid indicates whether the value is a known member of the UsageGroupBy enum.
+func (e UsageGroupBy) Valid() bool {
+	switch e {
+	case UsageGroupByApp:
+		return true
+	case UsageGroupByDay:
+		return true
+	case UsageGroupByOrganization:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WalletSuspensionReason.
+const (
+	AdminAction       WalletSuspensionReason = "AdminAction"
+	Empty             WalletSuspensionReason = ""
+	InsufficientFunds WalletSuspensionReason = "InsufficientFunds"
+)
+
+// Valid indicates whether the value is a known member of the WalletSuspensionReason enum.
+func (e WalletSuspensionReason) Valid() bool {
+	switch e {
+	case AdminAction:
+		return true
+	case Empty:
+		return true
+	case InsufficientFunds:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageFormat.
+const (
+	UsageFormatCsv  UsageFormat = "csv"
+	UsageFormatJson UsageFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the UsageFormat enum.
+func (e UsageFormat) Valid() bool {
+	switch e {
+	case UsageFormatCsv:
+		return true
+	case UsageFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdminUsageReportParamsFormat.
+const (
+	AdminUsageReportParamsFormatCsv  AdminUsageReportParamsFormat = "csv"
+	AdminUsageReportParamsFormatJson AdminUsageReportParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the AdminUsageReportParamsFormat enum.
+func (e AdminUsageReportParamsFormat) Valid() bool {
+	switch e {
+	case AdminUsageReportParamsFormatCsv:
+		return true
+	case AdminUsageReportParamsFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetUsageParamsGroupBy.
+const (
+	GetUsageParamsGroupByApp GetUsageParamsGroupBy = "app"
+	GetUsageParamsGroupByDay GetUsageParamsGroupBy = "day"
+)
+
+// Valid indicates whether the value is a known member of the GetUsageParamsGroupBy enum.
+func (e GetUsageParamsGroupBy) Valid() bool {
+	switch e {
+	case GetUsageParamsGroupByApp:
+		return true
+	case GetUsageParamsGroupByDay:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetUsageParamsFormat.
+const (
+	GetUsageParamsFormatCsv  GetUsageParamsFormat = "csv"
+	GetUsageParamsFormatJson GetUsageParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the GetUsageParamsFormat enum.
+func (e GetUsageParamsFormat) Valid() bool {
+	switch e {
+	case GetUsageParamsFormatCsv:
+		return true
+	case GetUsageParamsFormatJson:
 		return true
 	default:
 		return false
@@ -336,6 +474,19 @@ type AuditList struct {
 type ChangePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
+}
+
+// Checkout defines model for Checkout.
+type Checkout struct {
+	SessionId string `json:"session_id"`
+	Url       string `json:"url"`
+}
+
+// CheckoutRequest defines model for CheckoutRequest.
+type CheckoutRequest struct {
+	AmountMicros int64   `json:"amount_micros"`
+	CancelUrl    *string `json:"cancel_url,omitempty"`
+	SuccessUrl   *string `json:"success_url,omitempty"`
 }
 
 // Condition defines model for Condition.
@@ -557,6 +708,28 @@ type HealthCheck struct {
 	TimeoutSeconds     *int      `json:"timeout_seconds,omitempty"`
 }
 
+// LedgerEntry defines model for LedgerEntry.
+type LedgerEntry struct {
+	// AmountMicros Positive for credits, negative for charges and debits.
+	AmountMicros int64           `json:"amount_micros"`
+	CreatedAt    time.Time       `json:"created_at"`
+	Description  string          `json:"description"`
+	Id           int64           `json:"id"`
+	Kind         LedgerEntryKind `json:"kind"`
+
+	// Reference charge:<app>:<hour> for charges; unique.
+	Reference string `json:"reference"`
+}
+
+// LedgerEntryKind defines model for LedgerEntry.Kind.
+type LedgerEntryKind string
+
+// LedgerList defines model for LedgerList.
+type LedgerList struct {
+	Items      []LedgerEntry `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
 	Email    string `json:"email"`
@@ -701,16 +874,22 @@ type PlanPatch struct {
 
 // Problem RFC 7807 problem details.
 type Problem struct {
-	Current  *int64        `json:"current,omitempty"`
-	Detail   *string       `json:"detail,omitempty"`
-	Errors   *[]FieldError `json:"errors,omitempty"`
-	Instance *string       `json:"instance,omitempty"`
+	// BalanceMicros The wallet's balance (payment-required problems).
+	BalanceMicros *int64        `json:"balance_micros,omitempty"`
+	Currency      *string       `json:"currency,omitempty"`
+	Current       *int64        `json:"current,omitempty"`
+	Detail        *string       `json:"detail,omitempty"`
+	Errors        *[]FieldError `json:"errors,omitempty"`
+	Instance      *string       `json:"instance,omitempty"`
 
 	// Limit The limit reached (limit-exceeded problems).
 	Limit      *string `json:"limit,omitempty"`
 	LimitValue *int64  `json:"limit_value,omitempty"`
-	Status     int     `json:"status"`
-	Title      string  `json:"title"`
+
+	// RequiredMicros What the request needs the balance to cover (payment-required problems).
+	RequiredMicros *int64 `json:"required_micros,omitempty"`
+	Status         int    `json:"status"`
+	Title          string `json:"title"`
 
 	// Type A URI naming the kind of problem, e.g. https://skypanel.dev/problems/validation-failed
 	Type                 string                 `json:"type"`
@@ -772,6 +951,37 @@ type SettingList struct {
 	NextCursor string    `json:"next_cursor"`
 }
 
+// SuspensionRequest defines model for SuspensionRequest.
+type SuspensionRequest struct {
+	Reason    *string `json:"reason,omitempty"`
+	Suspended bool    `json:"suspended"`
+}
+
+// Usage defines model for Usage.
+type Usage struct {
+	Currency        string       `json:"currency"`
+	From            time.Time    `json:"from"`
+	GroupBy         UsageGroupBy `json:"group_by"`
+	Items           []UsageRow   `json:"items"`
+	To              time.Time    `json:"to"`
+	TotalCostMicros int64        `json:"total_cost_micros"`
+}
+
+// UsageGroupBy defines model for Usage.GroupBy.
+type UsageGroupBy string
+
+// UsageRow defines model for UsageRow.
+type UsageRow struct {
+	CostMicros int64 `json:"cost_micros"`
+
+	// Key The app's id, the day (YYYY-MM-DD) or the organization's slug.
+	Key string `json:"key"`
+
+	// Name The app's name (group_by=app).
+	Name           *string `json:"name,omitempty"`
+	ReplicaSeconds float64 `json:"replica_seconds"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -788,6 +998,48 @@ type User struct {
 type UserList struct {
 	Items      []User `json:"items"`
 	NextCursor string `json:"next_cursor"`
+}
+
+// Wallet defines model for Wallet.
+type Wallet struct {
+	BalanceMicros int64 `json:"balance_micros"`
+
+	// BurnMicrosPerHour What runs now costs this much an hour.
+	BurnMicrosPerHour int64              `json:"burn_micros_per_hour"`
+	Currency          string             `json:"currency"`
+	OrganizationId    openapi_types.UUID `json:"organization_id"`
+	OrganizationSlug  string             `json:"organization_slug"`
+
+	// RunwayHours Hours until the threshold at the current burn; null when nothing burns.
+	RunwayHours       *float64               `json:"runway_hours"`
+	Suspended         bool                   `json:"suspended"`
+	SuspensionMessage string                 `json:"suspension_message"`
+	SuspensionReason  WalletSuspensionReason `json:"suspension_reason"`
+
+	// ThresholdMicros At or under this balance the organization is suspended.
+	ThresholdMicros int64 `json:"threshold_micros"`
+}
+
+// WalletSuspensionReason defines model for Wallet.SuspensionReason.
+type WalletSuspensionReason string
+
+// WalletAdjustmentRequest defines model for WalletAdjustmentRequest.
+type WalletAdjustmentRequest struct {
+	// AmountMicros Positive to credit, negative to debit; not zero.
+	AmountMicros int64  `json:"amount_micros"`
+	Reason       string `json:"reason"`
+}
+
+// WalletList defines model for WalletList.
+type WalletList struct {
+	Items      []Wallet `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// WebhookAck defines model for WebhookAck.
+type WebhookAck struct {
+	Credited *bool `json:"credited,omitempty"`
+	Received bool  `json:"received"`
 }
 
 // AppPath defines model for AppPath.
@@ -823,6 +1075,15 @@ type PlanPath = string
 // TokenIDPath defines model for TokenIDPath.
 type TokenIDPath = openapi_types.UUID
 
+// UsageFormat defines model for UsageFormat.
+type UsageFormat string
+
+// UsageFrom defines model for UsageFrom.
+type UsageFrom = time.Time
+
+// UsageTo defines model for UsageTo.
+type UsageTo = time.Time
+
 // UserPath defines model for UserPath.
 type UserPath = string
 
@@ -849,6 +1110,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 7807 problem details.
 type PayloadTooLarge = Problem
+
+// PaymentRequired RFC 7807 problem details.
+type PaymentRequired = Problem
 
 // PreconditionFailed RFC 7807 problem details.
 type PreconditionFailed = Problem
@@ -911,6 +1175,11 @@ type AdminListMembersParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminAdjustWalletParams defines parameters for AdminAdjustWallet.
+type AdminAdjustWalletParams struct {
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
 // AdminListPlansParams defines parameters for AdminListPlans.
 type AdminListPlansParams struct {
 	// Limit Page size, 1 to 500 (default 100).
@@ -929,8 +1198,32 @@ type AdminListSettingsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminUsageReportParams defines parameters for AdminUsageReport.
+type AdminUsageReportParams struct {
+	// From Start (RFC 3339; default 30 days before `to`).
+	From *UsageFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (RFC 3339; default now).
+	To *UsageTo `form:"to,omitempty" json:"to,omitempty"`
+
+	// Format `json` (default) or `csv`.
+	Format *AdminUsageReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// AdminUsageReportParamsFormat defines parameters for AdminUsageReport.
+type AdminUsageReportParamsFormat string
+
 // AdminListUsersParams defines parameters for AdminListUsers.
 type AdminListUsersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListWalletsParams defines parameters for AdminListWallets.
+type AdminListWalletsParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -945,6 +1238,14 @@ type ListAPITokensParams struct {
 
 	// Cursor The `next_cursor` of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// StripeWebhookJSONBody defines parameters for StripeWebhook.
+type StripeWebhookJSONBody map[string]interface{}
+
+// StripeWebhookParams defines parameters for StripeWebhook.
+type StripeWebhookParams struct {
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
 }
 
 // ListAppsParams defines parameters for ListApps.
@@ -1221,6 +1522,66 @@ type StopAppParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// CreateCheckoutParams defines parameters for CreateCheckout.
+type CreateCheckoutParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// ListLedgerParams defines parameters for ListLedger.
+type ListLedgerParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetUsageParams defines parameters for GetUsage.
+type GetUsageParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// From Start (RFC 3339; default 30 days before `to`).
+	From *UsageFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (RFC 3339; default now).
+	To *UsageTo `form:"to,omitempty" json:"to,omitempty"`
+
+	// GroupBy `app` (default) or `day` (UTC days).
+	GroupBy *GetUsageParamsGroupBy `form:"group_by,omitempty" json:"group_by,omitempty"`
+
+	// Format `json` (default) or `csv`.
+	Format *GetUsageParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetUsageParamsGroupBy defines parameters for GetUsage.
+type GetUsageParamsGroupBy string
+
+// GetUsageParamsFormat defines parameters for GetUsage.
+type GetUsageParamsFormat string
+
+// GetWalletParams defines parameters for GetWallet.
+type GetWalletParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // ListPlansParams defines parameters for ListPlans.
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1257,6 +1618,12 @@ type AdminCreateOrganizationJSONRequestBody = CreateOrganizationRequest
 // AdminAddMemberJSONRequestBody defines body for AdminAddMember for application/json ContentType.
 type AdminAddMemberJSONRequestBody = AddMemberRequest
 
+// AdminSetSuspensionJSONRequestBody defines body for AdminSetSuspension for application/json ContentType.
+type AdminSetSuspensionJSONRequestBody = SuspensionRequest
+
+// AdminAdjustWalletJSONRequestBody defines body for AdminAdjustWallet for application/json ContentType.
+type AdminAdjustWalletJSONRequestBody = WalletAdjustmentRequest
+
 // AdminCreatePlanJSONRequestBody defines body for AdminCreatePlan for application/json ContentType.
 type AdminCreatePlanJSONRequestBody = CreatePlanRequest
 
@@ -1283,6 +1650,9 @@ type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
 // CreateAPITokenJSONRequestBody defines body for CreateAPIToken for application/json ContentType.
 type CreateAPITokenJSONRequestBody = CreateAPITokenRequest
+
+// StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
+type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 
 // CreateAppJSONRequestBody defines body for CreateApp for application/json ContentType.
 type CreateAppJSONRequestBody = CreateAppRequest
@@ -1311,6 +1681,9 @@ type RollbackAppJSONRequestBody = RollbackRequest
 // ScaleAppJSONRequestBody defines body for ScaleApp for application/json ContentType.
 type ScaleAppJSONRequestBody = ScaleRequest
 
+// CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
+type CreateCheckoutJSONRequestBody = CheckoutRequest
+
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
 func (a Problem) Get(fieldName string) (value interface{}, found bool) {
@@ -1334,6 +1707,22 @@ func (a *Problem) UnmarshalJSON(b []byte) error {
 	err := json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["balance_micros"]; found {
+		err = json.Unmarshal(raw, &a.BalanceMicros)
+		if err != nil {
+			return fmt.Errorf("error reading 'balance_micros': %w", err)
+		}
+		delete(object, "balance_micros")
+	}
+
+	if raw, found := object["currency"]; found {
+		err = json.Unmarshal(raw, &a.Currency)
+		if err != nil {
+			return fmt.Errorf("error reading 'currency': %w", err)
+		}
+		delete(object, "currency")
 	}
 
 	if raw, found := object["current"]; found {
@@ -1384,6 +1773,14 @@ func (a *Problem) UnmarshalJSON(b []byte) error {
 		delete(object, "limit_value")
 	}
 
+	if raw, found := object["required_micros"]; found {
+		err = json.Unmarshal(raw, &a.RequiredMicros)
+		if err != nil {
+			return fmt.Errorf("error reading 'required_micros': %w", err)
+		}
+		delete(object, "required_micros")
+	}
+
 	if raw, found := object["status"]; found {
 		err = json.Unmarshal(raw, &a.Status)
 		if err != nil {
@@ -1427,6 +1824,20 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
 
+	if a.BalanceMicros != nil {
+		object["balance_micros"], err = json.Marshal(a.BalanceMicros)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'balance_micros': %w", err)
+		}
+	}
+
+	if a.Currency != nil {
+		object["currency"], err = json.Marshal(a.Currency)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'currency': %w", err)
+		}
+	}
+
 	if a.Current != nil {
 		object["current"], err = json.Marshal(a.Current)
 		if err != nil {
@@ -1466,6 +1877,13 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		object["limit_value"], err = json.Marshal(a.LimitValue)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'limit_value': %w", err)
+		}
+	}
+
+	if a.RequiredMicros != nil {
+		object["required_micros"], err = json.Marshal(a.RequiredMicros)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'required_micros': %w", err)
 		}
 	}
 
@@ -1519,6 +1937,12 @@ type ServerInterface interface {
 	// AdminRemoveMember Remove a user from the organization (not its last owner)
 	// (DELETE /api/admin/paas/organizations/{organization}/members/{userId})
 	AdminRemoveMember(ctx echo.Context, organization OrganizationPath, userId openapi_types.UUID) error
+	// AdminSetSuspension Suspend an organization (AdminAction) or lift an admin suspension
+	// (PUT /api/admin/paas/organizations/{organization}/suspension)
+	AdminSetSuspension(ctx echo.Context, organization OrganizationPath) error
+	// AdminAdjustWallet Credit (positive) or debit (negative) an organization's wallet
+	// (POST /api/admin/paas/organizations/{organization}/wallet/adjustments)
+	AdminAdjustWallet(ctx echo.Context, organization OrganizationPath, params AdminAdjustWalletParams) error
 	// AdminOverview Counts, capacity and revenue of the installation
 	// (GET /api/admin/paas/overview)
 	AdminOverview(ctx echo.Context) error
@@ -1543,6 +1967,9 @@ type ServerInterface interface {
 	// AdminPutSettings Set settings; sensitive ones are encrypted at rest
 	// (PUT /api/admin/paas/settings)
 	AdminPutSettings(ctx echo.Context) error
+	// AdminUsageReport Metered usage of every organization
+	// (GET /api/admin/paas/usage)
+	AdminUsageReport(ctx echo.Context, params AdminUsageReportParams) error
 	// AdminListUsers Users, by email
 	// (GET /api/admin/paas/users)
 	AdminListUsers(ctx echo.Context, params AdminListUsersParams) error
@@ -1552,6 +1979,12 @@ type ServerInterface interface {
 	// AdminPatchUser Disable or enable a user
 	// (PATCH /api/admin/paas/users/{user})
 	AdminPatchUser(ctx echo.Context, user UserPath) error
+	// AdminListWallets Every organization's wallet, by slug
+	// (GET /api/admin/paas/wallets)
+	AdminListWallets(ctx echo.Context, params AdminListWalletsParams) error
+	// AdminListLowWallets Organizations suspended for funds or with under a day of runway
+	// (GET /api/admin/paas/wallets/low)
+	AdminListLowWallets(ctx echo.Context) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
@@ -1570,6 +2003,9 @@ type ServerInterface interface {
 	// DeleteAPIToken Revoke one of the caller's API tokens
 	// (DELETE /api/auth/tokens/{tokenId})
 	DeleteAPIToken(ctx echo.Context, tokenId TokenIDPath) error
+	// StripeWebhook Stripe's webhook (signed with the webhook secret)
+	// (POST /api/billing/stripe/webhook)
+	StripeWebhook(ctx echo.Context, params StripeWebhookParams) error
 	// GetOpenAPI This document, as JSON
 	// (GET /api/openapi.json)
 	GetOpenAPI(ctx echo.Context) error
@@ -1651,6 +2087,18 @@ type ServerInterface interface {
 	// StopApp Stop the app (zero replicas; its replica count is kept)
 	// (POST /api/paas/apps/{app}/stop)
 	StopApp(ctx echo.Context, app AppPath, params StopAppParams) error
+	// CreateCheckout Start a Stripe Checkout top-up
+	// (POST /api/paas/billing/checkout)
+	CreateCheckout(ctx echo.Context, params CreateCheckoutParams) error
+	// ListLedger The organization's ledger, newest first
+	// (GET /api/paas/billing/ledger)
+	ListLedger(ctx echo.Context, params ListLedgerParams) error
+	// GetUsage Metered replica-seconds and their cost, by app or by day
+	// (GET /api/paas/billing/usage)
+	GetUsage(ctx echo.Context, params GetUsageParams) error
+	// GetWallet The organization's wallet, burn rate and runway
+	// (GET /api/paas/billing/wallet)
+	GetWallet(ctx echo.Context, params GetWalletParams) error
 	// ListPlans Active plans, cheapest first
 	// (GET /api/paas/plans)
 	ListPlans(ctx echo.Context, params ListPlansParams) error
@@ -1864,6 +2312,60 @@ func (w *ServerInterfaceWrapper) AdminRemoveMember(ctx echo.Context) error {
 	return err
 }
 
+// AdminSetSuspension converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminSetSuspension(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "organization" -------------
+	var organization OrganizationPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "organization", ctx.Param("organization"), &organization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter organization: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminSetSuspension(ctx, organization)
+	return err
+}
+
+// AdminAdjustWallet converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminAdjustWallet(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "organization" -------------
+	var organization OrganizationPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "organization", ctx.Param("organization"), &organization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter organization: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminAdjustWalletParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminAdjustWallet(ctx, organization, params)
+	return err
+}
+
 // AdminOverview converts echo context to params.
 func (w *ServerInterfaceWrapper) AdminOverview(ctx echo.Context) error {
 	var err error
@@ -1989,6 +2491,38 @@ func (w *ServerInterfaceWrapper) AdminPutSettings(ctx echo.Context) error {
 	return err
 }
 
+// AdminUsageReport converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminUsageReport(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminUsageReportParams
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", ctx.QueryParams(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter from: %s", err))
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", ctx.QueryParams(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter to: %s", err))
+	}
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", ctx.QueryParams(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminUsageReport(ctx, params)
+	return err
+}
+
 // AdminListUsers converts echo context to params.
 func (w *ServerInterfaceWrapper) AdminListUsers(ctx echo.Context) error {
 	var err error
@@ -2036,6 +2570,40 @@ func (w *ServerInterfaceWrapper) AdminPatchUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminPatchUser(ctx, user)
+	return err
+}
+
+// AdminListWallets converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWallets(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListWalletsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWallets(ctx, params)
+	return err
+}
+
+// AdminListLowWallets converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListLowWallets(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListLowWallets(ctx)
 	return err
 }
 
@@ -2113,6 +2681,35 @@ func (w *ServerInterfaceWrapper) DeleteAPIToken(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.DeleteAPIToken(ctx, tokenId)
+	return err
+}
+
+// StripeWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) StripeWebhook(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StripeWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Stripe-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Stripe-Signature")]; found {
+		var StripeSignature string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Stripe-Signature, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Stripe-Signature: %s", err))
+		}
+
+		params.StripeSignature = &StripeSignature
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StripeWebhook(ctx, params)
 	return err
 }
 
@@ -3372,6 +3969,188 @@ func (w *ServerInterfaceWrapper) StopApp(ctx echo.Context) error {
 	return err
 }
 
+// CreateCheckout converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateCheckout(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateCheckoutParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateCheckout(ctx, params)
+	return err
+}
+
+// ListLedger converts echo context to params.
+func (w *ServerInterfaceWrapper) ListLedger(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListLedgerParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListLedger(ctx, params)
+	return err
+}
+
+// GetUsage converts echo context to params.
+func (w *ServerInterfaceWrapper) GetUsage(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUsageParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", ctx.QueryParams(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter from: %s", err))
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", ctx.QueryParams(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter to: %s", err))
+	}
+
+	// ------------- Optional query parameter "group_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "group_by", ctx.QueryParams(), &params.GroupBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", ctx.QueryParams(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetUsage(ctx, params)
+	return err
+}
+
+// GetWallet converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWallet(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetWalletParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWallet(ctx, params)
+	return err
+}
+
 // ListPlans converts echo context to params.
 func (w *ServerInterfaceWrapper) ListPlans(ctx echo.Context) error {
 	var err error
@@ -3579,6 +4358,16 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminListSettings, options.OperationMiddlewares["adminListSettings"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminPutSettings, options.OperationMiddlewares["adminPutSettings"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/audit", wrapper.AdminListAudit, options.OperationMiddlewares["adminListAudit"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/wallet", wrapper.GetWallet, options.OperationMiddlewares["getWallet"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/ledger", wrapper.ListLedger, options.OperationMiddlewares["listLedger"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/usage", wrapper.GetUsage, options.OperationMiddlewares["getUsage"]...)
+	router.POST(options.BaseURL+"/api/paas/billing/checkout", wrapper.CreateCheckout, options.OperationMiddlewares["createCheckout"]...)
+	router.POST(options.BaseURL+"/api/billing/stripe/webhook", wrapper.StripeWebhook, options.OperationMiddlewares["stripeWebhook"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/wallets", wrapper.AdminListWallets, options.OperationMiddlewares["adminListWallets"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/wallets/low", wrapper.AdminListLowWallets, options.OperationMiddlewares["adminListLowWallets"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/usage", wrapper.AdminUsageReport, options.OperationMiddlewares["adminUsageReport"]...)
+	router.POST(options.BaseURL+"/api/admin/paas/organizations/:organization/wallet/adjustments", wrapper.AdminAdjustWallet, options.OperationMiddlewares["adminAdjustWallet"]...)
+	router.PUT(options.BaseURL+"/api/admin/paas/organizations/:organization/suspension", wrapper.AdminSetSuspension, options.OperationMiddlewares["adminSetSuspension"]...)
 
 }
 
@@ -3587,195 +4376,231 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37ctvIuSD+Kl08p8pkDkTJsmfOjFSp30+xPYlzPLaOpclkd+glWsBHsiOwG+lukGZcqtqn2QfbJ9nq",
-	"72uAAAmQIE1rfFH+yNgm+v7drx86kZqmSoK0pnP2oZNyzadgQePfLtL0ktuJ+2MMJtIitULJzlnnegKM",
-	"p+kjw0TMlGaST6HfCTrC/Zi6IUHH/VvnrMPTtBN0NPwzExrizpnVGQQdE01gyt3EdpG6z4zVQo47d3dB",
-	"51mmjdL1i4YS3tthhF+ETI2YnQBLNcyEygxL+Xi5jX9moBfLfdCYzualn0OaqMUUpG0+t4YEuIHi7DPQ",
-	"RijJZDa9Ad1wC3Ex8Y6X8VxNuZDNu4nx92IzE2Xshsegr3fcwitu7IsZSPvy+foe3oLJpsA4M1YDnzI+",
-	"sqCZnQjDwI1hIi72MgEeg17uxk18hDMfvXy+5WVeiamw68tf8jEwI/4FAXvMrGLfnZywbgwjniWWPT45",
-	"6TWBQ4Lzldec8vdimk07Z9+dnASdqZD0t8dBvhshLYxB43be6PFf6DS1r6L0mEvxL+7+yW2LR5YJybom",
-	"ycbumUTcO2cKR/CEjZRmnEU8SUCzubATpmR1jsYr/PvRJefm6E3p2y0X+UaP/xuvYm3jV9w9pGE1cwa4",
-	"xygRjk4wO+GWRVxKZZkBy2hThnXxLa9UpiPonSNq0k9sLqRpegmlx9u3XOykGRPK91Xgg7vwBlxQ1Tvb",
-	"BSMuE75hI2nCZRvK6L7bceFrdQvy5fN87ZpJLX4Rb5x3pPSU285ZJ8uE+3J9nV8M6OYDZgZ0cUCYcpE0",
-	"nNB9uNMJ79zHJlXSQM6ALqIIUusGO14lrSOhZx8cW0lEhI93/A/jtvahNO+/axh1zjr/drzkbsf0qzm+",
-	"SFNaqZalBYSAwhomYc5iMG7nzFhu4ZxpiJSMROKgPVJyBnoMTEkmbL9zF3T+xOM/cwtzvtiw21SrmwSm",
-	"/7Hbri9pVN3On6voFjSLRcwcRnJp5o4P0X7ewj8zMPY+90NMEpdlkcoS2taN+0ces+6UJw4AIWZ/vXrz",
-	"OmCZvJVqLtlIQBIHbK6VHDMHGAG74TErJJIeHumZkqNERL/jgWh9Q3DiaJy6+QdE9pEhIMFdvpCzg8Hr",
-	"Czn7G9dmA8w+MmzGteA3CRhc/ielb0Qcg7zPW3rtYC9J1Bxi1iVAZDyeChlU2aHJTAoyhjhwe2fIiB1o",
-	"RBOI6Y1fK/uTymR8v7tnJosm/jEds3ZPSzz5kVlhxo4F8EWieHyt1Cuux3Df4Hij4gUThqkZSlskA9Fd",
-	"0vaQUsXCDfmJiwTu9TJfjo5+5jaaIPeLGZfKTqCQlHGD10r9zOXCkydzn7u7YJpbJy942Jtzk8PfOXsL",
-	"Vi+OLlCKNXxh2HwCKMJZvWB8zAXKYl7icZsoDagRqfAVjBs/5yvy5ppUiYxX8sxOlBb/gvsG/xlPRMwi",
-	"DTFIK3hCpOQXmWoVgTGOuvwuUO6fJ2Y3mXUgLyTu9JyFoLXSJkQoM8y9IDERv3GTpanSFuKfIRb8Gq/7",
-	"/vf/yLBntOSR24I7gSOOTsJHLUmrzBJrdBd+l0MIiT+XL1HiQ81cqxS0FSQYRRq4hXjIbUWgi7mFIyum",
-	"sC7VBR14nwoNZtMYmSUJPTRJamtziLiFABl0Em7sMDObN7h1MZIiP6z/kGoYiff1wikKwI8MGwnt2PWE",
-	"ax5Z0CZAJIYkoS8M4ynXtl8r/i4F1t86eEDcSbFu5SpXDhuUn+ZdMTmxFbf3/E1fCZLKqu8qLEyrf9go",
-	"yubwcVcsxLXmC7y8paGkXpeoHBJXqw6q3Xwc/wzTG9AlsZLHxGZ4clk6yognBoKV06GuUPuiWhF12XTa",
-	"t+6b1Z3TlH6C2i2n6WHQJ4YE7EdCNMjZUEPsIDKuMWZoMCAt67rRPc95CimETfkCScdcCwv4A8l+IGes",
-	"ywdyJmAOOijkLmGs5lY58SURxgo57p2x0KQQ9UHOQjeDZBOOhhq9GMhbWJBQyyWDaWoXjiVk0B/I5XXc",
-	"KJUAlzuQgkYkLotUw5aTaTCWazuMVCZtrTHK/WwYN7cQo83CKDbiaJUrJhfSfv+0s27WCTrublqoj1fu",
-	"M/e55TYzbQbQh3dBJ0vjnQHPi03rx33mbsE/n6N00imjZBI1Vjm1ldCATDEvrvm41T1sIICrb7bc3Orb",
-	"+MssLqlCFyv3UMGsBgw+CLF0ev990Uk0nEeTHenjDvBH09/d1S9+5SdaoXpqOuWkVhU3tgZtq/dDJmOz",
-	"yQcQZcaqaWF7NgEzKHexLspkSkKuHJP8xv784pr1+/1jPzcZaVvvCEi5rr/X5vHLC5oAT+xkGE0gusWZ",
-	"kuTNqHP22+aL/wuOeoaD7t41EvvlMmLKSTFcUT8kw1+YhhFokBE4AVbIMeNMQ6qMsEovWDfl3BxZh1Rp",
-	"ejZ7HAykhrGj6Ys+vOfTNIF+pKbHFvj0mKfp/28m/PS778/6/X6vz17iCiI2AYvF2GlYA+lou8psdRku",
-	"Y3bDNTjV/WgC770w7f5Fw8hJNaz79PS0d07jie2Qlj/0+xFgmAHrGIx7eRxLCt/ygwoTKQlyCZcbjai5",
-	"+XR9pNK2YrX//rvvnny32W7vcBklfoST4suTWlZgVZoSk15lfas0AZ+5NLffHAFqUGBdkBt8K+C3XGmJ",
-	"au+akfqlTLPtUtcawBGeOvLClGRIiYWS50xNhXWIimqTYZbfomAhNPM+FLTaf0oq8myFdqC3JM5Jh2fn",
-	"KcgYoYsbdvnmqkI83NeGCfuJiUh11/8FC8N+uzj6n8N37v9Pjn4cvvsDy1K3+++fVrSOyzdvrxm8j5Is",
-	"hvicRCrjP338Pfsv8acSfDfTqNaUqUR3WqLbBSIbotp5/u4kd06Ap2As45EVM8LJjci4Ypf2U/1w8sOJ",
-	"G7Y/qtbP+/icccumytBuPcWY8vfDfCyuelA034Ca7Rj+6tVP0YWQorVMjZif65w57sI0TNUMDFOOlKJI",
-	"Z/Co/pH2xM0GxtWO488nKgH0+qnRGuM/Z1NhjGNlShZMxB0hDtCbQv8ax2ghLh+QRFglYQsWb9v6Fqze",
-	"qp/97qJCI8pu3XqOgw0fNmDW9q9LGNLwcRljapGjUJOq4PSrdsxHsptFxa+mZLKog2xvzW4v8D/Lh9TR",
-	"/yjTGqQdlgIzWj/vMkrkLYzaPbD3Iw7Ld79+12OQoMkh3aTskZpnCj3PafPtlNspGNMEZerGgJ5BPNy0",
-	"A4f+y99x+eW7sYQTo3Bapzz3Sqh7eCfzG8sTRztEAkxYFovRCLRpufF0wk2NHH2ZCwX0HPjHt5mU+Icr",
-	"gtqAkfMjYFdLr9Nzp27iV/1+LTvTNMuWx6LTDQ38c31vbzQGRPgL8G9GlyJi93ZzJPgYIdP2GjKd1CHR",
-	"BHRhDPK+X3PGJtam5uz4eJCdnDyJcqbuCDVL+A0k+O/Qr/w8JMJPPw2kcprJ0sr0VmXubQs8dM967YCd",
-	"7Egornl+4OeRCCFo3k6USumPXhNoK6itMGEChQqi1ANvzSPWIGFQJitLDKmlDv4BKu9eKw1ksbAvpKUI",
-	"myoRc3JUHWZBf9x319wnGwk6RvtkIgkYyFk/zWxA4hfZSuqglkdW6WFhYt3KMOj7zIBusL5tnWE/K6rl",
-	"ggC5nks3ccjqFpvRpIVZcbsYwPUYrB/d9OutkHELi5FbsHrV1acKcqioTlzeRJ3dLb/H7f4GB48HsZ8t",
-	"Afu+zGjPkHBecmPmSsf7+RxyVE79LPVyJcwrH0z5+1cgx3bSOfvPU9Qh8r/+sM1ftLbeyuy15ywklbU3",
-	"QueS1Vwa/GCIeNUa2zbxfA3c+zrXfloatkE61em3jqP0naDzk7vhTtD5hWJ2SodZJeDrpnkeLwJ2qdVY",
-	"A+oIjhGPNXfKgNJL/rzVIYe/luzK/hxl8l17abUXj7iTu9H2dGp5X6CQw5gvalj0m6mwPsYTXY8UPxkr",
-	"IE8wje+ziyLGaMpjyD0xA3lx+bI8zi/HppmxqLMzzhIxAndG/4WM3cws4Ra048LcD81do92np6dkoZsL",
-	"A71zN4MaC0kfBO45uGTFukvLIa69CNATRWSHcbkgjl5o90++/+5km3KfO4VKePb90wqePd4GBjjFhjdN",
-	"0/2eM9/aqqL+/PUViU5n7H/9xo/+dXL047uu/8PRuw8nwZMf7vJ/7/1//16HjTuY98nOV3tmP0/z0Slk",
-	"fL/T56p83Q3kv7Hu25+escePT5/QhZiAccsScAqAnauAuYfWkvvoZm9QJptxL3CQORdJHHGNiP/ykvE4",
-	"djRhuy++2F3z4cuxwh8HACXYfHz6wxbgDDpqLqEkfq2ZYOE9+WAxepZQ3K5HLeMstUqJSbLxJ4HLBhhz",
-	"yzVf82XC97xesiXWGdyCTpRmw6lIElE10NeSkFiYNOGLYaN/uWwI3D7dFKZKL4bTm+2fbghLEREMJyrT",
-	"yWI4FZFWplZo3WSSrH+NymEr91Te+cqZ6zfU/Ka/mMPHdQgzxFiE+vduvsnDyGK5hL1Z+CL5+SHWalus",
-	"1bqkl99XcxSWhff2nJmJmks07FFgrTBFlPqnDL/Kd1j36s8p5qA2Ouj3iGypWpMOG6OxxWJB9rP9ML/J",
-	"cN3aefK8Yn9dYRVp2vb69jNF8DgREj4Kb0ZCCjP5SOSrWl1bGDla3kqzWwF/GWowKplBvU68UXdUSXLD",
-	"o9uhGrX0IrQQfd9SYmUpukp/bLzduiLrXcloQfFm4+LPqHyOKFqezgjx0B3T4VCWgjbgFNR3m2O02qCq",
-	"h+xy+FTFeJnHFKw8U0nrXSq75bcoR13pUnzVEtCrELvVerREz0OYkErIfl8mpKqvZl9S34xISwj7WJhY",
-	"gkLxyBvIJiXyrssqE4huPxJp9qGlzXrjazc+EQbiM+ZUQH0UcQPs4urZy5cBSzO5iFQMaB+p0RtrVaFd",
-	"BCPMEahzmyxQ/UKvFV4aI8Q/96GvGHyLripMX+t3NlKXFYOPxDjMImplBlqMBMQBuUDioFhrvnSB2iKZ",
-	"eyC5jEuOE3KJnuXzsa6EGWiWajUD2QsGMp+fdd0k13+/Rr+cjjF1YqQy6dRuWpp1i4+LReKBtCr39PTy",
-	"zbEuzy/GzeDU9lQrNTpHoxUN7DWEddEaUcHRNtIEPPPfyiOKGT4SkHGSxdCb1T5qsjqELWC+hLElmAvK",
-	"yFg9Uf3WVmTXyiU204CD0GWiJvdGk9efvFaJeP76KodktF8ixGPirdUqyV3g5ZIHbUx5QwyspAfwDtB8",
-	"CnJ9djYYtQt7+N+v6+UAnmQ1a5aW/CMtSZZVXO+c8RuM+8cce4z1N2w+UfUB//22BvJGQ1meULqjjv+x",
-	"UbcHzHugjAdGCQ+9cx8+hHfPhPEOaUfG+51gW1yXO1ftLc1qdZIi82BdxsWMI/Q1GMunaXvm2dq3SX6N",
-	"3RfY0w2kIVXaCjkeepRLQG946yV2EM/vBJ1fuZbum3etCKoH3BqHTu1Ogk6earB682s31fjAh6CeBCn3",
-	"RTx/EpDEL3KpprpvDOOtK5JiJzm19Fn2GHGAwUO5uRCrZfjcoP5Pb97sBkcrh6GNLAfUHaQcJLdb1OSL",
-	"9zyyyYKqpIyYD3pkXXgPkSOi0547TOpO3f3L9fUl5hv4iCUKZnHQ1DtQaDNKrTOeDA0l+1ai0p98Xykm",
-	"UxuDmvpCGzX4h7HzlQkfb5+P0nBS0ELFe2/K4Y7K7J7j6+j/KzXe1yvVbF/e4NXfxxaMe2wwA7cw6TZb",
-	"SOt/Ga4Szj8B16C3k0uatzJLxSpad7afocbCltnJcAp2ouLyNv4xt2ikEMNVA2q9kbM9raTsUTMR6VU2",
-	"nfL6WBIsG7Nlol9MjR7t681UtxZUTll/M25TBzL8N4Jqo7m4fe4rXU07m2jN1ZDJKUcEr7rg6lvtQHRF",
-	"h+CW/rLvi12uA9zBzf27vF/uxV23JRTxLy1SEUrWfpyweMXlLHV3UakSVmttL6TbFsLoDU+4jGCTo3N9",
-	"0D4o1fJ9pvjSOx2h8Un3e6Z90nu3P60pRUYt32jlvGvP0Zxvuw0yDoHkFUi7L1R/MwPtVMJa0G4LoO7T",
-	"4c1iWASdNym8LeZa22HEUx4JWxcZnCQqwheqxkC02XEx1EcC3Cxs6y3uvNoea0gV7/btUAOPF/v4QWmp",
-	"6jT14RJ0gKD+4hsv9V1takfuYTDD06eTPcKU215OOZqlCj4+sr3tPBQav88F5wstJ3lXa+qZgcygIZr1",
-	"9OlkN6aBo56cxLuNssryZLchc54kYId7cLaVa1o95/oZVvbXtHbd7RYMYbgPEDlBcK8zrUrVTdvIlyBa",
-	"2lklqZVE6YIgrqPREorq7gCTLfcPWIoF1rNqI2wVn9Zuw2fn7RvidhgBaWsoXFsJaiVibkuU3MdHxq2a",
-	"gUUELMW6AbiJIzeACclwxFEmhTWs+5j9cvWc/ZE9PsH/9dqmTx1SNDtgPF6Qg8tuEpuDvENIagjB9yWh",
-	"+bq5O9dF+fJjRg8UGrp+o74A3ZZ0qpVcjJ+esf/84eQ/mS96x3wyUY1BlJJZWrIWmqb2YqlUX2uoLBm5",
-	"ay2uxjomWbtSUl8o/HoC1VKjrIt/PYL3EUAMcX4ZVI2mftph4d5rU0xqNTKkYl21CWx0payGef/y9mVe",
-	"JsZOgN0KiXmkftPeoJ9nfZrbRcolJP0YZnllQ3OMZRORSR8VQU6tPIm02+JEtZid2SsqAWP248i+gEx7",
-	"EPHL+USJLXmjxex1ey/HnR2mZhLI2fAWFma3UZ9NrYHG2gLbwph81Fqp4g0VwqkvfFPcUu2jeKPaatgO",
-	"t4wzMn2gYzhWTkBwgkFZCj2jRAqDQS70tSH/8UA6cZSCX4DH6EqmmiznLPcoUzVO8irbiUM5SAzgGJzD",
-	"DKRU9EP36cmTXoA/GQCqxefOROlbpSp6Pu85t7Dj9gojTifo0Mq1lva3PsBvP8QqRaFt6WlQfsp8VN3T",
-	"XEU8gf0207b+0spuimG12yHcXkfdCTfDhniMXyeABar4MmjAV8zrCotwdQP0er1+bfHDW1jU2wcBcw6b",
-	"hJW9yv/VH+F1llDniGLJvAgX8vHd4pnccfKVyocISpe4VSStUOTd4GLP6yyupv3pNmz8EOJ0Doz3JVH/",
-	"Yg7luCqrxDX1oaybpVpXlOVDUCJxSv8ZEuJSCelyHbl6RNqQOtQyNHefDKM61W7FL1bMW7qarW4y9xyH",
-	"ACPybt4LDCGWRZkWdnHlVqft3qAj+iKrawFy4bOF//rrNaYKO5XdYMjuMlW5G6acm+H//d//J0QKigfD",
-	"tyEPd7ENJ7JS+WwhR6pebscYDje3GjGcNw777JlvRhNDlDgoq3TqYF3H5QNfyw7lkmAgQc6C3LZgqJ6G",
-	"b1PjJvfiMRgmbOAZPROWWcUulbFjDSg2DKQvssK4ZUpG0Gdv67qC+K4cV3Oup9QixAsdTiZi8wm3WCBl",
-	"wXz5EifGYBEVilAJSdgO+wM5kH/AVhnuCyP5LQwjbuCckU6FKFZodGFTTfNwIJnPKacYoKMEZpAsi6gn",
-	"wlAE4lJNwEjgTKPs8gfmgMGhdeQlrPDCV6r3f6fYBbYW3hgGbF4UqSHoEIZxt58lHHVDrOt3zFNxzDM7",
-	"Ocafwl4TgLnRa2OosHcY5GUD8bgEiGEPz/ACAwVDHOL+/fgPoQ+05pE1TEgjYljrvlQKRnTr3kCi5Ngw",
-	"qwLf4MCHb4c1nZPCvAVSV1GjhlDpMT4GtkEqtTdh3DDO8g5RXDIR99lFHgSJAbDLlRlQDJSbaG27GDDJ",
-	"p8CkktBnbxDTsWQUleWs2Gt9Jp6b6OnJ0yCf2O1GYMjYougsgynMeI90g0gfi3sUBsGnnlf4sl5urKOP",
-	"BLUpHwvpyKl/KdSxQ0ST0Ld4I/SkLT4ybpPVDnDCeCHbvxLG82MbOFxKyfFRImYQe5G+i3WXAl94KXAA",
-	"aHq4lyuHg/roCqRlGNBHba7cippanNEeKz3LQhLqExGBJG+hb3x0kfJoAuy0f0J1gzyhc7r5fD7vc/y5",
-	"r/T42I81x69ePnvx+urFkRuztBB0rm4Xl06VZ5ecXzn4L2WKnHUe90/oc5WC5KnonHWe9E/6TzoUVYak",
-	"fPWpcmfoGJBNOSaFkPAydpzGfede6IJs9+V+gL+t5zkkC8rmXMliRxWru+zA1dvQ+6tl37J6frnc3jE1",
-	"iGvxoW8v6HTlSq+p05OTQ/aYQjGgtvuIA0+HjO6WsFXFU1q5bsJih8elXk445PH2IZVmIjjoyfZBy95B",
-	"OOLp9hFFux6UJfIomw7RWp6meegpmu2SxDeUU0kMjuMIbTBTl48diBEAdt65qdYAN4vJsrcFcvGzfUEX",
-	"JBU0PjT0Ni3ve6mVlm1cDqtGdXZq5PahaaKvDd+KIlcbMc7f8leMdFiU3V2GY21YdHVHJFtzKW9Gtjcr",
-	"rt8VpPuSYGgtBmojKFXu6bMGqAp8VN4rcIKrjzJbBY2gkyrT9PLrpXZ8l0cw9k8qXhzsTZpr+txVtV2r",
-	"M7hbA47HnwQ4mro9rfWI+5xJzI/bRxStFt2Axy2WWO2Jh+O+a3OemlZdbvDpaZvB5QZlVWh/ltcoq7xN",
-	"UHTeTZYNb3KD/K4k8vhD+a93mynmn8GuIM1u9HKtEe69EcQdYP6z55FvVvRlJINLce/jgeDYe5y2s08f",
-	"nX4AQPjCBLZSPsFGNutvEp/Idxr+amU3DwyoGlYp1q78uWjTdigKc3jOvtZJrhVDPzQANpG1aZE18nXB",
-	"2zfD+S/iGNvYVYou+ioXK7KAzlunCWuYz6M5EAM4/uDWfRnfkV8DK3fXY+xbbIRxMKQNPjS1Y//I1vDr",
-	"POFpXa1f7PnxjaNOBR7pShgnQBxpNV0DRWqa7YAQjdgokPZawmIp86VZ4CjyYz6lzJiv0SQv+t/7v4/6",
-	"S000ApbHnXuXHMaZ15kp211/mvA2tpJL/OyLtpEUUccbhTa8j2DZPgrNT1+OjYQM1+4QQd75Smkmld3P",
-	"THJJwW+fzjxSrsV7z2YRih6vR3XqFvZgBvl8zCDMx2G2JWnHH9x/tgsvVEvVw/lu1M1nBNRaMp7WtX7D",
-	"qq39r1VMoPP5l2JSofssM2BY9+nJj8ua/ecsBiRN2FPVIs8CHvdqKdRGe9TBX+3kvonLF2FvIm5S2Jl8",
-	"jFkNN8mzY2peCzNnDvFeh2dEy8SeO8qhLubB/oZHeKz/2H/OezUNfPFMbVeC9WUyNVLaPanslvpoUswQ",
-	"BkAJw8R0mlk3vqUuVU5E2SzP5wkvX7ZIXw5+3ijV5xeDZOwWFl+OQH+Zh6TlRzgvBc37hrwUqOwrFNZS",
-	"5qwmq4xUhUQYC3E+uwO6vK6rkBidh62IKOoiIF1COtjss4uBLI1abgpLIHJzC3FQVKLlCdYzYHNucBL/",
-	"78a9xUBi0x8hWTg0EGmwYcBCqt6Ef8qrXoVuZDi8hYWPXavjM1kZtD8Ju1jPFrtnGr8F6h2pz4Elf8wc",
-	"7rELdZ4tsgZHOQz1Pncu8UUS/SuwtUhctBsGGelF6rCRW+yZ3I7oF0URNlP8X8w+zrrPitwXGQobaT3e",
-	"x5dD4PFdlj7C/ew0v1DxuE9npymXq7hnO42vlldL59xbP9hpPis7ja9j2JZwkZsJ7TSF/riK2UWulg84",
-	"xfwKioDPG/9RVmyRYlFJ3hrIwmch4b0tWhWiQCN9AWafWtNnz3ExJ9XwxChqSGgnMJDlxZkBYzADYaQ0",
-	"GysVnzOQ+bgxF3LZ9N6JOReXLweSdtZnF3IlFy3iUiqbH9MNgGTULOLk5WN2JuZu0KdVpVcr29yzZPTF",
-	"k4oHh3gdbXnuEUNpQrI2ZKbIw0LK4vnnCmGxFqapz+fB/B2IsYRPhOl5eWtH1n18wjibCplZ6Dk6EyDW",
-	"KwkDiTybfKJOL/JDkJ1zdsOjWzUa5T1Ts5sE8uR6Hk3yDLWBVCPGmbEa+O05ehkZCDsBHZQSiJyO9fT0",
-	"Rxr+FqxeHF2MLOg6MkHn/jQoXqmEfM/oXapwXCsBlvjB/WL6l4JVblQLinGt1M9c5l3VTCXPtnP227uK",
-	"w/G9j0AhTHBcONfXfd/g0quw7l9/va7YsjI7WcVaSnquVWbGYH+GzieNrGpiH5TKuK/Zfi3PwWdGuuta",
-	"rf9httxPuWx4PWF7DUBCC/M1kJZP0uVsrpUcE7XyycDYUlkOZLja/zs8Z+MMjIEqjeS5COb+NXBkqddn",
-	"105GymFB5iVIKq/vgxQwjMQHL6hbyL9cykjsJrMUYiKBTfltXjjI07PzFbLImYQ5LZRPMPIJq/7Vamhk",
-	"VGnP/ql0p9oe8J8Z1Swuj14p70gCXCcCkM2xCTcMyyU+kNVDk9VVn8ASah+ZAm0D5ttnIa3APOhCAXGI",
-	"RJrFFrrhP2qirYkwNu8j+4XbifJjbLcV0Z1UEzrvEcYb2IJ7+bWqASbvnUZ1IchSjj1qaxhqk8mISoAU",
-	"7YI/pcUoX+R3shqtdkZuYOt4tQFJ1Q653H0+ELkdonLW4PS8uEd0C/nuyRG0ok7HH/C/W6KO6d9LULwb",
-	"rcJRL5/vELrzFgWV+w4K3j9qg/ab9xiqsJQlPWl+EF+QoZ9jXJMs/iYFSVUdPoqUbyr+uVrwpxaJ/T5Y",
-	"rKJsCtIh8AaN5XoiTPEpOsT+evXmdek2pmB56Ta2F55IGmtObA9+/wtWWGnDOd/o8X9jLvxDQYkvM7e9",
-	"ptAIGopWA6ocJJVZePXKKAycjMzGsnDK3w+xSnkKeqj0OMS6jqxaINabrTgWhYoyawZSU+VQ9jiozlWu",
-	"Ze6mnKhMuzlPf1yds1atIt6fpveFC+8+qQyTpr+T+OJusIHa8TQtufGJ3VLBLcdwL72mkEkrEsaxBynV",
-	"98IyUX0qZRp7l/GLaz6ur1tGlbx8tZ6A/TNTFFyyoexG55Vq6oj6y9tXOSfiCBvN09w9mOi/Ia33ua+A",
-	"RzYcgo0VQrjGh48/8DRdERCr4PYz17cmhzZGX1HT6NzkdXpy6jAH5VPDsLsDCzGCWchx6LGHbE4F/ky4",
-	"YZrSwwjpQM9EBAH1bI2F4WkKXJs+ewspcJubrZzs5VBzwvU0AYM4WCvQ7kE1L9K0bQ71xxDYCpU7vTcq",
-	"J9Wc5Y/yFQsHeeS8RHDtcrOQ0UQrqTKTLHp1okGTRP6lgNDJPYHQJ2R3d18tOL6RHv0aQ/4LCbU+YsNd",
-	"6I2KF2ScL0U3l2QARiqd+5f5RLifZLJgoUkhCtmULwbyBvLoxTMWfhh03E+Dzhn7MChqaru/PgnYoANy",
-	"5n968+q5+5PMkuTu7i7ss9D9MXTy7hQ7sHN2CwvWDcsF3cMAE66xnLoWGHDtjl2EcHAWw4hniR3Ibpgv",
-	"HjrROXTMNGQ/nPxwErDQF48P2W/v3E8JlyGe14+mqq39gfwVyzG+HB397G7ljA06VHnUwx/VHh10aDC1",
-	"DkcMASpFScng3ObwOpDdp49Plxk2vXM0aKnMYjlYx8C8Hwjn8nVX8V2w/qcGqxdCjgeyqERpwRTT18n5",
-	"+JyfJ7XJ88cJ75cZ5Pl1b8TqT1UxAk990BST0pT36k7aTHAZH1nwvjd0aDxQ4E+oKbQQ2i9RgCUD20/U",
-	"OeVbda2RfPXIYKv4vJ40Fqcus6gu1qN+8sP3vdaqyHHJZrLRSPi89N1nSTi/JLPi8jK3Wxe9seurr56J",
-	"4J0ftrGEZv7BBivjFdhCgX5kqAr9+apCHGX+Ix9WSwZFDIYTts/qLJW11sV+gxlx+cKfq1JzeEmBzryT",
-	"1bEFVb1I04sogtTmkPlgX/tW7GsOnLx5Le9xVUMHWnC24w/Lv9xtcgveD9ouV/mCrRelq2qQqf0bfcWM",
-	"640sTlkyOXhFgMnMlxU7ANAeJ2pDbnQFcl+psflGoNfCe3ucJlyswO2aulUHnokaf+UylVZJojKsSY61",
-	"s8vQyinQZUfoVFMnEJXgcCUvm0cTRh89MiycgRYjT12wZ4gTuK7/fo2CmI7JEJRqtG1hnlKlLpt7Z60S",
-	"GjVRxko+BfIZhpj1G5ajdNC0NJB2ogyw+URhNxayP+VmOyz0ZpXvNmhqncCo6vhTPqg5H8si8CK3qzge",
-	"rL4JDSfKjFXT/MjINXLYLuFijmjNWs51CSkcHuRttMhXKJWe8kQY7Ler5k7hQax/+fz1BeJJmslFpGII",
-	"mFTMai4w/S9WttdnL23eySlMySUfnjFSa1YwGFtpFW2CVhHebc14FyM3tz6nAq3WA+m7SPX7/WMctQh7",
-	"5xhsx2gS397O4S12ijKol10UZx7IUlcmRWZ/JsgGPJ+opFpQkOo4UXkHSVHIPE0HcsJ927GJiCYYoloh",
-	"QROVxO6D3jnjy9vOZEx2woEMvXl8SA8WlotR+BRO1n16eup7lXo3mVuVWzZVxg4k6Zb03qhX8jQNc/ig",
-	"fbcOXiGE+3Y0zmelU/9O0S7+yhtkDHrGgHk8WrEotwo6ifM3fbAmf4W1kqv8IC+VXA0mWTKDLXLZ8Qf6",
-	"w8YAExIMM+sEYJUyY1Vq8B8oSeO8Im5hdzkNQLRbUl+pvAFjQyzIpydCtMK9ax8PJZd3KrlcheyijkET",
-	"bDdHhny1AHVyr1zoK7fDVMFtGa1RMsxsFLTb0lYvrjansL5F0diU0z5Zl0TjxdD/A7YyDnurcX05aT0n",
-	"wdqfBel0otStYVm6qkMvu+NT2mlmI+Wk427eyTZgYcKNHWLDWfc3FMD9BjD3lURyhqkFkoqgDWT5M/dT",
-	"wsk5ziWrPUudUErffbXoe3rPQiS6fctQRSDwwH4qUlVV0axK0Y9MGXWkmu9ECUDONllgX8jZlxPAuPlu",
-	"3VG+AVsMyJnQSk5B2iJ6zgQsBl/MrgQd7u0by1H+LR+L7Zq9EQKjCKmUE8mI7Z3KuaFiYSdOKKdopJrY",
-	"6zT7nIHu8Or+Czn7G9dmh7CxbwvMH1zKW1zKbyFNeAR5mYga9K+m+lSxfwNfOIb37pyN7IF+/qI4xCHc",
-	"bLGyIGfoaArQSBv+14v/8cdBB903g07IEiEB61bl9x8wg/DyTfgCCp7DuJO9i7tiXTF18EL1why76O0E",
-	"jDS6WUN5JSQYegvvSOuWWnOGBKxs+XMvYOG/hSxSU2RUTucYyJuEy1t8QHOeV+Gd8gW7AV8v7IjiYFmX",
-	"OvgPBlgSeTAYdPx/B+FAgol4CgZj1o2Q49KwRFjQPOn1WS1/xYviGgbyFlLLMpmAMQxD3HkEf3RMoVYp",
-	"ocv5PFGxoXG4P1PFBuwdD52zEU/MMtv8RqkEsI7+Rh68A0Y/8NkHPrsrn72CkkBNpr8SeduJln24hUWL",
-	"ihokGn4UStd07ruFxca2fbu3738wRt8Drh1CUEQjthNZ6qTE9hA8Wwmsr77YX6/evK6GOgc5IyvbeTjG",
-	"vxoWItnGOY+w5uY0PENLYV4JGH9iXS7jZWlg4NYH/5RqBUmYs8ipoz0mzEDSZBBXikk5oeTq6gULcdYz",
-	"mjwMmAaTTVE0cdMNZPiKG3v0Anf18nnYFFVzkaYvZt9O+kCLKbmxeCMvn39a5wAu4qNwgs4aDO0o09Mj",
-	"fnVE5uNpxq8TblfSDAyLRby021aVyjmmwDXTjpWIz+orXCboLi4Uq0KRStQY/1IQknCkkkTNSSA+o2ic",
-	"q6sXwQC7oeTIbWysMkttSpb/BFqHbOpkg7Gf3c/sSwwMpK83HAsTKSkhsqYO/ym9+1MHpu6P/HXqUeGw",
-	"BBnnVgF3ud08I/bxyUmQh/G4v5ycnLOQJ0mI9mdfQlRI6PU7Qa1Yb6lnwkZxorqzNzKhOY1TliIMx5KY",
-	"APz2p2fsyZMnPzIrplhtmrM/KxZn9AiMjxXrho9PpmHjbnDCbdupG0jwtZty0jCV27yxfIr1qHbVdbab",
-	"MNpTvWB/m8crj4DmQQ7bi6YGne/apAX9icd/5hbmfNFoXvFFThzWmoDw+bmKbish+duIsAYMhSzbUqqk",
-	"zX/wRRVAeUi4+hi/olYJBsv6l3e8odKHo33urZvphke3zZa6ZyoVUKRFoufdCCVDB92Sp2ai0FjIxxAw",
-	"X8EhYKnSNqDWlwNJtSLIGRo4ZabHhFyGmeUpxesd086JwZdyJlF02ClxMo9urc2crJET8gv5jLHp8F6t",
-	"t/7QD4mTD9a3AxkvsPYLYikiN9oD5AxrVcqiOrrH3d0ygEzEE2jmhvjzN4W9V+7ED6j7gLprBnBkkpgC",
-	"SmUcqPQS6+Yqo/V9jR8Z5phk/sEOtTu2iKYPgum3IJheoRDKMZA/hZgi9McUcdkajlS6CYxU+gBFXz0U",
-	"qXSZKPsv0KqgWJRy6/9GXgMmDLuF1G6jVY68bS4rdIlfPBQfb2qIvz15Fu84cAoeT3+PRiD3HT5zEWHr",
-	"4dpjl8Ax4pYnapzBKkzO88KPtXb1K9Az0EdXIC3zng6GWe3eCv7IsFDERTI7adA+1H5o4J9Orc0N6JjI",
-	"GXGtnQrPJbtI0/PCuu4r+4aMU5lYiC/StM9+peKHa141EubRcpkn51I3PrQ85DUSMd3BUvx+bsVfyAji",
-	"kMoqsuqsZ+x1iJWE1ybE5Fj0I+I+hZI9NsfUel+um2JSY18z77XP8l1ddCDFiL12l6WSOE8foKqSNKth",
-	"xookYRqm4CQliFn39CmbqEybXsCEHcjy5vL5NRiwIeuOlB6DXe6Z3Uo1l5RWsXSLDmTpfvC3lX1iFgQ2",
-	"eydbtmGXytixBjOQUtkipdn02bM8BqobnrFUyHHYY7cAqfeGkA8ELe6JmEGdjWPuy09+TlSv7Ilcczr8",
-	"SuVPfYo1VlroLmurNvoTthVLP7jNvr6bPA588Fauh+gUtGSJzib3c9W0e2Ddq6sXvTrLebVfyYfODXAN",
-	"+iKzk87Zb+/cOxskqgTjmU46Z51j5Jx+qvUM1VKXk/4SorC5SY27To2FDEqtYnL0F7quF1VpQuwdsz6h",
-	"Q86zvFdVChHrxmCcRo+3BUFe25fdLHy/VUMkx19mV93giePKlyWvcK9fQRNTtwe5UhHvjM0n3FL3Vc1l",
-	"wCZq7ijWnDrByJjlxlNfEKFfjh/0dp0N69TmQpwTYPhq8FMy/vJlYadiBcAIv8bJq0UvzooctlQrNUID",
-	"Oo8mdIr5BLA8g0Ahs6gFQQfMMDK4WDVP2VlfmaDb+FaNPDZUrJlbNuFpChKrRnB85yoGBOUigRS9g826",
-	"y2BDkL++KMqyhCwRl0xnkilZGrcUSWrH2pHS03J7baEkXZWagZ4JmAee05XRMyiYWmZAB7lc5OtQmBwX",
-	"GM9iYanm0RL2sPPw3bu7/xcAAP//",
+	"7L3tcttIkij6KhXcjTA1C1Gy7O7tlmLiXo0/ZjzjtrWWPD1zm75ECUiSGIFV6KoCaY7DEedpzoOdJzlR",
+	"mVUgQAIkSNOyZWt/7LRF1FdWZlZ+54dOJCeZFCCM7px+6GRc8QkYUPiv8yy74GZs/zMGHakkM4kUndPO",
+	"1RgYz7IHmiUxk4oJPoFeJ+gk9sfMDgk69m+d0w7Psk7QUfB7niiIO6dG5RB0dDSGCbcTm3lmP9NGJWLU",
+	"+fgx6DzJlZaqftFQwHsziPCLkMkhM2NgmYJpInPNMj5abOP3HNR8sQ8a01m/9FPIUjmfgDDN51aQAtdQ",
+	"nH0KSidSMJFPrkE1QCEuJt4SGE/lhCeieTcx/l5sZiy1WXMZ9PWWW3jJtXk2BWFePF3dwxvQ+QQYZ9oo",
+	"4BPGhwYUM+NEM7BjWBIXexkDj0EtdmMnPsSZD1883XAzL5NJYlaXv+AjYDr5NwTsITOS/XB8zLoxDHme",
+	"Gvbw+PigCR1SnK+85oS/Tyb5pHP6w/Fx0Jkkgv71MPC7SYSBESjczms1+gudpvZWpBpxkfyb2z/ZbfHI",
+	"sESwrk7zkb2mJD44YxJH8JQNpWKcRTxNQbFZYsZMiuocjSD8x+EF5/rwdenbDYB8rUb/g6BY2fgltxep",
+	"Wc2cAe4xShPLJ5gZc8MiLoQ0TINhtCnNuniXlzJXERycIWnST2yWCN10E1KNNm+52EkzJZThVdCDBXgD",
+	"LcgqzLahiIuUr9lIlnLRhjPa77Zc+EregHjx1K9dM6nBL+K18w6lmnDTOe3keWK/XF3nreYjeO4+Wz5j",
+	"+C8tRViQ2YE9Zhjpadh0w2698hZAWNr6rWOn6gSdSE8775o3ouSkBl0NV4Z13zx/wh49evTzGfNk/+iY",
+	"xXyu2TUMpQIWGhk2soGhnboWNjE3cGiSCTQD6Equ7uqZiAMG76M018kU6rYn5KxxO0buthlQzeiYa1AF",
+	"OsKEJ2kDPtoPt8LHj/ZjnUmhwYsL51EEmbGDrWQhjH3wTj9YISBNIiS1I7zy0w+lef9TwbBz2vmPo4Us",
+	"ckS/6qPzLKOVagWQgNhlYjQTMGMxaLtzpg03cMYURFJESWp5UyTFFNQImBQsMb3Ox6DzJx7/mRuY8fma",
+	"3WZKXqcw+a/tdn1Bo+p2/lRGN6BYnMTM8k8u9MxKDbSfN/B7Dtrc5n5IpMFlWSTzlLZ1bf/IY9ad8NRi",
+	"IcTsr5evXwUsFzdCzgQbJpDGAZspKUbMIkbArnnMCvnxAI/0RIphmkRf8EC0viY8sS+SvP4XROaBJiTB",
+	"XT4T073h6zMx/TtXeg3OPtBsylXCr1PQuPxzqa6TOAZxm1B6ZXEvTeUMYtYlRGQ8niQiqAovOtcZiBji",
+	"wO6dodhkUSMaQ0x3/Eqa5zIX8e3unuk8GrvLtKKVvVqSoB7oJdHJPth8nkoeX0n5kqsR3DY6Xst4zhLN",
+	"5BRlY5JYCZZ+e1Y1eFNw3tvd3pLkNLNgNCyWoIlFWTRhiWHdAhmsONgXidD5cJhEVipkw1zEOkDhtjQ2",
+	"wiNbcXYsc8W4weNbXm1BcHDWF6TA4f5YxJVKQLPwmqdcRDCYJJGSOgxY6F8l/yfGRczCKFcKRDQPe32B",
+	"gESWHyf2JM95kt4uLF8MD3/hJhqj0BczLqQZQ6Eg4k1fSfkLF3PH5/Vt7u6cKW7sZTsinnHtCfmMvQGj",
+	"5ofnqLxpKzzNxoCai1Fzxkc8QRXECfp2E6UBNaIZ3oK242d8Sc1aUaZQghE8N2Opkn/DbfORKU+TmEUK",
+	"YhAm4Snx5LciUzICrS2b/iLswl1PzK5zY3lHInCnZywEpaTSIWKZZvYG6TV2G9d5lkllIP4F4oRfIbhv",
+	"f/8PNHtCSx7aLdgTWH5gOQEaB5TMDckYFuAfPYaQHHnxAhUdNEgpmYEyCUmYkQJuIB6QWtJGPA468D5L",
+	"FOh1Y0SepnTRJPKuzJHELfSmoJNybQa5Xr/BjYuROP5h9YdMwTB5Xy/lo973QLNhoqzcM+aKRwaUDpCI",
+	"IU3pC814xpXp1eoRC8n/tw4eEHdSrFsB5dJhg/LVLDQ5ep/t3v2dvkxIvK3ea2JgUv2PtTqBx4+PxUJc",
+	"KT5H4C3sg/UqdOWQuFp1UO3m4/gXmFyDKsnnPKZnhqcXpaMMeaohWDodKl21N6okcZd1p31jv1neOU3p",
+	"Jqjdcpbth3xiSMF8IkaDmA4UxBYj4xobngJtJYiuHX3gXp5CnGMTPkfWMVOJAfyBhGgQU9blfTFNYAYq",
+	"KATYRBvFjbRyYJpok4jRwSkLdQZRD8Q0tDMINuZon1TzvriBOWkHXDCYZGZun4QcrERRHOVayhS42IIV",
+	"NBJxWdgatJxMgTZcmUEkc2FqbbD2Z824viHZjGnJhhyN0cXkiTA/Pu6sWjODjoVNCz380n5mPzfc5LrN",
+	"APrwY9DJs3hrxHNi0+pxn1gouOuznE5YrZ48AdpIq/8TGZAF8tkVH7WCwxoGuHxni80t340DZgGkCl+s",
+	"wKFCWQ0UvBdmmWW3xyfRXxSNt+SPW+AfTf/xY/3il26iJa4nJxNO+mkBsRVsW4YPeUr0OtdXlGsjJ4XL",
+	"RQdMo9zFuiiTSQHeykDyG/vzsyvW6/WO3NxkBWy9IyArRT1cm8cvADQGnprxIBpDdIMzpenrYef0t/WA",
+	"/wuOeoKDPr5rZPaLZZIJJw17Sf0QDH9hCoZglTawAmwiRowzBZnUiZFqzroZ5/rQWKLKstPpw6AvFIws",
+	"T5/34D2fZCn0Ijk5MsAnRzzL/l895ic//Hja6/UOeuwFrpBYRTRORlbD6gvL22VuqstY7fGaK7DK7eEY",
+	"3jth2v5FwdBKNaz7+OTEKqiF5ciZSwZuP1ZR1WDsA2NvHseSwrf4oPKIlAS5lIu1vgPvNVgdKZWpOKt+",
+	"/OGHRz+sd1dZWkaJH/Gk+PK49ikwMsvokV5++pZ5Al5zaW63OULUoKC6wPs5Kui3WGlBau+aifqFyPLN",
+	"UtcKwhGdWvbCpGDIiRMpzpicJMYSKqpNmhl+g4JForyRHp1Vn5OLPFniHegkjD3rcM95BiJG7OKaXby+",
+	"rDAP+7VmifnMTKS667/BXLPfzg//v8E7+/+PD38evPsDyzO7+x8fV7SOi9dvrsgPEkN8RiKVdp8+/JH9",
+	"LflTCb+beVRrzlTiOy3J7RyJDUlt4ZxBuXMMPANtGI9MMiWaXEuMSwZ+N9VPxz8d22G7k2r9vA/PGDds",
+	"IjXt1nGMCX8/8GNx1b2S+RrSbPfgL4N+gr6YDK1lcsjcXGfMvi5MwUROQTNpWSmKdBqP6i5pR9pseLja",
+	"vfizsUwBnd1yuPLwn7FJorV9yqQoHhF7hDhAUyf9NY7R1F4+IImwUsAGKt609Q1UvVE/++KiQiPJbty6",
+	"p8GGDxsoa/PXJQpp+LhMMbXEUahJVXT6VdnHR7DrecVBKUU6r8NsZ81uL/A/8UPq+D8ZzM2gFI/U+noX",
+	"wVFvYNjugp1DdlCG/SqsRyBAURxGk7JHap4u9DyrzbdTbiegdROWyWsNagrxYN0OLPkvfsflF/fGUk4P",
+	"hdU6xZlTQu3FW5lfG55a3pGkgF6RZDgEpVtuPBtzXSNHX3ihgK4D//NNLgT+xyVhbcDI+RGwy4X77qlV",
+	"N/GrXq/2OVM0y4bLotMNNPy+urfXCuOAHADcnRFQktje3QwZPgaGtQVDrtI6IhqDKoxBzomuT9nYmEyf",
+	"Hh318+PjR5F/1C2jZim/hhT/Dr3KzwNi/PRTX0irmSysTG9kbu+2oEN7rVcW2cmOhOKaew/cPOjRIvN2",
+	"KmVG/+k0gbaC2tIjTKhQIZR65K25xBoiDMpsZUEhtdzBXUDl3mulgTxOzDNhKLCsysSsHFVHWdAb9SyY",
+	"e2QjQQ9zj0wkAQMx7WW5CUj8IltJHdbyyEg1KEysGx8M+j7XoBqsbxtn2M2KanhCiFz/Sje9kNUtNpNJ",
+	"C7PiZjGAqxEYN7rp15tExC0sRnbBKqirVxV4rKhOXN5End3Nw3Gzv8Hi417sZwvEvi0z2hNknBdc65lU",
+	"8W4+B0/KmZulXq6EWeWDCX//EsTIjDun/32COoT/50+b/EUr6y3NXn9OiG5kXnNFGrReIPLKvnOVboZ2",
+	"aQ4asW4LuwGZT6x04kISagl1vbIXcRFBOqg/TtDReRSB1oNWx63upfashWC4Am/05RnFhcYPBsjGWjO3",
+	"dSKWAu5cy6vHKwRkHw1qH9ZO0HluYd0JOm8p1qwmMtT/YdUTwuN5wC6UHClAlczKPSPFre4l1UIc2uj/",
+	"xF9LZnx3jvJrWQu0WsAjq/Jeyx19iM71mohBzOc1EtHrSWJcJDl6eilKuwjEofE9dl7Exk14DN7x1Rfn",
+	"Fy/K49xybJJrgyYSxlmaDMGe0X0hYjszS7kBZYUe7oZ6T3T38ckJGURniYaDMzuDHCWCPsBIIS5Yse7C",
+	"UItrzwN0/BGXZ1zMSYAqjCmPfvzheBN5eR9cia39+LjC1h5uQgOcYs2dZtlu1+m3tmwXefrqkiTVU/b/",
+	"/8YP/318+PO7rvuPw3cfjoNHP330fz/4f/6zjhq38KaQWbX2zG6e5qNTYspup/eWkzoI+N8odPrhw5NH",
+	"BBAdMG5YClbfMjMZMHvRSnCXQ+Hs92SiPwgsZs6SNI64QsJ/ccF4HFuesDn0odhd8+HLGQmfhgAl3Hx4",
+	"8tMG5Aw6ciagJO2uWLzhPbm8MeqbSNysRvjhLLU6oE7z0WfBywYcs8s1g/ki5TuCl0y3dfbNoBNl+WCS",
+	"pGlS9YfUspA40VnK54NGd37Z7rp5uglMpJoPJtebP10TBZREMBjLXKXzVqLH8UZft7uNymErcCrvfOnM",
+	"9RtqvtO3ev9hNIkeYOhH/X03Q3I/oq9XaNbLuqSu3Ie2bQptW5X0PLyag94MvDdnTI/lTKAdlQLCE11k",
+	"V3zOaDe/w7pbf0ohHrXBWF8ikKhqvNtvSMwGAxGZK3ej/CY/QWtf1dOKuXvpqciytuDbzfLD4zQR8El0",
+	"M0xEosefSHxVI3cLm1JLqDR7cfCXgQIt0ynUq/JrdUeZptc8uhnIYUunTQvR9w2lb5eC2dSnhjeuKrLO",
+	"c48GK2elL/4blc8hJSfQGSEe2GNaGsozUBqsgvpufUhcG1J1mF2OVqvYin0Ix9I1lbTehbJbvotykJsq",
+	"hbMtEL2KsRuNdQvy3IfFrkTst2Wxq7rGdmX1zYS0wLBPxYkFKhSXvIZtUrmAVVllDNHNJxLNLry0WW98",
+	"ZceniYb4lFkVUB1GXAM7v3zy4kXAslzMIxkD2kdq9MZaVWgbwQhTMuq8VHNUv9BJiEBjRPhnLtIYY53R",
+	"M4hpl73OWu6yZPARGPZaBAlNQSXDBOKAPE5xUKw1W3icTVEyoi+4iEt+KvJAn/r5WFfAFBTLlJyCOAj6",
+	"ws/PunaSq39coRtUxZipMpS5sGo3Lc26xcfFInFfGOkdawd+c6zLPWDsDFZtz5SUwzM0WtHAg4YoOloj",
+	"Kl60tTwBz/z38ohihk9EZJxkPnBmtU+arI5gC5wvUWwJ54IyMVZPVL+1Jdm1AsRmHrAXvkzc5NZ48uqV",
+	"1yoRT19dekxG+yViPCaMGyVTH3FQLqzSxpQ3wDhWugDnb/ZTkKe5s8aoXdjD/3FVLwfwNK9Zs7TkH2lJ",
+	"sqziemeMX2OaBVbywNQKzWZjWZ9f0WtrIG80lPlE6C11/E8Nct5jmgklmDDKLzk4c9FaCHuWaOf/t2y8",
+	"1wk2hdHZc9VCaVqrkxSJHqsyLiZ4oa9BGz7J2j+erV3J5NfYfoEd3UAKMqlMIkYDR3IpqDV3vaAOevM7",
+	"QedXroT95l0rhuoQt8ahU7uToOMzO5YhvwKpxgveB/ckTLkt5vk8gTR+5qWa6r4xarquFJMZe27pqkNg",
+	"gAfGanlzIdbkcalYveevX2+HR0uHoY0sBtQdpByTuF2Q6rP3PDLpnGoxDZmLMWVdeA+RZaITLHyT2VN3",
+	"/3J1dYHpHS5AjGKHLDYd7CmSHKXWKU8HmnKrK0kAj36slKyqDfnNXIGYGvrDVIXKhA83z0dZTxmoRMY7",
+	"b8rSjszNjuPr+P9LiEegmgKRlv31SxgsdYIR3/hEKogTowMmYMQXfx1zNQKNYm0M10nrMLbdTEel3X34",
+	"BI7uY3Y85zQyyzMUHbEahsWBYY7RNzz+V64N6s7vahMRXe7OKvBorlOSO3iWkdRx6kWfXNEfylA8Y7lI",
+	"fs+hpX22envuVFUolXe40epAqLIP3lxGutvi0C/laFf3a7MjZU200C5OD9xjg7+jhe+i2RVQ/8tgWUL4",
+	"E3AFarNcQPNWZqmY/+vO9gvU8JfcjAcTMGNZIbd/zQxa45LBsqeg3prfHvEoK12Pk+wyn0x4PfphXa8N",
+	"E73VNQYjVxCsurWgcsp6yNhN7cnD1YiqjX6R9jn1BJp2xv8a0JBt1ROC09Fx9Y2sh0C0D9bjgH1bXGcV",
+	"4fbu19rm/ny4Qk3onA/0apHiVHJr4YTFLS5mqYNFpehmrVupUONavNHVkkctB+1CUi3vZ4I3vdURGq90",
+	"t2vapWzA5qvVpRDAxR0tnXflOprz+Ddhxj6IvIJpt0Xqr6egpgnMalG7LYLaTwfX80GRzNJk2Wkx18oO",
+	"I57xKDF1gn6ayghvqBrs02bHxVAX8nI9N623uPVqO6whZLzdtwMFPJ7v4vCnparT1McF0QGCesA3AvVd",
+	"bcqYd6Xpwcnj8Q7pD22BUw7bqqKPy5hpOw+l3OwCYL/QYpJ3tTbNKYgcGsK2Tx6Pt3s0cNSj43i7UUYa",
+	"nm43hAoJDnZ42ZbAtHzO1TMs7a9p7TroFg/CYBcksoLgTmdalqqbtuGXIF7aWWaplQIMBUNcJaMFFtXB",
+	"AJO4d4/MixOsk9dG2Co+rd2Gy/rdNZZzT2aXTTGfbSWopdDQDeGgnx4CuuzvSCJgGdYjwU0cYgnORDAc",
+	"cZiLxGjWfcjeXj5lf2QPj/H/DtqmZe5TNNtj4Gng0WU7ic1i3j4kNcTg25LQXBn6rest3f3g6D3FQK9C",
+	"1BW23JCmuZR09PwJ+++fjv+7KGPrkhRXLf+rL2FNpQl8uB5o5j5m3YyqAx96FPHr6La06qvk1t6RS9xr",
+	"+dzR0WonorKkrSml5GGqdXdow52deTXkpr4XiIVepT416+I/D+F9BBAvA65+2kHhW28lQVaKEtcFALmK",
+	"xz7pSgDEVMzEX6+Rrkjyp9/zSpRYxdNiUljrVl1O+Xj75oWv0GX3e5MITOF3m3LOPZ9wr2/mGReQ9mKY",
+	"+qKy+ggr1qIcc1gEPLaKKqDdFieqZX65uaTqW3o3ocXV7mqPsW45lzS1IWW/mL1u7+UY1P2UqwMxHdzA",
+	"XG836qsp89JY1mVTSKOLYC0VG6MaZPU1xwoo1V6KszvWUDBnZB3CIJFYWhnKyk5lQf2UkqrIM0hfa4ol",
+	"6QsrsVMgHPAYw0qoHNYZ89ElVAiZIkzM2JIcpBpwDM6h+0JI+qH7+PjRQYA/aQAqg2rPRKmcpQKmruSE",
+	"d0Lg9go7Vyfo0Mq1zog3Lth3N8IqRaRu6KJUvko/qu5qLiOewm6baVv6bmk3xbDa7RBtr5LumOtBQ2zW",
+	"r2PA2oB8EUDkipV2E4N4dQ10ewe92rqzN1D/fmsQ5LXelwm1MbzsVZ5Sr6piSV//EEWd7WIb7XH8SuVD",
+	"BCUgbpTaKxx5O7zYEZwFaNqfbs3G96FxeGS8LaWDUuj1zomvi0iwUsodtlz7JCfOelfNWx9QVFcko0Ew",
+	"HrquU+1oZqRkng2u52W/L7U+jPl8yYlay3O3u3U80Bs5q7t2I7fxqBueDiKpzSeY51wTLWxeVcChpHYE",
+	"BXKtLtd4W/ZwNbLRdhst2GZz+8qAYuL5nHX/+c9//vPwl18Onz7F0K6axGnfTq7Rm9m0DmW0e+D8kWdZ",
+	"vQ7i3p1yQNTiImV+nZZukRpONvCe5YmCzmao78tpXzYH1tTcNHaWaq125ocg0HMN6hQlrFJbjnJt3voX",
+	"ck1+cMv8m13SiOvMWksxAcW8JdBsDBGw17GP94EiO27pcfgVjRerW97JuX2dK+FGDDJQaO5pENBVLjQT",
+	"csYskmvK/Z3kEdb0t8P2YSjZJd+2MqbRC65yMeNzPF+NDeEv9s8sFyZJkTrMWIEeyzT23ZScBYdZeLkK",
+	"qhjc7jUG+/dqmGLBSRpkNs9ZNjrodSEMDNZFf5c+Wzz//pXsBJ0XpUZSz3NiV+eWYs6jxveyAEOj8eXc",
+	"WC6ei9g3pC1MLssdWq0w7g+6S6+A1WTo1YuvvIcr0QUrp2lA/yVkqYYzrIK59oaaCfe8iP7cUz2shvha",
+	"I114bSm61kgKqKXMr3+Dki2Jtlmg3KbQz3JwqZu1GVb74M2OXd4ad4brsZQ352TsWXnn48Q00bmCCJJp",
+	"K0G8+HR1B6heRblKzPzSQsC9DRikeZ7X9S89dyWj/vrrFdaLYhkojXmbi3pV3TDjXA/+z//639TmFYGL",
+	"O6Toz2IbY2NcL9FEDGW9tIaB/HZuOWQ4bxz22BPX9ziGKLVSSKXNKOvyLNOBqx+PBqmgL0BMA+9301TD",
+	"0nVEtpM7uyhoZkmALDwsMZYGLqQ2I0UR5n3hCptaTi9FBD32pq6lqWspejnjakL9TZ21KZPKsNmYGyxK",
+	"OmeuZChLXOFSkk1DsrKGvb7oiz9gn0/7hRb8BgYR13DGyLaPIljh7Qib+oiFfcFcYTFKBDlMYQrponFZ",
+	"mmhKQ1vYhzEdNFdotPoDs8hgxb7ImdbCc9cdzv2b4nrZSo5bGNiXzxWGJexINON2Pws86oZYS/+IZ8kR",
+	"z834CH8KD5oQzI5eGUPNtMLAl+rH4xIihgd4hmeYLRbiEPv3oz+ELtuWR0azROgkhpVG36WMNLvuNaRS",
+	"jDQzMnBNBV0Ob1jTpDv03ba7TnkJpRrhZWCX4VJvVsY148w3I+eCJXGPnftMOMyCXKzMgBJh7EQr28Ws",
+	"OavbCCmgx14jpWOZZmqFUYllcOVY7ESPjx8HfmK7mwTzhuZFW1ysY4VwJAii/FzAMdGIPvW6hCulbcda",
+	"Hk1Ym/FRIqy47W4KfT2LJpJaqpDIk7b4QNtNhiWGiouSddXdEiZ1Z3wEtJQUo8PUMj5ny+1irePAFTsO",
+	"LALqA9zLpaVBdXhpZTbM6qKO6nZFRd30aY+V9vghWXPTJAJBkXSua/N5xqMxsJPesStzSYxOnx4dzWaz",
+	"Hsefe1KNjtxYffTyxZNnry6fHdoxC9dQ5/JmfsEFpOyC80uL/6VyAaedh71j+lxmIHiWdE47j3rHvUcd",
+	"Si1CVr58VT5QcEQ6gX1vEBNexPats9/ZGzqnuJYCPTV6IJaT3dM5CXFLGjna1ruLZu8Ha9rMt2yRX/9m",
+	"L7Z39BL9jy0+fEJv8cd3S42yT46P99kgG0WR2o6fFj0tMVooYXvIx7Ry3YTFDo9KjahxyMPNQyoNPHHQ",
+	"o82DFo2PccTjzSOKXsMoS/gI9A7xWp5lPv8Q3cdpivAMmExjsC9OojSWa+IjjSIf6uTv7FQriJvH5GHe",
+	"gLn42a6oC4KaCO0be5uWd43gS8s2LoeVmutb0TelR3xomuhbo7eisPRainNQ/oaJDo2bFhj2acNGJ1sS",
+	"2Uq45Xpie70UFrlEdHcJh1byA9aiUgVOXzVCVfCjcl+BFVydHWQZNYJOJnXTza/WW+2Qvgna/ElSWPte",
+	"7qS5sOvHqoprVA4fV5Dj4WdBjjYd2796FvPz5hFPpBimCVkpHj9sscRyQ38c90Ob89S0x7aDT07aDC43",
+	"Ba9i+xNfqLpyNwGTGdnO0kWTWR+JsS2LPPpQ/ufH9Rzzz2CWiGY7flkefMHN+PYY4hY4/9W/ka+X9GVk",
+	"gwtx79OR4MiFGm1+Pl3m5h4Q4Y4JbKVc27XPrIMkXhE68L5h2c0hA6qGVY617ftctEbfF4fZ/8u+0r29",
+	"1YO+bwRsYmuTIqP628K37+blP49jbB1fqbzvSh0uyQLKtytPjGYux3xPD8DRB7vui/gj+TWwW1Y9xb7B",
+	"5pN7I1qv+GN9oULvp810lslsG4vC6pvwuK7hC/bZ/M5Jp4KPBBLGCRGHSk5WHd5dIQ0iIRqxUSA92AMu",
+	"LpzN6GDMTW2PCpyNLb5lY5n64Gdq50f+XxfzwP2INBka9Jj1xWzMDZYnLWVSnOEHlgIT7BMyBXRyLJah",
+	"4q+LSIO+GOYixs7sWcojIAt7DcVcgllEPX6979xqZOYtP3Tenb1Zfn+gXZ4T40PjrpFY4zdHyV/0bXL9",
+	"rpaFPNYtRdeg49OSzoLSdBnbP5Up0EUfLSqLUcK9EymrePIihkkmDUYzzYvEKXS2h8Vv0fzwbzD33s5T",
+	"auwP3DDfqb8vNJ8Au4G57wzqihIqbdAwO2fdk+PjA3T/+c6yLlrKtXDlE+gLO4HzY1PrVtyXjBfTPj7+",
+	"GR2nGDxBjlPiUiW+1Bf82jLkauxW0diaL0KP6nxbjUyJYnUcye3vGSegLh7yJaivfdFL8Tcnm+NvPhMX",
+	"bIpkumVeWCkJV6d2OpwlDQy4ShNMA8LNnhWxe4SdJN/s08i4YXuYSomfOHpxJcTvVZQvbWS0fKabuUA6",
+	"ZN0YNce6PpDuYJnZF29tS15eKvvTbFEqigN9TqOgX6NJoHC/976Mf4M6kwfMF91wMVdYZKPOD90O/FnK",
+	"2zjDLvCzO+0EK0ourLXKITwCFo2BZ4V/8e44wSgywR4iYFR2wZKskGY3P9gFpbV+Pv9XuePeLfu9qHRG",
+	"PaljD/B7P9dX5OdiLsO6LUs7+mD/Z7N1ijqmOTzfjru5cii1rqoa05Hrzdb7Vu1AdD53U0xINK3kGjTr",
+	"Pj7+edGZ94zFgKzJ3mti8M0CHh/Ucqi1Dse939rxbTOXO+FQpNekcCS6JLOa18SXBqq5LSwbtI/72v9D",
+	"tKhq9JEKSBbzTECN4BCP9V+7z3mrauCdf9S2NnfdyUeNvDKOVXYRzxjiGZmDMMI90SyZTHJjx7c0lpdL",
+	"zKyX530pm7st0pfLGqyV6j1gkI3dwPzuCPQXPufAH+GsVA6D6q64TGXXh6iWM9d5RkhVSBNtIPazW6Tz",
+	"3dsSgekXRnGhKaw2IF1CWNzssfO+KI1abApzQbm+gTgo+s3xFIu5shnXOIn7u7Z30RfgvCLhQEOkwIQB",
+	"C6l0Pf6XL/kf2pHh4AbmYaOVslSl6TPpLTV1oG6Zx2/AesvqPbL4y/R4HzC+qAOzgkcehw6+9lfiTjL9",
+	"SzC1RCyFI2EQkZpnlhq5QXt9O6af+zToZo5PBS7A16raiuHj2OdKTtowffz4Srb+9Dn55D/rI0G1WLD8",
+	"Irw3R5GeVscu+wlWCMrKwErOsLTpnQmEXQq/MmBJHlEFswWQ92+Iw6rFtVaxf2/1LpF/X5VoUZTDWCtX",
+	"IDzuDh7gvSwCDnezCb6lLi2fzyZYrgt9yzZB15am9k21d31vE/yqbIKuYVBbxkUxa2gTLGwVy5RdFAZy",
+	"2WuYrE3ptImgBG2qrVjka1cqBfVFEQAl4L0p6rCi8Cwc33V5+j32FBezEjRPtWQoB2M8QXlxpkFrTGce",
+	"SsVGUsZnDIQfN+KJWDj3rUh9fvGiL2hnPebDn4rCRxEXQhp/TDsA0mGzOO3rtO8gNoD6vGab5RLytyyF",
+	"33lWcR9dW8dbnjrCkIqIbDs2Q47vFhLSr+7DOy0jlQrTrJWSHFTumhe1NqhhXWJhM0IcpXK2GSleytkC",
+	"L77QrS1KwuuA6bGlMI31zmZ8XnGGf9H0zlIMm30UKa5WKoqeowpcHGssyqHb+7rrKoqyNAcKnhsDk8wV",
+	"98BiHhCjQhhhrR7G41iB1qz78JhxNklEbjAyJg5wg1JAX6DMTQHSUoAfggjF2TWPbuRwSDF9VC/Nl1jm",
+	"0diXq+kLOWScaaOA35xhRAqDxIxBBaVqIizR7PHJzzT8DRg1PzwfGlB1zzyd+/M80ZWWobcdD7doBVrL",
+	"m0ry3O3ypbvyKtpRLV78Kyl/4WLuwKIrRbc6p7+9q7DV9y4dhSjBStHetotUwsu3wrp//fWq4vfIzXiZ",
+	"aifNhq8RmF+g81nTrJr4J9U12pVPrhQ9cGWSLLiWq8DrDfAp99etZ2yvigYRvqxjcSVdzmZKihFxKx+B",
+	"fHLCpOiL0H2+sM6fsVEOWkOVR3KvQtm/BpYtHfTYldVxPC6IIhejfPsuoA1zSlygm7wB/+VCx2HXOVWl",
+	"tJuc8BvfPqKIbK2yRc4EzGghP8HQVa9yt1bDI2mnFx6Wn8n2UVnkK+WaBfDols7cdfhwYnsHY66ZK2x5",
+	"z1b3y1aX/ccLrH2gC7INLPQpK0m7omiFAcESElkGNvAN91ETb00Tbc4vXlz5qe6wDuOPsVmLIZhUqzvd",
+	"Io43PAv25ldKCGrWFT5dLbH3HykwzMB7U/OgNpl8qV60h89ntfj6Rb6Q1Zc2ERdHbXjWEbQBSdWWuCw8",
+	"75ncFhGcK3h6VsARQwjGciaw7mgr7nT0Af93Qwoy/b2ExdvxKhz14ukWYZ5vUFC57Qzh3SP8aL9UaXNY",
+	"fVIW/KT5Qq6TNE3E6EgblWRwNKOSv83y5t9BJcMENAsvccThZTIS3OQKwiKfjoU028DN5sNCvPv8jPG+",
+	"uOYx035sKUHu2ImLkVRxkWWH0SohtmWSuem5B7Fn4YRBuSGVzXSJdSQPu48eVCXuvrAIGrCxnCGHlUND",
+	"IS6JZjGkyRQUxGfu4aVanCgP8+hGyBnmOMV1Miad2FVMXkXT2ly5ZQiuLXv3CWb4da0Jl0su324C8KLA",
+	"dN3THUWQmU8hxa2DoRsUX7qoB5o5hGZdi7m+OKxFNv8DYXr5lXYEViI5VxC152HVpP6+zkBQVdVPuoAt",
+	"b3/13XT7YLGM8gkI+2augdXV2FKS+xTjlf56+fpVCSATMLwEjc2FX9PGmq+bs1b/QiTXQlh9rUb/g7Uo",
+	"7wu63s3akjXJ0GibXY53t5hUlpqrIKMsPfLLasPCCX8/wA7aGaiBVKMQG+qxaqNQZynmWJQ9yo3uC0Ut",
+	"G9nDoDpXuc+279Jg5zz5eXnOWksGidvYJ+pWaOHdZ1UbsuwLaQwWgg3cjmdZKcqSJFwqeG9FhAunnLtS",
+	"IyinUH19LNPeox6SsYuyenbFR+u6PLlq2QH7PZcU+7um7G3npaSzrs749s1LL/xRD7E10XG3ygNOWuk7",
+	"Pu0e7/7eG/4VGKieus4VZG4lnFpioCvv99EHnmVLulwVTX/h6kZ7LGX0VYzivhf/T45PLMWhKqlZNrYc",
+	"NMTEtESMwlJToxLdjblmiso6EbGCmiZWxDdjEBgok2XAle6xN1hCwVuYrZpkSXrM1SQFjbRbq3vuwG3P",
+	"s6xt7cNPYcwV7nhya9xRyBnzl/INCxU+IVIguna5notorKSQuU7nB3UiRZMkf1dQ6PiWUOgzPpMfv1l0",
+	"fC0c+TVmchaSbX1wpAUoViNCP1opaa0kOzBSBTHqZ5zYn0Q6Z6HOIArZhM/74hp8UsopCz/0O/anfueU",
+	"fegXTZDtPx8FrN8BMXU/vX751P6XyNP048ePYY+F9j9DKydbzm03dANz1g3LHbjDAGvdYP9rlWAenT12",
+	"qRRSDEOep6YvuqFfPLQid2gf05D9dPzTccBC1+07ZL+9sz+lXITUxJNGU7elXl/8im1UXgwPf7FQOWX9",
+	"DnUMcvhHPYP6HRqMXZgYUghQCxkq4siNx9e+6D5+eLJInD44Q3uBzA22cbIPmHPZ4lyuXxLeC/btUWDU",
+	"PBGjvig6yGAwj5u+Tj/A6/w6uU1jwSgH7s9l/NrApfadOVya8lZNaesZbk3ZvG+EA39LGkabs6DgSwa9",
+	"5zxJv2PvOcllDzSzL5Cvu4fN6MpPWxf7zz366ceD1irMUclGs9Yo+bT03VfJcO+SGXMBzM3WTGdc++a7",
+	"5SB6+8M2tszxH6yxal6CKRTvB5q6Tp4tK9JR7j5ymS9kwMR418T0WJ1ltNaa2WswWy5u+GtVhvYvYdCZ",
+	"t7JytuCq51nmnWOd+9f23p7Xwp5n0dCZ85D66/lHixfx6MPiHx/XuS9vh9wXq9xha0kJVA0yvLujb/jB",
+	"wyx9OmXJxOEUD+Y6zO8FaY9SuabETgVzX8qR/k6wF4srZClPxJblFbD2rxx947KYkmkqc+xdiD32ytjK",
+	"KQZuS+yUEytIlfBwqbwPj8aMPnqgWTjFuKvINW5OSFC7+seVi5Qiw1Om0JaGKciV+u32npVMadRYaiP4",
+	"BMi3GWLxmLAcwIemrL4wY6mBzcYSuzaTvcubCbEhhJFsmsAMlK51VqOK5E55rx596hOBgNysGjm0+i40",
+	"oyjXRk78kfHV8LhdokVPaM3a0VWJKCwd+Hb75JsUUk14mmiIWTeVM6soIdW/ePrqHOkky8U8kjEETEhm",
+	"FE8wsz+W5qDHXhjf8T3MKHQgPGWkDi1RMLbcL9qJLxO83Zp2Lk2ub1y6FVrJ+8J1m+/1ekc4ah4enGEc",
+	"LqNJIC7oFjvKa9Tnzosz90Wpe7skNwNLyOY8G8u0WpeayoFSlTBBcZI8y/pijOEvAfkNKLayzIKoaUti",
+	"Ds4YX0Cbcj2RYYXOHD+gCwvLNc1cdQbWfXxychA4lzFu067KDZtIbfqCdFK6b9RHeZaFHj9o362DbIjg",
+	"vh9N9Unp1F8oKseBvEHGoGsMmKOjJQt2q+CY2N/pd+I//L56qlXfA99SrRq8sngMNshlRx/oP9YGtJBg",
+	"mBsrAMuMaSMzjX+g/K2zirhl+dhQARDvFkXrKsuom2JPPj8TohVuXfu4b822VWu2KmYXJYqacLs5EuWb",
+	"RajjW32FvnE7TBXdFtEhJcPMWkG7LW914mpzttEblwZUyghnXRKN5wP3B4gH3IQHy3GEnrWekWDtzoJ8",
+	"OpXyRrM8W9ah7Qyo5tKCMjeRtNJxN6QA4DBgYcq1GYBSUtl/oQDuNoBp8SSSYzKRFaStlOwTl+gz+1PK",
+	"yRnPBas9S51QSt99s+R7cstCZJG447GKUOD++alIVVVFsypFP9Bl0hFythUnADFdZ4F9JqZ3J2ByPWzt",
+	"Ub4DWwyIaaKkmIAwRbSeDlgMriZyCTvs3TdWNf+7H8uw5SwZIaiHIlZpJBmxvTPaGyrm5f54NbHeWf41",
+	"I93+1f1nYvp3rvQWYWpfGZrfu6Lvpiv6DWDzZF95poZtVFOZqlxjzXtyBO+xQHrTs0I/36mXZR/uuVga",
+	"EFN0UAVo3A3/9uyff+x30O3T74QsTQRgKTwP/4BpxJfvwodQvFWMW5m9gBXrJhOLL1RC1D4zB1shI41u",
+	"1mxeJgI03YVzwHVlRmna6ZyFhKxs8fNBwML/CFkkJxOqSSDivrhOubjBC9RnvgnEhM/ZNbgShIcUr8u6",
+	"KO+G/T525Oj3+x33v/2wL0BHPAONsfU6EaPSsDQxoHh60GO17zICiitsfZwZlosUtGYYis8j+KN9TGqV",
+	"GQLO10mKPk79d/xnEabuzlSxHTuHRed0yFO9yKa/ljIFbOO09u3egqLv3+f79/m23udLKAnwZGosscWt",
+	"eOCHG5i3KO5DougnsQKk2Mz+qyDYmw3Nx1fyq79D4/c3RKP7EEzR2G5FpDqptD3mT5cSB6o3/dfL16+q",
+	"odyBfzjL9iiO8b2ahfhM4JyHWDZ4Ep6iRdM3I6DCR10u4kV3AtcoXgoolTsTMGORVZsPWKL7giaDuFIP",
+	"zwpBl5fPWIizntLkYcAU6HyCopCdri/Cl1ybw2e4qxdPw6bon/Msezb9ftIjWkzJtUGIvHj6eZ0YuIiL",
+	"FnKNk8o4tKUOQZf4zZlGP51n/DrmZimNQrM4KRWGqiqxM0wNbOYdS5Gp1Vu4SNGtXShyheKWyhH+o2Ak",
+	"4VCmqZyRAH5KUUOXl8+CPjb/88StTSxzQ135Fn8CpUI2sTLFyM3uZnalF/rClUyPEx1JISAyuo7+Ke39",
+	"cwfQ7k78depY4VgFEXsrhAVu12cKPzw+Dny4kf3H8fEZC3mahmgnd1WQEwEHvU5Qq0YYatu0VgxZ7l6W",
+	"0pzaKmcRho0JTIx+8/wJe/To0c/MJBNseMHZnyWLc7oExkeSdcOHx5OwcTc44abt1A0k/NpOGWqYym5e",
+	"Gz7B+l7b6labTSbtuV6wu43lpSNAfd80ZieeGnR+aCOL/onHf+YGZnzeaM5xxV8s1eqA6PmpjG4qqQOb",
+	"mLACDNks226qrM19cKcKw9wnlH0Jv6mSWPyROYxZtG501Sra5yTbma55tKYy6xOZJVCki2JkgU6kCC1V",
+	"CJ7psUSjJh9BwFxFjIBlUpmAOsT3BdXeIGdvYJWgA5aIRRidT7VebSx8RoJBKZcURY6tEkp99G5tRmmN",
+	"fOEB8hVT4f69dm/coe8TSu+thF/Yi4c1eKjQsmUKaH8QU6w1KoqGEo7mt8uM0hFPofn1xZ+/K6q/tCe+",
+	"J/l7kt9bH3N8lDGllsppUOks1vWqrf3dCgUPNLOPsv9gixoqG0ToewH6npqaBehLFJY5JlRkEFOmxIgi",
+	"X1vjn8zWoZ/M7rHvGw9fvTQyWyQs/xuULDgdpT67f5FXhCWa3UBmNvE43zDDN6NYo5BhRp1mnFH/APbE",
+	"DfGtKYrWZXxid0DpQtS8E1001M0CYkrJxkDGohOBa0CwridGX/iuBFypZAq6x4rMTSH9plxzoUSzSIph",
+	"MspVfYMLyor0R7jr9cfdMb5UwyIPxYYodXeXZ0yDiBd99IxEtH375uW9nfH2taZPM1H6J22ZFRiZHebZ",
+	"2n4hFbaDHWjU2rJ0L+mT+24ZtR0SETib6ygQnBkIoxL4zlpn0Nkb681twNBc8xE0OjGfexcb3jnELBEG",
+	"1JSnmnVnY26YAoyAVFwcBCxKExQAjWThb0MlJwEz8iA864vIqincUHdlP8cDzTKFtd+VPSnEbMzTIcsz",
+	"dGQqOeuxcCjVhJs/Rnoa9oXPF0MzBp+A/QYjQZ9c/r3BqflWU/Wsr4S4cDsWqK0/vpI1/s8QKyV4PyeG",
+	"goYxn4es+/bqCYv5XDc6EUdK5tngel5x34HIJ06C6gSdmM8774IdQq7odHhjn5ct0K0WTsBIT3eogoSY",
+	"jyj0DfOLXxzdOuH5UGNBWtebFNtVWtKkruhZZhHpem4RqD0DIQl4XXoYtcC/VRn0szbzX9/I//t6fOjM",
+	"AbvOlWAKO0+KmKlczNrgUJbyDX1vL/CLe+GoDhstbDaLRgjjgEVj4NmX6KR720h6HplkCvXHLmFkxA1P",
+	"5SiHZZyc+XYMtQLRJagpqMNLEIa5ODuGtd9cDNYDzcIkLkq+kR/WJaQPNPwe9vrCh2/hIx5ZbR8sQ2bn",
+	"WXZWxHa5fjsh49S8BeLzLOuxX6klwUpMJ8lEGDfjS1hhUBv5r33nAiwKYCjL3ceQzUUEcUjNDlh11lP2",
+	"KsT+PisTYgkpjGLFfSZSHLAZFqBzzbcoczN2lexfuVpYy4v2RTJkryywZBr7JHvq9UCzaqZNkqZMwQQm",
+	"1/iSdU8es7HMlT4IWGL6orw5P78CDSZk3aFUIzCLPbMbIWfiwL9+Lii3L0rwwd+W9om1ArDtKEVSaXYh",
+	"tRkp0H0hpCkKf+kee+IzfrrhKcsSMQoP2A1A5mLxKAIP473SZAp1QuvMNYX4mrheOQ52RRj9lZqSuEJk",
+	"aPzqLjqeNAqim1qf7T1irN52gwPvY2VXE0sKXrIgZ+2jLGuaN7Lu5eWzg7q4rWr30Q+da+AK1Hluxp3T",
+	"397Ze9bIVAnHc5V2TjtH+HK6qVbrOJV6lvYWGIWtSmuCReUoEUGp13JJ+K1p5l6aEJsvr05oifPUN3vP",
+	"ILKKmE4sb7LQgsB33LGiNEXfamI5DphdeY0njitflmKSD3oVMtF1exBL9eZPGerjqGArLrBlsuVYM+rr",
+	"aoUyF43iygb2ytlyzsu/Zp3aigFnhBiuR9uEQoj4ovxxsQJgPlvj5NXSkKdFpZdMSTnEMCwejekUszFg",
+	"EUPqAV1UTKQD5pgHW6zqC1usrkzYrV3zah5raqHEDRvzLAOBtRU53nOVAoJyCX7KHQkwfLG0LGH+6qIo",
+	"yxKxRFxYIZlJURq3EEnqmKyVs6mmZGHx8UYZ0mQRq9E+Wd6Ml7xrt2OGUk0YjyeJSLShR4igL6egpgnM",
+	"Avd4lik+KN7JXNttOFHLFYAsdEvG8zgxVGx4gc52rc7Hdx//bwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -63,13 +63,6 @@ SELECT * FROM paas_ledger WHERE organization_id = sqlc.arg(organization_id) AND 
 -- name: LedgerSum :one
 SELECT COALESCE(sum(amount_micros), 0)::bigint FROM paas_ledger WHERE organization_id = $1;
 
--- name: GetWalletRequest :one
-SELECT * FROM paas_wallet_requests WHERE key = $1;
-
--- name: InsertWalletRequest :execrows
-INSERT INTO paas_wallet_requests (key, organization_id, ledger_id, request_hash) VALUES ($1, $2, $3, $4)
-ON CONFLICT (key) DO NOTHING;
-
 -- name: InsertLedgerOnce :many
 -- InsertLedgerOnce writes a ledger row unless its reference exists.
 INSERT INTO paas_ledger (organization_id, amount_micros, kind, description, reference)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/skypanel/paas/controllers/billing"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/billing"
 	"github.com/skypanel/paas/store/storetest"
 )
 
@@ -128,32 +128,46 @@ func TestBillingRandomSequences(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("seed %d (rerun: go test ./controllers/billing/ -run TestBillingRandomSequences -billing.seed=%d)", seed, seed)
+	t.Logf("seed %d (rerun: go test ./store/billing/ -run TestBillingRandomSequences -billing.seed=%d)", seed, seed)
 	defer func() {
 		if t.Failed() {
-			t.Logf("FAILED with seed %d: go test ./controllers/billing/ -run TestBillingRandomSequences -billing.seed=%d", seed, seed)
+			t.Logf("FAILED with seed %d: go test ./store/billing/ -run TestBillingRandomSequences -billing.seed=%d", seed, seed)
 		}
 	}()
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	st := storetest.New(t)
-	ctx := context.Background()
-	if _, err := st.Pool.Exec(ctx, `UPDATE paas_settings SET value = '0' WHERE key = 'billing_initial_credit_micros'`); err != nil {
-		t.Fatal(err)
+	// Workers run sequences in parallel, each on a database of its own
+	// (the swept hours are global, so sequences sharing a database share
+	// one clock); worker w draws from the seed's stream w.
+	const workers = 8
+	var wg sync.WaitGroup
+	for w := range workers {
+		st := storetest.New(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			ctx := context.Background()
+			if _, err := st.Pool.Exec(ctx, `UPDATE paas_settings SET value = '0' WHERE key = 'billing_initial_credit_micros'`); err != nil {
+				t.Error(err)
+				return
+			}
+			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			tick := func() time.Time { return clock }
+			sweep := func(ctx context.Context) error {
+				_, err := billing.Sweep(ctx, st, clock, maxGap, tick)
+				return err
+			}
+			for seq := w; seq < *sequencesFlag; seq += workers {
+				if err := runSequence(ctx, st, rng, &clock, sweep); err != nil {
+					t.Errorf("worker %d, sequence %d: %v", w, seq, err)
+					return
+				}
+			}
+		}()
 	}
-	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tick := func() time.Time { return clock }
-	sweep := func(ctx context.Context) error {
-		_, err := billing.Sweep(ctx, st, clock, maxGap, tick)
-		return err
-	}
-	for seq := 0; seq < *sequencesFlag; seq++ {
-		if err := runSequence(ctx, t, st, rng, &clock, sweep); err != nil {
-			t.Fatalf("sequence %d: %v", seq, err)
-		}
-	}
+	wg.Wait()
 }
 
-func runSequence(ctx context.Context, t *testing.T, st *store.Store, rng *rand.Rand, clock *time.Time, sweep func(context.Context) error) error {
+func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *time.Time, sweep func(context.Context) error) error {
 	var orgs []uuid.UUID
 	var apps []*modelApp
 	for i := range 1 + rng.IntN(2) {

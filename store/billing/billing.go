@@ -1,9 +1,6 @@
-// Package billing holds the billing loops: the meter loop (kind app)
-// records the replica intervals that really ran and owns each app's
-// Suspended condition; the wallet loop (kind org) turns a balance at or
-// under the threshold into a suspension (InsufficientFunds), a credit above
-// it into a restore, and writes the runway notifications; the sweep loop
-// (cron, on the leader) charges complete hours.
+// Package billing holds the money rules shared by the billing loops
+// (controllers/billing), the API and `paasd billing sweep`: settings, the
+// hourly sweep and amounts.
 //
 // Money is integer micro-units. The rounding rule (schema/00013_billing.sql),
 // applied once per (app, hour): charge = round half up of the sum over the
@@ -15,6 +12,7 @@ package billing
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/skypanel/paas/store"
@@ -32,6 +30,24 @@ const (
 	DefaultMaxGap   = 90 * time.Second
 	DefaultCurrency = "USD"
 )
+
+// Micros formats an amount of micro-units as units with six decimals.
+func Micros(n int64) string {
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, n/1_000_000, n%1_000_000)
+}
+
+// RunwayHours is how long the balance lasts at the burn rate (nil: for ever).
+func RunwayHours(balance, threshold, burnPerHour int64) *float64 {
+	if burnPerHour <= 0 {
+		return nil
+	}
+	h := max(float64(balance-threshold), 0) / float64(burnPerHour)
+	return &h
+}
 
 // ChannelBilling carries org/<uuid> whenever an organization's ledger moves.
 const ChannelBilling = "paas_billing"
