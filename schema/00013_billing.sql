@@ -156,44 +156,47 @@ CREATE TABLE paas_billing_hours (
 );
 
 -- +goose StatementBegin
--- paas_billing_sweep_hour charges every app for one complete hour in one
--- statement; concurrent sweeps queue on an advisory lock, a swept hour is
--- skipped, and the reference charge:<app>:<hour> makes a second charge
--- impossible whatever happens.
-CREATE FUNCTION paas_billing_sweep_hour(p_hour timestamptz, p_now timestamptz)
-RETURNS TABLE (charges integer, total_micros bigint, skipped boolean)
+-- paas_billing_sweep charges every app for every complete hour in
+-- [p_from, p_to) not yet charged, in one statement; concurrent sweeps queue
+-- on an advisory lock, swept hours are skipped, and the reference
+-- charge:<app>:<hour> makes a second charge impossible whatever happens.
+CREATE FUNCTION paas_billing_sweep(p_from timestamptz, p_to timestamptz, p_now timestamptz)
+RETURNS TABLE (hours integer, charges integer, total_micros bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM pg_advisory_xact_lock(7355608, 13);
-    IF EXISTS (SELECT 1 FROM paas_billing_hours h WHERE h.hour = p_hour) THEN
-        RETURN QUERY SELECT 0, 0::bigint, true;
-        RETURN;
-    END IF;
     RETURN QUERY
-    WITH usage AS (
-        SELECT i.app_id, i.organization_id,
+    WITH todo AS (
+        SELECT g.h FROM generate_series(p_from, p_to - interval '1 hour', interval '1 hour') AS g(h)
+         WHERE NOT EXISTS (SELECT 1 FROM paas_billing_hours b WHERE b.hour = g.h)
+    ), usage AS (
+        SELECT i.app_id, i.organization_id, t.h,
                round(sum(i.replicas * i.price_hourly_micros *
-                         extract(epoch FROM least(i.last_seen_at, p_hour + interval '1 hour') - greatest(i.started_at, p_hour))) / 3600) AS amount,
-               sum(i.replicas * extract(epoch FROM least(i.last_seen_at, p_hour + interval '1 hour') - greatest(i.started_at, p_hour))) AS replica_seconds
+                         extract(epoch FROM least(i.last_seen_at, t.h + interval '1 hour') - greatest(i.started_at, t.h))) / 3600) AS amount,
+               sum(i.replicas * extract(epoch FROM least(i.last_seen_at, t.h + interval '1 hour') - greatest(i.started_at, t.h))) AS replica_seconds
           FROM paas_usage_intervals i
-         WHERE i.last_seen_at > p_hour AND i.started_at < p_hour + interval '1 hour'
-         GROUP BY i.app_id, i.organization_id
+          JOIN todo t ON i.started_at < t.h + interval '1 hour' AND i.last_seen_at > t.h
+         WHERE i.last_seen_at > p_from AND i.started_at < p_to
+         GROUP BY i.app_id, i.organization_id, t.h
     ), ins AS (
         INSERT INTO paas_ledger (organization_id, amount_micros, kind, description, reference)
         SELECT u.organization_id, -u.amount::bigint, 'charge',
                u.replica_seconds::text || ' replica-seconds',
-               'charge:' || u.app_id || ':' || to_char(p_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24"Z"')
+               'charge:' || u.app_id || ':' || to_char(u.h AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24"Z"')
           FROM usage u WHERE u.amount > 0
-         ORDER BY u.app_id
+         ORDER BY u.app_id, u.h
         ON CONFLICT (reference) DO NOTHING
         RETURNING amount_micros
+    ), per_hour AS (
+        SELECT u.h, count(*) AS n, sum(u.amount) AS total FROM usage u WHERE u.amount > 0 GROUP BY u.h
     ), done AS (
         INSERT INTO paas_billing_hours (hour, swept_at, charges, total_micros)
-        SELECT p_hour, p_now, count(*), COALESCE(-sum(amount_micros), 0) FROM ins
-        RETURNING paas_billing_hours.charges, paas_billing_hours.total_micros
+        SELECT t.h, p_now, COALESCE(p.n, 0), COALESCE(p.total, 0)::bigint FROM todo t LEFT JOIN per_hour p ON p.h = t.h
+        RETURNING 1
     )
-    SELECT d.charges, d.total_micros, false FROM done d;
+    SELECT (SELECT count(*) FROM done)::integer, (SELECT count(*) FROM ins)::integer,
+           (SELECT COALESCE(-sum(amount_micros), 0) FROM ins)::bigint;
 END $$;
 -- +goose StatementEnd
 
@@ -205,7 +208,7 @@ CREATE UNIQUE INDEX paas_notifications_dedup_idx ON paas_notifications (organiza
 DROP INDEX paas_notifications_dedup_idx;
 ALTER TABLE paas_notifications DROP COLUMN dedup_key;
 DROP TABLE paas_billing_hours, paas_usage_intervals;
-DROP FUNCTION paas_billing_sweep_hour, paas_meter;
+DROP FUNCTION paas_billing_sweep, paas_meter;
 DROP TRIGGER paas_organizations_wallet ON paas_organizations;
 DROP FUNCTION paas_organizations_wallet;
 DELETE FROM paas_settings WHERE key LIKE 'billing\_%';

@@ -562,26 +562,27 @@ func (q *Queries) SetFundsSuspended(ctx context.Context, arg SetFundsSuspendedPa
 	return id, err
 }
 
-const sweepHour = `-- name: SweepHour :one
-SELECT charges::integer AS charges, total_micros::bigint AS total_micros, skipped::boolean AS skipped
-  FROM paas_billing_sweep_hour($1::timestamptz, $2::timestamptz)
+const sweepHours = `-- name: SweepHours :one
+SELECT hours::integer AS hours, charges::integer AS charges, total_micros::bigint AS total_micros
+  FROM paas_billing_sweep($1::timestamptz, $2::timestamptz, $3::timestamptz)
 `
 
-type SweepHourParams struct {
-	Hour time.Time `json:"hour"`
-	Now  time.Time `json:"now"`
+type SweepHoursParams struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	Now   time.Time `json:"now"`
 }
 
-type SweepHourRow struct {
+type SweepHoursRow struct {
+	Hours       int32 `json:"hours"`
 	Charges     int32 `json:"charges"`
 	TotalMicros int64 `json:"total_micros"`
-	Skipped     bool  `json:"skipped"`
 }
 
-func (q *Queries) SweepHour(ctx context.Context, arg SweepHourParams) (SweepHourRow, error) {
-	row := q.db.QueryRow(ctx, sweepHour, arg.Hour, arg.Now)
-	var i SweepHourRow
-	err := row.Scan(&i.Charges, &i.TotalMicros, &i.Skipped)
+func (q *Queries) SweepHours(ctx context.Context, arg SweepHoursParams) (SweepHoursRow, error) {
+	row := q.db.QueryRow(ctx, sweepHours, arg.Since, arg.Until, arg.Now)
+	var i SweepHoursRow
+	err := row.Scan(&i.Hours, &i.Charges, &i.TotalMicros)
 	return i, err
 }
 

@@ -24,9 +24,7 @@ type SweepResult struct {
 }
 
 // Sweep charges every complete hour not yet charged whose end lies at least
-// settle (the meter's max gap) before until, oldest first, each hour in one
-// set-based statement and its own transaction: a sweep killed midway keeps
-// the hours it finished, and the next one carries on. Concurrent sweeps
+// settle (the meter's max gap) before until: set-based SQL over all apps. Concurrent sweeps
 // queue on an advisory lock; the unique ledger reference charge:<app>:<hour>
 // makes a double charge impossible either way. now stamps the swept hours.
 func Sweep(ctx context.Context, st *store.Store, until time.Time, settle time.Duration, now func() time.Time) (SweepResult, error) {
@@ -43,20 +41,26 @@ func Sweep(ctx context.Context, st *store.Store, until time.Time, settle time.Du
 		res.Due = last.Add(time.Hour + settle)
 		return res, nil // nothing metered yet
 	}
+	// One statement (one transaction) per day of hours: a long catch-up
+	// commits as it goes, and a sweep killed midway keeps the days it
+	// finished; the next sweep carries on.
 	h := first.UTC()
-	for ; h.Before(last); h = h.Add(time.Hour) {
+	for h.Before(last) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		row, err := st.SweepHour(ctx, store.SweepHourParams{Hour: h, Now: now()})
+		to := h.Add(24 * time.Hour)
+		if to.After(last) {
+			to = last
+		}
+		row, err := st.SweepHours(ctx, store.SweepHoursParams{Since: h, Until: to, Now: now()})
 		if err != nil {
-			return res, fmt.Errorf("charge %s: %w", h.Format(time.RFC3339), err)
+			return res, fmt.Errorf("charge %s to %s: %w", h.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
-		if !row.Skipped {
-			res.Hours++
-			res.Charges += int64(row.Charges)
-			res.TotalMicros += row.TotalMicros
-		}
+		res.Hours += int(row.Hours)
+		res.Charges += int64(row.Charges)
+		res.TotalMicros += row.TotalMicros
+		h = to
 	}
 	res.Next = h
 	res.Due = h.Add(time.Hour + settle)

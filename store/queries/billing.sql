@@ -14,9 +14,9 @@ SELECT paas_meter(sqlc.arg(app_id)::uuid, sqlc.arg(app_name)::text, sqlc.arg(org
     sqlc.narg(plan_id)::uuid, sqlc.arg(price_hourly_micros)::bigint, sqlc.arg(replicas)::integer,
     sqlc.arg(now)::timestamptz, make_interval(secs => sqlc.arg(max_gap_seconds)::double precision));
 
--- name: SweepHour :one
-SELECT charges::integer AS charges, total_micros::bigint AS total_micros, skipped::boolean AS skipped
-  FROM paas_billing_sweep_hour(sqlc.arg(hour)::timestamptz, sqlc.arg(now)::timestamptz);
+-- name: SweepHours :one
+SELECT hours::integer AS hours, charges::integer AS charges, total_micros::bigint AS total_micros
+  FROM paas_billing_sweep(sqlc.arg(since)::timestamptz, sqlc.arg(until)::timestamptz, sqlc.arg(now)::timestamptz);
 
 -- name: FirstUnsweptHour :one
 -- FirstUnsweptHour is the hour after the last swept one, or the hour of
