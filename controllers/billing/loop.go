@@ -39,7 +39,7 @@ func (s *Sweeper) Reconcile(ctx context.Context, _ key.Key) (runtime.Result, err
 	}
 	now := s.Now()
 	start := time.Now()
-	res, err := billing.Sweep(ctx, s.Store, now, gap, s.Now)
+	res, err := billing.Sweep(ctx, s.Store.Pool, now, gap, s.Now)
 	if err != nil {
 		return runtime.Result{}, err
 	}

@@ -153,8 +153,23 @@ func TestBillingRandomSequences(t *testing.T) {
 			}
 			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			tick := func() time.Time { return clock }
-			sweep := func(ctx context.Context) error {
-				_, err := billing.Sweep(ctx, st, clock, maxGap, tick)
+			sweep := func(ctx context.Context, kill time.Duration) error {
+				if kill == 0 {
+					_, err := billing.Sweep(ctx, st.Pool, clock, maxGap, tick)
+					return err
+				}
+				// Killed midway: the server stops the statement after
+				// kill, as a crash would, and rolls it back.
+				conn, err := st.Pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer conn.Release()
+				if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", kill.Microseconds()/1000+1)); err != nil {
+					return err
+				}
+				_, _ = billing.Sweep(ctx, conn, clock, maxGap, tick)
+				_, err = conn.Exec(ctx, "RESET statement_timeout")
 				return err
 			}
 			for seq := w; seq < *sequencesFlag; seq += workers {
@@ -168,7 +183,7 @@ func TestBillingRandomSequences(t *testing.T) {
 	wg.Wait()
 }
 
-func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *time.Time, sweep func(context.Context) error) error {
+func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *time.Time, sweep func(context.Context, time.Duration) error) error {
 	var orgs []uuid.UUID
 	var apps []*modelApp
 	for i := range 1 + rng.IntN(2) {
@@ -223,13 +238,13 @@ func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *ti
 		case 8: // the clock moves with nobody watching
 			advance(3 * time.Hour)
 		case 9:
-			err = sweep(ctx)
+			err = sweep(ctx, 0)
 		case 10: // concurrent sweeps
 			var wg sync.WaitGroup
 			errs := make([]error, 2+rng.IntN(2))
 			for i := range errs {
 				wg.Add(1)
-				go func() { defer wg.Done(); errs[i] = sweep(ctx) }()
+				go func() { defer wg.Done(); errs[i] = sweep(ctx, 0) }()
 			}
 			wg.Wait()
 			for _, e := range errs {
@@ -238,10 +253,9 @@ func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *ti
 				}
 			}
 		case 11: // a sweep killed midway, then run again
-			kctx, cancel := context.WithTimeout(ctx, time.Duration(rng.IntN(3000))*time.Microsecond)
-			_ = sweep(kctx) // may finish, fail or stop between hours
-			cancel()
-			err = sweep(ctx)
+			if err = sweep(ctx, time.Duration(1+rng.IntN(4))*time.Millisecond); err == nil {
+				err = sweep(ctx, 0)
+			}
 		case 12: // leader change: the old leader's late observation, a pause, the new leader observes
 			old := *clock
 			advance(2 * maxGap)
@@ -264,7 +278,7 @@ func runSequence(ctx context.Context, st *store.Store, rng *rand.Rand, clock *ti
 	}
 	// Let every hour of this sequence complete and settle, then charge.
 	*clock = clock.Add(time.Hour + maxGap + time.Second)
-	if err := sweep(ctx); err != nil {
+	if err := sweep(ctx, 0); err != nil {
 		return err
 	}
 	*clock = clock.Add(time.Hour) // the next sequence starts in a fresh hour

@@ -27,10 +27,12 @@ type SweepResult struct {
 // settle (the meter's max gap) before until: set-based SQL over all apps. Concurrent sweeps
 // queue on an advisory lock; the unique ledger reference charge:<app>:<hour>
 // makes a double charge impossible either way. now stamps the swept hours.
-func Sweep(ctx context.Context, st *store.Store, until time.Time, settle time.Duration, now func() time.Time) (SweepResult, error) {
+// db is the pool (or one connection).
+func Sweep(ctx context.Context, db store.DBTX, until time.Time, settle time.Duration, now func() time.Time) (SweepResult, error) {
 	var res SweepResult
+	st := store.New(db)
 	var first *time.Time
-	err := st.Pool.QueryRow(ctx, `SELECT COALESCE((SELECT max(hour) + interval '1 hour' FROM paas_billing_hours),
+	err := db.QueryRow(ctx, `SELECT COALESCE((SELECT max(hour) + interval '1 hour' FROM paas_billing_hours),
 		(SELECT date_trunc('hour', min(started_at), 'UTC') FROM paas_usage_intervals))`).Scan(&first)
 	if err != nil {
 		return res, fmt.Errorf("first hour to charge: %w", err)
