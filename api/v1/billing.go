@@ -333,8 +333,8 @@ func (s *server) AdminListLowWallets(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, w := range wallets {
-			if w.SuspensionReason == openapi.InsufficientFunds || (w.RunwayHours != nil && *w.RunwayHours < 24) {
+		for i, w := range wallets {
+			if rows[i].FundsSuspended || (w.RunwayHours != nil && *w.RunwayHours < 24) {
 				low = append(low, w)
 			}
 		}
@@ -351,8 +351,8 @@ func (s *server) AdminListLowWallets(c echo.Context) error {
 }
 
 func runway(w openapi.Wallet) float64 {
-	if w.SuspensionReason == openapi.InsufficientFunds {
-		return -1
+	if w.RunwayHours == nil {
+		return -1 // suspended: nothing burns
 	}
 	return *w.RunwayHours
 }
