@@ -36,6 +36,9 @@ DROP TRIGGER paas_ledger_apply ON paas_ledger;
 -- +goose StatementBegin
 CREATE FUNCTION paas_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM paas_organizations WHERE id = OLD.organization_id) THEN
+        RETURN OLD; -- the organization's deletion cascades to its ledger
+    END IF;
     RAISE EXCEPTION 'paas_ledger is append-only' USING ERRCODE = 'restrict_violation';
 END $$;
 -- +goose StatementEnd

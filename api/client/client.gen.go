@@ -956,12 +956,15 @@ type SuspensionRequest struct {
 
 // Usage defines model for Usage.
 type Usage struct {
-	Currency        string       `json:"currency"`
-	From            time.Time    `json:"from"`
-	GroupBy         UsageGroupBy `json:"group_by"`
-	Items           []UsageRow   `json:"items"`
-	To              time.Time    `json:"to"`
-	TotalCostMicros int64        `json:"total_cost_micros"`
+	Currency   string       `json:"currency"`
+	From       time.Time    `json:"from"`
+	GroupBy    UsageGroupBy `json:"group_by"`
+	Items      []UsageRow   `json:"items"`
+	NextCursor *string      `json:"next_cursor,omitempty"`
+	To         time.Time    `json:"to"`
+
+	// TotalCostMicros Over every row of the window, not only this page.
+	TotalCostMicros int64 `json:"total_cost_micros"`
 }
 
 // UsageGroupBy defines model for Usage.GroupBy.
@@ -1205,6 +1208,12 @@ type AdminUsageReportParams struct {
 
 	// Format `json` (default) or `csv`.
 	Format *AdminUsageReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // AdminUsageReportParamsFormat defines parameters for AdminUsageReport.
@@ -1221,6 +1230,15 @@ type AdminListUsersParams struct {
 
 // AdminListWalletsParams defines parameters for AdminListWallets.
 type AdminListWalletsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListLowWalletsParams defines parameters for AdminListLowWallets.
+type AdminListLowWalletsParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1559,6 +1577,12 @@ type GetUsageParams struct {
 
 	// Format `json` (default) or `csv`.
 	Format *GetUsageParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -2221,10 +2245,10 @@ type ClientInterface interface {
 	// Corresponds with GET /api/admin/paas/wallets (the `AdminListWallets` operationId).
 	AdminListWallets(ctx context.Context, params *AdminListWalletsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AdminListLowWallets Organizations suspended for funds or with under a day of runway
+	// AdminListLowWallets Organizations suspended for funds or with under a day of runway, by slug
 	//
 	// Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
-	AdminListLowWallets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AdminListLowWallets(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Exchange email and password for a login token (JWT)
 	//
@@ -2670,7 +2694,7 @@ type ClientInterface interface {
 	//
 	// From the metered intervals (what really ran), clipped to `[from, to)`;
 	// cost at each interval's price, rounded half up per row. `format=csv`
-	// answers the same rows as CSV.
+	// answers every row as CSV (limit and cursor page the JSON).
 	//
 	// Corresponds with GET /api/paas/billing/usage (the `GetUsage` operationId).
 	GetUsage(ctx context.Context, params *GetUsageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3271,11 +3295,11 @@ func (c *Client) AdminListWallets(ctx context.Context, params *AdminListWalletsP
 	return c.Client.Do(req)
 }
 
-// AdminListLowWallets Organizations suspended for funds or with under a day of runway
+// AdminListLowWallets Organizations suspended for funds or with under a day of runway, by slug
 //
 // Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
-func (c *Client) AdminListLowWallets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAdminListLowWalletsRequest(c.Server)
+func (c *Client) AdminListLowWallets(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListLowWalletsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4230,7 +4254,7 @@ func (c *Client) ListLedger(ctx context.Context, params *ListLedgerParams, reqEd
 //
 // From the metered intervals (what really ran), clipped to `[from, to)`;
 // cost at each interval's price, rounded half up per row. `format=csv`
-// answers the same rows as CSV.
+// answers every row as CSV (limit and cursor page the JSON).
 //
 // Corresponds with GET /api/paas/billing/usage (the `GetUsage` operationId).
 func (c *Client) GetUsage(ctx context.Context, params *GetUsageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5318,6 +5342,30 @@ func NewAdminUsageReportRequest(server string, params *AdminUsageReportParams) (
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -5552,7 +5600,7 @@ func NewAdminListWalletsRequest(server string, params *AdminListWalletsParams) (
 }
 
 // NewAdminListLowWalletsRequest constructs an http.Request for the AdminListLowWallets method
-func NewAdminListLowWalletsRequest(server string) (*http.Request, error) {
+func NewAdminListLowWalletsRequest(server string, params *AdminListLowWalletsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -5568,6 +5616,45 @@ func NewAdminListLowWalletsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -8467,6 +8554,30 @@ func NewGetUsageRequest(server string, params *GetUsageParams) (*http.Request, e
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -9061,12 +9172,12 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/admin/paas/wallets (the `AdminListWallets` operationId).
 	AdminListWalletsWithResponse(ctx context.Context, params *AdminListWalletsParams, reqEditors ...RequestEditorFn) (*AdminListWalletsResponse, error)
 
-	// AdminListLowWalletsWithResponse Organizations suspended for funds or with under a day of runway
+	// AdminListLowWalletsWithResponse Organizations suspended for funds or with under a day of runway, by slug
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
-	AdminListLowWalletsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListLowWalletsResponse, error)
+	AdminListLowWalletsWithResponse(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*AdminListLowWalletsResponse, error)
 
 	// LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 	//
@@ -9558,7 +9669,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// From the metered intervals (what really ran), clipped to `[from, to)`;
 	// cost at each interval's price, rounded half up per row. `format=csv`
-	// answers the same rows as CSV.
+	// answers every row as CSV (limit and cursor page the JSON).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11309,6 +11420,8 @@ type AdminListLowWalletsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *WalletList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -11318,6 +11431,11 @@ type AdminListLowWalletsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r AdminListLowWalletsResponse) GetJSON200() *WalletList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListLowWalletsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -15054,13 +15172,13 @@ func (c *ClientWithResponses) AdminListWalletsWithResponse(ctx context.Context, 
 	return ParseAdminListWalletsResponse(rsp)
 }
 
-// AdminListLowWalletsWithResponse Organizations suspended for funds or with under a day of runway
+// AdminListLowWalletsWithResponse Organizations suspended for funds or with under a day of runway, by slug
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
-func (c *ClientWithResponses) AdminListLowWalletsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListLowWalletsResponse, error) {
-	rsp, err := c.AdminListLowWallets(ctx, reqEditors...)
+func (c *ClientWithResponses) AdminListLowWalletsWithResponse(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*AdminListLowWalletsResponse, error) {
+	rsp, err := c.AdminListLowWallets(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -15857,7 +15975,7 @@ func (c *ClientWithResponses) ListLedgerWithResponse(ctx context.Context, params
 //
 // From the metered intervals (what really ran), clipped to `[from, to)`;
 // cost at each interval's price, rounded half up per row. `format=csv`
-// answers the same rows as CSV.
+// answers every row as CSV (limit and cursor page the JSON).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17310,6 +17428,13 @@ func ParseAdminListLowWalletsResponse(rsp *http.Response) (*AdminListLowWalletsR
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized

@@ -959,12 +959,15 @@ type SuspensionRequest struct {
 
 // Usage defines model for Usage.
 type Usage struct {
-	Currency        string       `json:"currency"`
-	From            time.Time    `json:"from"`
-	GroupBy         UsageGroupBy `json:"group_by"`
-	Items           []UsageRow   `json:"items"`
-	To              time.Time    `json:"to"`
-	TotalCostMicros int64        `json:"total_cost_micros"`
+	Currency   string       `json:"currency"`
+	From       time.Time    `json:"from"`
+	GroupBy    UsageGroupBy `json:"group_by"`
+	Items      []UsageRow   `json:"items"`
+	NextCursor *string      `json:"next_cursor,omitempty"`
+	To         time.Time    `json:"to"`
+
+	// TotalCostMicros Over every row of the window, not only this page.
+	TotalCostMicros int64 `json:"total_cost_micros"`
 }
 
 // UsageGroupBy defines model for Usage.GroupBy.
@@ -1208,6 +1211,12 @@ type AdminUsageReportParams struct {
 
 	// Format `json` (default) or `csv`.
 	Format *AdminUsageReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // AdminUsageReportParamsFormat defines parameters for AdminUsageReport.
@@ -1224,6 +1233,15 @@ type AdminListUsersParams struct {
 
 // AdminListWalletsParams defines parameters for AdminListWallets.
 type AdminListWalletsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListLowWalletsParams defines parameters for AdminListLowWallets.
+type AdminListLowWalletsParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1562,6 +1580,12 @@ type GetUsageParams struct {
 
 	// Format `json` (default) or `csv`.
 	Format *GetUsageParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
@@ -1982,9 +2006,9 @@ type ServerInterface interface {
 	// AdminListWallets Every organization's wallet, by slug
 	// (GET /api/admin/paas/wallets)
 	AdminListWallets(ctx echo.Context, params AdminListWalletsParams) error
-	// AdminListLowWallets Organizations suspended for funds or with under a day of runway
+	// AdminListLowWallets Organizations suspended for funds or with under a day of runway, by slug
 	// (GET /api/admin/paas/wallets/low)
-	AdminListLowWallets(ctx echo.Context) error
+	AdminListLowWallets(ctx echo.Context, params AdminListLowWalletsParams) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
@@ -2518,6 +2542,20 @@ func (w *ServerInterfaceWrapper) AdminUsageReport(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
 	}
 
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminUsageReport(ctx, params)
 	return err
@@ -2602,8 +2640,24 @@ func (w *ServerInterfaceWrapper) AdminListWallets(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) AdminListLowWallets(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListLowWalletsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.AdminListLowWallets(ctx)
+	err = w.Handler.AdminListLowWallets(ctx, params)
 	return err
 }
 
@@ -4094,6 +4148,20 @@ func (w *ServerInterfaceWrapper) GetUsage(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
 	}
 
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "X-Paas-Organization" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
@@ -4472,135 +4540,136 @@ var swaggerSpec = []string{
 	"d0Lg9go7Vyfo0Mq1zog3Lth3N8IqRaRu6KJUvko/qu5qLiOewm6baVv6bmk3xbDa7RBtr5LumOtBQ2zW",
 	"r2PA2oB8EUDkipV2E4N4dQ10ewe92rqzN1D/fmsQ5LXelwm1MbzsVZ5Sr6piSV//EEWd7WIb7XH8SuVD",
 	"BCUgbpTaKxx5O7zYEZwFaNqfbs3G96FxeGS8LaWDUuj1zomvi0iwUsodtlz7JCfOelfNWx9QVFcko0Ew",
-	"HrquU+1oZqRkng2u52W/L7U+jPl8yYlay3O3u3U80Bs5q7t2I7fxqBueDiKpzSeY51wTLWxeVcChpHYE",
-	"BXKtLtd4W/ZwNbLRdhst2GZz+8qAYuL5nHX/+c9//vPwl18Onz7F0K6axGnfTq7Rm9m0DmW0e+D8kWdZ",
-	"vQ7i3p1yQNTiImV+nZZukRpONvCe5YmCzmao78tpXzYH1tTcNHaWaq125ocg0HMN6hQlrFJbjnJt3voX",
-	"ck1+cMv8m13SiOvMWksxAcW8JdBsDBGw17GP94EiO27pcfgVjRerW97JuX2dK+FGDDJQaO5pENBVLjQT",
-	"csYskmvK/Z3kEdb0t8P2YSjZJd+2MqbRC65yMeNzPF+NDeEv9s8sFyZJkTrMWIEeyzT23ZScBYdZeLkK",
-	"qhjc7jUG+/dqmGLBSRpkNs9ZNjrodSEMDNZFf5c+Wzz//pXsBJ0XpUZSz3NiV+eWYs6jxveyAEOj8eXc",
-	"WC6ei9g3pC1MLssdWq0w7g+6S6+A1WTo1YuvvIcr0QUrp2lA/yVkqYYzrIK59oaaCfe8iP7cUz2shvha",
-	"I114bSm61kgKqKXMr3+Dki2Jtlmg3KbQz3JwqZu1GVb74M2OXd4ad4brsZQ352TsWXnn48Q00bmCCJJp",
-	"K0G8+HR1B6heRblKzPzSQsC9DRikeZ7X9S89dyWj/vrrFdaLYhkojXmbi3pV3TDjXA/+z//639TmFYGL",
-	"O6Toz2IbY2NcL9FEDGW9tIaB/HZuOWQ4bxz22BPX9ziGKLVSSKXNKOvyLNOBqx+PBqmgL0BMA+9301TD",
-	"0nVEtpM7uyhoZkmALDwsMZYGLqQ2I0UR5n3hCptaTi9FBD32pq6lqWspejnjakL9TZ21KZPKsNmYGyxK",
-	"OmeuZChLXOFSkk1DsrKGvb7oiz9gn0/7hRb8BgYR13DGyLaPIljh7Qib+oiFfcFcYTFKBDlMYQrponFZ",
-	"mmhKQ1vYhzEdNFdotPoDs8hgxb7ImdbCc9cdzv2b4nrZSo5bGNiXzxWGJexINON2Pws86oZYS/+IZ8kR",
-	"z834CH8KD5oQzI5eGUPNtMLAl+rH4xIihgd4hmeYLRbiEPv3oz+ELtuWR0azROgkhpVG36WMNLvuNaRS",
-	"jDQzMnBNBV0Ob1jTpDv03ba7TnkJpRrhZWCX4VJvVsY148w3I+eCJXGPnftMOMyCXKzMgBJh7EQr28Ws",
-	"OavbCCmgx14jpWOZZmqFUYllcOVY7ESPjx8HfmK7mwTzhuZFW1ysY4VwJAii/FzAMdGIPvW6hCulbcda",
-	"Hk1Ym/FRIqy47W4KfT2LJpJaqpDIk7b4QNtNhiWGiouSddXdEiZ1Z3wEtJQUo8PUMj5ny+1irePAFTsO",
-	"LALqA9zLpaVBdXhpZTbM6qKO6nZFRd30aY+V9vghWXPTJAJBkXSua/N5xqMxsJPesStzSYxOnx4dzWaz",
-	"Hsefe1KNjtxYffTyxZNnry6fHdoxC9dQ5/JmfsEFpOyC80uL/6VyAaedh71j+lxmIHiWdE47j3rHvUcd",
-	"Si1CVr58VT5QcEQ6gX1vEBNexPats9/ZGzqnuJYCPTV6IJaT3dM5CXFLGjna1ruLZu8Ha9rMt2yRX/9m",
-	"L7Z39BL9jy0+fEJv8cd3S42yT46P99kgG0WR2o6fFj0tMVooYXvIx7Ry3YTFDo9KjahxyMPNQyoNPHHQ",
-	"o82DFo2PccTjzSOKXsMoS/gI9A7xWp5lPv8Q3cdpivAMmExjsC9OojSWa+IjjSIf6uTv7FQriJvH5GHe",
-	"gLn42a6oC4KaCO0be5uWd43gS8s2LoeVmutb0TelR3xomuhbo7eisPRainNQ/oaJDo2bFhj2acNGJ1sS",
-	"2Uq45Xpie70UFrlEdHcJh1byA9aiUgVOXzVCVfCjcl+BFVydHWQZNYJOJnXTza/WW+2Qvgna/ElSWPte",
-	"7qS5sOvHqoprVA4fV5Dj4WdBjjYd2796FvPz5hFPpBimCVkpHj9sscRyQ38c90Ob89S0x7aDT07aDC43",
-	"Ba9i+xNfqLpyNwGTGdnO0kWTWR+JsS2LPPpQ/ufH9Rzzz2CWiGY7flkefMHN+PYY4hY4/9W/ka+X9GVk",
-	"gwtx79OR4MiFGm1+Pl3m5h4Q4Y4JbKVc27XPrIMkXhE68L5h2c0hA6qGVY617ftctEbfF4fZ/8u+0r29",
-	"1YO+bwRsYmuTIqP628K37+blP49jbB1fqbzvSh0uyQLKtytPjGYux3xPD8DRB7vui/gj+TWwW1Y9xb7B",
-	"5pN7I1qv+GN9oULvp810lslsG4vC6pvwuK7hC/bZ/M5Jp4KPBBLGCRGHSk5WHd5dIQ0iIRqxUSA92AMu",
-	"LpzN6GDMTW2PCpyNLb5lY5n64Gdq50f+XxfzwP2INBka9Jj1xWzMDZYnLWVSnOEHlgIT7BMyBXRyLJah",
-	"4q+LSIO+GOYixs7sWcojIAt7DcVcgllEPX6979xqZOYtP3Tenb1Zfn+gXZ4T40PjrpFY4zdHyV/0bXL9",
-	"rpaFPNYtRdeg49OSzoLSdBnbP5Up0EUfLSqLUcK9EymrePIihkkmDUYzzYvEKXS2h8Vv0fzwbzD33s5T",
-	"auwP3DDfqb8vNJ8Au4G57wzqihIqbdAwO2fdk+PjA3T/+c6yLlrKtXDlE+gLO4HzY1PrVtyXjBfTPj7+",
-	"GR2nGDxBjlPiUiW+1Bf82jLkauxW0diaL0KP6nxbjUyJYnUcye3vGSegLh7yJaivfdFL8Tcnm+NvPhMX",
-	"bIpkumVeWCkJV6d2OpwlDQy4ShNMA8LNnhWxe4SdJN/s08i4YXuYSomfOHpxJcTvVZQvbWS0fKabuUA6",
-	"ZN0YNce6PpDuYJnZF29tS15eKvvTbFEqigN9TqOgX6NJoHC/976Mf4M6kwfMF91wMVdYZKPOD90O/FnK",
-	"2zjDLvCzO+0EK0ourLXKITwCFo2BZ4V/8e44wSgywR4iYFR2wZKskGY3P9gFpbV+Pv9XuePeLfu9qHRG",
-	"PaljD/B7P9dX5OdiLsO6LUs7+mD/Z7N1ijqmOTzfjru5cii1rqoa05Hrzdb7Vu1AdD53U0xINK3kGjTr",
-	"Pj7+edGZ94zFgKzJ3mti8M0CHh/Ucqi1Dse939rxbTOXO+FQpNekcCS6JLOa18SXBqq5LSwbtI/72v9D",
-	"tKhq9JEKSBbzTECN4BCP9V+7z3mrauCdf9S2NnfdyUeNvDKOVXYRzxjiGZmDMMI90SyZTHJjx7c0lpdL",
-	"zKyX530pm7st0pfLGqyV6j1gkI3dwPzuCPQXPufAH+GsVA6D6q64TGXXh6iWM9d5RkhVSBNtIPazW6Tz",
-	"3dsSgekXRnGhKaw2IF1CWNzssfO+KI1abApzQbm+gTgo+s3xFIu5shnXOIn7u7Z30RfgvCLhQEOkwIQB",
-	"C6l0Pf6XL/kf2pHh4AbmYaOVslSl6TPpLTV1oG6Zx2/AesvqPbL4y/R4HzC+qAOzgkcehw6+9lfiTjL9",
-	"SzC1RCyFI2EQkZpnlhq5QXt9O6af+zToZo5PBS7A16raiuHj2OdKTtowffz4Srb+9Dn55D/rI0G1WLD8",
-	"Irw3R5GeVscu+wlWCMrKwErOsLTpnQmEXQq/MmBJHlEFswWQ92+Iw6rFtVaxf2/1LpF/X5VoUZTDWCtX",
-	"IDzuDh7gvSwCDnezCb6lLi2fzyZYrgt9yzZB15am9k21d31vE/yqbIKuYVBbxkUxa2gTLGwVy5RdFAZy",
-	"2WuYrE3ptImgBG2qrVjka1cqBfVFEQAl4L0p6rCi8Cwc33V5+j32FBezEjRPtWQoB2M8QXlxpkFrTGce",
-	"SsVGUsZnDIQfN+KJWDj3rUh9fvGiL2hnPebDn4rCRxEXQhp/TDsA0mGzOO3rtO8gNoD6vGab5RLytyyF",
-	"33lWcR9dW8dbnjrCkIqIbDs2Q47vFhLSr+7DOy0jlQrTrJWSHFTumhe1NqhhXWJhM0IcpXK2GSleytkC",
-	"L77QrS1KwuuA6bGlMI31zmZ8XnGGf9H0zlIMm30UKa5WKoqeowpcHGssyqHb+7rrKoqyNAcKnhsDk8wV",
-	"98BiHhCjQhhhrR7G41iB1qz78JhxNklEbjAyJg5wg1JAX6DMTQHSUoAfggjF2TWPbuRwSDF9VC/Nl1jm",
-	"0diXq+kLOWScaaOA35xhRAqDxIxBBaVqIizR7PHJzzT8DRg1PzwfGlB1zzyd+/M80ZWWobcdD7doBVrL",
-	"m0ry3O3ypbvyKtpRLV78Kyl/4WLuwKIrRbc6p7+9q7DV9y4dhSjBStHetotUwsu3wrp//fWq4vfIzXiZ",
-	"aifNhq8RmF+g81nTrJr4J9U12pVPrhQ9cGWSLLiWq8DrDfAp99etZ2yvigYRvqxjcSVdzmZKihFxKx+B",
-	"fHLCpOiL0H2+sM6fsVEOWkOVR3KvQtm/BpYtHfTYldVxPC6IIhejfPsuoA1zSlygm7wB/+VCx2HXOVWl",
-	"tJuc8BvfPqKIbK2yRc4EzGghP8HQVa9yt1bDI2mnFx6Wn8n2UVnkK+WaBfDols7cdfhwYnsHY66ZK2x5",
-	"z1b3y1aX/ccLrH2gC7INLPQpK0m7omiFAcESElkGNvAN91ETb00Tbc4vXlz5qe6wDuOPsVmLIZhUqzvd",
-	"Io43PAv25ldKCGrWFT5dLbH3HykwzMB7U/OgNpl8qV60h89ntfj6Rb6Q1Zc2ERdHbXjWEbQBSdWWuCw8",
-	"75ncFhGcK3h6VsARQwjGciaw7mgr7nT0Af93Qwoy/b2ExdvxKhz14ukWYZ5vUFC57Qzh3SP8aL9UaXNY",
-	"fVIW/KT5Qq6TNE3E6EgblWRwNKOSv83y5t9BJcMENAsvccThZTIS3OQKwiKfjoU028DN5sNCvPv8jPG+",
-	"uOYx035sKUHu2ImLkVRxkWWH0SohtmWSuem5B7Fn4YRBuSGVzXSJdSQPu48eVCXuvrAIGrCxnCGHlUND",
-	"IS6JZjGkyRQUxGfu4aVanCgP8+hGyBnmOMV1Miad2FVMXkXT2ly5ZQiuLXv3CWb4da0Jl0su324C8KLA",
-	"dN3THUWQmU8hxa2DoRsUX7qoB5o5hGZdi7m+OKxFNv8DYXr5lXYEViI5VxC152HVpP6+zkBQVdVPuoAt",
-	"b3/13XT7YLGM8gkI+2augdXV2FKS+xTjlf56+fpVCSATMLwEjc2FX9PGmq+bs1b/QiTXQlh9rUb/g7Uo",
-	"7wu63s3akjXJ0GibXY53t5hUlpqrIKMsPfLLasPCCX8/wA7aGaiBVKMQG+qxaqNQZynmWJQ9yo3uC0Ut",
-	"G9nDoDpXuc+279Jg5zz5eXnOWksGidvYJ+pWaOHdZ1UbsuwLaQwWgg3cjmdZKcqSJFwqeG9FhAunnLtS",
-	"IyinUH19LNPeox6SsYuyenbFR+u6PLlq2QH7PZcU+7um7G3npaSzrs749s1LL/xRD7E10XG3ygNOWuk7",
-	"Pu0e7/7eG/4VGKieus4VZG4lnFpioCvv99EHnmVLulwVTX/h6kZ7LGX0VYzivhf/T45PLMWhKqlZNrYc",
-	"NMTEtESMwlJToxLdjblmiso6EbGCmiZWxDdjEBgok2XAle6xN1hCwVuYrZpkSXrM1SQFjbRbq3vuwG3P",
-	"s6xt7cNPYcwV7nhya9xRyBnzl/INCxU+IVIguna5notorKSQuU7nB3UiRZMkf1dQ6PiWUOgzPpMfv1l0",
-	"fC0c+TVmchaSbX1wpAUoViNCP1opaa0kOzBSBTHqZ5zYn0Q6Z6HOIArZhM/74hp8UsopCz/0O/anfueU",
-	"fegXTZDtPx8FrN8BMXU/vX751P6XyNP048ePYY+F9j9DKydbzm03dANz1g3LHbjDAGvdYP9rlWAenT12",
-	"qRRSDEOep6YvuqFfPLQid2gf05D9dPzTccBC1+07ZL+9sz+lXITUxJNGU7elXl/8im1UXgwPf7FQOWX9",
-	"DnUMcvhHPYP6HRqMXZgYUghQCxkq4siNx9e+6D5+eLJInD44Q3uBzA22cbIPmHPZ4lyuXxLeC/btUWDU",
-	"PBGjvig6yGAwj5u+Tj/A6/w6uU1jwSgH7s9l/NrApfadOVya8lZNaesZbk3ZvG+EA39LGkabs6DgSwa9",
-	"5zxJv2PvOcllDzSzL5Cvu4fN6MpPWxf7zz366ceD1irMUclGs9Yo+bT03VfJcO+SGXMBzM3WTGdc++a7",
-	"5SB6+8M2tszxH6yxal6CKRTvB5q6Tp4tK9JR7j5ymS9kwMR418T0WJ1ltNaa2WswWy5u+GtVhvYvYdCZ",
-	"t7JytuCq51nmnWOd+9f23p7Xwp5n0dCZ85D66/lHixfx6MPiHx/XuS9vh9wXq9xha0kJVA0yvLujb/jB",
-	"wyx9OmXJxOEUD+Y6zO8FaY9SuabETgVzX8qR/k6wF4srZClPxJblFbD2rxx947KYkmkqc+xdiD32ytjK",
-	"KQZuS+yUEytIlfBwqbwPj8aMPnqgWTjFuKvINW5OSFC7+seVi5Qiw1Om0JaGKciV+u32npVMadRYaiP4",
-	"BMi3GWLxmLAcwIemrL4wY6mBzcYSuzaTvcubCbEhhJFsmsAMlK51VqOK5E55rx596hOBgNysGjm0+i40",
-	"oyjXRk78kfHV8LhdokVPaM3a0VWJKCwd+Hb75JsUUk14mmiIWTeVM6soIdW/ePrqHOkky8U8kjEETEhm",
-	"FE8wsz+W5qDHXhjf8T3MKHQgPGWkDi1RMLbcL9qJLxO83Zp2Lk2ub1y6FVrJ+8J1m+/1ekc4ah4enGEc",
-	"LqNJIC7oFjvKa9Tnzosz90Wpe7skNwNLyOY8G8u0WpeayoFSlTBBcZI8y/pijOEvAfkNKLayzIKoaUti",
-	"Ds4YX0Cbcj2RYYXOHD+gCwvLNc1cdQbWfXxychA4lzFu067KDZtIbfqCdFK6b9RHeZaFHj9o362DbIjg",
-	"vh9N9Unp1F8oKseBvEHGoGsMmKOjJQt2q+CY2N/pd+I//L56qlXfA99SrRq8sngMNshlRx/oP9YGtJBg",
-	"mBsrAMuMaSMzjX+g/K2zirhl+dhQARDvFkXrKsuom2JPPj8TohVuXfu4b822VWu2KmYXJYqacLs5EuWb",
-	"RajjW32FvnE7TBXdFtEhJcPMWkG7LW914mpzttEblwZUyghnXRKN5wP3B4gH3IQHy3GEnrWekWDtzoJ8",
-	"OpXyRrM8W9ah7Qyo5tKCMjeRtNJxN6QA4DBgYcq1GYBSUtl/oQDuNoBp8SSSYzKRFaStlOwTl+gz+1PK",
-	"yRnPBas9S51QSt99s+R7cstCZJG447GKUOD++alIVVVFsypFP9Bl0hFythUnADFdZ4F9JqZ3J2ByPWzt",
-	"Ub4DWwyIaaKkmIAwRbSeDlgMriZyCTvs3TdWNf+7H8uw5SwZIaiHIlZpJBmxvTPaGyrm5f54NbHeWf41",
-	"I93+1f1nYvp3rvQWYWpfGZrfu6Lvpiv6DWDzZF95poZtVFOZqlxjzXtyBO+xQHrTs0I/36mXZR/uuVga",
-	"EFN0UAVo3A3/9uyff+x30O3T74QsTQRgKTwP/4BpxJfvwodQvFWMW5m9gBXrJhOLL1RC1D4zB1shI41u",
-	"1mxeJgI03YVzwHVlRmna6ZyFhKxs8fNBwML/CFkkJxOqSSDivrhOubjBC9RnvgnEhM/ZNbgShIcUr8u6",
-	"KO+G/T525Oj3+x33v/2wL0BHPAONsfU6EaPSsDQxoHh60GO17zICiitsfZwZlosUtGYYis8j+KN9TGqV",
-	"GQLO10mKPk79d/xnEabuzlSxHTuHRed0yFO9yKa/ljIFbOO09u3egqLv3+f79/m23udLKAnwZGosscWt",
-	"eOCHG5i3KO5DougnsQKk2Mz+qyDYmw3Nx1fyq79D4/c3RKP7EEzR2G5FpDqptD3mT5cSB6o3/dfL16+q",
-	"odyBfzjL9iiO8b2ahfhM4JyHWDZ4Ep6iRdM3I6DCR10u4kV3AtcoXgoolTsTMGORVZsPWKL7giaDuFIP",
-	"zwpBl5fPWIizntLkYcAU6HyCopCdri/Cl1ybw2e4qxdPw6bon/Msezb9ftIjWkzJtUGIvHj6eZ0YuIiL",
-	"FnKNk8o4tKUOQZf4zZlGP51n/DrmZimNQrM4KRWGqiqxM0wNbOYdS5Gp1Vu4SNGtXShyheKWyhH+o2Ak",
-	"4VCmqZyRAH5KUUOXl8+CPjb/88StTSxzQ135Fn8CpUI2sTLFyM3uZnalF/rClUyPEx1JISAyuo7+Ke39",
-	"cwfQ7k78depY4VgFEXsrhAVu12cKPzw+Dny4kf3H8fEZC3mahmgnd1WQEwEHvU5Qq0YYatu0VgxZ7l6W",
-	"0pzaKmcRho0JTIx+8/wJe/To0c/MJBNseMHZnyWLc7oExkeSdcOHx5OwcTc44abt1A0k/NpOGWqYym5e",
-	"Gz7B+l7b6labTSbtuV6wu43lpSNAfd80ZieeGnR+aCOL/onHf+YGZnzeaM5xxV8s1eqA6PmpjG4qqQOb",
-	"mLACDNks226qrM19cKcKw9wnlH0Jv6mSWPyROYxZtG501Sra5yTbma55tKYy6xOZJVCki2JkgU6kCC1V",
-	"CJ7psUSjJh9BwFxFjIBlUpmAOsT3BdXeIGdvYJWgA5aIRRidT7VebSx8RoJBKZcURY6tEkp99G5tRmmN",
-	"fOEB8hVT4f69dm/coe8TSu+thF/Yi4c1eKjQsmUKaH8QU6w1KoqGEo7mt8uM0hFPofn1xZ+/K6q/tCe+",
-	"J/l7kt9bH3N8lDGllsppUOks1vWqrf3dCgUPNLOPsv9gixoqG0ToewH6npqaBehLFJY5JlRkEFOmxIgi",
-	"X1vjn8zWoZ/M7rHvGw9fvTQyWyQs/xuULDgdpT67f5FXhCWa3UBmNvE43zDDN6NYo5BhRp1mnFH/APbE",
-	"DfGtKYrWZXxid0DpQtS8E1001M0CYkrJxkDGohOBa0CwridGX/iuBFypZAq6x4rMTSH9plxzoUSzSIph",
-	"MspVfYMLyor0R7jr9cfdMb5UwyIPxYYodXeXZ0yDiBd99IxEtH375uW9nfH2taZPM1H6J22ZFRiZHebZ",
-	"2n4hFbaDHWjU2rJ0L+mT+24ZtR0SETib6ygQnBkIoxL4zlpn0Nkb681twNBc8xE0OjGfexcb3jnELBEG",
-	"1JSnmnVnY26YAoyAVFwcBCxKExQAjWThb0MlJwEz8iA864vIqincUHdlP8cDzTKFtd+VPSnEbMzTIcsz",
-	"dGQqOeuxcCjVhJs/Rnoa9oXPF0MzBp+A/QYjQZ9c/r3BqflWU/Wsr4S4cDsWqK0/vpI1/s8QKyV4PyeG",
-	"goYxn4es+/bqCYv5XDc6EUdK5tngel5x34HIJ06C6gSdmM8774IdQq7odHhjn5ct0K0WTsBIT3eogoSY",
-	"jyj0DfOLXxzdOuH5UGNBWtebFNtVWtKkruhZZhHpem4RqD0DIQl4XXoYtcC/VRn0szbzX9/I//t6fOjM",
-	"AbvOlWAKO0+KmKlczNrgUJbyDX1vL/CLe+GoDhstbDaLRgjjgEVj4NmX6KR720h6HplkCvXHLmFkxA1P",
-	"5SiHZZyc+XYMtQLRJagpqMNLEIa5ODuGtd9cDNYDzcIkLkq+kR/WJaQPNPwe9vrCh2/hIx5ZbR8sQ2bn",
-	"WXZWxHa5fjsh49S8BeLzLOuxX6klwUpMJ8lEGDfjS1hhUBv5r33nAiwKYCjL3ceQzUUEcUjNDlh11lP2",
-	"KsT+PisTYgkpjGLFfSZSHLAZFqBzzbcoczN2lexfuVpYy4v2RTJkryywZBr7JHvq9UCzaqZNkqZMwQQm",
-	"1/iSdU8es7HMlT4IWGL6orw5P78CDSZk3aFUIzCLPbMbIWfiwL9+Lii3L0rwwd+W9om1ArDtKEVSaXYh",
-	"tRkp0H0hpCkKf+kee+IzfrrhKcsSMQoP2A1A5mLxKAIP473SZAp1QuvMNYX4mrheOQ52RRj9lZqSuEJk",
-	"aPzqLjqeNAqim1qf7T1irN52gwPvY2VXE0sKXrIgZ+2jLGuaN7Lu5eWzg7q4rWr30Q+da+AK1Hluxp3T",
-	"397Ze9bIVAnHc5V2TjtH+HK6qVbrOJV6lvYWGIWtSmuCReUoEUGp13JJ+K1p5l6aEJsvr05oifPUN3vP",
-	"ILKKmE4sb7LQgsB33LGiNEXfamI5DphdeY0njitflmKSD3oVMtF1exBL9eZPGerjqGArLrBlsuVYM+rr",
-	"aoUyF43iygb2ytlyzsu/Zp3aigFnhBiuR9uEQoj4ovxxsQJgPlvj5NXSkKdFpZdMSTnEMCwejekUszFg",
-	"EUPqAV1UTKQD5pgHW6zqC1usrkzYrV3zah5raqHEDRvzLAOBtRU53nOVAoJyCX7KHQkwfLG0LGH+6qIo",
-	"yxKxRFxYIZlJURq3EEnqmKyVs6mmZGHx8UYZ0mQRq9E+Wd6Ml7xrt2OGUk0YjyeJSLShR4igL6egpgnM",
-	"Avd4lik+KN7JXNttOFHLFYAsdEvG8zgxVGx4gc52rc7Hdx//bwAAAP//",
+	"HrquU+1oZqRkng2u52W/L7U+jPl8yYlay3O3u3U80Bs52/7ag46R23jcDU8HkdTNUTOvrfBKsZFKznwE",
+	"2CwRsZwFruh/Oqd8PN+gcVtjmWvThe2xCkiXFJugQN/VDTfigwVfjfSlzXZWTsdJmhtkBhR1z+es+89/",
+	"/vOfh7/8cvj0KQaP1aRm+4Z1jf7SpnUoZ94D5488y+q1HPeylUOuFqgg8+u0hAfU0rKBuy1PFHQ2Q31f",
+	"YQFlg2NNVU9jZ6lWg2d+CAI916BOUYYrNf4oV/+tf4PXZCC3zPDZJVG5znC2FHVQzFsCzcYgBHsd+3iB",
+	"KHbklp6fX9E8srrlndzn17kSbsQgA4UGpQYVQOVCMyFnzCK5Jm42ySPsGmCH7cMUs0tGb2VMo59d5WLG",
+	"53i+Gg7+F/tnlguTpEgdZqxAj2Ua+35NzkbELLxcjVYMn/c6if17NRCy4CQNUqHnLBtDAHQhbgzWxZeX",
+	"PlsIGP4d7gSdF6VWVc9zYlfnlmLOo8YXuQBD49N3biwXz0XsW94WRp3lHrBW3PcH3eUBXE23Xr34ynu4",
+	"Er+wcpoG9F9ClmrAxCqYa2+omXDPi/jSPVXcaojgNdIF8Jbid42kkF3KLfs3KNmSaJtF1m1KCS2Hr7pZ",
+	"m2G1D97s2OWtcWe4Hkt5c07mpJV3Pk5ME50riCCZthL1i09Xd4AKXJSrxMwvLQTc24BhoOd5XYfUc1eU",
+	"6q+/XmFFKpaB0pgZuqiI1Q0zzvXg//yv/02NZBG4uEOKLy22MTbGdStNxFDWS2uYKmDnlkOG88Zhjz1x",
+	"nZVjiFIrhVQambIuzzIduAr1aPIK+gLENPCePU1VMl3PZTu5s7yCZpYEyIbEEmNp4EJqM1IUw94XrnSq",
+	"5fRSRNBjb+qaprqmpZczribUQdXZszKpDJuNucGyp3PmipKyxJVGJdk0JDtu2OuLvvgDdhK1X2jBb2AQ",
+	"cQ1njLwHKIIV/pSwqVNZ2BfMlS6jVJPDFKaQLlqjpYmmRLeFBRoTTnOFZrE/MIsMVuyLnPEuPHf959y/",
+	"KXKYrWTRhYF9+VzpWcKORDNu97PAo26I1fqPeJYc8dyMj/Cn8KAJwezolTHUrisMfDMAPC4hYniAZ3iG",
+	"OleIQ+zfj/4QunxeHhnNEqGTGFZaiZdy3uy615BKMdLMyMC1LXRZwmFNG/DQ9/PuOuUllGqEl4F9jEvd",
+	"XxnXjDPf7pwLlsQ9du5z7TDPcrEyA0q1sROtbBfz8qxuI6SAHnuNlI6FoKnZRiVawhV8sRM9Pn4c+Int",
+	"bhLUS+dF412slIVwJAii/FzAMdGIPvW6hCvWbcdaHk1Ym/FRIqy47W4KvUmLNpVaqpDIk7b4QNtNhiWG",
+	"iouS/dbdEqaNo8qMS0kxOkwt43PW4i5WUw5cOeXAIqA+wL1cWhpUh5dWZsO8MerZbldU1K+f9lhpwB+S",
+	"vThNIhAUq+f6Qp9nPBoDO+kdu0KaxOj06dHRbDbrcfy5J9XoyI3VRy9fPHn26vLZoR2zcD51Lm/mF1xA",
+	"yi44v7T4XypIcNp52Dumz2UGgmdJ57TzqHfce9Sh5CVk5ctX5UMRR6QT2PcGMeFFbN86+529oXOKnCnQ",
+	"U6OPYzmd3hspljRytN53F+3kD9Y0sm/ZhL/+zV5s7+glejhbfPiE3uKP75ZacZ8cH++zBTeKIrU9RS16",
+	"WmK0UMIGlI9p5boJix0elVpd45CHm4dUWoTioEebBy1aK+OIx5tHFN2MUZbwMe4d4rU8y7x9Cx3UaYrw",
+	"DJhMY7AvTqI0FoTiI40iH+rk7+xUK4ibx+TD3oC5+NmuqAuC2hTtG3ublnet5kvLNi6HtaDrm903JWB8",
+	"aJroW6O3onT1WopzUP6GiQ6NmxYY9mnDVipbEtlKQOd6Ynu9FHi5RHR3CYdWMhDWolIFTl81QlXwo3Jf",
+	"gRVcnR1kGTWCTiZ1082vVnTtkL4J2vxJUuD8Xu6kuXTsx6qKa1QOH1eQ4+FnQY42PeG/ehbz8+YRT6QY",
+	"pglZKR4/bLHEBZ+nksdXUr7EJGkc90Ob89Q04LaDT07aDC63Ha9i+xNfCrtyNwGTGdnO0kUbWx/rsS2L",
+	"PPpQ/ufH9Rzzz2CWiGY7flkefMHN+PYY4hY4/9W/ka+X9GVkgwtx79OR4MgFM21+Pl1u6B4Q4Y4JbKVs",
+	"3rXPrIMkXhE68L5h2c0hA6qGVY617ftcNF/fF4fZ/8u+0h++1YO+bwRsYmuTImf728K37+blP49jbE5f",
+	"qe3viikuyQLKN0RPjGYui31PD8DRB7vui/gj+TWwH1c9xb7B9pZ7I1qv+GMFo0Lvp810lslsG4vC6pvw",
+	"uK6lDHby/M5Jp4KPBBLGCRGHSk5WHd5dIQ0iIRqxUSA92AMuLpzN6GDMTW0XDJyNLb5lY5n68GpqGEj+",
+	"XxfzwP2INBka9Jj1xWzMDRZALeVqnOEHlgIT7EQyBXRyLJah8rKLSIO+GOYixt7vWcojIAt7DcVcglnE",
+	"VX6979xq7OctP3Tenb1Zfn+gXSYV40PjrpFY4zdHyV/0bXIdtZaFPNYtRdeg49OSzoLSdBnbP5Up0EUf",
+	"LWqXUUq/EymrePIihkkmDUYzzYvULHS2h8Vv0fzwbzD33s5TxpmCDLghBduMoS80nwC7gbnvPerKHipt",
+	"0DA7Z92T4+MDdP/53rUuWso1ieUT6As7gfNjU3NY3JeMF9M+Pv4ZHacYPEGOU+JSJb7UF/zaMuRq7FbR",
+	"OpsvQo/qfFuNTIlidRzJ7e8ZJ6AuHvIlqK990UvxNyeb428+ExdsimS6ZV5YKTpXp3Y6nCUNDLhKE0w0",
+	"ws2eFbF7hJ0k3+zTyLhhe5isiZ84enFFyu9VlC9tZLR8ppu5QDpk3Rg1x7o+kO5gmdkXb21LXl4qLNRs",
+	"USrKD31Oo6Bfo0mgcL/3vox/g3qfB8yX9XAxV1jGo84P3Q78WcrbOMMu8LM77QQrijqstcohPAIWjYFn",
+	"hX/x7jjBKDLBHiJgVNjBkqyQZjc/2AUlzn4+/1e5p98t+72oOEc9qWOX8Xs/11fk52Iuh7stSzv6YP9n",
+	"s3WKerI5PN+Ou7mCK7WuqhrTkev+1vtW7UB0PndTTEg0reQaNOs+Pv550fv3jMWArMnea2LwzQIeH9Ry",
+	"qLUOx73f2vFtM5c74VCk16RwJLoks5rXxBcfqrktLEy0j/va/0O0qJv0kUpUFvNMQI3gEI/1X7vPeatq",
+	"4J1/1LY2d93JR428Mo5VdhHPGOIZmYMwwj3RLJlMcmPHtzSWl4vYrJfnfbGcuy3SlwsnrJXqPWCQjd3A",
+	"/O4I9Bc+58Af4axUcIMqu7hMZdfpqJYz13lGSFVIE20g9rNbpPP94RKB6RdGcaEprDYgXUJY3Oyx874o",
+	"jVpsCnNBub6BOCg62vEUy8WyGdc4ifu7tnfRF+C8IuFAQ6TAhAELqTg+/pdvKhDakeHgBuZho5WyVAfq",
+	"M+ktNZWmbpnHb8B6y+o9svjL9HgfML6oNLOCRx6HDr72V+JOMv1LMLVELIUjYRCRmmeWGrlBe307pp/7",
+	"NOhmjk8FLsBXw9qK4ePY50pO2jB9/PhKtv70Ofnk71qIFxWQwZqR8N4cRXpaHbvselihUStWKznDeqx3",
+	"JrZ2KaLLgOUiiH2YgIDPyYbQrlr0bRVO+FbvEkz4lWFNm7BAhMfdwQO8l0UM425mxrfUWubzmRnLxaxv",
+	"2czoeunUPtP2ru/NjF+VmdF1OWrLuCgMDs2MhfljmbKLWkMuIQ7zvylDNxGU800FIYsU8Erxob4oYqoE",
+	"vDdF8ViUx4WvtUWp/z32FBezQjlPtWQoWmOIQnlxpkFrzJAeSsVGUsZnDIQfN+KJWMQLWCn9/OJFX9DO",
+	"esxHVBW1lCIuhDT+mHYApMNmCd0Xl99BEgH1eS1By3Xvb1mwv/Os4j5gt463PHWEIRUR2XZshnzpLSSk",
+	"X92Hd1pGKtW6WSslOajcNcdsbZzEulzFZoQ4SuVsM1K8lLN7vLgzWaul0Dz7MFO4sFQUFEiFxTiWjpRD",
+	"RnW5WuFOUXSmORDy3BiYZK54CRYrgRi10whrETEexwq0Zt2Hx4yzSSJyg5E/cYA7lQL6AhUACgCXAvwQ",
+	"3CFn1zy6kcMhxSxSPThfpJpHY1+Opy/kkHGmjQJ+c4YRNwwSMwYVlKqlsESzxyc/0/A3YNT88HxoQNXJ",
+	"HHTuzyMvVJqu3na836KZai1BlITL2yWGu/JE21EtxI8rKX/hYu7AoitFxTqnv72r8Pj3Lt2GKMGK9N52",
+	"jVTCy7fCun/99ari18nNeJlqJ82GvRGYX6DzWdPImmRRqtu0qwt7paiDKwNlwbVcR19vgE+5Q3E9Y3tV",
+	"tNjwZSuLK+lyNlNSjIhb+QjrkxMmRV+E7vOF9+GMjXLQGqo8knt9zv41sGzpoMeurMLlcUEUuSbl23cB",
+	"e5gz4wL55A34LxcKF7vOqeqm3eSE3/gGHEXkbpUtciZgRgv5CYauOpe7tRoeSTu98LD8TIaYyiJfKdcs",
+	"gEe3dOauw4dL2zsYc81c4c57trpftrrsH19g7QNdkG1goU9ZV9oVfSusGZaQyEyxgW+4j5p4a5poc37x",
+	"4spPdYcFZ3+MzaIzwaRaveoWcbzhWbA3v1IiUbOu8Ol4ib3/SIFhBt6bmge1yf5M9bA9fD6r+dkv8oVM",
+	"0LSJuDhqw7OOoA1IqrbEZeF5z+S2iFBdwdOzAo4YIjGWM4F1VVtxp6MP+L8bUqzp7yUs3o5X4agXT7cI",
+	"Y32DgsptZ0DvHsFI+6VKosPqk7LgJ80Xcp2kaSJGR9qoJIOjGZU0bpY3/w4qGSagWXiJIw4vk5HgJlcQ",
+	"FvmCLKTZBm42H/biwwPOGO+Lax4z7ceWEgCPnbgYSRUXWYQYjRNiYyuZm557EHsWThh0HFJZUJc4SPKw",
+	"++hBVeLuC4ugARvLGXJYOTQUwpNoFkOaTEFBfOYeXqo1ivIwj26EnGEOV1wnY9KJXUXoVTStzQVchuDa",
+	"sn6f4BNY19xxuaT07SY4Lwpo1z3dUQSZ+RRS3DrYu0HxpYt6oJlDaNa1mOuL32IDGPcDYXr5lXYEViI5",
+	"V/C152HVpP6+zkBQ1dhPuoAtb3/13XT7YLGM8gkI+2augdXV2FKS+xTjsf56+fpVCSATMLwEjc2FbdPG",
+	"mrabs3L/QiTXQlh9rUb/g7U27wvW3s3amTXJ3mibXY7nt5hUlpqrIKMsRHISa8PCCX8/wB7kGaiBVKMQ",
+	"WxKyaqtVZynmWHQ+yo3uC0VNL9nDoDpXuVO570Jh5zz5eXnOWksGidvYaetWaOHdZ1UbsuwLaQwWgg3c",
+	"jmdZKYqUJFwq6G9FhAunnLtSKiinUP8ALEPfoy6csQv5enbFR+u6WLlq4AH7PZcU27ymrG/npaSzrs74",
+	"9s1LL/xRF7Y1oXq3ygNOWuk7vqwA3v29a/4rMFA9dZ05yNxKOLXEQFfe76MPPMuWdLkqmv7C1Y32WMro",
+	"qxjFfS/+nxyfWIpDVVKzbGw5aIiJd4kYhaWmTSW6G3PNFJWtImIFNU2siG/GIDBqJ8uAK91jb7BEhLcw",
+	"WzXJkvSYq0kKGmm3VvfcgdueZ1nb2o6fwpgr3PHk1rijkDPmL+UbFip8wqdAdO1yPRfRWEkhc53OD+pE",
+	"iiZJ/q6g0PEtodBnfCY/frPo+Fo48mvMVC0k2/pITQtQrLaEfrRSUl5JdmCkCmKoyTixP4l0zkKdQRSy",
+	"CZ/3xTX4pJtTFn7od+xP/c4p+9Av2kjbfz4KWL8DYup+ev3yqf0vkafpx48fwx4L7X+GVk62nNtu6Abm",
+	"rBuWe5iHAdbywQ7iKsE8QXvsUqmnGIY8T01fdEO/eGhF7tA+piH76fin44CFrl96yH57Z39KuQipSSmN",
+	"pm5Svb74FdvEvBge/mKhcsr6HeqI5PCPeiL1OzQYu0wxpBDQrumrpPAP/73oPn54skgMPzhDe4HMDbap",
+	"sg+Yc9niXK4fFN4L9iVSYNQ8EaO+KDrkGNDF9HX6AV7n18ltGgtiOXB/LuPXBi6178zo0pS3akpbz3Br",
+	"ygJ+Ixz4W9Iw2pwFBV8y6D3nSfode89JLnugmX2BfF1BbLZXftq62F/v0U8/HrRWYY5KNpq1Rsmnpe++",
+	"SoZ7l8yYC2ButmY649o33w0I0dsftrElkP9gjVXzEkyheD/Q1FXzbFmRjnL3kUvDIQMmxrsmpsfqLKO1",
+	"1sxeg9lyccNfqzK0fwmDzryVlbMFVz3PMu8c69y/tvf2vBb2PIuGzpyH1F/PP1q8iEcfFv/4uM59eTvk",
+	"vljlDltLSqBqkOHdHX3DDx6WDKBTlkwcTvFgroP+XpD2KJVrSghVMPelHOnvBHux0kOW8kRsWesBaxvL",
+	"0TcuiymZpjLH3ozYQ7CMrZxi4LbETjmxglQJD5fKF/FozOijB5qFU4y7ilxj6oQEtat/XLlIKTI8ZQpt",
+	"aZgPXalPb+9ZyZRGjaU2gk+AfJshFscJywF8aMrqCzOWGthsLLErNdm7vJkQG14YyaYJzEDpWmc1qkju",
+	"lPfq0ac+EQjIzaqRQ6vvQjOKcm3kxB8ZXw2P2yVa9ITWrB1dlYjC0oFro+98k0KqCU8TDTHrpnJmFSWk",
+	"+hdPX50jnWS5mEcyhoAJyYziCZYZiKU56LEXxne0DzMKHQhPGalDSxRs6W3RLn2Z4O3WtHNpcn3j0q3Q",
+	"St4Xrpt+r9c7wlHz8OAM43AZTQJxQbdK5gaLHvTYeXHmvih1p5fkZmAJ2ZxnY5lW625TuVOqgiYoTpJn",
+	"WV+MMfwlIL8BxVaWWRA1pUnMwRnjC2hT0icyrNCZ4wd0YWG5ZpsrFcG6j09ODgLnMsZt2lW5YROpTV+Q",
+	"Tkr3jfooz7LQ4wftu3WQDRHc96OpPimd+gtF5TiQN8gYdI0Bc3S0ZMFuFRwT+zv9TvyH31fPuOp74FvG",
+	"VYNXFo/BBrns6AP9x9qAFhIMc2MFYJkxbWSm8Q+Uv3VWEbcsHxsqAOLdomjNZRl1U+zJ52dCtMKtax/3",
+	"ree2aj1XxeyiXlITbjdHonyzCHV8q6/QN26HqaLbIjqkZJhZK2i35a1OXG3ONnrj0oBKGeGsS6LxfOD+",
+	"APGAm/BgOY7Qs9YzEqzdWZBPp1LeaJZnyzq0nQHVXFpQ5iaSVjruhhQAHAYsTLk2A1BKKvsvFMDdBjAt",
+	"nkRyTCaygrSVkn3iEn1mf0o5OeO5YLVnqRNK6btvlnxPblmILBJ3PFYRCtw/PxWpqqpoVqXoB7pMOkLO",
+	"tuIEIKbrLLDPxPTuBEyuh609yndgiwExTZQUExCmiNbTAYvB1XwuYYe9+8aq7X/3Yxm21CUjBPWIxJKR",
+	"JCO2d0Z7Q8W83P+vJtY7y79mpNu/uv9MTP/Old4iTO0rQ/N7V/TddEW/AWwO7SvP1LCNaipTlWuseU+O",
+	"4D0WgG96VujnO/Wy7MM9F0sDYooOqgCNu+Hfnv3zj/0Oun36nZCliQAshefhHzCN+PJd+BCKt4pxK7MX",
+	"sGLdZGLxheqZ2mfmYCtkpNHNms3LRICmu3AOuK7MKE07nbOQkJUtfj4IWPgfIYvkZEI1CUTcF9cpFzd4",
+	"gfrMN7mY8Dm7BleC8JDidVkX5d2w38eOI/1+v+P+tx/2BeiIZ6Axtl4nYlQaliYGFE8Peqz2XUZAcYWt",
+	"nTPDcpGC1gxD8XkEf7SPSa0yQ8D5OknRx6n/jv8swtTdmSq2Y+ew6JwOeaoX2fTXUqaAbarWvt1bUPT9",
+	"+3z/Pt/W+3wJJQGeTI0ltrgVD/xwA/MWxX1IFP0kVoAUm9l/FQR7s6G5+kp+9Xdo/P6GaHQfgika262I",
+	"VCeVtsf86VLiQPWm/3r5+lU1lDvwD2fZHsUxvlezEJ8JnPMQywZPwlO0aPrOCFT4qMtFvGiV4BrhSwGl",
+	"cmcCZiyyavMBS3Rf0GQQV+rhWSHo8vIZC3HWU5o8DJgCnU9QFLLT9UX4kmtz+Ax39eJp2BT9c55lz6bf",
+	"T3pEiym5NgiRF08/rxMDF3HRQq6LUxmHttQh6BK/OdPop/OMX8fcLKVRaBYnpcJQVSV2hqmBzbxjKTK1",
+	"egsXKbq1C0WuUNxSOcJ/FIwkHMo0lTMSwE8paujy8lnQx+aGnri1iWVuqOvg4k+gVMgmVqYYudndzK70",
+	"Ql+4kulxoiMpBERG19E/pb1/7gDa3Ym/Th0rHKsgYm+FsMDt+kzhh8fHgQ83sv84Pj5jIU/TEO3krgpy",
+	"IuCg1wlq1QhDPaTWiiHLrdRSmlNb5SzCsDGBidFvnj9hjx49+pmZZILdNzj7s2RxTpfA+EiybvjweBI2",
+	"7gYn3LSduoGEX9spQw1T2c1rwydY32tb3WqzyaQ91wt2t7G8dASo7zvY7MRTg84PbWTRP/H4z9zAjM8b",
+	"zTmu+IulWh0QPT+V0U0ldWATE1aAIZtl202VtbkP7lRhmPuEsi/hN1USiz8yhzGLPpKuWkX7nGQ70zWP",
+	"1lRmfSKzBIp0UYws0IkUoaUKwTM9lmjU5CMImKuIEbBMKhNQB/y+oNob5OwNrBJ0wBKxCKPzqdarjZPP",
+	"SDAo5ZKiyLFVQqmP3q3NKK2RLzxAvmIq3L/X7o079H1C6b2V8At78bAGDxVatkwB7Q9iirVGRdFQwtH8",
+	"dplROuIpNL+++PN3RfWX9sT3JH9P8nvr046PMqbUUjkNKp3Ful61tb9boeCBZvZR9h9sUUNlgwh9L0Df",
+	"U1OzAH2JwjLHhIoMYsqUGFHka2v8k9k69JPZPfZ94+Grl0Zmi4Tlf4OSBaej1Gf3L/KKsESzG8jMJh7n",
+	"G2b4ZhRrFDLMqNOMM+ofwJ64Ib41RdG6jE/sDihdiDp8oouGullATCnZGMhYdCJwDQjW9cToC9+VgCuV",
+	"TEH3WJG5KaTflGsulGgWSTFMRrmqb3BBWZH+CHe9/rg7xpdqWOSh2BCl7u7yjGkQ8aKPnpGItm/fvLy3",
+	"M96+1vRpJkr/pC2zAiOzwzxb2y+kwnawA41aW5buJX1y3y2jtkMiAmdzHQWCMwNhVALfWesMOntjvbkN",
+	"GJprPoJGJ+Zz72LDO4eYJcKAmvJUs+5szA1TgBGQiouDgEVpggKgkSz8bajkJGBGHoRnfRFZNYUb6q7s",
+	"53igWaaw9ruyJ4WYjXk6ZHmGjkwlZz0WDqWacPPHSE/DvvD5Ys4oK2eMa/bk8u+si3UC0KoRIVYSYtiN",
+	"//Xy9auDBo/nW02ltb4SysPtWIi3/vhK1jhHQyyj4J2gGCcaxnwesu7bqycs5nPd6GEcKZlng+t5xbcH",
+	"Ip848aoTdGI+77wLdojHotPhdd45NkSIUjgdIz3doeoSUprF2m+ZP/3i+IQT1g81FsB1vVCxPaZlBdSF",
+	"Pcssbl7PLU62Z1gkca9LR6Pu/Lcq836ujmt0kgaEIkh8X48dnTlg17kSTGGnSxEzlYtZGxzKUr6hz+4F",
+	"fnEvjNVho4XNZlEMYRywaAw8+xKde28bSc8jk0yh/tgljIy44akc5bCMkzPf/qFWALsENQV1eAnCMBfX",
+	"x7DWnIv5eqBZmMRFiTny+7oE+IGG38NeX/hwMZQLIq6siMy4YOdZdlbEkrn+PiHj1CwG4vMs67FfqQXC",
+	"SgwpuZIwTseXzMIgOhLNfKcELEJgKKvex6zNRQRxSM0VWHXWU/YqxH5CKxNiySqMmsV9JlIcsBkWvHPN",
+	"vihTNHaV81+52lvLi/ZFMmSvLLBkGvukfuotQbNqpk2SpkzBBCbX+JJ1Tx6zscyVPghYYvqivDk/vwIN",
+	"JmTdoVQjMIs9sxshZ+LAv34uCLgvSvDB35b2ibUJsM0pRW5pdiG1GSnQfSGkKQqN6R574jOMuuEpyxIx",
+	"Cg/YDUDmYv8o4g/jy9JkCnVy8Mw1ofiauF457nZFvv2VmqC4wmdobOsuOqw0yrabWq3tPUKt3laEA+9j",
+	"c1cTWQpesiBn7aM6a5pFsu7l5bODujixarfTD51r4ArUeW7GndPf3tl71shUCcdzlXZOO0f4crqpVutG",
+	"lXqk9hYYha1Ra4JT5SgRQam3c0n4rWkeX5oQmz2vTmiJ89Q3l88gsrqdTixvstCCwHf4saI0RftqYjkO",
+	"mF15jSeOK1+WYqAPehUy0XV7EEv17U8Z6v+o0CsusEWz5Vgz6iNrhTIX/eLKFPbK2XkuqmDNOrUVCs4I",
+	"MVxPuAmFLPFFueViBcD8ucbJq6UoT4vKMpmScohhXzwa0ylmY8CiidRzuqjQSAfMMe+2WNUX0lhdmbBb",
+	"u2bZPNbUsokbNuZZBgJrOXK85yoFBOWS/5SrEmC4ZGlZwvzVRVGWJWKJuLBCMpOiNG4hktQxWStnUw3L",
+	"wsLkjUCkySJWoz20vBkvedduxwylmjAeTxKRaEOPEEFfTkFNE5gF7vEsU3xQvJO5tttwopYrOFnolozn",
+	"cWKouPECne1anY/vPv7fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

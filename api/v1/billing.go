@@ -199,11 +199,29 @@ func (s *server) usageWindow(from, to *time.Time) (time.Time, time.Time, error) 
 	return since, until, nil
 }
 
-func answerUsage(c echo.Context, u openapi.Usage, csvOut bool) error {
+// answerUsage answers the rows (sorted by key) as CSV, or a page of them as JSON.
+func answerUsage(c echo.Context, u openapi.Usage, csvOut bool, limitP *int, cursorP *string) error {
+	limit, err := pageLimit(limitP)
+	if err != nil {
+		return err
+	}
+	after, err := decodeCursor(cursorP)
+	if err != nil {
+		return err
+	}
+	sort.Slice(u.Items, func(i, j int) bool { return u.Items[i].Key < u.Items[j].Key })
 	for _, r := range u.Items {
 		u.TotalCostMicros += r.CostMicros
 	}
 	if !csvOut {
+		rows := u.Items[sort.Search(len(u.Items), func(i int) bool { return u.Items[i].Key > after }):]
+		var next string
+		u.Items, next, err = page(rows, limit, func(r openapi.UsageRow) (openapi.UsageRow, error) { return r, nil },
+			func(r openapi.UsageRow) string { return r.Key })
+		if err != nil {
+			return err
+		}
+		u.NextCursor = &next
 		return c.JSON(http.StatusOK, u)
 	}
 	res := c.Response()
@@ -250,7 +268,7 @@ func (s *server) GetUsage(c echo.Context, params openapi.GetUsageParams) error {
 			u.Items = append(u.Items, openapi.UsageRow{Key: r.AppID.String(), Name: &name, ReplicaSeconds: r.ReplicaSeconds, CostMicros: r.CostMicros})
 		}
 	}
-	return answerUsage(c, u, params.Format != nil && *params.Format == openapi.GetUsageParamsFormatCsv)
+	return answerUsage(c, u, params.Format != nil && *params.Format == openapi.GetUsageParamsFormatCsv, params.Limit, params.Cursor)
 }
 
 // AdminUsageReport answers metered usage per organization.
@@ -272,7 +290,7 @@ func (s *server) AdminUsageReport(c echo.Context, params openapi.AdminUsageRepor
 	for _, r := range rows {
 		u.Items = append(u.Items, openapi.UsageRow{Key: r.Slug, ReplicaSeconds: r.ReplicaSeconds, CostMicros: r.CostMicros})
 	}
-	return answerUsage(c, u, params.Format != nil && *params.Format == openapi.AdminUsageReportParamsFormatCsv)
+	return answerUsage(c, u, params.Format != nil && *params.Format == openapi.AdminUsageReportParamsFormatCsv, params.Limit, params.Cursor)
 }
 
 func (s *server) adminWallets(ctx context.Context, after string, limit int) ([]openapi.Wallet, []store.AdminListWalletsRow, error) {
@@ -323,12 +341,19 @@ func (s *server) AdminListWallets(c echo.Context, params openapi.AdminListWallet
 	return c.JSON(http.StatusOK, openapi.WalletList{Items: items, NextCursor: next})
 }
 
-// AdminListLowWallets answers the organizations suspended for funds or
-// with under a day of runway, shortest runway first.
-func (s *server) AdminListLowWallets(c echo.Context) error {
+// AdminListLowWallets answers a page of the organizations suspended for
+// funds or with under a day of runway at the current burn, by slug.
+func (s *server) AdminListLowWallets(c echo.Context, params openapi.AdminListLowWalletsParams) error {
+	limit, err := pageLimit(params.Limit)
+	if err != nil {
+		return err
+	}
+	after, err := decodeCursor(params.Cursor)
+	if err != nil {
+		return err
+	}
 	var low []openapi.Wallet
-	after := ""
-	for {
+	for len(low) <= limit {
 		wallets, rows, err := s.adminWallets(c.Request().Context(), after, 1000)
 		if err != nil {
 			return err
@@ -343,18 +368,12 @@ func (s *server) AdminListLowWallets(c echo.Context) error {
 		}
 		after = rows[len(rows)-1].Slug
 	}
-	sort.SliceStable(low, func(i, j int) bool { return runway(low[i]) < runway(low[j]) })
-	if low == nil {
-		low = []openapi.Wallet{}
+	items, next, err := page(low, limit, func(w openapi.Wallet) (openapi.Wallet, error) { return w, nil },
+		func(w openapi.Wallet) string { return w.OrganizationSlug })
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, openapi.WalletList{Items: low})
-}
-
-func runway(w openapi.Wallet) float64 {
-	if w.RunwayHours == nil {
-		return -1 // suspended: nothing burns
-	}
-	return *w.RunwayHours
+	return c.JSON(http.StatusOK, openapi.WalletList{Items: items, NextCursor: next})
 }
 
 type adjustmentRequest struct {

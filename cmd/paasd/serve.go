@@ -24,6 +24,7 @@ import (
 	"github.com/skypanel/paas/controllers/servicespec"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/billing"
 	"github.com/skypanel/paas/store/secret"
 )
 
@@ -77,6 +78,11 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 	if err != nil {
 		return err
 	}
+	// The billing sweep's schedule is read at start (a change needs a restart).
+	billingSchedule, err := store.StringSetting(ctx, s, billing.SettingSchedule)
+	if err != nil {
+		return err
+	}
 
 	manager := &controllers.Manager{
 		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
@@ -89,7 +95,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 			PidsLimit: int64(cfg.TaskPidsLimit), CapDrop: servicespec.DefaultSandbox.CapDrop,
 			LogMaxSize: cfg.TaskLogMaxSize, LogMaxFiles: cfg.TaskLogMaxFiles,
 		},
-		Registerer: reg,
+		Registerer: reg, BillingSchedule: billingSchedule,
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
