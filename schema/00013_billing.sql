@@ -161,7 +161,7 @@ CREATE TABLE paas_billing_hours (
 -- +goose StatementBegin
 -- paas_billing_sweep charges every app for every complete hour in
 -- [p_from, p_to) not yet charged, in one statement; concurrent sweeps queue
--- on an advisory lock, swept hours are skipped, and the reference
+-- on an advisory lock, swept hours are skipped, and the unique reference
 -- charge:<app>:<hour> makes a second charge impossible whatever happens.
 CREATE FUNCTION paas_billing_sweep(p_from timestamptz, p_to timestamptz, p_now timestamptz)
 RETURNS TABLE (hours integer, charges integer, total_micros bigint)
@@ -189,7 +189,10 @@ BEGIN
                'charge:' || u.app_id || ':' || to_char(u.h AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24"Z"')
           FROM usage u WHERE u.amount > 0
          ORDER BY u.app_id, u.h
-        ON CONFLICT (reference) DO NOTHING
+        -- No ON CONFLICT: the hours are not swept yet (checked under the
+        -- lock, and written in this same transaction), so no reference can
+        -- exist; were one there anyway, the unique key fails the sweep
+        -- rather than charge twice. (DO NOTHING would double the cost.)
         RETURNING amount_micros
     ), per_hour AS (
         SELECT u.h, count(*) AS n, sum(u.amount) AS total FROM usage u WHERE u.amount > 0 GROUP BY u.h

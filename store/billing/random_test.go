@@ -169,8 +169,14 @@ func TestBillingRandomSequences(t *testing.T) {
 					return err
 				}
 				_, _ = billing.Sweep(ctx, conn, clock, maxGap, tick)
-				_, err = conn.Exec(ctx, "RESET statement_timeout")
-				return err
+				// The timeout applies to RESET too: retry, and drop the
+				// connection rather than hand it back still timing out.
+				for range 20 {
+					if _, err = conn.Exec(ctx, "RESET statement_timeout"); err == nil {
+						return nil
+					}
+				}
+				return conn.Conn().Close(ctx)
 			}
 			for seq := w; seq < *sequencesFlag; seq += workers {
 				if err := runSequence(ctx, st, rng, &clock, sweep); err != nil {
