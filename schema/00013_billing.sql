@@ -47,9 +47,8 @@ CREATE TRIGGER paas_ledger_append_only BEFORE UPDATE OR DELETE ON paas_ledger
 -- +goose StatementBegin
 CREATE FUNCTION paas_ledger_apply_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM paas_wallets w
-      WHERE w.organization_id IN (SELECT organization_id FROM new_rows)
-      ORDER BY w.organization_id FOR UPDATE;
+    -- Rows are upserted in organization order, so concurrent statements
+    -- lock wallets in the same order and never deadlock.
     INSERT INTO paas_wallets (organization_id, balance_micros, updated_at)
     SELECT organization_id, sum(amount_micros), now() FROM new_rows
      GROUP BY organization_id ORDER BY organization_id
