@@ -122,6 +122,11 @@ func (m *Manager) builtinLoops() []Loop {
 // loop (suspension for insufficient funds, restore, notifications) and the
 // hourly sweep.
 func (m *Manager) billingLoops() []Loop {
+	schedule := cmp.Or(m.BillingSchedule, storebilling.DefaultSchedule)
+	if _, err := cronParser.Parse(schedule); err != nil {
+		// A bad setting must not keep every loop from running.
+		schedule = storebilling.DefaultSchedule
+	}
 	return []Loop{
 		{
 			Name: billing.MeterName, Kind: key.KindApp,
@@ -145,7 +150,7 @@ func (m *Manager) billingLoops() []Loop {
 		{
 			Name: billing.SweepName, Kind: billing.KindBilling, Workers: 1,
 			Wakes: Wakes{
-				Cron:   []Cron{{Schedule: cmp.Or(m.BillingSchedule, storebilling.DefaultSchedule), Key: billing.SweepKey}},
+				Cron:   []Cron{{Schedule: schedule, Key: billing.SweepKey}},
 				Resync: func(context.Context, Shared) ([]key.Key, error) { return []key.Key{billing.SweepKey}, nil },
 			},
 			New: func(Shared) runtime.Reconciler { return &billing.Sweeper{Store: m.Store, Now: m.Now} },

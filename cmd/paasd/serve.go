@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -82,6 +83,10 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 	billingSchedule, err := store.StringSetting(ctx, s, billing.SettingSchedule)
 	if err != nil {
 		return err
+	}
+	if _, err := cron.ParseStandard(billingSchedule); billingSchedule != "" && err != nil {
+		log.Error().Err(err).Str("setting", billing.SettingSchedule).Str("value", billingSchedule).
+			Msg("not a cron schedule; the billing sweep runs at the top of every hour instead")
 	}
 
 	manager := &controllers.Manager{
