@@ -547,7 +547,11 @@ func (s *server) CreateCheckout(c echo.Context, _ openapi.CreateCheckoutParams) 
 	if cancel != "" {
 		params.CancelURL = stripe.String(cancel)
 	}
-	sess, err := stripe.NewClient(key).V1CheckoutSessions.Create(ctx, params)
+	var opts []stripe.ClientOption
+	if s.StripeURL != "" {
+		opts = append(opts, stripe.WithBackends(stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(s.StripeURL)})))
+	}
+	sess, err := stripe.NewClient(key, opts...).V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
 		return problem.New(http.StatusBadGateway, problem.TypeInternal, "Stripe refused", "Stripe did not create the session: "+err.Error())
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
+	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/store"
 )
 
@@ -145,4 +148,35 @@ func TestWalletAdjustmentsAndPaymentRequired(t *testing.T) {
 		t.Fatalf("low wallets %+v", low)
 	}
 	f.do(f.alice.token, http.MethodGet, "/api/paas/billing/usage?group_by=day&format=csv", nil).want(http.StatusOK)
+}
+
+// TestCheckoutCreatesAStripeSession points the API at a fake Stripe: the
+// session carries the organization and the amount in its metadata, and
+// nothing is credited until the webhook says it was paid.
+func TestCheckoutCreatesAStripeSession(t *testing.T) {
+	var form url.Values
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		form = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"cs_test_fake","object":"checkout.session","url":"https://checkout.stripe.test/pay/cs_test_fake"}`))
+	}))
+	defer fake.Close()
+	f := setup(t, func(d *v1.Deps) { d.StripeURL = fake.URL })
+	f.do(f.alice.token, http.MethodPost, "/api/paas/billing/checkout", map[string]any{"amount_micros": 20_000_000}).problem(http.StatusConflict, problem.TypeConflict)
+	f.setSetting("stripe_secret_key", "sk_test_fake")
+	before, _ := f.balance(t, f.acme)
+	f.do(f.alice.token, http.MethodPost, "/api/paas/billing/checkout", map[string]any{"amount_micros": 123}).problem(http.StatusUnprocessableEntity, "")
+	var c openapi.Checkout
+	f.do(f.alice.token, http.MethodPost, "/api/paas/billing/checkout", map[string]any{"amount_micros": 20_000_000}).want(http.StatusCreated).decode(&c)
+	if c.SessionId != "cs_test_fake" || c.Url == "" {
+		t.Fatalf("checkout %+v", c)
+	}
+	if form.Get("metadata[organization_id]") != f.acme.ID.String() || form.Get("metadata[amount_micros]") != "20000000" ||
+		form.Get("line_items[0][price_data][unit_amount]") != "2000" || form.Get("mode") != "payment" {
+		t.Fatalf("session form %v", form)
+	}
+	if b, _ := f.balance(t, f.acme); b != before {
+		t.Fatalf("a checkout credited the wallet before payment: %d -> %d", before, b)
+	}
 }
