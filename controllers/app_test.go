@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +70,16 @@ func TestAppConvergesToRunningService(t *testing.T) {
 	}
 	if hc := ctr.HostConfig; hc.PidsLimit == nil || *hc.PidsLimit != 512 || !slices.Contains(hc.CapDrop, "CAP_NET_RAW") || !slices.Contains(hc.CapDrop, "CAP_MKNOD") {
 		t.Errorf("task container pids limit %v, cap drop %v; want 512 and CAP_NET_RAW, CAP_MKNOD dropped", hc.PidsLimit, hc.CapDrop)
+	}
+	// The engine runs every task with no_new_privs (hack/docker-up.sh starts
+	// dockerd with --no-new-privileges; the Swarm API has no per-service
+	// field before 1.46): the kernel says so for the task's process.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ctr.State.Pid))
+	if err != nil {
+		t.Fatalf("read the task process's status: %v", err)
+	}
+	if !strings.Contains(string(status), "NoNewPrivs:\t1") {
+		t.Errorf("task process runs without no_new_privs:\n%s", status)
 	}
 	d := e.deployment(a.ID, 1)
 	if d.ImageResolved != cs.Image || got.CurrentDeploymentID.UUID != d.ID {

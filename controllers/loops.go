@@ -52,7 +52,7 @@ func (m *Manager) builtinLoops() []Loop {
 			New: func(s Shared) runtime.Reconciler {
 				return &app.Reconciler{
 					Store: m.Store, Docker: m.Docker, Writer: s.Writer, Ownership: s.Ownership, Services: s.Services,
-					Box: m.Box, InstanceID: m.InstanceID, UpdateMonitor: m.UpdateMonitor,
+					Box: m.fingerprintBox, InstanceID: m.InstanceID, UpdateMonitor: m.UpdateMonitor,
 					RolloutDeadline: m.RolloutDeadline, PollInterval: m.PollInterval, Now: m.Now, Metrics: m.appMetrics,
 					Orphans: m.orphans, Sandbox: *cmp.Or(m.Sandbox, &servicespec.DefaultSandbox),
 				}

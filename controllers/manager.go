@@ -49,7 +49,8 @@ type Manager struct {
 	DatabaseURL string
 	// Docker is the engine client.
 	Docker *client.Client
-	// Box opens sealed env values.
+	// Box opens sealed env values (and, with previous keys, those sealed
+	// before a key rotation).
 	Box *secret.Box
 	// InstanceID scopes every Swarm object the loops may touch.
 	InstanceID string
@@ -108,6 +109,9 @@ type Manager struct {
 	// orphans is the current term's verdict on orphan removal; replaced,
 	// closed, at the start of each term.
 	orphans *app.OrphanGate
+	// fingerprintBox is Box keyed by the installation's fingerprint key
+	// (store.FingerprintBox), read at the start of each term.
+	fingerprintBox *secret.Box
 }
 
 func (m *Manager) init() {
@@ -186,6 +190,25 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 			return nil
 		} else {
 			log.Warn().Err(err).Msg("initial service list failed; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+
+	// Release fingerprints are keyed by the installation's own key, which a
+	// rotation of ENCRYPTION_KEY leaves alone.
+	for {
+		box, err := store.FingerprintBox(ctx, m.Store, m.Box)
+		if err == nil {
+			m.fingerprintBox = box
+			break
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			log.Warn().Err(err).Msg("reading the installation's fingerprint key failed; retrying")
 		}
 		select {
 		case <-ctx.Done():

@@ -1,12 +1,14 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,28 @@ type env struct {
 	plan     store.Plan
 	manager  *controllers.Manager
 	reg      *prometheus.Registry
+	// stopManager stops the running manager and waits for it (see restart).
+	stopManager func()
+	// logs holds every line the managers logged.
+	logs *logBuffer
+}
+
+// logBuffer collects log output written concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // setup starts a manager with short intervals against a fresh database and
@@ -84,20 +108,49 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	for _, c := range configure {
 		c(m)
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	logs := &logBuffer{}
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	e := &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg, logs: logs}
+	e.stopManager = runManager(t, log.WithContext(ctx), m)
+	t.Cleanup(func() {
+		e.stopManager()
+		cancel()
+		s.Close()
+	})
+	return e
+}
+
+// runManager runs m until the returned function is called, which waits for it to stop.
+func runManager(t *testing.T, ctx context.Context, m *controllers.Manager) func() {
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := m.Run(log.WithContext(ctx)); err != nil {
+		if err := m.Run(ctx); err != nil {
 			t.Errorf("manager: %v", err)
 		}
 	}()
-	t.Cleanup(func() {
+	return func() {
 		cancel()
 		<-done
-		s.Close()
-	})
-	return &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg}
+	}
+}
+
+// restart stops the manager and starts a copy of it sealing with box, as a
+// restart of paasd with another ENCRYPTION_KEY does.
+func (e *env) restart(box *secret.Box) {
+	e.t.Helper()
+	e.stopManager()
+	m := &controllers.Manager{
+		Store: e.store, DatabaseURL: e.manager.DatabaseURL, Docker: e.docker, Box: box, InstanceID: e.instance,
+		ResyncInterval: e.manager.ResyncInterval, RolloutDeadline: e.manager.RolloutDeadline,
+		UpdateMonitor: e.manager.UpdateMonitor, PollInterval: e.manager.PollInterval, Workers: e.manager.Workers,
+		LeaderCheckInterval: e.manager.LeaderCheckInterval, LeaderRetryInterval: e.manager.LeaderRetryInterval,
+		TombstoneRetention: e.manager.TombstoneRetention, Registerer: prometheus.NewRegistry(),
+	}
+	e.manager, e.box = m, box
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(e.t), e.logs)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	e.stopManager = runManager(e.t, log.WithContext(e.ctx), m)
 }
 
 // createApp inserts an app the way the API does.
@@ -118,7 +171,7 @@ func (e *env) createApp(name, image string, replicas int32, env map[string]strin
 
 func (e *env) setEnv(appID uuid.UUID, k, v string) {
 	e.t.Helper()
-	sealed, err := e.box.Seal([]byte(v))
+	sealed, err := e.box.Seal([]byte(v), secret.EnvAD(appID, k))
 	if err != nil {
 		e.t.Fatal(err)
 	}

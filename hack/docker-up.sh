@@ -34,7 +34,9 @@ ensure_running() {
   local logfile=${DOCKERD_LOG:-/var/log/paas-dockerd.log}
   log "starting dockerd in the background (log: $logfile)"
   # --iptables stays on: host-mode published ports need it.
-  nohup dockerd >"$logfile" 2>&1 &
+  # --no-new-privileges: no app task may gain privileges through setuid
+  # binaries; the Swarm API of engines before 1.46 cannot ask it per service.
+  nohup dockerd --no-new-privileges >"$logfile" 2>&1 &
   for _ in $(seq 1 120); do
     if docker info >/dev/null 2>&1; then return; fi
     sleep 0.5

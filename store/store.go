@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,11 +21,20 @@ type Store struct {
 	Pool *pgxpool.Pool
 }
 
+// DefaultMaxConns is the pool size Open uses unless DATABASE_URL sets
+// pool_max_conns.
+const DefaultMaxConns = 20
+
 // Open connects a pool to databaseURL and checks that the server answers.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", redactURLError(err))
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		// pgx's default, max(4, CPUs), is too small for a process running
+		// six loops of four workers beside the API.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

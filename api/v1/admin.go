@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
+	"github.com/skypanel/paas/store/spec"
 )
 
 func sortErrors(errs []problem.FieldError) {
@@ -432,10 +435,39 @@ func (s *server) AdminCreateUser(c echo.Context) error {
 }
 
 // Settings whose values are checked.
-var numericSettings = map[string]bool{"max_apps_per_org": true, "max_deployments_per_hour": true, "loki_retention_days": true}
+var numericSettings = map[string]bool{"max_apps_per_org": true, "max_deployments_per_hour": true, "loki_retention_days": true,
+	"domain_recheck_minutes": true, "max_domains_per_app": true,
+	"retention_events_days": true, "retention_audit_days": true, "retention_releases_per_app": true, "retention_release_logs_days": true}
+
+// checkTextSetting says what is wrong with a value of a setting whose text
+// has a shape (a domain, an email), or "" when it is right or free text.
+// What reaches a Traefik label or config must never carry its syntax.
+func checkTextSetting(key, v string) string {
+	switch key {
+	case "default_domain":
+		if v == "" {
+			return ""
+		}
+		h, err := spec.Hostname(v)
+		if err != nil {
+			return "must be a domain such as apps.example.com (or empty for none): it " + err.Error()
+		}
+		if h != v {
+			return fmt.Sprintf("must be written as %s (lower case, punycode, no trailing dot)", h)
+		}
+	case "traefik_acme_email":
+		if v == "" {
+			return ""
+		}
+		if a, err := mail.ParseAddress(v); err != nil || a.Address != v || a.Name != "" || strings.ContainsAny(v, " \t\r\n\"'`") {
+			return "must be a plain email address such as ops@example.com (or empty)"
+		}
+	}
+	return ""
+}
 
 // readOnlySettings are managed by paasd itself.
-var readOnlySettings = map[string]bool{"installation_id": true}
+var readOnlySettings = map[string]bool{"installation_id": true, store.FingerprintKeySetting: true}
 
 var settingKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
@@ -531,6 +563,9 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 				errs = append(errs, fe(field+".value", "must be a whole number between 0 and 1000000"))
 			}
 		}
+		if msg := checkTextSetting(*in.Key, v); msg != "" {
+			errs = append(errs, fe(field+".value", msg))
+		}
 		if *in.Key == settingAllowedRegistries {
 			if _, bad := parseRegistries(v); len(bad) > 0 {
 				errs = append(errs, fe(field+".value", fmt.Sprintf("must be registry hosts (ghcr.io, registry.example.com:5000), comma-separated; not %q", bad[0])))
@@ -550,14 +585,14 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 			} else if err != nil && !store.IsNotFound(err) {
 				return err
 			}
-			if sensitive && (numericSettings[key] || key == settingAllowedRegistries) {
+			if sensitive && (numericSettings[key] || key == settingAllowedRegistries || key == "default_domain" || key == "traefik_acme_email") {
 				// The API reads these in clear; sealed, a limit would
 				// silently stop applying.
 				sensitive = false
 			}
 			p := store.PutSettingParams{Key: key, Sensitive: sensitive}
 			if sensitive {
-				sealed, err := s.Box.Seal([]byte(value))
+				sealed, err := s.Box.Seal([]byte(value), secret.SettingAD(key))
 				if err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 func TestPlans(t *testing.T) {
@@ -257,7 +258,7 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 		if err != nil || st.Value != nil || strings.Contains(string(st.ValueEncrypted), "AKIA") {
 			t.Fatalf("stored = %+v %v", st, err)
 		}
-		if clear, err := f.box.Open(st.ValueEncrypted); err != nil || string(clear) != "AKIA-very-secret" {
+		if clear, err := f.box.Open(st.ValueEncrypted, secret.SettingAD("s3_secret_key")); err != nil || string(clear) != "AKIA-very-secret" {
 			t.Fatalf("sealed value opens to %q %v", clear, err)
 		}
 		// A sensitive setting stays sensitive.
@@ -271,8 +272,14 @@ func TestAdminAppsOverviewSettingsAudit(t *testing.T) {
 			{"key": "installation_id", "value": "x"},
 			{"key": "Bad-Key", "value": "x"},
 			{"key": "fine_key_is_fine", "value": "x"},
+			{"key": "fingerprint_key", "value": "x"},
+			{"key": "default_domain", "value": "apps.example.com`) || Host(`evil.com"},
+			{"key": "traefik_acme_email", "value": "ops@example.com\nkey: injected"},
+			{"key": "domain_recheck_minutes", "value": "soon"},
+			{"key": "default_domain", "value": "Apps.Example.COM."},
 		}}).problem(422, "validation-failed")
-		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key"} {
+		for _, field := range []string{"settings[0].value", "settings[1].key", "settings[2].key", "settings[4].key",
+			"settings[5].value", "settings[6].value", "settings[7].value", "settings[8].value"} {
 			fieldErr(t, p, field)
 		}
 		f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{{"key": "a", "value": "1", "extra": 1}}}).problem(400, "malformed-request")

@@ -149,7 +149,7 @@ func New(d Deps) *API {
 	s.logins = newLoginLimiter(d.Store, d.LoginAttemptsPerMinute,
 		backoff{base: d.LoginBackoffBase, max: d.LoginBackoffMax}, d.Now, d.JWTSecret)
 	s.hub = newHub(d.Store, s.log)
-	s.streams = newStreamSlots(d.Streams)
+	s.streams = newStreamSlots(d.Streams, int(d.Store.Pool.Config().MaxConns))
 	s.fresh = newFreshness()
 	switch {
 	case d.ListCachePages == 0:

@@ -16,6 +16,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 func TestCreateApp(t *testing.T) {
@@ -573,7 +574,7 @@ func testListCacheSeesEveryChange(t *testing.T, f *fixture, follow bool) {
 		return len(l["web"].Status.Urls) == 1 && len(l["web"].Spec.Domains) == 0
 	})
 	// An env change written directly.
-	sealed, _ := f.box.Seal([]byte("direct"))
+	sealed, _ := f.box.Seal([]byte("direct"), secret.EnvAD(a.Id, "DIRECT"))
 	if err := f.s.UpsertEnvVar(ctx, store.UpsertEnvVarParams{AppID: a.Id, Key: "DIRECT", ValueEncrypted: sealed}); err != nil {
 		t.Fatal(err)
 	}

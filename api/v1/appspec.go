@@ -11,6 +11,7 @@ import (
 	"github.com/sqlc-dev/pqtype"
 
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 	"github.com/skypanel/paas/store/spec"
 )
 
@@ -164,7 +165,7 @@ func (s *server) loadDesired(ctx context.Context, q *store.Queries, app store.Ap
 	}
 	env := make(map[string]string, len(vars))
 	for _, v := range vars {
-		clear, err := s.Box.Open(v.ValueEncrypted)
+		clear, err := s.Box.Open(v.ValueEncrypted, secret.EnvAD(app.ID, v.Key))
 		if err != nil {
 			return desired{}, fmt.Errorf("env %s of app %s: %w", v.Key, app.ID, err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/billing"
+	"github.com/skypanel/paas/store/secret"
 )
 
 // Settings of the Stripe integration (sensitive: sealed in paas_settings).
@@ -43,7 +44,7 @@ func (s *server) secretSetting(ctx context.Context, q store.SettingGetter, key s
 		if len(st.ValueEncrypted) == 0 {
 			return "", nil
 		}
-		clear, err := s.Box.Open(st.ValueEncrypted)
+		clear, err := s.Box.Open(st.ValueEncrypted, secret.SettingAD(key))
 		return strings.TrimSpace(string(clear)), err
 	}
 	if st.Value == nil {

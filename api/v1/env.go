@@ -12,6 +12,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 // GetEnv answers the app's variables, in clear to those who may write them.
@@ -34,7 +35,7 @@ func (s *server) readEnv(c echo.Context, ident string) (map[string]string, error
 	}
 	env := make(map[string]string, len(vars))
 	for _, v := range vars {
-		clear, err := s.Box.Open(v.ValueEncrypted)
+		clear, err := s.Box.Open(v.ValueEncrypted, secret.EnvAD(app.ID, v.Key))
 		if err != nil {
 			return nil, fmt.Errorf("open env %s of app %s: %w", v.Key, app.ID, err)
 		}

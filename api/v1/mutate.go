@@ -12,6 +12,7 @@ import (
 
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 // mutation describes one write of an app's spec.
@@ -155,7 +156,7 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 // writeEnv applies an env change; values are sealed first.
 func (s *server) writeEnv(ctx context.Context, q *store.Queries, appID uuid.UUID, ch change) error {
 	for _, k := range sortedKeys(ch.EnvSet) {
-		sealed, err := s.Box.Seal([]byte(ch.EnvSet[k]))
+		sealed, err := s.Box.Seal([]byte(ch.EnvSet[k]), secret.EnvAD(appID, k))
 		if err != nil {
 			return err
 		}

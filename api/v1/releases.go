@@ -15,6 +15,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 // findApp reads an app of the request's organization without locking it.
@@ -217,7 +218,7 @@ func (s *server) RollbackApp(c echo.Context, ident openapi.AppPath, _ openapi.Ro
 			}
 			env := make(map[string]string, len(rs.Env))
 			for k, sealed := range rs.Env {
-				clear, err := s.Box.Open(sealed)
+				clear, err := s.Box.Open(sealed, secret.EnvAD(app.ID, k))
 				if err != nil {
 					return d, nil, fmt.Errorf("open env %s of release %d: %w", k, version, err)
 				}

@@ -16,7 +16,7 @@ func TestDeployments(t *testing.T) {
 	a := f.createApp(f.alice.token, "web", map[string]any{"image": "paas-testapp:v1", "env": map[string]any{"A": "1"}})
 	hc := &store.HealthCheck{Path: "/health", Retries: 2}
 	d1 := f.insertRelease(a.Id, store.ReleaseSpec{Image: "paas-testapp:v1", Port: 8080, PlanID: f.hobby.ID.String(), PlanName: "hobby",
-		Env: f.sealEnv(map[string]string{"A": "1"}), HealthCheck: hc, Command: []string{"/testapp"}}, "deployed")
+		Env: f.sealEnv(a.Id, map[string]string{"A": "1"}), HealthCheck: hc, Command: []string{"/testapp"}}, "deployed")
 	f.bumpGeneration(a.Id)
 	d2 := f.insertRelease(a.Id, store.ReleaseSpec{Image: "paas-testapp:v2", Port: 8080, PlanID: f.hobby.ID.String(), PlanName: "hobby"}, "deploying")
 
@@ -98,13 +98,13 @@ func TestRollback(t *testing.T) {
 	a := f.createApp(f.alice.token, "web", map[string]any{"image": "paas-testapp:v1", "port": 8080,
 		"env": map[string]any{"MODE": "one", "OLD": "x"}, "health_check": map[string]any{"path": "/health"}})
 	f.insertRelease(a.Id, store.ReleaseSpec{Image: "paas-testapp:v1", Port: 8080, PlanID: f.hobby.ID.String(), PlanName: "hobby",
-		HealthCheck: &store.HealthCheck{Path: "/health"}, Env: f.sealEnv(map[string]string{"MODE": "one", "OLD": "x"})}, "deployed")
+		HealthCheck: &store.HealthCheck{Path: "/health"}, Env: f.sealEnv(a.Id, map[string]string{"MODE": "one", "OLD": "x"})}, "deployed")
 	// Release 2 changed image, port, plan, command, health check and env.
 	f.do(f.alice.token, "PATCH", "/api/paas/apps/web", map[string]any{"spec": map[string]any{"image": "paas-testapp:v2", "port": 9000, "plan": "pro",
 		"replicas": 1, "command": []string{"/testapp"}, "health_check": nil, "env": map[string]any{"MODE": "two", "OLD": nil, "NEW": "y"}}}).want(200)
 	cur, _ := f.s.GetApp(ctx, a.Id)
 	f.insertRelease(a.Id, store.ReleaseSpec{Image: "paas-testapp:v2", Port: 9000, PlanID: f.pro.ID.String(), PlanName: "pro",
-		Command: []string{"/testapp"}, Env: f.sealEnv(map[string]string{"MODE": "two", "NEW": "y"})}, "failed")
+		Command: []string{"/testapp"}, Env: f.sealEnv(a.Id, map[string]string{"MODE": "two", "NEW": "y"})}, "failed")
 
 	t.Run("unknown version", func(t *testing.T) {
 		f := f.on(t)

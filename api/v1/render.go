@@ -15,6 +15,7 @@ import (
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
 
 // appRenderer is how apps are rendered for a caller of role: the API's app
@@ -95,7 +96,7 @@ func (s *server) appEnv(a store.AppView, open bool) (map[string]string, error) {
 		if i >= len(a.EnvValues) {
 			break
 		}
-		clear, err := s.Box.Open(a.EnvValues[i])
+		clear, err := s.Box.Open(a.EnvValues[i], secret.EnvAD(a.ID, k))
 		if err != nil {
 			return nil, fmt.Errorf("open env %s of app %s: %w", k, a.ID, err)
 		}

@@ -38,7 +38,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 	web := f.createApp(f.alice.token, "web", map[string]any{"image": "nginx", "env": map[string]any{"KEY": envSecret},
 		"domains": []string{"www.web.example"}})
 	f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby",
-		Env: f.sealEnv(map[string]string{"KEY": envSecret})}, "deployed")
+		Env: f.sealEnv(web.Id, map[string]string{"KEY": envSecret})}, "deployed")
 
 	type call struct {
 		op, method, path string

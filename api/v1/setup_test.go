@@ -519,11 +519,11 @@ func (f *fixture) insertRelease(appID uuid.UUID, rs store.ReleaseSpec, status st
 	return d
 }
 
-// sealEnv seals env values as a release snapshot stores them.
-func (f *fixture) sealEnv(env map[string]string) map[string][]byte {
+// sealEnv seals app's env values as a release snapshot stores them.
+func (f *fixture) sealEnv(app uuid.UUID, env map[string]string) map[string][]byte {
 	out := map[string][]byte{}
 	for k, v := range env {
-		b, err := f.box.Seal([]byte(v))
+		b, err := f.box.Seal([]byte(v), secret.EnvAD(app, k))
 		if err != nil {
 			f.t.Fatal(err)
 		}

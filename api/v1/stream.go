@@ -26,6 +26,12 @@ type StreamLimits struct {
 	// WriteTimeout bounds the sending of one message (default 30s): a
 	// client that stops reading for longer loses its stream.
 	WriteTimeout time.Duration
+	// DatabaseShare caps the database reads the open streams run at once
+	// (re-reading a watch, re-checking a credential); default a quarter of
+	// the pool's connections, at least one. However many streams wake
+	// together, the rest of the pool stays free for requests and the
+	// reconcilers: the stream caps can never exhaust it.
+	DatabaseShare int
 }
 
 // withDefaults fills the zero fields.
@@ -45,10 +51,31 @@ type streamSlots struct {
 	mu     sync.Mutex
 	users  map[uuid.UUID]int
 	orgs   map[uuid.UUID]int
+	// db holds a token per stream read under way (DatabaseShare of them).
+	db chan struct{}
 }
 
-func newStreamSlots(l StreamLimits) *streamSlots {
-	return &streamSlots{limits: l.withDefaults(), users: map[uuid.UUID]int{}, orgs: map[uuid.UUID]int{}}
+// newStreamSlots builds the slots; poolSize is the database pool's size,
+// from which DatabaseShare defaults.
+func newStreamSlots(l StreamLimits, poolSize int) *streamSlots {
+	l = l.withDefaults()
+	if l.DatabaseShare <= 0 {
+		l.DatabaseShare = max(poolSize/4, 1)
+	}
+	return &streamSlots{limits: l, users: map[uuid.UUID]int{}, orgs: map[uuid.UUID]int{},
+		db: make(chan struct{}, l.DatabaseShare)}
+}
+
+// read runs fn, one of a stream's database reads, once a share of the
+// pool is free for streams; it gives up when ctx ends.
+func (l *streamSlots) read(ctx context.Context, fn func() error) error {
+	select {
+	case l.db <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.db }()
+	return fn()
 }
 
 // acquire takes a slot for a stream of user in org, or answers why not;

@@ -100,7 +100,11 @@ func (g *streamGuard) run() {
 		// Taken before the check, so a change announced during it wakes
 		// the next one.
 		changed := g.s.fresh.authChanged()
-		if err := g.check(); err != nil {
+		err := g.s.streams.read(g.ctx, g.check)
+		if g.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			var p *problem.Problem
 			if !errors.As(err, &p) {
 				g.s.log.Warn().Err(err).Msg("stream: re-checking the caller's credential")

@@ -4,20 +4,26 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/api"
+	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	v1 "github.com/skypanel/paas/api/v1"
+	"github.com/skypanel/paas/store"
 )
 
 // endlessLogs is a Docker log stream that never ends: the same frame for
@@ -245,4 +251,68 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("the server kept a request with an unfinished body open %s", wait)
 	}
+}
+
+// TestStreamsNeverExhaustThePool: on a pool of eight connections, 48
+// watch streams woken together by fifty status changes never fill the
+// pool, so no request or reconciler ever waits for a connection because of
+// them: their reads share a quarter of the pool. (Without the share, the
+// pool filled in three runs of four.)
+func TestStreamsNeverExhaustThePool(t *testing.T) {
+	t.Parallel()
+	var inUse, peak atomic.Int64
+	var small *store.Store
+	f := setup(t, func(d *v1.Deps) {
+		cfg, err := pgxpool.ParseConfig(d.Store.Pool.Config().ConnString())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 8
+		cfg.BeforeAcquire = func(context.Context, *pgx.Conn) bool {
+			n := inUse.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			return true
+		}
+		cfg.AfterRelease = func(*pgx.Conn) bool { inUse.Add(-1); return true }
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small = store.Wrap(pool)
+		t.Cleanup(small.Close)
+		d.Store = small
+		d.Streams.PerUser = 64
+	})
+	apps := make([]openapi.App, 5)
+	for i := range apps {
+		apps[i] = f.createApp(f.alice.token, fmt.Sprintf("busy%d", i), map[string]any{"image": "nginx"})
+	}
+	const streams = 48
+	sts := make([]*sseStream, streams)
+	for i := range sts {
+		sts[i] = f.stream(f.alice.token, "/api/paas/watch")
+		sts[i].skipToSynced()
+	}
+	peak.Store(inUse.Load())
+	for round := 1; round <= 10; round++ {
+		for _, a := range apps {
+			if _, err := f.s.Pool.Exec(context.Background(), "UPDATE paas_apps SET status_message = $2 WHERE id = $1", a.Id, fmt.Sprintf("round %d", round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Every stream sees the last change of the last app.
+	last := apps[len(apps)-1]
+	for _, st := range sts {
+		st.until(30*time.Second, func(ev sseEvent) bool {
+			return ev.Event == "app" && strings.Contains(ev.Data, last.Id.String()) && strings.Contains(ev.Data, `"round 10"`)
+		})
+	}
+	if p := peak.Load(); p >= 8 {
+		t.Errorf("%d of the pool's 8 connections were in use at once while streams were busy: requests had to wait", p)
+	} else {
+		t.Logf("at most %d of the pool's 8 connections in use", p)
+	}
+	f.do(f.alice.token, "GET", "/api/paas/apps", nil).want(200)
 }

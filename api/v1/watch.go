@@ -270,7 +270,11 @@ func (wt *watcher) resumable(ctx context.Context) (bool, error) {
 	if !wt.resume {
 		return true, nil
 	}
-	h, err := wt.s.Store.APIWatchHorizon(ctx)
+	var h int64
+	err := wt.s.streams.read(ctx, func() (err error) {
+		h, err = wt.s.Store.APIWatchHorizon(ctx)
+		return err
+	})
 	return wt.lastID >= h, err
 }
 
@@ -292,7 +296,7 @@ func (wt *watcher) reset(ctx context.Context) error {
 // burst sends every app (or, resuming, every app and deletion after
 // Last-Event-ID).
 func (wt *watcher) burst(ctx context.Context) error {
-	seqs, err := wt.s.Store.APIAppSeqs(ctx, store.APIAppSeqsParams{OrganizationID: wt.org, AppID: wt.app})
+	seqs, err := wt.seqs(ctx)
 	if err != nil {
 		return err
 	}
@@ -317,7 +321,7 @@ func (wt *watcher) burst(ctx context.Context) error {
 // refresh sends every app whose status_seq moved since it was last sent,
 // and every deletion of an app this stream knows.
 func (wt *watcher) refresh(ctx context.Context) error {
-	seqs, err := wt.s.Store.APIAppSeqs(ctx, store.APIAppSeqsParams{OrganizationID: wt.org, AppID: wt.app})
+	seqs, err := wt.seqs(ctx)
 	if err != nil {
 		return err
 	}
@@ -330,6 +334,15 @@ func (wt *watcher) refresh(ctx context.Context) error {
 	return wt.send(ctx, ids)
 }
 
+// seqs reads the status_seq of every app the stream shows.
+func (wt *watcher) seqs(ctx context.Context) (seqs []store.APIAppSeqsRow, err error) {
+	err = wt.s.streams.read(ctx, func() error {
+		seqs, err = wt.s.Store.APIAppSeqs(ctx, store.APIAppSeqsParams{OrganizationID: wt.org, AppID: wt.app})
+		return err
+	})
+	return seqs, err
+}
+
 type watchEvent struct {
 	seq  int64
 	name string
@@ -337,39 +350,17 @@ type watchEvent struct {
 	app  uuid.UUID
 }
 
+// send reads the apps ids and the deletions the stream has not sent, then
+// sends them; the database share is held for the reads only, never while a
+// slow client is written to.
 func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 	var evs []watchEvent
-	if len(ids) > 0 {
-		rows, err := wt.s.Store.APIGetAppsByIDs(ctx, store.APIGetAppsByIDsParams{OrganizationID: wt.org, Ids: ids})
-		if err != nil {
-			return err
-		}
-		rt, err := loadRoutes(ctx, wt.s.Store.Queries, rows)
-		if err != nil {
-			return err
-		}
-		render := wt.s.appRenderer(wt.role, rt)
-		for _, r := range rows {
-			a, err := render(r)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, watchEvent{seq: r.StatusSeq, name: "app", data: a, app: r.ID})
-		}
-	}
-	tombs, err := wt.s.Store.APITombstonesSince(ctx, store.APITombstonesSinceParams{OrganizationID: wt.org, AfterSeq: wt.tombMin, AppID: wt.app})
-	if err != nil {
+	if err := wt.s.streams.read(ctx, func() (err error) {
+		evs, err = wt.pending(ctx, ids)
+		return err
+	}); err != nil {
 		return err
 	}
-	for _, t := range tombs {
-		_, known := wt.sent[t.AppID]
-		if wt.gone[t.AppID] || !(known || wt.resume && t.StatusSeq > wt.lastID) {
-			continue
-		}
-		evs = append(evs, watchEvent{seq: t.StatusSeq, name: "deleted", app: t.AppID,
-			data: openapi.DeletedApp{Id: t.AppID, Name: t.Name, OrganizationId: t.OrganizationID, StatusSeq: t.StatusSeq}})
-	}
-	slices.SortFunc(evs, func(a, b watchEvent) int { return cmp.Compare(a.seq, b.seq) })
 	for _, ev := range evs {
 		b, err := json.Marshal(ev.data)
 		if err != nil {
@@ -386,4 +377,42 @@ func (wt *watcher) send(ctx context.Context, ids []uuid.UUID) error {
 		}
 	}
 	return nil
+}
+
+// pending reads the events of apps ids and of the deletions since the
+// stream's horizon, in status_seq order.
+func (wt *watcher) pending(ctx context.Context, ids []uuid.UUID) ([]watchEvent, error) {
+	var evs []watchEvent
+	if len(ids) > 0 {
+		rows, err := wt.s.Store.APIGetAppsByIDs(ctx, store.APIGetAppsByIDsParams{OrganizationID: wt.org, Ids: ids})
+		if err != nil {
+			return nil, err
+		}
+		rt, err := loadRoutes(ctx, wt.s.Store.Queries, rows)
+		if err != nil {
+			return nil, err
+		}
+		render := wt.s.appRenderer(wt.role, rt)
+		for _, r := range rows {
+			a, err := render(r)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, watchEvent{seq: r.StatusSeq, name: "app", data: a, app: r.ID})
+		}
+	}
+	tombs, err := wt.s.Store.APITombstonesSince(ctx, store.APITombstonesSinceParams{OrganizationID: wt.org, AfterSeq: wt.tombMin, AppID: wt.app})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tombs {
+		_, known := wt.sent[t.AppID]
+		if wt.gone[t.AppID] || !(known || wt.resume && t.StatusSeq > wt.lastID) {
+			continue
+		}
+		evs = append(evs, watchEvent{seq: t.StatusSeq, name: "deleted", app: t.AppID,
+			data: openapi.DeletedApp{Id: t.AppID, Name: t.Name, OrganizationId: t.OrganizationID, StatusSeq: t.StatusSeq}})
+	}
+	slices.SortFunc(evs, func(a, b watchEvent) int { return cmp.Compare(a.seq, b.seq) })
+	return evs, nil
 }

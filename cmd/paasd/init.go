@@ -216,17 +216,14 @@ type settingStore interface {
 	PutSetting(ctx context.Context, arg store.PutSettingParams) error
 }
 
-// sealSetting seals a sensitive setting's value: the one place that knows
-// how settings are sealed (associated data "setting/<key>" once Box takes it).
+// sealSetting seals a sensitive setting's value, bound to its key.
 func sealSetting(box *secret.Box, key, value string) ([]byte, error) {
-	_ = key
-	return box.Seal([]byte(value))
+	return box.Seal([]byte(value), secret.SettingAD(key))
 }
 
 // openSetting opens what sealSetting sealed.
 func openSetting(box *secret.Box, key string, sealed []byte) (string, error) {
-	_ = key
-	b, err := box.Open(sealed)
+	b, err := box.Open(sealed, secret.SettingAD(key))
 	return string(b), err
 }
 

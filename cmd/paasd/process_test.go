@@ -227,7 +227,7 @@ func (c *cluster) createApp(name, image string, replicas int32) store.App {
 
 func (c *cluster) setEnv(id uuid.UUID, k, v string) {
 	c.t.Helper()
-	sealed, _ := c.box.Seal([]byte(v))
+	sealed, _ := c.box.Seal([]byte(v), secret.EnvAD(id, k))
 	if err := c.store.UpsertEnvVar(c.ctx, store.UpsertEnvVarParams{AppID: id, Key: k, ValueEncrypted: sealed}); err != nil {
 		c.t.Fatal(err)
 	}

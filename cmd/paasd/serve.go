@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		return err
 	}
 	defer docker.Close()
-	box, err := secret.NewBox(cfg.EncryptionKey)
+	box, err := secret.NewBox(cfg.EncryptionKey, cfg.EncryptionKeyPrevious...)
 	if err != nil {
 		return err
 	}

@@ -304,7 +304,7 @@ func (r *Reconciler) desired(row store.GetAppDesiredRow, rel store.Deployment) (
 	if err != nil {
 		return servicespec.Desired{}, err
 	}
-	env, err := r.openEnv(rs)
+	env, err := r.openEnv(row.App.ID, rs)
 	if err != nil {
 		return servicespec.Desired{}, &conditionError{reason: "EnvUnreadable", err: err}
 	}

@@ -8,7 +8,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 	"github.com/skypanel/paas/store/spec"
 )
 
@@ -29,10 +32,11 @@ func releaseOf(d store.Deployment) (store.ReleaseSpec, error) {
 }
 
 // openEnv decrypts a release's sealed env.
-func (r *Reconciler) openEnv(rs store.ReleaseSpec) (map[string]string, error) {
+// Each value is bound to the app's variable it was copied from (secret.EnvAD).
+func (r *Reconciler) openEnv(app uuid.UUID, rs store.ReleaseSpec) (map[string]string, error) {
 	env := make(map[string]string, len(rs.Env))
 	for _, k := range slices.Sorted(maps.Keys(rs.Env)) {
-		v, err := r.Box.Open(rs.Env[k])
+		v, err := r.Box.Open(rs.Env[k], secret.EnvAD(app, k))
 		if err != nil {
 			return nil, fmt.Errorf("env %s: %w", k, err)
 		}
@@ -108,7 +112,7 @@ func (r *Reconciler) maybeCut(ctx context.Context, row store.GetAppDesiredRow, r
 	env := make(map[string]string, len(vars))
 	sealed := make(map[string][]byte, len(vars))
 	for _, v := range vars {
-		plain, err := r.Box.Open(v.ValueEncrypted)
+		plain, err := r.Box.Open(v.ValueEncrypted, secret.EnvAD(app.ID, v.Key))
 		if err != nil {
 			return store.Deployment{}, false, &conditionError{reason: "EnvUnreadable", err: fmt.Errorf("env %s: %w", v.Key, err)}
 		}

@@ -158,6 +158,7 @@ func TestPlanLabels(t *testing.T) {
 		{"domain added", more, with(want, func(map[string]string) {}), true, true, ReasonRouted, "routes: added b.example.com"},
 		{"domain removed", routes, with(Labels(more), func(map[string]string) {}), true, true, ReasonRouted, "routes: removed b.example.com"},
 		{"stopped", Routes{App: appID}, with(want, func(map[string]string) {}), true, true, ReasonUnrouted, "routes removed"},
+		{"new service, nothing to route", Routes{App: appID}, with(nil, func(map[string]string) {}), false, false, "", ""},
 		{"label edited by hand", routes, with(want, func(m map[string]string) { m["traefik.http.routers."+n+".rule"] = "Host(`evil.example`)" }), true, true, ReasonDriftReverted, "edited traefik.http.routers." + n + ".rule"},
 		{"label removed by hand", routes, with(want, func(m map[string]string) { delete(m, "traefik.http.routers."+n+".tls") }), true, true, ReasonDriftReverted, "removed traefik.http.routers." + n + ".tls"},
 		{"label added by hand", routes, with(want, func(m map[string]string) { m["traefik.http.routers.x.rule"] = "PathPrefix(`/`)" }), true, true, ReasonDriftReverted, "added traefik.http.routers.x.rule"},

@@ -42,6 +42,12 @@ func PlanLabels(desired Routes, live map[string]string, wasRouted bool) Plan {
 	if maps.Equal(want, have) {
 		return Plan{Labels: want}
 	}
+	if len(have) == 0 && !wasRouted && want["traefik.enable"] == "false" {
+		// Traefik routes no service without traefik.enable=true: a service
+		// with no traefik label is already unrouted, and a new app with no
+		// hostname costs no write.
+		return Plan{Labels: have}
+	}
 	p := Plan{Update: true, Labels: want}
 	before, written := Parse(desired.App, have)
 	switch {

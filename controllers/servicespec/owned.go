@@ -345,18 +345,34 @@ func nonEmptyMap(m map[string]string) map[string]string {
 // Equal reports whether two projections are semantically the same service, i.e. whether writing one over the other is pointless.
 func (o Owned) Equal(p Owned) bool { return reflect.DeepEqual(o, p) }
 
-// String prints the projection as JSON with env values redacted, so logging an Owned never leaks secrets.
+// String prints the projection as JSON with env values, the entrypoint, the
+// arguments and the health-check command redacted, so logging an Owned never
+// leaks secrets (commands often carry credentials: --password=...).
 func (o Owned) String() string {
 	c := o
 	c.Env = nil
 	for _, kv := range o.Env {
-		c.Env = append(c.Env, envKey(kv)+"=<redacted>")
+		c.Env = append(c.Env, envKey(kv)+"="+Redacted)
+	}
+	c.Entrypoint, c.Args = redactList(o.Entrypoint), redactList(o.Args)
+	if o.Healthcheck != nil {
+		h := *o.Healthcheck
+		h.Test = redactList(h.Test)
+		c.Healthcheck = &h
 	}
 	b, _ := json.Marshal(c)
 	return string(b)
 }
 
-// GoString redacts env values for %#v as String does for %v.
+// redactList stands one Redacted in for a non-empty command.
+func redactList(s []string) []string {
+	if len(s) == 0 {
+		return s
+	}
+	return []string{Redacted}
+}
+
+// GoString redacts what String does, for %#v.
 func (o Owned) GoString() string { return o.String() }
 
 // TemplateHash is a short stable digest of o (sha256 over its JSON encoding,

@@ -2,7 +2,9 @@ package servicespec
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -126,16 +128,43 @@ func taskSpecRelease(ts swarm.TaskSpec) string {
 	return ts.ContainerSpec.Labels[LabelRelease]
 }
 
-// taskError picks the most specific explanation Swarm has for a failed task.
+// taskError picks the most specific explanation Swarm has for a failed task,
+// with the task's command words redacted (see redactCommands).
 func taskError(t *swarm.Task) string {
 	switch {
 	case t.Status.Err != "":
-		return t.Status.Err
+		return redactCommands(t.Status.Err, t.Spec.ContainerSpec)
 	case t.Status.ContainerStatus != nil && t.Status.ContainerStatus.ExitCode != 0:
 		return fmt.Sprintf("task exited with code %d", t.Status.ContainerStatus.ExitCode)
 	default:
-		return t.Status.Message
+		return redactCommands(t.Status.Message, t.Spec.ContainerSpec)
 	}
+}
+
+// redactCommands replaces in msg every word of the container's entrypoint,
+// arguments and health-check command: the engine quotes them in its errors
+// (exec: "...": executable file not found), and the message becomes an
+// event, a condition and a log line.
+func redactCommands(msg string, cs *swarm.ContainerSpec) string {
+	if cs == nil {
+		return msg
+	}
+	words := slices.Concat(cs.Command, cs.Args)
+	if cs.Healthcheck != nil {
+		for _, w := range cs.Healthcheck.Test {
+			if w != "CMD" && w != "CMD-SHELL" && w != "NONE" {
+				words = append(words, w)
+			}
+		}
+	}
+	// Longest first, so a word containing another is replaced whole.
+	slices.SortFunc(words, func(a, b string) int { return len(b) - len(a) })
+	for _, w := range words {
+		if len(w) >= 3 {
+			msg = strings.ReplaceAll(msg, w, Redacted)
+		}
+	}
+	return msg
 }
 
 func humanState(s swarm.UpdateState) string {

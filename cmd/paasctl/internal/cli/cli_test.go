@@ -422,3 +422,31 @@ func TestWatchResumesAndResets(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchStopsWhenTheServerEndsTheStream: a stream ended with event end
+// (the token was revoked or expired) is not resumed with the same token:
+// paasctl exits at once with the server's reason, after one connection.
+func TestWatchStopsWhenTheServerEndsTheStream(t *testing.T) {
+	var mu sync.Mutex
+	connections := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/paas/watch", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		connections++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: synced\ndata: {}\n\n"+
+			`event: end`+"\n"+`data: {"type":"https://skypanel.dev/problems/unauthorized","title":"Unauthorized","status":401,"detail":"the token was revoked: the stream ended with it"}`+"\n\n")
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	_, stderr, code := run(t, srv, "", "get", "apps", "-w")
+	if code == 0 || !strings.Contains(stderr, "the token was revoked") || !strings.Contains(stderr, "log in again") {
+		t.Errorf("exit %d, stderr %q; want a failure naming the server's reason", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if connections != 1 {
+		t.Errorf("%d connections: paasctl reconnected with a credential the server refused", connections)
+	}
+}

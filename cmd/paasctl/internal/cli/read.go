@@ -364,7 +364,9 @@ func (e streamError) Error() string { return e.err.Error() }
 func (e streamError) Unwrap() error { return e.err }
 
 // readEvents reads SSE messages until the stream ends (nil) or breaks
-// (streamError), or fn fails (its error).
+// (streamError), the server ends it for good (event end: its problem, so
+// the caller does not reconnect with a credential that no longer works),
+// or fn fails (its error).
 func readEvents(r io.Reader, fn func(sse.Event) error) error {
 	rd := sse.NewReader(r)
 	for {
@@ -374,6 +376,14 @@ func readEvents(r io.Reader, fn func(sse.Event) error) error {
 		}
 		if err != nil {
 			return streamError{err}
+		}
+		if ev.Name == "end" {
+			p := &problemError{}
+			if jsonUnmarshal(ev.Data, p) != nil || p.Title == "" {
+				p = &problemError{Title: "Stream ended", Detail: "the server ended the stream"}
+			}
+			p.hint = "log in again or ask for a new token"
+			return p
 		}
 		if err := fn(ev); err != nil {
 			return err

@@ -27,6 +27,9 @@ type Config struct {
 	JWTSecret string
 	// EncryptionKey seals secrets at rest (ENCRYPTION_KEY, 32 bytes, hex or base64).
 	EncryptionKey []byte
+	// EncryptionKeyPrevious are keys that sealed secrets before a rotation
+	// (ENCRYPTION_KEY_PREVIOUS, comma-separated, optional): they open, never seal.
+	EncryptionKeyPrevious [][]byte
 	// LokiEndpoint is where logs are shipped and read (LOKI_ENDPOINT, optional).
 	LokiEndpoint string
 	// LokiRetentionDays bounds log retention (LOKI_RETENTION_DAYS, default 7).
@@ -90,6 +93,7 @@ var Vars = []Var{
 	{"DATABASE_URL", "", "Postgres connection string"},
 	{"JWT_SECRET", "", "secret that signs login tokens, at least 32 characters"},
 	{"ENCRYPTION_KEY", "", "32-byte key sealing secrets at rest, as 64 hex characters or base64"},
+	{"ENCRYPTION_KEY_PREVIOUS", "", "keys that sealed secrets before a key rotation, comma-separated; they open values, never seal (optional)"},
 	{"LOKI_ENDPOINT", "", "Loki base URL for app logs (optional)"},
 	{"LOKI_RETENTION_DAYS", "7", "days of logs Loki keeps"},
 	{"PAAS_LISTEN", ":8080", "HTTP listen address"},
@@ -123,6 +127,8 @@ var (
 	ForSeed = Requirement{"DATABASE_URL"}
 	// ForInit is what `paasd init` needs: it seals the join tokens.
 	ForInit = Requirement{"DATABASE_URL", "ENCRYPTION_KEY"}
+	// ForRotateKey is what `paasd rotate-key` needs.
+	ForRotateKey = Requirement{"DATABASE_URL", "ENCRYPTION_KEY"}
 	// ForServe is what `paasd serve` needs.
 	ForServe = Requirement{"DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEY"}
 )
@@ -202,6 +208,11 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 		}
 		cfg.EncryptionKey = key
 	}
+	prev, perr := secret.ParseKeys(get("ENCRYPTION_KEY_PREVIOUS"))
+	if perr != nil {
+		errs = append(errs, fmt.Errorf("ENCRYPTION_KEY_PREVIOUS: %w", perr))
+	}
+	cfg.EncryptionKeyPrevious = prev
 	level, err := zerolog.ParseLevel(strings.ToLower(get("LOG_LEVEL")))
 	if err != nil || level == zerolog.NoLevel {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL %q: want trace, debug, info, warn or error", get("LOG_LEVEL")))
