@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/billing"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/route"
@@ -19,6 +20,7 @@ import (
 	"github.com/skypanel/paas/controllers/scale"
 	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/store"
+	storebilling "github.com/skypanel/paas/store/billing"
 	"github.com/skypanel/paas/store/key"
 )
 
@@ -44,7 +46,7 @@ func (m *Manager) builtinLoops() []Loop {
 	appLoopWakes := appWakes
 	appLoopWakes.Resync = m.appKeysJudgingOrphans
 	prune := key.New(kindHousekeeping, "prune")
-	return []Loop{
+	return append([]Loop{
 		{
 			Name: app.Name, Kind: key.KindApp, Wakes: appLoopWakes, Owns: app.Owns,
 			New: func(s Shared) runtime.Reconciler {
@@ -112,7 +114,61 @@ func (m *Manager) builtinLoops() []Loop {
 			},
 			New: func(Shared) runtime.Reconciler { return runtime.ReconcilerFunc(m.housekeeping) },
 		},
+	}, m.billingLoops()...)
+}
+
+// billingLoops are the billing loops (controllers/billing): the meter
+// (what each app really runs, and its Suspended condition), the wallet
+// loop (suspension for insufficient funds, restore, notifications) and the
+// hourly sweep.
+func (m *Manager) billingLoops() []Loop {
+	schedule := cmp.Or(m.BillingSchedule, storebilling.DefaultSchedule)
+	if _, err := cronParser.Parse(schedule); err != nil {
+		// A bad setting must not keep every loop from running.
+		schedule = storebilling.DefaultSchedule
 	}
+	return []Loop{
+		{
+			Name: billing.MeterName, Kind: key.KindApp,
+			Wakes: Wakes{
+				Notify:       []Notify{{Channel: ChannelDesired, Prefix: string(key.KindApp) + "/"}},
+				DockerEvents: []events.Type{ServiceEvents, TaskEvents},
+				Resync:       appKeys,
+			},
+			New: func(s Shared) runtime.Reconciler {
+				return &billing.Meter{Store: m.Store, Services: s.Services, Now: m.Now}
+			},
+		},
+		{
+			Name: billing.WalletName, Kind: key.KindOrg,
+			Wakes: Wakes{
+				Notify: []Notify{{Channel: storebilling.ChannelBilling, Prefix: string(key.KindOrg) + "/"}},
+				Resync: m.billingOrgKeys,
+			},
+			New: func(Shared) runtime.Reconciler { return &billing.Wallet{Store: m.Store, Now: m.Now} },
+		},
+		{
+			Name: billing.SweepName, Kind: billing.KindBilling, Workers: 1,
+			Wakes: Wakes{
+				Cron:   []Cron{{Schedule: schedule, Key: billing.SweepKey}},
+				Resync: func(context.Context, Shared) ([]key.Key, error) { return []key.Key{billing.SweepKey}, nil },
+			},
+			New: func(Shared) runtime.Reconciler { return &billing.Sweeper{Store: m.Store, Now: m.Now} },
+		},
+	}
+}
+
+// billingOrgKeys lists every organization for the wallet loop.
+func (m *Manager) billingOrgKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
+	ids, err := m.Store.ListBillingOrganizationIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	keys := make([]key.Key, len(ids))
+	for i, id := range ids {
+		keys[i] = key.New(key.KindOrg, id.String())
+	}
+	return keys, nil
 }
 
 // appKeysJudgingOrphans is appKeys for the app loop, which also decides

@@ -94,6 +94,9 @@ type Manager struct {
 	// CertResolver names Traefik's ACME resolver in the routes
 	// (route.DefaultCertResolver if empty).
 	CertResolver string
+	// BillingSchedule is the robfig/cron schedule of the billing sweep
+	// (setting billing_sweep_schedule; default the top of every hour).
+	BillingSchedule string
 	// Registerer receives the loops' metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now reads the clock (default time.Now).

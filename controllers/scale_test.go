@@ -64,7 +64,7 @@ func TestStopStartRestartAndSuspend(t *testing.T) {
 		t.Fatal(err)
 	}
 	swarmtest.Eventually(t, 60*time.Second, "suspended: zero replicas", replicasAndPhase(0, "Suspended"))
-	if c := e.condition(e.app(a.ID), "Suspended"); c.Status != "True" || c.Reason != "OrganizationSuspended" {
+	if c := e.condition(e.app(a.ID), "Suspended"); c.Status != "True" || c.Reason != "AdminAction" {
 		t.Fatalf("Suspended = %+v", c)
 	}
 	if _, err := e.store.SetOrganizationSuspended(e.ctx, store.SetOrganizationSuspendedParams{ID: e.org.ID, Suspended: false}); err != nil {

@@ -177,7 +177,7 @@ func (q *Queries) APIGetMembership(ctx context.Context, arg APIGetMembershipPara
 }
 
 const aPIGetOrganization = `-- name: APIGetOrganization :one
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id,
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended, o.billing_state,
        (SELECT count(*) FROM paas_apps a WHERE a.organization_id = o.id AND a.deleted_at IS NULL)::bigint AS app_count,
        (SELECT count(*) FROM paas_memberships m WHERE m.organization_id = o.id)::bigint AS member_count,
        COALESCE((SELECT w.balance_micros FROM paas_wallets w WHERE w.organization_id = o.id), 0)::bigint AS balance_micros
@@ -192,16 +192,20 @@ type APIGetOrganizationParams struct {
 }
 
 type APIGetOrganizationRow struct {
-	ID            uuid.UUID `json:"id"`
-	Name          string    `json:"name"`
-	Slug          string    `json:"slug"`
-	Suspended     bool      `json:"suspended"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	NetworkID     *string   `json:"network_id"`
-	AppCount      int64     `json:"app_count"`
-	MemberCount   int64     `json:"member_count"`
-	BalanceMicros int64     `json:"balance_micros"`
+	ID                   uuid.UUID `json:"id"`
+	Name                 string    `json:"name"`
+	Slug                 string    `json:"slug"`
+	Suspended            bool      `json:"suspended"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+	NetworkID            *string   `json:"network_id"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BillingState         string    `json:"billing_state"`
+	AppCount             int64     `json:"app_count"`
+	MemberCount          int64     `json:"member_count"`
+	BalanceMicros        int64     `json:"balance_micros"`
 }
 
 // By id or by slug.
@@ -216,6 +220,10 @@ func (q *Queries) APIGetOrganization(ctx context.Context, arg APIGetOrganization
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
 		&i.AppCount,
 		&i.MemberCount,
 		&i.BalanceMicros,
@@ -400,7 +408,7 @@ func (q *Queries) APIListMembers(ctx context.Context, arg APIListMembersParams) 
 }
 
 const aPIListOrganizations = `-- name: APIListOrganizations :many
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id,
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended, o.billing_state,
        (SELECT count(*) FROM paas_apps a WHERE a.organization_id = o.id AND a.deleted_at IS NULL)::bigint AS app_count,
        (SELECT count(*) FROM paas_memberships m WHERE m.organization_id = o.id)::bigint AS member_count,
        COALESCE((SELECT w.balance_micros FROM paas_wallets w WHERE w.organization_id = o.id), 0)::bigint AS balance_micros
@@ -416,16 +424,20 @@ type APIListOrganizationsParams struct {
 }
 
 type APIListOrganizationsRow struct {
-	ID            uuid.UUID `json:"id"`
-	Name          string    `json:"name"`
-	Slug          string    `json:"slug"`
-	Suspended     bool      `json:"suspended"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	NetworkID     *string   `json:"network_id"`
-	AppCount      int64     `json:"app_count"`
-	MemberCount   int64     `json:"member_count"`
-	BalanceMicros int64     `json:"balance_micros"`
+	ID                   uuid.UUID `json:"id"`
+	Name                 string    `json:"name"`
+	Slug                 string    `json:"slug"`
+	Suspended            bool      `json:"suspended"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+	NetworkID            *string   `json:"network_id"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BillingState         string    `json:"billing_state"`
+	AppCount             int64     `json:"app_count"`
+	MemberCount          int64     `json:"member_count"`
+	BalanceMicros        int64     `json:"balance_micros"`
 }
 
 func (q *Queries) APIListOrganizations(ctx context.Context, arg APIListOrganizationsParams) ([]APIListOrganizationsRow, error) {
@@ -445,6 +457,10 @@ func (q *Queries) APIListOrganizations(ctx context.Context, arg APIListOrganizat
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NetworkID,
+			&i.AdminSuspended,
+			&i.AdminSuspendedReason,
+			&i.FundsSuspended,
+			&i.BillingState,
 			&i.AppCount,
 			&i.MemberCount,
 			&i.BalanceMicros,

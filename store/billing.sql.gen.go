@@ -7,9 +7,151 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const adminListWallets = `-- name: AdminListWallets :many
+SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.funds_suspended,
+       COALESCE(w.balance_micros, 0)::bigint AS balance_micros,
+       COALESCE((SELECT sum(i.replicas::bigint * i.price_hourly_micros) FROM paas_usage_intervals i
+                  WHERE i.organization_id = o.id AND i.open AND i.last_seen_at >= $1::timestamptz), 0)::bigint AS burn_micros_per_hour
+  FROM paas_organizations o LEFT JOIN paas_wallets w ON w.organization_id = o.id
+ WHERE o.slug > $2 AND COALESCE(w.balance_micros, 0) <= $3::bigint
+ ORDER BY o.slug LIMIT $4
+`
+
+type AdminListWalletsParams struct {
+	SeenSince  time.Time `json:"seen_since"`
+	After      string    `json:"after"`
+	MaxBalance int64     `json:"max_balance"`
+	Lim        int32     `json:"lim"`
+}
+
+type AdminListWalletsRow struct {
+	ID                uuid.UUID `json:"id"`
+	Slug              string    `json:"slug"`
+	Name              string    `json:"name"`
+	Suspended         bool      `json:"suspended"`
+	AdminSuspended    bool      `json:"admin_suspended"`
+	FundsSuspended    bool      `json:"funds_suspended"`
+	BalanceMicros     int64     `json:"balance_micros"`
+	BurnMicrosPerHour int64     `json:"burn_micros_per_hour"`
+}
+
+func (q *Queries) AdminListWallets(ctx context.Context, arg AdminListWalletsParams) ([]AdminListWalletsRow, error) {
+	rows, err := q.db.Query(ctx, adminListWallets,
+		arg.SeenSince,
+		arg.After,
+		arg.MaxBalance,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AdminListWalletsRow{}
+	for rows.Next() {
+		var i AdminListWalletsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Name,
+			&i.Suspended,
+			&i.AdminSuspended,
+			&i.FundsSuspended,
+			&i.BalanceMicros,
+			&i.BurnMicrosPerHour,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const adminUsageByOrganization = `-- name: AdminUsageByOrganization :many
+SELECT i.organization_id, max(o.slug)::text AS slug,
+       sum(i.replicas * extract(epoch FROM least(i.last_seen_at, $1::timestamptz) - greatest(i.started_at, $2::timestamptz)))::float8 AS replica_seconds,
+       round(sum(i.replicas * i.price_hourly_micros * extract(epoch FROM least(i.last_seen_at, $1::timestamptz) - greatest(i.started_at, $2::timestamptz))) / 3600)::bigint AS cost_micros
+  FROM paas_usage_intervals i JOIN paas_organizations o ON o.id = i.organization_id
+ WHERE i.last_seen_at > $2 AND i.started_at < $1
+ GROUP BY i.organization_id ORDER BY slug
+`
+
+type AdminUsageByOrganizationParams struct {
+	Until time.Time `json:"until"`
+	Since time.Time `json:"since"`
+}
+
+type AdminUsageByOrganizationRow struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	Slug           string    `json:"slug"`
+	ReplicaSeconds float64   `json:"replica_seconds"`
+	CostMicros     int64     `json:"cost_micros"`
+}
+
+func (q *Queries) AdminUsageByOrganization(ctx context.Context, arg AdminUsageByOrganizationParams) ([]AdminUsageByOrganizationRow, error) {
+	rows, err := q.db.Query(ctx, adminUsageByOrganization, arg.Until, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AdminUsageByOrganizationRow{}
+	for rows.Next() {
+		var i AdminUsageByOrganizationRow
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.Slug,
+			&i.ReplicaSeconds,
+			&i.CostMicros,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const firstUnsweptHour = `-- name: FirstUnsweptHour :one
+SELECT COALESCE((SELECT max(hour) + interval '1 hour' FROM paas_billing_hours),
+                (SELECT date_trunc('hour', min(started_at), 'UTC') FROM paas_usage_intervals))::timestamptz AS hour
+`
+
+// FirstUnsweptHour is the hour after the last swept one, or the hour of
+// the earliest metered interval when none was swept (NULL: nothing metered).
+func (q *Queries) FirstUnsweptHour(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, firstUnsweptHour)
+	var hour time.Time
+	err := row.Scan(&hour)
+	return hour, err
+}
+
+const getLedgerByReference = `-- name: GetLedgerByReference :one
+SELECT id, organization_id, amount_micros, kind, description, reference, created_at FROM paas_ledger WHERE reference = $1
+`
+
+func (q *Queries) GetLedgerByReference(ctx context.Context, reference *string) (LedgerEntry, error) {
+	row := q.db.QueryRow(ctx, getLedgerByReference, reference)
+	var i LedgerEntry
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.AmountMicros,
+		&i.Kind,
+		&i.Description,
+		&i.Reference,
+		&i.CreatedAt,
+	)
+	return i, err
+}
 
 const getWallet = `-- name: GetWallet :one
 SELECT organization_id, balance_micros, updated_at FROM paas_wallets WHERE organization_id = $1
@@ -56,6 +198,119 @@ func (q *Queries) InsertLedgerEntry(ctx context.Context, arg InsertLedgerEntryPa
 	return i, err
 }
 
+const insertLedgerOnce = `-- name: InsertLedgerOnce :many
+INSERT INTO paas_ledger (organization_id, amount_micros, kind, description, reference)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING id, organization_id, amount_micros, kind, description, reference, created_at
+`
+
+type InsertLedgerOnceParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	AmountMicros   int64     `json:"amount_micros"`
+	Kind           string    `json:"kind"`
+	Description    string    `json:"description"`
+	Reference      *string   `json:"reference"`
+}
+
+// InsertLedgerOnce writes a ledger row unless its reference exists.
+func (q *Queries) InsertLedgerOnce(ctx context.Context, arg InsertLedgerOnceParams) ([]LedgerEntry, error) {
+	rows, err := q.db.Query(ctx, insertLedgerOnce,
+		arg.OrganizationID,
+		arg.AmountMicros,
+		arg.Kind,
+		arg.Description,
+		arg.Reference,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerEntry{}
+	for rows.Next() {
+		var i LedgerEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.AmountMicros,
+			&i.Kind,
+			&i.Description,
+			&i.Reference,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertNotification = `-- name: InsertNotification :execrows
+INSERT INTO paas_notifications (organization_id, kind, title, body, dedup_key, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (organization_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+`
+
+type InsertNotificationParams struct {
+	OrganizationID uuid.NullUUID `json:"organization_id"`
+	Kind           string        `json:"kind"`
+	Title          string        `json:"title"`
+	Body           string        `json:"body"`
+	DedupKey       *string       `json:"dedup_key"`
+	CreatedAt      time.Time     `json:"created_at"`
+}
+
+func (q *Queries) InsertNotification(ctx context.Context, arg InsertNotificationParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertNotification,
+		arg.OrganizationID,
+		arg.Kind,
+		arg.Title,
+		arg.Body,
+		arg.DedupKey,
+		arg.CreatedAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const ledgerSum = `-- name: LedgerSum :one
+SELECT COALESCE(sum(amount_micros), 0)::bigint FROM paas_ledger WHERE organization_id = $1
+`
+
+func (q *Queries) LedgerSum(ctx context.Context, organizationID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, ledgerSum, organizationID)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const listBillingOrganizationIDs = `-- name: ListBillingOrganizationIDs :many
+SELECT id FROM paas_organizations ORDER BY id
+`
+
+func (q *Queries) ListBillingOrganizationIDs(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listBillingOrganizationIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listLedger = `-- name: ListLedger :many
 SELECT id, organization_id, amount_micros, kind, description, reference, created_at FROM paas_ledger WHERE organization_id = $1 ORDER BY id DESC LIMIT $2
 `
@@ -83,6 +338,337 @@ func (q *Queries) ListLedger(ctx context.Context, arg ListLedgerParams) ([]Ledge
 			&i.Reference,
 			&i.CreatedAt,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listLedgerPage = `-- name: ListLedgerPage :many
+SELECT id, organization_id, amount_micros, kind, description, reference, created_at FROM paas_ledger WHERE organization_id = $1 AND id < $2
+ ORDER BY id DESC LIMIT $3
+`
+
+type ListLedgerPageParams struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	Before         int64     `json:"before"`
+	Lim            int32     `json:"lim"`
+}
+
+func (q *Queries) ListLedgerPage(ctx context.Context, arg ListLedgerPageParams) ([]LedgerEntry, error) {
+	rows, err := q.db.Query(ctx, listLedgerPage, arg.OrganizationID, arg.Before, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerEntry{}
+	for rows.Next() {
+		var i LedgerEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.AmountMicros,
+			&i.Kind,
+			&i.Description,
+			&i.Reference,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listNotifications = `-- name: ListNotifications :many
+SELECT id, organization_id, user_id, kind, title, body, read_at, created_at, dedup_key FROM paas_notifications WHERE organization_id = $1 ORDER BY id DESC LIMIT $2
+`
+
+type ListNotificationsParams struct {
+	OrganizationID uuid.NullUUID `json:"organization_id"`
+	Limit          int32         `json:"limit"`
+}
+
+func (q *Queries) ListNotifications(ctx context.Context, arg ListNotificationsParams) ([]Notification, error) {
+	rows, err := q.db.Query(ctx, listNotifications, arg.OrganizationID, arg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Notification{}
+	for rows.Next() {
+		var i Notification
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.UserID,
+			&i.Kind,
+			&i.Title,
+			&i.Body,
+			&i.ReadAt,
+			&i.CreatedAt,
+			&i.DedupKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const meterApp = `-- name: MeterApp :exec
+SELECT paas_meter($1::uuid, $2::text, $3::uuid,
+    $4::uuid, $5::bigint, $6::integer,
+    $7::timestamptz, make_interval(secs => $8::double precision))
+`
+
+type MeterAppParams struct {
+	AppID             uuid.UUID     `json:"app_id"`
+	AppName           string        `json:"app_name"`
+	OrganizationID    uuid.UUID     `json:"organization_id"`
+	PlanID            uuid.NullUUID `json:"plan_id"`
+	PriceHourlyMicros int64         `json:"price_hourly_micros"`
+	Replicas          int32         `json:"replicas"`
+	Now               time.Time     `json:"now"`
+	MaxGapSeconds     float64       `json:"max_gap_seconds"`
+}
+
+// MeterApp records one observation of an app's running replicas (paas_meter).
+func (q *Queries) MeterApp(ctx context.Context, arg MeterAppParams) error {
+	_, err := q.db.Exec(ctx, meterApp,
+		arg.AppID,
+		arg.AppName,
+		arg.OrganizationID,
+		arg.PlanID,
+		arg.PriceHourlyMicros,
+		arg.Replicas,
+		arg.Now,
+		arg.MaxGapSeconds,
+	)
+	return err
+}
+
+const organizationBilling = `-- name: OrganizationBilling :one
+SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended, o.billing_state,
+       COALESCE(w.balance_micros, 0)::bigint AS balance_micros,
+       COALESCE((SELECT sum(i.replicas::bigint * i.price_hourly_micros) FROM paas_usage_intervals i
+                  WHERE i.organization_id = o.id AND i.open
+                    AND i.last_seen_at >= $1::timestamptz), 0)::bigint AS burn_micros_per_hour,
+       COALESCE((SELECT sum(a.replicas::bigint * p.price_hourly_micros) FROM paas_apps a JOIN paas_plans p ON p.id = a.plan_id
+                  WHERE a.organization_id = o.id AND a.deleted_at IS NULL AND NOT a.stopped
+                    AND a.id <> $2::uuid), 0)::bigint AS desired_micros_per_hour
+  FROM paas_organizations o LEFT JOIN paas_wallets w ON w.organization_id = o.id
+ WHERE o.id = $3
+`
+
+type OrganizationBillingParams struct {
+	SeenSince time.Time `json:"seen_since"`
+	ExceptApp uuid.UUID `json:"except_app"`
+	ID        uuid.UUID `json:"id"`
+}
+
+type OrganizationBillingRow struct {
+	ID                   uuid.UUID `json:"id"`
+	Slug                 string    `json:"slug"`
+	Name                 string    `json:"name"`
+	Suspended            bool      `json:"suspended"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BillingState         string    `json:"billing_state"`
+	BalanceMicros        int64     `json:"balance_micros"`
+	BurnMicrosPerHour    int64     `json:"burn_micros_per_hour"`
+	DesiredMicrosPerHour int64     `json:"desired_micros_per_hour"`
+}
+
+// OrganizationBilling is what the billing loop and the API's checks need:
+// balance, suspension state, the burn of what runs now and the burn the
+// owner asked for.
+func (q *Queries) OrganizationBilling(ctx context.Context, arg OrganizationBillingParams) (OrganizationBillingRow, error) {
+	row := q.db.QueryRow(ctx, organizationBilling, arg.SeenSince, arg.ExceptApp, arg.ID)
+	var i OrganizationBillingRow
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Suspended,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
+		&i.BalanceMicros,
+		&i.BurnMicrosPerHour,
+		&i.DesiredMicrosPerHour,
+	)
+	return i, err
+}
+
+const setAdminSuspended = `-- name: SetAdminSuspended :one
+UPDATE paas_organizations SET admin_suspended = $1, admin_suspended_reason = $2, updated_at = now()
+ WHERE id = $3 RETURNING id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state
+`
+
+type SetAdminSuspendedParams struct {
+	Suspended bool      `json:"suspended"`
+	Reason    string    `json:"reason"`
+	ID        uuid.UUID `json:"id"`
+}
+
+func (q *Queries) SetAdminSuspended(ctx context.Context, arg SetAdminSuspendedParams) (Organization, error) {
+	row := q.db.QueryRow(ctx, setAdminSuspended, arg.Suspended, arg.Reason, arg.ID)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Slug,
+		&i.Suspended,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
+	)
+	return i, err
+}
+
+const setFundsSuspended = `-- name: SetFundsSuspended :one
+UPDATE paas_organizations SET funds_suspended = $1, billing_state = $2, updated_at = now()
+ WHERE id = $3 AND (funds_suspended <> $1 OR billing_state <> $2)
+RETURNING id
+`
+
+type SetFundsSuspendedParams struct {
+	Suspended bool      `json:"suspended"`
+	State     string    `json:"state"`
+	ID        uuid.UUID `json:"id"`
+}
+
+func (q *Queries) SetFundsSuspended(ctx context.Context, arg SetFundsSuspendedParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, setFundsSuspended, arg.Suspended, arg.State, arg.ID)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
+const sweepHours = `-- name: SweepHours :one
+SELECT hours::integer AS hours, charges::integer AS charges, total_micros::bigint AS total_micros
+  FROM paas_billing_sweep($1::timestamptz, $2::timestamptz, $3::timestamptz)
+`
+
+type SweepHoursParams struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	Now   time.Time `json:"now"`
+}
+
+type SweepHoursRow struct {
+	Hours       int32 `json:"hours"`
+	Charges     int32 `json:"charges"`
+	TotalMicros int64 `json:"total_micros"`
+}
+
+func (q *Queries) SweepHours(ctx context.Context, arg SweepHoursParams) (SweepHoursRow, error) {
+	row := q.db.QueryRow(ctx, sweepHours, arg.Since, arg.Until, arg.Now)
+	var i SweepHoursRow
+	err := row.Scan(&i.Hours, &i.Charges, &i.TotalMicros)
+	return i, err
+}
+
+const usageByApp = `-- name: UsageByApp :many
+SELECT i.app_id, max(i.app_name)::text AS app_name,
+       sum(i.replicas * extract(epoch FROM least(i.last_seen_at, $1::timestamptz) - greatest(i.started_at, $2::timestamptz)))::float8 AS replica_seconds,
+       round(sum(i.replicas * i.price_hourly_micros * extract(epoch FROM least(i.last_seen_at, $1::timestamptz) - greatest(i.started_at, $2::timestamptz))) / 3600)::bigint AS cost_micros
+  FROM paas_usage_intervals i
+ WHERE i.organization_id = $3 AND i.last_seen_at > $2 AND i.started_at < $1
+ GROUP BY i.app_id ORDER BY app_name, i.app_id
+`
+
+type UsageByAppParams struct {
+	Until          time.Time `json:"until"`
+	Since          time.Time `json:"since"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+}
+
+type UsageByAppRow struct {
+	AppID          uuid.UUID `json:"app_id"`
+	AppName        string    `json:"app_name"`
+	ReplicaSeconds float64   `json:"replica_seconds"`
+	CostMicros     int64     `json:"cost_micros"`
+}
+
+// UsageByApp sums metered replica-seconds per app over [from, to); cost
+// at each interval's price, rounded half up per app.
+func (q *Queries) UsageByApp(ctx context.Context, arg UsageByAppParams) ([]UsageByAppRow, error) {
+	rows, err := q.db.Query(ctx, usageByApp, arg.Until, arg.Since, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UsageByAppRow{}
+	for rows.Next() {
+		var i UsageByAppRow
+		if err := rows.Scan(
+			&i.AppID,
+			&i.AppName,
+			&i.ReplicaSeconds,
+			&i.CostMicros,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const usageByDay = `-- name: UsageByDay :many
+SELECT d.day::timestamptz AS day,
+       sum(i.replicas * extract(epoch FROM least(i.last_seen_at, d.day + interval '1 day', $1::timestamptz) - greatest(i.started_at, d.day, $2::timestamptz)))::float8 AS replica_seconds,
+       round(sum(i.replicas * i.price_hourly_micros * extract(epoch FROM least(i.last_seen_at, d.day + interval '1 day', $1::timestamptz) - greatest(i.started_at, d.day, $2::timestamptz))) / 3600)::bigint AS cost_micros
+  FROM paas_usage_intervals i
+  CROSS JOIN LATERAL generate_series(date_trunc('day', greatest(i.started_at, $2::timestamptz), 'UTC'),
+                                     least(i.last_seen_at, $1::timestamptz), interval '1 day') AS d(day)
+ WHERE i.organization_id = $3 AND i.last_seen_at > $2 AND i.started_at < $1
+   AND least(i.last_seen_at, d.day + interval '1 day', $1::timestamptz) > greatest(i.started_at, d.day, $2::timestamptz)
+ GROUP BY d.day ORDER BY d.day
+`
+
+type UsageByDayParams struct {
+	Until          time.Time `json:"until"`
+	Since          time.Time `json:"since"`
+	OrganizationID uuid.UUID `json:"organization_id"`
+}
+
+type UsageByDayRow struct {
+	Day            time.Time `json:"day"`
+	ReplicaSeconds float64   `json:"replica_seconds"`
+	CostMicros     int64     `json:"cost_micros"`
+}
+
+func (q *Queries) UsageByDay(ctx context.Context, arg UsageByDayParams) ([]UsageByDayRow, error) {
+	rows, err := q.db.Query(ctx, usageByDay, arg.Until, arg.Since, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UsageByDayRow{}
+	for rows.Next() {
+		var i UsageByDayRow
+		if err := rows.Scan(&i.Day, &i.ReplicaSeconds, &i.CostMicros); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

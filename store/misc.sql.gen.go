@@ -15,7 +15,7 @@ import (
 
 const createNotification = `-- name: CreateNotification :one
 INSERT INTO paas_notifications (organization_id, user_id, kind, title, body)
-VALUES ($1, $2, $3, $4, $5) RETURNING id, organization_id, user_id, kind, title, body, read_at, created_at
+VALUES ($1, $2, $3, $4, $5) RETURNING id, organization_id, user_id, kind, title, body, read_at, created_at, dedup_key
 `
 
 type CreateNotificationParams struct {
@@ -44,6 +44,7 @@ func (q *Queries) CreateNotification(ctx context.Context, arg CreateNotification
 		&i.Body,
 		&i.ReadAt,
 		&i.CreatedAt,
+		&i.DedupKey,
 	)
 	return i, err
 }

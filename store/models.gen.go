@@ -182,16 +182,21 @@ type Notification struct {
 	Body           string        `json:"body"`
 	ReadAt         *time.Time    `json:"read_at"`
 	CreatedAt      time.Time     `json:"created_at"`
+	DedupKey       *string       `json:"dedup_key"`
 }
 
 type Organization struct {
-	ID        uuid.UUID `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Suspended bool      `json:"suspended"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	NetworkID *string   `json:"network_id"`
+	ID                   uuid.UUID `json:"id"`
+	Name                 string    `json:"name"`
+	Slug                 string    `json:"slug"`
+	Suspended            bool      `json:"suspended"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+	NetworkID            *string   `json:"network_id"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BillingState         string    `json:"billing_state"`
 }
 
 type PaasAppTombstone struct {
@@ -200,6 +205,13 @@ type PaasAppTombstone struct {
 	Name           string    `json:"name"`
 	StatusSeq      int64     `json:"status_seq"`
 	DeletedAt      time.Time `json:"deleted_at"`
+}
+
+type PaasBillingHour struct {
+	Hour        time.Time `json:"hour"`
+	SweptAt     time.Time `json:"swept_at"`
+	Charges     int32     `json:"charges"`
+	TotalMicros int64     `json:"total_micros"`
 }
 
 type PaasDeployRequest struct {
@@ -217,6 +229,19 @@ type PaasLoginFailure struct {
 	Key      []byte    `json:"key"`
 	Failures int32     `json:"failures"`
 	LastAt   time.Time `json:"last_at"`
+}
+
+type PaasUsageInterval struct {
+	ID                int64         `json:"id"`
+	AppID             uuid.UUID     `json:"app_id"`
+	AppName           string        `json:"app_name"`
+	OrganizationID    uuid.UUID     `json:"organization_id"`
+	PlanID            uuid.NullUUID `json:"plan_id"`
+	PriceHourlyMicros int64         `json:"price_hourly_micros"`
+	Replicas          int32         `json:"replicas"`
+	StartedAt         time.Time     `json:"started_at"`
+	LastSeenAt        time.Time     `json:"last_seen_at"`
+	Open              bool          `json:"open"`
 }
 
 type PaasWatchHorizon struct {

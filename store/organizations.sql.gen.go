@@ -29,7 +29,7 @@ func (q *Queries) AddMembership(ctx context.Context, arg AddMembershipParams) er
 }
 
 const createOrganization = `-- name: CreateOrganization :one
-INSERT INTO paas_organizations (name, slug) VALUES ($1, $2) RETURNING id, name, slug, suspended, created_at, updated_at, network_id
+INSERT INTO paas_organizations (name, slug) VALUES ($1, $2) RETURNING id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state
 `
 
 type CreateOrganizationParams struct {
@@ -48,12 +48,16 @@ func (q *Queries) CreateOrganization(ctx context.Context, arg CreateOrganization
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
 	)
 	return i, err
 }
 
 const getOrganization = `-- name: GetOrganization :one
-SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations WHERE id = $1
+SELECT id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state FROM paas_organizations WHERE id = $1
 `
 
 func (q *Queries) GetOrganization(ctx context.Context, id uuid.UUID) (Organization, error) {
@@ -67,12 +71,16 @@ func (q *Queries) GetOrganization(ctx context.Context, id uuid.UUID) (Organizati
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
 	)
 	return i, err
 }
 
 const getOrganizationBySlug = `-- name: GetOrganizationBySlug :one
-SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations WHERE slug = $1
+SELECT id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state FROM paas_organizations WHERE slug = $1
 `
 
 func (q *Queries) GetOrganizationBySlug(ctx context.Context, slug string) (Organization, error) {
@@ -86,6 +94,10 @@ func (q *Queries) GetOrganizationBySlug(ctx context.Context, slug string) (Organ
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
 	)
 	return i, err
 }
@@ -155,7 +167,7 @@ func (q *Queries) ListOrganizationMembers(ctx context.Context, organizationID uu
 }
 
 const listOrganizations = `-- name: ListOrganizations :many
-SELECT id, name, slug, suspended, created_at, updated_at, network_id FROM paas_organizations ORDER BY slug
+SELECT id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state FROM paas_organizations ORDER BY slug
 `
 
 func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error) {
@@ -175,6 +187,10 @@ func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error)
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NetworkID,
+			&i.AdminSuspended,
+			&i.AdminSuspendedReason,
+			&i.FundsSuspended,
+			&i.BillingState,
 		); err != nil {
 			return nil, err
 		}
@@ -187,20 +203,24 @@ func (q *Queries) ListOrganizations(ctx context.Context) ([]Organization, error)
 }
 
 const listUserOrganizations = `-- name: ListUserOrganizations :many
-SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id, m.role FROM paas_organizations o
+SELECT o.id, o.name, o.slug, o.suspended, o.created_at, o.updated_at, o.network_id, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended, o.billing_state, m.role FROM paas_organizations o
 JOIN paas_memberships m ON m.organization_id = o.id
 WHERE m.user_id = $1 ORDER BY o.slug
 `
 
 type ListUserOrganizationsRow struct {
-	ID        uuid.UUID `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Suspended bool      `json:"suspended"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	NetworkID *string   `json:"network_id"`
-	Role      string    `json:"role"`
+	ID                   uuid.UUID `json:"id"`
+	Name                 string    `json:"name"`
+	Slug                 string    `json:"slug"`
+	Suspended            bool      `json:"suspended"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+	NetworkID            *string   `json:"network_id"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BillingState         string    `json:"billing_state"`
+	Role                 string    `json:"role"`
 }
 
 func (q *Queries) ListUserOrganizations(ctx context.Context, userID uuid.UUID) ([]ListUserOrganizationsRow, error) {
@@ -220,6 +240,10 @@ func (q *Queries) ListUserOrganizations(ctx context.Context, userID uuid.UUID) (
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.NetworkID,
+			&i.AdminSuspended,
+			&i.AdminSuspendedReason,
+			&i.FundsSuspended,
+			&i.BillingState,
 			&i.Role,
 		); err != nil {
 			return nil, err
@@ -248,16 +272,18 @@ func (q *Queries) SetOrganizationNetwork(ctx context.Context, arg SetOrganizatio
 }
 
 const setOrganizationSuspended = `-- name: SetOrganizationSuspended :one
-UPDATE paas_organizations SET suspended = $2, updated_at = now() WHERE id = $1 RETURNING id, name, slug, suspended, created_at, updated_at, network_id
+UPDATE paas_organizations SET admin_suspended = $1, updated_at = now() WHERE id = $2 RETURNING id, name, slug, suspended, created_at, updated_at, network_id, admin_suspended, admin_suspended_reason, funds_suspended, billing_state
 `
 
 type SetOrganizationSuspendedParams struct {
-	ID        uuid.UUID `json:"id"`
 	Suspended bool      `json:"suspended"`
+	ID        uuid.UUID `json:"id"`
 }
 
+// SetOrganizationSuspended is an admin suspension (suspended is derived from
+// admin_suspended and funds_suspended by a trigger).
 func (q *Queries) SetOrganizationSuspended(ctx context.Context, arg SetOrganizationSuspendedParams) (Organization, error) {
-	row := q.db.QueryRow(ctx, setOrganizationSuspended, arg.ID, arg.Suspended)
+	row := q.db.QueryRow(ctx, setOrganizationSuspended, arg.Suspended, arg.ID)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -267,6 +293,10 @@ func (q *Queries) SetOrganizationSuspended(ctx context.Context, arg SetOrganizat
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.NetworkID,
+		&i.AdminSuspended,
+		&i.AdminSuspendedReason,
+		&i.FundsSuspended,
+		&i.BillingState,
 	)
 	return i, err
 }

@@ -194,6 +194,10 @@ func TestLedgerIsAppendOnlyAndFeedsWallet(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
+	start, err := f.s.GetWallet(ctx, f.org.ID) // the initial credit (billing_initial_credit_micros)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ref := "topup-1"
 	e, err := f.s.InsertLedgerEntry(ctx, store.InsertLedgerEntryParams{OrganizationID: f.org.ID, AmountMicros: 5_000_000, Kind: "topup", Reference: &ref})
 	if err != nil {
@@ -204,7 +208,7 @@ func TestLedgerIsAppendOnlyAndFeedsWallet(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, err := f.s.GetWallet(ctx, f.org.ID)
-	if err != nil || w.BalanceMicros != 5_000_000-6900 {
+	if err != nil || w.BalanceMicros != start.BalanceMicros+5_000_000-6900 {
 		t.Fatalf("wallet = %+v, %v", w, err)
 	}
 	if _, err := f.s.Pool.Exec(ctx, "UPDATE paas_ledger SET amount_micros = 1 WHERE id = $1", e.ID); err == nil {
@@ -215,6 +219,10 @@ func TestLedgerIsAppendOnlyAndFeedsWallet(t *testing.T) {
 	}
 	if _, err := f.s.InsertLedgerEntry(ctx, store.InsertLedgerEntryParams{OrganizationID: f.org.ID, AmountMicros: -6900, Kind: "charge", Reference: &charge}); err == nil {
 		t.Fatal("the same charge reference was accepted twice")
+	}
+	var sum int64
+	if err := f.s.Pool.QueryRow(ctx, "SELECT sum(amount_micros) FROM paas_ledger WHERE organization_id = $1", f.org.ID).Scan(&sum); err != nil || sum != w.BalanceMicros {
+		t.Fatalf("ledger sum %d, wallet %d, %v", sum, w.BalanceMicros, err)
 	}
 }
 

@@ -105,6 +105,30 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for LedgerEntryKind.
+const (
+	Adjustment LedgerEntryKind = "adjustment"
+	Charge     LedgerEntryKind = "charge"
+	Refund     LedgerEntryKind = "refund"
+	Topup      LedgerEntryKind = "topup"
+)
+
+// Valid indicates whether the value is a known member of the LedgerEntryKind enum.
+func (e LedgerEntryKind) Valid() bool {
+	switch e {
+	case Adjustment:
+		return true
+	case Charge:
+		return true
+	case Refund:
+		return true
+	case Topup:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LoginTokenTokenType.
 const (
 	Bearer LoginTokenTokenType = "Bearer"
@@ -186,6 +210,84 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for UsageGroupBy.
+const (
+	UsageGroupByApp          UsageGroupBy = "app"
+	UsageGroupByDay          UsageGroupBy = "day"
+	UsageGroupByOrganization UsageGroupBy = "organization"
+)
+
+// Valid indicates whether the value is a known member of the UsageGroupBy enum.
+func (e UsageGroupBy) Valid() bool {
+	switch e {
+	case UsageGroupByApp:
+		return true
+	case UsageGroupByDay:
+		return true
+	case UsageGroupByOrganization:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WalletSuspensionReason.
+const (
+	AdminAction       WalletSuspensionReason = "AdminAction"
+	Empty             WalletSuspensionReason = ""
+	InsufficientFunds WalletSuspensionReason = "InsufficientFunds"
+)
+
+// Valid indicates whether the value is a known member of the WalletSuspensionReason enum.
+func (e WalletSuspensionReason) Valid() bool {
+	switch e {
+	case AdminAction:
+		return true
+	case Empty:
+		return true
+	case InsufficientFunds:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageFormat.
+const (
+	UsageFormatCsv  UsageFormat = "csv"
+	UsageFormatJson UsageFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the UsageFormat enum.
+func (e UsageFormat) Valid() bool {
+	switch e {
+	case UsageFormatCsv:
+		return true
+	case UsageFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AdminUsageReportParamsFormat.
+const (
+	AdminUsageReportParamsFormatCsv  AdminUsageReportParamsFormat = "csv"
+	AdminUsageReportParamsFormatJson AdminUsageReportParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the AdminUsageReportParamsFormat enum.
+func (e AdminUsageReportParamsFormat) Valid() bool {
+	switch e {
+	case AdminUsageReportParamsFormatCsv:
+		return true
+	case AdminUsageReportParamsFormatJson:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetAppLogsParamsDirection.
 const (
 	Backward GetAppLogsParamsDirection = "backward"
@@ -240,6 +342,42 @@ func (e GetAppLogsParamsStream) Valid() bool {
 	case Stderr:
 		return true
 	case Stdout:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetUsageParamsGroupBy.
+const (
+	GetUsageParamsGroupByApp GetUsageParamsGroupBy = "app"
+	GetUsageParamsGroupByDay GetUsageParamsGroupBy = "day"
+)
+
+// Valid indicates whether the value is a known member of the GetUsageParamsGroupBy enum.
+func (e GetUsageParamsGroupBy) Valid() bool {
+	switch e {
+	case GetUsageParamsGroupByApp:
+		return true
+	case GetUsageParamsGroupByDay:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetUsageParamsFormat.
+const (
+	GetUsageParamsFormatCsv  GetUsageParamsFormat = "csv"
+	GetUsageParamsFormatJson GetUsageParamsFormat = "json"
+)
+
+// Valid indicates whether the value is a known member of the GetUsageParamsFormat enum.
+func (e GetUsageParamsFormat) Valid() bool {
+	switch e {
+	case GetUsageParamsFormatCsv:
+		return true
+	case GetUsageParamsFormatJson:
 		return true
 	default:
 		return false
@@ -432,6 +570,19 @@ type AuditList struct {
 type ChangePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
+}
+
+// Checkout defines model for Checkout.
+type Checkout struct {
+	SessionId string `json:"session_id"`
+	Url       string `json:"url"`
+}
+
+// CheckoutRequest defines model for CheckoutRequest.
+type CheckoutRequest struct {
+	AmountMicros int64   `json:"amount_micros"`
+	CancelUrl    *string `json:"cancel_url,omitempty"`
+	SuccessUrl   *string `json:"success_url,omitempty"`
 }
 
 // Condition defines model for Condition.
@@ -653,6 +804,28 @@ type HealthCheck struct {
 	TimeoutSeconds     *int      `json:"timeout_seconds,omitempty"`
 }
 
+// LedgerEntry defines model for LedgerEntry.
+type LedgerEntry struct {
+	// AmountMicros Positive for credits, negative for charges and debits.
+	AmountMicros int64           `json:"amount_micros"`
+	CreatedAt    time.Time       `json:"created_at"`
+	Description  string          `json:"description"`
+	Id           int64           `json:"id"`
+	Kind         LedgerEntryKind `json:"kind"`
+
+	// Reference charge:<app>:<hour> for charges; unique.
+	Reference string `json:"reference"`
+}
+
+// LedgerEntryKind defines model for LedgerEntry.Kind.
+type LedgerEntryKind string
+
+// LedgerList defines model for LedgerList.
+type LedgerList struct {
+	Items      []LedgerEntry `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
 	Email    string `json:"email"`
@@ -820,16 +993,22 @@ type PlanPatch struct {
 
 // Problem RFC 7807 problem details.
 type Problem struct {
-	Current  *int64        `json:"current,omitempty"`
-	Detail   *string       `json:"detail,omitempty"`
-	Errors   *[]FieldError `json:"errors,omitempty"`
-	Instance *string       `json:"instance,omitempty"`
+	// BalanceMicros The wallet's balance (payment-required problems).
+	BalanceMicros *int64        `json:"balance_micros,omitempty"`
+	Currency      *string       `json:"currency,omitempty"`
+	Current       *int64        `json:"current,omitempty"`
+	Detail        *string       `json:"detail,omitempty"`
+	Errors        *[]FieldError `json:"errors,omitempty"`
+	Instance      *string       `json:"instance,omitempty"`
 
 	// Limit The limit reached (limit-exceeded problems).
 	Limit      *string `json:"limit,omitempty"`
 	LimitValue *int64  `json:"limit_value,omitempty"`
-	Status     int     `json:"status"`
-	Title      string  `json:"title"`
+
+	// RequiredMicros What the request needs the balance to cover (payment-required problems).
+	RequiredMicros *int64 `json:"required_micros,omitempty"`
+	Status         int    `json:"status"`
+	Title          string `json:"title"`
 
 	// Type A URI naming the kind of problem, e.g. https://skypanel.dev/problems/validation-failed
 	Type                 string                 `json:"type"`
@@ -891,6 +1070,40 @@ type SettingList struct {
 	NextCursor string    `json:"next_cursor"`
 }
 
+// SuspensionRequest defines model for SuspensionRequest.
+type SuspensionRequest struct {
+	Reason    *string `json:"reason,omitempty"`
+	Suspended bool    `json:"suspended"`
+}
+
+// Usage defines model for Usage.
+type Usage struct {
+	Currency   string       `json:"currency"`
+	From       time.Time    `json:"from"`
+	GroupBy    UsageGroupBy `json:"group_by"`
+	Items      []UsageRow   `json:"items"`
+	NextCursor *string      `json:"next_cursor,omitempty"`
+	To         time.Time    `json:"to"`
+
+	// TotalCostMicros Over every row of the window, not only this page.
+	TotalCostMicros int64 `json:"total_cost_micros"`
+}
+
+// UsageGroupBy defines model for Usage.GroupBy.
+type UsageGroupBy string
+
+// UsageRow defines model for UsageRow.
+type UsageRow struct {
+	CostMicros int64 `json:"cost_micros"`
+
+	// Key The app's id, the day (YYYY-MM-DD) or the organization's slug.
+	Key string `json:"key"`
+
+	// Name The app's name (group_by=app).
+	Name           *string `json:"name,omitempty"`
+	ReplicaSeconds float64 `json:"replica_seconds"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -907,6 +1120,48 @@ type User struct {
 type UserList struct {
 	Items      []User `json:"items"`
 	NextCursor string `json:"next_cursor"`
+}
+
+// Wallet defines model for Wallet.
+type Wallet struct {
+	BalanceMicros int64 `json:"balance_micros"`
+
+	// BurnMicrosPerHour What runs now costs this much an hour.
+	BurnMicrosPerHour int64              `json:"burn_micros_per_hour"`
+	Currency          string             `json:"currency"`
+	OrganizationId    openapi_types.UUID `json:"organization_id"`
+	OrganizationSlug  string             `json:"organization_slug"`
+
+	// RunwayHours Hours until the threshold at the current burn; null when nothing burns.
+	RunwayHours       *float64               `json:"runway_hours"`
+	Suspended         bool                   `json:"suspended"`
+	SuspensionMessage string                 `json:"suspension_message"`
+	SuspensionReason  WalletSuspensionReason `json:"suspension_reason"`
+
+	// ThresholdMicros At or under this balance the organization is suspended.
+	ThresholdMicros int64 `json:"threshold_micros"`
+}
+
+// WalletSuspensionReason defines model for Wallet.SuspensionReason.
+type WalletSuspensionReason string
+
+// WalletAdjustmentRequest defines model for WalletAdjustmentRequest.
+type WalletAdjustmentRequest struct {
+	// AmountMicros Positive to credit, negative to debit; not zero.
+	AmountMicros int64  `json:"amount_micros"`
+	Reason       string `json:"reason"`
+}
+
+// WalletList defines model for WalletList.
+type WalletList struct {
+	Items      []Wallet `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// WebhookAck defines model for WebhookAck.
+type WebhookAck struct {
+	Credited *bool `json:"credited,omitempty"`
+	Received bool  `json:"received"`
 }
 
 // AppPath defines model for AppPath.
@@ -942,6 +1197,15 @@ type PlanPath = string
 // TokenIDPath defines model for TokenIDPath.
 type TokenIDPath = openapi_types.UUID
 
+// UsageFormat defines model for UsageFormat.
+type UsageFormat string
+
+// UsageFrom defines model for UsageFrom.
+type UsageFrom = time.Time
+
+// UsageTo defines model for UsageTo.
+type UsageTo = time.Time
+
 // UserPath defines model for UserPath.
 type UserPath = string
 
@@ -968,6 +1232,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 7807 problem details.
 type PayloadTooLarge = Problem
+
+// PaymentRequired RFC 7807 problem details.
+type PaymentRequired = Problem
 
 // PreconditionFailed RFC 7807 problem details.
 type PreconditionFailed = Problem
@@ -1033,6 +1300,11 @@ type AdminListMembersParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminAdjustWalletParams defines parameters for AdminAdjustWallet.
+type AdminAdjustWalletParams struct {
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
 // AdminListPlansParams defines parameters for AdminListPlans.
 type AdminListPlansParams struct {
 	// Limit Page size, 1 to 500 (default 100).
@@ -1051,8 +1323,47 @@ type AdminListSettingsParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminUsageReportParams defines parameters for AdminUsageReport.
+type AdminUsageReportParams struct {
+	// From Start (RFC 3339; default 30 days before `to`).
+	From *UsageFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (RFC 3339; default now).
+	To *UsageTo `form:"to,omitempty" json:"to,omitempty"`
+
+	// Format `json` (default) or `csv`.
+	Format *AdminUsageReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminUsageReportParamsFormat defines parameters for AdminUsageReport.
+type AdminUsageReportParamsFormat string
+
 // AdminListUsersParams defines parameters for AdminListUsers.
 type AdminListUsersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListWalletsParams defines parameters for AdminListWallets.
+type AdminListWalletsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListLowWalletsParams defines parameters for AdminListLowWallets.
+type AdminListLowWalletsParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1067,6 +1378,14 @@ type ListAPITokensParams struct {
 
 	// Cursor The `next_cursor` of the previous page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// StripeWebhookJSONBody defines parameters for StripeWebhook.
+type StripeWebhookJSONBody map[string]interface{}
+
+// StripeWebhookParams defines parameters for StripeWebhook.
+type StripeWebhookParams struct {
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
 }
 
 // ListAppsParams defines parameters for ListApps.
@@ -1388,6 +1707,72 @@ type StopAppParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// CreateCheckoutParams defines parameters for CreateCheckout.
+type CreateCheckoutParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// ListLedgerParams defines parameters for ListLedger.
+type ListLedgerParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetUsageParams defines parameters for GetUsage.
+type GetUsageParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// From Start (RFC 3339; default 30 days before `to`).
+	From *UsageFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (RFC 3339; default now).
+	To *UsageTo `form:"to,omitempty" json:"to,omitempty"`
+
+	// GroupBy `app` (default) or `day` (UTC days).
+	GroupBy *GetUsageParamsGroupBy `form:"group_by,omitempty" json:"group_by,omitempty"`
+
+	// Format `json` (default) or `csv`.
+	Format *GetUsageParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetUsageParamsGroupBy defines parameters for GetUsage.
+type GetUsageParamsGroupBy string
+
+// GetUsageParamsFormat defines parameters for GetUsage.
+type GetUsageParamsFormat string
+
+// GetWalletParams defines parameters for GetWallet.
+type GetWalletParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // ListPlansParams defines parameters for ListPlans.
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1424,6 +1809,12 @@ type AdminCreateOrganizationJSONRequestBody = CreateOrganizationRequest
 // AdminAddMemberJSONRequestBody defines body for AdminAddMember for application/json ContentType.
 type AdminAddMemberJSONRequestBody = AddMemberRequest
 
+// AdminSetSuspensionJSONRequestBody defines body for AdminSetSuspension for application/json ContentType.
+type AdminSetSuspensionJSONRequestBody = SuspensionRequest
+
+// AdminAdjustWalletJSONRequestBody defines body for AdminAdjustWallet for application/json ContentType.
+type AdminAdjustWalletJSONRequestBody = WalletAdjustmentRequest
+
 // AdminCreatePlanJSONRequestBody defines body for AdminCreatePlan for application/json ContentType.
 type AdminCreatePlanJSONRequestBody = CreatePlanRequest
 
@@ -1450,6 +1841,9 @@ type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
 // CreateAPITokenJSONRequestBody defines body for CreateAPIToken for application/json ContentType.
 type CreateAPITokenJSONRequestBody = CreateAPITokenRequest
+
+// StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
+type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 
 // CreateAppJSONRequestBody defines body for CreateApp for application/json ContentType.
 type CreateAppJSONRequestBody = CreateAppRequest
@@ -1478,6 +1872,9 @@ type RollbackAppJSONRequestBody = RollbackRequest
 // ScaleAppJSONRequestBody defines body for ScaleApp for application/json ContentType.
 type ScaleAppJSONRequestBody = ScaleRequest
 
+// CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
+type CreateCheckoutJSONRequestBody = CheckoutRequest
+
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
 func (a Problem) Get(fieldName string) (value interface{}, found bool) {
@@ -1501,6 +1898,22 @@ func (a *Problem) UnmarshalJSON(b []byte) error {
 	err := json.Unmarshal(b, &object)
 	if err != nil {
 		return err
+	}
+
+	if raw, found := object["balance_micros"]; found {
+		err = json.Unmarshal(raw, &a.BalanceMicros)
+		if err != nil {
+			return fmt.Errorf("error reading 'balance_micros': %w", err)
+		}
+		delete(object, "balance_micros")
+	}
+
+	if raw, found := object["currency"]; found {
+		err = json.Unmarshal(raw, &a.Currency)
+		if err != nil {
+			return fmt.Errorf("error reading 'currency': %w", err)
+		}
+		delete(object, "currency")
 	}
 
 	if raw, found := object["current"]; found {
@@ -1551,6 +1964,14 @@ func (a *Problem) UnmarshalJSON(b []byte) error {
 		delete(object, "limit_value")
 	}
 
+	if raw, found := object["required_micros"]; found {
+		err = json.Unmarshal(raw, &a.RequiredMicros)
+		if err != nil {
+			return fmt.Errorf("error reading 'required_micros': %w", err)
+		}
+		delete(object, "required_micros")
+	}
+
 	if raw, found := object["status"]; found {
 		err = json.Unmarshal(raw, &a.Status)
 		if err != nil {
@@ -1594,6 +2015,20 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
 
+	if a.BalanceMicros != nil {
+		object["balance_micros"], err = json.Marshal(a.BalanceMicros)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'balance_micros': %w", err)
+		}
+	}
+
+	if a.Currency != nil {
+		object["currency"], err = json.Marshal(a.Currency)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'currency': %w", err)
+		}
+	}
+
 	if a.Current != nil {
 		object["current"], err = json.Marshal(a.Current)
 		if err != nil {
@@ -1633,6 +2068,13 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		object["limit_value"], err = json.Marshal(a.LimitValue)
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'limit_value': %w", err)
+		}
+	}
+
+	if a.RequiredMicros != nil {
+		object["required_micros"], err = json.Marshal(a.RequiredMicros)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'required_micros': %w", err)
 		}
 	}
 
@@ -1686,6 +2128,12 @@ type ServerInterface interface {
 	// AdminRemoveMember Remove a user from the organization (not its last owner)
 	// (DELETE /api/admin/paas/organizations/{organization}/members/{userId})
 	AdminRemoveMember(ctx echo.Context, organization OrganizationPath, userId openapi_types.UUID) error
+	// AdminSetSuspension Suspend an organization (AdminAction) or lift an admin suspension
+	// (PUT /api/admin/paas/organizations/{organization}/suspension)
+	AdminSetSuspension(ctx echo.Context, organization OrganizationPath) error
+	// AdminAdjustWallet Credit (positive) or debit (negative) an organization's wallet
+	// (POST /api/admin/paas/organizations/{organization}/wallet/adjustments)
+	AdminAdjustWallet(ctx echo.Context, organization OrganizationPath, params AdminAdjustWalletParams) error
 	// AdminOverview Counts, capacity and revenue of the installation
 	// (GET /api/admin/paas/overview)
 	AdminOverview(ctx echo.Context) error
@@ -1710,6 +2158,9 @@ type ServerInterface interface {
 	// AdminPutSettings Set settings; sensitive ones are encrypted at rest
 	// (PUT /api/admin/paas/settings)
 	AdminPutSettings(ctx echo.Context) error
+	// AdminUsageReport Metered usage of every organization
+	// (GET /api/admin/paas/usage)
+	AdminUsageReport(ctx echo.Context, params AdminUsageReportParams) error
 	// AdminListUsers Users, by email
 	// (GET /api/admin/paas/users)
 	AdminListUsers(ctx echo.Context, params AdminListUsersParams) error
@@ -1719,6 +2170,12 @@ type ServerInterface interface {
 	// AdminPatchUser Disable or enable a user
 	// (PATCH /api/admin/paas/users/{user})
 	AdminPatchUser(ctx echo.Context, user UserPath) error
+	// AdminListWallets Every organization's wallet, by slug
+	// (GET /api/admin/paas/wallets)
+	AdminListWallets(ctx echo.Context, params AdminListWalletsParams) error
+	// AdminListLowWallets Organizations suspended for funds or with under a day of runway, by slug
+	// (GET /api/admin/paas/wallets/low)
+	AdminListLowWallets(ctx echo.Context, params AdminListLowWalletsParams) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
@@ -1737,6 +2194,9 @@ type ServerInterface interface {
 	// DeleteAPIToken Revoke one of the caller's API tokens
 	// (DELETE /api/auth/tokens/{tokenId})
 	DeleteAPIToken(ctx echo.Context, tokenId TokenIDPath) error
+	// StripeWebhook Stripe's webhook (signed with the webhook secret)
+	// (POST /api/billing/stripe/webhook)
+	StripeWebhook(ctx echo.Context, params StripeWebhookParams) error
 	// GetOpenAPI This document, as JSON
 	// (GET /api/openapi.json)
 	GetOpenAPI(ctx echo.Context) error
@@ -1821,6 +2281,18 @@ type ServerInterface interface {
 	// StopApp Stop the app (zero replicas; its replica count is kept)
 	// (POST /api/paas/apps/{app}/stop)
 	StopApp(ctx echo.Context, app AppPath, params StopAppParams) error
+	// CreateCheckout Start a Stripe Checkout top-up
+	// (POST /api/paas/billing/checkout)
+	CreateCheckout(ctx echo.Context, params CreateCheckoutParams) error
+	// ListLedger The organization's ledger, newest first
+	// (GET /api/paas/billing/ledger)
+	ListLedger(ctx echo.Context, params ListLedgerParams) error
+	// GetUsage Metered replica-seconds and their cost, by app or by day
+	// (GET /api/paas/billing/usage)
+	GetUsage(ctx echo.Context, params GetUsageParams) error
+	// GetWallet The organization's wallet, burn rate and runway
+	// (GET /api/paas/billing/wallet)
+	GetWallet(ctx echo.Context, params GetWalletParams) error
 	// ListPlans Active plans, cheapest first
 	// (GET /api/paas/plans)
 	ListPlans(ctx echo.Context, params ListPlansParams) error
@@ -2034,6 +2506,60 @@ func (w *ServerInterfaceWrapper) AdminRemoveMember(ctx echo.Context) error {
 	return err
 }
 
+// AdminSetSuspension converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminSetSuspension(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "organization" -------------
+	var organization OrganizationPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "organization", ctx.Param("organization"), &organization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter organization: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminSetSuspension(ctx, organization)
+	return err
+}
+
+// AdminAdjustWallet converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminAdjustWallet(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "organization" -------------
+	var organization OrganizationPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "organization", ctx.Param("organization"), &organization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter organization: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminAdjustWalletParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminAdjustWallet(ctx, organization, params)
+	return err
+}
+
 // AdminOverview converts echo context to params.
 func (w *ServerInterfaceWrapper) AdminOverview(ctx echo.Context) error {
 	var err error
@@ -2159,6 +2685,52 @@ func (w *ServerInterfaceWrapper) AdminPutSettings(ctx echo.Context) error {
 	return err
 }
 
+// AdminUsageReport converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminUsageReport(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminUsageReportParams
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", ctx.QueryParams(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter from: %s", err))
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", ctx.QueryParams(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter to: %s", err))
+	}
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", ctx.QueryParams(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminUsageReport(ctx, params)
+	return err
+}
+
 // AdminListUsers converts echo context to params.
 func (w *ServerInterfaceWrapper) AdminListUsers(ctx echo.Context) error {
 	var err error
@@ -2206,6 +2778,56 @@ func (w *ServerInterfaceWrapper) AdminPatchUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminPatchUser(ctx, user)
+	return err
+}
+
+// AdminListWallets converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWallets(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListWalletsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWallets(ctx, params)
+	return err
+}
+
+// AdminListLowWallets converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListLowWallets(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListLowWalletsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListLowWallets(ctx, params)
 	return err
 }
 
@@ -2283,6 +2905,35 @@ func (w *ServerInterfaceWrapper) DeleteAPIToken(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.DeleteAPIToken(ctx, tokenId)
+	return err
+}
+
+// StripeWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) StripeWebhook(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StripeWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Stripe-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Stripe-Signature")]; found {
+		var StripeSignature string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Stripe-Signature, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Stripe-Signature: %s", err))
+		}
+
+		params.StripeSignature = &StripeSignature
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StripeWebhook(ctx, params)
 	return err
 }
 
@@ -3647,6 +4298,202 @@ func (w *ServerInterfaceWrapper) StopApp(ctx echo.Context) error {
 	return err
 }
 
+// CreateCheckout converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateCheckout(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateCheckoutParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateCheckout(ctx, params)
+	return err
+}
+
+// ListLedger converts echo context to params.
+func (w *ServerInterfaceWrapper) ListLedger(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListLedgerParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListLedger(ctx, params)
+	return err
+}
+
+// GetUsage converts echo context to params.
+func (w *ServerInterfaceWrapper) GetUsage(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUsageParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", ctx.QueryParams(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter from: %s", err))
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", ctx.QueryParams(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter to: %s", err))
+	}
+
+	// ------------- Optional query parameter "group_by" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "group_by", ctx.QueryParams(), &params.GroupBy, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter group_by: %s", err))
+	}
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", ctx.QueryParams(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter format: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetUsage(ctx, params)
+	return err
+}
+
+// GetWallet converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWallet(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetWalletParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWallet(ctx, params)
+	return err
+}
+
 // ListPlans converts echo context to params.
 func (w *ServerInterfaceWrapper) ListPlans(ctx echo.Context) error {
 	var err error
@@ -3855,6 +4702,16 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminListSettings, options.OperationMiddlewares["adminListSettings"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminPutSettings, options.OperationMiddlewares["adminPutSettings"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/audit", wrapper.AdminListAudit, options.OperationMiddlewares["adminListAudit"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/wallet", wrapper.GetWallet, options.OperationMiddlewares["getWallet"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/ledger", wrapper.ListLedger, options.OperationMiddlewares["listLedger"]...)
+	router.GET(options.BaseURL+"/api/paas/billing/usage", wrapper.GetUsage, options.OperationMiddlewares["getUsage"]...)
+	router.POST(options.BaseURL+"/api/paas/billing/checkout", wrapper.CreateCheckout, options.OperationMiddlewares["createCheckout"]...)
+	router.POST(options.BaseURL+"/api/billing/stripe/webhook", wrapper.StripeWebhook, options.OperationMiddlewares["stripeWebhook"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/wallets", wrapper.AdminListWallets, options.OperationMiddlewares["adminListWallets"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/wallets/low", wrapper.AdminListLowWallets, options.OperationMiddlewares["adminListLowWallets"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/usage", wrapper.AdminUsageReport, options.OperationMiddlewares["adminUsageReport"]...)
+	router.POST(options.BaseURL+"/api/admin/paas/organizations/:organization/wallet/adjustments", wrapper.AdminAdjustWallet, options.OperationMiddlewares["adminAdjustWallet"]...)
+	router.PUT(options.BaseURL+"/api/admin/paas/organizations/:organization/suspension", wrapper.AdminSetSuspension, options.OperationMiddlewares["adminSetSuspension"]...)
 
 }
 
@@ -3863,218 +4720,255 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcttGuij6Kl1cq8rkLIiSZSeTSDV1jmIrE8/YlpYkT+ac0JtoAR/JHgHdSHeDNMfbVftp9oPtJ9nV",
-	"39cAARLgRZYVX7R+rHFE9P27X993IpVmSoK0pnP0vpNxzVOwoPG/TrLsnNuJ+2cMJtIis0LJzlHnagKM",
-	"Z9kjw0TMlGaSp9DvBB3hfszckKDj/tY56vAs6wQdDb/nQkPcObI6h6Bjogmk3E1s55n7zFgt5Ljz4UPQ",
-	"eZZro3TzoqGEd3YY4RchUyNmJ8AyDVOhcsMyPl5s4/cc9HyxDxrTWb/0c8gSNU9B2vZza0iAGyjPPgVt",
-	"hJJM5uk16JZbiMuJd7yM5yrlQrbvJsbfy81MlLFrHoO+3nELL7mxp1OQ9sXz1T1cgMlTYJwZq4GnjI8s",
-	"aGYnwjBwY5iIy71MgMegF7txE+/hzHsvnm94mZciFXZ1+XM+BmbEvyFgj5lV7LuDA9aNYcTzxLLHBwe9",
-	"NnBIcL7qmil/J9I87Rx9d3AQdFIh6b8eB8VuhLQwBo3bOdPjX+g0ja+i9JhL8W/u/uS2xSPLhGRdk+Rj",
-	"90wi7h0zhSN4wkZKM84iniSg2UzYCVOyPkfrFf5z75xzs3dW+XbDRZ7p8X/jVaxs/JK7hzSsYc4A9xgl",
-	"wtEJZifcsohLqSwzYBltyrAuvuWlynUEvWNETfqJzYQ0bS+h9HjzlsudtGNC9b5KfHAX3oILqn5nu2DE",
-	"ecLXbCRLuNyGMrrvdlz4St2AfPG8WLthUotfxGvnHSmdcts56uS5cF+urvPGgG4/YG5AlweElIuk5YTu",
-	"w51O+MF9bDIlDRQM6CSKILNusONV0joSevTesZVERPh4+/8ybmvvK/P+p4ZR56jzH/sL7rZPv5r9kyyj",
-	"lRpZWkAIKKxhEmYsBuN2zozlFo6ZhkjJSCQO2iMlp6DHwJRkwvY7H4LOTzz+K7cw4/M1u820uk4g/a/d",
-	"dn1Oo5p2/lxFN6AD9lLdCPci51qlYCeQGxaLmDks5dLM3CeO0OA/IWZcMtBa6WLnF/B7Dsbe586JneKy",
-	"LFJ5Qpu9dn/kMeumPHGgCjH72+XZ64Dl8kaqmWQjAUkcsJlWcswcCAXsmseslF16eKRnSo4SEf2BB6L1",
-	"DUGUo4bq+l8Q2UeGwAl3eSqndwbZp3L6D67NGuh+ZNiUa8GvEzC4/M9KX4s4Bnmft/TaQWSSqBnErEvg",
-	"yXicChnUGafJTQYyhjhwe2fIsh1oRBOI6Y1fK/uzymV8v7tnJo8m/jEdW3dPS9z7kVli245Z8HmieHyl",
-	"1Euux3Df4Hit4jkThqkpymUkLdFd0vaQpsXCDfmZiwTu9TJfjPZecRtNkE86mqTsBEqZGjd4CXoqIngj",
-	"+ZSLxIHufW7wVyfruGvTKrdEmAwbaZW6O3Ww69BcjHNHUZ2s5wTfjHMT496vlHrF5dyTVnOfGz9hmlsn",
-	"FXm8mXFT4M4xuwCr53snKKsbPjdsNgEUVK2eMz7mAiVOL9e5TVQGNAiOCEHGjZ/xJal6RXZG8ULy3E6U",
-	"Fv+G+0bdKU9EzCINMUgreEJk8I3MtIrAmPsGrxJD/fPE7Dq3DrSExJ0esxCZtAkRQwxzL0gM0G/c5Fmm",
-	"tIX4FcSCX+F13//+Hxn2jJbcc1sokMPpMYgSFezpo4Tp50Yh7/wFyrVof9AqA20FiX+RBm4hHnJbE1tj",
-	"bmHPihRWZdegA+8yocGsGyPzxNMRkkdX5hDxFmJy0Em4scPcrN/gxsVIVn6/+kOmYSTeNYvgKOY/Mmwk",
-	"tBM1JlzzyII2ASIxJAl9YRjPuLb9RiF/IZb/1sED4k7KdWtXuXTYoPo0b8vJiSW6vRdv+lKQRFl/V2Eh",
-	"rf9jrcBewMeHciGuNZ/j5S3MQc0aU+2QuFp9UOPm4/gVpNegKyIxj4lF8uS8cpQRTwwES6dDjajxRbUi",
-	"6rLutBfum+Wd05R+gsYtZ9ndoE8MCdiPhGiQ06GG2EFk3GCy0WBAWtZ1o3ue85QSFEv5HEnHTAsL+APJ",
-	"rSCnrMsHcioAVZlCZhTGam6VE70SYayQ494RC00GUR/kNHQzSDbhaI7S84G8gTkJ5E7/STM7dywhh/5A",
-	"Lq7jWqkEuNyBFLQicVUcHG45mQZjubbDSOXSNprc3M+GcXMDMVpmjGIjjrbHcnIh7fdPO6vGq6Dj7mYL",
-	"JfnSfeY+t9zmZpsB9OGHoJNn8c6A50W+1eM+c7fgn89ROulUbjL8GqtQ7kI0IIPT6RUfb3UPawjg8pst",
-	"Nrf8Nv4yy0uq0cXaPdQwqwWD74RYZtn90cksewVWi8is7ppn2bbgDjLeHkwM6OV7WXcdtL9LGtRwL/iY",
-	"O6xuIRsaEncbpdv6RfpLKJahoy7NUh6p5YbPnXq0IwfaAcNp+g8fmhe/9BMt8RWVppwerXyElatavmly",
-	"PZh1vqQoN1alpQ/DBMygZMu6KPUqCYXphCRk9tfTK9bv9/f93GTs33pHQKaX5nttH7+4oAnwxE6G0QSi",
-	"G5wpSc5GnaPf1l/8LzjqGQ768LaVnS6WESkns8GSgicZ/sI0jECDjMCpCEKOGWcaMmWEVXrOuk4b3bOO",
-	"bGXZ0fRxMJAaxo5rzvvwjqdZAv1IpfsWeLrPs+z/NRN++N33R/1+v9dnL3AFEZuAxWLsdNiBdNxT5ba+",
-	"DJcxu+YaGE+SvQm88+qK+4uGkZMbWffp4WHvmMYTYycb0NDvR4BhBqxj4e7lcSyZAxYf1Nh0RVROuFxr",
-	"jC/M8KsjFeF/6f35/rvvnny33v/jkBx1KoST8suDRmZrVZaRGLQsXCxTXXzmytx+cwSoQYl1QeE4qIHf",
-	"YqUFqr1tR+oXMss3y7UrAEd46sgLU5IhrxNKHjOVCusQFRVTwyy/QdFNaOZ9cej9+ZRU5NkS7UCvW1yQ",
-	"Di8wZSBjhC5u2PnZZY14uK8NE/YTE5H6rv8Oc8N+O9n7/4dv3f8/2Ptx+PZPLM/c7r9/WtPrzs8urhi8",
-	"i5I8hviYhFbjP338Pfu7+KkC3+00amvKVKE7W6LbCSIbotpx8e4k2U+AZ2As45EVU8LJtci45N/wU/1w",
-	"8MOBG3Z7VG2e9/Ex45alytBuPcVI+bthMRZXvVM0X4Oa2zH85atP0RWVoS1VjZif65g57sI0pGoKhilH",
-	"SlFoNnhU/0i3xM0WxrUdx59NVALoPVajFcZ/zFJhjGNlSpZMxB0hDtArR3+NY/QfVA9ISoKSsAGLN219",
-	"A1Zv1ID/cFGhFWU3br3AwZYPWzBr89cVDGn5uIoxjchRKqJLJnrtmI9k1/Oaf1bJZN4E2d7Xsb0O8awY",
-	"0kT/o1xrkHZYCfDZ+nkX0UYXMNrugb0/eli9+9W7HoMETYENbeo0KdKm1KQziLY0H6RgTBuUqWsDegrx",
-	"cN0OHPovfifnSvluLOHEKNCfcuzVfPfwTuY3lieOdogEmLAsFqMRaLPlxrMJNw1y9HkhFNBz4D8vcinx",
-	"H5cEtQEj11jALhc+yedOocev+v1GdqZplg2PRacbGvh9dW9nGgNr/AX4N6NLEbF7uxkSfIy02vYacp00",
-	"IdEEdGlu80EC5ohNrM3M0f7+ID84eBIVTN0Rapbwa0jw79Cv/Twkwk8/DaRymsnCjnehcve2JR66Z71y",
-	"wE6WOhTXPD/w88iF+y1RKqN/ek1gW0FtiQkTKNQQpRl4Gx6xAQmDKllZYEgjdfAPUHv3Rmkgj4U9lZYi",
-	"tZaMK1EzZkF/3HfX3CcrFLrN+2SEChjIaT/LbUDiF1mjmqCWR1bpYWnE3sgw6PvcgG4x+Gyc4XZ2assF",
-	"AXIzl27jkPUttqPJFobbzWIA12OwfnTbrzdCxlvY5NyC9auuP1VQQEV94uommiybxT1u9ug4eLwTC+UC",
-	"sO/LUPkMCec5N2amdHw7r06BypmfpVmuhFntg5S/ewlybCedoz8fog5R/OcPmzxyK+stzd54zlJSWXkj",
-	"dN9ZzaXBD4aIV1tj2zqer4F7b3KDubSQ2EA61em3jqP0naDzs7vhTtB5QxFdlcMsE/BV5weP5wE712qs",
-	"AXUEx4jHmjtlQOkFf97o8sRfK5Z7f44q+W68tMaLR9wpHJW3dBt6b6uQw5jPG1j0WSqsjxVG5y7F4cYK",
-	"yNdO4/vspIxAS3kMha9rIE/OX1TH+eVYmhuLOjvjLBEjcGf0X8jYzcwSbkE7Lsz90ML53H16eEgWupkw",
-	"0Dt2M6ixkPSBjzZk5boLyyGuPQ/Q10dkh3E5J45eavdPvv/uYJNyX7jdKnj2/dManj3eBAY4xZo3zbLb",
-	"PWextWVF/fnrSxKdjtj/+I3v/ftg78e3Xf+PvbfvD4InP3wo/t77f/6z0QuxvXmf7HyNZ/bztB+dUg9u",
-	"d/pClW+6geI31r34+Rl7/PjwCV2ICRi3LAGnANiZCph7aC25j5L3BmWyGfcCB5kzkcQR14j4L84Zj2NH",
-	"EzZHO5S7az98Neb84wCgApuPD3/YAJxBR80kVMSvFRMsvCMvN0ZhE4rb1eh3nKVRKTFJPv4kcNkCY265",
-	"9ms+T/gtr5dsiU0Gt6ATZfkwFUki6gb6RhISC5MlfD5s9eBXDYGbp0shVXo+TK83f7om8EdEMJyoXCfz",
-	"YSoirUyj0LrOJNn8GrXD1u6puvOlMzdvqP1N35i7j5wRZojRHs3v3X6TdyOLFRL2euGL5OeHaLZN0Wyr",
-	"kl5xX+1xbhbe2WNmJmom0bBHYdfCeEvFpw1wK3bY9OrPKaqjMf7qj4gdqluT7jYKZoPFguxnt8P8NsP1",
-	"1s6T5zX7661jUW5niuBxIiR8FN6MhBRm8pHIV7e6bmHk2PJW2t0K+MtQg1HJFJp14rW6o0qSax7dDNVo",
-	"Sy/CFqLvBSXoVuLX9MdGNK4qst6VjBYUbzYu/43K54hyKeiMEA/dMR0O5RloA05Bfbs+Cm4bVC0DjBYB",
-	"ajXjZRFTsPRMFa13oexW36Ia16YrEWwLQK9D7Ebr0QI978KEVEH2+zIh1X01tyX17Yi0gLCPhYkFKJSP",
-	"vIZsUkL4qqwygejmI5HmNrS0XW987cYnwkB8xJwKqPciboCdXD578SJgWS7nkYoB7SMNemOjKrSLYIRZ",
-	"GE1ukzmqX+i1wktjhPjHPrgYw5vRVYXJjf3OWuqyZPCRGOlaRq1MQYuRgDggF0gclGvNFi5QWxYFGEgu",
-	"44rjhFyiR8V8rCthCpplWk1B9oKBLOZnXTfJ1T+v0C+nY0xOGalcOrWblmbd8uNykXggrSo8Pb1ic6zL",
-	"i4txMzi1PdNKjY7RaEUDey1hXbRGVHK0tTQBz/yP6ohyho8EZJxkPvRmtY+arAlhS5ivYGwF5oIqMtZP",
-	"1Ly1Jdm1dontNOBO6DJRk3ujyatP3qhEPH99WUAy2i8R4jGB22qVFC7waumMbUx5QwyspAfwDtBiCnJ9",
-	"dtYYtUt7+D+vmuUAnuQNa1aW/AstSZZVXO+Y8WvMrMBaDZhNYdhsoppTKvrbGshbDWVFuvGOOv7HRt3e",
-	"YWYJ5ZQwSinpHfvwIbx7Jox3SDsy3u8Em+K63Lkab2naqJOUuR2rMi7mdKGvwVieZtszz619m+TX2H2B",
-	"W7qBNGRKWyHHQ49yCeg1b73ADuL5naDzK9fSffN2K4LqAbfBodO4k6BTJHMs3/zKTbU+8F1QT4KU+yKe",
-	"PwtI4tNCqqnvG8N4m4rt2ElBLX0NBow4wOChwlyIVVd89lX/57Oz3eBo6TC0kcWApoNUg+R2i5o8fccj",
-	"m8yp2s6I+aBH1oV3EDkimvbcYTJ36u4vV1fnmG/gI5YomMVBU++OQptRap3ypJpfUnGG1YoSNcagZr5g",
-	"SwP+2SJpppzw8eb5KNEpAy1UfOtNOdxRub3l+Cb6/1KNb+uVarcvr/Hq38YWjHtsMQNvYdJtt5A2/zJc",
-	"Jpw/AdegN5NLmrc2S80q2nS2V9BgYcvtZJiCnai4uo1/zSwaKcRw2YDabOTcJa8rvQZtJiK7zNOUN8eS",
-	"YPmhDRO9MQ16tK9bVN9aUDtl8824Td2R4b8VVFvNxdtnF9PVbGcTbbgaMjkViOBVF1x9ox2IruguuKW/",
-	"7Ptil6sAd+fm/l3er/DirtoSyviXLVIRKtZ+nLB8xcUszXdhtYjOlWgSbHdJ+a1/qvLrpPId1VNcJVlO",
-	"pV2zrcsyQbRZiStoU5TlpdMT39/OlL4ZaohATKHyF4z/oWKBPvnXNBKyzN1HgxUH78kwlcRgLBVsOGbG",
-	"QkaFoVRuWcwtxyyHBEaWqdzWshc257fSUzSgwu/Nlf6cUnyuVfrfLxl+gRKNzyiKVApY4KbRVJXLpiqM",
-	"YaQ0mDBg4fXcVv7hhAfP+UMnSoUoaIf9bYMHcLWgLBjob7jp7WsFEBsdQKXCtYV+dM0TLiNY53tfHXQb",
-	"Kr8lyUiR+Ox0hFYqczvKcZuc/s3UxlSC9RZvtHTeledoT7LfBBl3wXdqkHZf3OdsCnoqYNYI2tsCqPt0",
-	"eD0flnkQbTaYLeZa2WHEMx4J2xSsniQqwheqh+Vss+NyqA9OQaqyLT7uutot1pAq3u3boQYez2/jmqel",
-	"6tM0R/DQAYLmi2+91LeN2UaF08sMD59ObhE5v+3lVAOs6uDjky22nYeyNW5zwcVCi0neNlofpyBzaAmw",
-	"Pnw62Y1p4KgnB/Fuo6yyPNltyIwnCdjhLTjb0jUtn3P1DEv7a1u76XZLhjC8DRA53eRWZ1pW9Nq2USxB",
-	"tLSzTFJrufslQVxFowUUNd0B5v/ePoYuFljEbhv5v/y0cRs+YfS2UZd3IyBtjM7cVoJaCuLcELj58cGa",
-	"y54JEQHLsJQFbmLPDWBCMhyx5wRdw7qP2ZvL5+wv7PEB/l9v24y+uxTN7jBENCjAZTeJzUHeXUhqCMH3",
-	"JaH5kuA7l+r58sOY7yhaefVGfdXJDRl+S+lBPz9jf/7h4M/MV7pkPr+twUZP+VVbshaapvFiqT7n1lBZ",
-	"8bs0OgGMdUyycaWkuQeC0+ZrtZFZF/9zD95FADHExWVQgaTmaYelx3mbCnLLwUo1g79NYK13bznz4M3F",
-	"i6JykZ0AuxESU5v9pr2PqUhENjfzjEtI+jFMi3KmZh9rpSKT3ivj7rZybtNuyxM1YnZuL6kqkbkdR/Y1",
-	"jbYHEb+cz93ZkMpczt6092oo5N2U8QI5Hd7A3Ow26rMpf9Fa7mJTZJ0PpKwUYaLaTM21mMpbanwUb+dt",
-	"KDTNGZk+MFYhVk5AcIJBVQo9otweg3FX9LWhkIaBdOIoxWMBjzG6gYx6x6wIcvAFrDHQwU4cykFiAMfg",
-	"HGYgpaIfuk8PnvQC/MkAUAFOdybKKKyUzvSp+IVhFbdXGnE6QYdWbrSZXviY09shViUwckO7lupTFqOa",
-	"nuYy4gncbjPblgRb2k05rHE7hNurqDvhZtgSIvTrBLBmGl/EsfgymV1hEa6ugV6v12+seHoD82b7IGAa",
-	"bJuwcquan81HeJ0n1BSnXLKoC4d8fLcQO3ecYqXqIYLKJW4USWsUeTe4uOV1llez/enWbPwuxOkCGO9L",
-	"on5j7sqXWlWJG0qWWTdLvZgwK4agROKU/iMkxJW68dXShs2ItCabbcto8dskvTWpdkuu2nLeytVs9Ny6",
-	"57gLMCKH+73AEGJZlGth55duddruNcZGnORN3Y1OfAL73369wux1p7IbjCJfZM93w4xzM/w//+t/h0hB",
-	"8WD4NhR0UW7DiaxUM1/IkWqW2zGsyM2tRgznjcM+e+b7bMUQJQ7Kak2IWNdx+cCXV0S5JBhIkNOgsC0Y",
-	"KvHiO3C5yb14DIYJG3hGz4RlVrFzZexYA4oNA+nr/jBumZIR9NlFU8MjajjELmdcp9T9yAsdTiZiswm3",
-	"WLNnznxFHSfGYF0fCpoKSdgO+wM5kH/C3j7uCyP5DQwjbuCYGhMRipUaXdjWyCAcSObLHFBY2l4CU0gW",
-	"nRMSYSgodqEmYHB6rlF2+RNzwODQOvISVnji21P4/6ZwGrYScRsGbFbWTSLoEIZxt58FHHVDLDW5zzOx",
-	"z3M72cefwl4bgLnRK2Oomn8YFJUs8bgEiGEPz3CKsashDnF/3/9T6GP/eWQNE9KIGFYay1XiY92615Ao",
-	"OTbMqsB3ZPEZBWFDU7iw6O7WVdRZJlR6jI9BTuVFPybGDeOsaH7HJRNxn50UcbkYk71YmQGF5bmJVraL",
-	"Mbw8BSaVhD47Q0zHKmZUKbZmr/XJoW6ipwdPg2JitxuBUYzzskEWZtXjPdINIn0s71EYBJ9mXuErzbmx",
-	"jj4S1GZ8LKQjp/6lUMcOEU1C372S0JO2+Mi4TdabWwrjhWz/Sphigh0ucSklx3uJmELsRfoulgILfC2w",
-	"wAGg6eFeLh0O6r1LkJZhjCl18HMraureSHustWMMSahPRASSvIW+p9tJxqMJsMP+AZWy8oTO6eaz2azP",
-	"8ee+0uN9P9bsv3zx7PT15emeG7OwEHQub+bnTpVn55xfOvivJC8ddR73D+hzlYHkmegcdZ70D/pPOhTo",
-	"iKR8+akKZ+gYkE05JoWQ8CJ2nMZ9517ohGz31Vanv62m3iRzSjBeKqyAKlZ30Vywt6at4ZYtGZv55WJ7",
-	"+9T7cosPfedUpyvX2ugdHhzcZfs8FAMaWw458HTI6G4J+9M8pZWbJix3uF9pPodDHm8eUusghIOebB60",
-	"aHaGI55uHlH2F0NZogj86hCt5VlWREOj2S5JfK/MaqgPFuAaG6wGjzLXWzfVCuDmMVn2NkAufnZb0AVJ",
-	"NbbvGnrblvdtIivLti6Hhcw6O/WofN820deGb2XdtbUY52/5K0Y67BPgLsOxNqwDvCOSrbiU1yPb2ZLr",
-	"dwnpviQYWomBWgtKtXv6rAGqBh+19wqc4OqjzJZBI+hkyrS9/Gr1J9/AFoz9ScXzO3uT9jJTH+rartU5",
-	"fFgBjsefBDjaWrytNLX8nEnMj5tHlL1h3YDHWyyx3MQTx323zXka+vO5wYeH2wyudiWsQ/uzomxe7W2C",
-	"sql4suhyVRjkdyWR+++r//lhPcX8K9glpNmNXq70+L43grgDzH/2PPJsSV9GMrgQ9z4eCPa9x2kz+/QJ",
-	"E3cACF+YwFZJcVnLZv1N4hP5JupfrezmgQFVwzrF2pU/l70Z74rC3D1nX2kfuRVDv2sAbCNraZnI9HXB",
-	"2zfD+U9i6t1fqwPqC68syQK66JcorGE+teuOGMD+e7fui/gD+TWwmHwzxl5gb5Y7Q9pC8cds51Lvp810",
-	"ltFsF4vCKk942lR+GtvQfOOoU4NHuhLGCRCxNfoyKFKXfweEaMRGgbS3JSxWMl/aBY4yP+ZTyozFGm3y",
-	"ov+9/8eov9TXJWBF3Ll3yWGceZOZcrvrzxK+ja3kHD/7om0kZdTxWqEN7yNYdDRD89OXYyMhw7U7RFA0",
-	"Y1OaSWVvZyY5p+C3T2ceqZaHvmezCEWPN6M6NbB7MIN8PmYQ5uMwtyVp++/d/2wWXqi8r4fz3aibzwho",
-	"tGQ8bepGiIWE+1+rmEDn8y/FpEL3WW7AsO7Tgx8XbSSOWQxImrDNr0WeBTzuNVKotfaoO3+1g/smLl+E",
-	"vYm4SWln8jFmDdykyI5peC3MnLmL97p7RrRI7PlAOdTlPNhycw+P9V+3n/NeTQNfPFPblWB9mUyNlHZP",
-	"KruV1q4UM4QBUMIwkaa5deO31KWqiSjr5fki4eXLFumrwc9rpfriYpCM3cD8yxHoz4uQtOIIx5WgeV/R",
-	"hQKVfdHMRsqcN2SVkaqQCGMhLmZ3QFeUGhYSo/OwOg5FXQSkS0gHm312MpCVUYtNYVVObm4gDsriyDzB",
-	"egZsxg1O4v9u3FsMJPahEpKFQwORBhsGLKSCYvivohAbVZgZ3sDcx6418Zm8CtqfhF2sZovdM43fAPWO",
-	"1BfAUjxmAffYGL3IFlmBowKGep87l/giif4l2EYkLjtgg4z0PHPYyC228d6O6JdFEdZT/DfmNs66z4rc",
-	"lxkKa2k93seXQ+DxXRY+wtvZad5QPcNPZ6eplqu4ZzuNL+DYSOfcWz/YaT4rO40vrbkt4SI3E9ppSv1x",
-	"GbPLXC0fcIr5FRQBX/SipKzYMsWilrw1kKXPQsI7W3bPRIFG+prgPrWmz57jYk6q4YlR1CPTTmAgq4sz",
-	"A8ZgBsJIaTZWKj5mIItxYy4kEnClMQ3HuI0NJO2sz07kUi5axKVUtjimGwDJqF3EKcrH7EzM3aBPq0ov",
-	"V7a5Z8noiycVDw7xJtry3COG0oRk25CZMg8LKYvnn0uExVpIM5/Pg/k7EGMJnwjT84puo6z7+IBxlgqZ",
-	"W+g5OhMg1isJA4k8m3yiTi/yQ5Cdc3bNoxs1GhVtfPPrBIrkeh5Nigy1gVQjxpmxGvjNMXoZGQg7AR1U",
-	"EoicjvX08EcafgFWz/dORhZ0E5mgc38aFK8V575n9K4U3W6UACv84H4x/UvBKjdqC4pxpdQrLotGf6aW",
-	"Z9s5+u1tzeH4zkegECY4Llzo676VdeVVWPdvv17VbFm5nSxjLSU9NyozY7CvoPNJI6va2AelMt7WbL+S",
-	"5+AzI911Ldf/MBvup1rJvpmwvQYgoYX5GkiLJ+lyNtNKjola+WRg7PItBzJcbkkfHrNxDsZAnUbyQgRz",
-	"fw0cWer12ZWTkQpYkEUJktrr+yAFDCPxwQvqBoovFzISu84thZhIYCm/KQoHeXp2vEQWOZMwo4WKCUY+",
-	"YdW/WgONpJ2eL3rvfxLdqbbIZ0o1y8ujVyqa5ADXiQBkc2zCDcNyiQ9k9a7J6rJPYAG1j0yJtgHzHd2Q",
-	"VmAedKmAOEQizWID3fAftdHWRBhbtDb+wu1ExTE224roTuoJnfcI4y1swb38StUAU7Tzo7oQZCnHtskN",
-	"DLXNZEQlQMoO1p/SYlQs8gdZjZabdbewdbzagKRqh1zuPh+I3A5ROStwelzeI7qFfEPvCLaiTvvv8X83",
-	"RB3T3ytQvButwlEvnu8QunOBgsp9BwXfPmqD9lu0vaqxlAU9aX8QX5ChX2Bcmyx+loGkqg4fRcrXFf9c",
-	"LvjTiMR+HyxWUZ6CdAi8RmO5mghTfooOsb9dnr2u3EYKllduY3PhiaS15sTm4PdfsMLKNpzzTI//G3Ph",
-	"HwpKfJm57Q2FRtBQtBxQ5SCpysLrV0Zh4GRkNpaFKX83xCrlGeih0uMQ6zqyeoFYb7biWBQqyq0ZSE2V",
-	"Q9njoD5XtZa5m3Kicu3mPPxxec5GtYp4f5bdFy68/aQyTJb9QeKLu8EWasezrOLGJ3ZLBbccwz33mkIu",
-	"rUgYx7a4VN8Ly0T1qZRp7F3Gp1d83Fy3jCp5+Wo9Afs9VxRcsqbsRuelamvS++biZcGJOMJG+zQfHkz0",
-	"35DW+9xXwCMbDsHGEiFc4cP773mWLQmIdXB7xfWNKaCN0VfUx7wweR0eHDrMQfnUMOzuwEKMYBZyHHrs",
-	"IZtTiT8Tbpim9DBCOtBTEUFAbYRjYXiWAdemzy4gA24Ls5WTvRxqTrhOEzCIg40C7S2o5kmWbZtD/TEE",
-	"tkblDu+Nykk1Y8WjfMXCQRE5LxFcu9zMZTTRSqrcJPNek2jQJpF/KSB0cE8g9AnZ3YevFhzPpEe/1pD/",
-	"UkJtjthwF3qt4jkZ5yvRzRUZgJFK5/4ymwj3k0zmLDQZRCFL+Xwgr6GIXjxi4ftBx/006Byx94Oyprb7",
-	"zycBG3RATv1PZy+fu3/JPEk+fPgQ9lno/hk6eddRbrehG5izblgt6B4GmHCN5dS1wIBrd+wyhIOzGEY8",
-	"T+xAdsNi8dCJzqFjpiH74eCHg4CFvnh8yH57635KuAzxvH40VW3tD+SvWI7xxWjvlbuVIzboUOVRD39U",
-	"e3TQocHUzR4xBKgUJSWDc1vA60B2nz4+XGTY9I7LxpPCBswxMO8Hwrl83VV8F6z/qcHquZDjgSwrUVow",
-	"5fRNcj4+5+dJbYr8ccL7RQZ5cd1rsfpTVYzAU99pikllynt1J60nuIyPLHjfGzo0HijwJ9QUthDaz1GA",
-	"JQPbz9Q55Vt1rZF89cgwx0mKetJYnLrKorpYj/rJD9/3tlZF9is2k7VGwueV7z5LwvklmRUXl7nZuuiN",
-	"XV999UwE7+KwrSU0iw/WWBkvwZYK9CNDVeiPlxXiKPcf+bBaMihiMJywfdZkqWy0LvZbzIiLF/5clZq7",
-	"lxTozDtZHbegqidZdhJFkNkCMh/sa9+Kfc2BkzevFT2uGujAFpxt//3iPz6scwveD9ouVvmCrReVq2qR",
-	"qf0bfcWM60yWp6yYHLwiwGTuy4rdAdDuJ2pNbnQNcl+qsflGoNfCO7ufJVwswe2KutUEnokaf+UylVZJ",
-	"onKsSY61s6vQyinQZUfoVKkTiCpwuJSXzaMJo48eGRZOQYuRpy7YM8QJXFf/vEJBTMdkCMo02rYwT6lW",
-	"l829s1YJjZooYyVPgXyGIWb9htUoHTQtDaSdKANsNlHYjYXsT4XZDgu9WeW7DZpGJzCqOv6UD2rOx7II",
-	"vMjNKo4Hq29Cw4lyY1VaHBm5RgHbFVwsEK1dy7mqIIXDg6KNFvkKpdIpT4TBfrtq5hQexPoXz1+fIJ5k",
-	"uZxHKoaAScWs5gLT/2Jle332whadnMKMXPLhESO1ZgmDsZVW2SZoGeHd1ox3MXJz43Mq0Go9kL6LVL/f",
-	"38dR87B3jMF2jCbx7e0c3mKnKIN62Ul55oGsdGVSZPZngmzAs4lK6gUFqY4TlXeQFIXMs2wgJ9y3HZuI",
-	"aIIhqjUSNFFJ7D7oHTO+uO1cxmQnHMjQm8eH9GBhtRiFT+Fk3aeHh75XqXeTuVW5ZakydiBJt6T3Rr2S",
-	"Z1lYwAfte+vgFUK4b0fjfFY59R8U7eKvvEXGoGcMmMejJYvyVkEncfGmD9bkr7BWcp0fFKWS68EkC2aw",
-	"QS7bf0//WBtgQoJhbp0ArDJmrMoM/oGSNI5r4hZ2l9MARLsl9ZUqGjC2xIJ8eiJEK9y79vFQcnmnkst1",
-	"yC7rGLTBdntkyFcLUAf3yoW+cjtMHdwW0RoVw8xaQXtb2urF1fYU1gsUjU017ZN1STSeD/0fsJVx2FuO",
-	"6ytI6zEJ1v4sSKcTpW4My7NlHXrRHZ/STnMbKScdd4tOtgELE27sEBvOuv9CAdxvAHNfSSRnmFogqQja",
-	"QFY/cz8lnJzjXLLGszQJpfTdV4u+h/csRKLbtwpVBAIP7KcmVdUVzboU/chUUUeq2U6UAOR0nQX2VE6/",
-	"nADG9XfrjvIN2GJAToVWMgVpy+g5E7AYfDG7CnS4t28tR/mPYiy2a/ZGCIwipFJOJCNu71QuDBVzO3FC",
-	"OUUjNcReZ/nnDHR3r+6fyuk/uDY7hI19W2D+4FLe4FK+gCzhERRlIhrQv57qU8f+NXxhH965c7ayB/r5",
-	"i+IQd+Fmi5UFOUVHU4BG2vDvp//fXwYddN8MOiFLhASsW1Xcf8AMwss34QsoeQ7jTvYu74p1RergheqF",
-	"OXbR2wkYaXS7hvJSSDD0Ft6R1q205gwJWNni517Awv8IWaRSZFRO5xjI64TLG3xAc1xU4U35nF2Drxe2",
-	"R3GwrEsd/AcDLIk8GAw6/n8H4UCCiXgGBmPWjZDjyrBEWNA86fVZI3/Fi+IaBvIGMstymYAxDEPceQR/",
-	"cUyhUSmhy/k8UbGlcbg/U80G7B0PnaMRT8wi2/xaqQSwjv5aHrwDRj/w2Qc+uyufvYSKQE2mvwp524mW",
-	"vb+B+RYVNUg0/CiUbujcdwPztW37dm/f/2CMvgdcuwtBEY3YTmRpkhK3h+DpUmB9/cX+dnn2uh7qHBSM",
-	"rGrn4Rj/aliIZBvn3MOam2l4hJbCohIw/sS6XMaL0sDArQ/+qdQKkjBjkVNHe0yYgaTJIK4Vk3JCyeXl",
-	"KQtx1iOaPAyYBpOnKJq46QYyfMmN3TvFXb14HrZF1Zxk2en020kf2GJKbizeyIvnn9Y5gIv4KJygswJD",
-	"O8r09IhfHZH5eJrx64TbpTQDw2IRL+y2daVyhilw7bRjKeKz/gqUhvny7O8vhqevn5+fvXh9hcEnAUnk",
-	"Tlb36Qwv1Y1g3RBFyqHmcgwho1zJgUz4NSTsXKvUcpG48SZgIc+yoYid1G/QHT1nKreJmFL0j+UGCxRw",
-	"y2ZaWUAClB4vUjhp2ecqusGgIF9qgLnjsC6RJTcHu5xxnTJjRZI4GR4yEzAv6cbUWULIKMkx4oWdJ+ge",
-	"LxXJUnFM1Bj/IxjIKvEq6Wg4UkmiZqQPHFEw0uXlqVdHPWkzNla5DZnSA1n5G2gdstSJRmO/mFuoUmHB",
-	"V1uOhYmUlBBZ0x/In3FBIcd09ZlKEsPq9+8TuDDKiq6SEnwzbmzxMsbSIWNwV4/lUrD0st/PI8NCEZdR",
-	"le7TRwZXHEgrUjCWpxgQJblUBhPpTBNppsz7Tx0zfHu63KS5lr5kkHFhsHFw0C2SlR8fHARFhJX7j4OD",
-	"YxbyJAnRNeCruwoJvT5DRHLXRhWrDU/BMb4QY65C1i1m+e7AzUmTCIP/2et3gkZ9zVIzjLVy4lLVD+Wf",
-	"23h3oFOA3a4elVvpHbPG47md9NkVv3HwoyGCGGREHX9Z6HYStm0T523ap5AWxliOfmWjZzKZ+40a4dZx",
-	"CIUp6Bc/P2NPnjz5kTnoY+iB+aticU6wxvhYsW74+CANq5deSzEXhj2eUKBciDgWYuVyw0JcCu+9OPWT",
-	"AxbzuWk7Gg7Y7QkqJ7uGkdI7He0YLRNk6CCC03rreLLdtvYrVhmoAPtMyFjNSiD1xDO85tHNjOs4ZF1K",
-	"bUO5Es8UVG8arS3hSOnKx0Q8e8cFFOqyhEFdKKTy7mzG531P40sHNpVBKDfRdgGx0BD5Ls+LSwCZp44r",
-	"FsM7QcdvsPM22On1JiqJqX6N8MUcuxE3sFe2LVrgzuF337PruQXTO2YFtv3Pv4RsJBILuu0AYw3ZrWEL",
-	"X1AYlsAUEoSla+W29K889iUNuP8Ni157Yxdygm5Y+vBPLy7QiNbBTwedo0FnxrVE01q/3+8dszCG63zs",
-	"YaNC8lqJgZuo8UVwIhw1Up0A1+kEHdzK9k8TLlgs/tux1lbkJbG0aS80i/sJp2hZv2lSwsrdTGgtU5Xs",
-	"1dzCIrfZ0L69bB7c3jL/0otN5sFacI9GsqDz3TYprz/x+K/cwozPW10HTpoOKgI+eowjJUdinGuIg2Zx",
-	"fAftIwWrRdSugJwUYkopjDk1AuwEcsN+ubo6x3Kt3LLwHy+uTofnF2evTq9+OX1zOXxz8TIcyLpG0sN2",
-	"RtFJPBVGea1BFNSyTJ1Q0nIhQZtgIA0kEFmimFT3xakyK4udnJ8PX578dPoyLKXDgQzLmYY4bOgOPyzU",
-	"nj77SauZcRzNV63myQ2zqnLA/kBiqpPfpTDMvZFTW3yV65UdH7EwyvKQdSOlwfSCgQxTSJWeh6w7Uxr7",
-	"BBiwnhsFLJRg3d+HTqITUwjJ6VL+GVtbkoSKQ1A9ITHfjdZAGRy4YLEHpkY+YSPLSOvAwvgothR8xqkd",
-	"obGQhcglE3B/KDvItCsQrzy4fAE6xC9qxkZcY4ubYEmUKzWI8PEkXMgJ4Z8PDyZhq7yPMLybRHBJGhm7",
-	"BjsDkCxTQjrlu2U7aFbASiAIYd8fVF4nfGycclBVd/x0HigcjLbz2l1lmdOFGIo7apCQy21LNWu9NJD1",
-	"EjkjpVNunXzILey5eTpBc42jT1cdqIDi1takxVVWkjie8WgCe88oWXGVTkq1h5W4vqkEjs+bpbohW9zB",
-	"JRmu3kg+5SJpSOBYcONn528CRvQ8YJ5E+zYxPpMO0ZYTeni0Qca54Ck78GY/a9XBX6fJ/oMvqirnQxWQ",
-	"jwl21SrBDE7/8o5C15pDbl8Qys3kWGN7+MgzlQkoa/VgOLgRSoZObJM8MxOFESzcAbkvKxiwTGkbYBXB",
-	"YCCpgCFF6AYM5LTHhFzkPhV1rlbbeB+TdbRSyAcNujtV8ylSLhvL+TQIOMWFfMbYdPehlhf+0A/VfB5C",
-	"Qu7Io45iEBnZHXKjk1pOsYGCLFt2edzdrSyFiXgC7dwQf/6msPfSnfgBdR9QdyUqC5kk1iWi2oJUD3jh",
-	"5nK/Oyb9yDDHJIsPdigouUE0fRBMvwXB9BKFUI7Z5RnElDY+pjTAreFIZevASGUPUPTVQ5HKFtWb/g1a",
-	"lRSL6kD5/6JQNiYMu4HMbqJVjrytr3V7jl88dMRq7JOf8C0qOuEdB07B49kf0Z3yvnM6TiIrptB87Ao4",
-	"RtzyRI1zWIbJWdGNoNHXcgl6CnrvEqRlPvyOnbbHApEG7fO/hwZ+d2ptEdaE1YUirtFxwSU7ybLjMg7K",
-	"t5sJGafeJRCfZBmFa6jcroR6kjCPjsqiYhS1iEfLQ1G4H3PwLSWVF7FVcxlBHB77iInarEfsdYjtbVYm",
-	"xIpNGNyK+xRK9tgM6735HlKUKBn7Qu6vfemp5UUHUozYa3dZKomLnHaKjqBZDQWlMQ0pOEkJYtY9fMom",
-	"KtemFzBhB7K6uWJ+DQZsyLojpcdgF3tmN1LNJOX6L2J1B7JyPxTzUt8npuZLdxPkujbsXBk71mAGUipb",
-	"1tkyffasSMzphkcsE3Ic9tDvT8YSH5qGkSqJmEKTjWPmeyJ8TlSvGh67GhJDPTl83S+MPOkuGn60Oh02",
-	"dfC6cxd9sx8BBz6E0K7mjZS0ZIHOpRO4oQch615envaaLOf1JprvO9fANeiT3E46R7+9de9skKgSjOc6",
-	"6Rx19pFz+qlWyyZVWm/2FxCFHTcbAhXVWMig0r+0QH+hmxokVybEhqarEzrkPCoaKGcQsW4Mxmn0eFsQ",
-	"lNFa13MflmqI5PjL7KprPHFc+7ISqtzr19DENO1BLpVpP2IzdCM7XqS5DNhEzRzFmlF7Uhmzwnjqq/T1",
-	"q0lt3q6zZp3GBP1jAgzfoiwl4y9fVBuueBin6yavV2I8KgurZFqpERrQeeTDEWcTwKg3gUJmWaCQDphj",
-	"uuoivM3XkWjw+SJ0G+8Y4rGhDkLcsgnPMpBYypDjO9cxIKhWrqeUkgAjQCrLEuSvLoqyLCFLxCXTuWRK",
-	"VsYtRJLGsXakdMp4nAopjCWOQVelpqCnAmaB53RV9AxKppYb0EEhF/niiKbABcbzWFgqxLuAPbdW58Pb",
-	"D/83AAD//w==",
+	"7L3rchs50ij4KgieE2HqOyVKlt093VJM7Gp8mfaML/oseXpmm14WVJUkMSoC1QCKNMfriH2afbB9khPI",
+	"BIpVZBUvsqy2bM2PaUsq3BKZibznx06iJrmSIK3pHH/s5FzzCVjQ+NNpnp9xO3b/TMEkWuRWKNk57lyM",
+	"gfE8f2CYSJnSTPIJ9DpRR7g/5m5I1HG/6xx3eJ53oo6G3wuhIe0cW11A1DHJGCbcTWznufvMWC3kqPPp",
+	"U9R5UmijdPOisYQPdpDgFzFTQ2bHwHINU6EKw3I+Wmzj9wL0fLEPGtNZv/RTyDM1n4C07efWkAE3UJ59",
+	"CtoIJZksJpegW6CQlhPvCIynasKFbN9Nin8vNzNWxq65DPp6xy285MY+m4K0L56u7uEtmGICjDNjNfAJ",
+	"40MLmtmxMAzcGCbSci9j4CnoxW7cxPs48/6Lpxtu5qWYCLu6/BkfATPiPxCxh8wq9sPhIeumMORFZtnD",
+	"w8O9NnTIcL7qmhP+QUyKSef4h8PDqDMRkn56GIXdCGlhBBq380aPfqHTNN6K0iMuxX+4+5XbFk8sE5J1",
+	"TVaM3DWJdO+EKRzBMzZUmnGW8CwDzWbCjpmS9TlaQfjP/TPOzf6byrcbAPlGj/4bQbGy8XPuLtKwhjkj",
+	"3GOSCccnmB1zyxIupbLMgGW0KcO6eJfnqtAJ7J0gadKf2ExI03YTSo82b7ncSTslVOFV0oMDeAstqDrM",
+	"dqGIs4yv2UiecbkNZ3Tf7bjwhboC+eJpWLthUotfpGvnHSo94bZz3CkK4b5cXeed4SN47j9bPmP8b6Nk",
+	"XJLZnjtmnJhp3HbDfr3qFkA62vqt46bqRJ3ETDvv2zei1aQBXS3XlnXfPn/CHj169PMJC2T/6JClfG7Y",
+	"JQyVBhZbFbeygaGbuhE2Kbewb8UE2gF0oVZ39UymEYMPSVYYMYWm7Uk1a92OVdfbDOh2dCwM6BIdYcJF",
+	"1oKP7sOd8PGT+9jkShoI4sJpkkBu3WAnWUjrHrzjj04IyESCpHaAV378sTLv/9Qw7Bx3/sfBQhY5oL+a",
+	"g9M8p5UaBZCI2KWwhkmYsRSM2zkzlls4YRoSJROROd6UKDkFPQKmJBO21/kUdf7C079yCzM+X7PbXKvL",
+	"DCb/a7ddn9Gopp0/VckV6Ii9VFfC3ciZVhOwYygMS0XKHE/l0szcJ+5ZwH9CyrhkoLXSYedv4fcCjL3N",
+	"nZPwg8uyRBUZbfbS/ZKnrDvhmcNXSNnfzt+8jlghr6SaSTYUkKURm2klR8yhUMQuecpKSXMPj/REyWEm",
+	"kj/wQLS+IYxyb5e6/Dck9oEhdMJdPpPTG8PsZ3L6D67NGux+YNiUa8EvMzC4/HOlL0WagrxNKL12GJll",
+	"agYp6xJ6Mp5OhIzqYo4pTA4yhTRye2coYDnUSMaQ0h2/Vva5KmR6u7tnpkjG/jKdEOaulmStB2ZJyHJP",
+	"O59niqcXSr3kegS3jY6XKp0zYZiaohRNsi3BMmzPKRFvSx59u9tbkrFmDoyWpQoMMS6HJkxY1i2RwQmO",
+	"fSmkKYZDkTj5kQ0LmRrkbqIyNsEjO8F3rArNuMXjO67uQLB30pek6uH+WMK1FmBYfMkzLhMYTESilYkj",
+	"Fof3K/yKcZmyOCm0BpnM415fIiDxcUiFO8lzLrLbheWL4f4rbpMxioeOuSs7hlKVxJs+Bz0VCbyTfMpF",
+	"5njAbW7w17G/AK0KSxzeMCcsOeSk65JDMSrc0+RUHKfv5ZybFPd+odQrLuf+jTK3ufFTprl1iOoZ0Iyb",
+	"wIRO2Fuwer5/iiqqcSLibAyon1k9Z3zEBSpaXp1xm6gMaBBAEYOMGz/jS8rkisqIcprkhR0rLf4Dt80D",
+	"pzwTKUs0pCCt4Bm9J+9krlUCxtw2epWszl9Pyi4L61BLSNzpCYtR2jExUohh7gZJkvAbN0WeK20hfQWp",
+	"4BcI7tvf/wPDntCS+24LgTgcF0OSqFBPD0V1PzdKy2cvUJ1Ds5tWOWgrSI5ONHAL6YCUr22UgKgDH3Kh",
+	"wawbI4vM8xES7FfmEOkW2mHUybixg8Ks3+DGxUjp+Lj6h1zDUHxo1mVQu31g2FBoJ7ONueaJBW0iJGLI",
+	"MvrCMJ5zbXuN2tJCv/mtgwfEnZTr1kC5dNioejULfZVkC7f3cKcvBYnm9XsVFib1f6zVfAJ+fCoX4lrz",
+	"OQJvYQVtNhTUDomr1Qc1bj5NX8HkEnRFt+ApPZE8O6scZcgzA9HS6VC1bLxRrYi7rDvtW/fN8s5pSj9B",
+	"45bz/GbIJ4UM7GdiNMjpQEPqMDJtsFRqME766brRe/7lKUVRNuFzZB0zLSzgH0gBADllXd6XUwGoEwbh",
+	"WxiruVVOhs2EsUKO9o5ZbHJIeiCnsZtBsjFHK6ye9+UVzEmzcYrkJLdz9yQU4KSh8iiXSmXA5Q6soJWI",
+	"q4LiYMvJNBjLtR0kqpC20dLs/mwYN1ckVzKj2JCjyb2cXEj74+POqs026jjYbGFtOHefuc8tt4XZZgB9",
+	"+CnqFHm6M+J5kW/1uE8cFPz1OU4nRxD8HcYqlLuQDMjO+uyCj7aCwxoGuHxni80t340HZgmkGl+swaFG",
+	"WS0UfCPMMs9vj0/m+SuwWiRmddc8z7dFd5Dp9mhiQC/DZR04aH/nNKgBLniZO6xuIR8YEncbpds6ID0Q",
+	"wjJ01KVZyiO1QPjMqUc7vkA7UDhN/+lT8+LnfqKld0VNJpwurbyEFVAtQ5o8bmadCzUpjFWT0nVnImZQ",
+	"smVdlHqVhGCDIgmZ/fXZBev1egd+brImb70jIBtWM1zbxy8ANAae2fEgGUNyhTNl2Zth5/i39YD/BUc9",
+	"wUGf3rc+p4tlxIST/WVJwZMM/8I0DMGp9OBUBCFHjDMNuTLCKj1nXaeN7lvHtvL8ePow6ksNI/dqznvw",
+	"gU/yDHqJmhxY4JMDnuf/pxnzox9+PO71ens99gJXEKmJWCpGToftS/d6qsLWl+EyZZdcA+NZtj+GD15d",
+	"cb/RMHRyI+s+PjraO6Hx9LCTMW3g9yPAMAPWPeHu5nEsmQMWH9Se6YqonHG51gcVvE+rIxXRf+n0/PGH",
+	"Hx79sN7t6YgcdSrEk/LLw8bH1qo8JzFoWbhY5rp4zZW5/eYIUaOS6qLgL6uh32KlBam9byfqFzIvNsu1",
+	"KwhHdOrYC1OS4VsnlDxhaiKsI1RUTA2z/ApFN6GDswednl+SizxZ4h3obE4D6/ACUw4yRezihp29Oa8x",
+	"D/e1YcJ+YSZS3/XfYW7Yb6f7/9fgvfv/w/2fB+//ixW52/2Pj2t63dmbtxfkT0shPSGh1fhPH/7I/i7+",
+	"UsHvdh61NWeq8J0tye0UiQ1JbeHkQ8l+DDwHYxlPrJgSTa4lxiVHkZ/qp8OfDt2w65Nq87wPTxi3bKIM",
+	"7dZzjAn/MAhjcdUbJfM1pLndg78M+gn69HK0paoh83OdMPe6MA0TNQXDlGOlKDQbPKq/pGvSZsvDtd2L",
+	"PxurDDBoQg1XHv4TNhHGuKdMyfIRcUdIIzSE02/TFB0x1QOSkqAkbKDiTVvfQNUbNeA/XFRoJdmNWw80",
+	"2PJhC2Vt/rpCIS0fVymmkThKRXTJRK/d4yPZ5bzm6FYymzdhtvd1bK9DPAlDmvg/uVPsoBLXtvX1LoLs",
+	"3sJwuwv2jv1BFfarsB6BBE3xPG3qNCnSptSkc0i2NB9MwJg2LFOXBvQU0sG6HTjyX/ydnCvlvbGM00OB",
+	"/pQTr+a7i3cyv7E8c7xDZIA+MzEcgjZbbjwfc9MgR58FoYCuA//5tpAS/3FOWBsxco1F7Hzh3H3qFHr8",
+	"qtdrfM40zbLhsuh0AwO/r+7tjcZ4Mg8Af2cEFJG6u5shw8cAw23BUOisiYjGoEtzm4+2MMdsbG1ujg8O",
+	"+sXh4aMkPOqOUbOMX0KGv4de7c8DYvz0p75UTjNZ2PHeqsLdbUmH7lovHLKTpQ7FNf8e+Hnkwv2WKZXT",
+	"P70msK2gtvQIEyrUCKUZeRsusYEIoypbWVBII3fwF1C790ZpoEiFfSYtBSguGVeSZsqC3qjnwNwjKxTG",
+	"H/TICBUxkNNeXtiIxC+yRjVhLU+s0oPSiL3xwaDvCwO6xeCzcYbr2aktF4TIza902wtZ32I7mWxhuN0s",
+	"BnA9AutHt/31Ssh0C5ucW7AO6vpVRQEr6hNXN9Fk2Qxw3OzRcfh4IxbKBWLflqHyCTLOM27MTOn0el6d",
+	"QMq5n6VZroRZ7YMJ//AS5MiOO8d/OkIdIvz40yaP3Mp6S7M3nxOSK1U0XJEBYxaIvLLvQmeboV2Zg0as",
+	"28L1gMwnTjrxASuNhLpe2Uu4TCAbNB8n6pgiScCYwVbHre+l8aylYLgCb/SWWs2lwQ8GyMa2Zm7rRCwN",
+	"3DvvG6zTQUAOUcXuYe1EnecO1p2o844iERsijMMvVn1NPJ1H7EyrkQZUyZzcM9Lc6V5KL8ShjR5m/GvF",
+	"UeLPUX0tG4HWCHhkVcEvfE0vrXduCzlI+bxBInozEdZnJKAvnaL9yzAtGt9jp2Xk5ISnEFyLfXl69qI6",
+	"zi/HJoWxaCJhnGViCO6M/guZuplZxi1oJ/RwPzT4+ruPj47IIDoTBvZO3AxqJCR94KNkWbnuwlCLa88j",
+	"dK0Sl2dczkmAKo0pj3784XATeQUvZ4Wt/fi4xtYebkIDnGLNneb59a4zbG3ZLvL09TlJqsfs//6N7//n",
+	"cP/n913/j/33Hw+jRz99Cr/f+z/+Z6PTZ3tvCplVG8/s52k/OiU4Xe/0wXLSBIHwNwrBf/jw6BEBxESM",
+	"W5aB07fsTEXMXbSW3OfiePs9mej3IoeZM5GlCddI+C/OGE9TxxM2B5eUu2s/fDWz5fMQoIKbD49+2oCc",
+	"UUfNJFSk3RWLN3ygoALMHiASt6vxnzhLow5osmL0RfCyBcfccu1gPsv4NcFLptsm+2bUSfJiMBFZJur+",
+	"kEYWkgqTZ3w+aA2YqNpdN083gYnS88HkcvOna+KsRAKDsSp0Nt9K9DjcGE3gb6N22BqcqjtfOnPzhtrv",
+	"9J25+UAlYQYYXNN83+2QvBnRNyg062VdUlfugwc3BQ+uSnoBXu1hhRY+2BNmxmom0Y5K6QLCeMPQl40n",
+	"DDtsuvWnFETTGO72R4Rq1Y13Nxt0tMFARObK61F+m59ga1/V05q5+9qhP9ez/PA0ExI+i26GQgoz/kzi",
+	"qxu5t7ApbQmVdi8O/mWgwahsCs2q/FrdUWXZJU+uBmq4pdNmC9H3LZUBqIQL6s8NIF1VZL3nHg1W3kpf",
+	"/huVzyGlrtAZIR24YzoaKnLQBpyC+n590OE2pFrGcy3iAWu24hDCsXRNFa13oexW76IaRqgrAYMLRK9j",
+	"7EZj3YI8b8JiVyH227LY1V1j12X17YS0wLDPxYkFKpSXvIZtUtmJVVllDMnVZxLNdXhpu9742o3PhIH0",
+	"mDkVUO8n3AA7PX/y4kXE8kLOE5UC2kca9MZGVWgXwQiTXpq8VHNUv9BJiEBjRPgnPpYbo8nRM4hJub3O",
+	"Wu6yZPCRGFhcBglNQYuhgDQij1MalWvNFh5nW5Ye6Usu04qfijzQx2E+1pUwBc1yraYg96K+DPOzrpvk",
+	"4p8X6AbVKeYCDVUhndpNS7Nu+XG5SNqXVgXH2l7YHOvyABg3g1Pbc63U8ASNVjRwryWKjtZIyhdtLU/A",
+	"M/+jOqKc4TMRGSeZD7xZ7bMmayLYEucrFFvBuahKjPUTNW9tSXatAbGdB9wIXyZucms8efXKG5WIp6/P",
+	"Ayaj/RIxHgsPWK2yEHFQLdCzjSlvgHGsdAHe3xymIE9zZ41Ru7SH//OiWQ7gWdGwZmXJP9OSZFnF9U4Y",
+	"v8REFqwIg8krhs3GqjmDpbetgbzVUBbS5HfU8T83yPkGE3kohYdRBs/eiY/WQtgzYbz/37HxXifaFEbn",
+	"ztUIpWmjTlKm0qzKuJhCh74GY/kk3/7x3NqVTH6N3Re4phtIQ660FXI08CSXgV5z1wvqoDe/E3V+5Vq6",
+	"b95vxVA94jY4dBp3EnVC7swy5Fcg1XrBN8E9CVNui3k+F5Clz4JUU983Rk03lfSy48Atfe0QDPDAWK1g",
+	"LsTaTj7Zrff8zZvd8GjpMLSRxYCmg1RjEncLUn32gSc2m1NNryHzMaasCx8gcUx0ggWUcnfq7i8XF2eY",
+	"3uEDxCh2yGHT3g1FkqPUOuVZNZ2n4gyrlT5rDPnNfaGhBvqzIUepnPDh5vkorywHLVR67U052lGFveb4",
+	"Jv7/EtIR6LZApGV//RIGKyMw4hufSA2psCZiEkZ88dsx1yMwKNamcCm2DmO7numosruPn8HRQ8xO4JxW",
+	"5UWOoiPWSnE4MCww+oan/y6MRd35fWOqp8/dWQUezXVMcgfPc5I6joPoU2j6RRWKJ6yQ4vcCtrTP1m/P",
+	"n6oOpeoON1odCFVugjdXke62OPRLNbqu+7XdkbImWug6Tg/cY4u/YwvfRbsroPkvg2UJ4S/ANejNcgHN",
+	"W5ulZv5vOtsraOAvhR0PJmDHqkZu/55ZtMaJwbKnoNmav0u+6OQStBmL/LyYTHgz+mF9uA0TvTMNBiNf",
+	"WK6+tah2ymbIuE3dkIerFVVb/SLbVy0g0Gxn/G8ADdlWAyF4HR1X38h6CEQ3wXo8sG+L66wi3I37tXa5",
+	"vxCu0BA6FwK9tkhxqri1cMLyFhezNMPCapGcKdGkwe1SSqD+qSous8p3VJ54lWV13MD2bZ2XiefN1orA",
+	"m5K8KL37eP92pvTVQEMCYgqV32CgG9Xe9UUFTCMjyx08GoUr93umshSMpUIwJ8xYyKlynyosS7nlmD2V",
+	"wdAyVdhaVtTmvHm6igZS+L25cO7FGLCM43+/ZPgFiu4+UzFRE8DCWY022UI2FTWOE6UBa5ldzm3lH05K",
+	"9iJuTEVXnSAT97aNksHVorLmqIdw093X6gk3ejpLy8IWYmO9RtuWg67D5bdkGRNkPjsdoZXLXI9zXKdW",
+	"yGZuYypRqYs7WjrvynW0F+/YhBk38e7UMO22Xp83U9BTAbNG1N4WQd2ng8v5oMyvajM2bjHXyg4TnvNE",
+	"2CbdM8tUgjdUjz/bZsflUB+FhVxlW3rcdbVrrCFVutu3Aw08nV8nBoWWqk/THKpGB4iaAd8K1PeNWYzB",
+	"u2sGR4/H18jI2RY41UjCOvr4JK5t56EssOsAOCy0mOR9o5l9CrKAlkyCo8fj3R4NHPXoMN1tlFWWZ7sN",
+	"ocqng2u8bEtgWj7n6hmW9te2dhN0ywdhcB0kcrrJtc60rOi1bSMsQby0s8xSazVBSoa4SkYLLGqCAdYV",
+	"uH6waCqwOOY28n/5aeM2fCL6dcOLb8gSuCkMeVsJailaeUOE8udHJS+74EQCLMcSObiJfawZLCTDEftO",
+	"0DWs+5C9O3/K/sweHuL/9rbNFL5J0ewGY6GjgC67SWwO825CUkMMvi0JzXfY2LkE2N2P17+hsPxViPpq",
+	"thsyh5fy4J4/YX/66fBPZd1tnze76oxafQkbip/gw/XAMP8x6+ZUznw/oEhYx2xLq6Gsd+Md+VzSLZ87",
+	"OlrjRFSLeGtKqTg9Gz1wxnLv+liNAmtuc+SgVyuoz7r44z58SADSZcA1Tzsowz22kiBrVdSbYtJChXCf",
+	"BygBUqqvE67XKl/V/fPveSVwseb8sxms9fQvZyG9e/siFI1z+70SEqtK+E15f3OoAWGu5jmXkPVSmIZK",
+	"0uYAy1SjHLNfxuBuFehCuy1P1Mj8CntOBeHM9YQWX05ue4z1y/k8vg1VJMrZm/ZeDYu+mQqKIKeDK5ib",
+	"3UZ9NZWHWisNbYqy9UHVlfp3VBavuQxeCaXGS/Gm8AYK5oysQxi3lConQznZqSqoH1OeHzmr6WtD4U19",
+	"6SR2is0EnmKkE9k9T1gIePK9AzDoyY4dyUFmAMfgHKYvpaI/dB8fPtqL8E8GgGofuzNRdnGlarGvghJs",
+	"z7i90s7ViTq0cqNZ+a2PP78eYVWCpDc0iKteZRjVdDXnCc/gepvZthrj0m7KYY3bIdpeJd0xN4OWcMFf",
+	"x4DlKvkips1XKO4Ki3h1CXR7e73GYtNX0Px+G5AUSHFTJtTWiMfXRUZt+MolQ0lOFHV2C7d1xwkrVQ8R",
+	"VYC4UWqvceTd8OKa4CxBs/3p1mz8JjSOgIy3pXRQVQdz7VzsRXBiJQsUu0l+ll9xvffwXYhxa6rb0iIY",
+	"D31Dve1oZqRVkQ8u51V3H3V1Tfl8ya/fyHN3u3U80Fs12/3ao45VuwSBWJ4NEmXaA7neOOGVwnW1moWg",
+	"xJmQqZpFvtNHNg/db6j37K7GMt+BEDv/lZCuKDZRib6rG27FBwe+BunL2N2snJ6TtPf+jSgRhM9Z91//",
+	"+te/9l+92n/6FOMZG6oFhF6crS78tnWojEMAzp95njdrOf5lq0YB7uoOJ+62PFHU2Qz1m4pUqRocGwrN",
+	"WjdLvQUEC0MQ6IUBfYwyXKXbT7UgdfMbvCYpfsuks+vkzjcZzpYCYcp5K6DZGBfjruMmXiAKZ7ql5+dX",
+	"NI+sbvla7vPLQks/AsMGxqrQLSqALqRhUs2YQ3JD3GxSJNgqxA27CVPMdZLMa2Na/ey6kDM+x/M1cPBf",
+	"3K9ZIa3IkDrsWIMZqywNDea8jYg5ePmywZjREXQS9/t6bG7JSVqkwsBZNoYAmFLcGKxLeah8thAwwjvc",
+	"iTovKr31nhfErk4dxZwmrS9yCYbWp+/UOi5eyDR08y6NOsvtrZ24Hw56nQdwtQLA6sXX3sOV+IWV07Sg",
+	"/xKy1AMmVsHceEPthHtahjzfUBG4lqByq3xMeSWk3CqKIqd0x/+AVlsSbbvIukt1q+WIaj9rO6xugjd7",
+	"dnlr3Bkux0pdnZI5aeWdT4Vto3MfA7eNqF9+uroDVOCSQgs7P3cQ8G8DRiafFk3Nn099nbS//XqBRdJY",
+	"DtpgsvKiSFs3zjk3g/////3/qEc2Ahd3SCHP5TbG1vpGzEIOVbO0htkrbm41ZDhvGvfYE980PoUkc1JI",
+	"rUcz6/I8N5FvmoAmr6gvQU6j4NkzVLjVt5N3k3vLKxjmSIBsSExYRwNnytiRprSKvvTVfB2nVzKBHnvb",
+	"1A+a+jGz8xnXE2oO7e1ZudKWzcbcYiXeOfN1cpnw1XpJNo3Jjhv3+rIv/wtbH7svjORXMEi4gRPq20wi",
+	"WOlPidvaE8Z9yXw1Pcp+2s9gCtmiH2ImDOVeLizQmANdaDSL/RdzyODEvsQb7+JT33TS/0zB7GwlsTOO",
+	"3MvnqyETdgjDuNvPAo+6MTaQOOC5OOCFHR/gn+K9NgRzo1fGUI++OAr9KfC4hIjxHp7hGepcMQ5xvz/4",
+	"r9inmPPEGiakESlQRlX1KVqkYbp1LyFTcmSYVZHvs+oT1+N/7p9xbvarsWcxo7afrOuVl1jpEV4GhXQu",
+	"2lUzbhhHZcaXHhRpj52G9E9M/V2szICyv9xEK9vFVFGn20glocfeIKVjbXLq/1KLlvA1iNxEjw8fR2Fi",
+	"txuBeum87B+OxdsQjgRBlJ9LOAqD6NOsS/j68W6s49GEtTkfCenEbX9T6E1a9NU1SsdEnrTFB8ZtMq4w",
+	"VFyU7Lf+lrCSAarMuJSSo/3MMT5vLe5ige/IV/iOHAKaPdzLuaNBvX/uZDZMZTQIcreiBlNMfCnK+CU3",
+	"dh8/2H/xNCZ7cSYSkBSr51ven+Y8GQM76h362q7E6MzxwcFsNutx/HNP6dGBH2sOXr548uz1+bN9N2bh",
+	"fOqcX83PuISMnXF+7vC/UiPjuPOwd0ifqxwkz0XnuPOod9h71KF8OmTly1cVQhFHpBO49wYx4UXq3jr3",
+	"nbuhU4qcKdHToI9jucJDMFIsaeRove8KrGzoEJraR7ghIUbYw6lm4mnoc7t4W5vf7MX2Dl6ih3OLD5/Q",
+	"W/zpPQaK58pB3y15dHh4Yz3YQ/e5xkbCDj0dMTooYdfZx7Ry04TlDg8qvflxyMPNQ2p9gXHQo82DFr3g",
+	"ccTjzSPK9usoS4S0iw7xWp7nwb6FDuosQ3hGtUB7LKs9MijyoU7+3k21grhFSj7sDZiLn10XdUFS56yb",
+	"xt625QuD/eIry7Yuh+XJa+tszAn62DbRt0ZvZTX1tRTnofwNEx0aNx0w3NOG3X12JLKVgM71xPZmKfBy",
+	"iejuEg6tZCCsRaUanL5qhKrhR+2+Iie4ejvIMmpEnVyZtptfLTLcIX0TjP2LosD5G7mT9mrGn+oqrtUF",
+	"fFpBjodfBDnaGrdXUeKrZzE/bx7xRMlhJshK8fjhFkuc8XmmeHqh1EvM28dxP2xznoau+27w0dE2g3Ot",
+	"EjBowl/C9iehOnvtbiKmcrKdZYve1SHWY1cWefCx+uOn9Rzzr2CXiGY3flkdfMbt+PYY4g44/9W/kW+W",
+	"9GVkgwtx7/OR4MAHM21+Pn268g0gwh0T2CoJ5mufWQ9JvCJ04H3DsptHBlQN6xxr1/f5NE1fhZi1G+Ew",
+	"N/+yl1vc6UG/aQRsY2uTsozAt4Vv383Lf5qmjojq7SZ8fc8lWUD7RoAY2+ALK9zQA3Dw0a37Iv1Efg1s",
+	"EddMsW+x4+qNEW1Q/LGoVqn302Y6y2S2i0Vh9U143NTlCJvLfuekU8NHAgnjhIhDrSarDu+uVBaREI3Y",
+	"KJDu3QAuLpzN6GAsbGNjFpyNLb5lY5WF8GrqYUn+Xx/zwMOITAwtesz6cjbmFmvyVnI1TvADR4ECm+NM",
+	"AZ0ci2Wo4vEi0qAvh4VMDROS5RlPgCzsDRRzDnYRV/n1vnOrsZ+3/NAFd/Zm+f2B8ZlUjA+tv0Zijd8c",
+	"Jf+hb5Nv8rYs5LFuJboGHZ+OdBaUZqrY/rlMgS76YFFOj1L6vUhZx5MXKUxyZTGaaV6mZqGzPS7/lsz3",
+	"/w7z4O08ZpxpyIFbUrDtGPrS8AmwK5iHdri+Eqc2Fg2zc9Y9OjzcQ/dfaKfso6V832I+gb50E3g/NvUr",
+	"xn2pdDHt48Of0XGKwRPkOCUuVeFLfckvHUOux26V3dz5IvSoybfVypQoVseT3M094wTUxUO+BPW1L3ol",
+	"/uZoc/zNF+KCbZFMt8wLa3UQm9ROj7OkgQHXmcBEI9zsSRm7R9hJ8s1NGhk3bA+TNfETTy++bv69ivJH",
+	"Gxkdn+nmPpAOWTdGzbFuCKTbW2b25Vu7JS+vFBZqtyiV5Ye+pFEwrNEmUPi/9/4Y/wa1449YKOvhY66w",
+	"jEeTH3o78OcZ38YZdoaf3WknWFnUYa1VDuERsWQMPC/9i3fHCUaRCe4QEaPCDo5kpbLX84OdUeLsl/N/",
+	"VdtM3rLfi4pzNJM6Nr6/93N9RX4u5nO4t2VpBx/dfzZbp6hNoMfz3bibL7jS6KpqMB35hoS9b9UOROfz",
+	"N8WkQtNKYcCw7uPDnxftqE9YCsia3L0Ki28W8HSvkUOtdTje+K0d3jZzuRMORXpNSkeiTzJreE1C8aGG",
+	"28LCRDdxXzf/EC3qJn2iEpXlPBPQI9jHY/2v6895q2rgnX/UdjZ33clHjbwynlV2Ec8Y4hmZgzDCXRgm",
+	"JpPCuvFbGsurRWzWy/OhWM7dFumrhRPWSvUBMMjGrmB+dwT6s5BzEI5wUim44QtmU6ayb77VyJmbPCOk",
+	"KmTCWEjD7A7pQstCITH9AouPU1htRLqEdLjZY6d9WRm12BTmgnJzBWlUNlnkGZaLZTNucBL/e+Puoi/B",
+	"e0XigYFEg40jFlO/BvxX6HNBBbwHVzCPW62UlTpQX0hvaag0dcs8fgPWO1YfkCVcZsD7iPFFpZkVPAo4",
+	"tPe1vxJ3kumfg20kYiU9CYNM9Dx31Mgt2uu3Y/pFSINu5/hU4AJCNaydGD6Ofa7VZBumjx9fqK0/fU4+",
+	"+bsW4kUFZLBmJHywB4mZ1scuux5WaNSJ1VrNsB7rnYmtXYrosuC4CGIfJiDgc7IhtKsRfbcKJ3xnrhNM",
+	"+JVhzTZhgQiPu4MHeC+LGMbrmRnfUbejL2dmrBazvmUzo2/v1PhMu7u+NzN+VWZG33hrW8ZFYXBoZizN",
+	"H8uUXdYa8glxmP9NGbpCUs43FYQsU8BrxYf6soypkvDBlsVjUR6XodYWpf732FNczAnlPDOKoWiNIQrV",
+	"xZkBYzBDeqg0GymVnjCQYdyIC7mIF3BS+unZi76knfVYiKgqayklXEplwzHdAMiG7RJ6KC5/DUkE9Je1",
+	"BC3Xvb9lwf7Os4r7gN0m3vLUE4bSRGS7sRnypW8hIf3qP7zTMlKl1s1aKclD5a45ZhvjJNblKrYjxEGm",
+	"ZpuR4qWa3ePFnclarYTmuYeZwoWVpqBAKizGsXSkGjKqy7UV7pRFZ9oDIU+thUnui5dgsRJIUTtNsBYR",
+	"42mqwRjWfXjIOJsIWViM/Ekj3KmS0JeoAFAAuJIQhuAOObvkyZUaDilmkerBhSLVPBmHcjx9qYaMM2M1",
+	"8KsTjLhhIOwYdFSplsKEYY+Pfqbhb8Hq+f7p0IJukjno3F9GXqj1Ab7teL9Ff99GgqgIl7dLDHfliXaj",
+	"thA/LpR6xeXcg8XUiop1jn97X+PxH3y6DVGCE+mD7RqphFdvhXX/9utFza9T2PEy1U7aDXsjsK+g80XT",
+	"yNpkUarbdF0X9kpRB18GyoFruY6+2QCfatPsZsb2umyxEcpWllfS5WymlRwRtwoR1kdHTMm+jP3nC+/D",
+	"CRsVYAzUeSQP+pz7beTY0l6PXTiFK+CCLHNNqrfvA/YwZ8YH8qkrCF8uFC52WVDVTbfJCb8KDTjKyN06",
+	"W+RMwowWChMMfXUuf2sNPJJ2ehZg+YUMMbVFvlKuWQKPbunEX0cIl3Z3MOaG+cKd92z1Ztnqsn98gbUP",
+	"TEm2kYM+ZV0ZX/SttGY4QiIzxQa+4T9q462ZMPb07MVFmOoOC87hGJtFZ4JJvXrVLeJ4y7Pgbn6lRKJh",
+	"XRnS8YS7/0SDZRY+2IYHtc3+TPWwA3y+qPk5LPIHmaBpE2l51JZnHUEbkVTtiMvB857J7RChuoKnJyUc",
+	"MURirGYS66puxZ0OPuJ/N6RY0+8rWLwbr8JRL57uEMb6FgWV286Avn4EI+2XKokO60/Kgp+0X8ilyDIh",
+	"RwfGapHDwYxKGrfLm/8ALYYCDIvPccT+uRhJbgsNcZkvyGKabeBnC2EvITzghPG+vOQpM2FsJQHw0IuL",
+	"idJpmUWI0TgxNrZShe35B7Hn4IRBxzGVBfWJgyQP+48e1CXuvnQIGrGxmiGHVUNLITzCsBQyMQUN6Yl/",
+	"eKnWKMrDPLmSaoY5XGmTjEkn9hWhV9G0MRdwGYJry/p9hk9gXXPH5ZLSt5vgvCig3fR0Jwnk9nNIcedg",
+	"7xbFly7qgWEeoVnXYW4ofosNYPwfCNOrr7QnsArJ+YKvvQCrNvX3TQ6SqsZ+1gXsePur76bfB0tVUkxA",
+	"ujdzDawuxo6S/KcYj/W38zevKwCZgOUVaGwubJu11rTdnJX7C5HcFsLqGz36b6y1eV+w9m7WzmxI9kbb",
+	"7HI8v8OkqtRcBxllIZKT2FgWT/iHAfYgz0EPlB7F2JKQ1Vuteksxx6LzSWFNX2pqeskeRvW5qp3KQxcK",
+	"N+fRz8tzNloySNzGTlu3Qgvvv6jakOd/kMbgINjC7XieV6JIScKlgv5ORDjzyrkvpYJyCvUPwDL0PerC",
+	"mfqQr2cXfLSui5WvBh6x3wtFsc1ryvp2Xio66+qM796+DMIfdWFbE6p3qzzgaCt9J5QVwLu/d81/BQaq",
+	"p74zB5lbCaeWGOjK+33wkef5ki5XR9NXXF+ZgKWMvkpR3A/i/9HhkaM4VCUNy8eOg8aYeCfkKK40barQ",
+	"3ZgbpqlsFREr6KlwIr4dg8SonTwHrk2PvcUSEcHC7NQkR9JjricZGKTdRt3zGtz2NM+3re34OYy5xh2P",
+	"bo07SjVj4VK+YaEiJHxKRNcuN3OZjLWSqjDZfK9JpGiT5O8KCh3eEgp9wWfy0zeLjm+kJ7/WTNVSsm2O",
+	"1HQAxWpL6EerJOVVZAdGqiCGmoyF+5PM5iw2OSQxm/B5X15CSLo5ZvHHfsf9qd85Zh/7ZRtp9+OjiPU7",
+	"IKf+T29ePnX/kkWWffr0Ke6x2P0zdnKy49xuQ1cwZ9242sM8jrCWD3YQ1wLzBN2xK6WeUhjyIrN92Y3D",
+	"4rETuWP3mMbsp8OfDiMW+37pMfvtvftTxmVMTUppNHWT6vXlr9gm5sVw/5WDyjHrd6gjksc/6onU79Bg",
+	"7DLFkELA+KavisI/wvey+/jh0SIxfO8E7QWqsNimyj1g3mWLc/l+UHgv2JdIg9VzIUd9WXbIsWDK6Zv0",
+	"A7zOr5PbtBbE8uD+UsavDVzqpjOjK1PeqiltPcNtKAv4jXDgb0nD2OYsKPiSQe85F9l37D0nueyBYe4F",
+	"CnUFsdle9WnrYn+9Rz/9uLe1CnNQsdGsNUo+rXz3VTLcu2TGXABzszXTG9e++W5AiN7hsK0tgcIHa6ya",
+	"52BLxfuBoa6aJ8uKdFL4j3waDhkwMd5V2B5rsow2WjN7LWbLxQ1/rcrQzUsYdOadrJxbcNXTPA/Osc79",
+	"a3tvz9vCnufQ0JvzkPqb+ccWL+LBx8UPn9a5L2+H3Ber3GFrSQVULTK8v6Nv+MHDkgF0yoqJwysezHfQ",
+	"vxGkPcjUmhJCNcx9qUbmO8FerPSQZ1zIHWs9YG1jNfrGZTGtskwV2JsRewhWsZVTDNyO2KkmTpCq4OFS",
+	"+SKejBl99MCweIpxV4lvTC1IULv454WPlCLDU67Rlob50LX69O6etcpo1FgZK/kEyLcZY3GcuBrAh6as",
+	"vrRjZYDNxgq7UpO9K5gJseGFVWwqYAbaNDqrUUXyp7xXjz73iUBAblaNPFp9F5pRUhirJuHI+GoE3K7Q",
+	"YiC0du3ookIUjg58G33vm5RKT3gmDKSsm6mZU5SQ6l88fX2KdJIXcp6oFCImFbOaCywzkCq712MvbOho",
+	"H+cUOhAfM1KHlijY0duiXfoywbutGe/S5ObKp1uhlbwvfTf9Xq93gKPm8d4JxuEymgTSkm6xY75Bfe60",
+	"PHNfVrrTK3IzMEE259lYZfW621TulKqgSYqT5Hnel2MMf4nIb0CxlVUWRE1phN07YXwBbUr6RIYVe3P8",
+	"gC4srtZs86UiWPfx0dFe5F3GuE23KrdsooztS9JJ6b5RH+V5Hgf8oH1vHWRDBPf9aKpPKqf+g6JyPMhb",
+	"ZAy6xoh5OlqyYG8VHJOGO/1O/IffV8+4+nsQWsbVg1cWj8EGuezgI/1jbUALCYaFdQKwypmxKjf4C8rf",
+	"OqmJW46PDTUA8W5ZtuZyjLot9uTLMyFa4da1j/vWczu1nqtjdlkvqQ232yNRvlmEOrzVV+gbt8PU0W0R",
+	"HVIxzKwVtLflrV5cbc82euvTgCoZ4axLovF84H8B6YDbeG85jjCw1hMSrP1ZkE9nSl0ZVuTLOrSbAdVc",
+	"WlAVNlFOOu7GFAAcRyzOuLED0Fpp9xMK4H4DmBZPIjkmEzlB2knJIXGJPnN/yjg547lkjWdpEkrpu2+W",
+	"fI9uWYgsE3cCVhEK3D8/NamqrmjWpegHpko6Us124gQgp+sssM/k9O4ETK6HrTvKd2CLATkVWskJSFtG",
+	"65mIpeBrPleww919a9X2f4SxDFvqkhGCekRiyUiSEbd3RgdDxbza/68h1jsvvmaku3l1/5mc/oNrs0OY",
+	"2leG5veu6Lvpin4L2Bw6VJ5pYBv1VKY611jznhzABywA3/as0J/v1MtyE+65VFmQU3RQRWjcjf/+7F9/",
+	"7nfQ7dPvxCwTErAUXoB/xAziy3fhQyjfKsadzF7CinXFxOEL1TN1z8zeTshIo9s1m5dCgqG78A64rsop",
+	"TTubs5iQlS3+vBex+H/ELFGTCdUkkGlfXmZcXuEFmpPQ5GLC5+wSfAnCfYrXZV2Ud+N+HzuO9Pv9jv9v",
+	"P+5LMAnPwWBsvRFyVBmWCQuaZ3s91vguI6C4xtbOuWWFzMAYhqH4PIE/u8ekUZkh4HydpBji1H/HH8sw",
+	"dX+mmu3YOyw6x0OemUU2/aVSGWCbqrVv9w4Uff8+37/Pt/U+n0NFgCdTY4Ut7sQDP17BfIviPiSKfhYr",
+	"QIrN3U8lwV5taK6+kl/9HRq/vyEavQnBFI3tTkRqkkq3x/zpUuJA/ab/dv7mdT2UOwoPZ9UexTG+17AY",
+	"nwmccx/LBk/iY7Rohs4IVPioy2W6aJXgG+ErCZVyZxJmLHFq8x4Tpi9pMkhr9fCcEHR+/ozFOOsxTR5H",
+	"TIMpJigKuen6Mn7Jjd1/hrt68TRui/45zfNn0+8nPWKLKbmxCJEXT7+sEwMX8dFCvotTFYd21CHoEr85",
+	"0+jn84xfx9wupVEYlopKYai6EjvD1MB23rEUmVq/BUpPffnm7y8Gz14/PXvz4vUFBslEpAE43cCna7xU",
+	"V4J1YxRhB5rLEcSMckj7MuOXkLEzrSaWi8yNNxGLeZ4PROq0DINu8zlThc3ElKKULDdYuIFbNtPKAjKg",
+	"yckitZWWfaqSKwxe8iUYmDsO6xJbcnOw8xnXE2asyDKnM0BuIuYl65QaxQmZZAVG5rCzDN34peJaKqqZ",
+	"GuEPUV9WmVfJR+OhyjI1I/3jmIKmzs+fefXXszZjU1XYmCndl5XfgdYxmziRauQXcwtVKk/4gvGpMImS",
+	"EhJren35HBcUckSgz1WWGVaHv09Qw2gwAiUlPufc2HAzxtIhK4XosHq8388Dw2KRltGf7tMHBlfsSysm",
+	"YCyfYOCW5FIZTBQ0TayZKhJ86djm6/PlJk259HmDTIOByOFBNyRxPzw8jEIkmPvh8PCExTzLYnRh+ALV",
+	"QsJejyEhObBR0X3DJ+Aevhhjw2LWDbP8cOjmpEmEwR/3ep2oUT+01BxsrXy5VA1F+es23m3pFG63qwfl",
+	"VvZOWOPx3E567IJfOfzRkEAKMgFqJxC7ncRt28R5m/YppIURtudZ2egbmc39Ro1w6ziCwtT8t8+fsEeP",
+	"Hv3MHPYx9BT9VbG0IFxjfKRYN354OImrQK+l3gvDHo4poC9GGoux+YJhMS6FcA+nfnTIUj43bUfDAbtd",
+	"QeVklzBUeqejnaAlhAwrxHBaoY4n221rv2L1hQqyz4RM1axEUs8840ueXM24TmPWpdQ9lCvxTFEV0mjd",
+	"iYdKVz4m5rl3ErBQl6Ud6kIhdahgMz7veR5fOtqpPES5iTYApEJD4nsmLoAAsphgiUQ/vBN1/AY776Od",
+	"bm+sspTq+ghfj7abcAP7ZRfSBe0c/fAju5xbMHsnLFDb//PnmA1FZkG3HWCkIb82buENCsMymEKGuHSp",
+	"3Jb+XaS+1AP3f8O6/d64hi9BNy5jDZ69fYtGuw5+2u8c9zszriWa8nq93t4Ji1O4LEYeNyosr5UZuIka",
+	"bwQnwlFD1YlwnU7Uwa1sfzXx4onFf7untZV4SSxt2gvN4v6EU7Ss3zQpUeVuJruWqcrn1VzDArjZsL+9",
+	"bB5d3xPw0otN5r7P2i0a16LOD9vYWf7C079yCzM+b3VVOGk6qgj46NlOlByKUaEhjZrF8R20jwlYLZJ2",
+	"BeQ0iCmlMObUCLBjKAz75eLiDCtOc8vif7y4eDY4e/vm1bOLX569Ox+8e/sy7su6RrKH7R2T03QqjPJa",
+	"gwjcskzxUNJyIUGbqC8NZJBY4phUD8epMiuLnZ6dDV6e/uXZy7iUDvsyLmca4LCBO/wgqD099hetZsa9",
+	"aL7wPs+umFWVA/b6ElOy/C6FYe6OnNriC/Wv7PiYxUlexKybKA1mL+rLeAITpecx686UxlYnBqx/jSIW",
+	"S7Du9wMn0YkpxOTkKX+NnepJQsUhqJ6QmO9Ga6BME1ww7IGpoU8syXPSOqj9lhNbwjvj1I7YWMhjfCUz",
+	"cL8om2C1KxCvPLrcAR3iFzVjQ66xS1e0JMqVGkT8cBwv5IT4T0eH47hV3kcc3k0iOCeNjF2CnQFIlish",
+	"nfLdsh00K2ClE8SwHw8rtxM/NE45qKo7fjqPFA5H29/aXWWZZwsxFHfUICGX25Zq1go0kPXSQUNqj37c",
+	"SbmFfTdPJ2qu/fTlqiYFLG4JGFyAspJs8oQnY9h/QkmVq3xSqn2sUPZdJZp83U+qG7IFDM7JcPVO8ikX",
+	"WUOiyeI1fnL2LmLEzyPmWbRvXeAz/pBsOZGHJxt8OBdvyg5vs5+1GlBQ58n+gztVrfS+yskfEcyrFXYk",
+	"CIjqOHutyfb2hbLcTO5JbQ9zeaJyJy2FYkKxr+cQO3FP8tyMFUbacEccvkxjxHKlbYRVGaO+pIKQFIEc",
+	"MZDTPSbkIrcr1P8SEq27KCNxNDWckFW1UuAIDcE7VTkKKaWNZY4aBKMAkK+YCm8+lPStP/R9laP70JU/",
+	"OLQUxS4y6jumgE5xOcUGGLLscuhpfrdyHSbhGbS/vvjn74rqz92J70n+nuRvJIH7HEjhpTpPVOOR6jkv",
+	"3HHu704oeGCYe5TDBzsU9twgQt8L0PfU1C5An6OwzDHLP4eU0vdHlI65Nf6pfB36qfwe+77xnMpzq/JF",
+	"Fa3/gFYlp6N6XP4nCtVjwrAryO0mHhe6OIYOiWsUMizzYhhn1NSOPfFDQr/Esp82n7gdUA2LGc8ysBg3",
+	"SC0WMVwnm5MPomyP57virWvU2JehVR7XWkzB9FhZTkiqsCnf8VaYin+jvVRPOMJdb4rlj/FHddENUGy1",
+	"hOJdnjADMl00d7cK0fbd25f3bsXb15o+z7cYnrRlVmBVvl/ka5tY1tgOtkXVa2ulv6RP7ls4NrbtR+Bs",
+	"Lu5HcGYgLTklvqd+jnT21iLoGzC0MHwErY7t58GfjXcOKRPSgp7yzLDubMwt04BpeZrLvYglmUAB0CoW",
+	"/zbUahIxq/bik75MnJrCLQVthjkeGJZrbEim3UkhZWOeDVmRo6tOq1kP47Im3P45MdO4L0NslTfKqhnj",
+	"hj05/wfrYuwXWjUSxEpCDLfxv52/ed3mqn1nqN7zV0J5uB0H8a0/vlANLt0Ya/t1a+FtKZ/HrPvu4gkG",
+	"Cu61B3OpIh9czhvDjShgO+XzlkCjrU5Hfs27xoYIUcoYo8RMr1EKGCnNYe23zJ9eeT7hhfV9H2yNpGnH",
+	"IDRzrADLJWFTLe3+5XBqa4ZFEve6Gim/0he3KfN+qTbgdJIWhCJIfF+PHZ05YpeFlkxz7EKYMl3I2TY4",
+	"lGdcru9cc4Zf3AtjTdjoYLNZFEMYRywZA89LeeQbRtLTxIopNB+7gpEJtzxTowKWcXIWehI2CmDnoKeg",
+	"989BWuaTzdiz9swX8vv6qmwDA7/HvUUSD8oFCdcYpsclO83zkzLrxzedjRmnDqaQnuY5JSeowq4kNpIr",
+	"CcNyQx1nDPgn0Sy078PKeJZKvYVMorlMII1PfH5AbdZj9jrGJrcrE2IdZUzlxH0KJffYDKuw+w7UVL4o",
+	"9e3cXvuC0MuL9qUYstcOWCpLQ6U5ygWgWQ2lYDENE5hcUubJ0WM2VoU2exETti+rmwvzazBgY9YdKj0C",
+	"u9gzu5JqJvfC6+czU/uyAh/K8KjvEwvmSQcJCtQ27EwZO9Jg+lIqW1a/Nj32JJS96MbHLBdyFO9hlDu5",
+	"+H0iFuZlZGIKTXLwzHdG/Jq4XjUZdDUBhDpz+mrcaGzrLtp+tsq2m/p/33hAerOtCAfeJ4yuVlcoecmC",
+	"nMuQ5yUhgOe5Yd3z82d7TXFiblpICi3sHLH4ErgGfVrYcef4t/fung0yVcLxQmed484Bvpx+qtVixli1",
+	"MikcpfUWGDUBy5vS8tRIyKjspI05QUH4zUEbJXmG8eBWXYE0lQndvTVM6Ijz2E+A3vtuCkY43uSgBVGZ",
+	"m3Q590mYhliOB2ZXXeKJ09qXlcTcvV6NTEzTHuRS07Vjhvo/KvSay4iN1cxxrBlIS2lrIeTH187vVUvG",
+	"+KiCNes0ls07IcTwjconFLLEFz2AKvG003WT1/sjHJflTnOt1BDDvnjik+9mY8AcL4FG97JtAB2wwGJQ",
+	"i2QuX92xIcIZsdv4MEieGuojzC0b8zwHiQ0GON5znQKiah86KqAQYb5DZVnC/NVFUZYlYkm4dEIyU7Iy",
+	"biGSNDFZJ2f7TLlgYQpGINJkEavRHlrdTJC8G7djh0pPGE8nQgpj6REi6Ksp6KmAWeQfzyrFR+U7WRi3",
+	"DS9q+S4IpW7JeJEKSx13Fujs1up8ev/pfwcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

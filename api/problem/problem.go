@@ -34,6 +34,7 @@ const (
 	TypeOrganizationRequired = "organization-required"
 	TypeNoOrganization       = "no-organization"
 	TypeSuspended            = "organization-suspended"
+	TypePaymentRequired      = "payment-required"
 	TypeDockerUnavailable    = "docker-unavailable"
 	TypeUpstreamUnavailable  = "upstream-unavailable"
 	TypeNotConfigured        = "not-configured"
@@ -62,6 +63,12 @@ type Problem struct {
 	LimitValue *int64 `json:"limit_value,omitempty"`
 	// Current is the count the limit was compared with.
 	Current *int64 `json:"current,omitempty"`
+	// BalanceMicros is the wallet's balance (payment-required problems).
+	BalanceMicros *int64 `json:"balance_micros,omitempty"`
+	// RequiredMicros is what the request needs the balance to cover.
+	RequiredMicros *int64 `json:"required_micros,omitempty"`
+	// Currency is the unit of the amounts.
+	Currency string `json:"currency,omitempty"`
 	// Organizations lists slugs to choose from (organization-required problems).
 	Organizations []string `json:"organizations,omitempty"`
 

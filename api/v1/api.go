@@ -105,6 +105,8 @@ type Deps struct {
 	// against the database again (default 1s). Notifications make changes
 	// show at once; this only bounds what a stuck listener could hide.
 	CacheRecheck time.Duration
+	// StripeURL overrides Stripe's API base URL (tests point it at a fake).
+	StripeURL string
 	// ReconnectDelay is the pause before Run reconnects its listener (default 1s).
 	ReconnectDelay time.Duration
 }

@@ -120,12 +120,11 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 			return invalid(errs, plan)
 		}
 		spec.Plan = plan
-		locked, err := q.APILockOrganization(ctx, o.ID)
-		if err != nil {
+		if _, err := q.APILockOrganization(ctx, o.ID); err != nil {
 			return err
 		}
-		if locked.Suspended {
-			return suspendedProblem()
+		if err := s.checkFunds(ctx, q, o.ID, uuid.Nil, true, hourlyCost(spec.desired), hourlyCost(spec.desired) > 0); err != nil {
+			return err
 		}
 		if _, err := q.GetAppByName(ctx, store.GetAppByNameParams{OrganizationID: o.ID, Name: name}); err == nil {
 			return problem.Conflict(fmt.Sprintf("an app named %q already exists in this organization (perhaps still being deleted)", name))

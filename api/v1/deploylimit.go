@@ -42,8 +42,3 @@ func (s *server) takeDeploySlot(ctx context.Context, q *store.Queries, orgID uui
 	}
 	return q.APIRecordDeployRequest(ctx, store.APIRecordDeployRequestParams{OrganizationID: orgID, RequestedAt: now})
 }
-
-func suspendedProblem() *problem.Problem {
-	return problem.New(http.StatusForbidden, problem.TypeSuspended, "Organization suspended",
-		"the organization is suspended (empty wallet): it cannot deploy, start or scale up until its wallet is topped up")
-}

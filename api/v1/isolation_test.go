@@ -77,6 +77,10 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"listPlans", "GET", "/api/paas/plans", nil, h},
 			call{"watchApps", "GET", "/api/paas/watch", nil, h},
 			call{"getApp", "GET", "/api/paas/apps/web", nil, h},
+			call{"getWallet", "GET", "/api/paas/billing/wallet", nil, h},
+			call{"listLedger", "GET", "/api/paas/billing/ledger", nil, h},
+			call{"getUsage", "GET", "/api/paas/billing/usage", nil, h},
+			call{"createCheckout", "POST", "/api/paas/billing/checkout", map[string]any{"amount_micros": 1_000_000}, h},
 		)
 	}
 

@@ -93,8 +93,9 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 			return nil
 		}
 		scalingUp := next.Replicas > cur.Replicas || (cur.Stopped && !next.Stopped)
-		if o.Suspended && (ch.Release || scalingUp || m.restart) {
-			return suspendedProblem()
+		if err := s.checkFunds(ctx, q, o.ID, app.ID, ch.Release || scalingUp || m.restart,
+			hourlyCost(next), hourlyCost(next) > hourlyCost(cur)); err != nil {
+			return err
 		}
 		if ch.Release {
 			if err := s.takeDeploySlot(ctx, q, o.ID); err != nil {
@@ -178,4 +179,12 @@ func lockApp(ctx context.Context, q *store.Queries, orgID uuid.UUID, ident strin
 		return app, appNotFound(ident)
 	}
 	return app, err
+}
+
+// hourlyCost is what an app's spec costs an hour while it runs.
+func hourlyCost(d desired) int64 {
+	if d.Stopped {
+		return 0
+	}
+	return int64(d.Replicas) * d.Plan.PriceHourlyMicros
 }

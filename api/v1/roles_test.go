@@ -62,6 +62,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"createDomain", "POST", app + "/domains", map[string]any{"hostname": "api.web.example"}, nil},
 		{"verifyDomain", "POST", app + "/domains/www.web.example/verify", nil, nil},
 		{"deleteDomain", "DELETE", app + "/domains/www.web.example", nil, nil},
+		{"createCheckout", "POST", "/api/paas/billing/checkout", map[string]any{"amount_micros": 1_000_000}, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -74,6 +75,9 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"listPlans", "GET", "/api/paas/plans", nil, nil},
 		{"listDomains", "GET", app + "/domains", nil, nil},
 		{"getDomain", "GET", app + "/domains/www.web.example", nil, nil},
+		{"getWallet", "GET", "/api/paas/billing/wallet", nil, nil},
+		{"listLedger", "GET", "/api/paas/billing/ledger", nil, nil},
+		{"getUsage", "GET", "/api/paas/billing/usage", nil, nil},
 	}
 	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true}
 	for _, c := range writes {

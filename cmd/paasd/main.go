@@ -33,7 +33,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newSeedAdminCmd(), newInitCmd(), newRotateKeyCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newSeedAdminCmd(), newInitCmd(), newRotateKeyCmd(), newBillingCmd(), newVersionCmd())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -24,6 +25,7 @@ import (
 	"github.com/skypanel/paas/controllers/servicespec"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/billing"
 	"github.com/skypanel/paas/store/secret"
 )
 
@@ -77,6 +79,15 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 	if err != nil {
 		return err
 	}
+	// The billing sweep's schedule is read at start (a change needs a restart).
+	billingSchedule, err := store.StringSetting(ctx, s, billing.SettingSchedule)
+	if err != nil {
+		return err
+	}
+	if _, err := cron.ParseStandard(billingSchedule); billingSchedule != "" && err != nil {
+		log.Error().Err(err).Str("setting", billing.SettingSchedule).Str("value", billingSchedule).
+			Msg("not a cron schedule; the billing sweep runs at the top of every hour instead")
+	}
 
 	manager := &controllers.Manager{
 		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
@@ -89,7 +100,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 			PidsLimit: int64(cfg.TaskPidsLimit), CapDrop: servicespec.DefaultSandbox.CapDrop,
 			LogMaxSize: cfg.TaskLogMaxSize, LogMaxFiles: cfg.TaskLogMaxFiles,
 		},
-		Registerer: reg,
+		Registerer: reg, BillingSchedule: billingSchedule,
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)

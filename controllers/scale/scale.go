@@ -1,8 +1,9 @@
 // Package scale holds the scale loop: it owns two fields of each app's
 // Swarm service, the replica count and the restart counter (TaskTemplate.
 // ForceUpdate), and keeps them at the user's replicas, or zero while the
-// app is stopped or its organization suspended. It also owns the app's
-// Suspended condition, since it is the loop that acts on a suspension.
+// app is stopped or its organization suspended. The Suspended condition,
+// which says why (InsufficientFunds, AdminAction), is the billing meter
+// loop's (controllers/billing).
 package scale
 
 import (
@@ -41,11 +42,11 @@ type Writer interface {
 
 // Reconciler is the scale loop; configure it by fields.
 type Reconciler struct {
-	// Store reads desired replicas and records the Suspended condition.
+	// Store reads desired replicas.
 	Store Store
 	// Writer writes the replica count and restart counter.
 	Writer Writer
-	// Now reads the clock for conditions.
+	// Now reads the clock.
 	Now func() time.Time
 }
 
@@ -67,9 +68,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	if row.App.DeletedAt != nil {
 		return runtime.Result{}, nil
 	}
-	if err := r.writeSuspended(ctx, row); err != nil {
-		return runtime.Result{}, err
-	}
 	want := app.DesiredReplicas(row)
 	_, err = r.Writer.Update(ctx, Name, id, func(live swarm.Service) (*servicewrite.Change, error) {
 		plan := servicespec.PlanScale(want, uint64(row.App.RestartCount), live)
@@ -88,25 +86,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 		return &ch, nil
 	})
 	return runtime.Result{}, err
-}
-
-// writeSuspended records whether billing keeps the app at zero.
-func (r *Reconciler) writeSuspended(ctx context.Context, row store.GetAppDesiredRow) error {
-	c := servicespec.Condition{Type: servicespec.ConditionSuspended, Status: servicespec.StatusFalse,
-		Reason: "Active", Message: "the organization is in good standing"}
-	if row.OrgSuspended {
-		c = servicespec.Condition{Type: servicespec.ConditionSuspended, Status: servicespec.StatusTrue,
-			Reason: "OrganizationSuspended", Message: "the organization's wallet is empty; apps are scaled to zero until it is topped up"}
-	}
-	have, err := status.Decode(row.App.Conditions)
-	if err != nil {
-		return err
-	}
-	want := []servicespec.Condition{c}
-	if !status.Differ(have, want) {
-		return nil
-	}
-	return status.SetConditions(ctx, r.Store, row.App.ID, want, r.Now())
 }
 
 // describe says what a write does and why. A count that differs from what

@@ -11,7 +11,9 @@ SELECT * FROM paas_organizations WHERE slug = $1;
 SELECT * FROM paas_organizations ORDER BY slug;
 
 -- name: SetOrganizationSuspended :one
-UPDATE paas_organizations SET suspended = $2, updated_at = now() WHERE id = $1 RETURNING *;
+-- SetOrganizationSuspended is an admin suspension (suspended is derived from
+-- admin_suspended and funds_suspended by a trigger).
+UPDATE paas_organizations SET admin_suspended = sqlc.arg(suspended), updated_at = now() WHERE id = sqlc.arg(id) RETURNING *;
 
 -- name: AddMembership :exec
 INSERT INTO paas_memberships (organization_id, user_id, role) VALUES ($1, $2, $3)

@@ -179,6 +179,7 @@ PAAS_SERVER, PAAS_TOKEN and PAAS_ORG override it; PAASCTL_CONFIG moves it.`,
 		&cobra.Group{ID: "read", Title: "Reading state:"},
 		&cobra.Group{ID: "act", Title: "Acting on apps:"},
 		&cobra.Group{ID: "setup", Title: "Login and organizations:"},
+		&cobra.Group{ID: "billing", Title: "Billing:"},
 		&cobra.Group{ID: "admin", Title: "Administration:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
@@ -191,6 +192,7 @@ PAAS_SERVER, PAAS_TOKEN and PAAS_ORG override it; PAASCTL_CONFIG moves it.`,
 	add("read", a.getCmd(), a.describeCmd(), a.eventsCmd(), a.logsCmd(), a.topCmd())
 	add("act", a.deployCmd(), a.scaleCmd(), a.stopCmd(), a.startCmd(), a.restartCmd(), a.rollbackCmd(), a.envCmd(), a.rolloutCmd(), a.domainsCmd())
 	add("setup", a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.orgsCmd(), a.passwdCmd())
+	add("billing", a.walletCmd(), a.usageCmd())
 	add("admin", a.adminCmd())
 	root.AddCommand(a.versionCmd())
 
