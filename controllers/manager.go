@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skypanel/paas/controllers/app"
+	"github.com/skypanel/paas/controllers/billing"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/observed"
@@ -102,14 +103,15 @@ type Manager struct {
 	// Now reads the clock (default time.Now).
 	Now func() time.Time
 
-	once        sync.Once
-	extra       []Loop // registered by Register before Run
-	runMetrics  *runtime.Metrics
-	appMetrics  *app.Metrics
-	elector     *runtime.Elector
-	resyncCount prometheus.Counter
-	resyncs     atomic.Int64
-	orphansHeld prometheus.Gauge
+	once         sync.Once
+	extra        []Loop // registered by Register before Run
+	runMetrics   *runtime.Metrics
+	appMetrics   *app.Metrics
+	sweepMetrics *billing.Metrics
+	elector      *runtime.Elector
+	resyncCount  prometheus.Counter
+	resyncs      atomic.Int64
+	orphansHeld  prometheus.Gauge
 	// orphans is the current term's verdict on orphan removal; replaced,
 	// closed, at the start of each term.
 	orphans *app.OrphanGate
@@ -122,12 +124,14 @@ func (m *Manager) init() {
 	m.once.Do(func() {
 		m.runMetrics = runtime.NewMetrics()
 		m.appMetrics = app.NewMetrics()
+		m.sweepMetrics = billing.NewMetrics()
 		m.resyncCount = prometheus.NewCounter(prometheus.CounterOpts{Name: "paas_resyncs_total", Help: "Full resyncs against Swarm."})
 		m.orphansHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "paas_orphans_held",
 			Help: "Services without an app kept at the last resync because removing them all would exceed the orphan limit."})
 		if m.Registerer != nil {
 			m.runMetrics.MustRegister(m.Registerer)
 			m.appMetrics.MustRegister(m.Registerer)
+			m.sweepMetrics.MustRegister(m.Registerer)
 			m.Registerer.MustRegister(m.resyncCount, m.orphansHeld)
 		}
 		if m.Now == nil {

@@ -24,8 +24,12 @@ var SweepKey = key.New(KindBilling, "sweep")
 
 // Sweeper is the sweep loop's reconciler.
 type Sweeper struct {
+	// Store is the database the sweep charges in.
 	Store *store.Store
-	Now   func() time.Time
+	// Now reads the clock.
+	Now func() time.Time
+	// Metrics, when set, counts sweeps, their time and what they charged.
+	Metrics *Metrics
 }
 
 // Reconcile charges every complete, settled hour not yet charged. The cron
@@ -40,6 +44,16 @@ func (s *Sweeper) Reconcile(ctx context.Context, _ key.Key) (runtime.Result, err
 	now := s.Now()
 	start := time.Now()
 	res, err := billing.Sweep(ctx, s.Store.Pool, now, gap, s.Now)
+	if s.Metrics != nil {
+		s.Metrics.Duration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.Metrics.Errors.Inc()
+		} else {
+			s.Metrics.Sweeps.Inc()
+			s.Metrics.Charges.Add(float64(res.Charges))
+			s.Metrics.ChargedMicros.Add(float64(res.TotalMicros))
+		}
+	}
 	if err != nil {
 		return runtime.Result{}, err
 	}
