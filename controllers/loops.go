@@ -153,7 +153,9 @@ func (m *Manager) billingLoops() []Loop {
 				Cron:   []Cron{{Schedule: schedule, Key: billing.SweepKey}},
 				Resync: func(context.Context, Shared) ([]key.Key, error) { return []key.Key{billing.SweepKey}, nil },
 			},
-			New: func(Shared) runtime.Reconciler { return &billing.Sweeper{Store: m.Store, Now: m.Now, Metrics: m.sweepMetrics} },
+			New: func(Shared) runtime.Reconciler {
+				return &billing.Sweeper{Store: m.Store, Now: m.Now, Metrics: m.sweepMetrics}
+			},
 		},
 	}
 }
