@@ -38,6 +38,8 @@ type env struct {
 	plan     store.Plan
 	manager  *controllers.Manager
 	reg      *prometheus.Registry
+	// stopManager stops the manager (as a stopped paasd), leaving the rest.
+	stopManager func()
 }
 
 // setup starts a manager with short intervals against a fresh database and
@@ -86,9 +88,10 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	done := make(chan struct{})
+	mctx, stop := context.WithCancel(ctx)
 	go func() {
 		defer close(done)
-		if err := m.Run(log.WithContext(ctx)); err != nil {
+		if err := m.Run(log.WithContext(mctx)); err != nil {
 			t.Errorf("manager: %v", err)
 		}
 	}()
@@ -97,7 +100,8 @@ func setup(t *testing.T, configure ...func(*controllers.Manager)) *env {
 		<-done
 		s.Close()
 	})
-	return &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg}
+	return &env{t: t, ctx: ctx, store: s, docker: docker, box: box, instance: instance, org: org, plan: plan, manager: m, reg: reg,
+		stopManager: func() { stop(); <-done }}
 }
 
 // createApp inserts an app the way the API does.

@@ -9,7 +9,8 @@
 #       10.231.INDEX.2 inside; INDEX 1-254), start its dockerd, load IMAGEs
 #       from the host engine into it, join the Swarm as a worker and print
 #       the new node's Swarm id. The node is set to availability drain and
-#       labelled paas.test.node=NAME before the script returns.
+#       labelled paas.test.node=NAME (and SECOND_NODE_LABELS, "k=v ...")
+#       before the script returns.
 #   hack/second-node.sh stop NAME    stop its dockerd (the node goes down)
 #   hack/second-node.sh start NAME   start its dockerd again (it rejoins)
 #   hack/second-node.sh down NAME    stop everything, remove the node from
@@ -130,8 +131,11 @@ up() {
   local id
   id=$(ndocker info --format '{{.Swarm.NodeID}}')
   echo "$id" >"$state/node-id"
-  # Held out of every other service's way: drained and labelled.
-  docker node update --availability drain --label-add "paas.test.node=$name" "$id" >/dev/null
+  # Held out of every other service's way: drained and labelled (plus any
+  # labels in SECOND_NODE_LABELS, "k=v k2=v2").
+  local args=(--availability drain --label-add "paas.test.node=$name") l
+  for l in ${SECOND_NODE_LABELS:-}; do args+=(--label-add "$l"); done
+  docker node update "${args[@]}" "$id" >/dev/null
   echo "$id"
 }
 

@@ -55,7 +55,7 @@ type Registration struct {
 // auto_approve_nodes is on; any other node is pending and held at drain
 // until an admin approves it.
 func Register(n swarm.Node, self, autoApprove bool) Registration {
-	name := n.Description.Hostname
+	name := hostname(n)
 	switch {
 	case self:
 		return Registration{Approved: true, Desired: swarm.NodeAvailabilityActive, Reason: "Registered",
@@ -73,12 +73,13 @@ func Register(n swarm.Node, self, autoApprove bool) Registration {
 // first ran: approved, at the availability it has, so upgrading paasd
 // never drains a working cluster.
 func Adopt(n swarm.Node) Registration {
+	name := hostname(n)
 	av := n.Spec.Availability
 	if av == "" {
 		av = swarm.NodeAvailabilityActive
 	}
 	return Registration{Approved: true, Desired: av, Reason: "Adopted",
-		Message: "adopted node " + n.Description.Hostname + " already in the Swarm at availability " + string(av)}
+		Message: "adopted node " + name + " already in the Swarm at availability " + string(av)}
 }
 
 // Action is what the node loop does to a node in one pass.
@@ -143,4 +144,13 @@ func PlanNode(row store.WorkerNode, n *swarm.Node, tasksLeft int) Plan {
 		return Plan{Action: ActionRemove, Message: "removed node " + row.Hostname + " from the Swarm"}
 	}
 	return Plan{Action: ActionNone}
+}
+
+// hostname names a node; a node that just joined may not have described
+// itself yet.
+func hostname(n swarm.Node) string {
+	if n.Description.Hostname != "" {
+		return n.Description.Hostname
+	}
+	return n.ID
 }
