@@ -5,6 +5,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -303,7 +304,7 @@ func resourcesDue(row store.WorkerNode, every time.Duration, now time.Time) time
 // register inserts a node seen for the first time and records why.
 func (r *Reconciler) register(ctx context.Context, n swarm.Node, reg Registration, now time.Time) (store.WorkerNode, bool) {
 	row, err := r.Store.RegisterWorkerNode(ctx, store.RegisterWorkerNodeParams{
-		SwarmNodeID: n.ID, Hostname: n.Description.Hostname, Role: string(n.Spec.Role),
+		SwarmNodeID: n.ID, Hostname: hostname(n), Role: string(n.Spec.Role),
 		Availability: string(n.Spec.Availability), State: string(n.Status.State), Address: n.Status.Addr,
 		Approved: reg.Approved, DesiredAvailability: string(reg.Desired), At: &now,
 	})
@@ -328,7 +329,7 @@ func (r *Reconciler) observe(ctx context.Context, row store.WorkerNode, n swarm.
 		labels = []byte("{}")
 	}
 	p := store.ObserveWorkerNodeParams{
-		SwarmNodeID: n.ID, Hostname: n.Description.Hostname, Role: string(n.Spec.Role),
+		SwarmNodeID: n.ID, Hostname: cmp.Or(n.Description.Hostname, row.Hostname), Role: string(n.Spec.Role),
 		Availability: string(n.Spec.Availability), State: string(n.Status.State), Address: n.Status.Addr,
 		EngineVersion: n.Description.Engine.EngineVersion, CpuMillis: n.Description.Resources.NanoCPUs / 1e6,
 		MemoryBytes: n.Description.Resources.MemoryBytes, Labels: labels, Message: msg, At: &now,
