@@ -184,7 +184,9 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 		return false
 	})
-	e.waitReady(a.ID, 60*time.Second)
+	if ready := e.waitReady(a.ID, 60*time.Second); ready.UpdatedReplicas != 2 {
+		t.Fatalf("updated replicas %d, want 2", ready.UpdatedReplicas)
+	}
 
 	// Loss: Swarm notices, then the loop within one health interval.
 	second.Stop(t)
