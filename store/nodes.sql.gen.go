@@ -127,30 +127,6 @@ func (q *Queries) GetWorkerNodeByIdent(ctx context.Context, ident string) (Worke
 	return i, err
 }
 
-const listAdminUserIDs = `-- name: ListAdminUserIDs :many
-SELECT id FROM paas_users WHERE is_admin ORDER BY id
-`
-
-func (q *Queries) ListAdminUserIDs(ctx context.Context) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, listAdminUserIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []uuid.UUID{}
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listNodeAlerts = `-- name: ListNodeAlerts :many
 SELECT swarm_node_id, kind, firing, notified, since, last_sent_at, updated_at FROM paas_node_alerts WHERE swarm_node_id = $1 ORDER BY kind
 `

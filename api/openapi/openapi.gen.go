@@ -306,6 +306,9 @@ type AppStatus struct {
 	// StatusSeq Orders status changes; the id of watch events.
 	StatusSeq int64 `json:"status_seq"`
 
+	// UpdatedReplicas Tasks running the current release.
+	UpdatedReplicas int `json:"updated_replicas"`
+
 	// Urls Where the app answers: https://<default host label>.<default_domain>
 	// once the app's Routed condition is True, then each custom domain
 	// the route loop routes.
@@ -557,6 +560,16 @@ type HealthCheck struct {
 	TimeoutSeconds     *int      `json:"timeout_seconds,omitempty"`
 }
 
+// JoinCommand defines model for JoinCommand.
+type JoinCommand struct {
+	// Command docker swarm join for a host with Docker already set up.
+	Command        string `json:"command"`
+	ManagerAddress string `json:"manager_address"`
+
+	// SetupCommand hack/setup-worker.sh, which prepares a Debian or Ubuntu host and joins it.
+	SetupCommand string `json:"setup_command"`
+}
+
 // LoginRequest defines model for LoginRequest.
 type LoginRequest struct {
 	Email    string `json:"email"`
@@ -790,6 +803,71 @@ type UserList struct {
 	NextCursor string `json:"next_cursor"`
 }
 
+// Worker A Swarm node. `approved`, `desired_availability` and
+// `remove_requested_at` are what admins declared; the rest is what the
+// node loop last observed.
+type Worker struct {
+	Address  string        `json:"address"`
+	Alerts   []WorkerAlert `json:"alerts"`
+	Approved bool          `json:"approved"`
+
+	// Availability The availability Swarm has now.
+	Availability string `json:"availability"`
+	CpuMillis    int64  `json:"cpu_millis"`
+
+	// CpuReservedMillis Sum of the reservations of the tasks running on the node.
+	CpuReservedMillis int64     `json:"cpu_reserved_millis"`
+	CreatedAt         time.Time `json:"created_at"`
+
+	// DesiredAvailability active, pause or drain.
+	DesiredAvailability string             `json:"desired_availability"`
+	EngineVersion       string             `json:"engine_version"`
+	HealthCheckedAt     *time.Time         `json:"health_checked_at,omitempty"`
+	Hostname            string             `json:"hostname"`
+	Id                  openapi_types.UUID `json:"id"`
+	Labels              map[string]string  `json:"labels"`
+	LastSeenAt          *time.Time         `json:"last_seen_at,omitempty"`
+	Leader              bool               `json:"leader"`
+
+	// ManagerReachability reachable, unreachable or unknown for a manager; empty for a worker.
+	ManagerReachability string `json:"manager_reachability"`
+	MemoryBytes         int64  `json:"memory_bytes"`
+	MemoryReservedBytes int64  `json:"memory_reserved_bytes"`
+
+	// Message What the node loop last had to say (a removal waiting, a refusal).
+	Message            string     `json:"message"`
+	RemoveRequestedAt  *time.Time `json:"remove_requested_at,omitempty"`
+	ResourcesCheckedAt *time.Time `json:"resources_checked_at,omitempty"`
+
+	// Role manager or worker.
+	Role string `json:"role"`
+
+	// State Swarm's node state: ready, down, disconnected or unknown.
+	State string `json:"state"`
+
+	// Status pending, active, draining, paused, down or removing.
+	Status       string    `json:"status"`
+	SwarmNodeId  string    `json:"swarm_node_id"`
+	TasksRunning int       `json:"tasks_running"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// WorkerAlert defines model for WorkerAlert.
+type WorkerAlert struct {
+	Firing bool `json:"firing"`
+
+	// Kind down, cpu or memory.
+	Kind       string     `json:"kind"`
+	LastSentAt *time.Time `json:"last_sent_at,omitempty"`
+	Since      *time.Time `json:"since,omitempty"`
+}
+
+// WorkerList defines model for WorkerList.
+type WorkerList struct {
+	Items      []Worker `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
 // AppPath defines model for AppPath.
 type AppPath = string
 
@@ -807,6 +885,9 @@ type LastEventID = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// NodePath defines model for NodePath.
+type NodePath = string
 
 // OrgHeader defines model for OrgHeader.
 type OrgHeader = string
@@ -931,6 +1012,15 @@ type AdminListSettingsParams struct {
 
 // AdminListUsersParams defines parameters for AdminListUsers.
 type AdminListUsersParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListWorkersParams defines parameters for AdminListWorkers.
+type AdminListWorkersParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1552,6 +1642,21 @@ type ServerInterface interface {
 	// AdminPatchUser Disable or enable a user
 	// (PATCH /api/admin/paas/users/{user})
 	AdminPatchUser(ctx echo.Context, user UserPath) error
+	// AdminListWorkers The Swarm's nodes as the node loop last saw them, by hostname
+	// (GET /api/admin/paas/workers)
+	AdminListWorkers(ctx echo.Context, params AdminListWorkersParams) error
+	// AdminWorkerJoinCommand The command that joins a new worker to the Swarm
+	// (GET /api/admin/paas/workers/join-command)
+	AdminWorkerJoinCommand(ctx echo.Context) error
+	// AdminRemoveWorker Remove a node
+	// (DELETE /api/admin/paas/workers/{node})
+	AdminRemoveWorker(ctx echo.Context, node NodePath) error
+	// AdminGetWorker One node, with its alerts
+	// (GET /api/admin/paas/workers/{node})
+	AdminGetWorker(ctx echo.Context, node NodePath) error
+	// AdminWorkerAction Approve, drain, pause or activate a node
+	// (POST /api/admin/paas/workers/{node}/{action})
+	AdminWorkerAction(ctx echo.Context, node NodePath, action string) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
@@ -2036,6 +2141,96 @@ func (w *ServerInterfaceWrapper) AdminPatchUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminPatchUser(ctx, user)
+	return err
+}
+
+// AdminListWorkers converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWorkers(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListWorkersParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWorkers(ctx, params)
+	return err
+}
+
+// AdminWorkerJoinCommand converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminWorkerJoinCommand(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminWorkerJoinCommand(ctx)
+	return err
+}
+
+// AdminRemoveWorker converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminRemoveWorker(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminRemoveWorker(ctx, node)
+	return err
+}
+
+// AdminGetWorker converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminGetWorker(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminGetWorker(ctx, node)
+	return err
+}
+
+// AdminWorkerAction converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminWorkerAction(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// ------------- Path parameter "action" -------------
+	var action string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "action", ctx.Param("action"), &action, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter action: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminWorkerAction(ctx, node, action)
 	return err
 }
 
@@ -3579,6 +3774,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminListSettings, options.OperationMiddlewares["adminListSettings"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminPutSettings, options.OperationMiddlewares["adminPutSettings"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/audit", wrapper.AdminListAudit, options.OperationMiddlewares["adminListAudit"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers", wrapper.AdminListWorkers, options.OperationMiddlewares["adminListWorkers"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers/join-command", wrapper.AdminWorkerJoinCommand, options.OperationMiddlewares["adminWorkerJoinCommand"]...)
+	router.DELETE(options.BaseURL+"/api/admin/paas/workers/:node", wrapper.AdminRemoveWorker, options.OperationMiddlewares["adminRemoveWorker"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers/:node", wrapper.AdminGetWorker, options.OperationMiddlewares["adminGetWorker"]...)
+	router.POST(options.BaseURL+"/api/admin/paas/workers/:node/:action", wrapper.AdminWorkerAction, options.OperationMiddlewares["adminWorkerAction"]...)
 
 }
 
@@ -3587,195 +3787,215 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37ctvIuSD+Kl08p8pkDkTJsmfOjFSp30+xPYlzPLaOpclkd+glWsBHsiOwG+lukGZcqtqn2QfbJ9nq",
-	"72uAAAmQIE1rfFH+yNgm+v7drx86kZqmSoK0pnP2oZNyzadgQePfLtL0ktuJ+2MMJtIitULJzlnnegKM",
-	"p+kjw0TMlGaST6HfCTrC/Zi6IUHH/VvnrMPTtBN0NPwzExrizpnVGQQdE01gyt3EdpG6z4zVQo47d3dB",
-	"51mmjdL1i4YS3tthhF+ETI2YnQBLNcyEygxL+Xi5jX9moBfLfdCYzualn0OaqMUUpG0+t4YEuIHi7DPQ",
-	"RijJZDa9Ad1wC3Ex8Y6X8VxNuZDNu4nx92IzE2Xshsegr3fcwitu7IsZSPvy+foe3oLJpsA4M1YDnzI+",
-	"sqCZnQjDwI1hIi72MgEeg17uxk18hDMfvXy+5WVeiamw68tf8jEwI/4FAXvMrGLfnZywbgwjniWWPT45",
-	"6TWBQ4Lzldec8vdimk07Z9+dnASdqZD0t8dBvhshLYxB43be6PFf6DS1r6L0mEvxL+7+yW2LR5YJybom",
-	"ycbumUTcO2cKR/CEjZRmnEU8SUCzubATpmR1jsYr/PvRJefm6E3p2y0X+UaP/xuvYm3jV9w9pGE1cwa4",
-	"xygRjk4wO+GWRVxKZZkBy2hThnXxLa9UpiPonSNq0k9sLqRpegmlx9u3XOykGRPK91Xgg7vwBlxQ1Tvb",
-	"BSMuE75hI2nCZRvK6L7bceFrdQvy5fN87ZpJLX4Rb5x3pPSU285ZJ8uE+3J9nV8M6OYDZgZ0cUCYcpE0",
-	"nNB9uNMJ79zHJlXSQM6ALqIIUusGO14lrSOhZx8cW0lEhI93/A/jtvahNO+/axh1zjr/drzkbsf0qzm+",
-	"SFNaqZalBYSAwhomYc5iMG7nzFhu4ZxpiJSMROKgPVJyBnoMTEkmbL9zF3T+xOM/cwtzvtiw21SrmwSm",
-	"/7Hbri9pVN3On6voFjSLRcwcRnJp5o4P0X7ewj8zMPY+90NMEpdlkcoS2taN+0ces+6UJw4AIWZ/vXrz",
-	"OmCZvJVqLtlIQBIHbK6VHDMHGAG74TErJJIeHumZkqNERL/jgWh9Q3DiaJy6+QdE9pEhIMFdvpCzg8Hr",
-	"Czn7G9dmA8w+MmzGteA3CRhc/ielb0Qcg7zPW3rtYC9J1Bxi1iVAZDyeChlU2aHJTAoyhjhwe2fIiB1o",
-	"RBOI6Y1fK/uTymR8v7tnJosm/jEds3ZPSzz5kVlhxo4F8EWieHyt1Cuux3Df4Hij4gUThqkZSlskA9Fd",
-	"0vaQUsXCDfmJiwTu9TJfjo5+5jaaIPeLGZfKTqCQlHGD10r9zOXCkydzn7u7YJpbJy942Jtzk8PfOXsL",
-	"Vi+OLlCKNXxh2HwCKMJZvWB8zAXKYl7icZsoDagRqfAVjBs/5yvy5ppUiYxX8sxOlBb/gvsG/xlPRMwi",
-	"DTFIK3hCpOQXmWoVgTGOuvwuUO6fJ2Y3mXUgLyTu9JyFoLXSJkQoM8y9IDERv3GTpanSFuKfIRb8Gq/7",
-	"/vf/yLBntOSR24I7gSOOTsJHLUmrzBJrdBd+l0MIiT+XL1HiQ81cqxS0FSQYRRq4hXjIbUWgi7mFIyum",
-	"sC7VBR14nwoNZtMYmSUJPTRJamtziLiFABl0Em7sMDObN7h1MZIiP6z/kGoYiff1wikKwI8MGwnt2PWE",
-	"ax5Z0CZAJIYkoS8M4ynXtl8r/i4F1t86eEDcSbFu5SpXDhuUn+ZdMTmxFbf3/E1fCZLKqu8qLEyrf9go",
-	"yubwcVcsxLXmC7y8paGkXpeoHBJXqw6q3Xwc/wzTG9AlsZLHxGZ4clk6yognBoKV06GuUPuiWhF12XTa",
-	"t+6b1Z3TlH6C2i2n6WHQJ4YE7EdCNMjZUEPsIDKuMWZoMCAt67rRPc95CimETfkCScdcCwv4A8l+IGes",
-	"ywdyJmAOOijkLmGs5lY58SURxgo57p2x0KQQ9UHOQjeDZBOOhhq9GMhbWJBQyyWDaWoXjiVk0B/I5XXc",
-	"KJUAlzuQgkYkLotUw5aTaTCWazuMVCZtrTHK/WwYN7cQo83CKDbiaJUrJhfSfv+0s27WCTrublqoj1fu",
-	"M/e55TYzbQbQh3dBJ0vjnQHPi03rx33mbsE/n6N00imjZBI1Vjm1ldCATDEvrvm41T1sIICrb7bc3Orb",
-	"+MssLqlCFyv3UMGsBgw+CLF0ev990Uk0nEeTHenjDvBH09/d1S9+5SdaoXpqOuWkVhU3tgZtq/dDJmOz",
-	"yQcQZcaqaWF7NgEzKHexLspkSkKuHJP8xv784pr1+/1jPzcZaVvvCEi5rr/X5vHLC5oAT+xkGE0gusWZ",
-	"kuTNqHP22+aL/wuOeoaD7t41EvvlMmLKSTFcUT8kw1+YhhFokBE4AVbIMeNMQ6qMsEovWDfl3BxZh1Rp",
-	"ejZ7HAykhrGj6Ys+vOfTNIF+pKbHFvj0mKfp/28m/PS778/6/X6vz17iCiI2AYvF2GlYA+lou8psdRku",
-	"Y3bDNTjV/WgC770w7f5Fw8hJNaz79PS0d07jie2Qlj/0+xFgmAHrGIx7eRxLCt/ygwoTKQlyCZcbjai5",
-	"+XR9pNK2YrX//rvvnny32W7vcBklfoST4suTWlZgVZoSk15lfas0AZ+5NLffHAFqUGBdkBt8K+C3XGmJ",
-	"au+akfqlTLPtUtcawBGeOvLClGRIiYWS50xNhXWIimqTYZbfomAhNPM+FLTaf0oq8myFdqC3JM5Jh2fn",
-	"KcgYoYsbdvnmqkI83NeGCfuJiUh11/8FC8N+uzj6n8N37v9Pjn4cvvsDy1K3+++fVrSOyzdvrxm8j5Is",
-	"hvicRCrjP338Pfsv8acSfDfTqNaUqUR3WqLbBSIbotp5/u4kd06Ap2As45EVM8LJjci4Ypf2U/1w8sOJ",
-	"G7Y/qtbP+/icccumytBuPcWY8vfDfCyuelA034Ca7Rj+6tVP0YWQorVMjZif65w57sI0TNUMDFOOlKJI",
-	"Z/Co/pH2xM0GxtWO488nKgH0+qnRGuM/Z1NhjGNlShZMxB0hDtCbQv8ax2ghLh+QRFglYQsWb9v6Fqze",
-	"qp/97qJCI8pu3XqOgw0fNmDW9q9LGNLwcRljapGjUJOq4PSrdsxHsptFxa+mZLKog2xvzW4v8D/Lh9TR",
-	"/yjTGqQdlgIzWj/vMkrkLYzaPbD3Iw7Ld79+12OQoMkh3aTskZpnCj3PafPtlNspGNMEZerGgJ5BPNy0",
-	"A4f+y99x+eW7sYQTo3Bapzz3Sqh7eCfzG8sTRztEAkxYFovRCLRpufF0wk2NHH2ZCwX0HPjHt5mU+Icr",
-	"gtqAkfMjYFdLr9Nzp27iV/1+LTvTNMuWx6LTDQ38c31vbzQGRPgL8G9GlyJi93ZzJPgYIdP2GjKd1CHR",
-	"BHRhDPK+X3PGJtam5uz4eJCdnDyJcqbuCDVL+A0k+O/Qr/w8JMJPPw2kcprJ0sr0VmXubQs8dM967YCd",
-	"7Egornl+4OeRCCFo3k6USumPXhNoK6itMGEChQqi1ANvzSPWIGFQJitLDKmlDv4BKu9eKw1ksbAvpKUI",
-	"myoRc3JUHWZBf9x319wnGwk6RvtkIgkYyFk/zWxA4hfZSuqglkdW6WFhYt3KMOj7zIBusL5tnWE/K6rl",
-	"ggC5nks3ccjqFpvRpIVZcbsYwPUYrB/d9OutkHELi5FbsHrV1acKcqioTlzeRJ3dLb/H7f4GB48HsZ8t",
-	"Afu+zGjPkHBecmPmSsf7+RxyVE79LPVyJcwrH0z5+1cgx3bSOfvPU9Qh8r/+sM1ftLbeyuy15ywklbU3",
-	"QueS1Vwa/GCIeNUa2zbxfA3c+zrXfloatkE61em3jqP0naDzk7vhTtD5hWJ2SodZJeDrpnkeLwJ2qdVY",
-	"A+oIjhGPNXfKgNJL/rzVIYe/luzK/hxl8l17abUXj7iTu9H2dGp5X6CQw5gvalj0m6mwPsYTXY8UPxkr",
-	"IE8wje+ziyLGaMpjyD0xA3lx+bI8zi/HppmxqLMzzhIxAndG/4WM3cws4Ra048LcD81do92np6dkoZsL",
-	"A71zN4MaC0kfBO45uGTFukvLIa69CNATRWSHcbkgjl5o90++/+5km3KfO4VKePb90wqePd4GBjjFhjdN",
-	"0/2eM9/aqqL+/PUViU5n7H/9xo/+dXL047uu/8PRuw8nwZMf7vJ/7/1//16HjTuY98nOV3tmP0/z0Slk",
-	"fL/T56p83Q3kv7Hu25+escePT5/QhZiAccsScAqAnauAuYfWkvvoZm9QJptxL3CQORdJHHGNiP/ykvE4",
-	"djRhuy++2F3z4cuxwh8HACXYfHz6wxbgDDpqLqEkfq2ZYOE9+WAxepZQ3K5HLeMstUqJSbLxJ4HLBhhz",
-	"yzVf82XC97xesiXWGdyCTpRmw6lIElE10NeSkFiYNOGLYaN/uWwI3D7dFKZKL4bTm+2fbghLEREMJyrT",
-	"yWI4FZFWplZo3WSSrH+NymEr91Te+cqZ6zfU/Ka/mMPHdQgzxFiE+vduvsnDyGK5hL1Z+CL5+SHWalus",
-	"1bqkl99XcxSWhff2nJmJmks07FFgrTBFlPqnDL/Kd1j36s8p5qA2Ouj3iGypWpMOG6OxxWJB9rP9ML/J",
-	"cN3aefK8Yn9dYRVp2vb69jNF8DgREj4Kb0ZCCjP5SOSrWl1bGDla3kqzWwF/GWowKplBvU68UXdUSXLD",
-	"o9uhGrX0IrQQfd9SYmUpukp/bLzduiLrXcloQfFm4+LPqHyOKFqezgjx0B3T4VCWgjbgFNR3m2O02qCq",
-	"h+xy+FTFeJnHFKw8U0nrXSq75bcoR13pUnzVEtCrELvVerREz0OYkErIfl8mpKqvZl9S34xISwj7WJhY",
-	"gkLxyBvIJiXyrssqE4huPxJp9qGlzXrjazc+EQbiM+ZUQH0UcQPs4urZy5cBSzO5iFQMaB+p0RtrVaFd",
-	"BCPMEahzmyxQ/UKvFV4aI8Q/96GvGHyLripMX+t3NlKXFYOPxDjMImplBlqMBMQBuUDioFhrvnSB2iKZ",
-	"eyC5jEuOE3KJnuXzsa6EGWiWajUD2QsGMp+fdd0k13+/Rr+cjjF1YqQy6dRuWpp1i4+LReKBtCr39PTy",
-	"zbEuzy/GzeDU9lQrNTpHoxUN7DWEddEaUcHRNtIEPPPfyiOKGT4SkHGSxdCb1T5qsjqELWC+hLElmAvK",
-	"yFg9Uf3WVmTXyiU204CD0GWiJvdGk9efvFaJeP76KodktF8ixGPirdUqyV3g5ZIHbUx5QwyspAfwDtB8",
-	"CnJ9djYYtQt7+N+v6+UAnmQ1a5aW/CMtSZZVXO+c8RuM+8cce4z1N2w+UfUB//22BvJGQ1meULqjjv+x",
-	"UbcHzHugjAdGCQ+9cx8+hHfPhPEOaUfG+51gW1yXO1ftLc1qdZIi82BdxsWMI/Q1GMunaXvm2dq3SX6N",
-	"3RfY0w2kIVXaCjkeepRLQG946yV2EM/vBJ1fuZbum3etCKoH3BqHTu1Ogk6earB682s31fjAh6CeBCn3",
-	"RTx/EpDEL3KpprpvDOOtK5JiJzm19Fn2GHGAwUO5uRCrZfjcoP5Pb97sBkcrh6GNLAfUHaQcJLdb1OSL",
-	"9zyyyYKqpIyYD3pkXXgPkSOi0547TOpO3f3L9fUl5hv4iCUKZnHQ1DtQaDNKrTOeDA0l+1ai0p98Xykm",
-	"UxuDmvpCGzX4h7HzlQkfb5+P0nBS0ELFe2/K4Y7K7J7j6+j/KzXe1yvVbF/e4NXfxxaMe2wwA7cw6TZb",
-	"SOt/Ga4Szj8B16C3k0uatzJLxSpad7afocbCltnJcAp2ouLyNv4xt2ikEMNVA2q9kbM9raTsUTMR6VU2",
-	"nfL6WBIsG7Nlol9MjR7t681UtxZUTll/M25TBzL8N4Jqo7m4fe4rXU07m2jN1ZDJKUcEr7rg6lvtQHRF",
-	"h+CW/rLvi12uA9zBzf27vF/uxV23JRTxLy1SEUrWfpyweMXlLHV3UakSVmttL6TbFsLoDU+4jGCTo3N9",
-	"0D4o1fJ9pvjSOx2h8Un3e6Z90nu3P60pRUYt32jlvGvP0Zxvuw0yDoHkFUi7L1R/MwPtVMJa0G4LoO7T",
-	"4c1iWASdNym8LeZa22HEUx4JWxcZnCQqwheqxkC02XEx1EcC3Cxs6y3uvNoea0gV7/btUAOPF/v4QWmp",
-	"6jT14RJ0gKD+4hsv9V1takfuYTDD06eTPcKU215OOZqlCj4+sr3tPBQav88F5wstJ3lXa+qZgcygIZr1",
-	"9OlkN6aBo56cxLuNssryZLchc54kYId7cLaVa1o95/oZVvbXtHbd7RYMYbgPEDlBcK8zrUrVTdvIlyBa",
-	"2lklqZVE6YIgrqPREorq7gCTLfcPWIoF1rNqI2wVn9Zuw2fn7RvidhgBaWsoXFsJaiVibkuU3MdHxq2a",
-	"gUUELMW6AbiJIzeACclwxFEmhTWs+5j9cvWc/ZE9PsH/9dqmTx1SNDtgPF6Qg8tuEpuDvENIagjB9yWh",
-	"+bq5O9dF+fJjRg8UGrp+o74A3ZZ0qpVcjJ+esf/84eQ/mS96x3wyUY1BlJJZWrIWmqb2YqlUX2uoLBm5",
-	"ay2uxjomWbtSUl8o/HoC1VKjrIt/PYL3EUAMcX4ZVI2mftph4d5rU0xqNTKkYl21CWx0payGef/y9mVe",
-	"JsZOgN0KiXmkftPeoJ9nfZrbRcolJP0YZnllQ3OMZRORSR8VQU6tPIm02+JEtZid2SsqAWP248i+gEx7",
-	"EPHL+USJLXmjxex1ey/HnR2mZhLI2fAWFma3UZ9NrYHG2gLbwph81Fqp4g0VwqkvfFPcUu2jeKPaatgO",
-	"t4wzMn2gYzhWTkBwgkFZCj2jRAqDQS70tSH/8UA6cZSCX4DH6EqmmiznLPcoUzVO8irbiUM5SAzgGJzD",
-	"DKRU9EP36cmTXoA/GQCqxefOROlbpSp6Pu85t7Dj9gojTifo0Mq1lva3PsBvP8QqRaFt6WlQfsp8VN3T",
-	"XEU8gf0207b+0spuimG12yHcXkfdCTfDhniMXyeABar4MmjAV8zrCotwdQP0er1+bfHDW1jU2wcBcw6b",
-	"hJW9yv/VH+F1llDniGLJvAgX8vHd4pnccfKVyocISpe4VSStUOTd4GLP6yyupv3pNmz8EOJ0Doz3JVH/",
-	"Yg7luCqrxDX1oaybpVpXlOVDUCJxSv8ZEuJSCelyHbl6RNqQOtQyNHefDKM61W7FL1bMW7qarW4y9xyH",
-	"ACPybt4LDCGWRZkWdnHlVqft3qAj+iKrawFy4bOF//rrNaYKO5XdYMjuMlW5G6acm+H//d//J0QKigfD",
-	"tyEPd7ENJ7JS+WwhR6pebscYDje3GjGcNw777JlvRhNDlDgoq3TqYF3H5QNfyw7lkmAgQc6C3LZgqJ6G",
-	"b1PjJvfiMRgmbOAZPROWWcUulbFjDSg2DKQvssK4ZUpG0Gdv67qC+K4cV3Oup9QixAsdTiZi8wm3WCBl",
-	"wXz5EifGYBEVilAJSdgO+wM5kH/AVhnuCyP5LQwjbuCckU6FKFZodGFTTfNwIJnPKacYoKMEZpAsi6gn",
-	"wlAE4lJNwEjgTKPs8gfmgMGhdeQlrPDCV6r3f6fYBbYW3hgGbF4UqSHoEIZxt58lHHVDrOt3zFNxzDM7",
-	"Ocafwl4TgLnRa2OosHcY5GUD8bgEiGEPz/ACAwVDHOL+/fgPoQ+05pE1TEgjYljrvlQKRnTr3kCi5Ngw",
-	"qwLf4MCHb4c1nZPCvAVSV1GjhlDpMT4GtkEqtTdh3DDO8g5RXDIR99lFHgSJAbDLlRlQDJSbaG27GDDJ",
-	"p8CkktBnbxDTsWQUleWs2Gt9Jp6b6OnJ0yCf2O1GYMjYougsgynMeI90g0gfi3sUBsGnnlf4sl5urKOP",
-	"BLUpHwvpyKl/KdSxQ0ST0Ld4I/SkLT4ybpPVDnDCeCHbvxLG82MbOFxKyfFRImYQe5G+i3WXAl94KXAA",
-	"aHq4lyuHg/roCqRlGNBHba7cippanNEeKz3LQhLqExGBJG+hb3x0kfJoAuy0f0J1gzyhc7r5fD7vc/y5",
-	"r/T42I81x69ePnvx+urFkRuztBB0rm4Xl06VZ5ecXzn4L2WKnHUe90/oc5WC5KnonHWe9E/6TzoUVYak",
-	"fPWpcmfoGJBNOSaFkPAydpzGfede6IJs9+V+gL+t5zkkC8rmXMliRxWru+zA1dvQ+6tl37J6frnc3jE1",
-	"iGvxoW8v6HTlSq+p05OTQ/aYQjGgtvuIA0+HjO6WsFXFU1q5bsJih8elXk445PH2IZVmIjjoyfZBy95B",
-	"OOLp9hFFux6UJfIomw7RWp6meegpmu2SxDeUU0kMjuMIbTBTl48diBEAdt65qdYAN4vJsrcFcvGzfUEX",
-	"JBU0PjT0Ni3ve6mVlm1cDqtGdXZq5PahaaKvDd+KIlcbMc7f8leMdFiU3V2GY21YdHVHJFtzKW9Gtjcr",
-	"rt8VpPuSYGgtBmojKFXu6bMGqAp8VN4rcIKrjzJbBY2gkyrT9PLrpXZ8l0cw9k8qXhzsTZpr+txVtV2r",
-	"M7hbA47HnwQ4mro9rfWI+5xJzI/bRxStFt2Axy2WWO2Jh+O+a3OemlZdbvDpaZvB5QZlVWh/ltcoq7xN",
-	"UHTeTZYNb3KD/K4k8vhD+a93mynmn8GuIM1u9HKtEe69EcQdYP6z55FvVvRlJINLce/jgeDYe5y2s08f",
-	"nX4AQPjCBLZSPsFGNutvEp/Idxr+amU3DwyoGlYp1q78uWjTdigKc3jOvtZJrhVDPzQANpG1aZE18nXB",
-	"2zfD+S/iGNvYVYou+ioXK7KAzlunCWuYz6M5EAM4/uDWfRnfkV8DK3fXY+xbbIRxMKQNPjS1Y//I1vDr",
-	"POFpXa1f7PnxjaNOBR7pShgnQBxpNV0DRWqa7YAQjdgokPZawmIp86VZ4CjyYz6lzJiv0SQv+t/7v4/6",
-	"S000ApbHnXuXHMaZ15kp211/mvA2tpJL/OyLtpEUUccbhTa8j2DZPgrNT1+OjYQM1+4QQd75Smkmld3P",
-	"THJJwW+fzjxSrsV7z2YRih6vR3XqFvZgBvl8zCDMx2G2JWnHH9x/tgsvVEvVw/lu1M1nBNRaMp7WtX7D",
-	"qq39r1VMoPP5l2JSofssM2BY9+nJj8ua/ecsBiRN2FPVIs8CHvdqKdRGe9TBX+3kvonLF2FvIm5S2Jl8",
-	"jFkNN8mzY2peCzNnDvFeh2dEy8SeO8qhLubB/oZHeKz/2H/OezUNfPFMbVeC9WUyNVLaPanslvpoUswQ",
-	"BkAJw8R0mlk3vqUuVU5E2SzP5wkvX7ZIXw5+3ijV5xeDZOwWFl+OQH+Zh6TlRzgvBc37hrwUqOwrFNZS",
-	"5qwmq4xUhUQYC3E+uwO6vK6rkBidh62IKOoiIF1COtjss4uBLI1abgpLIHJzC3FQVKLlCdYzYHNucBL/",
-	"78a9xUBi0x8hWTg0EGmwYcBCqt6Ef8qrXoVuZDi8hYWPXavjM1kZtD8Ju1jPFrtnGr8F6h2pz4Elf8wc",
-	"7rELdZ4tsgZHOQz1Pncu8UUS/SuwtUhctBsGGelF6rCRW+yZ3I7oF0URNlP8X8w+zrrPitwXGQobaT3e",
-	"x5dD4PFdlj7C/ew0v1DxuE9npymXq7hnO42vlldL59xbP9hpPis7ja9j2JZwkZsJ7TSF/riK2UWulg84",
-	"xfwKioDPG/9RVmyRYlFJ3hrIwmch4b0tWhWiQCN9AWafWtNnz3ExJ9XwxChqSGgnMJDlxZkBYzADYaQ0",
-	"GysVnzOQ+bgxF3LZ9N6JOReXLweSdtZnF3IlFy3iUiqbH9MNgGTULOLk5WN2JuZu0KdVpVcr29yzZPTF",
-	"k4oHh3gdbXnuEUNpQrI2ZKbIw0LK4vnnCmGxFqapz+fB/B2IsYRPhOl5eWtH1n18wjibCplZ6Dk6EyDW",
-	"KwkDiTybfKJOL/JDkJ1zdsOjWzUa5T1Ts5sE8uR6Hk3yDLWBVCPGmbEa+O05ehkZCDsBHZQSiJyO9fT0",
-	"Rxr+FqxeHF2MLOg6MkHn/jQoXqmEfM/oXapwXCsBlvjB/WL6l4JVblQLinGt1M9c5l3VTCXPtnP227uK",
-	"w/G9j0AhTHBcONfXfd/g0quw7l9/va7YsjI7WcVaSnquVWbGYH+GzieNrGpiH5TKuK/Zfi3PwWdGuuta",
-	"rf9httxPuWx4PWF7DUBCC/M1kJZP0uVsrpUcE7XyycDYUlkOZLja/zs8Z+MMjIEqjeS5COb+NXBkqddn",
-	"105GymFB5iVIKq/vgxQwjMQHL6hbyL9cykjsJrMUYiKBTfltXjjI07PzFbLImYQ5LZRPMPIJq/7Vamhk",
-	"VGnP/ql0p9oe8J8Z1Swuj14p70gCXCcCkM2xCTcMyyU+kNVDk9VVn8ASah+ZAm0D5ttnIa3APOhCAXGI",
-	"RJrFFrrhP2qirYkwNu8j+4XbifJjbLcV0Z1UEzrvEcYb2IJ7+bWqASbvnUZ1IchSjj1qaxhqk8mISoAU",
-	"7YI/pcUoX+R3shqtdkZuYOt4tQFJ1Q653H0+ELkdonLW4PS8uEd0C/nuyRG0ok7HH/C/W6KO6d9LULwb",
-	"rcJRL5/vELrzFgWV+w4K3j9qg/ab9xiqsJQlPWl+EF+QoZ9jXJMs/iYFSVUdPoqUbyr+uVrwpxaJ/T5Y",
-	"rKJsCtIh8AaN5XoiTPEpOsT+evXmdek2pmB56Ta2F55IGmtObA9+/wtWWGnDOd/o8X9jLvxDQYkvM7e9",
-	"ptAIGopWA6ocJJVZePXKKAycjMzGsnDK3w+xSnkKeqj0OMS6jqxaINabrTgWhYoyawZSU+VQ9jiozlWu",
-	"Ze6mnKhMuzlPf1yds1atIt6fpveFC+8+qQyTpr+T+OJusIHa8TQtufGJ3VLBLcdwL72mkEkrEsaxBynV",
-	"98IyUX0qZRp7l/GLaz6ur1tGlbx8tZ6A/TNTFFyyoexG55Vq6oj6y9tXOSfiCBvN09w9mOi/Ia33ua+A",
-	"RzYcgo0VQrjGh48/8DRdERCr4PYz17cmhzZGX1HT6NzkdXpy6jAH5VPDsLsDCzGCWchx6LGHbE4F/ky4",
-	"YZrSwwjpQM9EBAH1bI2F4WkKXJs+ewspcJubrZzs5VBzwvU0AYM4WCvQ7kE1L9K0bQ71xxDYCpU7vTcq",
-	"J9Wc5Y/yFQsHeeS8RHDtcrOQ0UQrqTKTLHp1okGTRP6lgNDJPYHQJ2R3d18tOL6RHv0aQ/4LCbU+YsNd",
-	"6I2KF2ScL0U3l2QARiqd+5f5RLifZLJgoUkhCtmULwbyBvLoxTMWfhh03E+Dzhn7MChqaru/PgnYoANy",
-	"5n968+q5+5PMkuTu7i7ss9D9MXTy7hQ7sHN2CwvWDcsF3cMAE66xnLoWGHDtjl2EcHAWw4hniR3Ibpgv",
-	"HjrROXTMNGQ/nPxwErDQF48P2W/v3E8JlyGe14+mqq39gfwVyzG+HB397G7ljA06VHnUwx/VHh10aDC1",
-	"DkcMASpFScng3ObwOpDdp49Plxk2vXM0aKnMYjlYx8C8Hwjn8nVX8V2w/qcGqxdCjgeyqERpwRTT18n5",
-	"+JyfJ7XJ88cJ75cZ5Pl1b8TqT1UxAk990BST0pT36k7aTHAZH1nwvjd0aDxQ4E+oKbQQ2i9RgCUD20/U",
-	"OeVbda2RfPXIYKv4vJ40Fqcus6gu1qN+8sP3vdaqyHHJZrLRSPi89N1nSTi/JLPi8jK3Wxe9seurr56J",
-	"4J0ftrGEZv7BBivjFdhCgX5kqAr9+apCHGX+Ix9WSwZFDIYTts/qLJW11sV+gxlx+cKfq1JzeEmBzryT",
-	"1bEFVb1I04sogtTmkPlgX/tW7GsOnLx5Le9xVUMHWnC24w/Lv9xtcgveD9ouV/mCrRelq2qQqf0bfcWM",
-	"640sTlkyOXhFgMnMlxU7ANAeJ2pDbnQFcl+psflGoNfCe3ucJlyswO2aulUHnokaf+UylVZJojKsSY61",
-	"s8vQyinQZUfoVFMnEJXgcCUvm0cTRh89MiycgRYjT12wZ4gTuK7/fo2CmI7JEJRqtG1hnlKlLpt7Z60S",
-	"GjVRxko+BfIZhpj1G5ajdNC0NJB2ogyw+URhNxayP+VmOyz0ZpXvNmhqncCo6vhTPqg5H8si8CK3qzge",
-	"rL4JDSfKjFXT/MjINXLYLuFijmjNWs51CSkcHuRttMhXKJWe8kQY7Ler5k7hQax/+fz1BeJJmslFpGII",
-	"mFTMai4w/S9WttdnL23eySlMySUfnjFSa1YwGFtpFW2CVhHebc14FyM3tz6nAq3WA+m7SPX7/WMctQh7",
-	"5xhsx2gS397O4S12ijKol10UZx7IUlcmRWZ/JsgGPJ+opFpQkOo4UXkHSVHIPE0HcsJ927GJiCYYoloh",
-	"QROVxO6D3jnjy9vOZEx2woEMvXl8SA8WlotR+BRO1n16eup7lXo3mVuVWzZVxg4k6Zb03qhX8jQNc/ig",
-	"fbcOXiGE+3Y0zmelU/9O0S7+yhtkDHrGgHk8WrEotwo6ifM3fbAmf4W1kqv8IC+VXA0mWTKDLXLZ8Qf6",
-	"w8YAExIMM+sEYJUyY1Vq8B8oSeO8Im5hdzkNQLRbUl+pvAFjQyzIpydCtMK9ax8PJZd3KrlcheyijkET",
-	"bDdHhny1AHVyr1zoK7fDVMFtGa1RMsxsFLTb0lYvrjansL5F0diU0z5Zl0TjxdD/A7YyDnurcX05aT0n",
-	"wdqfBel0otStYVm6qkMvu+NT2mlmI+Wk427eyTZgYcKNHWLDWfc3FMD9BjD3lURyhqkFkoqgDWT5M/dT",
-	"wsk5ziWrPUudUErffbXoe3rPQiS6fctQRSDwwH4qUlVV0axK0Y9MGXWkmu9ECUDONllgX8jZlxPAuPlu",
-	"3VG+AVsMyJnQSk5B2iJ6zgQsBl/MrgQd7u0by1H+LR+L7Zq9EQKjCKmUE8mI7Z3KuaFiYSdOKKdopJrY",
-	"6zT7nIHu8Or+Czn7G9dmh7CxbwvMH1zKW1zKbyFNeAR5mYga9K+m+lSxfwNfOIb37pyN7IF+/qI4xCHc",
-	"bLGyIGfoaArQSBv+14v/8cdBB903g07IEiEB61bl9x8wg/DyTfgCCp7DuJO9i7tiXTF18EL1why76O0E",
-	"jDS6WUN5JSQYegvvSOuWWnOGBKxs+XMvYOG/hSxSU2RUTucYyJuEy1t8QHOeV+Gd8gW7AV8v7IjiYFmX",
-	"OvgPBlgSeTAYdPx/B+FAgol4CgZj1o2Q49KwRFjQPOn1WS1/xYviGgbyFlLLMpmAMQxD3HkEf3RMoVYp",
-	"ocv5PFGxoXG4P1PFBuwdD52zEU/MMtv8RqkEsI7+Rh68A0Y/8NkHPrsrn72CkkBNpr8SeduJln24hUWL",
-	"ihokGn4UStd07ruFxca2fbu3738wRt8Drh1CUEQjthNZ6qTE9hA8Wwmsr77YX6/evK6GOgc5IyvbeTjG",
-	"vxoWItnGOY+w5uY0PENLYV4JGH9iXS7jZWlg4NYH/5RqBUmYs8ipoz0mzEDSZBBXikk5oeTq6gULcdYz",
-	"mjwMmAaTTVE0cdMNZPiKG3v0Anf18nnYFFVzkaYvZt9O+kCLKbmxeCMvn39a5wAu4qNwgs4aDO0o09Mj",
-	"fnVE5uNpxq8TblfSDAyLRby021aVyjmmwDXTjpWIz+orXCboLi4Uq0KRStQY/1IQknCkkkTNSSA+o2ic",
-	"q6sXwQC7oeTIbWysMkttSpb/BFqHbOpkg7Gf3c/sSwwMpK83HAsTKSkhsqYO/ym9+1MHpu6P/HXqUeGw",
-	"BBnnVgF3ud08I/bxyUmQh/G4v5ycnLOQJ0mI9mdfQlRI6PU7Qa1Yb6lnwkZxorqzNzKhOY1TliIMx5KY",
-	"APz2p2fsyZMnPzIrplhtmrM/KxZn9AiMjxXrho9PpmHjbnDCbdupG0jwtZty0jCV27yxfIr1qHbVdbab",
-	"MNpTvWB/m8crj4DmQQ7bi6YGne/apAX9icd/5hbmfNFoXvFFThzWmoDw+bmKbish+duIsAYMhSzbUqqk",
-	"zX/wRRVAeUi4+hi/olYJBsv6l3e8odKHo33urZvphke3zZa6ZyoVUKRFoufdCCVDB92Sp2ai0FjIxxAw",
-	"X8EhYKnSNqDWlwNJtSLIGRo4ZabHhFyGmeUpxesd086JwZdyJlF02ClxMo9urc2crJET8gv5jLHp8F6t",
-	"t/7QD4mTD9a3AxkvsPYLYikiN9oD5AxrVcqiOrrH3d0ygEzEE2jmhvjzN4W9V+7ED6j7gLprBnBkkpgC",
-	"SmUcqPQS6+Yqo/V9jR8Z5phk/sEOtTu2iKYPgum3IJheoRDKMZA/hZgi9McUcdkajlS6CYxU+gBFXz0U",
-	"qXSZKPsv0KqgWJRy6/9GXgMmDLuF1G6jVY68bS4rdIlfPBQfb2qIvz15Fu84cAoeT3+PRiD3HT5zEWHr",
-	"4dpjl8Ax4pYnapzBKkzO88KPtXb1K9Az0EdXIC3zng6GWe3eCv7IsFDERTI7adA+1H5o4J9Orc0N6JjI",
-	"GXGtnQrPJbtI0/PCuu4r+4aMU5lYiC/StM9+peKHa141EubRcpkn51I3PrQ85DUSMd3BUvx+bsVfyAji",
-	"kMoqsuqsZ+x1iJWE1ybE5Fj0I+I+hZI9NsfUel+um2JSY18z77XP8l1ddCDFiL12l6WSOE8foKqSNKth",
-	"xookYRqm4CQliFn39CmbqEybXsCEHcjy5vL5NRiwIeuOlB6DXe6Z3Uo1l5RWsXSLDmTpfvC3lX1iFgQ2",
-	"eydbtmGXytixBjOQUtkipdn02bM8BqobnrFUyHHYY7cAqfeGkA8ELe6JmEGdjWPuy09+TlSv7Ilcczr8",
-	"SuVPfYo1VlroLmurNvoTthVLP7jNvr6bPA588Fauh+gUtGSJzib3c9W0e2Ddq6sXvTrLebVfyYfODXAN",
-	"+iKzk87Zb+/cOxskqgTjmU46Z51j5Jx+qvUM1VKXk/4SorC5SY27To2FDEqtYnL0F7quF1VpQuwdsz6h",
-	"Q86zvFdVChHrxmCcRo+3BUFe25fdLHy/VUMkx19mV93giePKlyWvcK9fQRNTtwe5UhHvjM0n3FL3Vc1l",
-	"wCZq7ijWnDrByJjlxlNfEKFfjh/0dp0N69TmQpwTYPhq8FMy/vJlYadiBcAIv8bJq0UvzooctlQrNUID",
-	"Oo8mdIr5BLA8g0Ahs6gFQQfMMDK4WDVP2VlfmaDb+FaNPDZUrJlbNuFpChKrRnB85yoGBOUigRS9g826",
-	"y2BDkL++KMqyhCwRl0xnkilZGrcUSWrH2pHS03J7baEkXZWagZ4JmAee05XRMyiYWmZAB7lc5OtQmBwX",
-	"GM9iYanm0RL2sPPw3bu7/xcAAP//",
+	"7H3rctvI1eCrdPFLlcl8ECXLnsmMVKldje1JPPHY+iw5k92hP6IFHJIdgd2Y7gZpxlHVPs0+2D7JVp/T",
+	"AAES4M2UxrKVHxmL6HufW5/rx1akxqmSIK1pnXxspVzzMVjQ+NdZmp5zO3L/jMFEWqRWKNk6aV2OgPE0",
+	"fWSYiJnSTPIxdFtBS7iPqesStNxvrZMWT9NW0NLwWyY0xK0TqzMIWiYawZi7ge0sdc2M1UIOWzc3QetZ",
+	"po3S9ZOGEj7YfoQtQqYGzI6ApRomQmWGpXw4X8ZvGejZfB3Up7V66ueQJmo2Bmmb960hAW6g2PsEtBFK",
+	"MpmNr0A3nEJcDLzlYTxXYy5k82pi/F4sZqSMXXEZ1HrLJbzixr6YgLQvny+v4S2YbAyMM2M18DHjAwua",
+	"2ZEwDFwfJuJiLSPgMej5atzABzjywcvna27mlRgLuzz9OR8CM+JfELDHzCr2zdERa8cw4Fli2eOjo04T",
+	"OCQ4XnnOMf8gxtm4dfLN0VHQGgtJfz0O8tUIaWEIGpfzWsXQfClSxQ4+LqZcj5mIA6bVdLMLcj23vJ43",
+	"evhXOtjatSg95FL8i7uf3AnxyDIhWdsk2dAtSMSdU6awB0/YQGnGWcSTBDSbCjtiSlbHaLzNfxycc24O",
+	"3pTattau/L/wVpYWfsEdTBlWM2aAa4wS4UgWsyNuWcSlVJYZsIwWZVgbwepCZTqCzilSCfrEpkKaJqBQ",
+	"erh+ycVKmu+/fF4FaroDb7h1VT2zbW7/POErFpImXG5CpF27LSe+VNcgXz7P564Z1GKLeOW4A6XH3LZO",
+	"WlkmXMvled4Z0M0bzAzoYoMw5iJp2KFruNUOb1xjkyppIOeFZ1EEqXWdHduU1lHzk4+OwyUiwss7/Kdx",
+	"S/tYGvcPGgatk9Z/HM4Z7SF9NYdnaUoz1XLXgBBQWMMkTFkMxq2cGcstnDINkZKRSBy0R0pOQA+BKcmE",
+	"7bZugtYPPP4LtzDlsxWrTbW6SmD8n9ut+px61a38uYquQbNYxMxhJJdm6lgirect/JaBsXe5HuLXOC2L",
+	"VJbQsq7cjzxm7TFPHABCzH66ePM6YJm8lmoq2UBAEgdsqpUcMgcYAbviMSuEow5u6ZmSg0REv+OGaH5D",
+	"cOJonLr6J0T2kSEgwVW+kJO9wesLOfk712YFzD4ybMK14FcJGJz+R6WvRByDvMtTeu1gL0nUFGLWJkBk",
+	"PB4LGVTZoclMCjKGOHBrZygTONCIRhDTHb9W9keVyfhuV89MFo38ZTpm7a6WePIjs8CMHQvgs0Tx+FKp",
+	"V1wP4a7B8UrFMyYMUxMU/Egco7Ok5SGlioXr8iMXCdzpYb4cHPzMbTRC7hczLpUdQSG04wIvlfqZy5kn",
+	"T+YuV3fGNLdOXvCwN+Umh79T9hasnh2coUBt+Myw6QhQhLN6xviQC5TFvMTjFlHqUCNS4S0Y13/KF0Tf",
+	"JQEXGa/kmR0pLf4Fdw3+E56ImEUaYpBW8IRIyTuZahWBMY66/C5Q7q8nZleZdSAvJK70lIWgtdImRCgz",
+	"zN0gMRG/cJOlqdIW4p8hFvwSj/vu1//IsGc05YFbgtuBI45OwscHm1aZJdboDvwmhxASf85fosSHSgKt",
+	"UtBWkGAUaeAW4j63FYEu5hYOrBjDslQXtOBDKjSYVX1kliR00SSpLY0h4g0EyKCVcGP7mVm9wLWTkRT5",
+	"cflDqmEgPtQLpygAPzJsILRj1yOueWRBmwCRGJKEWhjGU65tt1b8nQusv7Zwg7iSYt7KUS5sNihfzfti",
+	"cGIrbu35nb4SJJVV71VYGFf/sVKUzeHjppiIa81neHhznU39W6KySZyt2ql28XH8M4yvQJfESh4Tm+HJ",
+	"eWkrA54YCBZ2h2+F2hvViqjLqt2+dW0WV05D+gFql5ym+0GfGBKwnwjRICd9DbGDyLhGr6LBgLSs7Xp3",
+	"POcppBA25jMkHVMtLOAHkv1ATlib9+REwBR0UMhdwljNrXLiSyKMFXLYOWGhSSHqgpyEbgTJRhx1RnrW",
+	"k9cwI6GWSwbj1M4cS8ig25Pz47hSKgEutyAFjUhcFqn6Gw6mwViubT9SmbS1ejH32TBuriFGnYVRbMBR",
+	"QVgMLqT99mlrWcMUtNzZbPB8vHDNXHPLbWY26UANb4JWlsZbA54Xm5a3+8ydgr8+R+mke4ySdtZY5Z6t",
+	"hAakinlxyYcbncMKArh4Z/PFLd6NP8zikCp0sXIOFcxqwOC9EEv37r8rOok6/Gi0JX3cAv5o+Jub+skv",
+	"/EALVE+Nx5yeVcWJLUHb4vmQ9tqsMkdEmbFqXGhZTcAMyl2sjTKZkpA/jkl+Y395ccm63e6hH5v0xRuv",
+	"COhxXX+uzf3nBzQCnthRPxpBdI0jJcmbQevk19UH/1fs9Qw73bxvJPbzacSY08Nw4fkhGX5hGgagQUbg",
+	"BFghh4wzDakywio9Y+2Uc3NgHVKl6cnkcdCTGoaOps+68IGP0wS6kRofWuDjQ56m/9OM+PE33550u91O",
+	"l73EGURsAhaLoXth9aSj7Sqz1Wm4jNkV1+Ce7gcj+OCFafeLhoGTalj76fFx55T6E9uhV37fr0eAYQas",
+	"YzDu5rEvPfjmDSpMpCTIJVyuVKLm6tPlnkrbigHh22++efLNahOCw2WU+BFOipZHtazAqjQlJr3I+hZp",
+	"Al5zaWy/OALUoMC6IFf4VsBvPtMc1d43I/VLmWbrpa4lgCM8deSFKcmQEgslT5kaC+sQFZ9Nhll+jYKF",
+	"0Mybc1Brf5tU5NkC7UBrSZyTDs/OU5AxQhc37PzNRYV4uNaGCXvLRKS66r/BzLBfzw7+d/+9+/+jg+/7",
+	"7//IstSt/tunlVfH+Zu3lww+REkWQ3xKIpXxTR9/y/4mfijBdzON2pgylejOhuh2hsiGqHaa3zvJnSPg",
+	"KRjLeGTFhHByJTIu6KX9UN8dfXfkuu2OqvXjPj5l3LKxMrRaTzHG/EM/74uz7hXNV6DmZgx/8ejHaEJI",
+	"UVumBsyPdcocd2EaxmoChilHSlGkM7hVf0k74mYD49qM409HKgG0+qnBEuM/ZWNhjGNlShZMxG0hDtCa",
+	"Qr/GMWqIyxskEVZJWIPF65a+BqvXvs9+d1GhEWXXLj3HwYaGDZi1vnUJQxoalzGmFjmKZ1IVnH7RjvlI",
+	"djWr2NWUTGZ1kO212ZsL/M/yLnX0P8q0Bmn7JR+Rja937rDyFgabXbC3I/bLZ7981kOQoMkg3fTYo2ee",
+	"Kd557jW/2eN2DMY0QZm6MqAnEPdXrcCh//w7Tj+/N5ZwYhTu1SlP/SPUXbyT+Y3liaMdIgEmLIvFYADa",
+	"bLjwdMRNjRx9ngsFdB34z7eZlPiPC4LagJHxI2AXc6vTc/fcxFbdbi070zTKmsui3fUN/La8tjcaHSL8",
+	"Afg7o0MRsbu7KRJ8dNbZ9BjyJ3MzY7zk5towv3ri4ATluftUt35gndRh5wh0oWXyRmVzwkbWpubk8LCX",
+	"HR09iXJpwXEAlvArSPB36FY+94mj0KeeVO7JM1dfvVWZA5oCwR28XDosIgUVyoGe0fhxJIIe6s0TpVL6",
+	"p39ibCoBLnB3grEKBtZjRQ101FxNDcIHZRI2x8ZaSuTvpAJjtZJHFgv7Qlry5qkSTCez1WExdIddd/Jd",
+	"0segEbZLGwgYyEk3zWxAoh7pZeowhEdW6X6hzl3LnKh9ZkA3aPrWjrCbxtZyQbBdLxE0cePqEptRcgMV",
+	"5nqRg+shWN+76eu1kPEG2ik3YfWoq1cV5FBRHbi8iDodX36O620bDh73oqubA/ZdqeyeIZE+58ZMlY53",
+	"s2/kqJz6UeplWJhWGoz5h1cgh3bUOvnTMb5X8j+/W2ebWppvYfTafRZS0dIdoSHLai4NNugjXm2Mbavk",
+	"Cw3c21WXPs2V6CDdM+3XliP+raD1ozvhVtB6R/5Bpc0s0vRlMwCPZwE712qoAd8jjukPNXcPD6XnssBa",
+	"4x9+Lemw/T7K5Lv20GoPHnEnN9ntaEDzdkch+zGf1XDtN2NhvT8pmjnJVzNWQFZn6t9lZ4U/05jHkFt9",
+	"evLs/GW5n5+OjTNjUT/AOEvEANwefQsZu5FZwi1ox5i575qbYdtPj49JGzgVBjqnbgQ1FJIaBO46uGTF",
+	"vHMtJc49C9DqRWSHcTkjJl9oEp58+83ROkVCboAq4dm3Tyt49ngdGOAQK+40TXe7znxpi0qB568vSJo6",
+	"Yf/9Kz/419HB9+/b/h8H7z8eBU++u8l/7/yPP9Rh4xamBNIp1u7Zj9O8dfKU3233udqg7gTyb6z99sdn",
+	"7PHj4yd0ICZg3DInzFpmpypg7qK15N6T2iuvST/dCRxkTkUSR1wj4r88ZzyOHU1Yb/cvVte8+bJf8qcB",
+	"QAk2Hx9/twY4g5aaSiiJX0vqXvhA9l701CUUt8se0jhK7QPIJNnwVuCyAcbcdM3HfJ7wHY+X9JZ1yr2g",
+	"FaVZfyySRFSNAbUkJBYmTfis32jLLisd1w83hrHSs/74an3TFS4wIoL+SGU6mfXHItLK1Aqtq9Sf9bdR",
+	"2WzlnMorX9hz/YKa7/Sd2b8PiTB99Huov+/mk9yPLJZL2KuFL5KfH/y61vl1LUt6+Xk1e3xZ+GBPmRmp",
+	"qUQlIjnxClN4xN+mq1e+wrpbf07+DbWeSL+HF01Vc7Vff5A1GgvS1e2G+U1K8o0NNc8rut4FVpGmmx7f",
+	"bqoIHidCwifhzUBIYUafiHxVDe8GSo4NT6XZhIFf+hqMSiZQ/yZe+XZUSXLFo+u+GmxosdhA9H1LCtGS",
+	"J5f+VN++5YesN1ujBsWrqIt/4+NzQJ75tEeI+26bDoeyFLQB90B9v9ofbBNU9ZBddtWq6DNz/4WFayq9",
+	"eueP3fJdlD28dMmXaw7oVYhdqz2ao+c+VEglZL8rFVLVLrQrqW9GpDmEfSpMzEGhuOQVZJPil5dllRFE",
+	"15+INLvQ0uZ342vXPxEG4hPmnoD6IOIG2NnFs5cvA5ZmchapGFA/UvNurH0KbSMYYTxCnSVlhs8vtJDh",
+	"oTFC/FPvZouOvmgWw1C5bmsldVlQ+Ej0+Sw8ZCagxUAAhj9n1v03n2s6N7faIoa9J7mMS7YUMr+e5OOx",
+	"toQJaJZqNQHZCXoyH5+13SCX/7hEG6COMUxjoDLpnt00NWsXjYtJ4p60Kjf+dPLFsTbPD8aN4J7tqVZq",
+	"cIpKK+rYaXAhozmigqOtpAm457+XexQjfCIg4yCzvlerfdJgdQhbwHwJY0swF5SRsbqj+qUtyK6VQ2ym",
+	"AXuhy0RN7owmL1957SPi+euLHJJRf4kQj0G+VqskN7eXEwlsosrroxMnXYC3ieZDkDW0tUKpXejD/3FZ",
+	"LwfwJKuZszTln2lK0qzifKeMX2GMAcbzY1yBYdORqg8u6G6qIG9UlOXBq1u+8T/Vw3ePMRYUXcEouKJz",
+	"6l2V8OyZMN5G7ch4txWs8yFz+6o9pUntm6SIcliWcTG6CW0NxvJxujnz3Ni2SXaN7SfY0QykIVXaCjns",
+	"e5RLQK+46zl2EM9vBa1fuJauzfuNCKoH3BqDTu1KglYe1rB48ksn1XjB+6CeBCl3RTx/FJDEL3Kpprpu",
+	"dBmuyw1jRzm19BH96HGAjkq5uhAzc/g4pO6Pb95sB0cLm6GFzDvUbaTskLedh+aLDzyyyYwysgyYd7Bk",
+	"bfgAkSOi447bTOp23f7r5eU5xjZ47yjyb3HQ1NmTGzVKrROe9A0FFlc84J98W8mhU+vvmvqkHjX4h376",
+	"lQEfrx+PQn5S0ELFOy/K4Y7K7I796+j/T0rIZ/MDbjz56l3HlEjDYAahfyohvSUVvZvQRupTbfBEA49n",
+	"6AabpbXy+phLPgTd9/am+vcc2CztNy5nxKPrQ2xzMFX6GnTXjAI2HYloxFINKddgGGfP4Upw6aDw3VUm",
+	"bUbLdUDqtmAwN8laR4IiRqG6puV91GHXKzXc1QbYrM1f4UOxi+Yd19igdN9Agd6sj67/0l9kUz8A16DX",
+	"MycatzJKRQddt7efoUafmdlRfwx2pOLyMv45tagSEv1FdXW9SnlzzkRxwWYk0otsPOb1njuYEGjNQO9M",
+	"jdbCZxKqLi2o7LL+ZNyi9mRmaQTVRuX85lHNdDSbaaBrjoYUfDki+Icizr5W60ZHtA/ZxB/2XQknywC3",
+	"d+PKNveX28yXqXzhbbRBkEnJtoIDFrc4H6XuLCr532ptG8VbYgPR/4onXEawyqy83GkXlNrwfsZ401tt",
+	"ofFKd7umXQK311+tKfmhze9oYb9L19EcSb0OMvaB5BVIuytUfzMB7R7gtaC9KYC6pv2rWb8IJ2hSL2ww",
+	"1tIKI57ySNg6P+wkURHeUNXjZJMVF12938XVzG68xK1n22EOqeLt2vZRbt7F6kxTVYepd06hDQT1B994",
+	"qO9rg3Zye47pHz8d7eAUvunhlH2HquDj4wg2HYdiE3Y54Hyi+SDvaxVrE5AZNPgOHz8dbcc0sNeTo3i7",
+	"XlZZnmzXZcqTBGx/B862cEyL+1zew8L6muauO92CIfR3ASInCO60p0WpumkZ+RRES1uLJLUSAl8QxGU0",
+	"mkNR3RlgGO3u7mGxwExlmwhbRdPaZfi4y10dCvcjIK11PNxUglrwT1zjk/jpfoiLSncRAUsxIwQu4sB1",
+	"YEIy7HGQSWENaz9m7y6esz+zx0f4v86WgXF7Ec326P0Y5OCyncTmIG8fkhpC8F1JaD4j8tYZb+6/h+6e",
+	"HHGXT9SnFlwTvLYQ+fLjM/an747+xHw6Q+ZDt2rUzxQ6tCFroWFqD5aSMG4MlSWTQq1+21jHJGtnSuqz",
+	"0V+OoJpElrXxzwP4EAHEEOeHQXmG6oftF8bUTdKELfrhVHTZNoGVhqtFp/p3b1/mCYDsCNi1kBgh7Bft",
+	"zSd52K25nqVcQtKNYZLnrDSHmBATmfRB4VK2kd2WVlvsqBazM3tByX3MbhzZpwbaHET8dD4sZU3gbjF6",
+	"3drLXn77yYYFctK/hpnZrtdnk0WiMWvEOqcx7yNYymVEKY7qUxoVp1R7KV6ptugkxS3jjFQfaIaPlRMQ",
+	"nGBQlkJPKGzFoIGDWhuy1vekE0fJ1Qh4jIZ7yrZzynL7PeVZJRu+HTmUg8QA9sExTE9KRR/aT4+edAL8",
+	"ZAAoy6LbExmCSvkRfeB5rmHH5RVKnFbQoplrNe1vvTvlbohV8vlbUzijfJV5r7qruYh4ArstZtPMWgur",
+	"KbrVLodwexl1R9z0G7xffhkBph7jcxcNnwuxLSzC1RXQ7XW6tWktr2HWYKzDCM8mYWWnxI71W3idJVQT",
+	"pJgyT6+GfHw77zG3nXym8iaC0iGuFUkrFHk7uNjxOIuj2Xx3Kxa+D3E6B8a7kqjfmX0ZrspP4prMX9aN",
+	"Us0Yy/IuKJG4R/8JEuJScvByhsB6RFoRqLWhI/Qu8Vx1T7sFu1gxbulo1prJ3HXsA4zIunlHMPQLug3U",
+	"3TtVSZIqhi4LeYrejnEYsDDPW8InXCT8SiTCzkLHBXsypGxdFUfSEOFgiszbnalhMUQJ1xCf+gRBBpO2",
+	"Yws7AsdfY5+2Bf2h8xwrxEQXHocrfCd4Atpufux0EmeuU93p5ydQD2rls2jIg1pq4c92xA2Talr75Nha",
+	"N+86aPDZaOY9F4oNZOPc84raktou/81WsgN5FyWEgM3ULLuFPS1D0/LCSQkQsJRnBusyxNrXWahJoD0U",
+	"EvrL4Q6l8ICSLPqJTt3lSIPdIwOuYFUOmk3cWVHFbADkJ+0mKQqWLYN47uaDT+jGi/JfEwhYJos/3I0V",
+	"RXzQYcqPlsc30I/eh6nBwLut6cl3KZBiu76Fa2HNIyRHixKRGvGYWcUMn7E2p6SFPMGKHpSVlBghT+oV",
+	"DDVkc/dL1GCwvprZC4Dr2reYvz53rysuDRM611AhR/0eGTpCbHOCr65ZwGI1lYGTLSIlJVCquAJ0top6",
+	"mSeE9aQDKQb+gkQkpskoceZYTYQc1o/vFtt3S21OwGSuTb9kV7st/XN1KfURH7kvCJ78Al9qILYl3hYU",
+	"DHWJjjYQgIJmrLa01nGnJgxdPNGCQJZdsD1z305vXmbxNd7Kunp/5RefqHcGdcAapZkDItpLtzHyy4C0",
+	"nxY8KrzWcw8BQz6nl99y81HtQ5z1EubdCLT4bIwyLezsws1PC75Cz8qzrK5a4ZlPNvTTL5eYaYiloA1G",
+	"/M0zHbXDlHPT/3//5/+GSL9xawgi5LJZLGNkra8cKORA1QuC6ALuxlYDhuPGYZc983UzvWhcLSrI2jxN",
+	"TeDTbqOiLehJkJMgN5YZSsfnK2q6wb2+FwwTNvCaKyas41HnytghOgY7kd2nbWTcMiUj6LK3dQUMvVcz",
+	"ya1YzdBr0VKlLYrumHJxlgvrTPi0jOTgHhJ9Crs92ZN/xKp+roWR/Br6ETdwyshIgG+FwkQRNpVfCnuS",
+	"+ZRUFEJwkMAEknm9p0QYCmCa670xkDDTqIz7I3PA4N6pkVcZhme+qJb/m5xx2VJ0VBiwaZH2kqBDGMbd",
+	"euZw1A4xBfkhT8Uhz+zoED+FnSYAc72X+lANojDIM5zjdgkQww7u4QXGGYXYxf1++MfQx2nyyBompBEx",
+	"LBWKLcUyuXmvIFFyaJhVga/F5qM/w5oir2FerbWtqKZcqPQQLwMrtpYqMTJuGGd5MVsumYi77CyPocL4",
+	"ufnMDCiEwg20tFyMt+JjJ3FJ6LI3iOn4ZKEKAhUHBJ/Iww309OhpkA/sViPwjTMrimBiBiQ8RzpBfJwW",
+	"5ygMgk+98sNnIHZ9HYUkqE35UEjHffxNodEI38Us9IWxCT1piY+MW2S1brYwXhz2t4SSJRbPxqmUHB4k",
+	"YgKx11G3MUVs4HPEBg4ATQfXcuFwUB9cgLQM44GoIq+bUVNhaFpjpdJzSA/sREQgyf3N12g9S3k0Anbc",
+	"PaK0o57QmZPDw+l02uX4uav08ND3NYevXj578frixYHrMzd5tS6uZ+dcQsLOOb9w8F8KND9pPe4eUXOV",
+	"guSpaJ20nnSPuk9aFJSCpHzxqnLvviEgo3JsCiHhZew4jWvnbuiMnFHKVdR/XQ6TTmaUDGYhCRbaDNrz",
+	"YsGdFWWKNyyxXM8x58s7pLLaGzT0Rdlv3i+UxT0+OtpnOVwUBGoLJTrwdMjoTgmr6j2lmesGLFZ4WCo7",
+	"i10er+9SqXuInZ6s7zQvc4o9nq7vUVQWRVkidxtvEa3laZrrStAOnSS+9rVKYnAcR2iDiX740IEYAWDr",
+	"vRtqCXCzmEzVayAXm+0KuiCp9sq+obdpel/2uTRt43SYdLa1Vc3pj00DfWn4VuTIXYlx/pS/YKRDvak7",
+	"DMfasD7Elki25CO5GtneLPgyLiDdfYKhJaf+laBUOafPGqAq8FG5r8AJrj5sYhE0glaqTNPNL2fq9AXp",
+	"wdgfVDzb2500pwS9qb523RP+Zgk4Ht8KcDQVpl0qZ/05k5jv1/coqsK7Do83mGKxfDf2+2aT/dRUFXad",
+	"j4836VyupVyF9md5iuPK3QRMpWQySOa1OXMPk21J5OHH8p83qynmX8AuIM129LLc+Zzb0d0RxC1g/rPn",
+	"kW8W3stIBufi3qcDwaF3oVrPPn245R4A4Z4JbKUA2ZVs1p8kXhF6HHzBspsHBnwaVinWtvy5qCi9Lwqz",
+	"f86+VPR6I4a+bwBsImvjIgz6y4K3r4bzn8UxVtyu5Gz3SfIWZAGdV3kW1jBvDNwTAzj86OZ9Gd+QXQML",
+	"/9Rj7Fs0Z+8NafOHP2amKd79tJjWIppto1FY5glP60qFYHnCrxx1KvBIR8I4AeJAq/ESKLK2VBaBkHy4",
+	"nEDa2RAWS6HczQJHEfB9mzJjPkeTvOi/d3+f5y/V+wtYHkjpTXIYOFmnptzs+NOEb6IrOcdm91pHUoTR",
+	"rRTa8DyCeaVbVD/dHx0JKa7dJnJXGMckpLK7qUnOKZrj9tQj5VIed6wWoXDIelSnwsYPapDPRw3CfGDR",
+	"piTt8KP7z3rhhUoxeDjfjrr5ENdaTcbTuirVWPSh+6WKCbQ/f1NMKjSfZQYMaz89+n5e8uuUxYCkyd2r",
+	"sMizgMedWgq1Uh+191s7umvici/0TcRNCj2T90Gs4SZ5uHfNbWEo+D7ua/+MaB6pfkOO/8U4WIr9ALf1",
+	"n7uPeaeqgXvP1LYlWPeTqdGj3ZPKdqnkP/kMoQOUMEyMx5l1/Td8S5Ujq1fL83kE9/0W6cvRfCul+vxg",
+	"kIxdw+z+CPTnuUtavoXTUhQohRv7yDuf4LyWMmc1aRLoqZAIYyHOR8fILF8WQkj0zsNKpuR1EdBbQjrY",
+	"7LKzniz1mi8KM6hzcw1xUBSyyPPjTrnBQfzvxt1FT2LNUCFZ2DcQabBhwEJKR4r/ytO4hq5n2L+Gmfdd",
+	"q+MzWRm0b4VdLKc/uGMavwbqHanPgSW/zBzuA8bn4c9LcJTDUOdz5xL3kuhfgK1FYiU9CoOM9Cx12Mgt",
+	"xkluRvSLLF+rKf47s4ux7rMi90XI7Upaj+dxfwg83svcRribnuYdZUO+PT1NOf/aHetpfPrnWjrn7vpB",
+	"T/NZ6Wl8Yu5NCReZmVBPU7wfFzG7SD7gHU4xvoI84PO64ZTmpQixqGQj6MnCZiHhgy0qnaNAI339Fh9a",
+	"02XPcTIn1fDEKKpnjnHq5cmZAWMwAmGgNBsqFZ8ykHm/IRcSCbjSGIZj3MJ6klbWZWdyIblCxKVUNt+m",
+	"6wDJoFnEyfMhbk3MXafbfUovpmq8Y8no3pOKB4N4HW157hFDaUKy7cgMRSxvICH94hveaxmpFMm5UkrC",
+	"tMn3R0pyGFwOJDfuIVMTmG/41P08RoGqFDG9OZwc/lMJeVDKBeeBpnqQP2QisXNbOPWlEjEUJojZyHzY",
+	"vI+y9vGfTEhhw56kZ1iXXea7wMphPE2Ba9eWItrDgI0gwSdBOYy7J0OMcA9ZJq1IWB7TzdqZTHAunlnV",
+	"9z9jFLnBiDMlO42chWCnXCrnFgG1PE0DyfaXYLqfr7i2BKR5PSiMeaR6O5xJmOYg4v14EJa3g8uP7hIX",
+	"DFqLFqZSGPHJAnoguMxxJsBsFcaDj/sXhuH35IhPgKEPTECpEiiSuAB1XHlAwFr8iEpKVAnlMD/OjGVX",
+	"wGIYK/ekJTt6E+SRi4mPHd+W/r5WMTRZdI73TFibQJWO9Aqc/KcrLkSfvYmncO9xe9jeCHcLl3Z0h5d2",
+	"nwxxHm+FHSHCFkkxtiYihx9JoUvPLq9cWEFLAoZXMI8WL8jKSZEsLMRHjVtWXivYp/YiTngNjiehR0pI",
+	"qy9xs1PmuVngeGRmIE8wltuJQ6ysZhcTa3E5Z3w4lzAFt2zznvTOkWMeA8oDbinCsDSz7IpH1+s44Vm0",
+	"U6TDHLSXYif9an16mlKCq3yjRfxk1fuxiHps9n5MubWgXdf/bvtp/o2z/Bsn+Xc+Q+cPG7lG3i3hLGDa",
+	"ccpKNowHR8ySY/A66Gkm4gVJKPJTNKP+mbUwTn2eA8xrADHm6o8wbUkhzrYfHzHOxkJmFjoOYQPUhigJ",
+	"PYm6TJIPlIS8C0rlHHFPDQYkI8Uqu0ogz6LLo1GeuaMn1YBxZqwGfn2K3pcMhB2BDkqJFRw+Pz3+nrq/",
+	"BatnB2cDC7oOtWnft6P6qJQ8vGO1R6mUYe2br6Qnu1t0ui/aBtdrA7S8VOpnLmf+WEwl/1Dr5Nf3FUfM",
+	"D575ECY4zpPbMX36u9KtsPZPv1xWbPyZHS1iLWUdrJXFhmB/htatRpw0vtEwxcuuUtTy84kyxiCjXkj0",
+	"bdacT7k+aD1hew1Aylzmix3Mr6TN2VQrTIOZUxZHV46Zkj0Z+uZzS/QpG2ZgDFRpJM9V0+7XwJGlDj7v",
+	"C0EElcmkby7fvnfeRvd679StnLxELee6Y3aVkRDkFjnm13mFAE/PThfIIr07caJ8gIFP5ONvrYZG0krP",
+	"87O8JZtSZZLPlGoWh0e3lBd6B64TAcjmMKUr1kV6IKv7JquLvlJzqH1kCrQNGL00iFZgfqjCMINKGLS4",
+	"rKEbvlETbU2EsWfnLy/zoe6xbjjfxnrtMJ1JNdHNHcJ4A1twN7+UTc2wtnSY6fPlkQcRs/DB1jDUJlM6",
+	"pZXMz+dWLen5JL+TNZ0WERdbbWDreLSld5k7zwcit0W0whKcnhbniO5yI8xGKyPYiDodfsT/ronGpN9L",
+	"ULwdrcJeL59vEdLwFgWVuw6W/BRVp1svJR0cVFnKnJ40X4hPVNfNMa5JFn+TgqRsd59EyldV+VpMhFqL",
+	"xH4dLFZRNgbpEHjFi+VyJEzRFB0Ff7p487p0GmOwvHQa6xPyJY25+NYHBf+V8gxvwDnf6OF/YY6wh0R7",
+	"9zPnV00CRlQULZpuHSSVWXj1yCg8lpxvjGXhmH/oYznSFHRf6WGIBZxYtRKcV1txNHFFmTU9qalEGHsc",
+	"VMcqFy11Q45Upt2Yx98vjln7rCLen6Z3hQvvb1WGSdPfSXxxJ9hA7Xialtybid1SImLHcM/9S8Gby5ku",
+	"8h5j+twu1SyLvaPIi0s+bCjsgRmOfRbTgP2WKXK6X5GOsPVKRUUh/uqI796+yjkRR9hoHubmwXXpK3r1",
+	"PveZwUmHQ7CxQAiX+PDhR56mKx0Efub62uTQxqhVjC/lXOV1fHTsMAflU8OwjDMLMbJTyGHubEI6pwJ/",
+	"RtzkNm9COtATEYH3EYiF8T4tXfYWUuA2V1s52QstdlyPEzCIg7UC7Q5U8yxNN80t9SkE9pZMZuuonFRT",
+	"ll/KFywc5BHFaOVlbW5mMhppJVVmklmnTjRoksjvCwgd3REI3SK7u/liwfGN9OjXGApdSKj1nuzuQK9U",
+	"PCPlfCnqsyQDMHrSuV+mI+E+yWTGQpNCFLIxn/XkFeRRXScs/NhruU+91gn72CuKZ7o/nwSs1wI58Z/e",
+	"vHru/iWzJLm5uQm7LHT/DJ28Sz5enF3DjLXDcrWsMMBEVFg3VQsMRKUKOt61nbMYBjxLbE+2w3zy0InO",
+	"oWOmIfvu6LujgIXeKS5kv753nxIuQ9yv703VLLo9+QumqX85OPjZncoJ67WoIoOHP6rJ0GtRZ6xy4R1T",
+	"KEU/Oddxm8NrT7afPj6eZx7onKJCS2UWy2Q4BubtQDiWr0eB94KeLhqsnqEjS5Gh34Iphq+T8/E6P09q",
+	"k+fVGuUVfLxvSX7cK7H6tjLp4a73GnpfGvJOzUmrCS7jAwve9oYGjQcKfIsvhQ2E9nMUYEnB9iOVSP9a",
+	"TWskXz0yzHGSvM4OFu0ps6g21ul58t23nY2fIoclnclKJeHzUrvPknDeJ7Xi/DDXaxe9suuLryqA4J1v",
+	"trG0QN5ghZbxAmzxgH5kqDrX6eKDOMp8Ix9uSApFdIYTtsvqNJW12sVugxpxfsOf66Nm/5IC7XkrreMG",
+	"VPUsTc+iCFKbQ+aDfu1r0a85cPLqNcTiejqwAWc7/Dj/42aVWfBu0HY+yz3WXpSOqkGm9nf0BTOuN7LY",
+	"ZUnl4B8CTGY+3fIegPYwUStyRlUg95Uamq8Eei18sIdpwsUC3C49t+rAM1HDL1ym0ipJVIa1mrCmUBla",
+	"OTm6bAmdauwEosaQ2xc8GjFq9MiwcAJaDDx1wchWJ3Bd/uMSBTHtAzAxXsLnb6jkq3b3rFVCvfI4YbIZ",
+	"hpgNKSx76aBqqSftSBlg05HCKpWkf8rVdpgA2yo2ETAFbWqNwPjU8bt8eOZ8KovAg1z/xPFg9VW8cKLM",
+	"WDXOt9wUA58jWvMr57KEFA4P8vLCZCuUSo95IgzErJ2oqXvwINa/fP76DPEkzeQswrguqZjVXGBalFjZ",
+	"Tpe9tHmF2yLC/YTRs2YBg7HEcFE+dRHh3dKMNzFyc+1jKlBr3ZO+um632z3EXrOwc4rOdowGgbjAW6yg",
+	"a/BddlbsuSdL1WoVqf2ZIB3wdKSSaqJ1ym9Lae8keSHzNO3JEfflmEciGqGLaoUEjVQSuwadU8bnp53J",
+	"mPSEPRl69XifLiwsJ+nzqW1Y++nxcSfwJlxcppuVWzZWxvYkvS3pvvFdydM0zOGD1r2x8woh3Nfz4nxW",
+	"2vXv5O3ij7xBxqBrDPJw2wWN8kZOJ3F+pw/a5C+whkyVH+SpJ6rOJHNmsEYuO/xI/1jpYEKCYWZ9zglj",
+	"VWrwBwrSOK2IW1h1WwMQ7ZZUbzcvTN/gC3L7RIhmuPPXx0Mpmq1K0VQhu8hD0gTbzZ4hXyxAHd0pF/rC",
+	"9TBVcJt7a5QUMysF7U1pqxdXm0NY36JobMphn6xNovGs73+AuM9t2Fn068tJ6ykJ1n4vlDpLqWvDsnTx",
+	"De1GwGcuTagyGyknHbdDcqwNAxYm3Ng+aK20+wsFcL8ASm2FvzAMLZCUHLony83cp4STcZxLVruXOqGU",
+	"2n2x6Ht8x0Ikmn3LUEUg8MB+KlJV9aFZlaIfmTLqSDXdihKAnKzSwL6Qk/vjwLj6bN1WvgJdDMiJ0EqO",
+	"QdrCe84ELAaf5LsEHe7uG9P0/z3vy7DEHikh0IuQUtySjLi5UTlXVMzsyAnl5I1U43udZp8z0O3/uf9C",
+	"Tv7OtdnCbezrAvMHk/Iak/JbSBMeQZ4mogb9q6E+VexfwRcO4YPbZyN7oM/3ikPsw8wWKwtygoamAJW0",
+	"4d9e/K8/91povum1QpYICZi3Kj//gBmEl6/CFlDwHMad7F2cFWuLsYMXyqPs2EVnK2Ck3s0vlFdCgqG7",
+	"8Ia0tkopjDmZsZCAlc0/dwIW/keIeVMBOZiMe/Iq4fIaL9Cc5tVJxnyGCUUxX9gB+cGyNsqtYa+HuQN7",
+	"vV7L/7cX9iSYiKdg0GfdCDksdUuEBc2TTpfV8lc8KK6hJ68htSzPqasJxf/smELto4QO5/NExdz/+zf8",
+	"s3D/9nuq6IC94aF1MuCJmUebXymVANYXW8mDt8DoBz77wGe35bMXUBKoSfVXIm9b0bKP1zDbIKMGiYaf",
+	"hNI1OT2vYbYyoedSHPGDMvpzwLV9CIqoxHYiS52UuDkETxYc66s39tPFm9dVV+cgZ2RlPQ9H/1fDQiTb",
+	"OOYB5twchyeoKcwrpOAn1uYynpdMAW69889CDtfIPUc7TJiepMEgriSTckLJxcULFuKoJzR4GDANJhuj",
+	"aOKG68nwFTf24AWu6uXzsMmr5ixNX0y+nvCBDYbkxuKJvHx+u8YBnMR74QStJRjaUqanS/ziiMyn04xf",
+	"RtwuhBkYFot4rretPiqnGALXTDsWPD6rt3CeoLm4eFgVD6lEDfGPgpCEA5UkakoC8Ql541xcvAh6WCUy",
+	"R25jY5VZKt84/wm0DtnYyQZDP7of2acY6EmfbzgWJlJSQmRNHf5TePdtO6bujvx1z6PCYAkyzrUC7nDb",
+	"eUTs46OjIHfjcX8cHZ2ykCdJiPpnn0JUSOgUCcMXxHpLteRWihPVlb2RCY1p3GMponokGAD89sdn7MmT",
+	"J98zK8aUb5r9RbE4o0tgfKhYO3x8NA4bV4MDrltOXUeCr+0eJw1DucUby8eYj2rbt856FcbmVC/YXefx",
+	"yiOgeZDDdqKpQeubTcKCfuDxX7iFKZ81qld8khOHtSYgfH6uouuKS/46IqwBXSHLupQqafMN7lUClIeA",
+	"q0+xK2qVJFRDBm/e8YZKfcLNY2/dSFc8um7W1D1TqYAiLBIt70YoGTroljw1I4XKQj6EIC9rFLBUaRtg",
+	"woagJylXBBlDA/eY6TAh525meUjxciXpU2LwpZhJFB22CpzMvVtrIydr5IT8QD5jbNq/Veut3/RD4OSD",
+	"9m1PygvM/YJYisiN+gA5wVyVssiO7nF3uwggE/EEmrkhfv6qsPfC7fgBdR9Qd0kBjkwSQ0ApjQOlXmLt",
+	"/Mnovjsm/cgwxyTzBlvk7lgjmj4Ipl+DYHqBQihHR/4UYvLQH5LH5cZwpNJVYKTSByj64qFIpfNA2X+B",
+	"VgXFopBb/xdZDZgw7BpSu45WOfK2Oq3QObZ4SD5eW6o94RsEz+IZB+6Bx9PfoxDIXbvPnGGByvptl8Ax",
+	"4pYnapjBIkxO88SPtXr1C9AT0AcXIC3zlg6GUe1eC/7IsFDERTA7vaC9q33fwG/uWZsr0DGQM+Jauyc8",
+	"l+wsTU8L7brP7BsyTmliIT5L0y77hZIfLlnVSJhHzWUenEvV+FDzkOdIxHAHS/77uRZ/JiOIQ0qryKqj",
+	"nrDXIWYSXhoQg2PRjojrFEp22BRD6326bvJJjX3OvNc+yndx0p4UA/Yaa1oncR4+QFklaVTDjBVJwjSM",
+	"wUlKELP28VM2Upk2nYAJ25PlxeXjazBgQ9YeKD0EO18zu5ZqKimsYm4W7cnS+eC3hXViFITEEsqoyzbs",
+	"XBk71GB6UipbhDSbLnuW+0C1wxOWCjkMO+waIPXWELKBoMY9EROo03FMffrJz4nqlS2RS0aHXyj9qQ+x",
+	"xkwL7Xlu1UZ7wrpk6XvX2dfGTlDHB2vlsotOQUvm6GxyO1dNuQfWvrh40anTnFfrlXxsXQHXoM8yO2qd",
+	"/Pre3bNBokownumkddI6RM7ph1qOUC1VOenOIQqLm9SY69RQyKBUKiZHf6HralGVBsTaMcsDOuQ8yWtV",
+	"pRCxdlyttOxz+7Krma+3aojk+MNsqyvccVxpWbIKd7oVNDF1a5ALGfFO2HTELVVf1VwGbKSmjmJNqRKM",
+	"jFmuPPUJEbpl/0Gv11kxT20sxCkBhs8GPyblL58ndipmAPTwaxy8mvTipIhhS7VSA1Sg82hEu5iOANMz",
+	"CBQyi1wQtMEMPYOLWfOQneWZCbqNL9XIY0PJmrllI56mIDFrBMd7rmJAUE4SSN47ARqQStMS5C9PirIs",
+	"IUvEJdOZZEqW+s1Fktq+dqD0GCt0S2EscQw6KjUBPREwDTynK6NnUDC1zIAOcrnI56EwOS4wnsXCUs6j",
+	"Oexh5eGb9zf/PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
