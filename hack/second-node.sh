@@ -30,7 +30,7 @@ die() { log "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 cmd=${1:-}
 name=${2:-}
-[ -n "$cmd" ] && [ -n "$name" ] || die "usage: $0 up|stop|start|down NAME [INDEX IMAGE...]"
+if [ -z "$cmd" ] || [ -z "$name" ]; then die "usage: $0 up|stop|start|down NAME [INDEX IMAGE...]"; fi
 case "$name" in *[!a-z0-9]*) die "NAME must be lowercase letters and digits" ;; esac
 [ "${#name}" -le 10 ] || die "NAME must be at most 10 characters (interface names)"
 
@@ -50,6 +50,7 @@ start_daemon() {
   # A UTS namespace of its own gives the node its own hostname; only the
   # network namespace is entered (ip netns exec would hide the cgroup
   # mounts dockerd needs).
+  # shellcheck disable=SC2016 # expanded by the inner sh
   nohup nsenter --net="$netns" unshare --uts sh -c '
     hostname "$1"; shift
     exec "$@"' sh "$name" \
@@ -95,7 +96,7 @@ up() {
   local index=${1:-}
   shift || true
   case "$index" in '' | *[!0-9]*) die "INDEX must be a number 1-254" ;; esac
-  [ "$index" -ge 1 ] && [ "$index" -le 254 ] || die "INDEX must be a number 1-254"
+  if [ "$index" -lt 1 ] || [ "$index" -gt 254 ]; then die "INDEX must be a number 1-254"; fi
   [ -e "$netns" ] && die "namespace $name exists; run down first"
   local host_ip=10.231.$index.1 ns_ip=10.231.$index.2
   mkdir -p "$state"
@@ -153,9 +154,8 @@ down() {
   ip link del "$host_if" 2>/dev/null || true
   # Mounts a killed dockerd may have left under its roots.
   local m
-  for m in $(awk -v a="$state/" -v b="$execroot/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r); do
-    umount -l "$m" 2>/dev/null || true
-  done
+  awk -v a="$state/" -v b="$execroot/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$state" "$execroot"
   log "$name is gone"
 }
