@@ -1,6 +1,12 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -81,5 +87,32 @@ func TestSign(t *testing.T) {
 	}
 	if Sign([]byte("other"), "1700000000", []byte("{}")) == got {
 		t.Fatal("the key does not change the signature")
+	}
+}
+
+// TestWebhookSigned: the alert webhook posts the payload with an HMAC of
+// timestamp and body under the secret.
+func TestWebhookSigned(t *testing.T) {
+	var got struct {
+		sig, ts string
+		body    []byte
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.sig, got.ts = r.Header.Get("X-Paas-Signature"), r.Header.Get("X-Paas-Timestamp")
+		got.body, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	r := &Reconciler{}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := Payload{Kind: "node.down", Firing: true, NodeID: "n1", Hostname: "h1", Title: "Node h1 is down", At: at}
+	if err := r.send(context.Background(), settings{webhookURL: srv.URL, webhookSecret: []byte("s3cret")}, p); err != nil {
+		t.Fatal(err)
+	}
+	if got.ts != strconv.FormatInt(at.Unix(), 10) || got.sig != Sign([]byte("s3cret"), got.ts, got.body) {
+		t.Fatalf("signature %q over %q at %q", got.sig, got.body, got.ts)
+	}
+	var back Payload
+	if err := json.Unmarshal(got.body, &back); err != nil || back.Kind != "node.down" || back.NodeID != "n1" {
+		t.Fatalf("body %s: %v", got.body, err)
 	}
 }

@@ -137,13 +137,13 @@ func (r *Reconciler) Keys(ctx context.Context) ([]key.Key, error) {
 }
 
 type settings struct {
-	autoApprove       bool
-	resourceEvery     time.Duration
-	healthEvery       time.Duration
-	thresholdPercent  int64
-	cooldown          time.Duration
-	webhookURL        string
-	webhookSecretSeal []byte
+	autoApprove      bool
+	resourceEvery    time.Duration
+	healthEvery      time.Duration
+	thresholdPercent int64
+	cooldown         time.Duration
+	webhookURL       string
+	webhookSecret    []byte
 }
 
 func (r *Reconciler) settings(ctx context.Context) (settings, error) {
@@ -172,17 +172,20 @@ func (r *Reconciler) settings(ctx context.Context) (settings, error) {
 	if s.webhookURL, err = store.StringSetting(ctx, r.Store, SettingWebhookURL); err != nil {
 		return s, err
 	}
-	if st, err := r.Store.GetSetting(ctx, SettingWebhookSecret); err == nil {
-		if st.Sensitive {
-			s.webhookSecretSeal = st.ValueEncrypted
-		} else if st.Value != nil {
-			s.webhookSecretSeal = nil
-			if r.Box != nil {
-				s.webhookSecretSeal, _ = r.Box.Seal([]byte(*st.Value))
-			}
-		}
-	} else if !store.IsNotFound(err) {
+	if s.webhookURL == "" {
+		return s, nil
+	}
+	st, err := r.Store.GetSetting(ctx, SettingWebhookSecret)
+	switch {
+	case store.IsNotFound(err):
+	case err != nil:
 		return s, err
+	case st.Sensitive && r.Box != nil && len(st.ValueEncrypted) > 0:
+		if s.webhookSecret, err = r.Box.Open(st.ValueEncrypted); err != nil {
+			return s, fmt.Errorf("open %s: %w", SettingWebhookSecret, err)
+		}
+	case st.Value != nil:
+		s.webhookSecret = []byte(*st.Value)
 	}
 	return s, nil
 }

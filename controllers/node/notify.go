@@ -158,12 +158,8 @@ func (r *Reconciler) send(ctx context.Context, cfg settings, p Payload) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "skypanel-paas")
 	req.Header.Set("X-Paas-Timestamp", ts)
-	if len(cfg.webhookSecretSeal) > 0 && r.Box != nil {
-		secret, err := r.Box.Open(cfg.webhookSecretSeal)
-		if err != nil {
-			return fmt.Errorf("open webhook secret: %w", err)
-		}
-		req.Header.Set("X-Paas-Signature", Sign(secret, ts, body))
+	if len(cfg.webhookSecret) > 0 {
+		req.Header.Set("X-Paas-Signature", Sign(cfg.webhookSecret, ts, body))
 	}
 	c := r.HTTP
 	if c == nil {

@@ -6,40 +6,21 @@ import (
 	"github.com/skypanel/paas/store"
 )
 
-// Status values of a node as the API shows it, derived from what admins
-// declared and what Swarm reports (Status).
+// Status values of a node as the API shows it (store.NodeStatus).
 const (
-	StatusPending  = "pending"  // joined, waiting for an admin's approval; held at drain
-	StatusActive   = "active"   // approved, ready, taking tasks
-	StatusDraining = "draining" // approved, held at drain
-	StatusPaused   = "paused"   // approved, held at pause
-	StatusDown     = "down"     // Swarm cannot reach it (or a manager is unreachable)
-	StatusRemoving = "removing" // an admin asked to remove it
+	StatusPending  = store.NodePending
+	StatusActive   = store.NodeActive
+	StatusDraining = store.NodeDraining
+	StatusPaused   = store.NodePaused
+	StatusDown     = store.NodeDown
+	StatusRemoving = store.NodeRemoving
 )
 
 // Status summarizes a node row for humans and the API.
-func Status(n store.WorkerNode) string {
-	switch {
-	case n.RemoveRequestedAt != nil:
-		return StatusRemoving
-	case !n.Approved:
-		return StatusPending
-	case Down(n.State, n.ManagerReachability):
-		return StatusDown
-	case n.DesiredAvailability == string(swarm.NodeAvailabilityDrain):
-		return StatusDraining
-	case n.DesiredAvailability == string(swarm.NodeAvailabilityPause):
-		return StatusPaused
-	default:
-		return StatusActive
-	}
-}
+func Status(n store.WorkerNode) string { return store.NodeStatus(n) }
 
-// Down reports whether Swarm's node status means the node is lost: its
-// state is not ready, or it is a manager the others cannot reach.
-func Down(state, reachability string) bool {
-	return state != string(swarm.NodeStateReady) || reachability == string(swarm.ReachabilityUnreachable)
-}
+// Down reports whether Swarm's node status means the node is lost.
+func Down(state, reachability string) bool { return store.NodeLost(state, reachability) }
 
 // Registration is how a node seen for the first time enters the table.
 type Registration struct {
