@@ -137,7 +137,9 @@ func TestNodeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := e.waitNode(info.Swarm.NodeID, "self registered", func(n store.WorkerNode) bool { return n.Approved })
+	self := e.waitNode(info.Swarm.NodeID, "self registered and observed", func(n store.WorkerNode) bool {
+		return n.Approved && n.HealthCheckedAt != nil && n.ResourcesCheckedAt != nil
+	})
 	if self.DesiredAvailability != "active" || self.Role != "manager" || self.EngineVersion == "" || self.CpuMillis == 0 {
 		t.Fatalf("self node: %+v", self)
 	}

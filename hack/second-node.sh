@@ -128,7 +128,9 @@ up() {
   local token
   token=$(docker swarm join-token -q worker)
   log "joining the Swarm"
-  ndocker swarm join --token "$token" --advertise-addr "$ns_ip" --listen-addr "$ns_ip:2377" "$host_ip:2377" >/dev/null
+  # Drained from the first moment: no other service's task lands on it.
+  ndocker swarm join --token "$token" --availability drain \
+    --advertise-addr "$ns_ip" --listen-addr "$ns_ip:2377" "$host_ip:2377" >/dev/null
   local id
   id=$(ndocker info --format '{{.Swarm.NodeID}}')
   echo "$id" >"$state/node-id"
@@ -136,7 +138,15 @@ up() {
   # labels in SECOND_NODE_LABELS, "k=v k2=v2").
   local args=(--availability drain --label-add "paas.test.node=$name") l
   for l in ${SECOND_NODE_LABELS:-}; do args+=(--label-add "$l"); done
-  docker node update "${args[@]}" "$id" >/dev/null
+  # Node loops may write the node at the same time: retry "update out of
+  # sequence".
+  local try
+  for try in $(seq 1 20); do
+    if docker node update "${args[@]}" "$id" >/dev/null 2>"$state/update.err"; then break; fi
+    grep -q "out of sequence" "$state/update.err" || { cat "$state/update.err" >&2; die "labelling node $id failed"; }
+    [ "$try" -lt 20 ] || die "labelling node $id: update out of sequence 20 times"
+    sleep 0.1
+  done
   echo "$id"
 }
 
