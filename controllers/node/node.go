@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,10 +257,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 		r.event(ctx, row, "Normal", "Removed", plan.Message, now)
 		return runtime.Result{}, nil
 	case ActionSetAvailability:
-		spec := n.Spec
-		spec.Availability = plan.Availability
-		if err := r.Docker.NodeUpdate(ctx, id, n.Version, spec); err != nil {
-			return runtime.Result{}, fmt.Errorf("update node: %w", err)
+		if err := r.setAvailability(ctx, *n, plan.Availability); err != nil {
+			return runtime.Result{}, err
 		}
 		reason, typ := "AvailabilityChanged", "Normal"
 		if plan.HandChange {
@@ -410,5 +409,28 @@ func (r *Reconciler) event(ctx context.Context, row store.WorkerNode, typ, reaso
 		ObjectKind: "node", ObjectID: row.ID, Type: typ, Reason: reason, Message: msg, ReportingController: Name, At: at,
 	}); err != nil {
 		log.Warn().Err(err).Msg("record event")
+	}
+}
+
+// setAvailability writes a node's availability with its current version;
+// a write that raced another ("update out of sequence") is retried at once
+// from a fresh read, a few times.
+func (r *Reconciler) setAvailability(ctx context.Context, n swarm.Node, av swarm.NodeAvailability) error {
+	for attempt := 0; ; attempt++ {
+		spec := n.Spec
+		spec.Availability = av
+		err := r.Docker.NodeUpdate(ctx, n.ID, n.Version, spec)
+		if err == nil || attempt == 4 || !strings.Contains(err.Error(), "update out of sequence") {
+			if err != nil {
+				return fmt.Errorf("update node: %w", err)
+			}
+			return nil
+		}
+		if n, _, err = r.Docker.NodeInspectWithRaw(ctx, n.ID); err != nil {
+			return fmt.Errorf("inspect node: %w", err)
+		}
+		if n.Spec.Availability == av {
+			return nil
+		}
 	}
 }
