@@ -73,7 +73,7 @@ func TestAppHealthCrashLoop(t *testing.T) {
 func TestAppHealthUnschedulable(t *testing.T) {
 	e := setup(t, func(m *controllers.Manager) { m.RolloutDeadline = 10 * time.Second })
 	a := e.createApp("greedy", "paas-testapp:v1", 1, nil)
-	ready := e.waitReady(a.ID, 60*time.Second)
+	ready := e.waitReady(a.ID, 120*time.Second)
 	if ready.UpdatedReplicas != 1 {
 		t.Fatalf("updated replicas %d, want 1", ready.UpdatedReplicas)
 	}

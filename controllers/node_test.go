@@ -121,15 +121,17 @@ func (e *env) tasksOn(serviceID, nodeID string) []swarm.Task {
 // TestNodeLifecycle runs a second Swarm node on this machine (a dockerd in
 // its own network namespace, hack/second-node.sh): it joins pending and
 // drained; approval makes it active and a spread app places a replica on
-// it; stopping its dockerd marks it down within one health interval and
+// it (the node is then paused: it keeps the replica, takes nothing new);
+// stopping its dockerd marks it down within one health interval and
 // records exactly one alert, also across a restart of the manager; Swarm
 // moves the task and the app is Ready again; bringing the node back clears
 // the alert; an admin's removal takes it out of Swarm and the table.
 //
 // Other tests share this Swarm: the node carries paas.instance=<this
 // test's installation> (other installations' node loops leave it alone),
-// is drained except between approval and its loss, and is drained again
-// (desired state) while down, before its dockerd comes back.
+// is active only from its approval until the app's replica is assigned
+// to it (then paused), and is drained (desired state) while down, before
+// its dockerd comes back.
 func TestNodeLifecycle(t *testing.T) {
 	e := setup(t)
 	e.nodeSettings()
@@ -165,7 +167,14 @@ func TestNodeLifecycle(t *testing.T) {
 		return sn.Spec.Availability == swarm.NodeAvailabilityDrain && e.nodeEvent(row, "DriftReverted")
 	})
 
-	// Approval: active, and a spread app places a replica there.
+	// Approval: active, and the spread app (running on the first node)
+	// scaled up places its new replica there. The node is paused as soon
+	// as that replica is assigned: it keeps it, and no other test's task
+	// lands there while it is up.
+	a := e.createApp("spread", "paas-testapp:v1", 1, nil)
+	e.waitReady(a.ID, 120*time.Second)
+	svc, _ := e.service(a.ID)
+	approved := time.Now()
 	if _, err := e.store.SetWorkerNodeDesired(e.ctx, store.SetWorkerNodeDesiredParams{ID: row.ID, Approved: true, DesiredAvailability: "active"}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,12 +182,19 @@ func TestNodeLifecycle(t *testing.T) {
 		sn, _ := e.swarmNode(second.ID)
 		return sn.Spec.Availability == swarm.NodeAvailabilityActive
 	})
-	a := e.createApp("spread", "paas-testapp:v1", 2, nil)
-	swarmtest.Eventually(t, 90*time.Second, "a replica running on the second node", func() bool {
-		svc, ok := e.service(a.ID)
-		if !ok {
-			return false
-		}
+	e.patch(a.ID, func(p *store.UpdateAppSpecParams) { p.Replicas = 2 })
+	swarmtest.Eventually(t, 30*time.Second, "a replica assigned to the second node", func() bool {
+		return len(e.tasksOn(svc.ID, second.ID)) > 0
+	})
+	if _, err := e.store.SetWorkerNodeDesired(e.ctx, store.SetWorkerNodeDesiredParams{ID: row.ID, Approved: true, DesiredAvailability: "pause"}); err != nil {
+		t.Fatal(err)
+	}
+	swarmtest.Eventually(t, 30*time.Second, "node paused", func() bool {
+		sn, _ := e.swarmNode(second.ID)
+		return sn.Spec.Availability == swarm.NodeAvailabilityPause
+	})
+	t.Logf("the second node took new tasks for %s (approval to pause)", time.Since(approved).Round(time.Millisecond))
+	swarmtest.Eventually(t, 90*time.Second, "the replica running on the second node", func() bool {
 		for _, task := range e.tasksOn(svc.ID, second.ID) {
 			if task.Status.State == swarm.TaskStateRunning {
 				return true
@@ -188,6 +204,9 @@ func TestNodeLifecycle(t *testing.T) {
 	})
 	if ready := e.waitReady(a.ID, 60*time.Second); ready.UpdatedReplicas != 2 {
 		t.Fatalf("updated replicas %d, want 2", ready.UpdatedReplicas)
+	}
+	if row, _ = e.node(second.ID); node.Status(row) != node.StatusPaused {
+		t.Fatalf("status %s, want paused", node.Status(row))
 	}
 
 	// Loss: Swarm notices, then the loop within one health interval.
