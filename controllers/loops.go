@@ -15,6 +15,7 @@ import (
 	"github.com/skypanel/paas/controllers/billing"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
+	"github.com/skypanel/paas/controllers/node"
 	"github.com/skypanel/paas/controllers/route"
 	"github.com/skypanel/paas/controllers/runtime"
 	"github.com/skypanel/paas/controllers/scale"
@@ -103,6 +104,7 @@ func (m *Manager) builtinLoops() []Loop {
 				return &network.Reconciler{Store: m.Store, Docker: m.Docker, Networks: s.Networks, InstanceID: m.InstanceID, Now: m.Now}
 			},
 		},
+		m.nodeLoop(),
 		{
 			// Housekeeping forgets what no longer counts: at the start of
 			// each term, at each resync and a few times per tombstone
@@ -334,4 +336,21 @@ func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, 
 		log.Info().Dict("pruned", pruned).Dur("tombstone_retention", m.TombstoneRetention).Msg("housekeeping: pruned")
 	}
 	return runtime.Result{}, nil
+}
+
+// nodeLoop keeps Swarm's nodes and paas_worker_nodes in step: registration
+// and approval, the availability admins declared, removal, and each node's
+// resources and health with their alerts (controllers/node). Each node's
+// reconcile asks to be woken at its next health or resource check.
+func (m *Manager) nodeLoop() Loop {
+	nodes := &node.Reconciler{Store: m.Store, Docker: m.Docker, Box: m.Box, InstanceID: m.InstanceID, Now: m.Now}
+	return Loop{
+		Name: node.Name, Kind: key.KindNode, Workers: 2,
+		Wakes: Wakes{
+			Notify:       []Notify{{Channel: ChannelDesired, Prefix: string(key.KindNode) + "/"}},
+			DockerEvents: []events.Type{NodeEvents},
+			Resync:       func(ctx context.Context, _ Shared) ([]key.Key, error) { return nodes.Keys(ctx) },
+		},
+		New: func(Shared) runtime.Reconciler { return nodes },
+	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 const aPIAdminListApps = `-- name: APIAdminListApps :many
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
 WHERE ($1::uuid IS NULL OR organization_id = $1::uuid)
   AND (created_at, id) > ($2::timestamptz, $3::uuid)
 ORDER BY created_at, id
@@ -73,6 +73,7 @@ func (q *Queries) APIAdminListApps(ctx context.Context, arg APIAdminListAppsPara
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DefaultHostLabel,
+			&i.UpdatedReplicas,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,
@@ -237,7 +238,7 @@ func (q *Queries) APIAppsFingerprint(ctx context.Context, organizationID uuid.UU
 const aPICreateApp = `-- name: APICreateApp :one
 INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas
 `
 
 type APICreateAppParams struct {
@@ -296,6 +297,7 @@ func (q *Queries) APICreateApp(ctx context.Context, arg APICreateAppParams) (App
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
@@ -338,7 +340,7 @@ func (q *Queries) APIDeployRequestsSince(ctx context.Context, arg APIDeployReque
 }
 
 const aPIFindApp = `-- name: APIFindApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas FROM paas_apps
 WHERE organization_id = $1
   AND (id = $2 OR name = $3::text)
 ORDER BY (id = $2) DESC
@@ -384,12 +386,13 @@ func (q *Queries) APIFindApp(ctx context.Context, arg APIFindAppParams) (App, er
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
 
 const aPIGetApp = `-- name: APIGetApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
 WHERE organization_id = $1
   AND (id = $2 OR name = $3::text)
 ORDER BY (id = $2) DESC
@@ -435,6 +438,7 @@ func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (AppView, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 		&i.PlanName,
 		&i.Hostnames,
 		&i.EnvKeys,
@@ -447,7 +451,7 @@ func (q *Queries) APIGetApp(ctx context.Context, arg APIGetAppParams) (AppView, 
 }
 
 const aPIGetAppsByIDs = `-- name: APIGetAppsByIDs :many
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
 WHERE organization_id = $1 AND id = ANY($2::uuid[])
 ORDER BY status_seq
 `
@@ -495,6 +499,7 @@ func (q *Queries) APIGetAppsByIDs(ctx context.Context, arg APIGetAppsByIDsParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DefaultHostLabel,
+			&i.UpdatedReplicas,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,
@@ -624,7 +629,7 @@ func (q *Queries) APIListAppEvents(ctx context.Context, arg APIListAppEventsPara
 
 const aPIListApps = `-- name: APIListApps :many
 
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas, plan_name, hostnames, env_keys, env_values, current_version, current_status, current_image FROM paas_app_view
 WHERE organization_id = $1 AND name > $2::text
 ORDER BY name
 LIMIT $3
@@ -678,6 +683,7 @@ func (q *Queries) APIListApps(ctx context.Context, arg APIListAppsParams) ([]App
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DefaultHostLabel,
+			&i.UpdatedReplicas,
 			&i.PlanName,
 			&i.Hostnames,
 			&i.EnvKeys,
@@ -767,7 +773,7 @@ func (q *Queries) APIListDeployments(ctx context.Context, arg APIListDeployments
 }
 
 const aPILockApp = `-- name: APILockApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas FROM paas_apps
 WHERE organization_id = $1
   AND (id = $2 OR name = $3::text)
 ORDER BY (id = $2) DESC
@@ -815,6 +821,7 @@ func (q *Queries) APILockApp(ctx context.Context, arg APILockAppParams) (App, er
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }

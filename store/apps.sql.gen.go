@@ -16,7 +16,7 @@ import (
 
 const bumpAppRestart = `-- name: BumpAppRestart :one
 UPDATE paas_apps SET restart_count = restart_count + 1
-WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
+WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas
 `
 
 func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error) {
@@ -51,6 +51,7 @@ func (q *Queries) BumpAppRestart(ctx context.Context, id uuid.UUID) (App, error)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
@@ -69,7 +70,7 @@ func (q *Queries) CountOrganizationApps(ctx context.Context, organizationID uuid
 const createApp = `-- name: CreateApp :one
 INSERT INTO paas_apps (organization_id, name, service_name, image, replicas, port, command, plan_id, health_check)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas
 `
 
 type CreateAppParams struct {
@@ -126,6 +127,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
@@ -144,7 +146,7 @@ func (q *Queries) DeleteAppRow(ctx context.Context, id uuid.UUID) (int64, error)
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE id = $1
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas FROM paas_apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
@@ -179,12 +181,13 @@ func (q *Queries) GetApp(ctx context.Context, id uuid.UUID) (App, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
 
 const getAppByName = `-- name: GetAppByName :one
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE organization_id = $1 AND name = $2
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas FROM paas_apps WHERE organization_id = $1 AND name = $2
 `
 
 type GetAppByNameParams struct {
@@ -224,12 +227,13 @@ func (q *Queries) GetAppByName(ctx context.Context, arg GetAppByNameParams) (App
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
 
 const getAppDesired = `-- name: GetAppDesired :one
-SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, a.default_host_label, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended, o.network_id AS org_network_id
+SELECT a.id, a.organization_id, a.name, a.service_name, a.image, a.replicas, a.port, a.command, a.plan_id, a.health_check, a.stopped, a.restart_count, a.env_revision, a.generation, a.version, a.observed_generation, a.phase, a.conditions, a.status_message, a.running_replicas, a.desired_replicas, a.current_deployment_id, a.service_id, a.status_seq, a.deleted_at, a.created_at, a.updated_at, a.default_host_label, a.updated_replicas, p.id, p.name, p.display_name, p.cpu_millis, p.memory_mb, p.max_replicas, p.price_hourly_micros, p.active, p.created_at, p.updated_at, o.suspended AS org_suspended, o.network_id AS org_network_id
 FROM paas_apps a
 JOIN paas_plans p ON p.id = a.plan_id
 JOIN paas_organizations o ON o.id = a.organization_id
@@ -277,6 +281,7 @@ func (q *Queries) GetAppDesired(ctx context.Context, id uuid.UUID) (GetAppDesire
 		&i.App.CreatedAt,
 		&i.App.UpdatedAt,
 		&i.App.DefaultHostLabel,
+		&i.App.UpdatedReplicas,
 		&i.Plan.ID,
 		&i.Plan.Name,
 		&i.Plan.DisplayName,
@@ -319,7 +324,7 @@ func (q *Queries) ListAppIDs(ctx context.Context) ([]uuid.UUID, error) {
 }
 
 const listApps = `-- name: ListApps :many
-SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label FROM paas_apps WHERE organization_id = $1 ORDER BY name
+SELECT id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas FROM paas_apps WHERE organization_id = $1 ORDER BY name
 `
 
 func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App, error) {
@@ -360,6 +365,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DefaultHostLabel,
+			&i.UpdatedReplicas,
 		); err != nil {
 			return nil, err
 		}
@@ -372,7 +378,7 @@ func (q *Queries) ListApps(ctx context.Context, organizationID uuid.UUID) ([]App
 }
 
 const markAppDeleted = `-- name: MarkAppDeleted :one
-UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
+UPDATE paas_apps SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas
 `
 
 func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error) {
@@ -407,6 +413,7 @@ func (q *Queries) MarkAppDeleted(ctx context.Context, id uuid.UUID) (App, error)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }
@@ -435,9 +442,9 @@ const recordAppStatus = `-- name: RecordAppStatus :one
 UPDATE paas_apps
 SET observed_generation = $1, running_replicas = $2,
     desired_replicas = $3, current_deployment_id = $4,
-    service_id = $5,
-    conditions = paas_set_conditions(conditions, $6::jsonb, $7::timestamptz, $8::text[])
-WHERE id = $9
+    service_id = $5, updated_replicas = $6,
+    conditions = paas_set_conditions(conditions, $7::jsonb, $8::timestamptz, $9::text[])
+WHERE id = $10
 RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting
 `
 
@@ -447,6 +454,7 @@ type RecordAppStatusParams struct {
 	DesiredReplicas     int32           `json:"desired_replicas"`
 	CurrentDeploymentID uuid.NullUUID   `json:"current_deployment_id"`
 	ServiceID           *string         `json:"service_id"`
+	UpdatedReplicas     int32           `json:"updated_replicas"`
 	Conditions          json.RawMessage `json:"conditions"`
 	At                  time.Time       `json:"at"`
 	ConditionOrder      []string        `json:"condition_order"`
@@ -471,6 +479,7 @@ func (q *Queries) RecordAppStatus(ctx context.Context, arg RecordAppStatusParams
 		arg.DesiredReplicas,
 		arg.CurrentDeploymentID,
 		arg.ServiceID,
+		arg.UpdatedReplicas,
 		arg.Conditions,
 		arg.At,
 		arg.ConditionOrder,
@@ -544,7 +553,7 @@ const updateAppSpec = `-- name: UpdateAppSpec :one
 UPDATE paas_apps
 SET image = $3, replicas = $4, port = $5, command = $6, plan_id = $7, health_check = $8, stopped = $9
 WHERE id = $1 AND version = $2 AND deleted_at IS NULL
-RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label
+RETURNING id, organization_id, name, service_name, image, replicas, port, command, plan_id, health_check, stopped, restart_count, env_revision, generation, version, observed_generation, phase, conditions, status_message, running_replicas, desired_replicas, current_deployment_id, service_id, status_seq, deleted_at, created_at, updated_at, default_host_label, updated_replicas
 `
 
 type UpdateAppSpecParams struct {
@@ -603,6 +612,7 @@ func (q *Queries) UpdateAppSpec(ctx context.Context, arg UpdateAppSpecParams) (A
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DefaultHostLabel,
+		&i.UpdatedReplicas,
 	)
 	return i, err
 }

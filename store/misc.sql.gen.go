@@ -109,7 +109,7 @@ func (q *Queries) ListAudit(ctx context.Context, limit int32) ([]AuditEntry, err
 }
 
 const listWorkerNodes = `-- name: ListWorkerNodes :many
-SELECT id, swarm_node_id, hostname, role, availability, state, address, cpu_millis, memory_bytes, labels, last_seen_at, created_at, updated_at FROM paas_worker_nodes ORDER BY hostname
+SELECT id, swarm_node_id, hostname, role, availability, state, address, cpu_millis, memory_bytes, labels, last_seen_at, created_at, updated_at, engine_version, manager_reachability, is_leader, approved, desired_availability, remove_requested_at, cpu_reserved_millis, memory_reserved_bytes, tasks_running, resources_checked_at, health_checked_at, message FROM paas_worker_nodes ORDER BY hostname
 `
 
 func (q *Queries) ListWorkerNodes(ctx context.Context) ([]WorkerNode, error) {
@@ -135,6 +135,18 @@ func (q *Queries) ListWorkerNodes(ctx context.Context) ([]WorkerNode, error) {
 			&i.LastSeenAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.EngineVersion,
+			&i.ManagerReachability,
+			&i.IsLeader,
+			&i.Approved,
+			&i.DesiredAvailability,
+			&i.RemoveRequestedAt,
+			&i.CpuReservedMillis,
+			&i.MemoryReservedBytes,
+			&i.TasksRunning,
+			&i.ResourcesCheckedAt,
+			&i.HealthCheckedAt,
+			&i.Message,
 		); err != nil {
 			return nil, err
 		}
@@ -179,7 +191,7 @@ ON CONFLICT (swarm_node_id) DO UPDATE SET hostname = EXCLUDED.hostname, role = E
     availability = EXCLUDED.availability, state = EXCLUDED.state, address = EXCLUDED.address,
     cpu_millis = EXCLUDED.cpu_millis, memory_bytes = EXCLUDED.memory_bytes, labels = EXCLUDED.labels,
     last_seen_at = EXCLUDED.last_seen_at, updated_at = now()
-RETURNING id, swarm_node_id, hostname, role, availability, state, address, cpu_millis, memory_bytes, labels, last_seen_at, created_at, updated_at
+RETURNING id, swarm_node_id, hostname, role, availability, state, address, cpu_millis, memory_bytes, labels, last_seen_at, created_at, updated_at, engine_version, manager_reachability, is_leader, approved, desired_availability, remove_requested_at, cpu_reserved_millis, memory_reserved_bytes, tasks_running, resources_checked_at, health_checked_at, message
 `
 
 type UpsertWorkerNodeParams struct {
@@ -223,6 +235,18 @@ func (q *Queries) UpsertWorkerNode(ctx context.Context, arg UpsertWorkerNodePara
 		&i.LastSeenAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.EngineVersion,
+		&i.ManagerReachability,
+		&i.IsLeader,
+		&i.Approved,
+		&i.DesiredAvailability,
+		&i.RemoveRequestedAt,
+		&i.CpuReservedMillis,
+		&i.MemoryReservedBytes,
+		&i.TasksRunning,
+		&i.ResourcesCheckedAt,
+		&i.HealthCheckedAt,
+		&i.Message,
 	)
 	return i, err
 }

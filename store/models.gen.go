@@ -52,6 +52,7 @@ type App struct {
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
 	DefaultHostLabel    string                `json:"default_host_label"`
+	UpdatedReplicas     int32                 `json:"updated_replicas"`
 }
 
 type AppView struct {
@@ -83,6 +84,7 @@ type AppView struct {
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
 	DefaultHostLabel    string                `json:"default_host_label"`
+	UpdatedReplicas     int32                 `json:"updated_replicas"`
 	PlanName            string                `json:"plan_name"`
 	Hostnames           []string              `json:"hostnames"`
 	EnvKeys             []string              `json:"env_keys"`
@@ -231,6 +233,16 @@ type PaasLoginFailure struct {
 	LastAt   time.Time `json:"last_at"`
 }
 
+type PaasNodeAlert struct {
+	SwarmNodeID string     `json:"swarm_node_id"`
+	Kind        string     `json:"kind"`
+	Firing      bool       `json:"firing"`
+	Notified    bool       `json:"notified"`
+	Since       *time.Time `json:"since"`
+	LastSentAt  *time.Time `json:"last_sent_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
 type PaasUsageInterval struct {
 	ID                int64         `json:"id"`
 	AppID             uuid.UUID     `json:"app_id"`
@@ -289,17 +301,29 @@ type Wallet struct {
 }
 
 type WorkerNode struct {
-	ID           uuid.UUID       `json:"id"`
-	SwarmNodeID  string          `json:"swarm_node_id"`
-	Hostname     string          `json:"hostname"`
-	Role         string          `json:"role"`
-	Availability string          `json:"availability"`
-	State        string          `json:"state"`
-	Address      string          `json:"address"`
-	CpuMillis    int64           `json:"cpu_millis"`
-	MemoryBytes  int64           `json:"memory_bytes"`
-	Labels       json.RawMessage `json:"labels"`
-	LastSeenAt   *time.Time      `json:"last_seen_at"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	ID                  uuid.UUID       `json:"id"`
+	SwarmNodeID         string          `json:"swarm_node_id"`
+	Hostname            string          `json:"hostname"`
+	Role                string          `json:"role"`
+	Availability        string          `json:"availability"`
+	State               string          `json:"state"`
+	Address             string          `json:"address"`
+	CpuMillis           int64           `json:"cpu_millis"`
+	MemoryBytes         int64           `json:"memory_bytes"`
+	Labels              json.RawMessage `json:"labels"`
+	LastSeenAt          *time.Time      `json:"last_seen_at"`
+	CreatedAt           time.Time       `json:"created_at"`
+	UpdatedAt           time.Time       `json:"updated_at"`
+	EngineVersion       string          `json:"engine_version"`
+	ManagerReachability string          `json:"manager_reachability"`
+	IsLeader            bool            `json:"is_leader"`
+	Approved            bool            `json:"approved"`
+	DesiredAvailability string          `json:"desired_availability"`
+	RemoveRequestedAt   *time.Time      `json:"remove_requested_at"`
+	CpuReservedMillis   int64           `json:"cpu_reserved_millis"`
+	MemoryReservedBytes int64           `json:"memory_reserved_bytes"`
+	TasksRunning        int32           `json:"tasks_running"`
+	ResourcesCheckedAt  *time.Time      `json:"resources_checked_at"`
+	HealthCheckedAt     *time.Time      `json:"health_checked_at"`
+	Message             string          `json:"message"`
 }

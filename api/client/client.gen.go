@@ -537,6 +537,9 @@ type AppStatus struct {
 	// StatusSeq Orders status changes; the id of watch events.
 	StatusSeq int64 `json:"status_seq"`
 
+	// UpdatedReplicas Tasks running the current release.
+	UpdatedReplicas int `json:"updated_replicas"`
+
 	// Urls Where the app answers: https://<default host label>.<default_domain>
 	// once the app's Routed condition is True, then each custom domain
 	// the route loop routes.
@@ -799,6 +802,16 @@ type HealthCheck struct {
 	Retries            *int      `json:"retries,omitempty"`
 	StartPeriodSeconds *int      `json:"start_period_seconds,omitempty"`
 	TimeoutSeconds     *int      `json:"timeout_seconds,omitempty"`
+}
+
+// JoinCommand defines model for JoinCommand.
+type JoinCommand struct {
+	// Command docker swarm join for a host with Docker already set up.
+	Command        string `json:"command"`
+	ManagerAddress string `json:"manager_address"`
+
+	// SetupCommand hack/setup-worker.sh, which prepares a Debian or Ubuntu host and joins it.
+	SetupCommand string `json:"setup_command"`
 }
 
 // LedgerEntry defines model for LedgerEntry.
@@ -1161,6 +1174,71 @@ type WebhookAck struct {
 	Received bool  `json:"received"`
 }
 
+// Worker A Swarm node. `approved`, `desired_availability` and
+// `remove_requested_at` are what admins declared; the rest is what the
+// node loop last observed.
+type Worker struct {
+	Address  string        `json:"address"`
+	Alerts   []WorkerAlert `json:"alerts"`
+	Approved bool          `json:"approved"`
+
+	// Availability The availability Swarm has now.
+	Availability string `json:"availability"`
+	CpuMillis    int64  `json:"cpu_millis"`
+
+	// CpuReservedMillis Sum of the reservations of the tasks running on the node.
+	CpuReservedMillis int64     `json:"cpu_reserved_millis"`
+	CreatedAt         time.Time `json:"created_at"`
+
+	// DesiredAvailability active, pause or drain.
+	DesiredAvailability string             `json:"desired_availability"`
+	EngineVersion       string             `json:"engine_version"`
+	HealthCheckedAt     *time.Time         `json:"health_checked_at,omitempty"`
+	Hostname            string             `json:"hostname"`
+	Id                  openapi_types.UUID `json:"id"`
+	Labels              map[string]string  `json:"labels"`
+	LastSeenAt          *time.Time         `json:"last_seen_at,omitempty"`
+	Leader              bool               `json:"leader"`
+
+	// ManagerReachability reachable, unreachable or unknown for a manager; empty for a worker.
+	ManagerReachability string `json:"manager_reachability"`
+	MemoryBytes         int64  `json:"memory_bytes"`
+	MemoryReservedBytes int64  `json:"memory_reserved_bytes"`
+
+	// Message What the node loop last had to say (a removal waiting, a refusal).
+	Message            string     `json:"message"`
+	RemoveRequestedAt  *time.Time `json:"remove_requested_at,omitempty"`
+	ResourcesCheckedAt *time.Time `json:"resources_checked_at,omitempty"`
+
+	// Role manager or worker.
+	Role string `json:"role"`
+
+	// State Swarm's node state: ready, down, disconnected or unknown.
+	State string `json:"state"`
+
+	// Status pending, active, draining, paused, down or removing.
+	Status       string    `json:"status"`
+	SwarmNodeId  string    `json:"swarm_node_id"`
+	TasksRunning int       `json:"tasks_running"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// WorkerAlert defines model for WorkerAlert.
+type WorkerAlert struct {
+	Firing bool `json:"firing"`
+
+	// Kind down, cpu or memory.
+	Kind       string     `json:"kind"`
+	LastSentAt *time.Time `json:"last_sent_at,omitempty"`
+	Since      *time.Time `json:"since,omitempty"`
+}
+
+// WorkerList defines model for WorkerList.
+type WorkerList struct {
+	Items      []Worker `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
 // AppPath defines model for AppPath.
 type AppPath = string
 
@@ -1178,6 +1256,9 @@ type LastEventID = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// NodePath defines model for NodePath.
+type NodePath = string
 
 // OrgHeader defines model for OrgHeader.
 type OrgHeader = string
@@ -1361,6 +1442,15 @@ type AdminListWalletsParams struct {
 
 // AdminListLowWalletsParams defines parameters for AdminListLowWallets.
 type AdminListLowWalletsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListWorkersParams defines parameters for AdminListWorkers.
+type AdminListWorkersParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -2416,6 +2506,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
 	AdminListLowWallets(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminListWorkers The Swarm's nodes as the node loop last saw them, by hostname
+	//
+	// Corresponds with GET /api/admin/paas/workers (the `AdminListWorkers` operationId).
+	AdminListWorkers(ctx context.Context, params *AdminListWorkersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminWorkerJoinCommand The command that joins a new worker to the Swarm
+	//
+	// Built from the worker join token and manager address `paasd init`
+	// stored. The node then appears `pending`, held at availability
+	// `drain` until approved (unless `auto_approve_nodes` is on).
+	//
+	// Corresponds with GET /api/admin/paas/workers/join-command (the `AdminWorkerJoinCommand` operationId).
+	AdminWorkerJoinCommand(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminRemoveWorker Remove a node
+	//
+	// Desired state: the node loop drains the node, waits until its tasks
+	// have moved, removes it from the Swarm, then from the table. A
+	// manager must be demoted first.
+	//
+	// Corresponds with DELETE /api/admin/paas/workers/{node} (the `AdminRemoveWorker` operationId).
+	AdminRemoveWorker(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminGetWorker One node, with its alerts
+	//
+	// Corresponds with GET /api/admin/paas/workers/{node} (the `AdminGetWorker` operationId).
+	AdminGetWorker(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminWorkerAction Approve, drain, pause or activate a node
+	//
+	// Desired state, applied by the node loop: `approve` admits a pending
+	// node and makes `active` its availability; `drain`, `pause` and
+	// `activate` set the availability an approved node is held at (a
+	// change made by hand is put back).
+	//
+	// Corresponds with POST /api/admin/paas/workers/{node}/{action} (the `AdminWorkerAction` operationId).
+	AdminWorkerAction(ctx context.Context, node NodePath, action string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Exchange email and password for a login token (JWT)
 	//
@@ -3487,6 +3615,94 @@ func (c *Client) AdminListWallets(ctx context.Context, params *AdminListWalletsP
 // Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
 func (c *Client) AdminListLowWallets(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminListLowWalletsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminListWorkers The Swarm's nodes as the node loop last saw them, by hostname
+//
+// Corresponds with GET /api/admin/paas/workers (the `AdminListWorkers` operationId).
+func (c *Client) AdminListWorkers(ctx context.Context, params *AdminListWorkersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListWorkersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminWorkerJoinCommand The command that joins a new worker to the Swarm
+//
+// Built from the worker join token and manager address `paasd init`
+// stored. The node then appears `pending`, held at availability
+// `drain` until approved (unless `auto_approve_nodes` is on).
+//
+// Corresponds with GET /api/admin/paas/workers/join-command (the `AdminWorkerJoinCommand` operationId).
+func (c *Client) AdminWorkerJoinCommand(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminWorkerJoinCommandRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminRemoveWorker Remove a node
+//
+// Desired state: the node loop drains the node, waits until its tasks
+// have moved, removes it from the Swarm, then from the table. A
+// manager must be demoted first.
+//
+// Corresponds with DELETE /api/admin/paas/workers/{node} (the `AdminRemoveWorker` operationId).
+func (c *Client) AdminRemoveWorker(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminRemoveWorkerRequest(c.Server, node)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminGetWorker One node, with its alerts
+//
+// Corresponds with GET /api/admin/paas/workers/{node} (the `AdminGetWorker` operationId).
+func (c *Client) AdminGetWorker(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminGetWorkerRequest(c.Server, node)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminWorkerAction Approve, drain, pause or activate a node
+//
+// Desired state, applied by the node loop: `approve` admits a pending
+// node and makes `active` its availability; `drain`, `pause` and
+// `activate` set the availability an approved node is held at (a
+// change made by hand is put back).
+//
+// Corresponds with POST /api/admin/paas/workers/{node}/{action} (the `AdminWorkerAction` operationId).
+func (c *Client) AdminWorkerAction(ctx context.Context, node NodePath, action string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminWorkerActionRequest(c.Server, node, action)
 	if err != nil {
 		return nil, err
 	}
@@ -5875,6 +6091,208 @@ func NewAdminListLowWalletsRequest(server string, params *AdminListLowWalletsPar
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminListWorkersRequest constructs an http.Request for the AdminListWorkers method
+func NewAdminListWorkersRequest(server string, params *AdminListWorkersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/workers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminWorkerJoinCommandRequest constructs an http.Request for the AdminWorkerJoinCommand method
+func NewAdminWorkerJoinCommandRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/workers/join-command")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminRemoveWorkerRequest constructs an http.Request for the AdminRemoveWorker method
+func NewAdminRemoveWorkerRequest(server string, node NodePath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "node", node, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/workers/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminGetWorkerRequest constructs an http.Request for the AdminGetWorker method
+func NewAdminGetWorkerRequest(server string, node NodePath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "node", node, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/workers/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminWorkerActionRequest constructs an http.Request for the AdminWorkerAction method
+func NewAdminWorkerActionRequest(server string, node NodePath, action string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "node", node, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "action", action, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/admin/paas/workers/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -9580,6 +9998,54 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/admin/paas/wallets/low (the `AdminListLowWallets` operationId).
 	AdminListLowWalletsWithResponse(ctx context.Context, params *AdminListLowWalletsParams, reqEditors ...RequestEditorFn) (*AdminListLowWalletsResponse, error)
 
+	// AdminListWorkersWithResponse The Swarm's nodes as the node loop last saw them, by hostname
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/admin/paas/workers (the `AdminListWorkers` operationId).
+	AdminListWorkersWithResponse(ctx context.Context, params *AdminListWorkersParams, reqEditors ...RequestEditorFn) (*AdminListWorkersResponse, error)
+
+	// AdminWorkerJoinCommandWithResponse The command that joins a new worker to the Swarm
+	//
+	// Built from the worker join token and manager address `paasd init`
+	// stored. The node then appears `pending`, held at availability
+	// `drain` until approved (unless `auto_approve_nodes` is on).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/admin/paas/workers/join-command (the `AdminWorkerJoinCommand` operationId).
+	AdminWorkerJoinCommandWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminWorkerJoinCommandResponse, error)
+
+	// AdminRemoveWorkerWithResponse Remove a node
+	//
+	// Desired state: the node loop drains the node, waits until its tasks
+	// have moved, removes it from the Swarm, then from the table. A
+	// manager must be demoted first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/admin/paas/workers/{node} (the `AdminRemoveWorker` operationId).
+	AdminRemoveWorkerWithResponse(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*AdminRemoveWorkerResponse, error)
+
+	// AdminGetWorkerWithResponse One node, with its alerts
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/admin/paas/workers/{node} (the `AdminGetWorker` operationId).
+	AdminGetWorkerWithResponse(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*AdminGetWorkerResponse, error)
+
+	// AdminWorkerActionWithResponse Approve, drain, pause or activate a node
+	//
+	// Desired state, applied by the node loop: `approve` admits a pending
+	// node and makes `active` its availability; `drain`, `pause` and
+	// `activate` set the availability an approved node is held at (a
+	// change made by hand is put back).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/admin/paas/workers/{node}/{action} (the `AdminWorkerAction` operationId).
+	AdminWorkerActionWithResponse(ctx context.Context, node NodePath, action string, reqEditors ...RequestEditorFn) (*AdminWorkerActionResponse, error)
+
 	// LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 	//
 	// Attempts are limited per client address (10 a minute) and, for one
@@ -11894,6 +12360,330 @@ func (r AdminListLowWalletsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminListLowWalletsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminListWorkersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WorkerList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminListWorkersResponse) GetJSON200() *WorkerList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListWorkersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminListWorkersResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminListWorkersResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminListWorkersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminListWorkersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminListWorkersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminListWorkersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminWorkerJoinCommandResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JoinCommand
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminWorkerJoinCommandResponse) GetJSON200() *JoinCommand {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminWorkerJoinCommandResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminWorkerJoinCommandResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminWorkerJoinCommandResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminWorkerJoinCommandResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminWorkerJoinCommandResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminWorkerJoinCommandResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminWorkerJoinCommandResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminRemoveWorkerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Worker
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AdminRemoveWorkerResponse) GetJSON202() *Worker {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminRemoveWorkerResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminRemoveWorkerResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminRemoveWorkerResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminRemoveWorkerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminRemoveWorkerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminRemoveWorkerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminRemoveWorkerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminGetWorkerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Worker
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminGetWorkerResponse) GetJSON200() *Worker {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminGetWorkerResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminGetWorkerResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminGetWorkerResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminGetWorkerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminGetWorkerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminGetWorkerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminGetWorkerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminWorkerActionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Worker
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AdminWorkerActionResponse) GetJSON202() *Worker {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminWorkerActionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminWorkerActionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminWorkerActionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminWorkerActionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminWorkerActionResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminWorkerActionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminWorkerActionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminWorkerActionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminWorkerActionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15726,6 +16516,84 @@ func (c *ClientWithResponses) AdminListLowWalletsWithResponse(ctx context.Contex
 	return ParseAdminListLowWalletsResponse(rsp)
 }
 
+// AdminListWorkersWithResponse The Swarm's nodes as the node loop last saw them, by hostname
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/admin/paas/workers (the `AdminListWorkers` operationId).
+func (c *ClientWithResponses) AdminListWorkersWithResponse(ctx context.Context, params *AdminListWorkersParams, reqEditors ...RequestEditorFn) (*AdminListWorkersResponse, error) {
+	rsp, err := c.AdminListWorkers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminListWorkersResponse(rsp)
+}
+
+// AdminWorkerJoinCommandWithResponse The command that joins a new worker to the Swarm
+//
+// Built from the worker join token and manager address `paasd init`
+// stored. The node then appears `pending`, held at availability
+// `drain` until approved (unless `auto_approve_nodes` is on).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/admin/paas/workers/join-command (the `AdminWorkerJoinCommand` operationId).
+func (c *ClientWithResponses) AdminWorkerJoinCommandWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminWorkerJoinCommandResponse, error) {
+	rsp, err := c.AdminWorkerJoinCommand(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminWorkerJoinCommandResponse(rsp)
+}
+
+// AdminRemoveWorkerWithResponse Remove a node
+//
+// Desired state: the node loop drains the node, waits until its tasks
+// have moved, removes it from the Swarm, then from the table. A
+// manager must be demoted first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/admin/paas/workers/{node} (the `AdminRemoveWorker` operationId).
+func (c *ClientWithResponses) AdminRemoveWorkerWithResponse(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*AdminRemoveWorkerResponse, error) {
+	rsp, err := c.AdminRemoveWorker(ctx, node, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminRemoveWorkerResponse(rsp)
+}
+
+// AdminGetWorkerWithResponse One node, with its alerts
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/admin/paas/workers/{node} (the `AdminGetWorker` operationId).
+func (c *ClientWithResponses) AdminGetWorkerWithResponse(ctx context.Context, node NodePath, reqEditors ...RequestEditorFn) (*AdminGetWorkerResponse, error) {
+	rsp, err := c.AdminGetWorker(ctx, node, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminGetWorkerResponse(rsp)
+}
+
+// AdminWorkerActionWithResponse Approve, drain, pause or activate a node
+//
+// Desired state, applied by the node loop: `approve` admits a pending
+// node and makes `active` its availability; `drain`, `pause` and
+// `activate` set the availability an approved node is held at (a
+// change made by hand is put back).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/admin/paas/workers/{node}/{action} (the `AdminWorkerAction` operationId).
+func (c *ClientWithResponses) AdminWorkerActionWithResponse(ctx context.Context, node NodePath, action string, reqEditors ...RequestEditorFn) (*AdminWorkerActionResponse, error) {
+	rsp, err := c.AdminWorkerAction(ctx, node, action, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminWorkerActionResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Exchange email and password for a login token (JWT)
 //
 // Attempts are limited per client address (10 a minute) and, for one
@@ -18018,6 +18886,255 @@ func ParseAdminListLowWalletsResponse(rsp *http.Response) (*AdminListLowWalletsR
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminListWorkersResponse parses an HTTP response from a AdminListWorkersWithResponse call
+func ParseAdminListWorkersResponse(rsp *http.Response) (*AdminListWorkersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminListWorkersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WorkerList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminWorkerJoinCommandResponse parses an HTTP response from a AdminWorkerJoinCommandWithResponse call
+func ParseAdminWorkerJoinCommandResponse(rsp *http.Response) (*AdminWorkerJoinCommandResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminWorkerJoinCommandResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JoinCommand
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminRemoveWorkerResponse parses an HTTP response from a AdminRemoveWorkerWithResponse call
+func ParseAdminRemoveWorkerResponse(rsp *http.Response) (*AdminRemoveWorkerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminRemoveWorkerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Worker
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminGetWorkerResponse parses an HTTP response from a AdminGetWorkerWithResponse call
+func ParseAdminGetWorkerResponse(rsp *http.Response) (*AdminGetWorkerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminGetWorkerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Worker
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminWorkerActionResponse parses an HTTP response from a AdminWorkerActionWithResponse call
+func ParseAdminWorkerActionResponse(rsp *http.Response) (*AdminWorkerActionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminWorkerActionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Worker
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	}
 

@@ -540,6 +540,9 @@ type AppStatus struct {
 	// StatusSeq Orders status changes; the id of watch events.
 	StatusSeq int64 `json:"status_seq"`
 
+	// UpdatedReplicas Tasks running the current release.
+	UpdatedReplicas int `json:"updated_replicas"`
+
 	// Urls Where the app answers: https://<default host label>.<default_domain>
 	// once the app's Routed condition is True, then each custom domain
 	// the route loop routes.
@@ -802,6 +805,16 @@ type HealthCheck struct {
 	Retries            *int      `json:"retries,omitempty"`
 	StartPeriodSeconds *int      `json:"start_period_seconds,omitempty"`
 	TimeoutSeconds     *int      `json:"timeout_seconds,omitempty"`
+}
+
+// JoinCommand defines model for JoinCommand.
+type JoinCommand struct {
+	// Command docker swarm join for a host with Docker already set up.
+	Command        string `json:"command"`
+	ManagerAddress string `json:"manager_address"`
+
+	// SetupCommand hack/setup-worker.sh, which prepares a Debian or Ubuntu host and joins it.
+	SetupCommand string `json:"setup_command"`
 }
 
 // LedgerEntry defines model for LedgerEntry.
@@ -1164,6 +1177,71 @@ type WebhookAck struct {
 	Received bool  `json:"received"`
 }
 
+// Worker A Swarm node. `approved`, `desired_availability` and
+// `remove_requested_at` are what admins declared; the rest is what the
+// node loop last observed.
+type Worker struct {
+	Address  string        `json:"address"`
+	Alerts   []WorkerAlert `json:"alerts"`
+	Approved bool          `json:"approved"`
+
+	// Availability The availability Swarm has now.
+	Availability string `json:"availability"`
+	CpuMillis    int64  `json:"cpu_millis"`
+
+	// CpuReservedMillis Sum of the reservations of the tasks running on the node.
+	CpuReservedMillis int64     `json:"cpu_reserved_millis"`
+	CreatedAt         time.Time `json:"created_at"`
+
+	// DesiredAvailability active, pause or drain.
+	DesiredAvailability string             `json:"desired_availability"`
+	EngineVersion       string             `json:"engine_version"`
+	HealthCheckedAt     *time.Time         `json:"health_checked_at,omitempty"`
+	Hostname            string             `json:"hostname"`
+	Id                  openapi_types.UUID `json:"id"`
+	Labels              map[string]string  `json:"labels"`
+	LastSeenAt          *time.Time         `json:"last_seen_at,omitempty"`
+	Leader              bool               `json:"leader"`
+
+	// ManagerReachability reachable, unreachable or unknown for a manager; empty for a worker.
+	ManagerReachability string `json:"manager_reachability"`
+	MemoryBytes         int64  `json:"memory_bytes"`
+	MemoryReservedBytes int64  `json:"memory_reserved_bytes"`
+
+	// Message What the node loop last had to say (a removal waiting, a refusal).
+	Message            string     `json:"message"`
+	RemoveRequestedAt  *time.Time `json:"remove_requested_at,omitempty"`
+	ResourcesCheckedAt *time.Time `json:"resources_checked_at,omitempty"`
+
+	// Role manager or worker.
+	Role string `json:"role"`
+
+	// State Swarm's node state: ready, down, disconnected or unknown.
+	State string `json:"state"`
+
+	// Status pending, active, draining, paused, down or removing.
+	Status       string    `json:"status"`
+	SwarmNodeId  string    `json:"swarm_node_id"`
+	TasksRunning int       `json:"tasks_running"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// WorkerAlert defines model for WorkerAlert.
+type WorkerAlert struct {
+	Firing bool `json:"firing"`
+
+	// Kind down, cpu or memory.
+	Kind       string     `json:"kind"`
+	LastSentAt *time.Time `json:"last_sent_at,omitempty"`
+	Since      *time.Time `json:"since,omitempty"`
+}
+
+// WorkerList defines model for WorkerList.
+type WorkerList struct {
+	Items      []Worker `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
 // AppPath defines model for AppPath.
 type AppPath = string
 
@@ -1181,6 +1259,9 @@ type LastEventID = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// NodePath defines model for NodePath.
+type NodePath = string
 
 // OrgHeader defines model for OrgHeader.
 type OrgHeader = string
@@ -1364,6 +1445,15 @@ type AdminListWalletsParams struct {
 
 // AdminListLowWalletsParams defines parameters for AdminListLowWallets.
 type AdminListLowWalletsParams struct {
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListWorkersParams defines parameters for AdminListWorkers.
+type AdminListWorkersParams struct {
 	// Limit Page size, 1 to 500 (default 100).
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -2176,6 +2266,21 @@ type ServerInterface interface {
 	// AdminListLowWallets Organizations suspended for funds or with under a day of runway, by slug
 	// (GET /api/admin/paas/wallets/low)
 	AdminListLowWallets(ctx echo.Context, params AdminListLowWalletsParams) error
+	// AdminListWorkers The Swarm's nodes as the node loop last saw them, by hostname
+	// (GET /api/admin/paas/workers)
+	AdminListWorkers(ctx echo.Context, params AdminListWorkersParams) error
+	// AdminWorkerJoinCommand The command that joins a new worker to the Swarm
+	// (GET /api/admin/paas/workers/join-command)
+	AdminWorkerJoinCommand(ctx echo.Context) error
+	// AdminRemoveWorker Remove a node
+	// (DELETE /api/admin/paas/workers/{node})
+	AdminRemoveWorker(ctx echo.Context, node NodePath) error
+	// AdminGetWorker One node, with its alerts
+	// (GET /api/admin/paas/workers/{node})
+	AdminGetWorker(ctx echo.Context, node NodePath) error
+	// AdminWorkerAction Approve, drain, pause or activate a node
+	// (POST /api/admin/paas/workers/{node}/{action})
+	AdminWorkerAction(ctx echo.Context, node NodePath, action string) error
 	// Login Exchange email and password for a login token (JWT)
 	// (POST /api/auth/login)
 	Login(ctx echo.Context) error
@@ -2828,6 +2933,96 @@ func (w *ServerInterfaceWrapper) AdminListLowWallets(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminListLowWallets(ctx, params)
+	return err
+}
+
+// AdminListWorkers converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWorkers(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListWorkersParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWorkers(ctx, params)
+	return err
+}
+
+// AdminWorkerJoinCommand converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminWorkerJoinCommand(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminWorkerJoinCommand(ctx)
+	return err
+}
+
+// AdminRemoveWorker converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminRemoveWorker(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminRemoveWorker(ctx, node)
+	return err
+}
+
+// AdminGetWorker converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminGetWorker(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminGetWorker(ctx, node)
+	return err
+}
+
+// AdminWorkerAction converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminWorkerAction(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "node" -------------
+	var node NodePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "node", ctx.Param("node"), &node, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter node: %s", err))
+	}
+
+	// ------------- Path parameter "action" -------------
+	var action string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "action", ctx.Param("action"), &action, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter action: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminWorkerAction(ctx, node, action)
 	return err
 }
 
@@ -4712,6 +4907,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/usage", wrapper.AdminUsageReport, options.OperationMiddlewares["adminUsageReport"]...)
 	router.POST(options.BaseURL+"/api/admin/paas/organizations/:organization/wallet/adjustments", wrapper.AdminAdjustWallet, options.OperationMiddlewares["adminAdjustWallet"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/organizations/:organization/suspension", wrapper.AdminSetSuspension, options.OperationMiddlewares["adminSetSuspension"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers", wrapper.AdminListWorkers, options.OperationMiddlewares["adminListWorkers"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers/join-command", wrapper.AdminWorkerJoinCommand, options.OperationMiddlewares["adminWorkerJoinCommand"]...)
+	router.DELETE(options.BaseURL+"/api/admin/paas/workers/:node", wrapper.AdminRemoveWorker, options.OperationMiddlewares["adminRemoveWorker"]...)
+	router.GET(options.BaseURL+"/api/admin/paas/workers/:node", wrapper.AdminGetWorker, options.OperationMiddlewares["adminGetWorker"]...)
+	router.POST(options.BaseURL+"/api/admin/paas/workers/:node/:action", wrapper.AdminWorkerAction, options.OperationMiddlewares["adminWorkerAction"]...)
 
 }
 
@@ -4720,255 +4920,276 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs50ij4KgieE2HqOyVKlt093VJM7Gp8mfaML/oseXpmm14WVJUkMSoC1QCKNMfriH2afbB9khPI",
-	"BIpVZBUvsqy2bM2PaUsq3BKZibznx06iJrmSIK3pHH/s5FzzCVjQ+NNpnp9xO3b/TMEkWuRWKNk57lyM",
-	"gfE8f2CYSJnSTPIJ9DpRR7g/5m5I1HG/6xx3eJ53oo6G3wuhIe0cW11A1DHJGCbcTWznufvMWC3kqPPp",
-	"U9R5UmijdPOisYQPdpDgFzFTQ2bHwHINU6EKw3I+Wmzj9wL0fLEPGtNZv/RTyDM1n4C07efWkAE3UJ59",
-	"CtoIJZksJpegW6CQlhPvCIynasKFbN9Nin8vNzNWxq65DPp6xy285MY+m4K0L56u7uEtmGICjDNjNfAJ",
-	"40MLmtmxMAzcGCbSci9j4CnoxW7cxPs48/6Lpxtu5qWYCLu6/BkfATPiPxCxh8wq9sPhIeumMORFZtnD",
-	"w8O9NnTIcL7qmhP+QUyKSef4h8PDqDMRkn56GIXdCGlhBBq380aPfqHTNN6K0iMuxX+4+5XbFk8sE5J1",
-	"TVaM3DWJdO+EKRzBMzZUmnGW8CwDzWbCjpmS9TlaQfjP/TPOzf6byrcbAPlGj/4bQbGy8XPuLtKwhjkj",
-	"3GOSCccnmB1zyxIupbLMgGW0KcO6eJfnqtAJ7J0gadKf2ExI03YTSo82b7ncSTslVOFV0oMDeAstqDrM",
-	"dqGIs4yv2UiecbkNZ3Tf7bjwhboC+eJpWLthUotfpGvnHSo94bZz3CkK4b5cXeed4SN47j9bPmP8b6Nk",
-	"XJLZnjtmnJhp3HbDfr3qFkA62vqt46bqRJ3ETDvv2zei1aQBXS3XlnXfPn/CHj169PMJC2T/6JClfG7Y",
-	"JQyVBhZbFbeygaGbuhE2Kbewb8UE2gF0oVZ39UymEYMPSVYYMYWm7Uk1a92OVdfbDOh2dCwM6BIdYcJF",
-	"1oKP7sOd8PGT+9jkShoI4sJpkkBu3WAnWUjrHrzjj04IyESCpHaAV378sTLv/9Qw7Bx3/sfBQhY5oL+a",
-	"g9M8p5UaBZCI2KWwhkmYsRSM2zkzlls4YRoSJROROd6UKDkFPQKmJBO21/kUdf7C079yCzM+X7PbXKvL",
-	"DCb/a7ddn9Gopp0/VckV6Ii9VFfC3ciZVhOwYygMS0XKHE/l0szcJ+5ZwH9CyrhkoLXSYedv4fcCjL3N",
-	"nZPwg8uyRBUZbfbS/ZKnrDvhmcNXSNnfzt+8jlghr6SaSTYUkKURm2klR8yhUMQuecpKSXMPj/REyWEm",
-	"kj/wQLS+IYxyb5e6/Dck9oEhdMJdPpPTG8PsZ3L6D67NGux+YNiUa8EvMzC4/HOlL0WagrxNKL12GJll",
-	"agYp6xJ6Mp5OhIzqYo4pTA4yhTRye2coYDnUSMaQ0h2/Vva5KmR6u7tnpkjG/jKdEOaulmStB2ZJyHJP",
-	"O59niqcXSr3kegS3jY6XKp0zYZiaohRNsi3BMmzPKRFvSx59u9tbkrFmDoyWpQoMMS6HJkxY1i2RwQmO",
-	"fSmkKYZDkTj5kQ0LmRrkbqIyNsEjO8F3rArNuMXjO67uQLB30pek6uH+WMK1FmBYfMkzLhMYTESilYkj",
-	"Fof3K/yKcZmyOCm0BpnM415fIiDxcUiFO8lzLrLbheWL4f4rbpMxioeOuSs7hlKVxJs+Bz0VCbyTfMpF",
-	"5njAbW7w17G/AK0KSxzeMCcsOeSk65JDMSrc0+RUHKfv5ZybFPd+odQrLuf+jTK3ufFTprl1iOoZ0Iyb",
-	"wIRO2Fuwer5/iiqqcSLibAyon1k9Z3zEBSpaXp1xm6gMaBBAEYOMGz/jS8rkisqIcprkhR0rLf4Dt80D",
-	"pzwTKUs0pCCt4Bm9J+9krlUCxtw2epWszl9Pyi4L61BLSNzpCYtR2jExUohh7gZJkvAbN0WeK20hfQWp",
-	"4BcI7tvf/wPDntCS+24LgTgcF0OSqFBPD0V1PzdKy2cvUJ1Ds5tWOWgrSI5ONHAL6YCUr22UgKgDH3Kh",
-	"wawbI4vM8xES7FfmEOkW2mHUybixg8Ks3+DGxUjp+Lj6h1zDUHxo1mVQu31g2FBoJ7ONueaJBW0iJGLI",
-	"MvrCMJ5zbXuN2tJCv/mtgwfEnZTr1kC5dNioejULfZVkC7f3cKcvBYnm9XsVFib1f6zVfAJ+fCoX4lrz",
-	"OQJvYQVtNhTUDomr1Qc1bj5NX8HkEnRFt+ApPZE8O6scZcgzA9HS6VC1bLxRrYi7rDvtW/fN8s5pSj9B",
-	"45bz/GbIJ4UM7GdiNMjpQEPqMDJtsFRqME766brRe/7lKUVRNuFzZB0zLSzgH0gBADllXd6XUwGoEwbh",
-	"WxiruVVOhs2EsUKO9o5ZbHJIeiCnsZtBsjFHK6ye9+UVzEmzcYrkJLdz9yQU4KSh8iiXSmXA5Q6soJWI",
-	"q4LiYMvJNBjLtR0kqpC20dLs/mwYN1ckVzKj2JCjyb2cXEj74+POqs026jjYbGFtOHefuc8tt4XZZgB9",
-	"+CnqFHm6M+J5kW/1uE8cFPz1OU4nRxD8HcYqlLuQDMjO+uyCj7aCwxoGuHxni80t340HZgmkGl+swaFG",
-	"WS0UfCPMMs9vj0/m+SuwWiRmddc8z7dFd5Dp9mhiQC/DZR04aH/nNKgBLniZO6xuIR8YEncbpds6ID0Q",
-	"wjJ01KVZyiO1QPjMqUc7vkA7UDhN/+lT8+LnfqKld0VNJpwurbyEFVAtQ5o8bmadCzUpjFWT0nVnImZQ",
-	"smVdlHqVhGCDIgmZ/fXZBev1egd+brImb70jIBtWM1zbxy8ANAae2fEgGUNyhTNl2Zth5/i39YD/BUc9",
-	"wUGf3rc+p4tlxIST/WVJwZMM/8I0DMGp9OBUBCFHjDMNuTLCKj1nXaeN7lvHtvL8ePow6ksNI/dqznvw",
-	"gU/yDHqJmhxY4JMDnuf/pxnzox9+PO71ens99gJXEKmJWCpGToftS/d6qsLWl+EyZZdcA+NZtj+GD15d",
-	"cb/RMHRyI+s+PjraO6Hx9LCTMW3g9yPAMAPWPeHu5nEsmQMWH9Se6YqonHG51gcVvE+rIxXRf+n0/PGH",
-	"Hx79sN7t6YgcdSrEk/LLw8bH1qo8JzFoWbhY5rp4zZW5/eYIUaOS6qLgL6uh32KlBam9byfqFzIvNsu1",
-	"KwhHdOrYC1OS4VsnlDxhaiKsI1RUTA2z/ApFN6GDswednl+SizxZ4h3obE4D6/ACUw4yRezihp29Oa8x",
-	"D/e1YcJ+YSZS3/XfYW7Yb6f7/9fgvfv/w/2fB+//ixW52/2Pj2t63dmbtxfkT0shPSGh1fhPH/7I/i7+",
-	"UsHvdh61NWeq8J0tye0UiQ1JbeHkQ8l+DDwHYxlPrJgSTa4lxiVHkZ/qp8OfDt2w65Nq87wPTxi3bKIM",
-	"7dZzjAn/MAhjcdUbJfM1pLndg78M+gn69HK0paoh83OdMPe6MA0TNQXDlGOlKDQbPKq/pGvSZsvDtd2L",
-	"PxurDDBoQg1XHv4TNhHGuKdMyfIRcUdIIzSE02/TFB0x1QOSkqAkbKDiTVvfQNUbNeA/XFRoJdmNWw80",
-	"2PJhC2Vt/rpCIS0fVymmkThKRXTJRK/d4yPZ5bzm6FYymzdhtvd1bK9DPAlDmvg/uVPsoBLXtvX1LoLs",
-	"3sJwuwv2jv1BFfarsB6BBE3xPG3qNCnSptSkc0i2NB9MwJg2LFOXBvQU0sG6HTjyX/ydnCvlvbGM00OB",
-	"/pQTr+a7i3cyv7E8c7xDZIA+MzEcgjZbbjwfc9MgR58FoYCuA//5tpAS/3FOWBsxco1F7Hzh3H3qFHr8",
-	"qtdrfM40zbLhsuh0AwO/r+7tjcZ4Mg8Af2cEFJG6u5shw8cAw23BUOisiYjGoEtzm4+2MMdsbG1ujg8O",
-	"+sXh4aMkPOqOUbOMX0KGv4de7c8DYvz0p75UTjNZ2PHeqsLdbUmH7lovHLKTpQ7FNf8e+Hnkwv2WKZXT",
-	"P70msK2gtvQIEyrUCKUZeRsusYEIoypbWVBII3fwF1C790ZpoEiFfSYtBSguGVeSZsqC3qjnwNwjKxTG",
-	"H/TICBUxkNNeXtiIxC+yRjVhLU+s0oPSiL3xwaDvCwO6xeCzcYbr2aktF4TIza902wtZ32I7mWxhuN0s",
-	"BnA9AutHt/31Ssh0C5ucW7AO6vpVRQEr6hNXN9Fk2Qxw3OzRcfh4IxbKBWLflqHyCTLOM27MTOn0el6d",
-	"QMq5n6VZroRZ7YMJ//AS5MiOO8d/OkIdIvz40yaP3Mp6S7M3nxOSK1U0XJEBYxaIvLLvQmeboV2Zg0as",
-	"28L1gMwnTjrxASuNhLpe2Uu4TCAbNB8n6pgiScCYwVbHre+l8aylYLgCb/SWWs2lwQ8GyMa2Zm7rRCwN",
-	"3DvvG6zTQUAOUcXuYe1EnecO1p2o844iERsijMMvVn1NPJ1H7EyrkQZUyZzcM9Lc6V5KL8ShjR5m/GvF",
-	"UeLPUX0tG4HWCHhkVcEvfE0vrXduCzlI+bxBInozEdZnJKAvnaL9yzAtGt9jp2Xk5ISnEFyLfXl69qI6",
-	"zi/HJoWxaCJhnGViCO6M/guZuplZxi1oJ/RwPzT4+ruPj47IIDoTBvZO3AxqJCR94KNkWbnuwlCLa88j",
-	"dK0Sl2dczkmAKo0pj3784XATeQUvZ4Wt/fi4xtYebkIDnGLNneb59a4zbG3ZLvL09TlJqsfs//6N7//n",
-	"cP/n913/j/33Hw+jRz99Cr/f+z/+Z6PTZ3tvCplVG8/s52k/OiU4Xe/0wXLSBIHwNwrBf/jw6BEBxESM",
-	"W5aB07fsTEXMXbSW3OfiePs9mej3IoeZM5GlCddI+C/OGE9TxxM2B5eUu2s/fDWz5fMQoIKbD49+2oCc",
-	"UUfNJFSk3RWLN3ygoALMHiASt6vxnzhLow5osmL0RfCyBcfccu1gPsv4NcFLptsm+2bUSfJiMBFZJur+",
-	"kEYWkgqTZ3w+aA2YqNpdN083gYnS88HkcvOna+KsRAKDsSp0Nt9K9DjcGE3gb6N22BqcqjtfOnPzhtrv",
-	"9J25+UAlYQYYXNN83+2QvBnRNyg062VdUlfugwc3BQ+uSnoBXu1hhRY+2BNmxmom0Y5K6QLCeMPQl40n",
-	"DDtsuvWnFETTGO72R4Rq1Y13Nxt0tMFARObK61F+m59ga1/V05q5+9qhP9ez/PA0ExI+i26GQgoz/kzi",
-	"qxu5t7ApbQmVdi8O/mWgwahsCs2q/FrdUWXZJU+uBmq4pdNmC9H3LZUBqIQL6s8NIF1VZL3nHg1W3kpf",
-	"/huVzyGlrtAZIR24YzoaKnLQBpyC+n590OE2pFrGcy3iAWu24hDCsXRNFa13oexW76IaRqgrAYMLRK9j",
-	"7EZj3YI8b8JiVyH227LY1V1j12X17YS0wLDPxYkFKpSXvIZtUtmJVVllDMnVZxLNdXhpu9742o3PhIH0",
-	"mDkVUO8n3AA7PX/y4kXE8kLOE5UC2kca9MZGVWgXwQiTXpq8VHNUv9BJiEBjRPgnPpYbo8nRM4hJub3O",
-	"Wu6yZPCRGFhcBglNQYuhgDQij1MalWvNFh5nW5Ye6Usu04qfijzQx2E+1pUwBc1yraYg96K+DPOzrpvk",
-	"4p8X6AbVKeYCDVUhndpNS7Nu+XG5SNqXVgXH2l7YHOvyABg3g1Pbc63U8ASNVjRwryWKjtZIyhdtLU/A",
-	"M/+jOqKc4TMRGSeZD7xZ7bMmayLYEucrFFvBuahKjPUTNW9tSXatAbGdB9wIXyZucms8efXKG5WIp6/P",
-	"Ayaj/RIxHgsPWK2yEHFQLdCzjSlvgHGsdAHe3xymIE9zZ41Ru7SH//OiWQ7gWdGwZmXJP9OSZFnF9U4Y",
-	"v8REFqwIg8krhs3GqjmDpbetgbzVUBbS5HfU8T83yPkGE3kohYdRBs/eiY/WQtgzYbz/37HxXifaFEbn",
-	"ztUIpWmjTlKm0qzKuJhCh74GY/kk3/7x3NqVTH6N3Re4phtIQ660FXI08CSXgV5z1wvqoDe/E3V+5Vq6",
-	"b95vxVA94jY4dBp3EnVC7swy5Fcg1XrBN8E9CVNui3k+F5Clz4JUU983Rk03lfSy48Atfe0QDPDAWK1g",
-	"LsTaTj7Zrff8zZvd8GjpMLSRxYCmg1RjEncLUn32gSc2m1NNryHzMaasCx8gcUx0ggWUcnfq7i8XF2eY",
-	"3uEDxCh2yGHT3g1FkqPUOuVZNZ2n4gyrlT5rDPnNfaGhBvqzIUepnPDh5vkorywHLVR67U052lGFveb4",
-	"Jv7/EtIR6LZApGV//RIGKyMw4hufSA2psCZiEkZ88dsx1yMwKNamcCm2DmO7numosruPn8HRQ8xO4JxW",
-	"5UWOoiPWSnE4MCww+oan/y6MRd35fWOqp8/dWQUezXVMcgfPc5I6joPoU2j6RRWKJ6yQ4vcCtrTP1m/P",
-	"n6oOpeoON1odCFVugjdXke62OPRLNbqu+7XdkbImWug6Tg/cY4u/YwvfRbsroPkvg2UJ4S/ANejNcgHN",
-	"W5ulZv5vOtsraOAvhR0PJmDHqkZu/55ZtMaJwbKnoNmav0u+6OQStBmL/LyYTHgz+mF9uA0TvTMNBiNf",
-	"WK6+tah2ymbIuE3dkIerFVVb/SLbVy0g0Gxn/G8ADdlWAyF4HR1X38h6CEQ3wXo8sG+L66wi3I37tXa5",
-	"vxCu0BA6FwK9tkhxqri1cMLyFhezNMPCapGcKdGkwe1SSqD+qSous8p3VJ54lWV13MD2bZ2XiefN1orA",
-	"m5K8KL37eP92pvTVQEMCYgqV32CgG9Xe9UUFTCMjyx08GoUr93umshSMpUIwJ8xYyKlynyosS7nlmD2V",
-	"wdAyVdhaVtTmvHm6igZS+L25cO7FGLCM43+/ZPgFiu4+UzFRE8DCWY022UI2FTWOE6UBa5ldzm3lH05K",
-	"9iJuTEVXnSAT97aNksHVorLmqIdw093X6gk3ejpLy8IWYmO9RtuWg67D5bdkGRNkPjsdoZXLXI9zXKdW",
-	"yGZuYypRqYs7WjrvynW0F+/YhBk38e7UMO22Xp83U9BTAbNG1N4WQd2ng8v5oMyvajM2bjHXyg4TnvNE",
-	"2CbdM8tUgjdUjz/bZsflUB+FhVxlW3rcdbVrrCFVutu3Aw08nV8nBoWWqk/THKpGB4iaAd8K1PeNWYzB",
-	"u2sGR4/H18jI2RY41UjCOvr4JK5t56EssOsAOCy0mOR9o5l9CrKAlkyCo8fj3R4NHPXoMN1tlFWWZ7sN",
-	"ocqng2u8bEtgWj7n6hmW9te2dhN0ywdhcB0kcrrJtc60rOi1bSMsQby0s8xSazVBSoa4SkYLLGqCAdYV",
-	"uH6waCqwOOY28n/5aeM2fCL6dcOLb8gSuCkMeVsJailaeUOE8udHJS+74EQCLMcSObiJfawZLCTDEftO",
-	"0DWs+5C9O3/K/sweHuL/9rbNFL5J0ewGY6GjgC67SWwO825CUkMMvi0JzXfY2LkE2N2P17+hsPxViPpq",
-	"thsyh5fy4J4/YX/66fBPZd1tnze76oxafQkbip/gw/XAMP8x6+ZUznw/oEhYx2xLq6Gsd+Md+VzSLZ87",
-	"OlrjRFSLeGtKqTg9Gz1wxnLv+liNAmtuc+SgVyuoz7r44z58SADSZcA1Tzsowz22kiBrVdSbYtJChXCf",
-	"BygBUqqvE67XKl/V/fPveSVwseb8sxms9fQvZyG9e/siFI1z+70SEqtK+E15f3OoAWGu5jmXkPVSmIZK",
-	"0uYAy1SjHLNfxuBuFehCuy1P1Mj8CntOBeHM9YQWX05ue4z1y/k8vg1VJMrZm/ZeDYu+mQqKIKeDK5ib",
-	"3UZ9NZWHWisNbYqy9UHVlfp3VBavuQxeCaXGS/Gm8AYK5oysQxi3lConQznZqSqoH1OeHzmr6WtD4U19",
-	"6SR2is0EnmKkE9k9T1gIePK9AzDoyY4dyUFmAMfgHKYvpaI/dB8fPtqL8E8GgGofuzNRdnGlarGvghJs",
-	"z7i90s7ViTq0cqNZ+a2PP78eYVWCpDc0iKteZRjVdDXnCc/gepvZthrj0m7KYY3bIdpeJd0xN4OWcMFf",
-	"x4DlKvkips1XKO4Ki3h1CXR7e73GYtNX0Px+G5AUSHFTJtTWiMfXRUZt+MolQ0lOFHV2C7d1xwkrVQ8R",
-	"VYC4UWqvceTd8OKa4CxBs/3p1mz8JjSOgIy3pXRQVQdz7VzsRXBiJQsUu0l+ll9xvffwXYhxa6rb0iIY",
-	"D31Dve1oZqRVkQ8u51V3H3V1Tfl8ya/fyHN3u3U80Fs12/3ao45VuwSBWJ4NEmXaA7neOOGVwnW1moWg",
-	"xJmQqZpFvtNHNg/db6j37K7GMt+BEDv/lZCuKDZRib6rG27FBwe+BunL2N2snJ6TtPf+jSgRhM9Z91//",
-	"+te/9l+92n/6FOMZG6oFhF6crS78tnWojEMAzp95njdrOf5lq0YB7uoOJ+62PFHU2Qz1m4pUqRocGwrN",
-	"WjdLvQUEC0MQ6IUBfYwyXKXbT7UgdfMbvCYpfsuks+vkzjcZzpYCYcp5K6DZGBfjruMmXiAKZ7ql5+dX",
-	"NI+sbvla7vPLQks/AsMGxqrQLSqALqRhUs2YQ3JD3GxSJNgqxA27CVPMdZLMa2Na/ey6kDM+x/M1cPBf",
-	"3K9ZIa3IkDrsWIMZqywNDea8jYg5ePmywZjREXQS9/t6bG7JSVqkwsBZNoYAmFLcGKxLeah8thAwwjvc",
-	"iTovKr31nhfErk4dxZwmrS9yCYbWp+/UOi5eyDR08y6NOsvtrZ24Hw56nQdwtQLA6sXX3sOV+IWV07Sg",
-	"/xKy1AMmVsHceEPthHtahjzfUBG4lqByq3xMeSWk3CqKIqd0x/+AVlsSbbvIukt1q+WIaj9rO6xugjd7",
-	"dnlr3Bkux0pdnZI5aeWdT4Vto3MfA7eNqF9+uroDVOCSQgs7P3cQ8G8DRiafFk3Nn099nbS//XqBRdJY",
-	"DtpgsvKiSFs3zjk3g/////3/qEc2Ahd3SCHP5TbG1vpGzEIOVbO0htkrbm41ZDhvGvfYE980PoUkc1JI",
-	"rUcz6/I8N5FvmoAmr6gvQU6j4NkzVLjVt5N3k3vLKxjmSIBsSExYRwNnytiRprSKvvTVfB2nVzKBHnvb",
-	"1A+a+jGz8xnXE2oO7e1ZudKWzcbcYiXeOfN1cpnw1XpJNo3Jjhv3+rIv/wtbH7svjORXMEi4gRPq20wi",
-	"WOlPidvaE8Z9yXw1Pcp+2s9gCtmiH2ImDOVeLizQmANdaDSL/RdzyODEvsQb7+JT33TS/0zB7GwlsTOO",
-	"3MvnqyETdgjDuNvPAo+6MTaQOOC5OOCFHR/gn+K9NgRzo1fGUI++OAr9KfC4hIjxHp7hGepcMQ5xvz/4",
-	"r9inmPPEGiakESlQRlX1KVqkYbp1LyFTcmSYVZHvs+oT1+N/7p9xbvarsWcxo7afrOuVl1jpEV4GhXQu",
-	"2lUzbhhHZcaXHhRpj52G9E9M/V2szICyv9xEK9vFVFGn20glocfeIKVjbXLq/1KLlvA1iNxEjw8fR2Fi",
-	"txuBeum87B+OxdsQjgRBlJ9LOAqD6NOsS/j68W6s49GEtTkfCenEbX9T6E1a9NU1SsdEnrTFB8ZtMq4w",
-	"VFyU7Lf+lrCSAarMuJSSo/3MMT5vLe5ige/IV/iOHAKaPdzLuaNBvX/uZDZMZTQIcreiBlNMfCnK+CU3",
-	"dh8/2H/xNCZ7cSYSkBSr51ven+Y8GQM76h362q7E6MzxwcFsNutx/HNP6dGBH2sOXr548uz1+bN9N2bh",
-	"fOqcX83PuISMnXF+7vC/UiPjuPOwd0ifqxwkz0XnuPOod9h71KF8OmTly1cVQhFHpBO49wYx4UXq3jr3",
-	"nbuhU4qcKdHToI9jucJDMFIsaeRove8KrGzoEJraR7ghIUbYw6lm4mnoc7t4W5vf7MX2Dl6ih3OLD5/Q",
-	"W/zpPQaK58pB3y15dHh4Yz3YQ/e5xkbCDj0dMTooYdfZx7Ry04TlDg8qvflxyMPNQ2p9gXHQo82DFr3g",
-	"ccTjzSPK9usoS4S0iw7xWp7nwb6FDuosQ3hGtUB7LKs9MijyoU7+3k21grhFSj7sDZiLn10XdUFS56yb",
-	"xt625QuD/eIry7Yuh+XJa+tszAn62DbRt0ZvZTX1tRTnofwNEx0aNx0w3NOG3X12JLKVgM71xPZmKfBy",
-	"iejuEg6tZCCsRaUanL5qhKrhR+2+Iie4ejvIMmpEnVyZtptfLTLcIX0TjP2LosD5G7mT9mrGn+oqrtUF",
-	"fFpBjodfBDnaGrdXUeKrZzE/bx7xRMlhJshK8fjhFkuc8XmmeHqh1EvM28dxP2xznoau+27w0dE2g3Ot",
-	"EjBowl/C9iehOnvtbiKmcrKdZYve1SHWY1cWefCx+uOn9Rzzr2CXiGY3flkdfMbt+PYY4g44/9W/kW+W",
-	"9GVkgwtx7/OR4MAHM21+Pn268g0gwh0T2CoJ5mufWQ9JvCJ04H3DsptHBlQN6xxr1/f5NE1fhZi1G+Ew",
-	"N/+yl1vc6UG/aQRsY2uTsozAt4Vv383Lf5qmjojq7SZ8fc8lWUD7RoAY2+ALK9zQA3Dw0a37Iv1Efg1s",
-	"EddMsW+x4+qNEW1Q/LGoVqn302Y6y2S2i0Vh9U143NTlCJvLfuekU8NHAgnjhIhDrSarDu+uVBaREI3Y",
-	"KJDu3QAuLpzN6GAsbGNjFpyNLb5lY5WF8GrqYUn+Xx/zwMOITAwtesz6cjbmFmvyVnI1TvADR4ECm+NM",
-	"AZ0ci2Wo4vEi0qAvh4VMDROS5RlPgCzsDRRzDnYRV/n1vnOrsZ+3/NAFd/Zm+f2B8ZlUjA+tv0Zijd8c",
-	"Jf+hb5Nv8rYs5LFuJboGHZ+OdBaUZqrY/rlMgS76YFFOj1L6vUhZx5MXKUxyZTGaaV6mZqGzPS7/lsz3",
-	"/w7z4O08ZpxpyIFbUrDtGPrS8AmwK5iHdri+Eqc2Fg2zc9Y9OjzcQ/dfaKfso6V832I+gb50E3g/NvUr",
-	"xn2pdDHt48Of0XGKwRPkOCUuVeFLfckvHUOux26V3dz5IvSoybfVypQoVseT3M094wTUxUO+BPW1L3ol",
-	"/uZoc/zNF+KCbZFMt8wLa3UQm9ROj7OkgQHXmcBEI9zsSRm7R9hJ8s1NGhk3bA+TNfETTy++bv69ivJH",
-	"Gxkdn+nmPpAOWTdGzbFuCKTbW2b25Vu7JS+vFBZqtyiV5Ye+pFEwrNEmUPi/9/4Y/wa1449YKOvhY66w",
-	"jEeTH3o78OcZ38YZdoaf3WknWFnUYa1VDuERsWQMPC/9i3fHCUaRCe4QEaPCDo5kpbLX84OdUeLsl/N/",
-	"VdtM3rLfi4pzNJM6Nr6/93N9RX4u5nO4t2VpBx/dfzZbp6hNoMfz3bibL7jS6KpqMB35hoS9b9UOROfz",
-	"N8WkQtNKYcCw7uPDnxftqE9YCsia3L0Ki28W8HSvkUOtdTje+K0d3jZzuRMORXpNSkeiTzJreE1C8aGG",
-	"28LCRDdxXzf/EC3qJn2iEpXlPBPQI9jHY/2v6895q2rgnX/UdjZ33clHjbwynlV2Ec8Y4hmZgzDCXRgm",
-	"JpPCuvFbGsurRWzWy/OhWM7dFumrhRPWSvUBMMjGrmB+dwT6s5BzEI5wUim44QtmU6ayb77VyJmbPCOk",
-	"KmTCWEjD7A7pQstCITH9AouPU1htRLqEdLjZY6d9WRm12BTmgnJzBWlUNlnkGZaLZTNucBL/e+Puoi/B",
-	"e0XigYFEg40jFlO/BvxX6HNBBbwHVzCPW62UlTpQX0hvaag0dcs8fgPWO1YfkCVcZsD7iPFFpZkVPAo4",
-	"tPe1vxJ3kumfg20kYiU9CYNM9Dx31Mgt2uu3Y/pFSINu5/hU4AJCNaydGD6Ofa7VZBumjx9fqK0/fU4+",
-	"+bsW4kUFZLBmJHywB4mZ1scuux5WaNSJ1VrNsB7rnYmtXYrosuC4CGIfJiDgc7IhtKsRfbcKJ3xnrhNM",
-	"+JVhzTZhgQiPu4MHeC+LGMbrmRnfUbejL2dmrBazvmUzo2/v1PhMu7u+NzN+VWZG33hrW8ZFYXBoZizN",
-	"H8uUXdYa8glxmP9NGbpCUs43FYQsU8BrxYf6soypkvDBlsVjUR6XodYWpf732FNczAnlPDOKoWiNIQrV",
-	"xZkBYzBDeqg0GymVnjCQYdyIC7mIF3BS+unZi76knfVYiKgqayklXEplwzHdAMiG7RJ6KC5/DUkE9Je1",
-	"BC3Xvb9lwf7Os4r7gN0m3vLUE4bSRGS7sRnypW8hIf3qP7zTMlKl1s1aKclD5a45ZhvjJNblKrYjxEGm",
-	"ZpuR4qWa3ePFnclarYTmuYeZwoWVpqBAKizGsXSkGjKqy7UV7pRFZ9oDIU+thUnui5dgsRJIUTtNsBYR",
-	"42mqwRjWfXjIOJsIWViM/Ekj3KmS0JeoAFAAuJIQhuAOObvkyZUaDilmkerBhSLVPBmHcjx9qYaMM2M1",
-	"8KsTjLhhIOwYdFSplsKEYY+Pfqbhb8Hq+f7p0IJukjno3F9GXqj1Ab7teL9Ff99GgqgIl7dLDHfliXaj",
-	"thA/LpR6xeXcg8XUiop1jn97X+PxH3y6DVGCE+mD7RqphFdvhXX/9utFza9T2PEy1U7aDXsjsK+g80XT",
-	"yNpkUarbdF0X9kpRB18GyoFruY6+2QCfatPsZsb2umyxEcpWllfS5WymlRwRtwoR1kdHTMm+jP3nC+/D",
-	"CRsVYAzUeSQP+pz7beTY0l6PXTiFK+CCLHNNqrfvA/YwZ8YH8qkrCF8uFC52WVDVTbfJCb8KDTjKyN06",
-	"W+RMwowWChMMfXUuf2sNPJJ2ehZg+YUMMbVFvlKuWQKPbunEX0cIl3Z3MOaG+cKd92z1Ztnqsn98gbUP",
-	"TEm2kYM+ZV0ZX/SttGY4QiIzxQa+4T9q462ZMPb07MVFmOoOC87hGJtFZ4JJvXrVLeJ4y7Pgbn6lRKJh",
-	"XRnS8YS7/0SDZRY+2IYHtc3+TPWwA3y+qPk5LPIHmaBpE2l51JZnHUEbkVTtiMvB857J7RChuoKnJyUc",
-	"MURirGYS66puxZ0OPuJ/N6RY0+8rWLwbr8JRL57uEMb6FgWV286Avn4EI+2XKokO60/Kgp+0X8ilyDIh",
-	"RwfGapHDwYxKGrfLm/8ALYYCDIvPccT+uRhJbgsNcZkvyGKabeBnC2EvITzghPG+vOQpM2FsJQHw0IuL",
-	"idJpmUWI0TgxNrZShe35B7Hn4IRBxzGVBfWJgyQP+48e1CXuvnQIGrGxmiGHVUNLITzCsBQyMQUN6Yl/",
-	"eKnWKMrDPLmSaoY5XGmTjEkn9hWhV9G0MRdwGYJry/p9hk9gXXPH5ZLSt5vgvCig3fR0Jwnk9nNIcedg",
-	"7xbFly7qgWEeoVnXYW4ofosNYPwfCNOrr7QnsArJ+YKvvQCrNvX3TQ6SqsZ+1gXsePur76bfB0tVUkxA",
-	"ujdzDawuxo6S/KcYj/W38zevKwCZgOUVaGwubJu11rTdnJX7C5HcFsLqGz36b6y1eV+w9m7WzmxI9kbb",
-	"7HI8v8OkqtRcBxllIZKT2FgWT/iHAfYgz0EPlB7F2JKQ1Vuteksxx6LzSWFNX2pqeskeRvW5qp3KQxcK",
-	"N+fRz8tzNloySNzGTlu3Qgvvv6jakOd/kMbgINjC7XieV6JIScKlgv5ORDjzyrkvpYJyCvUPwDL0PerC",
-	"mfqQr2cXfLSui5WvBh6x3wtFsc1ryvp2Xio66+qM796+DMIfdWFbE6p3qzzgaCt9J5QVwLu/d81/BQaq",
-	"p74zB5lbCaeWGOjK+33wkef5ki5XR9NXXF+ZgKWMvkpR3A/i/9HhkaM4VCUNy8eOg8aYeCfkKK40barQ",
-	"3ZgbpqlsFREr6KlwIr4dg8SonTwHrk2PvcUSEcHC7NQkR9JjricZGKTdRt3zGtz2NM+3re34OYy5xh2P",
-	"bo07SjVj4VK+YaEiJHxKRNcuN3OZjLWSqjDZfK9JpGiT5O8KCh3eEgp9wWfy0zeLjm+kJ7/WTNVSsm2O",
-	"1HQAxWpL6EerJOVVZAdGqiCGmoyF+5PM5iw2OSQxm/B5X15CSLo5ZvHHfsf9qd85Zh/7ZRtp9+OjiPU7",
-	"IKf+T29ePnX/kkWWffr0Ke6x2P0zdnKy49xuQ1cwZ9242sM8jrCWD3YQ1wLzBN2xK6WeUhjyIrN92Y3D",
-	"4rETuWP3mMbsp8OfDiMW+37pMfvtvftTxmVMTUppNHWT6vXlr9gm5sVw/5WDyjHrd6gjksc/6onU79Bg",
-	"7DLFkELA+KavisI/wvey+/jh0SIxfO8E7QWqsNimyj1g3mWLc/l+UHgv2JdIg9VzIUd9WXbIsWDK6Zv0",
-	"A7zOr5PbtBbE8uD+UsavDVzqpjOjK1PeqiltPcNtKAv4jXDgb0nD2OYsKPiSQe85F9l37D0nueyBYe4F",
-	"CnUFsdle9WnrYn+9Rz/9uLe1CnNQsdGsNUo+rXz3VTLcu2TGXABzszXTG9e++W5AiN7hsK0tgcIHa6ya",
-	"52BLxfuBoa6aJ8uKdFL4j3waDhkwMd5V2B5rsow2WjN7LWbLxQ1/rcrQzUsYdOadrJxbcNXTPA/Osc79",
-	"a3tvz9vCnufQ0JvzkPqb+ccWL+LBx8UPn9a5L2+H3Ber3GFrSQVULTK8v6Nv+MHDkgF0yoqJwysezHfQ",
-	"vxGkPcjUmhJCNcx9qUbmO8FerPSQZ1zIHWs9YG1jNfrGZTGtskwV2JsRewhWsZVTDNyO2KkmTpCq4OFS",
-	"+SKejBl99MCweIpxV4lvTC1IULv454WPlCLDU67Rlob50LX69O6etcpo1FgZK/kEyLcZY3GcuBrAh6as",
-	"vrRjZYDNxgq7UpO9K5gJseGFVWwqYAbaNDqrUUXyp7xXjz73iUBAblaNPFp9F5pRUhirJuHI+GoE3K7Q",
-	"YiC0du3ookIUjg58G33vm5RKT3gmDKSsm6mZU5SQ6l88fX2KdJIXcp6oFCImFbOaCywzkCq712MvbOho",
-	"H+cUOhAfM1KHlijY0duiXfoywbutGe/S5ObKp1uhlbwvfTf9Xq93gKPm8d4JxuEymgTSkm6xY75Bfe60",
-	"PHNfVrrTK3IzMEE259lYZfW621TulKqgSYqT5Hnel2MMf4nIb0CxlVUWRE1phN07YXwBbUr6RIYVe3P8",
-	"gC4srtZs86UiWPfx0dFe5F3GuE23KrdsooztS9JJ6b5RH+V5Hgf8oH1vHWRDBPf9aKpPKqf+g6JyPMhb",
-	"ZAy6xoh5OlqyYG8VHJOGO/1O/IffV8+4+nsQWsbVg1cWj8EGuezgI/1jbUALCYaFdQKwypmxKjf4C8rf",
-	"OqmJW46PDTUA8W5ZtuZyjLot9uTLMyFa4da1j/vWczu1nqtjdlkvqQ232yNRvlmEOrzVV+gbt8PU0W0R",
-	"HVIxzKwVtLflrV5cbc82euvTgCoZ4axLovF84H8B6YDbeG85jjCw1hMSrP1ZkE9nSl0ZVuTLOrSbAdVc",
-	"WlAVNlFOOu7GFAAcRyzOuLED0Fpp9xMK4H4DmBZPIjkmEzlB2knJIXGJPnN/yjg547lkjWdpEkrpu2+W",
-	"fI9uWYgsE3cCVhEK3D8/NamqrmjWpegHpko6Us124gQgp+sssM/k9O4ETK6HrTvKd2CLATkVWskJSFtG",
-	"65mIpeBrPleww919a9X2f4SxDFvqkhGCekRiyUiSEbd3RgdDxbza/68h1jsvvmaku3l1/5mc/oNrs0OY",
-	"2leG5veu6Lvpin4L2Bw6VJ5pYBv1VKY611jznhzABywA3/as0J/v1MtyE+65VFmQU3RQRWjcjf/+7F9/",
-	"7nfQ7dPvxCwTErAUXoB/xAziy3fhQyjfKsadzF7CinXFxOEL1TN1z8zeTshIo9s1m5dCgqG78A64rsop",
-	"TTubs5iQlS3+vBex+H/ELFGTCdUkkGlfXmZcXuEFmpPQ5GLC5+wSfAnCfYrXZV2Ud+N+HzuO9Pv9jv9v",
-	"P+5LMAnPwWBsvRFyVBmWCQuaZ3s91vguI6C4xtbOuWWFzMAYhqH4PIE/u8ekUZkh4HydpBji1H/HH8sw",
-	"dX+mmu3YOyw6x0OemUU2/aVSGWCbqrVv9w4Uff8+37/Pt/U+n0NFgCdTY4Ut7sQDP17BfIviPiSKfhYr",
-	"QIrN3U8lwV5taK6+kl/9HRq/vyEavQnBFI3tTkRqkkq3x/zpUuJA/ab/dv7mdT2UOwoPZ9UexTG+17AY",
-	"nwmccx/LBk/iY7Rohs4IVPioy2W6aJXgG+ErCZVyZxJmLHFq8x4Tpi9pMkhr9fCcEHR+/ozFOOsxTR5H",
-	"TIMpJigKuen6Mn7Jjd1/hrt68TRui/45zfNn0+8nPWKLKbmxCJEXT7+sEwMX8dFCvotTFYd21CHoEr85",
-	"0+jn84xfx9wupVEYlopKYai6EjvD1MB23rEUmVq/BUpPffnm7y8Gz14/PXvz4vUFBslEpAE43cCna7xU",
-	"V4J1YxRhB5rLEcSMckj7MuOXkLEzrSaWi8yNNxGLeZ4PROq0DINu8zlThc3ElKKULDdYuIFbNtPKAjKg",
-	"yckitZWWfaqSKwxe8iUYmDsO6xJbcnOw8xnXE2asyDKnM0BuIuYl65QaxQmZZAVG5rCzDN34peJaKqqZ",
-	"GuEPUV9WmVfJR+OhyjI1I/3jmIKmzs+fefXXszZjU1XYmCndl5XfgdYxmziRauQXcwtVKk/4gvGpMImS",
-	"EhJren35HBcUckSgz1WWGVaHv09Qw2gwAiUlPufc2HAzxtIhK4XosHq8388Dw2KRltGf7tMHBlfsSysm",
-	"YCyfYOCW5FIZTBQ0TayZKhJ86djm6/PlJk259HmDTIOByOFBNyRxPzw8jEIkmPvh8PCExTzLYnRh+ALV",
-	"QsJejyEhObBR0X3DJ+Aevhhjw2LWDbP8cOjmpEmEwR/3ep2oUT+01BxsrXy5VA1F+es23m3pFG63qwfl",
-	"VvZOWOPx3E567IJfOfzRkEAKMgFqJxC7ncRt28R5m/YppIURtudZ2egbmc39Ro1w6ziCwtT8t8+fsEeP",
-	"Hv3MHPYx9BT9VbG0IFxjfKRYN354OImrQK+l3gvDHo4poC9GGoux+YJhMS6FcA+nfnTIUj43bUfDAbtd",
-	"QeVklzBUeqejnaAlhAwrxHBaoY4n221rv2L1hQqyz4RM1axEUs8840ueXM24TmPWpdQ9lCvxTFEV0mjd",
-	"iYdKVz4m5rl3ErBQl6Ud6kIhdahgMz7veR5fOtqpPES5iTYApEJD4nsmLoAAsphgiUQ/vBN1/AY776Od",
-	"bm+sspTq+ghfj7abcAP7ZRfSBe0c/fAju5xbMHsnLFDb//PnmA1FZkG3HWCkIb82buENCsMymEKGuHSp",
-	"3Jb+XaS+1AP3f8O6/d64hi9BNy5jDZ69fYtGuw5+2u8c9zszriWa8nq93t4Ji1O4LEYeNyosr5UZuIka",
-	"bwQnwlFD1YlwnU7Uwa1sfzXx4onFf7untZV4SSxt2gvN4v6EU7Ss3zQpUeVuJruWqcrn1VzDArjZsL+9",
-	"bB5d3xPw0otN5r7P2i0a16LOD9vYWf7C079yCzM+b3VVOGk6qgj46NlOlByKUaEhjZrF8R20jwlYLZJ2",
-	"BeQ0iCmlMObUCLBjKAz75eLiDCtOc8vif7y4eDY4e/vm1bOLX569Ox+8e/sy7su6RrKH7R2T03QqjPJa",
-	"gwjcskzxUNJyIUGbqC8NZJBY4phUD8epMiuLnZ6dDV6e/uXZy7iUDvsyLmca4LCBO/wgqD099hetZsa9",
-	"aL7wPs+umFWVA/b6ElOy/C6FYe6OnNriC/Wv7PiYxUlexKybKA1mL+rLeAITpecx686UxlYnBqx/jSIW",
-	"S7Du9wMn0YkpxOTkKX+NnepJQsUhqJ6QmO9Ga6BME1ww7IGpoU8syXPSOqj9lhNbwjvj1I7YWMhjfCUz",
-	"cL8om2C1KxCvPLrcAR3iFzVjQ66xS1e0JMqVGkT8cBwv5IT4T0eH47hV3kcc3k0iOCeNjF2CnQFIlish",
-	"nfLdsh00K2ClE8SwHw8rtxM/NE45qKo7fjqPFA5H29/aXWWZZwsxFHfUICGX25Zq1go0kPXSQUNqj37c",
-	"SbmFfTdPJ2qu/fTlqiYFLG4JGFyAspJs8oQnY9h/QkmVq3xSqn2sUPZdJZp83U+qG7IFDM7JcPVO8ikX",
-	"WUOiyeI1fnL2LmLEzyPmWbRvXeAz/pBsOZGHJxt8OBdvyg5vs5+1GlBQ58n+gztVrfS+yskfEcyrFXYk",
-	"CIjqOHutyfb2hbLcTO5JbQ9zeaJyJy2FYkKxr+cQO3FP8tyMFUbacEccvkxjxHKlbYRVGaO+pIKQFIEc",
-	"MZDTPSbkIrcr1P8SEq27KCNxNDWckFW1UuAIDcE7VTkKKaWNZY4aBKMAkK+YCm8+lPStP/R9laP70JU/",
-	"OLQUxS4y6jumgE5xOcUGGLLscuhpfrdyHSbhGbS/vvjn74rqz92J70n+nuRvJIH7HEjhpTpPVOOR6jkv",
-	"3HHu704oeGCYe5TDBzsU9twgQt8L0PfU1C5An6OwzDHLP4eU0vdHlI65Nf6pfB36qfwe+77xnMpzq/JF",
-	"Fa3/gFYlp6N6XP4nCtVjwrAryO0mHhe6OIYOiWsUMizzYhhn1NSOPfFDQr/Esp82n7gdUA2LGc8ysBg3",
-	"SC0WMVwnm5MPomyP57virWvU2JehVR7XWkzB9FhZTkiqsCnf8VaYin+jvVRPOMJdb4rlj/FHddENUGy1",
-	"hOJdnjADMl00d7cK0fbd25f3bsXb15o+z7cYnrRlVmBVvl/ka5tY1tgOtkXVa2ulv6RP7ls4NrbtR+Bs",
-	"Lu5HcGYgLTklvqd+jnT21iLoGzC0MHwErY7t58GfjXcOKRPSgp7yzLDubMwt04BpeZrLvYglmUAB0CoW",
-	"/zbUahIxq/bik75MnJrCLQVthjkeGJZrbEim3UkhZWOeDVmRo6tOq1kP47Im3P45MdO4L0NslTfKqhnj",
-	"hj05/wfrYuwXWjUSxEpCDLfxv52/ed3mqn1nqN7zV0J5uB0H8a0/vlANLt0Ya/t1a+FtKZ/HrPvu4gkG",
-	"Cu61B3OpIh9czhvDjShgO+XzlkCjrU5Hfs27xoYIUcoYo8RMr1EKGCnNYe23zJ9eeT7hhfV9H2yNpGnH",
-	"IDRzrADLJWFTLe3+5XBqa4ZFEve6Gim/0he3KfN+qTbgdJIWhCJIfF+PHZ05YpeFlkxz7EKYMl3I2TY4",
-	"lGdcru9cc4Zf3AtjTdjoYLNZFEMYRywZA89LeeQbRtLTxIopNB+7gpEJtzxTowKWcXIWehI2CmDnoKeg",
-	"989BWuaTzdiz9swX8vv6qmwDA7/HvUUSD8oFCdcYpsclO83zkzLrxzedjRmnDqaQnuY5JSeowq4kNpIr",
-	"CcNyQx1nDPgn0Sy078PKeJZKvYVMorlMII1PfH5AbdZj9jrGJrcrE2IdZUzlxH0KJffYDKuw+w7UVL4o",
-	"9e3cXvuC0MuL9qUYstcOWCpLQ6U5ygWgWQ2lYDENE5hcUubJ0WM2VoU2exETti+rmwvzazBgY9YdKj0C",
-	"u9gzu5JqJvfC6+czU/uyAh/K8KjvEwvmSQcJCtQ27EwZO9Jg+lIqW1a/Nj32JJS96MbHLBdyFO9hlDu5",
-	"+H0iFuZlZGIKTXLwzHdG/Jq4XjUZdDUBhDpz+mrcaGzrLtp+tsq2m/p/33hAerOtCAfeJ4yuVlcoecmC",
-	"nMuQ5yUhgOe5Yd3z82d7TXFiblpICi3sHLH4ErgGfVrYcef4t/fung0yVcLxQmed484Bvpx+qtVixli1",
-	"MikcpfUWGDUBy5vS8tRIyKjspI05QUH4zUEbJXmG8eBWXYE0lQndvTVM6Ijz2E+A3vtuCkY43uSgBVGZ",
-	"m3Q590mYhliOB2ZXXeKJ09qXlcTcvV6NTEzTHuRS07Vjhvo/KvSay4iN1cxxrBlIS2lrIeTH187vVUvG",
-	"+KiCNes0ls07IcTwjconFLLEFz2AKvG003WT1/sjHJflTnOt1BDDvnjik+9mY8AcL4FG97JtAB2wwGJQ",
-	"i2QuX92xIcIZsdv4MEieGuojzC0b8zwHiQ0GON5znQKiah86KqAQYb5DZVnC/NVFUZYlYkm4dEIyU7Iy",
-	"biGSNDFZJ2f7TLlgYQpGINJkEavRHlrdTJC8G7djh0pPGE8nQgpj6REi6Ksp6KmAWeQfzyrFR+U7WRi3",
-	"DS9q+S4IpW7JeJEKSx13Fujs1up8ev/pfwcAAP//",
+	"7L37cts4tjf6Kih9uyrS/mjZuXTvbrumznHnMpOeXLxjZ3rmtLJFmFySMKYANgBK0WRSdZ7mPNh5kq+w",
+	"FkCREqmL47jjdOaPaccm7gsL6/pbHzqJmuZKgrSmc/yhk3PNp2BB479O8/yM24n7MQWTaJFboWTnuHMx",
+	"Acbz/J5hImVKM8mn0O9EHeH+mLsmUcf9rnPc4XneiToafiuEhrRzbHUBUcckE5hy17Fd5O4zY7WQ487H",
+	"j1HncaGN0s2DxhLe22GCX8RMjZidAMs1zIQqDMv5eDmN3wrQi+U8qE1n89BPIM/UYgrStq9bQwbcQLn2",
+	"GWgjlGSymF6CbtmFtOx4z814oqZcyPbZpPj3cjITZeyGw6Cv95zCC27s0xlI+/zJ+hzegCmmwDgzVgOf",
+	"Mj6yoJmdCMPAtWEiLecyAZ6CXs7GdXyAPR88f7LlZF6IqbDrw5/xMTAj/gURu8+sYt8dHbFuCiNeZJbd",
+	"PzrqtZFDhv1Vx5zy92JaTDvH3x0dRZ2pkPSv+1GYjZAWxqBxOq9UCu2HIlXq6ON8zvWUiTRiWs13OyDX",
+	"cs/jea3Hf6GNbZyL0mMuxb+4+5XbIZ5YJiTrmqwYuwmJtHfCFLbgGRspzThLeJaBZnNhJ0zJeh+tp/n3",
+	"gzPOzcHryredrTP/bzyVtYmfc0dThjX0GeEck0w4lsXshFuWcCmVZQYso0kZ1kWyOleFTqB3glyC/sTm",
+	"Qpo2olB6vH3K5Uzaz7+6X+XVdBvecuqqvmf7nP5ZxjdMJM+43IVJu+/2HPhCXYF8/iSM3dCpxS/Sjf2O",
+	"lJ5y2znuFIVwX66P89bwMTzzn62uMf6nUTIub3zPLTNOzCxuO2E/XnUKIN01/7XjuupEncTMOu/aJ6LV",
+	"tIFcLdeWdd88e8wePnz44wkLHOjhEUv5wrBLGCkNLLYqbuVII9d1496k3MKBFVNo36ALtT6rpzKNGLxP",
+	"ssKIGTRNT6p563Ssut5kQLeTY2FAl+QIUy6yFnp0H+5Fjx/dxyZX0kCQXE6TBHLrGjshR1r39h5/cPJI",
+	"JhK8aod45McfKv3+h4ZR57jzvw6XYtEh/dUcnuY5jdQoC0XELoU1TMKcpWDczJmx3MIJ05AomYjM8aZE",
+	"yRnoMTAlmbD9zseo8xNP/8wtzPliw2xzrS4zmP7v/WZ9Rq2aZv5EJVegI/ZCXQl3ImdaTcFOoDAsFSlz",
+	"PJVLM3efuGcBf4SUcclAa6XDzN/AbwUYe5szJzkMh2WJKjKa7KX7JU9Zd8ozR6+Qsp/PX7+KWCGvpJpL",
+	"NhKQpRGbayXHzJFQxC55ykqht4dLeqzkKBPJ77ggGt8QRbm3S13+ExJ7zxA54SyfytmNUfZTOfsb12YD",
+	"dd8zbMa14JcZGBz+mdKXIk1B3uYuvXIUmWVqDinrEnkynk6FjOpijilMDjKFNHJzZyjrOdJIJpDSGb9S",
+	"9pkqZHq7s2emSCb+MJ0Q5o6WZK17ZkXIck87X2SKpxdKveB6DLdNjpcqXTBhmJqhQE9iNu1lmJ7TZ96U",
+	"PPp2p7ciY83dNlqWKjDEuByZMGFZtyQGJzgOpJCmGI1E4uRHNipkapC7iUrbBJfsBN+JKjTjFpfvuLrb",
+	"gt7JQJLWifNjCddagGHxJc+4TGA4FYlWJo5YHN6v8CvGZcripNAaZLKI+wOJG4mPQyrcSp5xkd3uXj4f",
+	"HbzkNpmgeOiYu7ITKLVaPOlz0DORwFvJZ1xkjgfc5gR/mfgD0KqwxOENc8KSI046LjkS48I9TU7Fcapn",
+	"zrlJce4XSr3kcuHfKHObEz9lmltHqJ4BzbkJTOiEvQGrFwenqC0bJyLOJ4D6mdULxsdcoKLl1Rk3iUqD",
+	"BgEUKci49nO+oteuaa8op0le2InS4l9w2zxwxjORskRDCtIKntF78lbmWiVgzG2TV8nq/PGk7LKwjrSE",
+	"xJmesBilHRPjDTHMnSBJEn7ipshzpS2kLyEV/AK3+/bnf8+wxzTkgZtCuByOi+GVqNyePorqvm+Uls+e",
+	"ozqHFkCtctBWkBydaOAW0iEpX7soAVEH3udCg9nURhaZ5yMk2K/1IdIdtMOok3Fjh4XZPMGtg5HS8WH9",
+	"D7mGkXjfrMugdnvPsJHQTmabcM0TC9pEeIkhy+gLw3jOte03aktL/ebXDi4QZ1KOW9vKlcVG1aNZ6qsk",
+	"W7i5hzN9IUg0r5+rsDCt/7BR8wn08bEciGvNF7h5S4Nss6Ggtkgcrd6ocfJp+hKml6ArugVP6Ynk2Vll",
+	"KSOeGYhWVoeqZeOJakXcZdNq37hvVmdOXfoOGqec5zdzfVLIwH4iRYOcDTWkjiLTBqOpBuOkn65r3fMv",
+	"TymKsilfIOuYa2EB/0AKAMgZ6/KBnAlAnTAI38JYza1yMmwmjBVy3Dtmsckh6YOcxa4HySYcDcJ6MZBX",
+	"sCDNximS09wu3JNQgJOGyqVcKpUBl3uwgtZLXBUUhzt2psFYru0wUYW0jUZv92fDuLkiuZIZxUYcrf9l",
+	"50La7x911s3HUcftzQ7WhnP3mfvccluYXRrQhx+jTpGnexOeF/nWl/vY7YI/Psfp5BiC68VYhXIXXgOy",
+	"sz694OOd9mEDA1w9s+XkVs/Gb2a5STW+WNuH2s1qucE3wizz/Pb4ZJ6/BKtFYtZnzfN8V3IHme5OJgb0",
+	"6r5s2g6a3zk1atgXPMw9RreQDw2Ju43SbX0j/SaEYWipK72US2rZ4TOnHu35Au1xw6n7jx+bBz/3Ha28",
+	"K2o65XRo5SGsbdXqTpPzz2zy5iaFsWpaOqlMxAxKtqyLUq+SEGxQJCGzPz+9YP1+/9D3TdbknWcEZMNq",
+	"3tf29ssNmgDP7GSYTCC5wp6y7PWoc/zr5o3/C7Z6jI0+vmt9TpfDiCkn+8uKgicZ/oVpGIFT6cGpCEKO",
+	"GWcacmWEVXrBuk4bPbCObeX58ex+NJAaxu7VXPThPZ/mGfQTNT20wKeHPM//bzPhD777/rjf7/f67DmO",
+	"IFITsVSMnQ47kO71VIWtD8Nlyi65Bsaz7GAC77264n6jYeTkRtZ99OBB74Ta08NOxrShn48AwwxY94S7",
+	"k8e2ZA5YflB7piuicsblRh9U8D6tt1R0/0v/6/fffffwu80eWHfJUadCOim/PGp8bK3KcxKDVoWLVa6L",
+	"x1zp20+OCDUqb10U/GU18luOtLxq79ov9XOZF9vl2jWCo3vq2AtTkuFbJ5Q8YWoqrLuoqJgaZvkVim5C",
+	"B2cPOj0/Jxd5vMI70NmcBtbhBaYcZIrUxQ07e31eYx7ua8OE/cxMpD7rv8LCsF9PD/6f4Tv3/0cHPw7f",
+	"/Scrcjf77x/V9Lqz128uyJ+WQnpCQqvxn97/nv1V/FSh73YetTNnqvCdHa/bKV42vGpLJx9K9hPgORjL",
+	"eGLFjO7kxsu44ijyXf1w9MORa3b9q9rc7/0Txi2bKkOz9Rxjyt8PQ1sc9Uav+YaruduDv7r1U/Tp5WhL",
+	"VSPm+zph7nVhGqZqBoYpx0pRaDa4VH9I17ybLQ/Xbi/+fKIywKAJNVp7+E/YVBjjnjIly0fELSGN0BBO",
+	"v01TdMRUF0hKgpKw5RZvm/qWW71VA/7dRYXWK7t16uEOtnzYcrO2f125IS0fV29M4+UoFdEVE712j49k",
+	"l4uao1vJbNFE2d7XsbsO8Tg0aeL/5E6xw0qI3c7Hu4z3ewOj3Q7YO/aH1b1f3+sxSNAUz9OmTpMibUpN",
+	"OodkR/PBFIxpozJ1aUDPIB1umoG7/su/k3OlPDeWcXoo0J9y4tV8d/BO5jeWZ453iAzQZyZGI9Bmx4nn",
+	"E24a5OizIBTQceCPbwop8YdzotqIkWssYudL5+4Tp9DjV/1+43OmqZcth0WrGxr4bX1urzXGk/kN8GdG",
+	"myJSd3ZzZPgY67jrNgSjRPvDeMHNlWF+9vSCE5WH6NN+c8c6a7qdE9ClHc+HcZhjNrE2N8eHh4Pi6Ohh",
+	"EqQF9wKwjF9Chr+Hfu3PQ3pR6E8DqZzKszQQvlGFI5rygjt6uXC3iEyAKAf6h8b3I5d+vUypnH70Ksau",
+	"EuDK6040VruBzbeigToajqbhwkdVFra8jY2cyJ9JjcYaJY8iFfaptBQMuWLISZpvMfTHfbfzfbJ4YaxD",
+	"nxYQMZCzfl7YiEQ9snw13RCeWKWHpcF86+NE3xcGdItxaWsP17OJWy6ItpslgrbXuD7F9iu5g5F4u8jB",
+	"9Risb9321ysh0x3sf27A+lbXjyoKVFHvuDqJJitq2Mft3iNHjzdiDV0S9m0ZRR8jkz7jxsyVTq/nQQpX",
+	"Ofe9NMuwMK99MOXvX4Ac20nn+L8eoL4S/vnDNu/f2ngrvTevE5IrVTQckQFjloS8Nu9CZ9t3u9IHtdg0",
+	"hettMp86ScgHxzRe1M2KZcJlAtmweTlRxxRJAsYMd1pufS6Nay2F0LX9Rs+s1Vwa/GCIbGxn5rZJnNPA",
+	"faBAgyU8COMhgtm9tZ2o88ztdSfqvKWox4Zo5vCLdb8WTxcRO9NqrAHVPydjjTV3ep7SS9Frqzcb/1px",
+	"yvh1VF/Lxk1r3HhkVcEHfU2PsHekCzlM+aJBSHo9FdZnP6DfnjILypAwat9np2WU5pSnENyYA3l69rza",
+	"zg/HpoWxaI5hnGViBG6N/guZup5Zxi1oJwdx3zTEFXQfPXhAxte5MNA7cT2osZD0gY/IZeW4S6Mwjr2I",
+	"0I1LXJ5xuSCZqjTcPPz+u6Nt1yt4VCts7ftHNbZ2fxsZYBcbzjTPr3ecYWqrNpgnr85JeD1m//MrP/jX",
+	"0cGP77r+h4N3H46ihz98DL/v/V//0ehg2t1zQybcxjX7ftqXTnld11t9sNI07UD4G4X737//4CFtiIkY",
+	"t8zpDpbZuYqYO2gtuc/78b4Ccgf0IkeZc5GlCdd48Z+fMZ6mjidsD2QpZ9e++GoWzacRQIU27z/4YQtx",
+	"Rh01l1CRdtes6/CeAhgwU4GuuF2PNcVeGvVNkxXjz0KXLTTmhmvf5rOMX3N7yUzcZEuNOkleDKciy0Td",
+	"99LIQlJh8owvhq3BGVUb7/bupjBVejGcXm7/dENMl0hgOFGFzhY7iR5HWyMX/GnUFlvbp+rMV9bcPKH2",
+	"M31rbj4oSpghBvI0n3f7Tt6M6BsUms2yLqkr3wIVtwUqrkt6Yb/aQxgtvLcnzEzUXKLNllIThPG2os8b",
+	"uxhm2HTqTyhgpzG07vcIC6sbCm82wGmLgYhMo9e7+W0+iZ39Yk9qpvVrhxldz/LD00xI+KR7MxJSmMkn",
+	"Xr66QX0Hm9KOu9LuMcK/DDUYlc2gWZXfqDuqLLvkydVQjXZ0EO0g+r4h+3MlNFF/arDquiLrowTQYOU9",
+	"AuXPqHyOKE2G1gjp0C3T3aEiB23AKajvNgc47nJVy9ixZexhzXwcwkVWjqmi9S6V3epZVEMWdSU4cUno",
+	"dYrdaqxbXs+bsNhVLvttWezqbrjrsvr2i7SksE+liSUplIe8gW0S2sa6rDKB5OoTL811eGm73vjKtc+E",
+	"gfSYORVQHyTcADs9f/z8ecTyQi4SlQLaRxr0xkZVaB/BCBNsmhxXC1S/0CGJm8bo4p/4uHGMXEcvJCYA",
+	"9zsbucuKwUdiEHMZkDQDLUYCEKyjsO6/Yaz50rttS8SVgeQyrbiuyNt9HPpjXQkz0CzXagayFw1k6J91",
+	"XScXf79Al6tOMe9opArp1G4amnXLj8tB0oG0KvjaemFyrMvDxrgenNqea6VGJ2i0ooa9log9GiMpX7SN",
+	"PAHX/Ldqi7KHTyRk7GQx9Ga1T+qs6cKWNF+5sRWai6qXsb6i5qmtyK61TWznATfCl4mb3BpPXj/yRiXi",
+	"yavzQMlov0SKR5ADq1UWohuqsDe7mPKGGDNLB+Bd0KELcj53Nhi1S3v43y+a5QCeFQ1jVob8Ew1JllUc",
+	"74TxS0yaQfQZTJQxbD5Rzdky/V0N5K2GspCSv6eO/6kB1TeYNETpQoyyhXonPjIM954J40MCHBvvd6Jt",
+	"IXtuXY27NGvUScq0nXUZF9P10NdgLJ/muz+eO7uSya+x/wDXdANpyJW2Qo6H/sploDec9fJ20JvfiTq/",
+	"cC3dN+92YqiecBscOo0ziTohT2d159d2qvWAb4J7EqXcFvN8JiBLnwappj5vjNBuQjKzk8AtPU4JBnhg",
+	"XFgwFyKOlE+s6z97/Xo/OlpZDE1k2aBpIdX4x/0CYp++54nNFoQfNmI+npV14T0kjolOEawpd6vu/uXi",
+	"4gxTSXwwGoUTOWrq3VDUOkqtM55VU4cqzrAa4ltjeHHuQY0a7p8N+VBlh/e390c5bDloodJrT8rdHVXY",
+	"a7Zv4v8/KyEfLze4defrZ50ikBAziHf3TyWk96RiMBn6SAlqiPFMA08XGHVc5I3y+pRLPgY99P6mZn0O",
+	"bJEPW6cz4cnVIX5zMFf6CnTfTCI2n4hkwnINOddgGGdP4FJw6ajw7WUhbUHTdUTqlmAQm2lr3EaZElKf",
+	"0/o6mm7XC0jHoNvCvlajI1b4hTICY/lRINGQCmsiJmHMl7+dcD12S5UpS+FS7BygeD1DXWV2Hz7h/QwR",
+	"UuGdsiovchTUEQXH7f+owC3m6T8LY9FS8a4xiddnZa1vHvV1TFIez3OS8Y6DoFlo+kV1F09YIcVvBexo",
+	"Da+fnl9VfZeqM9xq4yFSuYmXsEp0t/UevlDj6zq7291WG2KzruNiwjm2eJd28BS1O16a/zJclcd+Aq5B",
+	"b5fCqN9aLzVnS9PaXkIDfynsZDgFO1G16/bPuUXbpxiu+mWafSf7ZAJPL0GbicjPi+mUN5MfIv9t6eit",
+	"aTDPecjA+tSi2iqbd8ZN6ob8ia2k2uqF2h2PgrZmN1dLw9aQJTtcBG8RwdG3sh7aoptgPX6zb4vrrBPc",
+	"jXsR9zm/EBzSEKgYwup2SF6rOBGxw/IUl70074XVIjlToklf3gckov6pKi6zyneEgb3OsjquYfu0zktI",
+	"gWbbUOBNSV6UsRR4/tbJd0MNCYgZVH6DYYUE8OzhIkwjI8vdfjQKV+73TGUpGEsQPyfMWMgJk1EVlqXc",
+	"csyLy2BkmSpsLd9tOyICHUXDVfitGRL5YgII0PnfLxh+gYqSz0FN1BQQEq1Roi5kE3J2nCgNiFJ3ubCV",
+	"H5xO4hWKmOB0nSAT93eNScLRohJN1u9w09nXkKIb/cqlHWcHsbGOvrdjo+tw+R1ZxhSZz15LaOUy1+Mc",
+	"10GB2c5tTCUGeHlGK+tdO452WJZtlHET706N0m7r9Xk9Az0TMG8k7V0J1H06vFwMy8y5NtPuDn2tzTDh",
+	"OU+EbdI9s0wleEL1aL9dZlw29TFvyFV2vY/7jnaNMaRK9/t2iDaL60T80FD1bpoDA2kBUfPGt27qu8b8",
+	"1OBLN8MHjybXyH/adXOqcZt18vEpc7v2Q2l419ngMNCyk3eNTo0ZyAJa8jYePJrs92hgq4dH6X6trLI8",
+	"268JYdoOr/GyrWzT6jrX17Ayv7axm3a3fBCG1yEip5tca02ril7bNMIQxEs7qyy1hvZSMsT1a7SkoqY9",
+	"QMSI64fmpgJhT3eR/8tPG6fhIQauG8x9Q5bAbUHfu0pQK7HhW+LBPz0GfNXhKRJgOYIf4SQOEA1aSIYt",
+	"Dpyga1j3Pnt7/oT9id0/wv/19swBvxHR7AYjz6NALvtJbI7ybkJSQwq+LQnN107ZG9zt7mdH3FASxPqO",
+	"epziLXnaK1mHzx6z//rh6L9KRHWfpbzu+lt/CRtgbfDhumeY/5h1cwKqPwgkEsYxu97VANjeeEY+c3fH",
+	"546W1tgRoUzvfFMqLuZGf6ex3Ls+1mPummtpud2rlUpgXfznAbxPANLVjWvudlgG1+wkQdbw8ZsiAAP2",
+	"u8+6lAApISeF47XK4/V/+jmvhYnWXK02g41xFas5X2/fPA9wgG6+V0IiXoiflPfuBxAOc7XIuYSsn8Is",
+	"YISbQwQgRznmoIx43imsiGZbrqiR+RX2nKD+zPWEFg8UuDvF+uF81uQWGI+y96a5V4PQbwYbE+RseAUL",
+	"s1+rLwZTqhVDaltMsw9hryAbEuBhM8BhuUuNh+JN4Q03mDOyDmGUWKqcDOVkp6qgfkxZleSspq8NBZMN",
+	"pJPYKRIWeIpxZWT3PGEhvMxXhcAQMztxVw4yA9gG+zADKRX9ofvo6GEvwj8ZAEK1dmuiOIUKHrWHoQm2",
+	"Z5xeaefqRB0audGs/MZH+1/vYlVC0rdUIaweZWjVdDTnCc/gepPZFWdzZTZls8bp0N1ev7oTboYtwZm/",
+	"TACBSPkygtBjT3eFRbq6BDq9Xr8RRvwKFi2xJJICKW7KhNoaX/qqyKjAYjlkAFtFUWe/4Ga3nDBSdRFR",
+	"ZRO3Su01jrwfXVxzO8ut2X11GyZ+ExpHIMbbUjoIQ8NcO/N9GQpaybnFkqWf5Ffc7D18GyIKm1ByWgTj",
+	"kS+VuNudGWtV5MPLRdXdR6WDU75Y8es38tz9Th0X9EbN9z/2qGPVPkEglmfDRJn2QK7XTnil4Git5iEE",
+	"dC5kquaRr+GSLUJdIypwvK+xzNeWxJqO5U5XFJuoJN/1CbfSg9u+BunL2P2snJ6TtBeYjijthi9Y9x//",
+	"+Mc/Dl6+PHjyBKNHG7AZQpXVVhd+2zgEmhE25088z5u1HP+yVWMu93WHE3db7SjqbN/1m4pUqRocGyCE",
+	"reulXtyDhSa46YUBfYwyXKWOUxVqvPkN3gBBsGOK33WQCpoMZyuBMGW/la3ZGhfjjuMmXiAKZ7ql5+cX",
+	"NI+sT/la7vPLQkvfAsMGJqrQLSqALqRhUs2ZI3JD3GxaJFgExjW7CVPMdVL6a21a/ey6kHO+wPU1cPC/",
+	"uF+zQlqR4e2wEw1morI0lA4M4J1uvzwgNObPBJ3E/b4em1tykhapMHCWrSEAphQ3hpsSTCqfLQWM8A53",
+	"os7zStXEZwWxq1N3Y06T1he53IbWp+/UOi5eyDSUjC+NOquFy524HxZ6nQdwHW9h/eBr7+Fa/MLaalrI",
+	"f4VY6gET69vceELtF/e0DHm+Ici9lqByq3xMeSWk3CqKIqfk0n+BVjte2naRdR8ssdWIat9r+17dBG/2",
+	"7PLWuDNcTpS6OiVz0to7nwrbds99DNwuon75aeMMMGGiSS44x+wOqVLos5jnmOeZxhGLA0Curw4qMmEX",
+	"WOp0IGOCha+l0MYoJ8zRLuQ4iGEpJBnXkJ54U6/B+otzb/sdSDcm4QNjJngA8yX7zAp9b8ga4Rlou8fR",
+	"406cukZN5x92oPk4qnvRInVWvvB7O+H4RDaKnXtHxrgGGjzs8bLlSt3QYhoUDvqWnObhd7YGQ+2Ts5AC",
+	"PmseyRo1rU+cXHARy3lhsMRqqn3J1IbiVmMhYbgO9FABRqiYOT8xnb2KsXB9TIRL2AR2vEsiLwZ4GAD5",
+	"SavJsP5sM4mHBCd0FrUelP9rBhErZPkPevZ9UXZMFfO9BWQH+qXP3moJr9w38Ms3KS/Ffm1L2anFQ7XC",
+	"pCY8dQ+mcVorp+oYPMPivFT+hhQlnrUpmWts8/qHqMGoQidgboTAdaOZ3x+fO9cNh4aVwxq4kON+TgV3",
+	"W4jfHKNBfxGxVM1l5HTPREkJVJOgJJ298D6WlYc860COgb9BJpLSYFShZapmQjbbETDJceim2o70ba7M",
+	"sBLV9rmiP+pTaca6CMkBuPMr71ILs628bVH5oK7x0RYGUPKMzXGOTa9T2w1d3dGSQVaTz/3jvl/USvWJ",
+	"b8jT1vXzqzoTRHMarCPWJC8cEdFa+q2YNwak/TTYLOH9+zcAleKzE/2S27fqRkRqkjBvR6RGj0RSaGEX",
+	"5258b+zAVLvTglK6VwVdgln++ZcLxFhmOWiDWEdLjOdunHNuhv////v/xci/cWlIIpTDV05jYm1ORbuF",
+	"HKlmQRCT313fasSw3zTus8eZ07RL0Zj5i+prL3Z5npvI13dDH240kCBnUQhVM1T3oUcStevchxKAYU6n",
+	"I6coE9a9UWfK2LGmPOGB9PVBGLdMyQT67E2lok+i5AzLXPl8bpJbFYIwkYM2V9qi6I61PRZBWGfC1/8g",
+	"Y2tM/CnuD+RA/if7+fz1K/eFkfwKhgk3cMIoHAZ1hTJAKG6rpB4PJPNg3ASecJDBDLJl6fZMGIJuWYZU",
+	"IIRSodHP+5/MEQNI6zs/ZvGpr4/v/03ZmWwNFyaO2Lysr0LUIQzjbj5LOurGWOvukOfikBd2coh/intt",
+	"BOZar7WhcuJxFErp4XKJEOMeruEpOhFibOJ+f/ifsUeo4ok1TEgjUiBAhqptZYni4sa9hEzJsWFWRWgT",
+	"TwPuVfz3gzPOzUE1mSJmE+T2rOut8bHSYzwMylHKueZTsKB7jBvG0TrvkctF2menAT0GkYOWIzMg8AjX",
+	"0dp0EWmGT53EJaHPXuNNR5WFSlXWwn89hKnr6NHRoyh07GYjUMdZBPAwwn7GfaQdROW03EdhkHyajeO+",
+	"1JVr6zgkUW3Ox0K618efFIZHoV7MYuJXMV1PmuI94yYZV9gZDkrisD8llCzRB4RDKTk+yJwm78MfuliL",
+	"KPLFiCJHgKaHczl3d1AfnIO0DJFQDG65G1GDKaYeyT5+wY09wA8Onj+JScHORAKSkk9Isemc5jyZAHvQ",
+	"P/KlIYjRmePDw/l83uf4577S40Pf1hy+eP746avzpweuzTKaqnN+tTjjEjJ2xvm5o/8KxN5x537/iD5X",
+	"OUiei85x52H/qP+wQ3AcyMpXjyrk1ozJyO2eKaSE56l7adx37oROKRS8JE+DQTurAHHB67biYsJwlK5A",
+	"SdQRNFW6c01C0pvfp5rP0r8SvPFla34xl9M7fIEhezt8+Jhewo/vUO7Pldt9N+SDoyNffM2GCmkVXvpP",
+	"b59bTnEL/D0KAviwrbmPOFUHd7vUd4f3iEZu6rCc4eFPvCzUgk3ub2/yVnLPoiGlRg+3N3qm9KVIU5DU",
+	"4tH2Fq+UfaYKmZIsEfKIO8RreZ4HWwlGXGYZ7mdUyxxFAXZs0IaJTqZ3rqs1wi1SCsrcQrn42XVJFyQV",
+	"+b1p6m0bvjCOsVWHbR0OqxvVxtma5P6hraOv7b6VxZg23ji/y1/xpUO7qdsM97RhIdI9L9lahtLmy/Z6",
+	"JZNo5dLdJRpaS6ndSEq1ffqiCapGH7Xzipzg6h17q6QRdXJl2k5+vUZJh1RPMPYnRZmgN3Im7cVQPta1",
+	"XafCf1wjjvufhTiaCONixR37xbOYH7e3eKzkKBNk3Hh0f4chzvgiUzy9UOoFAlFhu+92WY8pcqcWQ/oS",
+	"UsEv3GPkGj94sEvjXKsEDMakrFD741DcqXY2EVM5uQyyRahPxULw8r4s8vBD9Z8fN3PMP4NduTT78ctq",
+	"4zNuJ7fHEPeg+S/+jXy9oi8jG1yKe59OBIc+On/78+nxd26AEO6YwFZBTNr4zPqdxCPCiLSvWHbzxICq",
+	"YZ1j7fs+n6bpy5CEcSMc5uZf9nKKez3oN02AbWxtWuJifV309od5+U/T1F2ierU6Xx5gRRbQvmY5But6",
+	"Z+ANPQCHH9y4z9OP5NfACtPNN/YNurNv7NIGxR8xeUu9nybTWb1m+1gU1t+ER01FUt1i0j/41anRI20J",
+	"40SII62m6xGcXaksEiHFcDmBtHcDtLiMnkS/ZGEb6zpib2z5LZuoLOQLUlV8Cmj0Qbw8tMjEyKLHbCDn",
+	"E26xpEcl+fgEP3A3UGBtzRniCleGoYIpy9DZgRwVMjVMSJZnPAGysDfcmHOwy0ShL/edW09muuWHLsRn",
+	"bpff7xkPDcD4yPpjJNb41d3k3/Vt8jWiV4U81q2Ei6Pj012d5U0zVWr/VKZAB324xIcmjCovUtbp5HkK",
+	"01xZDM9flFgD6GyPy78li4O/wiJ4O48xfCsH7sHNMUjV8CmwK1iw4EAnIH9tLBpmF6z74Oioh+4/IjsT",
+	"wv/JC+jaD6TrwPuxUzFCdGjLLlW67PbR0Y/oOMVoYHKcEpeq8KWB5JeOIdeTETRgxuySRVFV7zXfVitT",
+	"ouBzf+Vu7hmfhIAh/5Cv7PrGF70SUP5ge0D5Z+KCbaH5t8wLa8DeTWqnp1nSwIDrTGDmPE72pExGIeok",
+	"+eYmjYxbpofoI/iJvy++7NY3FeX3NjI6PtPNfWYIsm5MA2HdkBnSW2X25Vu7Iy+vIGW2W5RKPM3PaRQM",
+	"Y7QJFP7v/d/Hv/FYFRjYEXDqfMwV4tI1+aF32/4847s4w87wszvtBCtRyjZa5XA/IpZMgOelf/HuOMEo",
+	"MsEtIsQ6uysrlb2eH+yMkGA+n/+rWqX+lv1ehDbXfNXdBn7zc31Jfi7mQYl2ZWmHH9x/tlunqMq4p/P9",
+	"uJtHEGx0VTWYjnw98/7Xagei9fmTYlKhaaUwYFj30dGPFJ85FwZOWArImty5CotvFvC018ihNjocb/zU",
+	"jm6budwJhyK9JqUj0SeZNLwmAU2z4bQQafMmzuvmH6IlEOhHyuws+5mCHsMBLut/X7/PW1UD7/yjtre5",
+	"604+auSV8ayyi3TGkM7IHIQR7sIwMZ0W1rXf0VheRWXcLM8H9Me7LdJXkcA2SvVhY5CNXcHi7gj0ZyHn",
+	"ICzhpIIg5yvAEPSOr93byJmbPCOkKmTCWEhD75h67yueC4npF1hNh8JqI9IlpKPNPjsdyEqr5aQQ3ISb",
+	"K0ijskZ7KP045wY78b837iwGErxXJB4aSDTYOGIxFSDDn0LhNqpIM7yCRdxqpawAm34mvaUBOvWWefwW",
+	"qnesPhBLOMxA9xHjS+jENToKNNT70l+JO8n0z8E2XmIl/RUGmehF7m4jt2iv343pFyE3vZ3jE2IbBHjX",
+	"vRg+tn2m1XQXpo8fX6idP31GPvm7FuJFiIgIgg7v7WFiZvW2q66HtTvqxGqt5lhg4M7E1q5EdFlwXASp",
+	"DxMQ8DnZEtrVSL47hRO+NdcJJvzCqGaXsEDcj7tDB3guyxjG65kZ31L5zs9nZqxWZ7llM6OvV9r4TLuz",
+	"/mZm/KLMjL6S7K6Mi8Lg0MxYmj9Wb3YJnukT4jD/mzJ0haScb0I4L1PAa2iaA1nGVEl4b8tqCCiPywAe",
+	"S6n/ffYEB3NCOc+MYihaY4hCdXBmwBjMkB4pzcZKpScMZGg35kIu4wWclH569nwgaWZ9FiKqSnDQhEup",
+	"bFimawDZqF1CD9WSriGJgP68lqDVQk63LNjfeVbxLWC3ibc88RdDabpk+7EZ8qXvICH94j+80zJSBbxx",
+	"o5Tkd+WuOWYb4yQ25Sq2E8RhpubbieKFmn+jizuTtVoJzXMPM4ULK01BgYSUyxELXY0YAc3uSzsIv7QL",
+	"M/Ef3m2iWcJWbSQarNB6d0jGiQNV1DzDuGlCITR87n49RRqpwMPtTieH/1RCHlRqKnmiqW/kT4XI7DLw",
+	"n9oy19RjImFVH48R6CHlPNgVE1LYeCDJJNlnF2EVFo3IeQ5cu28Jvi+O2AQIWLuKWTeQMcL5xSGA3wPY",
+	"sW4hMxyLF1YN/a8RMs8gvI6SvVYxlWjnZyXk47I80mcj1OowLfKfPwTT/3J1vzUi9XOmOGVHD4ZxJmEe",
+	"SMQnLSEt70eXH9whrgR3rEZbVDDTjleuB5LL8s5ECM0ZQNzdT4g5OJATPgOGCT8R4UISbFpJ6jjziIi1",
+	"/CU67NA9Emh+WhjLLoGlMFXW8XaMKWujPMqn8UB5+/LfVyqFtuiGBzfMWNtIlbb0EpwyqWv5Ul98uEOZ",
+	"y+TWsH9Aymc4tKNbPLS7FJTi760TjNyFLRFA92Yihx/IufmxPUukxksihkewhMYr2cpxiYweo4XETYv5",
+	"p8vjmNNLeAXuTcLozJhmX3nNTph/zSL3RhYGApp6iJmKmQFCHa6hiHO5fPhwLGHK17LLB9Jngk55CigP",
+	"uKkIw/LCskueXG17CU+Ta8E6LEl7DSjKz9Zj8VbQvMNCS7CoeqpnCfHUnhiSc2tBu6b/0/XD/BtH+TcO",
+	"8u8wQu8/dsoDvV3GWdK0eylr0J/fsk4rWdDbqKediZcsoQTjbL/6p9bCNPegjgjiCCl67RLEaC3F2e79",
+	"I8bZVMjCYkZEGqEGpyQMJDpGSD5QEkITlMo53j01GpGMRIVfQjVKnkwCTOlAqhHjzFgN/OoEMxEYCDsB",
+	"HVVQJN19fvTgR2r+BqxeHJyOLOimq03r/jx21Beu798rD8qNfeHUjmadr2J0v93rdFdMl67VDtfyQqmX",
+	"XC78tpga2HLn+Nd3NdvXe//40E1wL0+I6fFY/5VTYd2ff7moxbsVdrJ6a6ftAQ9jsC+h81nhNVp1NMSz",
+	"va4Uta4+ETwuPtQrBXPNlv0J29vO2F6VtbRDfarySLqczbXCmh+wzDx98IApOZCx/3wZlXXCxgUYA3Ue",
+	"yYOfy/02cmyph+p9KYigZ4qcV9XT94lMiCXgE5yUk5foy6Ujil0WJAS5SU75Vai0XWY01tki6Z04UOhg",
+	"5FGL/ak18Eia6VnYy8/koK4N8oVyzXLz6JRO/HGENFJ3BhNumK/Q9Y2t3ixbXY0bXlLtPVNe24iRpkG8",
+	"AsGwSy8vGmHQfbuFb/iP2nhrJow9PXt+Ebq6w7bhsIzt1mHakzqq7y3SeMuz4E5+DTresK4MMCXCnX+i",
+	"naoI723Dg9oWl0M1NML+fNawnDDI7xSaQ5NIy6W2POu4tRW9zO3nNya3R+beGp2elPuIoeMTLL0jE9iJ",
+	"Ox1+wP9ugZ6i31eoeD9eha2eP9kjve8NCiq3jQz1KaZON1+qsDCqPylLftJ+IJciy4QcHxqrRQ6Hc6pd",
+	"2C5v/g20GAkwLD7HFgfnYiy5LTTEJY4Ki6m3oe8tpAOEsOkTxgfykqfMhLYVYJQjLy4mSqclugqa4WOs",
+	"fKUK2/cPYt/tEyZjxlQuwQOqkDzsP7pXl7gH0hFoxCZqjhxWjSylNgjDUsjEDLCGIT28VIMB5WGeXEk1",
+	"R2yLtEnGpBX70o/rZNqIkbK6gxvhzj8hVqq5AF2tpFBZaud2gZ+WlTKbnu4kgdx+ylXc2yzVovjSQd0z",
+	"zBM06zrKDUVB0Fnq/0CUXn2l/QWrXDlfCKMf9qpN/X2dg6RqGp90AHue/vq76efBUpUUU5DuzdywVxcT",
+	"d5P8p5in8vP561eVDZmC5ZXd2F7wI2ut9bEdregvdOV2EFZf6/F/Yw2Cb4U87mZNgQYQLLTNrkZLOEqq",
+	"Ss31LSN0FgqeNZbFU/5+6JpgbWilxzHrPjp6SOaRA3ifAKSQeksxR69yUlgzkBoy4AbY/ajeVwp5phYI",
+	"Z1aWm3Z9Pvhxtc9GSwaJ23l+W3fh3WdVG/L8d9IY3A62cDue55XsOpJwqdCZExHOvHLuI1RQTqG6alie",
+	"q9+J/CuPU356wccthYOxgpqvkhSx3wpFOZ8byp10Xiha63qPb9+8CMIfR9rYkMJ0qzzgwU76ToBbw7P/",
+	"FrL8BRionviKhWRuJZpaYaBr7/fhB57nG2N5XnJ9ZQKVMvoqRXE/iP8Pjh64G4eqpGH5xHHQGAFJhByH",
+	"uDAyD5f3bsJNCE+hywp6JpyIj+E8qTA+/KzP3iB0XrAwOzUJnetcTzMweHcbdc9rcNvTPN8V8/5TGPNn",
+	"8m5v445SzVk4lK9YqAhAOBiQwbrcLGQy0UqqwmSLXpNI0SbJ3xUSOrolEvqMz+THr5YcX0t//VoRfErJ",
+	"tjmDzW0ootCiH60CVlKRHRipghiCPxHuTzJbsNjkkMRsyhcDeQkBjOCYxR8GHfenQeeYfRh0Qt1a98+H",
+	"ERt0QM78n16/eOJ+kkWWffz4Me6z2P0YOzmZwjE5wu5242oV/zhCjFM5YzOuBeKnUGXvEgI3hREvMjuQ",
+	"3TgMHjuRO3aPacx+OPrhKGKxj1+N2a/v3J8yLmNcr29NVXb7A/kLls98Pjp46XblmA06VCnW0x/Vih10",
+	"qDFW3/UxZFQ6lOJguQ30OpDdR/cfLAGzeidoL1CFxfK97gHzLlvsy9fJxXPBoDQNVi8w5qysHGrBlN03",
+	"6Qd4nF8mt2kFCvbb/bmMX1u41E0jRlW6vFVT2maG2wCX/pVw4K9Jw9hlLSj4kkHvGRfZH9h7TnLZPcPc",
+	"CxTw1rEIefVp62Ld8Yc/fN/bWYU5rNhoNholn1S++yIZ7l0yYy43c7s10xvXvvoqqUjeYbGtpVLDBxus",
+	"mudgS8X7nmFiysdwsqpIJ4X/yMMTkAET412F7bMmy2ijNbPfYrZcnvCXqgzdvIRBa97LyrkDVz3N8+Ac",
+	"63x7bb/Z83aw5zky9OY8vP3N/GOHF/Hww/IfHze5L2/nui9HucPWkspWtcjw/oy+4gcPodRolRUTh1c8",
+	"mCx82bkbINrDTG2AVq1R7gs1Nn8Q6kUEvDzjQu6JgYc1X9T4K5fFtMoyVWDNeqytXqVWTjFwe1KnmjpB",
+	"qjUb/ylPJow+umdYPMO4K+IumPTuBLWLv1/4SCkyPGEqlceJqtXtcuesVUatAoQA+TZjBA2NqwF8aMoa",
+	"SDtRBth8otiUL7y9K5gJsRCgVWwmYA7aNDqrUUXyq/ymHn3qE4EbuV018mT1h9CMksJYNQ1LboPHCBet",
+	"XTu6qFwKdw9mPBMpD75JqfSUZ8JAyrqZmjtFCW/98yevTvGe5IVcJJjyKRWzmguEX0uV7fXZc8uM5dpW",
+	"wC+OGalDKzfY3bcQB7l+4d3UjHdpcnPl063QSj6Q3fjs9fkF6/f7h9hqEfdOMA6XUSeQlvdWq8Ii+EGf",
+	"nZZrHshLyJQcG3ejFbkZmCCb83yisno9IioDQejQkuIkeZ4P5ATDXyLyG1BsZZUFUbFOYXsnjC93m8Bw",
+	"kGHF3hw/pAOLq1jWHkKPdR89eNCLvMsYp+lG5ZZNlbEDSTopnTfqozzP40AfNO+dg2zowv1xNNXHlVX/",
+	"TlE5fstbZAw6xihk4q9YsHcKjknDmf5B/Id/rFra9fcgoNLUg1eWj8EWuezwA/2wMaCFBMPCejgaY1Vu",
+	"8BeUv3VSE7ccHxtpAOLdsixZ7Bh1W+zJ52dCNMKtax/fSnLvVZK7TtklRFEbbbdHony1BHV0q6/QV26H",
+	"qZPbMjqkYpjZKGjvylu9uNqebfTGpwFVMsJZl0TjxdD/AtIht3FvNY4wsNYTEqz9WghVT6krw4p8VYd2",
+	"PaCaSwOqwibKScfdmAKA44jFGTd2CFor7f6FArifAKHe4W8wmcgJ0k5KDolL9Jn7U8bJGc8la1xLk1BK",
+	"33211/fBLQuRZeJOoCoigW/PT02qqiuadSn6nqleHanme3ECkLNNFtincnZ3AiY3761byh/AFgNyJrSS",
+	"U5C2jNYzEUvB18KpUIc7+9ZqVn8LbZlUNhghqHY+QumTjLi7MzoYKhbVuugNsd558SUT3c2r+0/l7G9c",
+	"mz3C1L4wMv/mir6brug3kGc8gYA808A26qlMda6x4T05hPdYGKvtWaE/36mX5Sbcc6myIGfooIrQuBv/",
+	"9ek//jTooNtn0IlZJiQgFF7Y/4gZpJc/hA+hfKsYdzJ7uVesK6aOXqjOg3tmensRI7Vu12xeCAmGzsI7",
+	"4LoqpzTtbMFiIla2/HMvYvH/ihGKmTAJZDqQlxmXV3iA5iQU/5vyBWIUIwThAcXrsi7Ku/FggHCkg8Gg",
+	"4/87iAcSTMJzMBhbb4QcV5plwoLmWa/PGt9l3CiuYSCvILcswHRruuJ/co9JozJDm/NlXsUQp/4b/rMM",
+	"U/drqtmOvcOiczzimVlm018qlQGW7934du9xo7+9z9/e59t6n8+hIsCTqbHCFvfigR+uYLEDuA+Jop/E",
+	"Chrgha9gsRFbeC2/+g9o/P6K7uhNCKZobHciUpNUujvlz1YSB+on/fP561f1UO4oPJxVexTH+F7DYnwm",
+	"sM8DhA2exsdo0QwV4wj4qMtluiwhB9z6IKUVGOrEqc09JsxAUmeQ1vDwnBB0fv6UxdjrMXUeR0yDKaYo",
+	"CrnuBjJ+wY09eIqzev4kbov+Oc3zp7M/TnrEDl1yY3FHnj/5vE4MHMRHC/nqtlUa2lOHoEP86kyjn84z",
+	"fplwu5JGYVgqKsBQdSV2jqmB7bxjJTK1fgqUnvri9V+fD5++enL2+vmrCwySiUgDcLqBT9d4oa4E68Yo",
+	"wg41l2OIGeWQDmTGLyFjZ1pNLReZa28iLHgwFKnTMgy6zRdMFTYTM/ClUAwCN3DL5lpZQAY0PVmmttKw",
+	"T1RyhcFLHoKBueWwLrEl1wcVWmHGiixzOgPkJmJesk6pgLaQSVZgZA47y9CNXyqupaKaqTH+IxrIKvMq",
+	"+Wg8Ulmm5qR/HFPQ1Pn5U6/+etZmbKoKGzOlB7LyO9A6ZlMnUo39YG6gCvKEB4xPhUmUlJBY0x/IZzig",
+	"kGPa+lxlmWH1/fcJahgNRltJic85NzacjLG0yAoQHaLH+/ncMywWaRn96T69Z3DEgbRiCsbyKQZuSS6V",
+	"wURB08SaCZHgc8c2X58vN2nKpc8bZBoMRI4OuiGJ+/7RURQiwdw/jo5OWMyzLEYXhgeoFhJ6fYYXyW0b",
+	"ge4bPgX38MUYGxazbujluyPXJ3UiDP6zVxazWNEPLRVN3ihfrqChKH/cxrstncLtZnWvnErvhDUuz82k",
+	"zy6wAEmuIYEUZAJUTiB2M4nbpon9Ns1TSAtjLGmxNtHXMlv4iRrhxnEXClPz3zx7zB4+fPgjc9SHRRvY",
+	"nxVLC6I1xseKdeP7R9O4uum11Hth2P0JBfTFeMdiLL5gWIxD4b6HVT88YilfmLalYYP9jqCysksYKb3X",
+	"0k7QEkKGFWI4rbuOK9tvar8g+kKF2OdCpmpeEqlnnvElT67mXKcx61LqHsqVuKaoutNo3YlHSlc+JubZ",
+	"OwlUqEtoh7pQSBUq2Jwv+p7Hl452gocoJ9G2AanQEMq9LDcBZDFFiETfvBN1/AQ776K9Tm+ispRwfYTH",
+	"o+0m3MCBAWmEFTNY3p0H333PLhcWTO+Ehdv27z/FbCQyC7ptAWMN+bVpC09QGJbBDDKkpUssefLPIvVQ",
+	"D9z/DXH7vXENX4JuXMYaPH3zBo12Hfx00DkedOZcSzTl9fv93gmLU7gsxp42KiyvlRm4jhpPBDvCViPV",
+	"iXCcTtTBqex+NPHyicWf3dPaenlJLG2aC/Xi/oRdtIzf1Cndyv1Mdi1dlc+ruYYFcLthf3fZPLq+J+CF",
+	"F5vMt/rTt2hcizrf7WJn+Ymnf+YW5nzR6qpw0nRUEfDRs50oORLjQkMaNYvje2gfU7BaJO0KyGkQU0ph",
+	"zKkRYCdQGPaXi4szRJzmlsV/e37xdHj25vXLpxd/efr2fPj2zYt4IOsaSQ/L3ien6UwY5bUGEbhlmeKh",
+	"pOVCgjbRQBrIILHLim2kyqwNdnp2Nnxx+tPTF3EpHQ5kXPY0xGZDt/hhUHv67Cet5sa9aB54n2dXzKrK",
+	"AvsDiSlZfpbCMHdGTm3xQP1rMz5mcZIXMesmSoPpRQMZT2Gq9CJm3bnSWOrEgPWvUcRiCdb9fugkOqwp",
+	"RwXjwq+t5tKQhIpNUD0hMd+11kCZJjhgmANTI59YkuekdVBZYie2hHfGqR2xsZDH+Epm4H5RFsFqVyBe",
+	"enK5AzrEX9ScjbjGKl3RiihXahDx/Um8lBPi/3pwNIlb5X2k4f0kgnPSyNgl2DmAZLkS0infLdNBswIi",
+	"nSCFfX9UOZ34vnHKQVXd8d15onA02v7W7ivLPF2KoTijBgm5nLZU89ZNA1mHDhopPeXWyYfcwoHrZ6c6",
+	"fjeKmhSouCVgcLmVlWSTxzyZwMFjSqpc55NSHSBC2R8q0eTLflJdkx324JwMV2+lL8m5lmiyfI0fn72N",
+	"GPHziHkW7UsX+Iw/vLacroe/NvhwLt+UPd5m32s1oKDOk/0Hdwqt9BvKye8RzKsVViQIhOo4e+k5cnx0",
+	"d6As15N7UtvDXB6r3ElLAUwo9ngOsRP3JM/NRGGkDXeXw8M0RixX2kaIyhgNJAFCUgRyxEDOekzIZW5X",
+	"wP8SEq27KCNRZdkTsqpWAI7QELwXylFIKW2EOWoQjMKGfMG38OZDSd/4RX9DOfoWuvI7h5ai2EVGfccU",
+	"0CkuZ1gAQ5ZVDv2d3w+uwyQ8g/bXF//8h7r1527F3678tyt/Iwnc574UPuE8EcYj4Tkv3XHu704ouGeY",
+	"e5TDB3sAe24Rob8J0N9uU7sAfY7CMscs/xxSSt8fUzrmzvSn8k3kp/Jv1PeV51SeW5UvUbT+BVqVnI7w",
+	"uPy/KFSPCcOuILfbeFyo4hgqJG5QyBDmxTDOqKgde+ybhHqJZT1tPnUzIAyLOc8ysBg3SCUWMVwnW5AP",
+	"oiyP56vibSrUOJChVB7XWszA9FkJJyRVmJSveCtMxb/RDtUTlnDXi2L5ZfxeVXTDLrZaQvEsT5gBmS6L",
+	"u1uFZPv2zYtvbsXb15o+zbcYnrRVVmBVflDkG4tY1tgOlkXVG7HSX9An30o4Npbtx83ZDu5H+8xAWnJK",
+	"/JHqOdLaW0HQt1BoYfgYWh3bz4I/G88cUiakBT3jmWHd+YRbpgHT8jSXvYglmUAB0CoW/zrSahoxq3rx",
+	"yUAmTk3hloI2Qx/3DMs1FiTTbqWQsgnPRqzI0VWn1byPcVlTbv+UmFk8kCG2yhtl1Zxxwx6f/411MfYL",
+	"rRoJUiURhpv4z+evX7W5at8awnv+Qm4eTsft+M4fX6gGl26M2H7dWnhbyhcx6769eIyBgr32YC5V5MPL",
+	"RWO4EQVsp3zREmi00+rIr3nX2BARShljlJjZNaCA8aY5qv2a+dNLzye8sH7gg63xatoJCM0cK0C4JCyq",
+	"pd1PjqZ2ZlgkcW/CSPmFvrhNmfdzlQGnlbQQFO3EH+uxozVH7LLQkmmOVQhTpgs534WG8ozLzZVrzvCL",
+	"b8JYEzW6vdkuiuEeRyyZAM9LeeQrJtLTxIoZNC+7QpEJtzxT4wJWaXIeahI2CmDnoGegD85BWuaTzdjT",
+	"9swX8vt6VLahgd/i/jKJB+WChGsM0+OSneb5SZn144vOxoxTBVNIT/OckhNUYdcSG8mVhGG5AccZA/5J",
+	"NAvl+xAZzxLUW8gkWsgE0vjE5wfUej1mr2IscrvWIeIoYyonzlMo2WNzRGH3FagJvij15dxeeUDo1UEH",
+	"UozYK7dZKksD0hzlAlCvhlKwmIYpTC8p8+TBIzZRhTa9iAk7kNXJhf41GLAx646UHoNdzpldSTWXvfD6",
+	"+czUgazsD2V41OeJgHnS7QQFaht2powdazADKZUt0a9Nnz0OsBfd+JjlQo7jHka5k4vfJ2JhXkYmZtAk",
+	"B899ZcQvietVk0HXE0CoMqdH40ZjW3dZ9rNVtt1W//vGA9KbbUXY8FvC6Dq6QslLlte5DHleEQJ4nhvW",
+	"PT9/2muKE3PdQlJoYRdIxZfANejTwk46x7++c+dskKkSjRc66xx3DvHl9F2tgxkjamVSuJvWX1LUFCxv",
+	"SstTYyGjspI25gQF4TcHbZTkGcaDW3UF0lQ6dOfW0KG7nMe+A/Ted1MwwvEmt1sQlblJlwufhGmI5fjN",
+	"7KpLXHFa+7KSmNvr166JaZqDXCm6dsxQ/0eFXnMZsYmaO441B2kpbS2E/Hjs/H4VMsZHFWwYpxE274QI",
+	"wxcqn1LIEl/WAKrE0842dV6vj3Bcwp3mWqkRhn3xxCffzSeAOV4Cje5l2QBaYIFgUMtkLo/u2BDhjNRt",
+	"fBgkTw3VEeaWTXieg8QCAxzPuX4DomodOgJQiDDfoTIsUf76oCjL0mVJuHRCMlOy0m4pkjQxWSdn+0y5",
+	"YGEKRiDSZJGq0R5anUyQvBunY0dKTxlPp0IKY+kRot1XM9AzAfPIP57VGx+V72Rh3DS8qOWrIJS6JeNF",
+	"KixV3FmSsxur8/Hdx/8TAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

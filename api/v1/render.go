@@ -78,7 +78,7 @@ func (s *server) renderAppEnv(a store.AppView, open bool, rt routes) (openapi.Ap
 		},
 		Status: openapi.AppStatus{
 			Phase: phase, Generation: a.Generation, ObservedGeneration: a.ObservedGeneration,
-			RunningReplicas: int(a.RunningReplicas), DesiredReplicas: int(a.DesiredReplicas),
+			RunningReplicas: int(a.RunningReplicas), UpdatedReplicas: int(a.UpdatedReplicas), DesiredReplicas: int(a.DesiredReplicas),
 			Conditions: conds, Message: a.StatusMessage, CurrentDeployment: current, Urls: urls, StatusSeq: a.StatusSeq,
 		},
 		EnvRedacted: redactedFlag(!open), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, DeletedAt: a.DeletedAt,

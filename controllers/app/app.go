@@ -56,6 +56,7 @@ type Docker interface {
 	ServiceRemove(ctx context.Context, id string) error
 	TaskList(ctx context.Context, opts types.TaskListOptions) ([]swarm.Task, error)
 	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ContainerInspect(ctx context.Context, id string) (types.ContainerJSON, error)
 }
 
 // Writer writes the app loop's fields of a service.
@@ -213,6 +214,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	}
 
 	in := statusInput{now: now, release: dec, service: svc, rollout: rollout, desired: DesiredReplicas(row)}
+	in.tasks = r.taskHealthOf(ctx, svc, dec, in.desired)
 	r.writeStatus(ctx, row, in)
 
 	if in.settled() {
@@ -224,6 +226,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	// its observation changes. The requeue is only a safety net (and keeps
 	// the rollout deadline honest).
 	r.Services.Watch(id.String())
+	if in.service != nil && (running(in.service) < in.desired || in.tasks != nil && in.tasks.updated < in.desired) {
+		// Replicas are missing: a task the scheduler cannot place or one
+		// failing changes no count the poller sees, so look again at the
+		// next poll.
+		return runtime.Result{RequeueAfter: r.PollInterval}, nil
+	}
 	return runtime.Result{RequeueAfter: 10 * r.PollInterval}, nil
 }
 

@@ -29,6 +29,16 @@ type statusInput struct {
 	blocked *conditionError
 	// desired is the replica count the scale loop converges the service on.
 	desired uint64
+	// tasks is what the tasks say (updated replicas, a problem); nil when unknown.
+	tasks *taskHealth
+}
+
+// problem is the tasks' problem, nil when none is known.
+func (in statusInput) problem() *taskProblem {
+	if in.tasks == nil {
+		return nil
+	}
+	return in.tasks.problem
 }
 
 func running(svc *swarm.Service) uint64 {
@@ -82,6 +92,8 @@ func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condit
 	switch {
 	case in.blocked != nil:
 		set(servicespec.ConditionDegraded, servicespec.StatusTrue, in.blocked.reason, in.blocked.Error())
+	case in.problem() != nil:
+		set(servicespec.ConditionDegraded, servicespec.StatusTrue, in.problem().reason, in.problem().message)
 	case latest != nil && latest.Status == "failed":
 		set(servicespec.ConditionDegraded, servicespec.StatusTrue, "RolloutFailed", fmt.Sprintf("release %d failed: %s", latest.Version, latest.Message))
 	default:
@@ -91,6 +103,10 @@ func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condit
 	switch {
 	case in.blocked != nil && in.service == nil:
 		set(servicespec.ConditionProgressing, servicespec.StatusFalse, in.blocked.reason, "waiting for the problem to be fixed")
+	case in.problem() != nil && (latest != nil && latest.Status == "deploying" || in.service != nil && run != want):
+		// Not just slow: say why replicas are missing.
+		set(servicespec.ConditionProgressing, servicespec.StatusTrue, in.problem().reason,
+			fmt.Sprintf("%d/%d replicas running: %s", run, want, in.problem().message))
 	case latest != nil && latest.Status == "deploying":
 		set(servicespec.ConditionProgressing, servicespec.StatusTrue, "RolloutInProgress",
 			fmt.Sprintf("release %d rolling out: %d/%d replicas running", latest.Version, rolloutRunning(in), want))
@@ -132,7 +148,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, row store.GetAppDesiredRow
 		ID: app.ID, ObservedGeneration: app.Generation, Conditions: status.Encode(conds), At: in.now,
 		ConditionOrder:  servicespec.ConditionOrder(),
 		RunningReplicas: int32(running(in.service)), DesiredReplicas: int32(DesiredReplicas(row)),
-		CurrentDeploymentID: app.CurrentDeploymentID, ServiceID: app.ServiceID,
+		CurrentDeploymentID: app.CurrentDeploymentID, ServiceID: app.ServiceID, UpdatedReplicas: app.UpdatedReplicas,
+	}
+	if in.tasks != nil {
+		p.UpdatedReplicas = int32(in.tasks.updated)
+	} else if in.service == nil && in.blocked == nil {
+		p.UpdatedReplicas = 0
 	}
 	if in.blocked != nil {
 		// The spec could not be acted on: the generation is not observed,
@@ -167,6 +188,6 @@ func unchanged(app store.App, p store.RecordAppStatusParams, conds []servicespec
 		return false
 	}
 	return app.ObservedGeneration == p.ObservedGeneration && !status.Differ(have, conds) &&
-		app.RunningReplicas == p.RunningReplicas && app.DesiredReplicas == p.DesiredReplicas &&
+		app.RunningReplicas == p.RunningReplicas && app.DesiredReplicas == p.DesiredReplicas && app.UpdatedReplicas == p.UpdatedReplicas &&
 		app.CurrentDeploymentID == p.CurrentDeploymentID && sameSvc
 }

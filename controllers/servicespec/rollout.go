@@ -46,6 +46,10 @@ type RolloutStatus struct {
 // Swarm only reports a task with a healthcheck as running once it is healthy,
 // so State running already means healthy where a healthcheck exists.
 //
+// The cause given with a failure is the newest failed task's error or, when
+// no task failed, the scheduler's reason for a task it cannot place
+// ("no suitable node (insufficient resources on 1 node)").
+//
 // startedAt is when the reconciler wrote the release (taken before the write).
 // An UpdateStatus that started earlier belongs to a previous rollout and is
 // ignored, so a stale rollback_completed cannot fail a fresh release; Swarm also
@@ -58,11 +62,14 @@ func EvaluateRollout(svc swarm.Service, tasks []swarm.Task, release int, started
 		st.Desired = *r.Replicas
 	}
 
-	var failed *swarm.Task
+	var failed, unplaced *swarm.Task
 	for i := range tasks {
 		t := &tasks[i]
 		if taskRelease(t) != want {
 			continue
+		}
+		if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStatePending && t.Status.Err != "" {
+			unplaced = t // the scheduler cannot place it: Swarm says why
 		}
 		if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning {
 			st.Running++
@@ -75,6 +82,8 @@ func EvaluateRollout(svc swarm.Service, tasks []swarm.Task, release int, started
 	}
 	if failed != nil {
 		st.TaskError = taskError(failed)
+	} else if unplaced != nil {
+		st.TaskError = "a task cannot be placed: " + unplaced.Status.Err
 	}
 
 	us := svc.UpdateStatus

@@ -171,6 +171,20 @@ func TestEvaluateRollout(t *testing.T) {
 			wantTaskErr: "task: non-zero exit (137)",
 		},
 		{
+			// A rollback on a machine whose CPU reservations were exhausted:
+			// the deadline's message says why no task ran.
+			name: "deadline exceeded with tasks the scheduler cannot place",
+			svc:  rolloutService(2, 3, updateStatus(swarm.UpdateStateUpdating, t0.Add(time.Second), "")),
+			tasks: []swarm.Task{
+				pendingTask(2, "no suitable node (insufficient resources on 1 node)"),
+				pendingTask(2, "no suitable node (insufficient resources on 1 node)"),
+			},
+			now:       deadline,
+			wantPhase: RolloutFailed, wantRunning: 0,
+			wantMsg:     "rollout deadline exceeded with 0/3 tasks running: a task cannot be placed: no suitable node (insufficient resources on 1 node)",
+			wantTaskErr: "a task cannot be placed: no suitable node (insufficient resources on 1 node)",
+		},
+		{
 			name:      "deployed wins over a passed deadline",
 			svc:       rolloutService(2, 1, updateStatus(swarm.UpdateStateCompleted, t0.Add(time.Second), "")),
 			tasks:     []swarm.Task{task(2, run, run, 10*time.Second)},
@@ -210,4 +224,10 @@ func TestEvaluateRollout(t *testing.T) {
 			}
 		})
 	}
+}
+
+func pendingTask(release int, err string) swarm.Task {
+	tk := task(release, swarm.TaskStateRunning, swarm.TaskStatePending, time.Second)
+	tk.Status.Err = err
+	return tk
 }

@@ -73,7 +73,7 @@ SELECT count(*)::bigint AS pruned FROM gone;
 UPDATE paas_apps
 SET observed_generation = sqlc.arg(observed_generation), running_replicas = sqlc.arg(running_replicas),
     desired_replicas = sqlc.arg(desired_replicas), current_deployment_id = sqlc.arg(current_deployment_id),
-    service_id = sqlc.arg(service_id),
+    service_id = sqlc.arg(service_id), updated_replicas = sqlc.arg(updated_replicas),
     conditions = paas_set_conditions(conditions, sqlc.arg(conditions)::jsonb, sqlc.arg(at)::timestamptz, sqlc.arg(condition_order)::text[])
 WHERE id = sqlc.arg(id)
 RETURNING conditions, phase, status_message, (deleted_at IS NOT NULL)::boolean AS deleting;

@@ -18,7 +18,7 @@ func (a *app) adminCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(a.adminUsersCmd())
+	cmd.AddCommand(a.adminUsersCmd(), a.adminNodesCmd())
 	return cmd
 }
 
