@@ -56,7 +56,7 @@ start_daemon() {
     exec "$@"' sh "$name" \
     dockerd --data-root "$state/data" --exec-root "$execroot" \
     -H "unix://$sock" --pidfile "$execroot/dockerd.pid" \
-    --bridge none --iptables=false --ip-masq=false \
+    --bridge none --iptables=false --ip-masq=false --no-new-privileges \
     --containerd-namespace "paas-$name" --containerd-plugins-namespace "paas-$name-plugins" \
     >>"$state/dockerd.log" 2>&1 &
   echo $! >"$state/launcher.pid"

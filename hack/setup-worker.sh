@@ -63,6 +63,17 @@ install_docker() {
     apt-get update -qq
     apt-get install -y -qq docker.io
   fi
+  # No app task may gain privileges through setuid binaries: the Swarm API
+  # of engines before 1.46 cannot ask it per service, so the engine does.
+  if [ ! -f /etc/docker/daemon.json ]; then
+    mkdir -p /etc/docker
+    echo '{"no-new-privileges": true}' >/etc/docker/daemon.json
+    if docker info >/dev/null 2>&1 && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      systemctl restart docker
+    fi
+  elif ! grep -q '"no-new-privileges": *true' /etc/docker/daemon.json; then
+    log "warning: add \"no-new-privileges\": true to /etc/docker/daemon.json and restart Docker (apps should not gain privileges)"
+  fi
   if docker info >/dev/null 2>&1; then return; fi
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl enable --now docker
