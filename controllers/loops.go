@@ -164,7 +164,7 @@ func (m *Manager) billingLoops() []Loop {
 
 // billingOrgKeys lists every organization for the wallet loop.
 func (m *Manager) billingOrgKeys(ctx context.Context, _ Shared) ([]key.Key, error) {
-	ids, err := m.Store.ListBillingOrganizationIDs(ctx)
+	ids, err := m.Store.ListOrganizationIDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,6 +351,9 @@ func (m *Manager) routeEvent(ctx context.Context, rt *router, s Shared, resync *
 			rt.event(NetworkEvents, key.New(key.KindOrg, org.String()))
 		}
 	case TaskEvents:
+		if strings.HasPrefix(string(msg.Action), "exec_") {
+			return // a health check's own exec: three per probe, no task changed
+		}
 		// Task state raises no service event: watch the service, so the
 		// poller's next list (one call for every moving app) sees the
 		// change, and wake the app now.

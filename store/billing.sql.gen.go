@@ -13,7 +13,7 @@ import (
 )
 
 const adminListWallets = `-- name: AdminListWallets :many
-SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.funds_suspended,
+SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended,
        COALESCE(w.balance_micros, 0)::bigint AS balance_micros,
        COALESCE((SELECT sum(i.replicas::bigint * i.price_hourly_micros) FROM paas_usage_intervals i
                   WHERE i.organization_id = o.id AND i.open AND i.last_seen_at >= $1::timestamptz), 0)::bigint AS burn_micros_per_hour
@@ -30,14 +30,15 @@ type AdminListWalletsParams struct {
 }
 
 type AdminListWalletsRow struct {
-	ID                uuid.UUID `json:"id"`
-	Slug              string    `json:"slug"`
-	Name              string    `json:"name"`
-	Suspended         bool      `json:"suspended"`
-	AdminSuspended    bool      `json:"admin_suspended"`
-	FundsSuspended    bool      `json:"funds_suspended"`
-	BalanceMicros     int64     `json:"balance_micros"`
-	BurnMicrosPerHour int64     `json:"burn_micros_per_hour"`
+	ID                   uuid.UUID `json:"id"`
+	Slug                 string    `json:"slug"`
+	Name                 string    `json:"name"`
+	Suspended            bool      `json:"suspended"`
+	AdminSuspended       bool      `json:"admin_suspended"`
+	AdminSuspendedReason string    `json:"admin_suspended_reason"`
+	FundsSuspended       bool      `json:"funds_suspended"`
+	BalanceMicros        int64     `json:"balance_micros"`
+	BurnMicrosPerHour    int64     `json:"burn_micros_per_hour"`
 }
 
 func (q *Queries) AdminListWallets(ctx context.Context, arg AdminListWalletsParams) ([]AdminListWalletsRow, error) {
@@ -60,6 +61,7 @@ func (q *Queries) AdminListWallets(ctx context.Context, arg AdminListWalletsPara
 			&i.Name,
 			&i.Suspended,
 			&i.AdminSuspended,
+			&i.AdminSuspendedReason,
 			&i.FundsSuspended,
 			&i.BalanceMicros,
 			&i.BurnMicrosPerHour,
@@ -285,30 +287,6 @@ func (q *Queries) LedgerSum(ctx context.Context, organizationID uuid.UUID) (int6
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err
-}
-
-const listBillingOrganizationIDs = `-- name: ListBillingOrganizationIDs :many
-SELECT id FROM paas_organizations ORDER BY id
-`
-
-func (q *Queries) ListBillingOrganizationIDs(ctx context.Context) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, listBillingOrganizationIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []uuid.UUID{}
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const listLedger = `-- name: ListLedger :many

@@ -161,7 +161,7 @@ SELECT set_config('paas.resealing', 'on', true)
 
 // Queries of paasd rotate-key and of the installation's fingerprint key.
 // Within the current transaction, env value updates are re-seals that
-// change no plaintext: they bump no generation (see migration 00011).
+// change no plaintext: they bump no generation (see migration 00012).
 func (q *Queries) MarkResealing(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, markResealing)
 	return err

@@ -314,7 +314,8 @@ func (s *server) adminWallets(ctx context.Context, after string, limit int) ([]o
 	out := make([]openapi.Wallet, len(rows))
 	for i, r := range rows {
 		out[i] = walletOut(funds{row: store.OrganizationBillingRow{ID: r.ID, Slug: r.Slug, Name: r.Name, Suspended: r.Suspended,
-			AdminSuspended: r.AdminSuspended, FundsSuspended: r.FundsSuspended, BalanceMicros: r.BalanceMicros, BurnMicrosPerHour: r.BurnMicrosPerHour},
+			AdminSuspended: r.AdminSuspended, AdminSuspendedReason: r.AdminSuspendedReason, FundsSuspended: r.FundsSuspended,
+			BalanceMicros: r.BalanceMicros, BurnMicrosPerHour: r.BurnMicrosPerHour},
 			threshold: threshold, currency: currency})
 	}
 	return out, rows, nil

@@ -15,13 +15,6 @@ import (
 	"github.com/skypanel/paas/store/spec"
 )
 
-// verifyRecordPrefix and verifyValuePrefix shape the TXT record that
-// proves control of a hostname; the domain loop looks for the same.
-const (
-	verifyRecordPrefix = "_paas-verify."
-	verifyValuePrefix  = "paas-verify="
-)
-
 func domainNotFound(app, ident string) *problem.Problem {
 	return problem.NotFound(fmt.Sprintf("app %q has no domain %q", app, ident))
 }
@@ -29,9 +22,9 @@ func domainNotFound(app, ident string) *problem.Problem {
 // renderDomain builds the API's domain object; the proof's value is shown
 // only when open (the caller may write the app).
 func renderDomain(d store.Domain, open bool) openapi.Domain {
-	v := openapi.DomainVerification{Type: openapi.TXT, Name: verifyRecordPrefix + d.Hostname}
+	v := openapi.DomainVerification{Type: openapi.TXT, Name: spec.VerificationRecord(d.Hostname)}
 	if open {
-		token := verifyValuePrefix + d.VerificationToken
+		token := spec.VerificationValue(d.VerificationToken)
 		v.Value = &token
 	}
 	return openapi.Domain{

@@ -21,16 +21,14 @@ import (
 	"github.com/skypanel/paas/controllers/servicewrite"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/key"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // Name is the domain loop's name in the registry, events and metrics.
 const Name = "domain"
 
-// RecordPrefix is the label prepended to a hostname to find its proof.
-const RecordPrefix = "_paas-verify."
-
 // ValuePrefix starts the TXT value that proves ownership; the token follows.
-const ValuePrefix = "paas-verify="
+const ValuePrefix = spec.VerificationValuePrefix
 
 // DefaultRecheck is how often a domain's proof is checked again when the
 // domain_recheck_minutes setting is unset.
@@ -40,10 +38,10 @@ const DefaultRecheck = time.Hour
 const DefaultTimeout = 5 * time.Second
 
 // Record names the TXT record that proves hostname's ownership.
-func Record(hostname string) string { return RecordPrefix + hostname }
+func Record(hostname string) string { return spec.VerificationRecord(hostname) }
 
 // Value is the TXT value that proves ownership with token.
-func Value(token string) string { return ValuePrefix + token }
+func Value(token string) string { return spec.VerificationValue(token) }
 
 // Resolver looks up TXT records; *net.Resolver satisfies it.
 type Resolver interface {

@@ -72,17 +72,20 @@ type Reconciler struct {
 	// Now reads the clock; logic never calls time.Now itself.
 	Now func() time.Time
 
-	selfOnce sync.Once
-	self     string
+	selfMu sync.Mutex
+	self   string // "" until Info answered
 }
 
 // selfID is the Swarm id of the node paasd talks to: the manager it runs beside.
+// A failed Info is asked again at the next call, not remembered.
 func (r *Reconciler) selfID(ctx context.Context) string {
-	r.selfOnce.Do(func() {
+	r.selfMu.Lock()
+	defer r.selfMu.Unlock()
+	if r.self == "" {
 		if info, err := r.Docker.Info(ctx); err == nil {
 			r.self = info.Swarm.NodeID
 		}
-	})
+	}
 	return r.self
 }
 

@@ -189,8 +189,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	if !dec.Routes.Enabled {
 		routed = nil
 	}
-	if _, err := r.Store.MarkDomainsRouted(ctx, store.MarkDomainsRoutedParams{AppID: id, Routed: nonNil(routed)}); err != nil {
-		return runtime.Result{}, fmt.Errorf("mark domains routed: %w", err)
+	if domainsToMark(d.Domains, routed) {
+		if _, err := r.Store.MarkDomainsRouted(ctx, store.MarkDomainsRoutedParams{AppID: id, Routed: nonNil(routed)}); err != nil {
+			return runtime.Result{}, fmt.Errorf("mark domains routed: %w", err)
+		}
 	}
 	return runtime.Result{}, r.setRouted(ctx, d, dec.Condition)
 }
@@ -225,6 +227,19 @@ func (r *Reconciler) setRouted(ctx context.Context, d Desired, c servicespec.Con
 func conditions(d Desired) []servicespec.Condition {
 	conds, _ := status.Decode(d.App.App.Conditions)
 	return conds
+}
+
+// domainsToMark says whether a domain's status disagrees with the routes
+// now live: verified but routed, or marked routed but no longer routed.
+// Most reconciles change nothing, and then write nothing.
+func domainsToMark(domains []store.Domain, routed []uuid.UUID) bool {
+	for _, d := range domains {
+		in := slices.Contains(routed, d.ID)
+		if (d.Status == store.DomainVerified && in) || (d.Status == store.DomainRouted && !in) {
+			return true
+		}
+	}
+	return false
 }
 
 func nonNil(ids []uuid.UUID) []uuid.UUID {

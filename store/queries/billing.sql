@@ -93,7 +93,7 @@ SELECT d.day::timestamptz AS day,
  GROUP BY d.day ORDER BY d.day;
 
 -- name: AdminListWallets :many
-SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.funds_suspended,
+SELECT o.id, o.slug, o.name, o.suspended, o.admin_suspended, o.admin_suspended_reason, o.funds_suspended,
        COALESCE(w.balance_micros, 0)::bigint AS balance_micros,
        COALESCE((SELECT sum(i.replicas::bigint * i.price_hourly_micros) FROM paas_usage_intervals i
                   WHERE i.organization_id = o.id AND i.open AND i.last_seen_at >= sqlc.arg(seen_since)::timestamptz), 0)::bigint AS burn_micros_per_hour
@@ -109,5 +109,3 @@ SELECT i.organization_id, max(o.slug)::text AS slug,
  WHERE i.last_seen_at > sqlc.arg(since) AND i.started_at < sqlc.arg(until)
  GROUP BY i.organization_id ORDER BY slug;
 
--- name: ListBillingOrganizationIDs :many
-SELECT id FROM paas_organizations ORDER BY id;

@@ -2,7 +2,7 @@
 
 -- name: MarkResealing :exec
 -- Within the current transaction, env value updates are re-seals that
--- change no plaintext: they bump no generation (see migration 00011).
+-- change no plaintext: they bump no generation (see migration 00012).
 SELECT set_config('paas.resealing', 'on', true);
 
 -- name: LockEnvVarsAfter :many

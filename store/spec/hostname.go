@@ -98,3 +98,12 @@ func idnaReason(err error) string {
 		return "it is not a sequence of letters, digits, hyphens and dots"
 	}
 }
+
+// VerificationRecord names the TXT record that proves control of hostname.
+func VerificationRecord(hostname string) string { return "_paas-verify." + hostname }
+
+// VerificationValue is the TXT value that proves control with token.
+func VerificationValue(token string) string { return VerificationValuePrefix + token }
+
+// VerificationValuePrefix starts every proof's TXT value; the token follows.
+const VerificationValuePrefix = "paas-verify="
