@@ -60,4 +60,3 @@ func TestDetectGolden(t *testing.T) {
 		t.Fatalf("base image setting ignored:\n%s", df)
 	}
 }
-

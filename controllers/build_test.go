@@ -1,0 +1,318 @@
+package controllers_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/google/uuid"
+
+	"github.com/skypanel/paas/controllers"
+	"github.com/skypanel/paas/controllers/build"
+	"github.com/skypanel/paas/controllers/swarm/swarmtest"
+	"github.com/skypanel/paas/store"
+)
+
+// startRegistry runs Debian's docker-registry (hack/registry-up.sh installs
+// it) on a free loopback port and returns host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker-registry", "serve", cfg)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start docker-registry (run hack/registry-up.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	swarmtest.Eventually(t, 30*time.Second, "registry answers", func() bool {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return addr
+}
+
+// gitRepo is a repository made by the test, cloned over file://.
+type gitRepo struct {
+	t    *testing.T
+	dir  string
+	repo *git.Repository
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	dir := t.TempDir()
+	r, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gitRepo{t: t, dir: dir, repo: r}
+}
+
+func (g *gitRepo) url() string { return "file://" + g.dir }
+
+// commit writes files on the current branch (master) and returns the sha.
+func (g *gitRepo) commit(msg string, files map[string]string) string {
+	g.t.Helper()
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(g.dir, name), []byte(body), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return h.String()
+}
+
+func (e *env) waitBuild(app uuid.UUID, number int32, timeout time.Duration, statuses ...string) store.PaasBuild {
+	e.t.Helper()
+	var b store.PaasBuild
+	swarmtest.Eventually(e.t, timeout, fmt.Sprintf("build %d %v", number, statuses), func() bool {
+		var err error
+		b, err = e.store.GetBuildByNumber(e.ctx, store.GetBuildByNumberParams{AppID: app, Number: number})
+		return err == nil && slices.Contains(statuses, b.Status)
+	})
+	return b
+}
+
+// containerEnv is the env of the app's running task container.
+func (e *env) containerEnv(app uuid.UUID) []string {
+	e.t.Helper()
+	c, err := e.docker.ContainerInspect(e.ctx, e.taskContainer(app))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Config.Env
+}
+
+func (e *env) localImages(ref string) int {
+	list, err := e.docker.ImageList(e.ctx, imageListByRef(ref))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(list)
+}
+
+// TestBuildFromGitEndToEnd: a git repository made by the test deploys from
+// source on real Swarm through a real registry: the sha is recorded, the
+// service runs the pushed image by digest, a second commit deploys v2, a
+// broken Dockerfile ends build_failed with the builder's error while v2
+// keeps serving, a build whose runner died is retried to exactly one
+// release, and a cancelled or timed-out build leaves no tagged image and
+// nothing stuck in building.
+func TestBuildFromGitEndToEnd(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t)
+	e := setup(t, func(m *controllers.Manager) {
+		m.Builds = build.Runner{Registry: reg, Poll: 100 * time.Millisecond, Lease: 2 * time.Second, Concurrency: 2}
+	})
+	repo := newGitRepo(t)
+	sha1 := repo.commit("v1", map[string]string{
+		"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=one ECHO_ENV=MARKER\nCOPY hello.txt /hello.txt\n",
+		"hello.txt":  "one\n",
+	})
+	a := e.createApp("src", "paas-testapp:v1", 1, nil)
+	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{
+		AppID: a.ID, GitUrl: repo.url(), GitRef: "master", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Build 1 is left 'building' by a runner that died (its lease ran out):
+	// the leader's runner takes it again and exactly one release results.
+	if _, err := e.store.Pool.Exec(e.ctx, `INSERT INTO paas_builds (app_id, number, ref, status, attempts, started_at, lease_until)
+		VALUES ($1, 1, 'master', 'building', 1, now() - interval '1 minute', now() - interval '1 second')`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	b1 := e.waitBuild(a.ID, 1, 120*time.Second, "succeeded", "build_failed")
+	if b1.Status != "succeeded" || b1.Attempts != 2 || b1.CommitSha == nil || *b1.CommitSha != sha1 {
+		t.Fatalf("build 1 = %s attempts %d sha %v (want %s): %s\n%s", b1.Status, b1.Attempts, b1.CommitSha, sha1, b1.Message, b1.Log)
+	}
+	if !strings.Contains(b1.Log, "runner lost: build requeued") || !strings.Contains(b1.Log, "step 4 of 4") || b1.Steps != 4 || b1.DurationMs == nil {
+		t.Fatalf("build 1 log/progress: steps %d duration %v\n%s", b1.Steps, b1.DurationMs, b1.Log)
+	}
+	pinned1 := fmt.Sprintf("%s/acme/src@%s", reg, *b1.ImageDigest)
+	d1 := e.waitReleaseOf(a.ID, *b1.Generation)
+	if d1.ImageResolved != pinned1 {
+		t.Fatalf("release image %q, want %q", d1.ImageResolved, pinned1)
+	}
+	e.waitDeployment(a.ID, d1.Version, "deployed", 90*time.Second)
+	if n := e.releasesAt(a.ID, *b1.Generation); n != 1 {
+		t.Fatalf("%d releases for the build's generation, want 1", n)
+	}
+	svc, _ := e.service(a.ID)
+	if img := svc.Spec.TaskTemplate.ContainerSpec.Image; img != pinned1 {
+		t.Fatalf("service image %q, want the registry digest %q", img, pinned1)
+	}
+	swarmtest.Eventually(t, 60*time.Second, "task runs v1 content", func() bool {
+		return slices.Contains(e.containerEnvSafe(a.ID), "MARKER=one")
+	})
+	// The image is in the registry, under the digest the service runs.
+	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/acme/src/manifests/%s", reg, *b1.ImageDigest), nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("registry manifest: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// A second commit deploys version 2.
+	sha2 := repo.commit("v2", map[string]string{
+		"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=two ECHO_ENV=MARKER\nCOPY hello.txt /hello.txt\n",
+		"hello.txt":  "two\n",
+	})
+	b2q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "webhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := e.waitBuild(a.ID, b2q.Number, 120*time.Second, "succeeded", "build_failed")
+	if b2.Status != "succeeded" || *b2.CommitSha != sha2 {
+		t.Fatalf("build 2 = %s sha %v: %s\n%s", b2.Status, b2.CommitSha, b2.Message, b2.Log)
+	}
+	pinned2 := fmt.Sprintf("%s/acme/src@%s", reg, *b2.ImageDigest)
+	d2 := e.waitReleaseOf(a.ID, *b2.Generation)
+	e.waitDeployment(a.ID, d2.Version, "deployed", 90*time.Second)
+	swarmtest.Eventually(t, 60*time.Second, "task runs v2 content", func() bool {
+		return slices.Contains(e.containerEnvSafe(a.ID), "MARKER=two")
+	})
+
+	// A broken Dockerfile: build_failed with the builder's error; v2 keeps serving.
+	repo.commit("broken", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nCOPY missing.txt /missing.txt\n"})
+	b3q, _ := build.Enqueue(e.ctx, e.store, a.ID, "master", "webhook")
+	b3 := e.waitBuild(a.ID, b3q.Number, 120*time.Second, "succeeded", "build_failed")
+	if b3.Status != "build_failed" || !strings.Contains(b3.Log, "missing.txt") || !strings.Contains(b3.Message, "builder:") {
+		t.Fatalf("build 3 = %s: %s\n%s", b3.Status, b3.Message, b3.Log)
+	}
+	if got := e.app(a.ID); got.Image != pinned2 {
+		t.Fatalf("app image %q after a failed build, want %q", got.Image, pinned2)
+	}
+	svc, _ = e.service(a.ID)
+	if img := svc.Spec.TaskTemplate.ContainerSpec.Image; img != pinned2 || !slices.Contains(e.containerEnvSafe(a.ID), "MARKER=two") {
+		t.Fatalf("service image %q after a failed build, want v2 %q", img, pinned2)
+	}
+
+	// A build that never ends (RUN starts the test app's server): cancelled
+	// mid-build, then timed out; neither leaves a tagged image or a build
+	// in 'building'.
+	repo.commit("hang", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nRUN [\"/testapp\"]\n"})
+	b4q, _ := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+	e.waitBuildStep(a.ID, b4q.Number, 2)
+	if _, err := e.store.RequestBuildCancel(e.ctx, store.RequestBuildCancelParams{AppID: a.ID, Number: b4q.Number}); err != nil {
+		t.Fatal(err)
+	}
+	b4 := e.waitBuild(a.ID, b4q.Number, 60*time.Second, "cancelled", "build_failed", "succeeded")
+	if b4.Status != "cancelled" {
+		t.Fatalf("build 4 = %s: %s", b4.Status, b4.Message)
+	}
+	if n := e.localImages(fmt.Sprintf("%s/acme/src:b%d", reg, b4.Number)); n != 0 {
+		t.Fatalf("cancelled build left %d tagged images", n)
+	}
+	if _, err := e.store.Pool.Exec(e.ctx, `INSERT INTO paas_settings (key, value) VALUES ('build_timeout_seconds', '3')
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`); err != nil {
+		t.Fatal(err)
+	}
+	b5q, _ := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+	b5 := e.waitBuild(a.ID, b5q.Number, 60*time.Second, "cancelled", "build_failed", "succeeded")
+	if b5.Status != "build_failed" || !strings.Contains(b5.Message, "timed out") {
+		t.Fatalf("build 5 = %s: %s", b5.Status, b5.Message)
+	}
+	if n := e.localImages(fmt.Sprintf("%s/acme/src:b%d", reg, b5.Number)); n != 0 {
+		t.Fatalf("timed-out build left %d tagged images", n)
+	}
+	var building int
+	if err := e.store.Pool.QueryRow(e.ctx, `SELECT count(*) FROM paas_builds WHERE status IN ('building', 'queued')`).Scan(&building); err != nil || building != 0 {
+		t.Fatalf("%d builds left queued or building (%v)", building, err)
+	}
+	if got := e.app(a.ID); got.Image != pinned2 {
+		t.Fatalf("app image %q, want still %q", got.Image, pinned2)
+	}
+}
+
+func (e *env) containerEnvSafe(app uuid.UUID) []string {
+	svc, ok := e.service(app)
+	if !ok {
+		return nil
+	}
+	list, err := e.docker.ContainerList(e.ctx, container.ListOptions{Filters: filtersFor("label", "com.docker.swarm.service.id="+svc.ID, "status", "running")})
+	if err != nil {
+		return nil
+	}
+	var env []string
+	for _, c := range list {
+		if ci, err := e.docker.ContainerInspect(e.ctx, c.ID); err == nil && ci.Config.Image == svc.Spec.TaskTemplate.ContainerSpec.Image {
+			env = append(env, ci.Config.Env...)
+		}
+	}
+	return env
+}
+
+func (e *env) waitBuildStep(app uuid.UUID, number int32, step int32) {
+	e.t.Helper()
+	swarmtest.Eventually(e.t, 60*time.Second, fmt.Sprintf("build %d at step %d", number, step), func() bool {
+		b, err := e.store.GetBuildByNumber(e.ctx, store.GetBuildByNumberParams{AppID: app, Number: number})
+		return err == nil && b.Status == "building" && b.Step >= step
+	})
+}
+
+func (e *env) waitReleaseOf(app uuid.UUID, generation int64) store.Deployment {
+	e.t.Helper()
+	var d store.Deployment
+	swarmtest.Eventually(e.t, 60*time.Second, fmt.Sprintf("release of generation %d", generation), func() bool {
+		var err error
+		d, err = e.store.GetDeploymentByGeneration(e.ctx, store.GetDeploymentByGenerationParams{AppID: app, Generation: generation})
+		return err == nil
+	})
+	return d
+}
+
+func (e *env) releasesAt(app uuid.UUID, generation int64) int {
+	var n int
+	if err := e.store.Pool.QueryRow(e.ctx, `SELECT count(*) FROM paas_deployments WHERE app_id = $1 AND generation = $2`, app, generation).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func filtersFor(kv ...string) filters.Args {
+	f := filters.NewArgs()
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Add(kv[i], kv[i+1])
+	}
+	return f
+}
+
+func imageListByRef(ref string) image.ListOptions {
+	return image.ListOptions{Filters: filtersFor("reference", ref)}
+}
