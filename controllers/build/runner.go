@@ -541,13 +541,5 @@ func (w *logWriter) line(s string) { w.write(s + "\n") }
 
 // Enqueue queues a build of app at ref and supersedes its older queued builds.
 func Enqueue(ctx context.Context, s *store.Store, app uuid.UUID, ref, trigger string) (store.PaasBuild, error) {
-	var b store.PaasBuild
-	err := s.InTx(ctx, func(q *store.Queries) error {
-		var err error
-		if b, err = q.EnqueueBuild(ctx, store.EnqueueBuildParams{AppID: app, Ref: ref, Trigger: trigger}); err != nil {
-			return err
-		}
-		return q.SupersedeQueuedBuilds(ctx, store.SupersedeQueuedBuildsParams{AppID: app, ByNumber: b.Number})
-	})
-	return b, err
+	return s.QueueBuild(ctx, app, ref, trigger)
 }
