@@ -1,12 +1,13 @@
 package controllers_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -15,87 +16,15 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/uuid"
 
+	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/controllers"
 	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 )
-
-// startRegistry runs Debian's docker-registry (hack/registry-up.sh installs
-// it) on a free loopback port and returns host:port.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("docker-registry", "serve", cfg)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start docker-registry (run hack/registry-up.sh): %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	swarmtest.Eventually(t, 30*time.Second, "registry answers", func() bool {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return addr
-}
-
-// gitRepo is a repository made by the test, cloned over file://.
-type gitRepo struct {
-	t    *testing.T
-	dir  string
-	repo *git.Repository
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	dir := t.TempDir()
-	r, err := git.PlainInit(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gitRepo{t: t, dir: dir, repo: r}
-}
-
-func (g *gitRepo) url() string { return "file://" + g.dir }
-
-// commit writes files on the current branch (master) and returns the sha.
-func (g *gitRepo) commit(msg string, files map[string]string) string {
-	g.t.Helper()
-	wt, err := g.repo.Worktree()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(g.dir, name), []byte(body), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	return h.String()
-}
 
 func (e *env) waitBuild(app uuid.UUID, number int32, timeout time.Duration, statuses ...string) store.PaasBuild {
 	e.t.Helper()
@@ -135,20 +64,27 @@ func (e *env) localImages(ref string) int {
 // nothing stuck in building.
 func TestBuildFromGitEndToEnd(t *testing.T) {
 	t.Parallel()
-	reg := startRegistry(t)
+	reg := swarmtest.StartRegistry(t)
 	e := setup(t, func(m *controllers.Manager) {
 		m.Builds = build.Runner{Registry: reg, Poll: 100 * time.Millisecond, Lease: 2 * time.Second, Concurrency: 2}
 	})
-	repo := newGitRepo(t)
-	sha1 := repo.commit("v1", map[string]string{
+	repo := swarmtest.NewGitRepo(t)
+	sha1 := repo.Commit("v1", map[string]string{
 		"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=one ECHO_ENV=MARKER\nCOPY hello.txt /hello.txt\n",
 		"hello.txt":  "one\n",
 	})
 	a := e.createApp("src", "paas-testapp:v1", 1, nil)
-	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{
-		AppID: a.ID, GitUrl: repo.url(), GitRef: "master", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
+	const hookSecret = "s3cret-of-the-test"
+	sealed, err := e.box.Seal([]byte(hookSecret), secret.WebhookAD(a.ID))
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{
+		AppID: a.ID, GitUrl: repo.URL(), GitRef: "master", Dockerfile: "Dockerfile", Builder: "dockerfile", WebhookSecretEncrypted: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(v1.New(v1.Deps{Store: e.store, Box: e.box, JWTSecret: []byte("0123456789abcdef0123456789abcdef")}).Handler())
+	t.Cleanup(api.Close)
 
 	// Build 1 is left 'building' by a runner that died (its lease ran out):
 	// the leader's runner takes it again and exactly one release results.
@@ -189,16 +125,33 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 	}
 
 	// A second commit deploys version 2.
-	sha2 := repo.commit("v2", map[string]string{
+	sha2 := repo.Commit("v2", map[string]string{
 		"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=two ECHO_ENV=MARKER\nCOPY hello.txt /hello.txt\n",
 		"hello.txt":  "two\n",
 	})
-	b2q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "webhook")
+	// ... through the push webhook (signed as GitHub signs it).
+	payload := fmt.Sprintf(`{"ref":"refs/heads/master","after":%q}`, sha2)
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write([]byte(payload))
+	req, _ = http.NewRequest(http.MethodPost, api.URL+"/api/paas/hooks/git/"+a.ID.String(), strings.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ack struct {
+		Queued bool  `json:"queued"`
+		Build  int32 `json:"build"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ack)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !ack.Queued {
+		t.Fatalf("webhook: %d %+v", resp.StatusCode, ack)
+	}
+	b2q := store.PaasBuild{Number: ack.Build}
 	b2 := e.waitBuild(a.ID, b2q.Number, 120*time.Second, "succeeded", "build_failed")
-	if b2.Status != "succeeded" || *b2.CommitSha != sha2 {
+	if b2.Status != "succeeded" || *b2.CommitSha != sha2 || b2.Trigger != "webhook" {
 		t.Fatalf("build 2 = %s sha %v: %s\n%s", b2.Status, b2.CommitSha, b2.Message, b2.Log)
 	}
 	pinned2 := fmt.Sprintf("%s/acme/src@%s", reg, *b2.ImageDigest)
@@ -209,7 +162,7 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 	})
 
 	// A broken Dockerfile: build_failed with the builder's error; v2 keeps serving.
-	repo.commit("broken", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nCOPY missing.txt /missing.txt\n"})
+	repo.Commit("broken", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nCOPY missing.txt /missing.txt\n"})
 	b3q, _ := build.Enqueue(e.ctx, e.store, a.ID, "master", "webhook")
 	b3 := e.waitBuild(a.ID, b3q.Number, 120*time.Second, "succeeded", "build_failed")
 	if b3.Status != "build_failed" || !strings.Contains(b3.Log, "missing.txt") || !strings.Contains(b3.Message, "builder:") {
@@ -226,7 +179,7 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 	// A build that never ends (RUN starts the test app's server): cancelled
 	// mid-build, then timed out; neither leaves a tagged image or a build
 	// in 'building'.
-	repo.commit("hang", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nRUN [\"/testapp\"]\n"})
+	repo.Commit("hang", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nRUN [\"/testapp\"]\n"})
 	b4q, _ := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
 	e.waitBuildStep(a.ID, b4q.Number, 2)
 	if _, err := e.store.RequestBuildCancel(e.ctx, store.RequestBuildCancelParams{AppID: a.ID, Number: b4q.Number}); err != nil {

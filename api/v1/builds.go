@@ -20,9 +20,6 @@ import (
 	"github.com/skypanel/paas/store/secret"
 )
 
-// webhookAD binds an app's sealed webhook secret to the app.
-func webhookAD(app uuid.UUID) []byte { return secret.SettingAD("webhook/" + app.String()) }
-
 type sourceRequest struct {
 	Git *struct {
 		URL  string `json:"url"`
@@ -81,7 +78,7 @@ func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.S
 		raw := make([]byte, 24)
 		_, _ = rand.Read(raw)
 		plain := hex.EncodeToString(raw)
-		if sealed, err = s.Box.Seal([]byte(plain), webhookAD(app.ID)); err != nil {
+		if sealed, err = s.Box.Seal([]byte(plain), secret.WebhookAD(app.ID)); err != nil {
 			return err
 		}
 		shown = &plain
@@ -192,7 +189,7 @@ func (s *server) GitPushWebhook(c echo.Context, appID uuid.UUID, params openapi.
 	if err != nil || src.WebhookSecretEncrypted == nil {
 		return unauthorized // an unknown app looks like a bad signature
 	}
-	key, err := s.Box.Open(src.WebhookSecretEncrypted, webhookAD(appID))
+	key, err := s.Box.Open(src.WebhookSecretEncrypted, secret.WebhookAD(appID))
 	if err != nil {
 		return unauthorized
 	}
