@@ -38,6 +38,9 @@ const (
 	SettingRegistryURL = "registry_url"
 	SettingTimeout     = "build_timeout_seconds"
 	SettingLogMaxBytes = "build_log_max_bytes"
+	// SettingConcurrency, when positive, overrides Concurrency (read when a
+	// leadership term starts).
+	SettingConcurrency = "build_concurrency"
 )
 
 // Runner claims and runs build jobs. Run it on the leader only.
@@ -84,6 +87,9 @@ func (r *Runner) defaults() {
 // it runs are abandoned when ctx ends; their leases expire and the next
 // leader retries them.
 func (r *Runner) Run(ctx context.Context) error {
+	if n, err := store.IntSetting(ctx, r.Store, SettingConcurrency, 0); err == nil && n > 0 {
+		r.Concurrency = int(n)
+	}
 	r.defaults()
 	log := zerolog.Ctx(ctx)
 	slots := make(chan struct{}, r.Concurrency)

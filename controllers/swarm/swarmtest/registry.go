@@ -88,4 +88,3 @@ func (g *GitRepo) Commit(msg string, files map[string]string) string {
 	}
 	return h.String()
 }
-
