@@ -59,6 +59,7 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"listAppEvents", "GET", app + "/events", nil, nil},
 			call{"listAppEvents", "GET", app + "/events", nil, []string{"Accept", "text/event-stream"}},
 			call{"getAppLogs", "GET", app + "/logs", nil, nil},
+			call{"getAppMetrics", "GET", app + "/metrics", nil, nil},
 			call{"listDomains", "GET", app + "/domains", nil, nil},
 			call{"createDomain", "POST", app + "/domains", map[string]any{"hostname": "x.example.com"}, nil},
 			call{"getDomain", "GET", app + "/domains/www.web.example", nil, nil},

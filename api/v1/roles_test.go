@@ -88,7 +88,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
-	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "gitPushWebhook": true}
+	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true}
 	for _, c := range writes {
 		covered[c.op] = true
 		t.Run(c.op, func(t *testing.T) {
@@ -124,6 +124,9 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		t.Fatalf("viewer's app = %+v", a)
 	}
 	f.do(victor, "GET", app+"/env/export", nil).problem(http.StatusForbidden, "forbidden")
+	// Metrics are a read: without Prometheus configured the viewer is told
+	// so, not refused.
+	f.do(victor, "GET", app+"/metrics", nil).problem(http.StatusServiceUnavailable, "not-configured")
 	// The watch stream redacts too.
 	st := f.stream(victor, "/api/paas/watch")
 	ev := st.until(5*time.Second, func(e sseEvent) bool { return e.Event == "app" })
