@@ -1,6 +1,7 @@
 package swarmtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -34,7 +37,20 @@ func StartRegistry(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry (run hack/registry-up.sh): %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		// The images built for this registry go with it.
+		docker := Client(t)
+		ctx := context.Background()
+		list, err := docker.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", addr+"/*/*"))})
+		if err != nil {
+			return
+		}
+		for _, img := range list {
+			_, _ = docker.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
+	})
 	Eventually(t, 30*time.Second, "registry answers", func() bool {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
