@@ -269,3 +269,42 @@ func filtersFor(kv ...string) filters.Args {
 func imageListByRef(ref string) image.ListOptions {
 	return image.ListOptions{Filters: filtersFor("reference", ref)}
 }
+
+// TestBuildAutoStatic: builder: auto detects a static site, prints the
+// Dockerfile it generated (from the buildpack_image_static setting) in the
+// build log, and the app deploys the built image by digest.
+func TestBuildAutoStatic(t *testing.T) {
+	t.Parallel()
+	reg := swarmtest.StartRegistry(t)
+	e := setup(t, func(m *controllers.Manager) {
+		m.Builds = build.Runner{Registry: reg, Poll: 100 * time.Millisecond, Lease: 2 * time.Second}
+	})
+	if _, err := e.store.Pool.Exec(e.ctx, `INSERT INTO paas_settings (key, value) VALUES ('buildpack_image_static', 'paas-testapp:v1')`); err != nil {
+		t.Fatal(err)
+	}
+	repo := swarmtest.NewGitRepo(t)
+	sha := repo.Commit("site", map[string]string{"index.html": "<h1>hi</h1>\n", "style.css": "h1{}\n"})
+	a := e.createApp("site", "paas-testapp:v1", 1, nil)
+	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{AppID: a.ID, GitUrl: repo.URL(), GitRef: "master",
+		Dockerfile: "Dockerfile", Builder: "auto"}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.waitBuild(a.ID, q.Number, 120*time.Second, "succeeded", "build_failed")
+	if b.Status != "succeeded" || *b.CommitSha != sha {
+		t.Fatalf("build = %s: %s\n%s", b.Status, b.Message, b.Log)
+	}
+	for _, want := range []string{"detected stack static", "FROM paas-testapp:v1", "COPY . /usr/share/nginx/html"} {
+		if !strings.Contains(b.Log, want) {
+			t.Fatalf("build log lacks %q:\n%s", want, b.Log)
+		}
+	}
+	d := e.waitReleaseOf(a.ID, *b.Generation)
+	if d.ImageResolved != fmt.Sprintf("%s/acme/site@%s", reg, *b.ImageDigest) {
+		t.Fatalf("release image %s", d.ImageResolved)
+	}
+	e.waitDeployment(a.ID, d.Version, "deployed", 90*time.Second)
+}

@@ -20,7 +20,7 @@ const (
 )
 
 // BaseImages are the base images of the generated Dockerfiles, read from
-// settings (buildpack_image_<stack>, with buildpack_default_stack picking the family).
+// the settings buildpack_image_<stack> (see Runner.baseImages).
 type BaseImages struct {
 	Go, GoRuntime, Node, Python, Ruby, Static string
 }

@@ -298,7 +298,7 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 		}
 		lw.line("--- detected stack " + string(stack))
 		if stack != StackDockerfile {
-			if generated, err = Generate(stack, names, DefaultBaseImages); err != nil {
+			if generated, err = Generate(stack, names, r.baseImages(ctx)); err != nil {
 				return res, err
 			}
 			dockerfile = ".paas.Dockerfile"
@@ -548,4 +548,18 @@ func (w *logWriter) line(s string) { w.write(s + "\n") }
 // Enqueue queues a build of app at ref and supersedes its older queued builds.
 func Enqueue(ctx context.Context, s *store.Store, app uuid.UUID, ref, trigger string) (store.PaasBuild, error) {
 	return s.QueueBuild(ctx, app, ref, trigger)
+}
+
+// baseImages reads the auto builder's base images from the settings
+// buildpack_image_<go|go_runtime|node|python|ruby|static>, falling back to
+// DefaultBaseImages.
+func (r *Runner) baseImages(ctx context.Context) BaseImages {
+	img := DefaultBaseImages
+	for name, dst := range map[string]*string{"go": &img.Go, "go_runtime": &img.GoRuntime, "node": &img.Node,
+		"python": &img.Python, "ruby": &img.Ruby, "static": &img.Static} {
+		if v, err := store.StringSetting(ctx, r.Store, "buildpack_image_"+name); err == nil && v != "" {
+			*dst = v
+		}
+	}
+	return img
 }
