@@ -5,6 +5,10 @@
 set -euo pipefail
 if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then
   echo "registry-up: installing docker-registry" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q docker-registry >/dev/null 2>&1 || {
+    apt-get update -q >/dev/null
+    apt-get install -y -q docker-registry >/dev/null
+  }
 fi
 # The package starts a system instance on :5000; the tests do not use it.
