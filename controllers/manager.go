@@ -30,6 +30,7 @@ import (
 
 	"github.com/skypanel/paas/controllers/app"
 	"github.com/skypanel/paas/controllers/billing"
+	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/observed"
@@ -99,6 +100,10 @@ type Manager struct {
 	// BillingSchedule is the robfig/cron schedule of the billing sweep
 	// (setting billing_sweep_schedule; default the top of every hour).
 	BillingSchedule string
+	// Builds configures the build runner started on the leader (source
+	// builds, controllers/build); its Store and Docker default to the
+	// Manager's.
+	Builds build.Runner
 	// Registerer receives the loops' metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Now reads the clock (default time.Now).
@@ -264,7 +269,9 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 			}
 		}
 	}}
-	runs := []func(context.Context) error{resync.Run}
+	builds := m.Builds // a copy per term
+	builds.Store, builds.Docker = cmp.Or(builds.Store, m.Store), cmp.Or(builds.Docker, m.Docker)
+	runs := []func(context.Context) error{resync.Run, builds.Run}
 	for _, l := range rt.loops {
 		runs = append(runs, l.controller.Run)
 	}

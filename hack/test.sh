@@ -15,6 +15,7 @@ cd "$root"
 bash hack/docker-up.sh
 bash hack/build-testapp.sh
 bash hack/promtool-up.sh
+bash hack/registry-up.sh
 DATABASE_URL=$(bash hack/postgres-up.sh)
 export DATABASE_URL
 

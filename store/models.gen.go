@@ -201,6 +201,17 @@ type Organization struct {
 	BillingState         string    `json:"billing_state"`
 }
 
+type PaasAppSource struct {
+	AppID                  uuid.UUID `json:"app_id"`
+	GitUrl                 string    `json:"git_url"`
+	GitRef                 string    `json:"git_ref"`
+	GitPath                string    `json:"git_path"`
+	Dockerfile             string    `json:"dockerfile"`
+	Builder                string    `json:"builder"`
+	WebhookSecretEncrypted []byte    `json:"webhook_secret_encrypted"`
+	UpdatedAt              time.Time `json:"updated_at"`
+}
+
 type PaasAppTombstone struct {
 	AppID          uuid.UUID `json:"app_id"`
 	OrganizationID uuid.UUID `json:"organization_id"`
@@ -214,6 +225,31 @@ type PaasBillingHour struct {
 	SweptAt     time.Time `json:"swept_at"`
 	Charges     int32     `json:"charges"`
 	TotalMicros int64     `json:"total_micros"`
+}
+
+type PaasBuild struct {
+	ID              uuid.UUID  `json:"id"`
+	AppID           uuid.UUID  `json:"app_id"`
+	Number          int32      `json:"number"`
+	Ref             string     `json:"ref"`
+	Trigger         string     `json:"trigger"`
+	Status          string     `json:"status"`
+	CommitSha       *string    `json:"commit_sha"`
+	CancelRequested bool       `json:"cancel_requested"`
+	Attempts        int32      `json:"attempts"`
+	LeaseUntil      *time.Time `json:"lease_until"`
+	Step            int32      `json:"step"`
+	Steps           int32      `json:"steps"`
+	Image           *string    `json:"image"`
+	ImageDigest     *string    `json:"image_digest"`
+	Generation      *int64     `json:"generation"`
+	Message         string     `json:"message"`
+	Log             string     `json:"log"`
+	LogTruncated    bool       `json:"log_truncated"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	DurationMs      *int64     `json:"duration_ms"`
 }
 
 type PaasDeployRequest struct {

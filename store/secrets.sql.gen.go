@@ -154,6 +154,38 @@ func (q *Queries) LockSealedSettings(ctx context.Context) ([]LockSealedSettingsR
 	return items, nil
 }
 
+const lockSealedWebhookSecrets = `-- name: LockSealedWebhookSecrets :many
+SELECT app_id, webhook_secret_encrypted FROM paas_app_sources
+WHERE webhook_secret_encrypted IS NOT NULL
+ORDER BY app_id
+FOR UPDATE
+`
+
+type LockSealedWebhookSecretsRow struct {
+	AppID                  uuid.UUID `json:"app_id"`
+	WebhookSecretEncrypted []byte    `json:"webhook_secret_encrypted"`
+}
+
+func (q *Queries) LockSealedWebhookSecrets(ctx context.Context) ([]LockSealedWebhookSecretsRow, error) {
+	rows, err := q.db.Query(ctx, lockSealedWebhookSecrets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LockSealedWebhookSecretsRow{}
+	for rows.Next() {
+		var i LockSealedWebhookSecretsRow
+		if err := rows.Scan(&i.AppID, &i.WebhookSecretEncrypted); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markResealing = `-- name: MarkResealing :exec
 
 SELECT set_config('paas.resealing', 'on', true)
@@ -207,6 +239,20 @@ type ResealSettingParams struct {
 
 func (q *Queries) ResealSetting(ctx context.Context, arg ResealSettingParams) error {
 	_, err := q.db.Exec(ctx, resealSetting, arg.Key, arg.ValueEncrypted)
+	return err
+}
+
+const resealWebhookSecret = `-- name: ResealWebhookSecret :exec
+UPDATE paas_app_sources SET webhook_secret_encrypted = $2 WHERE app_id = $1
+`
+
+type ResealWebhookSecretParams struct {
+	AppID                  uuid.UUID `json:"app_id"`
+	WebhookSecretEncrypted []byte    `json:"webhook_secret_encrypted"`
+}
+
+func (q *Queries) ResealWebhookSecret(ctx context.Context, arg ResealWebhookSecretParams) error {
+	_, err := q.db.Exec(ctx, resealWebhookSecret, arg.AppID, arg.WebhookSecretEncrypted)
 	return err
 }
 

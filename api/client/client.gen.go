@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AppSourceBuilder.
+const (
+	Auto       AppSourceBuilder = "auto"
+	Dockerfile AppSourceBuilder = "dockerfile"
+)
+
+// Valid indicates whether the value is a known member of the AppSourceBuilder enum.
+func (e AppSourceBuilder) Valid() bool {
+	switch e {
+	case Auto:
+		return true
+	case Dockerfile:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -455,6 +473,43 @@ type AppPatch struct {
 	Spec *AppSpecPatch `json:"spec,omitempty"`
 }
 
+// AppSource defines model for AppSource.
+type AppSource struct {
+	// Builder auto detects the stack and generates a Dockerfile.
+	Builder *AppSourceBuilder `json:"builder,omitempty"`
+
+	// Dockerfile Dockerfile path inside the context (default Dockerfile); exclusive with builder.
+	Dockerfile *string `json:"dockerfile,omitempty"`
+	Git        struct {
+		// Path Build context inside the repository (default its root).
+		Path *string `json:"path,omitempty"`
+
+		// Ref Branch, tag or sha built by webhooks and by default (main).
+		Ref *string `json:"ref,omitempty"`
+
+		// Url Repository URL (https://, ssh:// or file://).
+		Url string `json:"url"`
+	} `json:"git"`
+}
+
+// AppSourceBuilder auto detects the stack and generates a Dockerfile.
+type AppSourceBuilder string
+
+// AppSourceAnswer defines model for AppSourceAnswer.
+type AppSourceAnswer struct {
+	AppId      openapi_types.UUID `json:"app_id"`
+	Builder    string             `json:"builder"`
+	Dockerfile string             `json:"dockerfile"`
+	Git        struct {
+		Path string `json:"path"`
+		Ref  string `json:"ref"`
+		Url  string `json:"url"`
+	} `json:"git"`
+
+	// WebhookSecret The push webhook's HMAC secret; answered once, when it is made.
+	WebhookSecret *string `json:"webhook_secret,omitempty"`
+}
+
 // AppSpec defines model for AppSpec.
 type AppSpec struct {
 	Command []string `json:"command"`
@@ -564,6 +619,42 @@ type AuditEntry struct {
 type AuditList struct {
 	Items      []AuditEntry `json:"items"`
 	NextCursor string       `json:"next_cursor"`
+}
+
+// Build defines model for Build.
+type Build struct {
+	AppId      openapi_types.UUID `json:"app_id"`
+	Attempts   int32              `json:"attempts"`
+	CommitSha  *string            `json:"commit_sha"`
+	CreatedAt  time.Time          `json:"created_at"`
+	DurationMs *int64             `json:"duration_ms"`
+	FinishedAt *time.Time         `json:"finished_at"`
+
+	// Generation The app generation whose release runs this build.
+	Generation *int64             `json:"generation"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// Image The tag pushed, <registry>/<org>/<app>:b<number>.
+	Image       *string    `json:"image"`
+	ImageDigest *string    `json:"image_digest"`
+	Message     string     `json:"message"`
+	Number      int32      `json:"number"`
+	Ref         string     `json:"ref"`
+	StartedAt   *time.Time `json:"started_at"`
+
+	// Status queued, building, succeeded, build_failed, cancelled or superseded.
+	Status string `json:"status"`
+
+	// Step Progress: step n of steps.
+	Step    int32  `json:"step"`
+	Steps   int32  `json:"steps"`
+	Trigger string `json:"trigger"`
+}
+
+// BuildRequest defines model for BuildRequest.
+type BuildRequest struct {
+	// Ref Branch, tag or commit sha (the source's ref when omitted).
+	Ref *string `json:"ref,omitempty"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -792,6 +883,14 @@ type FieldError struct {
 	// Field Path of the field, e.g. spec.replicas or spec.env.FOO
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+// GitWebhookAck defines model for GitWebhookAck.
+type GitWebhookAck struct {
+	// Build The queued build's number.
+	Build  *int32  `json:"build,omitempty"`
+	Queued bool    `json:"queued"`
+	Reason *string `json:"reason,omitempty"`
 }
 
 // HealthCheck Exactly one of command (exec form) or path (HTTP GET on the app's port).
@@ -1242,6 +1341,9 @@ type WorkerList struct {
 // AppPath defines model for AppPath.
 type AppPath = string
 
+// BuildPath defines model for BuildPath.
+type BuildPath = int32
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1527,6 +1629,42 @@ type PatchAppParams struct {
 	IfMatch           *string    `json:"If-Match,omitempty"`
 }
 
+// CreateBuildParams defines parameters for CreateBuild.
+type CreateBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetBuildParams defines parameters for GetBuild.
+type GetBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CancelBuildParams defines parameters for CancelBuild.
+type CancelBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetBuildLogsParams defines parameters for GetBuildLogs.
+type GetBuildLogsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // ListDeploymentsParams defines parameters for ListDeployments.
 type ListDeploymentsParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1776,6 +1914,15 @@ type ScaleAppParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// SetAppSourceParams defines parameters for SetAppSource.
+type SetAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // StartAppParams defines parameters for StartApp.
 type StartAppParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1860,6 +2007,15 @@ type GetWalletParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// GitPushWebhookJSONBody defines parameters for GitPushWebhook.
+type GitPushWebhookJSONBody map[string]interface{}
+
+// GitPushWebhookParams defines parameters for GitPushWebhook.
+type GitPushWebhookParams struct {
+	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
+	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+}
+
 // ListPlansParams defines parameters for ListPlans.
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1941,6 +2097,9 @@ type PatchAppJSONRequestBody = AppPatch
 // PatchAppApplicationMergePatchPlusJSONRequestBody defines body for PatchApp for application/merge-patch+json ContentType.
 type PatchAppApplicationMergePatchPlusJSONRequestBody = AppPatch
 
+// CreateBuildJSONRequestBody defines body for CreateBuild for application/json ContentType.
+type CreateBuildJSONRequestBody = BuildRequest
+
 // CreateDeploymentJSONRequestBody defines body for CreateDeployment for application/json ContentType.
 type CreateDeploymentJSONRequestBody = DeployRequest
 
@@ -1959,8 +2118,14 @@ type RollbackAppJSONRequestBody = RollbackRequest
 // ScaleAppJSONRequestBody defines body for ScaleApp for application/json ContentType.
 type ScaleAppJSONRequestBody = ScaleRequest
 
+// SetAppSourceJSONRequestBody defines body for SetAppSource for application/json ContentType.
+type SetAppSourceJSONRequestBody = AppSource
+
 // CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
 type CreateCheckoutJSONRequestBody = CheckoutRequest
+
+// GitPushWebhookJSONRequestBody defines body for GitPushWebhook for application/json ContentType.
+type GitPushWebhookJSONRequestBody GitPushWebhookJSONBody
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -2733,6 +2898,47 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/paas/apps/{app} (the `PatchApp` operationId).
 	PatchAppWithApplicationMergePatchPlusJSONBody(ctx context.Context, app AppPath, params *PatchAppParams, body PatchAppApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CreateBuildWithBody Queue a build of the app's source at a ref
+	//
+	// Queues a build of `ref` (a branch, tag or commit sha; the source's
+	// ref when omitted). A newer build of the same app supersedes a
+	// queued older one; one build runs at a time per app.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+	CreateBuildWithBody(ctx context.Context, app AppPath, params *CreateBuildParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBuild Queue a build of the app's source at a ref
+	//
+	// Queues a build of `ref` (a branch, tag or commit sha; the source's
+	// ref when omitted). A newer build of the same app supersedes a
+	// queued older one; one build runs at a time per app.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+	CreateBuild(ctx context.Context, app AppPath, params *CreateBuildParams, body CreateBuildJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBuild One build, by number
+	//
+	// Corresponds with GET /api/paas/apps/{app}/builds/{build} (the `GetBuild` operationId).
+	GetBuild(ctx context.Context, app AppPath, build BuildPath, params *GetBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelBuild Cancel a queued or running build
+	//
+	// A queued build ends `cancelled` at once; a running one is stopped by
+	// its runner within a second and ends `cancelled`, leaving no tagged
+	// image. A finished build is answered as it is.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
+	CancelBuild(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+	//
+	// Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
+	GetBuildLogs(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListDeployments The app's releases, newest first
 	//
 	// Corresponds with GET /api/paas/apps/{app}/deployments (the `ListDeployments` operationId).
@@ -2968,6 +3174,32 @@ type ClientInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/scale (the `ScaleApp` operationId).
 	ScaleApp(ctx context.Context, app AppPath, params *ScaleAppParams, body ScaleAppJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SetAppSourceWithBody Build the app from a git repository
+	//
+	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+	// `dockerfile` or `builder: auto`). Each successful build writes the
+	// pushed image's digest reference into the app's image, so the
+	// reconciler cuts a release pinned to it. The push webhook's secret is
+	// made on the first call and answered only then (`webhook_secret`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+	SetAppSourceWithBody(ctx context.Context, app AppPath, params *SetAppSourceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetAppSource Build the app from a git repository
+	//
+	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+	// `dockerfile` or `builder: auto`). Each successful build writes the
+	// pushed image's digest reference into the app's image, so the
+	// reconciler cuts a release pinned to it. The push webhook's secret is
+	// made on the first call and answered only then (`webhook_secret`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+	SetAppSource(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StartApp Start a stopped app again
 	//
 	// Corresponds with POST /api/paas/apps/{app}/start (the `StartApp` operationId).
@@ -3018,6 +3250,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWallet(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GitPushWebhookWithBody Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	//
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+	// wrong or missing signature answers 401 and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+	GitPushWebhookWithBody(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	//
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+	// wrong or missing signature answers 401 and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+	GitPushWebhook(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPlans Active plans, cheapest first
 	//
@@ -4101,6 +4361,97 @@ func (c *Client) PatchAppWithApplicationMergePatchPlusJSONBody(ctx context.Conte
 	return c.Client.Do(req)
 }
 
+// CreateBuildWithBody Queue a build of the app's source at a ref
+//
+// Queues a build of `ref` (a branch, tag or commit sha; the source's
+// ref when omitted). A newer build of the same app supersedes a
+// queued older one; one build runs at a time per app.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+func (c *Client) CreateBuildWithBody(ctx context.Context, app AppPath, params *CreateBuildParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBuildRequestWithBody(c.Server, app, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBuild Queue a build of the app's source at a ref
+//
+// Queues a build of `ref` (a branch, tag or commit sha; the source's
+// ref when omitted). A newer build of the same app supersedes a
+// queued older one; one build runs at a time per app.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+func (c *Client) CreateBuild(ctx context.Context, app AppPath, params *CreateBuildParams, body CreateBuildJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBuildRequest(c.Server, app, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBuild One build, by number
+//
+// Corresponds with GET /api/paas/apps/{app}/builds/{build} (the `GetBuild` operationId).
+func (c *Client) GetBuild(ctx context.Context, app AppPath, build BuildPath, params *GetBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBuildRequest(c.Server, app, build, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelBuild Cancel a queued or running build
+//
+// A queued build ends `cancelled` at once; a running one is stopped by
+// its runner within a second and ends `cancelled`, leaving no tagged
+// image. A finished build is answered as it is.
+//
+// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
+func (c *Client) CancelBuild(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelBuildRequest(c.Server, app, build, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+//
+// Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
+func (c *Client) GetBuildLogs(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBuildLogsRequest(c.Server, app, build, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListDeployments The app's releases, newest first
 //
 // Corresponds with GET /api/paas/apps/{app}/deployments (the `ListDeployments` operationId).
@@ -4596,6 +4947,52 @@ func (c *Client) ScaleApp(ctx context.Context, app AppPath, params *ScaleAppPara
 	return c.Client.Do(req)
 }
 
+// SetAppSourceWithBody Build the app from a git repository
+//
+// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+// `dockerfile` or `builder: auto`). Each successful build writes the
+// pushed image's digest reference into the app's image, so the
+// reconciler cuts a release pinned to it. The push webhook's secret is
+// made on the first call and answered only then (`webhook_secret`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+func (c *Client) SetAppSourceWithBody(ctx context.Context, app AppPath, params *SetAppSourceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetAppSourceRequestWithBody(c.Server, app, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetAppSource Build the app from a git repository
+//
+// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+// `dockerfile` or `builder: auto`). Each successful build writes the
+// pushed image's digest reference into the app's image, so the
+// reconciler cuts a release pinned to it. The push webhook's secret is
+// made on the first call and answered only then (`webhook_secret`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+func (c *Client) SetAppSource(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetAppSourceRequest(c.Server, app, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // StartApp Start a stopped app again
 //
 // Corresponds with POST /api/paas/apps/{app}/start (the `StartApp` operationId).
@@ -4707,6 +5104,54 @@ func (c *Client) GetUsage(ctx context.Context, params *GetUsageParams, reqEditor
 // Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 func (c *Client) GetWallet(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetWalletRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GitPushWebhookWithBody Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+//
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+// wrong or missing signature answers 401 and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+func (c *Client) GitPushWebhookWithBody(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGitPushWebhookRequestWithBody(c.Server, app, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+//
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+// wrong or missing signature answers 401 and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+func (c *Client) GitPushWebhook(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGitPushWebhookRequest(c.Server, app, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7067,6 +7512,344 @@ func NewPatchAppRequestWithBody(server string, app AppPath, params *PatchAppPara
 	return req, nil
 }
 
+// NewCreateBuildRequest calls the generic CreateBuild builder with application/json body
+func NewCreateBuildRequest(server string, app AppPath, params *CreateBuildParams, body CreateBuildJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBuildRequestWithBody(server, app, params, "application/json", bodyReader)
+}
+
+// NewCreateBuildRequestWithBody constructs an http.Request for the CreateBuild method, with any body, and a specified content type
+func NewCreateBuildRequestWithBody(server string, app AppPath, params *CreateBuildParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/builds", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetBuildRequest constructs an http.Request for the GetBuild method
+func NewGetBuildRequest(server string, app AppPath, build BuildPath, params *GetBuildParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "build", build, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/builds/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCancelBuildRequest constructs an http.Request for the CancelBuild method
+func NewCancelBuildRequest(server string, app AppPath, build BuildPath, params *CancelBuildParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "build", build, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/builds/%s/cancel", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetBuildLogsRequest constructs an http.Request for the GetBuildLogs method
+func NewGetBuildLogsRequest(server string, app AppPath, build BuildPath, params *GetBuildLogsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "build", build, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/builds/%s/logs", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListDeploymentsRequest constructs an http.Request for the ListDeployments method
 func NewListDeploymentsRequest(server string, app AppPath, params *ListDeploymentsParams) (*http.Request, error) {
 	var err error
@@ -8958,6 +9741,95 @@ func NewScaleAppRequestWithBody(server string, app AppPath, params *ScaleAppPara
 	return req, nil
 }
 
+// NewSetAppSourceRequest calls the generic SetAppSource builder with application/json body
+func NewSetAppSourceRequest(server string, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetAppSourceRequestWithBody(server, app, params, "application/json", bodyReader)
+}
+
+// NewSetAppSourceRequestWithBody constructs an http.Request for the SetAppSource method, with any body, and a specified content type
+func NewSetAppSourceRequestWithBody(server string, app AppPath, params *SetAppSourceParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/source", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewStartAppRequest constructs an http.Request for the StartApp method
 func NewStartAppRequest(server string, app AppPath, params *StartAppParams) (*http.Request, error) {
 	var err error
@@ -9488,6 +10360,79 @@ func NewGetWalletRequest(server string, params *GetWalletParams) (*http.Request,
 			}
 
 			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGitPushWebhookRequest calls the generic GitPushWebhook builder with application/json body
+func NewGitPushWebhookRequest(server string, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGitPushWebhookRequestWithBody(server, app, params, "application/json", bodyReader)
+}
+
+// NewGitPushWebhookRequestWithBody constructs an http.Request for the GitPushWebhook method, with any body, and a specified content type
+func NewGitPushWebhookRequestWithBody(server string, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/hooks/git/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XHubSignature256 != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Hub-Signature-256", *params.XHubSignature256, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Hub-Signature-256", headerParam0)
+		}
+
+		if params.XGiteaSignature != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Gitea-Signature", *params.XGiteaSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Gitea-Signature", headerParam1)
 		}
 
 	}
@@ -10248,6 +11193,53 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/paas/apps/{app} (the `PatchApp` operationId).
 	PatchAppWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, app AppPath, params *PatchAppParams, body PatchAppApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchAppResponse, error)
 
+	// CreateBuildWithBodyWithResponse Queue a build of the app's source at a ref
+	//
+	// Queues a build of `ref` (a branch, tag or commit sha; the source's
+	// ref when omitted). A newer build of the same app supersedes a
+	// queued older one; one build runs at a time per app.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+	CreateBuildWithBodyWithResponse(ctx context.Context, app AppPath, params *CreateBuildParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBuildResponse, error)
+
+	// CreateBuildWithResponse Queue a build of the app's source at a ref
+	//
+	// Queues a build of `ref` (a branch, tag or commit sha; the source's
+	// ref when omitted). A newer build of the same app supersedes a
+	// queued older one; one build runs at a time per app.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+	CreateBuildWithResponse(ctx context.Context, app AppPath, params *CreateBuildParams, body CreateBuildJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBuildResponse, error)
+
+	// GetBuildWithResponse One build, by number
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/builds/{build} (the `GetBuild` operationId).
+	GetBuildWithResponse(ctx context.Context, app AppPath, build BuildPath, params *GetBuildParams, reqEditors ...RequestEditorFn) (*GetBuildResponse, error)
+
+	// CancelBuildWithResponse Cancel a queued or running build
+	//
+	// A queued build ends `cancelled` at once; a running one is stopped by
+	// its runner within a second and ends `cancelled`, leaving no tagged
+	// image. A finished build is answered as it is.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
+	CancelBuildWithResponse(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*CancelBuildResponse, error)
+
+	// GetBuildLogsWithResponse The build's output, as text (size-capped; the tail is kept)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
+	GetBuildLogsWithResponse(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*GetBuildLogsResponse, error)
+
 	// ListDeploymentsWithResponse The app's releases, newest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -10511,6 +11503,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/scale (the `ScaleApp` operationId).
 	ScaleAppWithResponse(ctx context.Context, app AppPath, params *ScaleAppParams, body ScaleAppJSONRequestBody, reqEditors ...RequestEditorFn) (*ScaleAppResponse, error)
 
+	// SetAppSourceWithBodyWithResponse Build the app from a git repository
+	//
+	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+	// `dockerfile` or `builder: auto`). Each successful build writes the
+	// pushed image's digest reference into the app's image, so the
+	// reconciler cuts a release pinned to it. The push webhook's secret is
+	// made on the first call and answered only then (`webhook_secret`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+	SetAppSourceWithBodyWithResponse(ctx context.Context, app AppPath, params *SetAppSourceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetAppSourceResponse, error)
+
+	// SetAppSourceWithResponse Build the app from a git repository
+	//
+	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+	// `dockerfile` or `builder: auto`). Each successful build writes the
+	// pushed image's digest reference into the app's image, so the
+	// reconciler cuts a release pinned to it. The push webhook's secret is
+	// made on the first call and answered only then (`webhook_secret`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+	SetAppSourceWithResponse(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAppSourceResponse, error)
+
 	// StartAppWithResponse Start a stopped app again
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -10571,6 +11589,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWalletWithResponse(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*GetWalletResponse, error)
+
+	// GitPushWebhookWithBodyWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	//
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+	// wrong or missing signature answers 401 and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+	GitPushWebhookWithBodyWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GitPushWebhookResponse, error)
+
+	// GitPushWebhookWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	//
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+	// wrong or missing signature answers 401 and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+	GitPushWebhookWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*GitPushWebhookResponse, error)
 
 	// ListPlansWithResponse Active plans, cheapest first
 	//
@@ -13672,6 +14718,282 @@ func (r PatchAppResponse) ContentType() string {
 	return ""
 }
 
+type CreateBuildResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Build
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CreateBuildResponse) GetJSON202() *Build {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBuildResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBuildResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBuildResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBuildResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetBuildResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Build
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBuildResponse) GetJSON200() *Build {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBuildResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBuildResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetBuildResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBuildResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBuildResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBuildResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBuildResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBuildResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelBuildResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Build
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CancelBuildResponse) GetJSON202() *Build {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CancelBuildResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CancelBuildResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelBuildResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelBuildResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelBuildResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelBuildResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelBuildResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelBuildResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetBuildLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBuildLogsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBuildLogsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetBuildLogsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBuildLogsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBuildLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBuildLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBuildLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBuildLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListDeploymentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15430,6 +16752,82 @@ func (r ScaleAppResponse) ContentType() string {
 	return ""
 }
 
+type SetAppSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppSourceAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetAppSourceResponse) GetJSON200() *AppSourceAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SetAppSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetAppSourceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetAppSourceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SetAppSourceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SetAppSourceResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r SetAppSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetAppSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetAppSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetAppSourceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type StartAppResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15887,6 +17285,61 @@ func (r GetWalletResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetWalletResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GitPushWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *GitWebhookAck
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r GitPushWebhookResponse) GetJSON202() *GitWebhookAck {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GitPushWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GitPushWebhookResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r GitPushWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GitPushWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GitPushWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GitPushWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16916,6 +18369,83 @@ func (c *ClientWithResponses) PatchAppWithApplicationMergePatchPlusJSONBodyWithR
 	return ParsePatchAppResponse(rsp)
 }
 
+// CreateBuildWithBodyWithResponse Queue a build of the app's source at a ref
+//
+// Queues a build of `ref` (a branch, tag or commit sha; the source's
+// ref when omitted). A newer build of the same app supersedes a
+// queued older one; one build runs at a time per app.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+func (c *ClientWithResponses) CreateBuildWithBodyWithResponse(ctx context.Context, app AppPath, params *CreateBuildParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBuildResponse, error) {
+	rsp, err := c.CreateBuildWithBody(ctx, app, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBuildResponse(rsp)
+}
+
+// CreateBuildWithResponse Queue a build of the app's source at a ref
+//
+// Queues a build of `ref` (a branch, tag or commit sha; the source's
+// ref when omitted). A newer build of the same app supersedes a
+// queued older one; one build runs at a time per app.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/builds (the `CreateBuild` operationId).
+func (c *ClientWithResponses) CreateBuildWithResponse(ctx context.Context, app AppPath, params *CreateBuildParams, body CreateBuildJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBuildResponse, error) {
+	rsp, err := c.CreateBuild(ctx, app, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBuildResponse(rsp)
+}
+
+// GetBuildWithResponse One build, by number
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/apps/{app}/builds/{build} (the `GetBuild` operationId).
+func (c *ClientWithResponses) GetBuildWithResponse(ctx context.Context, app AppPath, build BuildPath, params *GetBuildParams, reqEditors ...RequestEditorFn) (*GetBuildResponse, error) {
+	rsp, err := c.GetBuild(ctx, app, build, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBuildResponse(rsp)
+}
+
+// CancelBuildWithResponse Cancel a queued or running build
+//
+// A queued build ends `cancelled` at once; a running one is stopped by
+// its runner within a second and ends `cancelled`, leaving no tagged
+// image. A finished build is answered as it is.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
+func (c *ClientWithResponses) CancelBuildWithResponse(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*CancelBuildResponse, error) {
+	rsp, err := c.CancelBuild(ctx, app, build, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelBuildResponse(rsp)
+}
+
+// GetBuildLogsWithResponse The build's output, as text (size-capped; the tail is kept)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
+func (c *ClientWithResponses) GetBuildLogsWithResponse(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*GetBuildLogsResponse, error) {
+	rsp, err := c.GetBuildLogs(ctx, app, build, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBuildLogsResponse(rsp)
+}
+
 // ListDeploymentsWithResponse The app's releases, newest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -17335,6 +18865,44 @@ func (c *ClientWithResponses) ScaleAppWithResponse(ctx context.Context, app AppP
 	return ParseScaleAppResponse(rsp)
 }
 
+// SetAppSourceWithBodyWithResponse Build the app from a git repository
+//
+// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+// `dockerfile` or `builder: auto`). Each successful build writes the
+// pushed image's digest reference into the app's image, so the
+// reconciler cuts a release pinned to it. The push webhook's secret is
+// made on the first call and answered only then (`webhook_secret`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+func (c *ClientWithResponses) SetAppSourceWithBodyWithResponse(ctx context.Context, app AppPath, params *SetAppSourceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetAppSourceResponse, error) {
+	rsp, err := c.SetAppSourceWithBody(ctx, app, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetAppSourceResponse(rsp)
+}
+
+// SetAppSourceWithResponse Build the app from a git repository
+//
+// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
+// `dockerfile` or `builder: auto`). Each successful build writes the
+// pushed image's digest reference into the app's image, so the
+// reconciler cuts a release pinned to it. The push webhook's secret is
+// made on the first call and answered only then (`webhook_secret`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
+func (c *ClientWithResponses) SetAppSourceWithResponse(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAppSourceResponse, error) {
+	rsp, err := c.SetAppSource(ctx, app, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetAppSourceResponse(rsp)
+}
+
 // StartAppWithResponse Start a stopped app again
 //
 // Returns a wrapper object for the known response body format(s).
@@ -17436,6 +19004,46 @@ func (c *ClientWithResponses) GetWalletWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseGetWalletResponse(rsp)
+}
+
+// GitPushWebhookWithBodyWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+//
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+// wrong or missing signature answers 401 and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+func (c *ClientWithResponses) GitPushWebhookWithBodyWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GitPushWebhookResponse, error) {
+	rsp, err := c.GitPushWebhookWithBody(ctx, app, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGitPushWebhookResponse(rsp)
+}
+
+// GitPushWebhookWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+//
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret). A
+// wrong or missing signature answers 401 and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
+func (c *ClientWithResponses) GitPushWebhookWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*GitPushWebhookResponse, error) {
+	rsp, err := c.GitPushWebhook(ctx, app, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGitPushWebhookResponse(rsp)
 }
 
 // ListPlansWithResponse Active plans, cheapest first
@@ -19973,6 +21581,222 @@ func ParsePatchAppResponse(rsp *http.Response) (*PatchAppResponse, error) {
 	return response, nil
 }
 
+// ParseCreateBuildResponse parses an HTTP response from a CreateBuildWithResponse call
+func ParseCreateBuildResponse(rsp *http.Response) (*CreateBuildResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBuildResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Build
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetBuildResponse parses an HTTP response from a GetBuildWithResponse call
+func ParseGetBuildResponse(rsp *http.Response) (*GetBuildResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBuildResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Build
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelBuildResponse parses an HTTP response from a CancelBuildWithResponse call
+func ParseCancelBuildResponse(rsp *http.Response) (*CancelBuildResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelBuildResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Build
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetBuildLogsResponse parses an HTTP response from a GetBuildLogsWithResponse call
+func ParseGetBuildLogsResponse(rsp *http.Response) (*GetBuildLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBuildLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListDeploymentsResponse parses an HTTP response from a ListDeploymentsWithResponse call
 func ParseListDeploymentsResponse(rsp *http.Response) (*ListDeploymentsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -21497,6 +23321,67 @@ func ParseScaleAppResponse(rsp *http.Response) (*ScaleAppResponse, error) {
 	return response, nil
 }
 
+// ParseSetAppSourceResponse parses an HTTP response from a SetAppSourceWithResponse call
+func ParseSetAppSourceResponse(rsp *http.Response) (*SetAppSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetAppSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppSourceAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseStartAppResponse parses an HTTP response from a StartAppWithResponse call
 func ParseStartAppResponse(rsp *http.Response) (*StartAppResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -21867,6 +23752,46 @@ func ParseGetWalletResponse(rsp *http.Response) (*GetWalletResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGitPushWebhookResponse parses an HTTP response from a GitPushWebhookWithResponse call
+func ParseGitPushWebhookResponse(rsp *http.Response) (*GitPushWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GitPushWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest GitWebhookAck
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
 
 	}
 

@@ -21,6 +21,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AppSourceBuilder.
+const (
+	Auto       AppSourceBuilder = "auto"
+	Dockerfile AppSourceBuilder = "dockerfile"
+)
+
+// Valid indicates whether the value is a known member of the AppSourceBuilder enum.
+func (e AppSourceBuilder) Valid() bool {
+	switch e {
+	case Auto:
+		return true
+	case Dockerfile:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -458,6 +476,43 @@ type AppPatch struct {
 	Spec *AppSpecPatch `json:"spec,omitempty"`
 }
 
+// AppSource defines model for AppSource.
+type AppSource struct {
+	// Builder auto detects the stack and generates a Dockerfile.
+	Builder *AppSourceBuilder `json:"builder,omitempty"`
+
+	// Dockerfile Dockerfile path inside the context (default Dockerfile); exclusive with builder.
+	Dockerfile *string `json:"dockerfile,omitempty"`
+	Git        struct {
+		// Path Build context inside the repository (default its root).
+		Path *string `json:"path,omitempty"`
+
+		// Ref Branch, tag or sha built by webhooks and by default (main).
+		Ref *string `json:"ref,omitempty"`
+
+		// Url Repository URL (https://, ssh:// or file://).
+		Url string `json:"url"`
+	} `json:"git"`
+}
+
+// AppSourceBuilder auto detects the stack and generates a Dockerfile.
+type AppSourceBuilder string
+
+// AppSourceAnswer defines model for AppSourceAnswer.
+type AppSourceAnswer struct {
+	AppId      openapi_types.UUID `json:"app_id"`
+	Builder    string             `json:"builder"`
+	Dockerfile string             `json:"dockerfile"`
+	Git        struct {
+		Path string `json:"path"`
+		Ref  string `json:"ref"`
+		Url  string `json:"url"`
+	} `json:"git"`
+
+	// WebhookSecret The push webhook's HMAC secret; answered once, when it is made.
+	WebhookSecret *string `json:"webhook_secret,omitempty"`
+}
+
 // AppSpec defines model for AppSpec.
 type AppSpec struct {
 	Command []string `json:"command"`
@@ -567,6 +622,42 @@ type AuditEntry struct {
 type AuditList struct {
 	Items      []AuditEntry `json:"items"`
 	NextCursor string       `json:"next_cursor"`
+}
+
+// Build defines model for Build.
+type Build struct {
+	AppId      openapi_types.UUID `json:"app_id"`
+	Attempts   int32              `json:"attempts"`
+	CommitSha  *string            `json:"commit_sha"`
+	CreatedAt  time.Time          `json:"created_at"`
+	DurationMs *int64             `json:"duration_ms"`
+	FinishedAt *time.Time         `json:"finished_at"`
+
+	// Generation The app generation whose release runs this build.
+	Generation *int64             `json:"generation"`
+	Id         openapi_types.UUID `json:"id"`
+
+	// Image The tag pushed, <registry>/<org>/<app>:b<number>.
+	Image       *string    `json:"image"`
+	ImageDigest *string    `json:"image_digest"`
+	Message     string     `json:"message"`
+	Number      int32      `json:"number"`
+	Ref         string     `json:"ref"`
+	StartedAt   *time.Time `json:"started_at"`
+
+	// Status queued, building, succeeded, build_failed, cancelled or superseded.
+	Status string `json:"status"`
+
+	// Step Progress: step n of steps.
+	Step    int32  `json:"step"`
+	Steps   int32  `json:"steps"`
+	Trigger string `json:"trigger"`
+}
+
+// BuildRequest defines model for BuildRequest.
+type BuildRequest struct {
+	// Ref Branch, tag or commit sha (the source's ref when omitted).
+	Ref *string `json:"ref,omitempty"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -795,6 +886,14 @@ type FieldError struct {
 	// Field Path of the field, e.g. spec.replicas or spec.env.FOO
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+// GitWebhookAck defines model for GitWebhookAck.
+type GitWebhookAck struct {
+	// Build The queued build's number.
+	Build  *int32  `json:"build,omitempty"`
+	Queued bool    `json:"queued"`
+	Reason *string `json:"reason,omitempty"`
 }
 
 // HealthCheck Exactly one of command (exec form) or path (HTTP GET on the app's port).
@@ -1245,6 +1344,9 @@ type WorkerList struct {
 // AppPath defines model for AppPath.
 type AppPath = string
 
+// BuildPath defines model for BuildPath.
+type BuildPath = int32
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
@@ -1530,6 +1632,42 @@ type PatchAppParams struct {
 	IfMatch           *string    `json:"If-Match,omitempty"`
 }
 
+// CreateBuildParams defines parameters for CreateBuild.
+type CreateBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetBuildParams defines parameters for GetBuild.
+type GetBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CancelBuildParams defines parameters for CancelBuild.
+type CancelBuildParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetBuildLogsParams defines parameters for GetBuildLogs.
+type GetBuildLogsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // ListDeploymentsParams defines parameters for ListDeployments.
 type ListDeploymentsParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1779,6 +1917,15 @@ type ScaleAppParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// SetAppSourceParams defines parameters for SetAppSource.
+type SetAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // StartAppParams defines parameters for StartApp.
 type StartAppParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1863,6 +2010,15 @@ type GetWalletParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// GitPushWebhookJSONBody defines parameters for GitPushWebhook.
+type GitPushWebhookJSONBody map[string]interface{}
+
+// GitPushWebhookParams defines parameters for GitPushWebhook.
+type GitPushWebhookParams struct {
+	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
+	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+}
+
 // ListPlansParams defines parameters for ListPlans.
 type ListPlansParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -1944,6 +2100,9 @@ type PatchAppJSONRequestBody = AppPatch
 // PatchAppApplicationMergePatchPlusJSONRequestBody defines body for PatchApp for application/merge-patch+json ContentType.
 type PatchAppApplicationMergePatchPlusJSONRequestBody = AppPatch
 
+// CreateBuildJSONRequestBody defines body for CreateBuild for application/json ContentType.
+type CreateBuildJSONRequestBody = BuildRequest
+
 // CreateDeploymentJSONRequestBody defines body for CreateDeployment for application/json ContentType.
 type CreateDeploymentJSONRequestBody = DeployRequest
 
@@ -1962,8 +2121,14 @@ type RollbackAppJSONRequestBody = RollbackRequest
 // ScaleAppJSONRequestBody defines body for ScaleApp for application/json ContentType.
 type ScaleAppJSONRequestBody = ScaleRequest
 
+// SetAppSourceJSONRequestBody defines body for SetAppSource for application/json ContentType.
+type SetAppSourceJSONRequestBody = AppSource
+
 // CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
 type CreateCheckoutJSONRequestBody = CheckoutRequest
+
+// GitPushWebhookJSONRequestBody defines body for GitPushWebhook for application/json ContentType.
+type GitPushWebhookJSONRequestBody GitPushWebhookJSONBody
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -2320,6 +2485,18 @@ type ServerInterface interface {
 	// PatchApp Change an app's spec with a JSON merge patch (RFC 7386)
 	// (PATCH /api/paas/apps/{app})
 	PatchApp(ctx echo.Context, app AppPath, params PatchAppParams) error
+	// CreateBuild Queue a build of the app's source at a ref
+	// (POST /api/paas/apps/{app}/builds)
+	CreateBuild(ctx echo.Context, app AppPath, params CreateBuildParams) error
+	// GetBuild One build, by number
+	// (GET /api/paas/apps/{app}/builds/{build})
+	GetBuild(ctx echo.Context, app AppPath, build BuildPath, params GetBuildParams) error
+	// CancelBuild Cancel a queued or running build
+	// (POST /api/paas/apps/{app}/builds/{build}/cancel)
+	CancelBuild(ctx echo.Context, app AppPath, build BuildPath, params CancelBuildParams) error
+	// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+	// (GET /api/paas/apps/{app}/builds/{build}/logs)
+	GetBuildLogs(ctx echo.Context, app AppPath, build BuildPath, params GetBuildLogsParams) error
 	// ListDeployments The app's releases, newest first
 	// (GET /api/paas/apps/{app}/deployments)
 	ListDeployments(ctx echo.Context, app AppPath, params ListDeploymentsParams) error
@@ -2380,6 +2557,9 @@ type ServerInterface interface {
 	// ScaleApp Set the number of replicas (at most the plan's max_replicas)
 	// (POST /api/paas/apps/{app}/scale)
 	ScaleApp(ctx echo.Context, app AppPath, params ScaleAppParams) error
+	// SetAppSource Build the app from a git repository
+	// (PUT /api/paas/apps/{app}/source)
+	SetAppSource(ctx echo.Context, app AppPath, params SetAppSourceParams) error
 	// StartApp Start a stopped app again
 	// (POST /api/paas/apps/{app}/start)
 	StartApp(ctx echo.Context, app AppPath, params StartAppParams) error
@@ -2398,6 +2578,9 @@ type ServerInterface interface {
 	// GetWallet The organization's wallet, burn rate and runway
 	// (GET /api/paas/billing/wallet)
 	GetWallet(ctx echo.Context, params GetWalletParams) error
+	// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// (POST /api/paas/hooks/git/{app})
+	GitPushWebhook(ctx echo.Context, app openapi_types.UUID, params GitPushWebhookParams) error
 	// ListPlans Active plans, cheapest first
 	// (GET /api/paas/plans)
 	ListPlans(ctx echo.Context, params ListPlansParams) error
@@ -3363,6 +3546,198 @@ func (w *ServerInterfaceWrapper) PatchApp(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PatchApp(ctx, app, params)
+	return err
+}
+
+// CreateBuild converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateBuild(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateBuildParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateBuild(ctx, app, params)
+	return err
+}
+
+// GetBuild converts echo context to params.
+func (w *ServerInterfaceWrapper) GetBuild(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "build" -------------
+	var build BuildPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "build", ctx.Param("build"), &build, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter build: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetBuildParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetBuild(ctx, app, build, params)
+	return err
+}
+
+// CancelBuild converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelBuild(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "build" -------------
+	var build BuildPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "build", ctx.Param("build"), &build, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter build: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelBuildParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelBuild(ctx, app, build, params)
+	return err
+}
+
+// GetBuildLogs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetBuildLogs(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "build" -------------
+	var build BuildPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "build", ctx.Param("build"), &build, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter build: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetBuildLogsParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetBuildLogs(ctx, app, build, params)
 	return err
 }
 
@@ -4409,6 +4784,48 @@ func (w *ServerInterfaceWrapper) ScaleApp(ctx echo.Context) error {
 	return err
 }
 
+// SetAppSource converts echo context to params.
+func (w *ServerInterfaceWrapper) SetAppSource(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetAppSourceParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SetAppSource(ctx, app, params)
+	return err
+}
+
 // StartApp converts echo context to params.
 func (w *ServerInterfaceWrapper) StartApp(ctx echo.Context) error {
 	var err error
@@ -4689,6 +5106,57 @@ func (w *ServerInterfaceWrapper) GetWallet(ctx echo.Context) error {
 	return err
 }
 
+// GitPushWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) GitPushWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GitPushWebhookParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Hub-Signature-256" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Hub-Signature-256")]; found {
+		var XHubSignature256 string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Hub-Signature-256, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Hub-Signature-256", valueList[0], &XHubSignature256, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Hub-Signature-256: %s", err))
+		}
+
+		params.XHubSignature256 = &XHubSignature256
+	}
+	// ------------- Optional header parameter "X-Gitea-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Gitea-Signature")]; found {
+		var XGiteaSignature string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Gitea-Signature, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Gitea-Signature", valueList[0], &XGiteaSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Gitea-Signature: %s", err))
+		}
+
+		params.XGiteaSignature = &XGiteaSignature
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GitPushWebhook(ctx, app, params)
+	return err
+}
+
 // ListPlans converts echo context to params.
 func (w *ServerInterfaceWrapper) ListPlans(ctx echo.Context) error {
 	var err error
@@ -4863,6 +5331,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/api/paas/apps/:app/deployments", wrapper.CreateDeployment, options.OperationMiddlewares["createDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment", wrapper.GetDeployment, options.OperationMiddlewares["getDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment/logs", wrapper.GetDeploymentLogs, options.OperationMiddlewares["getDeploymentLogs"]...)
+	router.PUT(options.BaseURL+"/api/paas/apps/:app/source", wrapper.SetAppSource, options.OperationMiddlewares["setAppSource"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/builds", wrapper.CreateBuild, options.OperationMiddlewares["createBuild"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build", wrapper.GetBuild, options.OperationMiddlewares["getBuild"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build/logs", wrapper.GetBuildLogs, options.OperationMiddlewares["getBuildLogs"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/builds/:build/cancel", wrapper.CancelBuild, options.OperationMiddlewares["cancelBuild"]...)
+	router.POST(options.BaseURL+"/api/paas/hooks/git/:app", wrapper.GitPushWebhook, options.OperationMiddlewares["gitPushWebhook"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/rollback", wrapper.RollbackApp, options.OperationMiddlewares["rollbackApp"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/env", wrapper.GetEnv, options.OperationMiddlewares["getEnv"]...)
 	router.PUT(options.BaseURL+"/api/paas/apps/:app/env", wrapper.PutEnv, options.OperationMiddlewares["putEnv"]...)
@@ -4920,276 +5394,303 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37cts4tjf6Kih9uyrS/mjZuXTvbrumznHnMpOeXLxjZ3rmtLJFmFySMKYANgBK0WRSdZ7mPNh5kq+w",
-	"FkCREqmL47jjdOaPaccm7gsL6/pbHzqJmuZKgrSmc/yhk3PNp2BB479O8/yM24n7MQWTaJFboWTnuHMx",
-	"Acbz/J5hImVKM8mn0O9EHeH+mLsmUcf9rnPc4XneiToafiuEhrRzbHUBUcckE5hy17Fd5O4zY7WQ487H",
-	"j1HncaGN0s2DxhLe22GCX8RMjZidAMs1zIQqDMv5eDmN3wrQi+U8qE1n89BPIM/UYgrStq9bQwbcQLn2",
-	"GWgjlGSymF6CbtmFtOx4z814oqZcyPbZpPj3cjITZeyGw6Cv95zCC27s0xlI+/zJ+hzegCmmwDgzVgOf",
-	"Mj6yoJmdCMPAtWEiLecyAZ6CXs7GdXyAPR88f7LlZF6IqbDrw5/xMTAj/gURu8+sYt8dHbFuCiNeZJbd",
-	"PzrqtZFDhv1Vx5zy92JaTDvH3x0dRZ2pkPSv+1GYjZAWxqBxOq9UCu2HIlXq6ON8zvWUiTRiWs13OyDX",
-	"cs/jea3Hf6GNbZyL0mMuxb+4+5XbIZ5YJiTrmqwYuwmJtHfCFLbgGRspzThLeJaBZnNhJ0zJeh+tp/n3",
-	"gzPOzcHryredrTP/bzyVtYmfc0dThjX0GeEck0w4lsXshFuWcCmVZQYso0kZ1kWyOleFTqB3glyC/sTm",
-	"Qpo2olB6vH3K5Uzaz7+6X+XVdBvecuqqvmf7nP5ZxjdMJM+43IVJu+/2HPhCXYF8/iSM3dCpxS/Sjf2O",
-	"lJ5y2znuFIVwX66P89bwMTzzn62uMf6nUTIub3zPLTNOzCxuO2E/XnUKIN01/7XjuupEncTMOu/aJ6LV",
-	"tIFcLdeWdd88e8wePnz44wkLHOjhEUv5wrBLGCkNLLYqbuVII9d1496k3MKBFVNo36ALtT6rpzKNGLxP",
-	"ssKIGTRNT6p563Ssut5kQLeTY2FAl+QIUy6yFnp0H+5Fjx/dxyZX0kCQXE6TBHLrGjshR1r39h5/cPJI",
-	"JhK8aod45McfKv3+h4ZR57jzvw6XYtEh/dUcnuY5jdQoC0XELoU1TMKcpWDczJmx3MIJ05AomYjM8aZE",
-	"yRnoMTAlmbD9zseo8xNP/8wtzPliw2xzrS4zmP7v/WZ9Rq2aZv5EJVegI/ZCXQl3ImdaTcFOoDAsFSlz",
-	"PJVLM3efuGcBf4SUcclAa6XDzN/AbwUYe5szJzkMh2WJKjKa7KX7JU9Zd8ozR6+Qsp/PX7+KWCGvpJpL",
-	"NhKQpRGbayXHzJFQxC55ykqht4dLeqzkKBPJ77ggGt8QRbm3S13+ExJ7zxA54SyfytmNUfZTOfsb12YD",
-	"dd8zbMa14JcZGBz+mdKXIk1B3uYuvXIUmWVqDinrEnkynk6FjOpijilMDjKFNHJzZyjrOdJIJpDSGb9S",
-	"9pkqZHq7s2emSCb+MJ0Q5o6WZK17ZkXIck87X2SKpxdKveB6DLdNjpcqXTBhmJqhQE9iNu1lmJ7TZ96U",
-	"PPp2p7ciY83dNlqWKjDEuByZMGFZtyQGJzgOpJCmGI1E4uRHNipkapC7iUrbBJfsBN+JKjTjFpfvuLrb",
-	"gt7JQJLWifNjCddagGHxJc+4TGA4FYlWJo5YHN6v8CvGZcripNAaZLKI+wOJG4mPQyrcSp5xkd3uXj4f",
-	"HbzkNpmgeOiYu7ITKLVaPOlz0DORwFvJZ1xkjgfc5gR/mfgD0KqwxOENc8KSI046LjkS48I9TU7Fcapn",
-	"zrlJce4XSr3kcuHfKHObEz9lmltHqJ4BzbkJTOiEvQGrFwenqC0bJyLOJ4D6mdULxsdcoKLl1Rk3iUqD",
-	"BgEUKci49nO+oteuaa8op0le2InS4l9w2zxwxjORskRDCtIKntF78lbmWiVgzG2TV8nq/PGk7LKwjrSE",
-	"xJmesBilHRPjDTHMnSBJEn7ipshzpS2kLyEV/AK3+/bnf8+wxzTkgZtCuByOi+GVqNyePorqvm+Uls+e",
-	"ozqHFkCtctBWkBydaOAW0iEpX7soAVEH3udCg9nURhaZ5yMk2K/1IdIdtMOok3Fjh4XZPMGtg5HS8WH9",
-	"D7mGkXjfrMugdnvPsJHQTmabcM0TC9pEeIkhy+gLw3jOte03aktL/ebXDi4QZ1KOW9vKlcVG1aNZ6qsk",
-	"W7i5hzN9IUg0r5+rsDCt/7BR8wn08bEciGvNF7h5S4Nss6Ggtkgcrd6ocfJp+hKml6ArugVP6Ynk2Vll",
-	"KSOeGYhWVoeqZeOJakXcZdNq37hvVmdOXfoOGqec5zdzfVLIwH4iRYOcDTWkjiLTBqOpBuOkn65r3fMv",
-	"TymKsilfIOuYa2EB/0AKAMgZ6/KBnAlAnTAI38JYza1yMmwmjBVy3Dtmsckh6YOcxa4HySYcDcJ6MZBX",
-	"sCDNximS09wu3JNQgJOGyqVcKpUBl3uwgtZLXBUUhzt2psFYru0wUYW0jUZv92fDuLkiuZIZxUYcrf9l",
-	"50La7x911s3HUcftzQ7WhnP3mfvccluYXRrQhx+jTpGnexOeF/nWl/vY7YI/Psfp5BiC68VYhXIXXgOy",
-	"sz694OOd9mEDA1w9s+XkVs/Gb2a5STW+WNuH2s1qucE3wizz/Pb4ZJ6/BKtFYtZnzfN8V3IHme5OJgb0",
-	"6r5s2g6a3zk1atgXPMw9RreQDw2Ju43SbX0j/SaEYWipK72US2rZ4TOnHu35Au1xw6n7jx+bBz/3Ha28",
-	"K2o65XRo5SGsbdXqTpPzz2zy5iaFsWpaOqlMxAxKtqyLUq+SEGxQJCGzPz+9YP1+/9D3TdbknWcEZMNq",
-	"3tf29ssNmgDP7GSYTCC5wp6y7PWoc/zr5o3/C7Z6jI0+vmt9TpfDiCkn+8uKgicZ/oVpGIFT6cGpCEKO",
-	"GWcacmWEVXrBuk4bPbCObeX58ex+NJAaxu7VXPThPZ/mGfQTNT20wKeHPM//bzPhD777/rjf7/f67DmO",
-	"IFITsVSMnQ47kO71VIWtD8Nlyi65Bsaz7GAC77264n6jYeTkRtZ99OBB74Ta08NOxrShn48AwwxY94S7",
-	"k8e2ZA5YflB7piuicsblRh9U8D6tt1R0/0v/6/fffffwu80eWHfJUadCOim/PGp8bK3KcxKDVoWLVa6L",
-	"x1zp20+OCDUqb10U/GU18luOtLxq79ov9XOZF9vl2jWCo3vq2AtTkuFbJ5Q8YWoqrLuoqJgaZvkVim5C",
-	"B2cPOj0/Jxd5vMI70NmcBtbhBaYcZIrUxQ07e31eYx7ua8OE/cxMpD7rv8LCsF9PD/6f4Tv3/0cHPw7f",
-	"/Scrcjf77x/V9Lqz128uyJ+WQnpCQqvxn97/nv1V/FSh73YetTNnqvCdHa/bKV42vGpLJx9K9hPgORjL",
-	"eGLFjO7kxsu44ijyXf1w9MORa3b9q9rc7/0Txi2bKkOz9Rxjyt8PQ1sc9Uav+YaruduDv7r1U/Tp5WhL",
-	"VSPm+zph7nVhGqZqBoYpx0pRaDa4VH9I17ybLQ/Xbi/+fKIywKAJNVp7+E/YVBjjnjIly0fELSGN0BBO",
-	"v01TdMRUF0hKgpKw5RZvm/qWW71VA/7dRYXWK7t16uEOtnzYcrO2f125IS0fV29M4+UoFdEVE712j49k",
-	"l4uao1vJbNFE2d7XsbsO8Tg0aeL/5E6xw0qI3c7Hu4z3ewOj3Q7YO/aH1b1f3+sxSNAUz9OmTpMibUpN",
-	"OodkR/PBFIxpozJ1aUDPIB1umoG7/su/k3OlPDeWcXoo0J9y4tV8d/BO5jeWZ453iAzQZyZGI9Bmx4nn",
-	"E24a5OizIBTQceCPbwop8YdzotqIkWssYudL5+4Tp9DjV/1+43OmqZcth0WrGxr4bX1urzXGk/kN8GdG",
-	"myJSd3ZzZPgY67jrNgSjRPvDeMHNlWF+9vSCE5WH6NN+c8c6a7qdE9ClHc+HcZhjNrE2N8eHh4Pi6Ohh",
-	"EqQF9wKwjF9Chr+Hfu3PQ3pR6E8DqZzKszQQvlGFI5rygjt6uXC3iEyAKAf6h8b3I5d+vUypnH70Ksau",
-	"EuDK6040VruBzbeigToajqbhwkdVFra8jY2cyJ9JjcYaJY8iFfaptBQMuWLISZpvMfTHfbfzfbJ4YaxD",
-	"nxYQMZCzfl7YiEQ9snw13RCeWKWHpcF86+NE3xcGdItxaWsP17OJWy6ItpslgrbXuD7F9iu5g5F4u8jB",
-	"9Risb9321ysh0x3sf27A+lbXjyoKVFHvuDqJJitq2Mft3iNHjzdiDV0S9m0ZRR8jkz7jxsyVTq/nQQpX",
-	"Ofe9NMuwMK99MOXvX4Ac20nn+L8eoL4S/vnDNu/f2ngrvTevE5IrVTQckQFjloS8Nu9CZ9t3u9IHtdg0",
-	"hettMp86ScgHxzRe1M2KZcJlAtmweTlRxxRJAsYMd1pufS6Nay2F0LX9Rs+s1Vwa/GCIbGxn5rZJnNPA",
-	"faBAgyU8COMhgtm9tZ2o88ztdSfqvKWox4Zo5vCLdb8WTxcRO9NqrAHVPydjjTV3ep7SS9Frqzcb/1px",
-	"yvh1VF/Lxk1r3HhkVcEHfU2PsHekCzlM+aJBSHo9FdZnP6DfnjILypAwat9np2WU5pSnENyYA3l69rza",
-	"zg/HpoWxaI5hnGViBG6N/guZup5Zxi1oJwdx3zTEFXQfPXhAxte5MNA7cT2osZD0gY/IZeW4S6Mwjr2I",
-	"0I1LXJ5xuSCZqjTcPPz+u6Nt1yt4VCts7ftHNbZ2fxsZYBcbzjTPr3ecYWqrNpgnr85JeD1m//MrP/jX",
-	"0cGP77r+h4N3H46ihz98DL/v/V//0ehg2t1zQybcxjX7ftqXTnld11t9sNI07UD4G4X737//4CFtiIkY",
-	"t8zpDpbZuYqYO2gtuc/78b4Ccgf0IkeZc5GlCdd48Z+fMZ6mjidsD2QpZ9e++GoWzacRQIU27z/4YQtx",
-	"Rh01l1CRdtes6/CeAhgwU4GuuF2PNcVeGvVNkxXjz0KXLTTmhmvf5rOMX3N7yUzcZEuNOkleDKciy0Td",
-	"99LIQlJh8owvhq3BGVUb7/bupjBVejGcXm7/dENMl0hgOFGFzhY7iR5HWyMX/GnUFlvbp+rMV9bcPKH2",
-	"M31rbj4oSpghBvI0n3f7Tt6M6BsUms2yLqkr3wIVtwUqrkt6Yb/aQxgtvLcnzEzUXKLNllIThPG2os8b",
-	"uxhm2HTqTyhgpzG07vcIC6sbCm82wGmLgYhMo9e7+W0+iZ39Yk9qpvVrhxldz/LD00xI+KR7MxJSmMkn",
-	"Xr66QX0Hm9KOu9LuMcK/DDUYlc2gWZXfqDuqLLvkydVQjXZ0EO0g+r4h+3MlNFF/arDquiLrowTQYOU9",
-	"AuXPqHyOKE2G1gjp0C3T3aEiB23AKajvNgc47nJVy9ixZexhzXwcwkVWjqmi9S6V3epZVEMWdSU4cUno",
-	"dYrdaqxbXs+bsNhVLvttWezqbrjrsvr2i7SksE+liSUplIe8gW0S2sa6rDKB5OoTL811eGm73vjKtc+E",
-	"gfSYORVQHyTcADs9f/z8ecTyQi4SlQLaRxr0xkZVaB/BCBNsmhxXC1S/0CGJm8bo4p/4uHGMXEcvJCYA",
-	"9zsbucuKwUdiEHMZkDQDLUYCEKyjsO6/Yaz50rttS8SVgeQyrbiuyNt9HPpjXQkz0CzXagayFw1k6J91",
-	"XScXf79Al6tOMe9opArp1G4amnXLj8tB0oG0KvjaemFyrMvDxrgenNqea6VGJ2i0ooa9log9GiMpX7SN",
-	"PAHX/Ldqi7KHTyRk7GQx9Ga1T+qs6cKWNF+5sRWai6qXsb6i5qmtyK61TWznATfCl4mb3BpPXj/yRiXi",
-	"yavzQMlov0SKR5ADq1UWohuqsDe7mPKGGDNLB+Bd0KELcj53Nhi1S3v43y+a5QCeFQ1jVob8Ew1JllUc",
-	"74TxS0yaQfQZTJQxbD5Rzdky/V0N5K2GspCSv6eO/6kB1TeYNETpQoyyhXonPjIM954J40MCHBvvd6Jt",
-	"IXtuXY27NGvUScq0nXUZF9P10NdgLJ/muz+eO7uSya+x/wDXdANpyJW2Qo6H/sploDec9fJ20JvfiTq/",
-	"cC3dN+92YqiecBscOo0ziTohT2d159d2qvWAb4J7EqXcFvN8JiBLnwappj5vjNBuQjKzk8AtPU4JBnhg",
-	"XFgwFyKOlE+s6z97/Xo/OlpZDE1k2aBpIdX4x/0CYp++54nNFoQfNmI+npV14T0kjolOEawpd6vu/uXi",
-	"4gxTSXwwGoUTOWrq3VDUOkqtM55VU4cqzrAa4ltjeHHuQY0a7p8N+VBlh/e390c5bDloodJrT8rdHVXY",
-	"a7Zv4v8/KyEfLze4defrZ50ikBAziHf3TyWk96RiMBn6SAlqiPFMA08XGHVc5I3y+pRLPgY99P6mZn0O",
-	"bJEPW6cz4cnVIX5zMFf6CnTfTCI2n4hkwnINOddgGGdP4FJw6ajw7WUhbUHTdUTqlmAQm2lr3EaZElKf",
-	"0/o6mm7XC0jHoNvCvlajI1b4hTICY/lRINGQCmsiJmHMl7+dcD12S5UpS+FS7BygeD1DXWV2Hz7h/QwR",
-	"UuGdsiovchTUEQXH7f+owC3m6T8LY9FS8a4xiddnZa1vHvV1TFIez3OS8Y6DoFlo+kV1F09YIcVvBexo",
-	"Da+fnl9VfZeqM9xq4yFSuYmXsEp0t/UevlDj6zq7291WG2KzruNiwjm2eJd28BS1O16a/zJclcd+Aq5B",
-	"b5fCqN9aLzVnS9PaXkIDfynsZDgFO1G16/bPuUXbpxiu+mWafSf7ZAJPL0GbicjPi+mUN5MfIv9t6eit",
-	"aTDPecjA+tSi2iqbd8ZN6ob8ia2k2uqF2h2PgrZmN1dLw9aQJTtcBG8RwdG3sh7aoptgPX6zb4vrrBPc",
-	"jXsR9zm/EBzSEKgYwup2SF6rOBGxw/IUl70074XVIjlToklf3gckov6pKi6zyneEgb3OsjquYfu0zktI",
-	"gWbbUOBNSV6UsRR4/tbJd0MNCYgZVH6DYYUE8OzhIkwjI8vdfjQKV+73TGUpGEsQPyfMWMgJk1EVlqXc",
-	"csyLy2BkmSpsLd9tOyICHUXDVfitGRL5YgII0PnfLxh+gYqSz0FN1BQQEq1Roi5kE3J2nCgNiFJ3ubCV",
-	"H5xO4hWKmOB0nSAT93eNScLRohJN1u9w09nXkKIb/cqlHWcHsbGOvrdjo+tw+R1ZxhSZz15LaOUy1+Mc",
-	"10GB2c5tTCUGeHlGK+tdO452WJZtlHET706N0m7r9Xk9Az0TMG8k7V0J1H06vFwMy8y5NtPuDn2tzTDh",
-	"OU+EbdI9s0wleEL1aL9dZlw29TFvyFV2vY/7jnaNMaRK9/t2iDaL60T80FD1bpoDA2kBUfPGt27qu8b8",
-	"1OBLN8MHjybXyH/adXOqcZt18vEpc7v2Q2l419ngMNCyk3eNTo0ZyAJa8jYePJrs92hgq4dH6X6trLI8",
-	"268JYdoOr/GyrWzT6jrX17Ayv7axm3a3fBCG1yEip5tca02ril7bNMIQxEs7qyy1hvZSMsT1a7SkoqY9",
-	"QMSI64fmpgJhT3eR/8tPG6fhIQauG8x9Q5bAbUHfu0pQK7HhW+LBPz0GfNXhKRJgOYIf4SQOEA1aSIYt",
-	"Dpyga1j3Pnt7/oT9id0/wv/19swBvxHR7AYjz6NALvtJbI7ybkJSQwq+LQnN107ZG9zt7mdH3FASxPqO",
-	"epziLXnaK1mHzx6z//rh6L9KRHWfpbzu+lt/CRtgbfDhumeY/5h1cwKqPwgkEsYxu97VANjeeEY+c3fH",
-	"546W1tgRoUzvfFMqLuZGf6ex3Ls+1mPummtpud2rlUpgXfznAbxPANLVjWvudlgG1+wkQdbw8ZsiAAP2",
-	"u8+6lAApISeF47XK4/V/+jmvhYnWXK02g41xFas5X2/fPA9wgG6+V0IiXoiflPfuBxAOc7XIuYSsn8Is",
-	"YISbQwQgRznmoIx43imsiGZbrqiR+RX2nKD+zPWEFg8UuDvF+uF81uQWGI+y96a5V4PQbwYbE+RseAUL",
-	"s1+rLwZTqhVDaltMsw9hryAbEuBhM8BhuUuNh+JN4Q03mDOyDmGUWKqcDOVkp6qgfkxZleSspq8NBZMN",
-	"pJPYKRIWeIpxZWT3PGEhvMxXhcAQMztxVw4yA9gG+zADKRX9ofvo6GEvwj8ZAEK1dmuiOIUKHrWHoQm2",
-	"Z5xeaefqRB0audGs/MZH+1/vYlVC0rdUIaweZWjVdDTnCc/gepPZFWdzZTZls8bp0N1ev7oTboYtwZm/",
-	"TACBSPkygtBjT3eFRbq6BDq9Xr8RRvwKFi2xJJICKW7KhNoaX/qqyKjAYjlkAFtFUWe/4Ga3nDBSdRFR",
-	"ZRO3Su01jrwfXVxzO8ut2X11GyZ+ExpHIMbbUjoIQ8NcO/N9GQpaybnFkqWf5Ffc7D18GyIKm1ByWgTj",
-	"kS+VuNudGWtV5MPLRdXdR6WDU75Y8es38tz9Th0X9EbN9z/2qGPVPkEglmfDRJn2QK7XTnil4Git5iEE",
-	"dC5kquaRr+GSLUJdIypwvK+xzNeWxJqO5U5XFJuoJN/1CbfSg9u+BunL2P2snJ6TtBeYjijthi9Y9x//",
-	"+Mc/Dl6+PHjyBKNHG7AZQpXVVhd+2zgEmhE25088z5u1HP+yVWMu93WHE3db7SjqbN/1m4pUqRocGyCE",
-	"reulXtyDhSa46YUBfYwyXKWOUxVqvPkN3gBBsGOK33WQCpoMZyuBMGW/la3ZGhfjjuMmXiAKZ7ql5+cX",
-	"NI+sT/la7vPLQkvfAsMGJqrQLSqALqRhUs2ZI3JD3GxaJFgExjW7CVPMdVL6a21a/ey6kHO+wPU1cPC/",
-	"uF+zQlqR4e2wEw1morI0lA4M4J1uvzwgNObPBJ3E/b4em1tykhapMHCWrSEAphQ3hpsSTCqfLQWM8A53",
-	"os7zStXEZwWxq1N3Y06T1he53IbWp+/UOi5eyDSUjC+NOquFy524HxZ6nQdwHW9h/eBr7+Fa/MLaalrI",
-	"f4VY6gET69vceELtF/e0DHm+Ici9lqByq3xMeSWk3CqKIqfk0n+BVjte2naRdR8ssdWIat9r+17dBG/2",
-	"7PLWuDNcTpS6OiVz0to7nwrbds99DNwuon75aeMMMGGiSS44x+wOqVLos5jnmOeZxhGLA0Curw4qMmEX",
-	"WOp0IGOCha+l0MYoJ8zRLuQ4iGEpJBnXkJ54U6/B+otzb/sdSDcm4QNjJngA8yX7zAp9b8ga4Rlou8fR",
-	"406cukZN5x92oPk4qnvRInVWvvB7O+H4RDaKnXtHxrgGGjzs8bLlSt3QYhoUDvqWnObhd7YGQ+2Ts5AC",
-	"PmseyRo1rU+cXHARy3lhsMRqqn3J1IbiVmMhYbgO9FABRqiYOT8xnb2KsXB9TIRL2AR2vEsiLwZ4GAD5",
-	"SavJsP5sM4mHBCd0FrUelP9rBhErZPkPevZ9UXZMFfO9BWQH+qXP3moJr9w38Ms3KS/Ffm1L2anFQ7XC",
-	"pCY8dQ+mcVorp+oYPMPivFT+hhQlnrUpmWts8/qHqMGoQidgboTAdaOZ3x+fO9cNh4aVwxq4kON+TgV3",
-	"W4jfHKNBfxGxVM1l5HTPREkJVJOgJJ298D6WlYc860COgb9BJpLSYFShZapmQjbbETDJceim2o70ba7M",
-	"sBLV9rmiP+pTaca6CMkBuPMr71ILs628bVH5oK7x0RYGUPKMzXGOTa9T2w1d3dGSQVaTz/3jvl/USvWJ",
-	"b8jT1vXzqzoTRHMarCPWJC8cEdFa+q2YNwak/TTYLOH9+zcAleKzE/2S27fqRkRqkjBvR6RGj0RSaGEX",
-	"5258b+zAVLvTglK6VwVdgln++ZcLxFhmOWiDWEdLjOdunHNuhv////v/xci/cWlIIpTDV05jYm1ORbuF",
-	"HKlmQRCT313fasSw3zTus8eZ07RL0Zj5i+prL3Z5npvI13dDH240kCBnUQhVM1T3oUcStevchxKAYU6n",
-	"I6coE9a9UWfK2LGmPOGB9PVBGLdMyQT67E2lok+i5AzLXPl8bpJbFYIwkYM2V9qi6I61PRZBWGfC1/8g",
-	"Y2tM/CnuD+RA/if7+fz1K/eFkfwKhgk3cMIoHAZ1hTJAKG6rpB4PJPNg3ASecJDBDLJl6fZMGIJuWYZU",
-	"IIRSodHP+5/MEQNI6zs/ZvGpr4/v/03ZmWwNFyaO2Lysr0LUIQzjbj5LOurGWOvukOfikBd2coh/intt",
-	"BOZar7WhcuJxFErp4XKJEOMeruEpOhFibOJ+f/ifsUeo4ok1TEgjUiBAhqptZYni4sa9hEzJsWFWRWgT",
-	"TwPuVfz3gzPOzUE1mSJmE+T2rOut8bHSYzwMylHKueZTsKB7jBvG0TrvkctF2menAT0GkYOWIzMg8AjX",
-	"0dp0EWmGT53EJaHPXuNNR5WFSlXWwn89hKnr6NHRoyh07GYjUMdZBPAwwn7GfaQdROW03EdhkHyajeO+",
-	"1JVr6zgkUW3Ox0K618efFIZHoV7MYuJXMV1PmuI94yYZV9gZDkrisD8llCzRB4RDKTk+yJwm78MfuliL",
-	"KPLFiCJHgKaHczl3d1AfnIO0DJFQDG65G1GDKaYeyT5+wY09wA8Onj+JScHORAKSkk9Isemc5jyZAHvQ",
-	"P/KlIYjRmePDw/l83uf4577S40Pf1hy+eP746avzpweuzTKaqnN+tTjjEjJ2xvm5o/8KxN5x537/iD5X",
-	"OUiei85x52H/qP+wQ3AcyMpXjyrk1ozJyO2eKaSE56l7adx37oROKRS8JE+DQTurAHHB67biYsJwlK5A",
-	"SdQRNFW6c01C0pvfp5rP0r8SvPFla34xl9M7fIEhezt8+Jhewo/vUO7Pldt9N+SDoyNffM2GCmkVXvpP",
-	"b59bTnEL/D0KAviwrbmPOFUHd7vUd4f3iEZu6rCc4eFPvCzUgk3ub2/yVnLPoiGlRg+3N3qm9KVIU5DU",
-	"4tH2Fq+UfaYKmZIsEfKIO8RreZ4HWwlGXGYZ7mdUyxxFAXZs0IaJTqZ3rqs1wi1SCsrcQrn42XVJFyQV",
-	"+b1p6m0bvjCOsVWHbR0OqxvVxtma5P6hraOv7b6VxZg23ji/y1/xpUO7qdsM97RhIdI9L9lahtLmy/Z6",
-	"JZNo5dLdJRpaS6ndSEq1ffqiCapGH7Xzipzg6h17q6QRdXJl2k5+vUZJh1RPMPYnRZmgN3Im7cVQPta1",
-	"XafCf1wjjvufhTiaCONixR37xbOYH7e3eKzkKBNk3Hh0f4chzvgiUzy9UOoFAlFhu+92WY8pcqcWQ/oS",
-	"UsEv3GPkGj94sEvjXKsEDMakrFD741DcqXY2EVM5uQyyRahPxULw8r4s8vBD9Z8fN3PMP4NduTT78ctq",
-	"4zNuJ7fHEPeg+S/+jXy9oi8jG1yKe59OBIc+On/78+nxd26AEO6YwFZBTNr4zPqdxCPCiLSvWHbzxICq",
-	"YZ1j7fs+n6bpy5CEcSMc5uZf9nKKez3oN02AbWxtWuJifV309od5+U/T1F2ierU6Xx5gRRbQvmY5But6",
-	"Z+ANPQCHH9y4z9OP5NfACtPNN/YNurNv7NIGxR8xeUu9nybTWb1m+1gU1t+ER01FUt1i0j/41anRI20J",
-	"40SII62m6xGcXaksEiHFcDmBtHcDtLiMnkS/ZGEb6zpib2z5LZuoLOQLUlV8Cmj0Qbw8tMjEyKLHbCDn",
-	"E26xpEcl+fgEP3A3UGBtzRniCleGoYIpy9DZgRwVMjVMSJZnPAGysDfcmHOwy0ShL/edW09muuWHLsRn",
-	"bpff7xkPDcD4yPpjJNb41d3k3/Vt8jWiV4U81q2Ei6Pj012d5U0zVWr/VKZAB324xIcmjCovUtbp5HkK",
-	"01xZDM9flFgD6GyPy78li4O/wiJ4O48xfCsH7sHNMUjV8CmwK1iw4EAnIH9tLBpmF6z74Oioh+4/IjsT",
-	"wv/JC+jaD6TrwPuxUzFCdGjLLlW67PbR0Y/oOMVoYHKcEpeq8KWB5JeOIdeTETRgxuySRVFV7zXfVitT",
-	"ouBzf+Vu7hmfhIAh/5Cv7PrGF70SUP5ge0D5Z+KCbaH5t8wLa8DeTWqnp1nSwIDrTGDmPE72pExGIeok",
-	"+eYmjYxbpofoI/iJvy++7NY3FeX3NjI6PtPNfWYIsm5MA2HdkBnSW2X25Vu7Iy+vIGW2W5RKPM3PaRQM",
-	"Y7QJFP7v/d/Hv/FYFRjYEXDqfMwV4tI1+aF32/4847s4w87wszvtBCtRyjZa5XA/IpZMgOelf/HuOMEo",
-	"MsEtIsQ6uysrlb2eH+yMkGA+n/+rWqX+lv1ehDbXfNXdBn7zc31Jfi7mQYl2ZWmHH9x/tlunqMq4p/P9",
-	"uJtHEGx0VTWYjnw98/7Xagei9fmTYlKhaaUwYFj30dGPFJ85FwZOWArImty5CotvFvC018ihNjocb/zU",
-	"jm6budwJhyK9JqUj0SeZNLwmAU2z4bQQafMmzuvmH6IlEOhHyuws+5mCHsMBLut/X7/PW1UD7/yjtre5",
-	"604+auSV8ayyi3TGkM7IHIQR7sIwMZ0W1rXf0VheRWXcLM8H9Me7LdJXkcA2SvVhY5CNXcHi7gj0ZyHn",
-	"ICzhpIIg5yvAEPSOr93byJmbPCOkKmTCWEhD75h67yueC4npF1hNh8JqI9IlpKPNPjsdyEqr5aQQ3ISb",
-	"K0ijskZ7KP045wY78b837iwGErxXJB4aSDTYOGIxFSDDn0LhNqpIM7yCRdxqpawAm34mvaUBOvWWefwW",
-	"qnesPhBLOMxA9xHjS+jENToKNNT70l+JO8n0z8E2XmIl/RUGmehF7m4jt2iv343pFyE3vZ3jE2IbBHjX",
-	"vRg+tn2m1XQXpo8fX6idP31GPvm7FuJFiIgIgg7v7WFiZvW2q66HtTvqxGqt5lhg4M7E1q5EdFlwXASp",
-	"DxMQ8DnZEtrVSL47hRO+NdcJJvzCqGaXsEDcj7tDB3guyxjG65kZ31L5zs9nZqxWZ7llM6OvV9r4TLuz",
-	"/mZm/KLMjL6S7K6Mi8Lg0MxYmj9Wb3YJnukT4jD/mzJ0haScb0I4L1PAa2iaA1nGVEl4b8tqCCiPywAe",
-	"S6n/ffYEB3NCOc+MYihaY4hCdXBmwBjMkB4pzcZKpScMZGg35kIu4wWclH569nwgaWZ9FiKqSnDQhEup",
-	"bFimawDZqF1CD9WSriGJgP68lqDVQk63LNjfeVbxLWC3ibc88RdDabpk+7EZ8qXvICH94j+80zJSBbxx",
-	"o5Tkd+WuOWYb4yQ25Sq2E8RhpubbieKFmn+jizuTtVoJzXMPM4ULK01BgYSUyxELXY0YAc3uSzsIv7QL",
-	"M/Ef3m2iWcJWbSQarNB6d0jGiQNV1DzDuGlCITR87n49RRqpwMPtTieH/1RCHlRqKnmiqW/kT4XI7DLw",
-	"n9oy19RjImFVH48R6CHlPNgVE1LYeCDJJNlnF2EVFo3IeQ5cu28Jvi+O2AQIWLuKWTeQMcL5xSGA3wPY",
-	"sW4hMxyLF1YN/a8RMs8gvI6SvVYxlWjnZyXk47I80mcj1OowLfKfPwTT/3J1vzUi9XOmOGVHD4ZxJmEe",
-	"SMQnLSEt70eXH9whrgR3rEZbVDDTjleuB5LL8s5ECM0ZQNzdT4g5OJATPgOGCT8R4UISbFpJ6jjziIi1",
-	"/CU67NA9Emh+WhjLLoGlMFXW8XaMKWujPMqn8UB5+/LfVyqFtuiGBzfMWNtIlbb0EpwyqWv5Ul98uEOZ",
-	"y+TWsH9Aymc4tKNbPLS7FJTi760TjNyFLRFA92Yihx/IufmxPUukxksihkewhMYr2cpxiYweo4XETYv5",
-	"p8vjmNNLeAXuTcLozJhmX3nNTph/zSL3RhYGApp6iJmKmQFCHa6hiHO5fPhwLGHK17LLB9Jngk55CigP",
-	"uKkIw/LCskueXG17CU+Ta8E6LEl7DSjKz9Zj8VbQvMNCS7CoeqpnCfHUnhiSc2tBu6b/0/XD/BtH+TcO",
-	"8u8wQu8/dsoDvV3GWdK0eylr0J/fsk4rWdDbqKediZcsoQTjbL/6p9bCNPegjgjiCCl67RLEaC3F2e79",
-	"I8bZVMjCYkZEGqEGpyQMJDpGSD5QEkITlMo53j01GpGMRIVfQjVKnkwCTOlAqhHjzFgN/OoEMxEYCDsB",
-	"HVVQJN19fvTgR2r+BqxeHJyOLOimq03r/jx21Beu798rD8qNfeHUjmadr2J0v93rdFdMl67VDtfyQqmX",
-	"XC78tpga2HLn+Nd3NdvXe//40E1wL0+I6fFY/5VTYd2ff7moxbsVdrJ6a6ftAQ9jsC+h81nhNVp1NMSz",
-	"va4Uta4+ETwuPtQrBXPNlv0J29vO2F6VtbRDfarySLqczbXCmh+wzDx98IApOZCx/3wZlXXCxgUYA3Ue",
-	"yYOfy/02cmyph+p9KYigZ4qcV9XT94lMiCXgE5yUk5foy6Ujil0WJAS5SU75Vai0XWY01tki6Z04UOhg",
-	"5FGL/ak18Eia6VnYy8/koK4N8oVyzXLz6JRO/HGENFJ3BhNumK/Q9Y2t3ixbXY0bXlLtPVNe24iRpkG8",
-	"AsGwSy8vGmHQfbuFb/iP2nhrJow9PXt+Ebq6w7bhsIzt1mHakzqq7y3SeMuz4E5+DTresK4MMCXCnX+i",
-	"naoI723Dg9oWl0M1NML+fNawnDDI7xSaQ5NIy6W2POu4tRW9zO3nNya3R+beGp2elPuIoeMTLL0jE9iJ",
-	"Ox1+wP9ugZ6i31eoeD9eha2eP9kjve8NCiq3jQz1KaZON1+qsDCqPylLftJ+IJciy4QcHxqrRQ6Hc6pd",
-	"2C5v/g20GAkwLD7HFgfnYiy5LTTEJY4Ki6m3oe8tpAOEsOkTxgfykqfMhLYVYJQjLy4mSqclugqa4WOs",
-	"fKUK2/cPYt/tEyZjxlQuwQOqkDzsP7pXl7gH0hFoxCZqjhxWjSylNgjDUsjEDLCGIT28VIMB5WGeXEk1",
-	"R2yLtEnGpBX70o/rZNqIkbK6gxvhzj8hVqq5AF2tpFBZaud2gZ+WlTKbnu4kgdx+ylXc2yzVovjSQd0z",
-	"zBM06zrKDUVB0Fnq/0CUXn2l/QWrXDlfCKMf9qpN/X2dg6RqGp90AHue/vq76efBUpUUU5DuzdywVxcT",
-	"d5P8p5in8vP561eVDZmC5ZXd2F7wI2ut9bEdregvdOV2EFZf6/F/Yw2Cb4U87mZNgQYQLLTNrkZLOEqq",
-	"Ss31LSN0FgqeNZbFU/5+6JpgbWilxzHrPjp6SOaRA3ifAKSQeksxR69yUlgzkBoy4AbY/ajeVwp5phYI",
-	"Z1aWm3Z9Pvhxtc9GSwaJ23l+W3fh3WdVG/L8d9IY3A62cDue55XsOpJwqdCZExHOvHLuI1RQTqG6alie",
-	"q9+J/CuPU356wccthYOxgpqvkhSx3wpFOZ8byp10Xiha63qPb9+8CMIfR9rYkMJ0qzzgwU76ToBbw7P/",
-	"FrL8BRionviKhWRuJZpaYaBr7/fhB57nG2N5XnJ9ZQKVMvoqRXE/iP8Pjh64G4eqpGH5xHHQGAFJhByH",
-	"uDAyD5f3bsJNCE+hywp6JpyIj+E8qTA+/KzP3iB0XrAwOzUJnetcTzMweHcbdc9rcNvTPN8V8/5TGPNn",
-	"8m5v445SzVk4lK9YqAhAOBiQwbrcLGQy0UqqwmSLXpNI0SbJ3xUSOrolEvqMz+THr5YcX0t//VoRfErJ",
-	"tjmDzW0ootCiH60CVlKRHRipghiCPxHuTzJbsNjkkMRsyhcDeQkBjOCYxR8GHfenQeeYfRh0Qt1a98+H",
-	"ERt0QM78n16/eOJ+kkWWffz4Me6z2P0YOzmZwjE5wu5242oV/zhCjFM5YzOuBeKnUGXvEgI3hREvMjuQ",
-	"3TgMHjuRO3aPacx+OPrhKGKxj1+N2a/v3J8yLmNcr29NVXb7A/kLls98Pjp46XblmA06VCnW0x/Vih10",
-	"qDFW3/UxZFQ6lOJguQ30OpDdR/cfLAGzeidoL1CFxfK97gHzLlvsy9fJxXPBoDQNVi8w5qysHGrBlN03",
-	"6Qd4nF8mt2kFCvbb/bmMX1u41E0jRlW6vFVT2maG2wCX/pVw4K9Jw9hlLSj4kkHvGRfZH9h7TnLZPcPc",
-	"CxTw1rEIefVp62Ld8Yc/fN/bWYU5rNhoNholn1S++yIZ7l0yYy43c7s10xvXvvoqqUjeYbGtpVLDBxus",
-	"mudgS8X7nmFiysdwsqpIJ4X/yMMTkAET412F7bMmy2ijNbPfYrZcnvCXqgzdvIRBa97LyrkDVz3N8+Ac",
-	"63x7bb/Z83aw5zky9OY8vP3N/GOHF/Hww/IfHze5L2/nui9HucPWkspWtcjw/oy+4gcPodRolRUTh1c8",
-	"mCx82bkbINrDTG2AVq1R7gs1Nn8Q6kUEvDzjQu6JgYc1X9T4K5fFtMoyVWDNeqytXqVWTjFwe1KnmjpB",
-	"qjUb/ylPJow+umdYPMO4K+IumPTuBLWLv1/4SCkyPGEqlceJqtXtcuesVUatAoQA+TZjBA2NqwF8aMoa",
-	"SDtRBth8otiUL7y9K5gJsRCgVWwmYA7aNDqrUUXyq/ymHn3qE4EbuV018mT1h9CMksJYNQ1LboPHCBet",
-	"XTu6qFwKdw9mPBMpD75JqfSUZ8JAyrqZmjtFCW/98yevTvGe5IVcJJjyKRWzmguEX0uV7fXZc8uM5dpW",
-	"wC+OGalDKzfY3bcQB7l+4d3UjHdpcnPl063QSj6Q3fjs9fkF6/f7h9hqEfdOMA6XUSeQlvdWq8Ii+EGf",
-	"nZZrHshLyJQcG3ejFbkZmCCb83yisno9IioDQejQkuIkeZ4P5ATDXyLyG1BsZZUFUbFOYXsnjC93m8Bw",
-	"kGHF3hw/pAOLq1jWHkKPdR89eNCLvMsYp+lG5ZZNlbEDSTopnTfqozzP40AfNO+dg2zowv1xNNXHlVX/",
-	"TlE5fstbZAw6xihk4q9YsHcKjknDmf5B/Id/rFra9fcgoNLUg1eWj8EWuezwA/2wMaCFBMPCejgaY1Vu",
-	"8BeUv3VSE7ccHxtpAOLdsixZ7Bh1W+zJ52dCNMKtax/fSnLvVZK7TtklRFEbbbdHony1BHV0q6/QV26H",
-	"qZPbMjqkYpjZKGjvylu9uNqebfTGpwFVMsJZl0TjxdD/AtIht3FvNY4wsNYTEqz9WghVT6krw4p8VYd2",
-	"PaCaSwOqwibKScfdmAKA44jFGTd2CFor7f6FArifAKHe4W8wmcgJ0k5KDolL9Jn7U8bJGc8la1xLk1BK",
-	"33211/fBLQuRZeJOoCoigW/PT02qqiuadSn6nqleHanme3ECkLNNFtincnZ3AiY3761byh/AFgNyJrSS",
-	"U5C2jNYzEUvB18KpUIc7+9ZqVn8LbZlUNhghqHY+QumTjLi7MzoYKhbVuugNsd558SUT3c2r+0/l7G9c",
-	"mz3C1L4wMv/mir6brug3kGc8gYA808A26qlMda6x4T05hPdYGKvtWaE/36mX5Sbcc6myIGfooIrQuBv/",
-	"9ek//jTooNtn0IlZJiQgFF7Y/4gZpJc/hA+hfKsYdzJ7uVesK6aOXqjOg3tmensRI7Vu12xeCAmGzsI7",
-	"4LoqpzTtbMFiIla2/HMvYvH/ihGKmTAJZDqQlxmXV3iA5iQU/5vyBWIUIwThAcXrsi7Ku/FggHCkg8Gg",
-	"4/87iAcSTMJzMBhbb4QcV5plwoLmWa/PGt9l3CiuYSCvILcswHRruuJ/co9JozJDm/NlXsUQp/4b/rMM",
-	"U/drqtmOvcOiczzimVlm018qlQGW7934du9xo7+9z9/e59t6n8+hIsCTqbHCFvfigR+uYLEDuA+Jop/E",
-	"Chrgha9gsRFbeC2/+g9o/P6K7uhNCKZobHciUpNUujvlz1YSB+on/fP561f1UO4oPJxVexTH+F7DYnwm",
-	"sM8DhA2exsdo0QwV4wj4qMtluiwhB9z6IKUVGOrEqc09JsxAUmeQ1vDwnBB0fv6UxdjrMXUeR0yDKaYo",
-	"CrnuBjJ+wY09eIqzev4kbov+Oc3zp7M/TnrEDl1yY3FHnj/5vE4MHMRHC/nqtlUa2lOHoEP86kyjn84z",
-	"fplwu5JGYVgqKsBQdSV2jqmB7bxjJTK1fgqUnvri9V+fD5++enL2+vmrCwySiUgDcLqBT9d4oa4E68Yo",
-	"wg41l2OIGeWQDmTGLyFjZ1pNLReZa28iLHgwFKnTMgy6zRdMFTYTM/ClUAwCN3DL5lpZQAY0PVmmttKw",
-	"T1RyhcFLHoKBueWwLrEl1wcVWmHGiixzOgPkJmJesk6pgLaQSVZgZA47y9CNXyqupaKaqTH+IxrIKvMq",
-	"+Wg8Ulmm5qR/HFPQ1Pn5U6/+etZmbKoKGzOlB7LyO9A6ZlMnUo39YG6gCvKEB4xPhUmUlJBY0x/IZzig",
-	"kGPa+lxlmWH1/fcJahgNRltJic85NzacjLG0yAoQHaLH+/ncMywWaRn96T69Z3DEgbRiCsbyKQZuSS6V",
-	"wURB08SaCZHgc8c2X58vN2nKpc8bZBoMRI4OuiGJ+/7RURQiwdw/jo5OWMyzLEYXhgeoFhJ6fYYXyW0b",
-	"ge4bPgX38MUYGxazbujluyPXJ3UiDP6zVxazWNEPLRVN3ihfrqChKH/cxrstncLtZnWvnErvhDUuz82k",
-	"zy6wAEmuIYEUZAJUTiB2M4nbpon9Ns1TSAtjLGmxNtHXMlv4iRrhxnEXClPz3zx7zB4+fPgjc9SHRRvY",
-	"nxVLC6I1xseKdeP7R9O4uum11Hth2P0JBfTFeMdiLL5gWIxD4b6HVT88YilfmLalYYP9jqCysksYKb3X",
-	"0k7QEkKGFWI4rbuOK9tvar8g+kKF2OdCpmpeEqlnnvElT67mXKcx61LqHsqVuKaoutNo3YlHSlc+JubZ",
-	"OwlUqEtoh7pQSBUq2Jwv+p7Hl452gocoJ9G2AanQEMq9LDcBZDFFiETfvBN1/AQ776K9Tm+ispRwfYTH",
-	"o+0m3MCBAWmEFTNY3p0H333PLhcWTO+Ehdv27z/FbCQyC7ptAWMN+bVpC09QGJbBDDKkpUssefLPIvVQ",
-	"D9z/DXH7vXENX4JuXMYaPH3zBo12Hfx00DkedOZcSzTl9fv93gmLU7gsxp42KiyvlRm4jhpPBDvCViPV",
-	"iXCcTtTBqex+NPHyicWf3dPaenlJLG2aC/Xi/oRdtIzf1Cndyv1Mdi1dlc+ruYYFcLthf3fZPLq+J+CF",
-	"F5vMt/rTt2hcizrf7WJn+Ymnf+YW5nzR6qpw0nRUEfDRs50oORLjQkMaNYvje2gfU7BaJO0KyGkQU0ph",
-	"zKkRYCdQGPaXi4szRJzmlsV/e37xdHj25vXLpxd/efr2fPj2zYt4IOsaSQ/L3ien6UwY5bUGEbhlmeKh",
-	"pOVCgjbRQBrIILHLim2kyqwNdnp2Nnxx+tPTF3EpHQ5kXPY0xGZDt/hhUHv67Cet5sa9aB54n2dXzKrK",
-	"AvsDiSlZfpbCMHdGTm3xQP1rMz5mcZIXMesmSoPpRQMZT2Gq9CJm3bnSWOrEgPWvUcRiCdb9fugkOqwp",
-	"RwXjwq+t5tKQhIpNUD0hMd+11kCZJjhgmANTI59YkuekdVBZYie2hHfGqR2xsZDH+Epm4H5RFsFqVyBe",
-	"enK5AzrEX9ScjbjGKl3RiihXahDx/Um8lBPi/3pwNIlb5X2k4f0kgnPSyNgl2DmAZLkS0infLdNBswIi",
-	"nSCFfX9UOZ34vnHKQVXd8d15onA02v7W7ivLPF2KoTijBgm5nLZU89ZNA1mHDhopPeXWyYfcwoHrZ6c6",
-	"fjeKmhSouCVgcLmVlWSTxzyZwMFjSqpc55NSHSBC2R8q0eTLflJdkx324JwMV2+lL8m5lmiyfI0fn72N",
-	"GPHziHkW7UsX+Iw/vLacroe/NvhwLt+UPd5m32s1oKDOk/0Hdwqt9BvKye8RzKsVViQIhOo4e+k5cnx0",
-	"d6As15N7UtvDXB6r3ElLAUwo9ngOsRP3JM/NRGGkDXeXw8M0RixX2kaIyhgNJAFCUgRyxEDOekzIZW5X",
-	"wP8SEq27KCNRZdkTsqpWAI7QELwXylFIKW2EOWoQjMKGfMG38OZDSd/4RX9DOfoWuvI7h5ai2EVGfccU",
-	"0CkuZ1gAQ5ZVDv2d3w+uwyQ8g/bXF//8h7r1527F3678tyt/Iwnc574UPuE8EcYj4Tkv3XHu704ouGeY",
-	"e5TDB3sAe24Rob8J0N9uU7sAfY7CMscs/xxSSt8fUzrmzvSn8k3kp/Jv1PeV51SeW5UvUbT+BVqVnI7w",
-	"uPy/KFSPCcOuILfbeFyo4hgqJG5QyBDmxTDOqKgde+ybhHqJZT1tPnUzIAyLOc8ysBg3SCUWMVwnW5AP",
-	"oiyP56vibSrUOJChVB7XWszA9FkJJyRVmJSveCtMxb/RDtUTlnDXi2L5ZfxeVXTDLrZaQvEsT5gBmS6L",
-	"u1uFZPv2zYtvbsXb15o+zbcYnrRVVmBVflDkG4tY1tgOlkXVG7HSX9An30o4Npbtx83ZDu5H+8xAWnJK",
-	"/JHqOdLaW0HQt1BoYfgYWh3bz4I/G88cUiakBT3jmWHd+YRbpgHT8jSXvYglmUAB0CoW/zrSahoxq3rx",
-	"yUAmTk3hloI2Qx/3DMs1FiTTbqWQsgnPRqzI0VWn1byPcVlTbv+UmFk8kCG2yhtl1Zxxwx6f/411MfYL",
-	"rRoJUiURhpv4z+evX7W5at8awnv+Qm4eTsft+M4fX6gGl26M2H7dWnhbyhcx6769eIyBgr32YC5V5MPL",
-	"RWO4EQVsp3zREmi00+rIr3nX2BARShljlJjZNaCA8aY5qv2a+dNLzye8sH7gg63xatoJCM0cK0C4JCyq",
-	"pd1PjqZ2ZlgkcW/CSPmFvrhNmfdzlQGnlbQQFO3EH+uxozVH7LLQkmmOVQhTpgs534WG8ozLzZVrzvCL",
-	"b8JYEzW6vdkuiuEeRyyZAM9LeeQrJtLTxIoZNC+7QpEJtzxT4wJWaXIeahI2CmDnoGegD85BWuaTzdjT",
-	"9swX8vt6VLahgd/i/jKJB+WChGsM0+OSneb5SZn144vOxoxTBVNIT/OckhNUYdcSG8mVhGG5AccZA/5J",
-	"NAvl+xAZzxLUW8gkWsgE0vjE5wfUej1mr2IscrvWIeIoYyonzlMo2WNzRGH3FagJvij15dxeeUDo1UEH",
-	"UozYK7dZKksD0hzlAlCvhlKwmIYpTC8p8+TBIzZRhTa9iAk7kNXJhf41GLAx646UHoNdzpldSTWXvfD6",
-	"+czUgazsD2V41OeJgHnS7QQFaht2powdazADKZUt0a9Nnz0OsBfd+JjlQo7jHka5k4vfJ2JhXkYmZtAk",
-	"B899ZcQvietVk0HXE0CoMqdH40ZjW3dZ9rNVtt1W//vGA9KbbUXY8FvC6Dq6QslLlte5DHleEQJ4nhvW",
-	"PT9/2muKE3PdQlJoYRdIxZfANejTwk46x7++c+dskKkSjRc66xx3DvHl9F2tgxkjamVSuJvWX1LUFCxv",
-	"SstTYyGjspI25gQF4TcHbZTkGcaDW3UF0lQ6dOfW0KG7nMe+A/Ted1MwwvEmt1sQlblJlwufhGmI5fjN",
-	"7KpLXHFa+7KSmNvr166JaZqDXCm6dsxQ/0eFXnMZsYmaO441B2kpbS2E/Hjs/H4VMsZHFWwYpxE274QI",
-	"wxcqn1LIEl/WAKrE0842dV6vj3Bcwp3mWqkRhn3xxCffzSeAOV4Cje5l2QBaYIFgUMtkLo/u2BDhjNRt",
-	"fBgkTw3VEeaWTXieg8QCAxzPuX4DomodOgJQiDDfoTIsUf76oCjL0mVJuHRCMlOy0m4pkjQxWSdn+0y5",
-	"YGEKRiDSZJGq0R5anUyQvBunY0dKTxlPp0IKY+kRot1XM9AzAfPIP57VGx+V72Rh3DS8qOWrIJS6JeNF",
-	"KixV3FmSsxur8/Hdx/8TAAD//w==",
+	"7L3rcttGtjD6Kl38dpXJvSFKlp3sGammzlFsZ+LZvmhb8mTmhP6IFrBIdgR2I90N0hxvV52nOQ92nuSr",
+	"XqsbBEiAF1lWLMf5EVMk0Nd1v37oJGqaKwnSms7Jh07ONZ+CBY1/neX5ObcT9zEFk2iRW6Fk56RzOQHG",
+	"8/yBYSJlSjPJp9DvRB3hfszdK1HHfdc56fA870QdDb8VQkPaObG6gKhjkglMuRvYLnL3mLFayHHn48eo",
+	"80MhsrR93iv38wPDZDG9At0yKz60cd6R0lNuOycdIe2j407UmQoppsW0c/IwCosS0sIYNK7qSaGN0s1L",
+	"iiW8t8MEn4iZGjE7AZZrmAlVGJbz8fJwfitAL5brpHc6mw/kKeSZWkxB2vZT0ZABN1DeyAy0EUpuPqW0",
+	"HHjPK3qqplzI9tWk+Hu5mIkydgOI0NN7LuEFN/bZDKR9/nR9DW/AFFNgnBmrgU8ZH1nQzE6EYeDeYSIt",
+	"1zIBnoJersYNfIAjHzx/uuVmXoipsOvTn/MxMCP+BRF7yKxi3x0dsW4KI15klj08Ouq1gUOG41XnnPL3",
+	"BJXfHR1thdFXKoX2S5EqdfBxMed6ykQaMa3mu12Qe3PP63mtxz/RwTauRekxl+Jf3H3lTognlgnJuiYr",
+	"xm5BIu2dMoVv8IyNlGacJTzLQLO5sBOmZH2M1tv8x8E55+bgdeXZztaV/zfeytrCL7iDKcMaxoxwjUkm",
+	"HCFldsItS7iUyjIDltGiDOsiWF2oQifQO0UqQT+xuZCmDSiUHm9fcrmS9vuvnleJmu7AW25d1c9sn9s/",
+	"z/iGheQZl7uwDvfcnhNfqmuQz5+GuRsGtfjEjryhKIR7cn2et4aP4Uf/2Ooe41+NknGJ8T23zTgxs7jt",
+	"hv181SWAdGj+S8cN1Yk6iZl13rUvRKtpA7hari3rvvnxCXv06NGfT1mgQI+OWMoXhl3BSGlgsVVxK0Ua",
+	"uaEbzyblFg6smEL7AV2q9VU9k2nE4H2SFUbMoGl5Us1bl2PVzRYDuh0cCwO6BEeYcpG1wKN7cC94/Oge",
+	"NrmSBoI8dZYkkFv3shO9pHW89+SDk5IykSCqHeKVn3yojPtvGkadk87/OlwKa4f0qzk8y3OaqVFCi4hc",
+	"CmuYhDlLwbiVM2O5hVOmIVEyEZmjTYmSM9BjYEoyYfsdJ4jx9K/cwpwvNqw21+oqg+l/7Lfqc3qraeVP",
+	"VXINOmIv1LVwN3Ku1RTsBArDUpEyR1O5NHP3iGML+BFSxiUDrZUOK38DvxVg7F2unOQwnJYlqshosVfu",
+	"S56y7pRnDl4hZX+7eP0qYoW8lmou2UhAlkZsrpUcMwdCEbviKStF8R5u6YmSo0wkv+OGaH5DEOV4l7r6",
+	"FRL7wBA44SqfydmtQfYzOfs712YDdD8wbMa14FcZGJz+R6WvRJqCvMtTeuUgMsvUHFLWJfBkPJ0KGdXF",
+	"HFOYHGQKaeTWzlDWc6CRTCClO36l7I+qkOndrp6ZIpn4y3RCmLtakrUemBUhy7F2vsgUTy+VesH1GO4a",
+	"HK9UumDCMDVDgZ7EbDrLsDynz7wpafTdLm9Fxpq7Y7QsVWCIcDkwYcKybgkMTnAcSCFNMRqJxMmPbFTI",
+	"1CB1E5V3E9yyE3wnqtCMW9y+o+ruCHqnA0laJ66PJVxrAYbFVzzjMoHhVCRamThiceBf4SvGZcripNAa",
+	"ZLKI+wOJB4nMIRVuJz9ykd3tWT4fHbzkNpmgeOiIu7ITKLVavOkL0DORwFvJZ1xkjgbc5QJ/nvgL0Kqw",
+	"ROENc8KSA066LjkS48KxJqfiONUz59ykuPZLpV5yufA8ytzlws+Y5tYBqidAc24CETplb8DqxcEZasvG",
+	"iYjzCaB+ZvWC8TEXqGh5dcYtovJCgwCKEGTc+3O+oteuaa8op0le2InS4l9w1zRwxjORskRDCtIKnhE/",
+	"eStzrRIw5q7BqyR1/npSdlVYB1pC4kpPWYzSjokRQwxzN0iShF+4KfJcaQvpS0gFv8Tjvvv1PzDsCU15",
+	"4JYQkMNRMUSJCvb0UVT3Y6O0fP4c1Tm0S2qVg7aC5OhEA7eQDkn52kUJiDrwPhcazKZ3ZJF5OkKC/doY",
+	"It1BO4w6GTd2WJjNC9w6GSkdH9Z/yDWMxPtmXQa12weGjYR2MtuEa55Y0CZCJIYsoycM4znXtt+oLS31",
+	"m186uEFcSTlv7ShXNhtVr2apr5Js4dYe7vSFING8fq/CwrT+YaPmE+DjYzkR15ov8PCWBtlmQ0Ftkzhb",
+	"/aXGxafpS5hega7oFjwlFsmz88pWRjwzEK3sDlXLxhvViqjLpt2+cc+srpyG9AM0LjnPbwd9UsjAfiJE",
+	"g5wNNaQOItMGo6kG46Sfrnu75zlPKYqyKV8g6ZhrYQF/IAUA5Ix1+UDOBKBOGIRvYazmVjkZNhPGCjnu",
+	"nbDY5JD0Qc5iN4JkE44GYb0YyGtYkGbjFMlpbheOJRTgpKFyK1dKZcDlHqSgFYmrguJwx8E0GMu1HSaq",
+	"kLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjrubHawNly4x9zjltvC7PICPfgx6hR5ujfgeZFvfbtP",
+	"3Cn463OUTo4huF6MVSh3IRqQnfXZJR/vdA4bCODqnS0Xt3o3/jDLQ6rRxdo51DCrBYNvhVjm+d3RyTx/",
+	"CVaLxKyvmuf5ruAOMt0dTAzo1XPZdBy0vgt6qeFc8DL3mN1CPjQk7jZKt/WD9IcQpqGtroxSbqnlhM+d",
+	"erQnB9oDw2n4jx+bJycXxvrtotu1SRXghVUsBQsJukccivLkGjXPMUhwKolhnJHtbyQydAkEG3haftuJ",
+	"cKQGU3hUfWpt+uW4LOd2woQ0IiUughLxe7v0zy2f7Z1WDNXIG/z++k0wMBYNSJo3Wp3Rw13OXFmMhlwZ",
+	"YZVeLNcjrBOTle31m3nCqGF8zWUyiZjl6EwzE44rt+xqweZwNVHq2uDZXy1Kq3t3yoVsnqPQWRO3KZf6",
+	"9s0L1p1Ym5uTw8OIGTM5OTx0E7tDPDk87G2XM90U64C+8pA74XebAPIMjcGfRHQqELwFwvYDgLaLazvs",
+	"7cdFQ0Q0Q9Ox+Jt2FEWDbXHFFWYSQOKBYT+9PHvC6PnTpWldyQQiEsgEKqFTnsL2Oy2p3Bh1/xoWh2Nu",
+	"u05PqFbkVjWdcmIKJZFfO79VSk7BBWZTDEtSGKumpRPcRMyg5sy6qFUrCcHGTRo4++uzS9bv9w/92OSt",
+	"2nlFQDbyZrrd/v7ygCbAMzsZJhNIrnGkLHs96pz8spmw/4RvPcGXPr5rFdeX04gpHzfQ0jPJ8BemYQQa",
+	"ZAJM8qmQY8Zr9Cvn3BxYJxbl+cnsYTSQGsZOKl/04T2f5hn0EzU9tMCnhzzP/28z4cfffX/S7/d7ffYc",
+	"ZxCpiVgqxmCsGUhHgVVh69MgFeMaGM+ygwm89+YQ942GkdNLWffx8XHvlN4nxYGM9UO/HgGGGbBORXA3",
+	"j++SuXH5QE0NqKjiGZcbfdzBu73+piL5oozv+P677x59tznCw6EX2mwQTsonjxqFeavynNSsVeVlVarD",
+	"a66M7RdHgBqVWBcFf3wN/JYzLVFtA1I/l3mxXW9eAzjCUye+MCUZytJCyVOmpsI6REXDl2GWXyMfFTqw",
+	"NQyq+JxU5MkK7cBgljSQDq+Q5SBThC5u2PnrixrxcE8bJuxnJiL1Vf8XLAz75ezg/xm+c/8/Ovjz8N2/",
+	"syJ3q//+cc1udP76zSWJQSmkp6QUG//ow+/Zf4kfKvDdTqN2pkwVurMjup0hsiGqLYMIULSbAM/BWMYT",
+	"60Q499hGZFwRGv1Qfzr605F77eao2jzuw1PGLZsqQ6v1FGPK3w/Du/1qWOKtoPkG1NxNoVg9+inGDOTo",
+	"q1Ej5sc6ZY67MA1TNQPjREGnHysNJPz7S7ohbrYwrt04/nyiMsCgLDVaY/ynbCqMcaxMyZKJuC2kETra",
+	"6Ns0RUdvdYNkhFAStmDxtqVvweqtFrbfXVRoRdmtSw842PJgC2Ztf7qCIS0PVzGmETlKQ9eKC1A75iOd",
+	"ElUNpFEyWzRBtvel7m6jeBJeaaL/5K61w0oI787Xu4wnfgOj3S7YBw4Nq2e/ftZeld9kriNDnSktdTkk",
+	"O5onp2BMG5SpKwN6Bulw0woc+i9/9/p2uDeWcWIUqO+cBhuFLYyT+Y3lmaMdIgP0yYvRCLTZceH5hJsG",
+	"Ofo8CAV0HfjxTSElfrggqI0Yud4jdrEMHnkKGZCw2u832wRolC2XRbsbGvhtfW2vNcar+gPwd0aHIlJ3",
+	"d3Mk+BhLvesxBKNnO2O85ObaML964uAE5SG6vd88sM6asHMCuvQTeF3WnLBgphgUR0ePkiAtOA7AMn4F",
+	"GX4P/drPQ+Io9NNAOnW44oB4owoHNCWCO3i5dFhELgaUAz2j8ePIZdxAplROH72KsasEuMLdCcZqGNiM",
+	"FQ3Q0XA1DQgfVUnYEhsbKZG/kxqMNUoeRSrsM2kp2HrFZpM0YzH0x3138n2yqGMsVZ82EDGQs35e2IhE",
+	"PbKsN2EIT6zSw9Iht5U50fOFAd1iR9o6ws18bpYLgu1miaCNG6erCS4tKLmDE2q7yMH1GKx/u+3XayHT",
+	"HfwLbsL6UdevKgpQUR+4uogmL004x+3eaQePt+JtWQL2XTld0Kb8SaZPbi1Mc4pGWsuOWgceJ6sLOzQT",
+	"vhMK3QgBCqJaw6lphOjt0t9ISGEmn+i33iZUOAZTESzmE2XKhCzHzgzFuqDNs5FZbt/HjlfYYrLDyBA+",
+	"RmuvkyCIuwVzHPE1zxGVHtf+5nlOf59c0ReUUObZ5E5BM25NQ7Li7QQpmwQ9mn1HCG0zsaNV5hNhwrQo",
+	"Bb8VULgjxssmi2KRJABp+eVw5EW6hMsEsgwoD6fIQRv3WL/NwdgUMqHGGow5Ye53Jp1k5j6tiWQtB4TP",
+	"7niYVovxGPSuVDzY/v2FBWdFGKXqGV/SEb/PsLCotE3WYGhFyllKIiUBW3G3V+67ThHqFKaVqlbCferE",
+	"dRfnG20PfXBdVCrQU/XAMA0j8ql4I2aLl2xtSU9QGj/nxsyVTm8WihRkttyP0oxrMK89MOXvX4Ac20nn",
+	"5D+P0TAV/vzTNlfQ2nwro79r3Cck16poOHYDxiwllpt50CpjRC3ex+USbnbIfOpUXh9l3ci/NlsQiT4M",
+	"m7cTdZCuGDPcabv1tTTutbQ2rJ03hvhZzaXBB4ZII3dm4pvIuQbuI043ENgQBuCUqk7U+dGddSfqvKX0",
+	"mcZYAOvDXVdd1jxdRCxQTa98jzVPiQaXOvZW1yb+WqFhfh9VYtR4aI0Hj6QqBDPeMLTQR2QKOUz5ooEt",
+	"vXY0iNJoMQCUUlTL3AJ6v8/OynSfKU8hxMMN5Nn58+p7fjo2LYxFuzvjLBMjcHv0T8jUjcwybkE7hZf7",
+	"V0OAavfx8TF52ebCQO/UjaDGQtIDPrWLlfMuvX849yLCeECi8ozLBSnPpYX+0fffHW1DrxCaVyFr3z+u",
+	"kbWH28AAh9hwp3l+s+sMS1s1tj99dUFWihP2v3/hB/86Ovjzu67/cPDuw1H06E8fw/e9/+vfGgWJ3UOA",
+	"yFfXuGc/TvvWqUDAzXYfzPFNJxB+o7zRhw+PH9GBmIhxy5zEbZmdq4i5i9aS+wRy7xQmv28vcpA5F1ma",
+	"cI2I//yc8TR1NGF7VEO5uvbNV9OxPw0AKrD58PhPW4Az6qi5hIpZY82NCu8pEhZTXgnF7XrSEo7SLIVm",
+	"xfizwGULjLnp2o/5POM3PF7yBzY5zaJOkhfDqcgyUXeyN5KQVJg844tha5Rv1Zm3fbgpTJVeDKdX2x/d",
+	"kBwgEhhOVKGzxU6ix9HWEFh/G7XN1s6puvKVPTcvqP1O35rbj64XZogR4c333X6StyP6BsvVZlmX1JVv",
+	"GS/bMl7WJb1wXu25MBbe21NmJmou0TlHOa7CeKfA502CCStsuvWnFPndmKPxe+QX1D1Ctxspv8UTQD6w",
+	"m2F+m/N55wCIpzUf6o3tpzcz8fM0ExI+CW8+g5FzB+fBvibJFsOgBqOyGTSr8ht1R5VlVzy5HqrRjpEA",
+	"O4i+b8hqW8lxuUVLYVBkfTgYeia867f8jMonWQgpryuDdOi26XCotBE2Kr2VTJldULU00S2TWGp2tbrt",
+	"rbymita7VHard1HNfdGVLJcloK8a4bZ4ZZboeRuumQqy35Vrph5vcVNS345ISwj7VJhYgkJ5yRvIJpVt",
+	"W5dVJpBcfyLS3ISWtuuNr9z7mTCQnjCnAuqDhBtgZxdPnj+PWF7IRaJSQPtIg97YqArtIxhhpnZThMIC",
+	"1S+MPMFDY4T4pz4BMUTc+7I3/c4efojXErPhysjTGWgxEoBV3wrr/g1zzZdhTLYs3TeQXKaVGAUKazoJ",
+	"47GuhBlolms1A9mLBjKMT0buy39cYmyNTjGBfaQK6dRumpp1y4fLSdKBtCoEVfTC4liXh4NxIzi1PddK",
+	"jU7RaEUv9lpCs2mOpORoG2kC7vnv1TfKET4RkHGQxdCb1T5psCaELWG+grEVmIuqyFjfUfPSVmTX2iG2",
+	"04BboctETe6MJq9feaMS8fTVRYBktF8ixGO1LKtVFsLYqvUTdzHlDTE5gi7AxxqFIciz2tlg1C7t4f+4",
+	"bJYDeFY0zFmZ8i80JVlWcb5Txq8w+xrLGGLGtWHziWpOu+7vaiBvNZSF2k576vifmjlzi9nnlHfOKO28",
+	"d+pDgPHsmTA+9suR8X4n2hab7fbVeEqzRp2kzP9uinfQxqKvwVg+zXdnnjvHDJFfY/8JbugG0pArbYUc",
+	"Dz3KZS3JeavYQTy/E3V+5lq6Z97tRFA94DY4dBpXEnVCwvfqya+dVOsF3wb1JEi5K+L5o4AsfRakmvq6",
+	"MRWnqSSunQRq6QveYSQfBgAHcyEGQvgKDf0fX7/eD45WNkMLWb7QtJG/CvszJT+eUXx8QzpzM1+gOI+G",
+	"YtQ7hFLQu83myFZUWNmdH6NpU9Xo/f3SOZ6954nNFlRdd8R8NgbrwntIHGeYYilTzKDu/nR5eY6JkD6U",
+	"moJhHYr0binnCkXxGc+qifUVD1+tHnJjcsyG3FsbqgWUAz7cPh5VeMhBC5XeeFGOIKjC3vD9Jqb2NyXk",
+	"k+UBt558/a4pHZcZrAb9qxLSu4cxFBodv5QIz3imgacLzJkp8kYlZMolH4Meeidas5IKtsiHrcuZ8OT6",
+	"EJ85mCt9DbpvJhGbT0QyYbmGnGsqEABXgksHhW+vCmkLWq4DUrcFg5VLtwajlAmN9TWt76MJu15AOgbd",
+	"FrS8GvKxQgSVEZiJhlKWhlRYEzEJY778dsL1GCg7P4UrsXN4/c2sj5XVffgEoSDE9wbma1Ve5Kh9YI1I",
+	"jP4q8Ih5+mthLJpf3jWXM6Cc4vXDo7FOVsMSg/Rc+JjE6imeskKK3wrY0cRfvz2/q/opVVe41XBFoHIb",
+	"7L0KdHfF5F+o8U09+O2+uA0BZzfxm+EaW1xmO7i/2r1Jzb8MV4XMH4DrWhWDNnUIx62NUvMgNe3tZUN9",
+	"FV7YyXAKdqJq6Pbr3KJBVwxXnU3NDqF96uQ4ucZMRH5RTKe8GfywLvaWgd6aBpujL6hdX1pU22XzyYQg",
+	"4FtwkraCaqtrbfdqbXQ0u/mPGo6GzPMBEbyZB2ffSnroiG6D9PjDviuqsw5wt+4a3ef+QsRLQ/RliBXc",
+	"IfW64hnFActbXI7SfBZWi+RciSYjwD4l1OqPquIqqzznI7TXSFbHvdi+rIuy4FazwSvQpiQvygARvH/r",
+	"5LuhhgTEDCrfYKwktT/xxdRMIyHL3Xk0Clfue6ayFIylApinFA3PQuxgyi3HrO4MRpapwtaytbfXC6Or",
+	"aECF35obhjhF8Vyr6X+/YPgEKkq+gkKipoAFg5tLLsmmvjJxojRgDeerha18cDqJVyhiajbhBJm4v2ug",
+	"Fc4Wlb0W/Ak33X2tj0qjs7w0Tu0gNtZrU+/40k2o/I4kY4rEZ68ttFKZm1GOm9RI3E5tTCWweXlHK/td",
+	"u472ooXbIOM2+E4N0u6K+7yegZ4JmDeC9q4A6h4dXi2GZd53m716h7HWVpjwnCfCNumeWaYSvKF6COMu",
+	"Ky5f9YF8SFV2xcd9Z7vBHFKl+z07RJvFTcKYaKr6MM3RjrSBqPngWw/1XWN1hRAgYIbHjyc3yN7d9XCq",
+	"wah18PEJ37uOQ0nkNzngMNFykHeNnpoZyAJaklGOH0/2Yxr41qOjdL+3rLI82+8V6vgwvAFnWzmm1X2u",
+	"72FlfW1zN51uyRCGNwEip5vcaE+ril7bMsIUREs7qyS1VqusJIjraLSEoqYzwHpHN483TgU2BdhF/i8f",
+	"bVyGL5Bz0wj1W7IEbotk31WCWgl43xLk/umB7ateXJEAy7F0Hy7iAHulCMnwjQMn6BrWfcjeXjxlf2EP",
+	"j/C/3p4VTG5FNLvFcPoogMt+EpuDvNuQ1BCC70pC850F9y59fP9TPm4ps2P9RH0Xjy1VRlZSKX98wv7z",
+	"T0f/WfYb8jU21l1/65ywoSgbMq4HhvmHWTenNk4HAUTCPGZXXA3tjBrvyKcj78juaGuNA1EPlp0xpeI3",
+	"b/R3Gsu962M9kLC506w7vVojMdbFPw/gPRUdqB9c87DDMmJoJwmy1j2qKawxdEbyqaQSIKW6f+F6rfLd",
+	"rD79ntdiX2uuVttSqrk5P/iMvX3zPBSzdeu9FhKrXflF+ZCFUELKXC9yLiHrpzALHXTMIbbnQTnmoAzj",
+	"3ilWilZb7qiR+BX2ggrVmpsJLb7M7e4Q66fzqaBbilCVozetvRpZfzuVnUHOhtewMPu99cVURGytgLgt",
+	"UNvH5Vfq8lK53ubyvOUpNV6KaqqWjxjMGVmHMPQtVU6GcrJTVVA/oVRRclbT04Yi5AbSSewU3gs8xWA5",
+	"snueshAz53umYdycnTiUg8wAvoNjmIGUin7oPj561IvwJwNAPV/cnihOodKtxRdRC7ZnXF5p5+pEHZq5",
+	"0az8xqcw3AyxKnH2W3p0V68yvNV0NRcJz+Bmi9m1SvTKasrXGpdDuL2OuhNuhi0Rpz9PAMto82VYpO/M",
+	"0hUW4eoK6PZ6/cYmO9ewaIklkRRIcVsm1Nag2VdFRu3HyylDqXDT3zti220nzFTdRFQ5xK1Se40i7wcX",
+	"NzzO8mh2392Ghd+GxhGA8a6UDioMYm6czr8M6qskEmND/0/yK272Hr4NYZJNpX9aBOORbyS+G86MtSry",
+	"4dWi6u7jee6UW75Y8es30tz9bh039EbN97/2qGPVPkEglmfDRJn2QK7XTniliG+t5iGudS5kquaR73CY",
+	"LULXzzHcpPOU77yOHc/Lk64oNlEJvusLboUHd3wN0pex+1k5PSVpa6gh0ohyifiCdf/5z3/+8+Dly4On",
+	"TzF6tKHghMmKcX+TC79tHqoEEg7nLzzP25rkIGerxlzu6w4n6rY6UNTZfuq3FalSNTg2FMC3bpR66zsW",
+	"XsFDLwzoE5ThKl1Oq40ymnnwhroKO+Yt3qT8QpPhbCUQphy3cjRb42LcddwGB6JwpjtiPz+jeaQhPP0m",
+	"7vOrQkv/BoYNTFShW1QALF0p1Zw5IPdFLKdFgi0S3Wu3YYq5SZ2C2jutfnZdyDlf4P4aKPhP7mtWSCsy",
+	"xA470WAmKktDY+1Qetqdl29ngElBQSdx39djc0tK0iIVBsqyNQTAlOLGcFPWTOWxpYAR+HAn6jyv9BT/",
+	"sSBydeYw5ixp5cjlMbSyvjPrqHghU+y/LpY2u1XCjuJ+2OhNGOB6EYn1i6/xw7X4hbXdtID/CrDUAybW",
+	"j7nxhtoR96wMeb6lOoItQeVW+ZjySkg5dt27EpYyZv8FWu2ItO0i6z4F0lYjqv2o7Wd1G7TZk8s7o84b",
+	"EojoPtpzfTAGbhdRv3y0cQWYMNEkF1xgdodUKfRZzHNMXk3jiMWhvLvvnS8yYRcx4zIdyJiamtTygmOU",
+	"E+ZoF3IUxLAUkoxrSE+9qddgY7i5t/0OpJuTqttjensoRU/2mRX43pA1wjPQdo+rx5M4cy813X84gebr",
+	"qJ5Fi9RZecKf7YQji2wUO/eOjHEvaPBF+5dvrnTVL6ZB4aBnyWkevrO1Jgo+OQsh4LPmkaxBU0MPUHTB",
+	"RSznhXGsgqWai+aGTCDHQsJwvXpFpdpDxcz5iTn61cIRNy/0cAWbSvXvkp2MAR4GQH7SbjLg9QaWFRAP",
+	"CU7oLGq9KP9rBhErZPkHsX2suepTxfxooVwFfemzt1rCK/cN/PKvlEix37ul7NTioVohUhOeOoZpnNbK",
+	"qbcTz9icC+q2wklR4lmbkrlGNm9+iRqoTrS5FQDXjWZ+f33uXjdcGva9bKBCjvo5FdwdIT5zggb9RcRS",
+	"NZeR0z0TJSVQR50SdPYqYrLsm+dJB1IM/AaJSEqTUX+xqZoJ2WxHwCTHoVtqe58Kc22Glai2zxX9UV9K",
+	"cwGPkByAJ7/Cl1qIbYW3RSVDXaOjLQSgpBmb4xybuFMbhq6eaEkga/XaibnvF7VSZfENyee6fn9VZ4Jo",
+	"ToN1wJrkhQMi2ku/tZCPAWk/rRaY8P79W6j/4rMT/Zbbj+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7Oi",
+	"qZ/2ma8d/befL7FwNMtBGyzgtCxc3Y1zzs3w//9//78Y6TduDUGEcvjKZUyszTsfP2JAxkg1C4KY/O7G",
+	"ViOG46Zxnz3JnKZdisbMI6rvHNzleW4i350UfbjRQIKcRSFUzVDXoh5J1G5wH0oAhjmdjpyiTFjHo86V",
+	"sWNNecID6btbMW6xV3Ofvan0o0uUnGGTRp/PTXKrwspS5KDNlbYoumNnqkUQ1pnw3avI2BoTfYr7AzmQ",
+	"/87+dvH6lXvCSH4Nw4QbOGUUDoO6Qhkg5NSOzJfYCVES//GrUTIeSOYrjFNFiIMMZpCxmEaJWSYM1aNZ",
+	"hlRgXahCo5/335kDBpDWD37CYveF0qV3mrIz2VqxmxibWfvuYAQdwjDu1rOEo26MnVoPeS4OeWEnh/hT",
+	"3GsDMPf22jv4i4mj0AgWt0uAGPdwD8/QiRDjK+77w3+PfdktnlgTesNjQYaqbWVZmsbNewWZkmPDrIrQ",
+	"Jp6GYl7xPw7OOTcH1WSKmE2Q2rOut8bHSo/xMihHKeeaT8GC7jFuGEfrvC/HLtI+OwslcbAc0nJmBlQ8",
+	"wg20tlwsn8OnTuKS0GevEdNRZaFGy7XwX1+X1Q30+OhxFAZ2qxGo4yxCRTQqaI3nSCeIyml5jsIg+DQb",
+	"x32jRveuo5AEtTkfC+m4j78pDI9CvZjFRK9iQk9a4gPjFhlXyBlOSuKwvyWULNEHhFMpOT7InCbvwx+6",
+	"2Ekv8q30IgeApodruXA4qA8uQFqG5V0MHrmbUYMppr48f/yCG3uADxw8fxqTgp2JBCQln5Bi0znLeTIB",
+	"dtw/8v0uiNCZk8PD+Xze5/hzX+nxoX/XHL54/uTZq4tnB+6dZTRV5+J6cc4lZOyc8wsH/5W6gSedh/0j",
+	"elzlIHkuOiedR/2j/iPfqB5J+epVhdyaMRm5HZtCSHieOk7jnnM3dEah4CV4GgzaWa16F7xuKy4mDEfp",
+	"Cmq1kxVj6tPqG/ZQYiKdU81n6bkEb+RszRxzubzDFxiyt8ODT4gTfnyHcn+u3Om7KY+PjnzrUBv6e1Zo",
+	"6a/ePrdc4paa/igIIGNbcx/xMRZ8cafUd5f3mGZuGrBc4eEPvOw+g6883P7KW8k9iYaUXnq0/aUflb4S",
+	"aQqS3ni8/Y1Xyv6oCpmSLBHyiDtEa3meB1sJRlxmGZ5nVMscRQF2bNCGiU6md26oNcAtUgrK3AK5+NhN",
+	"QRcktai/behtm74wjrBVp22dDnvz1ebZmuT+oW2grw3fylaCGzHOn/JXjHRoN3WH4VgbttHeE8nWMpQ2",
+	"I9vrlUyiFaS7TzC0llK7EZRq5/RFA1QNPmr3FTnB1Tv2VkEj6uTKtN38euOVDqmeYOwPijJBb+VO2ju8",
+	"fKxru06F/7gGHA8/C3A0Acblijv2iycxf97+xhMlR5kg48bjhztMcc4XmeLppVIvsBAVvvfdLvsxRe7U",
+	"YkhfQir4pWNG7uXj411ezrVKwGBMygq0Pwkdq2p3EzGVk8sgW4SmWywEL+9LIg8/VP/8uJli/hXsCtLs",
+	"Ry+rL59zO7k7grgHzH/xPPL1ir6MZHAp7n06EBz66Pzt7NPX37kFQLhnAlulYtJGNutPEq8II9K+YtnN",
+	"AwOqhnWKtS9/PkvTlyEJ41YozO1z9nKJezH02wbANrI2LetifV3w9ofh/Gdp6pCo3oLP9zxYkQWwfqUc",
+	"AwbremfgLTGAww9u3ufpR/JrZEC+3QaMfYPu7FtD2qD4Y03eUu+nxXRW0Wwfi8I6T3jc1PnVbSb9g6NO",
+	"DR7pSBgnQBxpNV2P4OxKZREIKYbLCaS9W4DFZfQk+iUL29isEkdjy2fZRGUhXxCNeJwCGn0QLw9vZGJk",
+	"0WM2kPMJt9inpJJ8fIoPOAwU2DB0hnWFK9NQF5hl6OxAjgqZGiYkyzOeAFnYGzDmAuwyUejL5XPryUx3",
+	"zOhCfOZ2+f2B8aUBGB9Zf41EGr86TP5deZNvfL0q5LFuJVwcHZ8OdZaYZqrQ/qlEgS76cFkfmmpUeZGy",
+	"DifPU5jmymJ4/qKsNYDO9rj8LVkc/BcsgrfzBMO3cuC+uDkGqRo+BXYNCxYc6NSdQBuLhtkF6x4fHfXQ",
+	"/UdgZ0L4P3kB3fsD6QbwfuxUjLA6tGVXKl0O+/joz+g4xWhgcpwSlarQpYHkV44g15MRNGDG7JJEUavy",
+	"Nd9WK1Gi4HOPcrfHxichYMgz8pVT38jRKwHlx9sDyj8TFWwLzb9jWlgr7N2kdnqYJQ0MuM4EZs7jYk/L",
+	"ZBSCTpJvbtPIuGV5WH0EH/H44nuJfVNRfm8jo6Mz3dxnhiDpxjQQ1g2ZIb1VYl/y2h1peaVSZrtFqayn",
+	"+TmNgmGONoHC/97/ffwbT1SBgR2hTp2PucK6dE1+6N2OP8/4Ls6wc3zsXjvByiplG61yeB4RSybA89K/",
+	"eH+cYBSZ4DYRYp0dykplb+YHO6dKMJ/P/1VtvX/Hfi+qNteM6u4Av/m5viQ/F/NFiXYlaYcf3D/brVPU",
+	"Ot3D+X7UzVcQbHRVNZiOfJP2/tdqB6L9+ZtiUqFppTBgWPfx0Z8pPnMuDJyyFJA0uXsVFnkW8LTXSKE2",
+	"Ohxv/daO7pq43AuHInGT0pHok0wauEmoptlwW1hp8zbu6/YZ0bIQ6EfK7CzHmYIewwFu6z9uPuadqoH3",
+	"nqntbe66l0yNvDKeVHYRzhjCGZmDMMJdGCam08K693c0llerMm6W50P1x/st0lcrgW2U6sPBIBm7hsX9",
+	"EejPQ85B2MJppYKc7wBDpXd8Q+JGytzkGSFVIRPGQhpGx9R738ZdSEy/wG46FFYbkS4hHWz22dlAVt5a",
+	"LgqLm3BzDWlUNp4PrR/n3OAg/nvj7mIgwXtF4qGBRIONIxZTAzL8FBq3UUea4TUs4lYrZaWw6WfSWxpK",
+	"p94xjd8C9Y7UB2AJlxngPmJ8WTpxDY4CDPW+dC5xL4n+BdhGJFbSozDIRC9yh43cor1+N6JfhNz0dopP",
+	"FdsglHfdi+Djuz9qNd2F6OPDl2rnR38kn/x9C/GiiohYBB3e28PEzOrvrroe1nDUidVazbHBwL2JrV2J",
+	"6LLgqAhCHyYgIDvZEtrVCL47hRO+NTcJJvzCoGaXsEA8j/sDB3gvyxjGm5kZ31L7zs9nZqx2Z7ljM6Pv",
+	"V9rIpt1dfzMzflFmRt9JdlfCRWFwaGYszR+rmF0Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLw3pbd",
+	"EFAel6F4LKX+99lTnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz8+cDSSvrsxBR",
+	"VRYHTbiUyoZtuhcgG7VL6KFb0g0kEdCf1xK02sjpjgX7e08qvgXsNtGWpx4xlCYk24/MkC99BwnpZ//g",
+	"vZaRKsUbN0pJ/lTum2O2MU5iU65iO0AcZmq+HSheqPk3uLg3WauV0DzHmClcWGkKCqRKuRxroasRo0Kz",
+	"+8IOll/ahZj4B+830CzLVm0EGuzQen9AxokD1ap5hnHTVIXQ8Ln7eoowUikPtzucHP6qhDyo9FTyQFM/",
+	"yB8Kkdll4D+9y9yrviYSdvXxNQJ9STlf7IoJKWw8kGSS7LPLsAuLRuQ8B67ds1S+L47YBKiwdrVm3UDG",
+	"WM4vDgH8voAd6xYyw7l4YdXQf40l8wyW11Gy1yqmEuz8TQn5pGyP9NkAtTpNi/znL8H0v1zdbw1I/Zop",
+	"TtnBg2GcSZgHEPFJSwjL+8HlB3eJK8Edq9EWlZppJyvogeCyxJkIS3OGIu7uE9YcHMgJnwHDhJ+I6kJS",
+	"2bQS1HHlEQFr+SU67NA9EmB+WhjLroClMFXW0XaMKWuDPMqn8YXy9qW/r1QKbdENx7dMWNtAlY70Cpwy",
+	"qWv5Ul98uEOZy+T2sH9Ayme4tKM7vLT7FJTi8dYJRg5hywqgexORww/k3PzYniVSoyURwytYlsYrycpJ",
+	"WRk9RguJWxbzrMvXMSdOeA2OJ2F0Zkyrr3CzU+a5WeR4ZGEgVFMPMVMxM0BVh2tVxLlcMj6cS5iSW3b5",
+	"QPpM0ClPAeUBtxRhWF5YdsWT622c8Cy5UVmHJWivFYryq/W1eCvVvMNGy2JR9VTPssRTe2JIzq0F7V79",
+	"310/zf/gLP+Dk/xPmKH3bzvlgd4t4Sxh2nHKWunPb1mnlSzobdDTTsRLklAW42xH/TNrYZr7oo5YxBFS",
+	"9NolWKO1FGe7D48YZ1MhC4sZEWmEGpySMJDoGCH5QEkIr6BUzhH31GhEMhI1fgndKHkyCWVKB1KNGGfG",
+	"auDXp5iJwEDYCeioUkXS4fPj4z/T62/A6sXB2ciCbkJt2vfnsaO+cGP/XnlQbu5Lp3Y063wVo/vdotN9",
+	"MV26t3ZAy0ulXnK58MdiasWWOye/vKvZvt575kOY4DhPiOnxtf4rt8K6f/v5shbvVtjJKtZO2wMexmBf",
+	"Quezltdo1dGwnu1Npah19YnK4yKjXmmYa7acTzjedsL2quylHfpTlVfS5WyuFfb8gGXm6fExU3IgY//4",
+	"MirrlI0LMAbqNJIHP5f7NnJkqYfqfSmIoGeKnFfV2/eJTFhLwCc4KScv0ZNLRxS7KkgIcouc8uvQabvM",
+	"aKyTRdI7caIwwMhXLfa31kAjaaXn4Sw/k4O6NskXSjXLw6NbOvXXEdJI3R1MuGG+Q9c3snq7ZHU1bngJ",
+	"tQ9MibYRI02DaAUWwy69vGiEQfftFrrhH2qjrZkw9uz8+WUY6h7bhsM2tluH6UzqVX3vEMZb2IK7+bXS",
+	"8YZ1ZShTItz9J9qpivDeNjDUtrgc6qERzuezhuWESX6n0BxaRFputYWt49FW9DJ3nt+I3B6Ze2twelqe",
+	"I4aOT7D1jkxgJ+p0+AH/3VJ6ir6vQPF+tArfev50j/S+Nyio3HVlqE8xdbr1UoeFUZ2lLOlJ+4VciSwT",
+	"cnxorBY5HM6pd2G7vPl30GIkwLD4At84uBBjyW2hIS7rqLCYRhv60UI6QAibPmV8IK94ykx4t1IY5ciL",
+	"i4nSaVldBc3wMXa+UoXte4bYd+eEyZgxtUvwBVVIHvYPPahL3APpADRiEzVHCqtGllIbhGEpZGIG2MOQ",
+	"GC/1YEB5mCfXUs2xtkXaJGPSjn3rx3UwbayRsnqCG8udf0KsVHMDulpLobLVzt0Wflp2ymxi3UkCuf0U",
+	"VNzbLNWi+NJFPTDMAzTrOsgNTUHQWep/IEivcmmPYBWU840w+uGs2tTf1zlI6qbxSRew5+2v802/Dpaq",
+	"pJiCdDxzw1ldThwm+UcxT+VvF69fVQ5kCpZXTmN7w4+stdfH9mpFPxHK7SCsvtbj/8YeBN8aedzPngIN",
+	"RbDQNrsaLeEgqSo114+MqrNQ8KyxLJ7y90P3CvaGVnocs+7jo0dkHjmA9wlACqm3FHP0KieFNQOpIQNu",
+	"gD2M6mOlkGdqgeXMynbTbszjP6+O2WjJIHE7z+8KF959VrUhz38njcGdYAu143leya4jCZcanTkR4dwr",
+	"5z5CBeUU6quG7bn6nchzeVzys0s+bmkcjB3UfJekiP1WKMr53NDupPNC0V7XR3z75kUQ/jjCxoYUpjul",
+	"Acc76Tuh3Bre/beQ5S/AQPXUdywkcyvB1AoBXePfhx94nm+M5XnJ9bUJUMroqRTF/SD+Hx8dO4xDVdKw",
+	"fOIoaIwFSYQch7gwMg+XeDfhJoSnELKCngkn4mM4TyqMDz/rszdYOi9YmJ2ahM51rqcZGMTdRt3zBtT2",
+	"LM93rXn/KYT5M3m3t1FHqeYsXMpXLFSEQjgYkMG63CxkMtFKqsJki16TSNEmyd8XEDq6IxD6jGzy41cL",
+	"jq+lR7/WCj6lZNucweYOFKvQoh+tUqykIjswUgUxBH8i3E8yW7DY5JDEbMoXA3kFoRjBCYs/DDrup0Hn",
+	"hH0YdELfWvfno4gNOiBn/qfXL566T7LIso8fP8Z9FruPsZOTKRyTY9ndblzt4h9HWONUztiMa4H1U6iz",
+	"d1kCN4URLzI7kN04TB47kTt2zDRmfzr601HEYh+/GrNf3rmfMi5j3K9/m7rs9gfyZ2yf+Xx08NKdygkb",
+	"dKhTrIc/6hU76NDL2H3Xx5BR61CKg+U2wOtAdh8/PF4WzOqdor1AFRbb9zoG5l22OJbvk4v3gkFpGqxe",
+	"YMxZ2TnUgimHb9IP8Dq/TGrTWijYH/fnMn5toVK3XTGqMuSdmtI2E9yGculfCQX+mjSMXfaCgi8Z9H7k",
+	"IvsDe89JLntgmONAod46NiGvsrYu9h1/9KfvezurMIdXhcjSDdXm/7sALNfE8EFs+a5hFLMuZ1eay2QS",
+	"McuxRbbjPKjOcF8fXhU6gQdoHxpR9SQ1dcw07fUZhmeAXo4aKsojBpsiB20A04QG8je3hBR92Ri2cYoO",
+	"IHpTFxI7v3NmxRQwytHJXK3mpB/cW1+qfHr7RB+3u5fd6fh2526j0/5O8RK/hQgv8R3RrYpttuRLhE8E",
+	"7G7oituFcHgbkh9+wH8/bvLDfHb8wAnusbK3Eaq/QnBeU8twj+RsKHx7rBvC4WHCZQLZhkD2Gpmg6MuY",
+	"XsogjR0qKGxqxB0fkMKHfwo0aOc5ahYDiX3ECimBcpKFZJwZlCzQHLc6aoR9kdxYUjnWNoZ0IMWUj8Fx",
+	"rZGQwkzKJTntEs15FD2KrvVG5oPDf6XIdXyHyBWFvGE6UZbByGmYXzHOPaGN8oALSpfAfuXh6ab4l6kN",
+	"ZVcDM3ihblBx9d4xBKyJl2dcyD2r4mEXGDX+yv3NCDAPDFOFzQuKdMBIuK4R/4KDhDtie+oziQV6Gq4h",
+	"r4eGbIPNirN4Y3TE08pzX6Tl5z7FUywPc3tYhffyf+2hFSRsh81GqKeGEOoKPIcHNoRXXIA1FfkdZYjT",
+	"VY9eUviHfJ00iqTAxDth+6wpRKMxrKLfovAub/iPo/XSnvdXezfDzFmehyi9zjez37fAgh0CCxwY+rgC",
+	"xP5m+rEDRzz8sPxjo/5+N+i+nOUea/KVo2qR6/wdfeUKvd9lxdfqPSDrCv4nAO1WZaMiinxmjeMLgt5v",
+	"asdGWUyrLFOFdTt1EqiqQqtXQfaETjV1glRrWbBnPJkweuiBYfEME0CIumD1LSeoXf7j0qdskAccazr4",
+	"grW1BsLunrXK6K1Qy4yCLGPsXhBXM4nQpz6QdqIMsPlEsSlfeMd7iFfAjuRWsZmAOWjTGDWLKpLf5Tf1",
+	"6FNZBB7kdtXIg9UfQjNKCmPVNGy5rU5fQLR27eiyghQOD2Y8EykPQZJS6SnPhIGUdTM1d4oSYv3zp6/O",
+	"EE/yQi4SrD0jFbOaC6wDnSrb67PnlhnLta1U4TthpA6tYLDDt5CQtY7wbmnGx1Zyc+3rPmC4zkB24/PX",
+	"F5es3+8f4luLuHeK5mhGg0Ba4q1WhcUqbH12Vu55IK8gU3JsHEYrindigoJf5hOV1RujUj86alMjKWGL",
+	"5/lATtDqHFEAEyV5VUnQRGWpe6B3yvjytKkqJxKs2McFDenC4mpTHV/Lm3UfHx/3Ih+7ist0s3LLpsrY",
+	"gSSdlO4b9VGe53GAD1r3ztH+hHB/HE31SWXXv1N6gD/yFhmDrjEKJcFWQml2itJPw53+QQIZ/zA1ws/S",
+	"1JHDKj8I5THrUfRLZrBFLjv8QB82RtaTYFhYXxfTWJUb/IIKSZzWxC1Hx0YagGi3XFCAGPkN24LgPz8R",
+	"ohnuXPtozACv1rr8FoJRradZh+yyVmobbLeHxH+1AHV0p1zoK7fD1MFtGfpTMcxsFLR3pa1eXG0Pu3jj",
+	"6xFUSlOxLonGi6H/AtIht3FvNaGpDMkgwdrvhcp7K3VtWJGv6tBuBFRzaUJV2EQ56bgbUyZiHLE448YO",
+	"QWul3V8ogPsFUPlt/AarGjhB2knJoYICPeZ+yjhFBXPJGvfSJJTSc18t+h7fsRBZVhAIUEUg8I391KSq",
+	"uqJZl6IfmCrqSDXfixKAnG2ywD6Ts/uTubX5bN1W/gC2GJAzoZWcgrRl2pCJWAq+KWcFOtzdt7bV/Xt4",
+	"l0llgxEC06eopxfJiLs7o4OhYoEFbXwaRkPSaV58yUB3++r+Mzn7O9dmj3yZLwzMv7mi76cr+g3kGU8g",
+	"lMBsIBv1mgp1qrGBnxzCe+zQ28ZW6Od7xVluwz2XKgtyhg6qCI278X89++dfBh10+ww6McuEpGyVcP4R",
+	"MwgvfwgfQsmrGHcye3lWrCumDl6o4ZxjM729gJHebtdsXggJhu7CO+C6Kqd6UdmCxQSsbPlzL2Lx/4ox",
+	"s4mKo8l0IK8yLq/xAs1p6EI+5QtsloK10A8ocZB1Ud6NBwPsizAYDDr+30E8kGASnoPBJF8j5LjyWiYs",
+	"aJ71+qyRL+NBcQ0DeQ25ZaFfkCYU/4tjJo3KDB3Ol4mKIWH2N/yzzJf1e6rZjr3DonMy4plZlvW6UioD",
+	"Lrflz+6B0d/48zf+fFf8+QIqAjyZGitkcS8a+OEaFjtUGSVR9JNIQUOfk2tYbGxyslbo6Q9o/P6KcPQ2",
+	"BFM0tjsRqUkq3R3yZyuJA/Wb/tvF61f1UO4oMM6qPYpjfK9hMbIJHPMA+5dM4xO0aIbW1VSBtYv5Y6GX",
+	"NXDrg5RW+uEkTm3uMWEGkgbzycxhKU4Iurh4xmIc9YQGjyOmwRRTFIXccAMZv+DGHjzDVT1/GrdF/5zl",
+	"+bPZHyc9YochubF4Is+ffl4nBk7io4WizhoM7alD0CV+dabRT6cZP0+4XUmjMCwVlQq1dSV2jjVK2mnH",
+	"SmRq/RaoTs6L1//1fPjs1dPz189fXWKQTEQagNMNfLrGC3UtWDdGEXaouRxDzKiYzUBm/Aoydq7VFPOj",
+	"DFgTYee1oUidlmHQbb5gqrCZmIHPpDJYQY5bNtfKAhKg6emyxg5N+1Ql1xi85GvBMbcd1iWy5Magjo/M",
+	"WJFlTmeA3ETMS9apI1eGCZlkBUbmsPMM3fil4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp559deT",
+	"NmNTVdiYKT2Qle9A65hNnUg19pO5iSol8HznqlSYREkJiTX9gfwRJxRyTEefqywzrH7+vlIGRoPRUVIF",
+	"ppwbG27GWNpkpSI2trHy63lgWCzSMvrTPfrA4IwDacUUjOVTDNySXCrKK25MAabSaJ87tvnmdLlJUy59",
+	"3iDLYgQODrqhmtTDo6MoRIK5P46OTlnMsyxGF4bvlCMk9PoMEckdW1Sp9WFYjLFhMeuGUb47cmPSIMLg",
+	"n72yq96KfuiQqbNFvlwpy6j8dVcSt7tuVQ/KpfROWeP23Er67BI7IeYaEkhBJkB9zWK3krhtmThu0zqF",
+	"tDDG3nprC30ts4VfqBFuHodQWCPszY9P2KNHj/5MFU/QU/RXxdKCYI3xsWLd+OHRNK4eeq0GmDDs4YQC",
+	"+mLEsRi7wBkW41R47mHXj45YyhembWv4wn5XUNnZFYyU3mtrp2gJIcMKEZzWU8ed7be0n7EMXAXY50Km",
+	"al4CqSee8RVPrudcpzHrUuoeypW4p6h60mjdiUdKVx4m4tk7DVCoyxpzdaGQWuWxOV/0PY0vHe1Up65c",
+	"RNsBpEJD6Du5PASQxRQTcv3rnajjF9h5F+11exOVpVRgVIR04IQbODAgjbBiBkvcOf7ue3a1sGB6pyxg",
+	"2//8JWYjkVnQbRsYa8hvDFt4g8KwDGaQISxdYe/FX4vU15zj/jdsIOaNa8gJunEZa/DszRs02nXw0UHn",
+	"ZNCZcy3RlNfv93unLE7hqhh72KiQvFZi4AZqvBEcCN8aqU6E83SiDi5l96uJlywWPzvW2oq8JJY2rYVG",
+	"cT/hEC3zNw1KWLmfya5lqJK9mhtYALcb9neXzaObewJeeLHJ/MFjHO7WuBZ1vtvFzvIDT//KLcz5otVV",
+	"4aTpqCLgo2c7UXIkxoWGNGoWx/fQPqZgtUjaFZCzIKaUwphTI8BOoDDsp8vLc2x9wy2L//788tnw/M3r",
+	"l88uf3r29mL49s2LeCDrGknPyeMsOUtnwiivNYhALcsUDyUtFxK0iQbSQAaJXbaOJlVmbbKz8/Phi7Mf",
+	"nr2IS+lwIONypCG+NnSbHwa1p89+0GpuHEfzHcB4ds2sqmywP5CYkuVXKQxzd+TUFt8xbG3FJyxO8iJm",
+	"3URpML1oIOMpTJVexKw7Vxp7LhqwnhtFLJZg3fdDJ9Fhc2vqXB2+tppLQxIqvoLqCYn57m0NlGmCE4Y1",
+	"MDXyiSV5TloHNhkM5YfoFI119BnyGLlkBu6LshtvuwLx0oPLPdAhflJzNuIa2wVHK6JcqUHEDyfxUk6I",
+	"//P4aBK3yvsIw/tJBBekkbErsHMAyXIlpFO+W5aDZgUsuYgQ9v1R5Xbih8YpB1V1xw/ngcLBaDuv3VeW",
+	"ebYUQ3FFDRJyuWyp5q2HBrJew3Sk9JRbJx9yCwdunJ0ait9q+dYAxS0Bg8ujrCSbPOHJBA6eUFLlOp2U",
+	"6gBLJf+hEk2+bJbqXtnhDC7IcPVW8hkXWUOiyZIbPzl/GzGi5xHzJNr3UPMZf4i2vhqoRxtknEuesgdv",
+	"9qNWAwrqNNk/cK/aJnyrcvJ7BPNqha3RAqA6yl56jhwd3b1irxvJsdT2MJcnKnfSUigmFPt6DrET9yTP",
+	"zURhpA13yOHrxUcsV9pGWB4+GkiqTE8RyBEDOesxIZe5XaEQsZBo3UUZiaOp4ZSsqpUCR2gI3qvKUUgp",
+	"bSxz1CAYhQP5grHw9kNJ3/hNf6ty9C105XcOLUWxi4z6jihQUdUZduKTZbt1j/P7leswCc+gnfviz38o",
+	"rL9wO/6G8t9Q/lYSuC+AFF6q80Q1HqmxzNId5353QsEDwxxTDg/s0WGA6pYjFhfbqyT6KufdeCxsv9BZ",
+	"HDH8qGEUPubcos3A0Rl0kgxknKLZbSQyIMs3lhsFfcJ4YVXc6zMyIxWJO4pRkfn6zcvEw4HMCyzsjHLR",
+	"A8NSMaYUtRFodPStCEBefiLPfU3iQWGHl1JOLqSElFmFoo7TZdxMoYsumuCw5b0wAznlKfigAe8Gws5t",
+	"yyxL9NhnC5KquvFK0+lGu5FBu9EF3cIfhlIut3z3zWloYjLctpo48JlTtnqFdL1oZRaWzblDuxSYVPOv",
+	"LxLoE8kXVo4ui+ygMsHZWDiczZURVqEVbOcCxFtU/W+K/jeu367oX6BSz8vGA1hmZExp47vySavyTeCn",
+	"8m/Q95Xnfl9YlS+r/f0LtColMqob6P+ikOKmMutNMOa78h+iNUcVG/KjqByVE14urBY5sCf+FWbAYEnQ",
+	"kfJut6lbAdXamfMs8/JLoiEVNggpyMVoJCfmiLGTg+KwjL4fs+9OCNvjxgPpuSHjWosZmD4ry55JFRZV",
+	"yksVP2x7SbGwhfveRdxv43eqElaeYqvHBu/ylBmQxJMLA5qEXsPevnnxLfzh7q07nxYDEVjaKimwKj8o",
+	"qvHVnr60kZ0M0jHojT0dXtAjd4Sh96wIKR3O9iKkdM4MpCXn6VedR1ytcvnA+L23NmvYAqGF4WNoDcD5",
+	"McTd4J1DyoS0oGc8M6w7n3CnbmD6sOayF7EkEygAWsXiX5xOEjGrevHpQCbKWMYtBZeHMR4Ylmvs4K7d",
+	"TiFlE56NWJFjSIFW8z7Gj065/UtiZvFAhhhQ7zxSc8YNe3Lxd9bFGFU0FSQIlQQYbuF/u3j9qi2k5K2h",
+	"uvRfCObhctyJ7/zwpWoIPYmxBmm3Foab8kXMum8vn2BAc6896FQV+fBq0RgWSYklKV+0BETutDuKv7hv",
+	"ZIgApYyFTMzsBiXLEdMc1H7N9OmlpxNeWD/wSSGImnYCQjNHCrCsG3Yh1+6Tg6mdCRZJ3JtqOf1MT9yl",
+	"zPuZ4M7vpAWg6CT+WMyO9hyxq0JLprkFioAp5HwXGHLqlTkcC0tmh3Zl8O9Uxtqw+B8HPxVXBxdiLLkt",
+	"NBwcf/d9zLp/Ffan4opo6z8O/ios8OUz8UB2J/Ce/fTy7MnBxU9nx999H4LZsK5UWYLaW9OD3ke6Xa/P",
+	"zgZyrpXEzsJTYQzGbYbRy0yIx0cPcfO/UZdiqbDgVJ+doY19ULfYaxixLnUv9kvJySODcZwjczgBnppD",
+	"6oOvYUQ98ONeGJ0PZNmWFYv4Y6Px2Dc+PsXyslSam9KDsX3/qNYj8vjoeCApe4Xa+Z0wDGJvjGsYC3te",
+	"mMnPdDTruNzWwFykJW+rZ+cT92rPzi8jA4tCpJ32iP/VtvYN8LEt1LFlnBUo+lx98nlKXcV5dq7dmVvh",
+	"6BYdh59GXf0KyZ33TP6rsP66z5LrRnHfQ9JpAKCYGb4wbD4BKgofHFvc+IaRd0gbHeGCpNDCLjonv7yr",
+	"krHzissrkA6HIHjhzNhFBlGNWJC1aHsHwTzjcnPDwHN84ptu2QRv7my2a5Z4xhFLJsDzUr36innuWWLF",
+	"DJq3XQHIhFueqXEBqzBJYaVt+uQF6BnogwvHInyOP3mnmxOOiab7YrhDA785XhFyp1HNSbjG7Agu2Vme",
+	"n5bJ1lToJY0ZZ0/p41meU06oKuxaPQmK4MFsqNA+AzkVaZpJobVbMRYktlRhNyRwL2QCaXzq0zJro56w",
+	"VzETtmFAbF+BFTRwnULJHptj8xvaqq8amTLksuyV78OxOulAihF75Q5LZWko8EspmDSqocx3pmEK0ytK",
+	"+D1+zCaq0KYXMWEHsrq4ML4GAzZm3ZHSY7DLNbNrqeayF4R5XxBkICvnQ4m19XWi4x9dupQfZ9i5Mnas",
+	"wQykVLZsOmL67EmoNtaNT1gu5DjuYXIhxRn4/HdMh83EDJoEB4S/szz/kqhetQbHet6tW3DZBAV9B12q",
+	"eO0kg1ZVneSZLRLCbeYBNpu+8cVvdTrWi1qVtGSJzmWm2YpOw/PcsO7FxbNeU3h+XbD40LkCrkGfFXbi",
+	"5Ax3zwaJKsF4obPOSecQOacfal1YxmLhSeEwrb+EqClY3lQNQY2FjHzf8SzDVOygy+egjZMkMQ3PqmuQ",
+	"pjKgu7eGAR1ynvgBMGiym4JxIiaeFkRlSvjVwte+MERy/GF21RXuOK09WamH0uvX0MQ0rMG3p8S4CYpG",
+	"OfH9fR4YDKOgLyPUdUj4oqCravhSda9eQGvYrVzpqnvC0HCKllDNZcQmao7hLiAtzRFiun1zpH61JqAP",
+	"G90wT2Nd5FMCQcpYh+lKmFa/mjA12zR4vQHWSVnPPtdKjTCunye+ukKQygV6K8u+ULTBAqt9LrP1ffnu",
+	"hhQ2xCPj81x4ijiEBzjheQ4SO0hxhKg6rkXVRsNUISvChNbKtIRj65Oi1ExomXDJdCGZkpX3lsJPEznP",
+	"Mqxwg5mO3jQfrOdkAkT8QUdSDYK8yaJxOdapp4ynUyGFscTu6PTVDPRMwDzybLpKW6KSIxfGLcMLdb7N",
+	"VWmUY7xIhaWWikvEcXN1Pr77+H8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -330,7 +330,7 @@ func (s *server) operationMiddlewares() map[string][]echo.MiddlewareFunc {
 				mws = append(mws, s.authenticate(scopeUser))
 			}
 			switch {
-			case orgScoped && write:
+			case orgScoped && write && !public:
 				mws = append(mws, requireWriter)
 			case op.OperationID == "exportEnv":
 				mws = append(mws, requireEnvReader)

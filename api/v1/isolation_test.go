@@ -1,6 +1,7 @@
 package v1_test
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
@@ -23,6 +24,9 @@ func TestOrganizationIsolation(t *testing.T) {
 	dep := f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby"}, "deployed")
 	bobs := f.createApp(f.bob.token, "bobs", map[string]any{"image": "nginx"})
 	acmeApp := web.Id.String()
+	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
+		t.Fatal(err)
+	}
 
 	type call struct {
 		op, method, path string
@@ -62,6 +66,11 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"verifyDomain", "POST", app + "/domains/www.web.example/verify", nil, nil},
 			call{"deleteDomain", "DELETE", app + "/domains/www.web.example", nil, nil},
 			call{"watchApps", "GET", "/api/paas/watch?app=" + ref, nil, nil},
+			call{"setAppSource", "PUT", app + "/source", map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}}, nil},
+			call{"createBuild", "POST", app + "/builds", map[string]any{"ref": "main"}, nil},
+			call{"getBuild", "GET", app + "/builds/1", nil, nil},
+			call{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
+			call{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
 		)
 	}
 	// Alice's release under Bob's own app.
@@ -85,7 +94,9 @@ func TestOrganizationIsolation(t *testing.T) {
 		)
 	}
 
-	covered := map[string]bool{}
+	// The push webhook is public: unsigned, it answers 401 whoever calls.
+	covered := map[string]bool{"gitPushWebhook": true}
+	f.do(f.bob.token, "POST", "/api/paas/hooks/git/"+acmeApp, map[string]any{"ref": "refs/heads/main"}).problem(http.StatusUnauthorized, "unauthorized")
 	for _, c := range calls {
 		covered[c.op] = true
 		t.Run(c.op+" "+c.method+" "+c.path, func(t *testing.T) {
@@ -98,6 +109,10 @@ func TestOrganizationIsolation(t *testing.T) {
 				t.Fatalf("state changed:\n%s\n%s", before, after)
 			}
 		})
+	}
+	// Alice's one build is still the only one, and still queued.
+	if bs, err := f.s.ListBuilds(context.Background(), store.ListBuildsParams{AppID: web.Id, Limit: 10}); err != nil || len(bs) != 1 || bs[0].Status != "queued" {
+		t.Fatalf("alice's builds after the intrusions: %+v %v", bs, err)
 	}
 	// Alice still sees her app untouched.
 	if a := f.do(f.alice.token, "GET", "/api/paas/apps/web", nil).want(200).app(); a.Version != web.Version || a.Spec.Env["KEY"] != "v" {

@@ -63,6 +63,9 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"verifyDomain", "POST", app + "/domains/www.web.example/verify", nil, nil},
 		{"deleteDomain", "DELETE", app + "/domains/www.web.example", nil, nil},
 		{"createCheckout", "POST", "/api/paas/billing/checkout", map[string]any{"amount_micros": 1_000_000}, nil},
+		{"setAppSource", "PUT", app + "/source", map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}}, nil},
+		{"createBuild", "POST", app + "/builds", map[string]any{"ref": "main"}, nil},
+		{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -78,8 +81,14 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getWallet", "GET", "/api/paas/billing/wallet", nil, nil},
 		{"listLedger", "GET", "/api/paas/billing/ledger", nil, nil},
 		{"getUsage", "GET", "/api/paas/billing/usage", nil, nil},
+		{"getBuild", "GET", app + "/builds/1", nil, nil},
+		{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
 	}
-	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true}
+	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
+		t.Fatal(err)
+	}
+	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
+	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true}
 	for _, c := range writes {
 		covered[c.op] = true
 		t.Run(c.op, func(t *testing.T) {

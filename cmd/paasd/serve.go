@@ -21,6 +21,7 @@ import (
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/cmd/paasd/internal/config"
 	"github.com/skypanel/paas/controllers"
+	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/servicespec"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
@@ -93,6 +94,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 		Store: s, DatabaseURL: cfg.DatabaseURL, Docker: docker, Box: box, InstanceID: instance,
 		ResyncInterval: cfg.ResyncInterval, RolloutDeadline: cfg.RolloutDeadline,
 		UpdateMonitor: cfg.UpdateMonitor, PollInterval: cfg.PollInterval, Workers: cfg.Workers,
+		Builds:              build.Runner{Lease: cfg.BuildLease},
 		LeaderCheckInterval: cfg.LeaderCheckInterval, LeaderRetryInterval: cfg.LeaderRetryInterval,
 		MaxOrphanShare: cfg.MaxOrphanShare, LogRetentionDays: cfg.LokiRetentionDays, AllowMassOrphanRemoval: cfg.AllowMassOrphanRemoval,
 		Resolver: domain.NewResolver(cfg.DNSResolver),

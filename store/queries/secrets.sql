@@ -50,3 +50,12 @@ SELECT value_encrypted FROM ins UNION ALL SELECT value_encrypted FROM paas_setti
 -- One env value, if any: FingerprintBox learns from it which key sealed the
 -- installation's values.
 SELECT app_id, key, value_encrypted FROM paas_env_vars ORDER BY updated_at LIMIT 1;
+
+-- name: LockSealedWebhookSecrets :many
+SELECT app_id, webhook_secret_encrypted FROM paas_app_sources
+WHERE webhook_secret_encrypted IS NOT NULL
+ORDER BY app_id
+FOR UPDATE;
+
+-- name: ResealWebhookSecret :exec
+UPDATE paas_app_sources SET webhook_secret_encrypted = $2 WHERE app_id = $1;

@@ -30,6 +30,8 @@ const (
 	EnvVars Kind = "env values"
 	// Releases are the env snapshots of paas_deployments (counted per value).
 	Releases Kind = "release values"
+	// WebhookSecrets are the apps' push-webhook secrets (paas_app_sources).
+	WebhookSecrets Kind = "webhook secrets"
 )
 
 // Count is how many values of one kind were looked at and re-sealed.
@@ -59,7 +61,7 @@ func Run(ctx context.Context, s *store.Store, box *secret.Box, batch int, progre
 	if progress == nil {
 		progress = func(Kind, Count) {}
 	}
-	rep := Report{Settings: {}, EnvVars: {}, Releases: {}}
+	rep := Report{Settings: {}, EnvVars: {}, Releases: {}, WebhookSecrets: {}}
 	if _, err := store.FingerprintBox(ctx, s, box); err != nil {
 		return rep, err
 	}
@@ -73,7 +75,42 @@ func Run(ctx context.Context, s *store.Store, box *secret.Box, batch int, progre
 	if err := releases(ctx, s, box, batch, rep[Releases], progress); err != nil {
 		return rep, err
 	}
+	if err := webhookSecrets(ctx, s, box, rep[WebhookSecrets]); err != nil {
+		return rep, err
+	}
+	progress(WebhookSecrets, *rep[WebhookSecrets])
 	return rep, nil
+}
+
+// webhookSecrets re-seals the apps' push-webhook secrets in one transaction.
+func webhookSecrets(ctx context.Context, s *store.Store, box *secret.Box, c *Count) error {
+	var n Count
+	err := s.InTx(ctx, func(q *store.Queries) error {
+		n = Count{}
+		rows, err := q.LockSealedWebhookSecrets(ctx)
+		if err != nil {
+			return fmt.Errorf("list webhook secrets: %w", err)
+		}
+		for _, r := range rows {
+			n.Seen++
+			out, changed, err := box.Reseal(r.WebhookSecretEncrypted, secret.WebhookAD(r.AppID))
+			if err != nil {
+				return fmt.Errorf("webhook secret of app %s: %w", r.AppID, err)
+			}
+			if !changed {
+				continue
+			}
+			if err := q.ResealWebhookSecret(ctx, store.ResealWebhookSecretParams{AppID: r.AppID, WebhookSecretEncrypted: out}); err != nil {
+				return fmt.Errorf("write webhook secret of app %s: %w", r.AppID, err)
+			}
+			n.Resealed++
+		}
+		return nil
+	})
+	if err == nil {
+		*c = n
+	}
+	return err
 }
 
 // settings re-seals the sensitive settings, few enough for one transaction.

@@ -192,11 +192,27 @@ func TestRotateResealsEverythingOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An app's push-webhook secret, sealed under the old key.
+	hook, err := old.Seal([]byte("hook-secret"), secret.WebhookAD(w.release.AppID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.UpsertAppSource(w.ctx, store.UpsertAppSourceParams{AppID: w.release.AppID, GitUrl: "https://git.example.com/x.git",
+		GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile", WebhookSecretEncrypted: hook}); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := rotate.Run(w.ctx, w.s, box, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[rotate.Kind]rotate.Count{rotate.Settings: {Seen: 3, Resealed: 3}, rotate.EnvVars: {Seen: 9, Resealed: 9}, rotate.Releases: {Seen: 3, Resealed: 3}}
+	only, _ := secret.NewBox(newKey)
+	if src, err := w.s.GetAppSource(w.ctx, w.release.AppID); err != nil {
+		t.Fatal(err)
+	} else if got, err := only.Open(src.WebhookSecretEncrypted, secret.WebhookAD(w.release.AppID)); err != nil || string(got) != "hook-secret" {
+		t.Errorf("webhook secret after rotation: %q, %v", got, err)
+	}
+	want := map[rotate.Kind]rotate.Count{rotate.Settings: {Seen: 3, Resealed: 3}, rotate.EnvVars: {Seen: 9, Resealed: 9}, rotate.Releases: {Seen: 3, Resealed: 3},
+		rotate.WebhookSecrets: {Seen: 1, Resealed: 1}}
 	for k, c := range want {
 		if *rep[k] != c {
 			t.Errorf("%s: %+v, want %+v", k, *rep[k], c)

@@ -180,6 +180,9 @@ func EnvAD(app uuid.UUID, name string) []byte { return []byte("env/" + app.Strin
 // SettingAD is the associated data of a sensitive setting.
 func SettingAD(name string) []byte { return []byte("setting/" + name) }
 
+// WebhookAD is the associated data of an app's sealed push-webhook secret.
+func WebhookAD(app uuid.UUID) []byte { return []byte("webhook/" + app.String()) }
+
 // Seal encrypts plaintext under the current key, bound to ad (see EnvAD,
 // SettingAD); the result is in format v1.
 func (b *Box) Seal(plaintext, ad []byte) ([]byte, error) {

@@ -88,3 +88,38 @@ func TestTop(t *testing.T) {
 		t.Fatalf("top nope: %d %s", code, errs)
 	}
 }
+
+// TestLogsBuildFollow: `paasctl logs web --build 3 -f` prints build 3's
+// log as it grows and stops when the build ends.
+func TestLogsBuildFollow(t *testing.T) {
+	var mu sync.Mutex
+	polls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/api/paas/apps/web/builds/3":
+			polls++
+			status := "building"
+			if polls >= 2 {
+				status = "build_failed"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"00000000-0000-0000-0000-000000000001","app_id":"00000000-0000-0000-0000-000000000002","number":3,"ref":"main","trigger":"api","status":%q,"step":1,"steps":2,"message":"","attempts":1,"created_at":"2026-01-01T00:00:00Z"}`, status)
+		case "/api/paas/apps/web/builds/3/logs":
+			w.Header().Set("Content-Type", "text/plain")
+			if polls >= 2 {
+				fmt.Fprint(w, "--- step 1 of 2\n--- build_failed: builder: boom\n")
+			} else {
+				fmt.Fprint(w, "--- step 1 of 2\n")
+			}
+		default:
+			http.Error(w, "unexpected "+r.URL.Path, 400)
+		}
+	}))
+	defer srv.Close()
+	out, errs, code := run(t, srv, "", "logs", "web", "--build", "3", "-f")
+	if code != 0 || out != "--- step 1 of 2\n--- build_failed: builder: boom\n" || !strings.Contains(errs, "build 3 build_failed") {
+		t.Fatalf("logs --build: %d %q %q", code, out, errs)
+	}
+}

@@ -772,6 +772,7 @@ func (a *app) followEvents(ctx context.Context, c *apiClient, name string, f out
 func (a *app) logsCmd() *cobra.Command {
 	var follow, timestamps bool
 	var tail int
+	var build int32
 	var since, until, grep, level, stream string
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
@@ -779,8 +780,10 @@ func (a *app) logsCmd() *cobra.Command {
 		Long: `logs prints what the app's replicas wrote to stdout and stderr (stderr lines go
 to paasctl's stderr). -f keeps following until interrupted. With LOKI_ENDPOINT
 set on paasd, lines come from Loki and outlive the tasks that wrote them;
-otherwise from Docker. --grep, --level and --stream filter on the server.`,
+otherwise from Docker. --grep, --level and --stream filter on the server.
+--build N prints build N's output instead (with -f, until the build ends).`,
 		Example: `  paasctl logs web
+  paasctl logs web --build 3 -f
   paasctl logs web -f
   paasctl logs web -f --since 1h --grep TEXT
   paasctl logs web --tail 20 --since 10m
@@ -792,6 +795,9 @@ otherwise from Docker. --grep, --level and --stream filter on the server.`,
 			c, err := a.client()
 			if err != nil {
 				return err
+			}
+			if build > 0 {
+				return a.buildLogs(cmd.Context(), c, args[0], build, follow)
 			}
 			params := &client.GetAppLogsParams{}
 			if cmd.Flags().Changed("tail") {
@@ -871,7 +877,43 @@ otherwise from Docker. --grep, --level and --stream filter on the server.`,
 	cmd.Flags().StringVar(&level, "level", "", "only lines of this level or above: debug, info, warn or error")
 	cmd.Flags().StringVar(&stream, "stream", "", "only stdout or stderr")
 	cmd.Flags().BoolVar(&timestamps, "timestamps", false, "prefix each line with its time")
+	cmd.Flags().Int32Var(&build, "build", 0, "print the output of this build (its number) instead")
 	return cmd
+}
+
+// buildLogs prints a build's log; with follow, it polls until the build ends
+// and prints what was appended (the server keeps the tail of a long log).
+func (a *app) buildLogs(ctx context.Context, c *apiClient, name string, number int32, follow bool) error {
+	printed := 0
+	for {
+		b, err := expect[client.Build](c)(c.c.GetBuild(ctx, name, number, nil))
+		if err != nil {
+			return err
+		}
+		body, err := expectText(c)(c.c.GetBuildLogs(ctx, name, number, nil))
+		if err != nil {
+			return err
+		}
+		if printed > len(body) {
+			printed = 0 // the capped log moved on: print its tail again
+		}
+		if _, err := a.Out.Write(body[printed:]); err != nil {
+			return err
+		}
+		printed = len(body)
+		done := b.Status != "queued" && b.Status != "building"
+		if !follow || done {
+			if done && follow {
+				fmt.Fprintf(a.Err, "build %d %s\n", number, b.Status)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // completeApps completes app names (for the first argument).

@@ -60,6 +60,8 @@ type Config struct {
 	RolloutDeadline time.Duration
 	// UpdateMonitor is Swarm's update monitor window (PAAS_UPDATE_MONITOR, default 10s).
 	UpdateMonitor time.Duration
+	// BuildLease is the lease of a running build (PAAS_BUILD_LEASE, default 30s).
+	BuildLease time.Duration
 	// Workers is the number of reconcile workers per controller (PAAS_WORKERS, default 4).
 	Workers int
 	// PollInterval is how often a moving app is looked at again (PAAS_POLL_INTERVAL, default 1s).
@@ -116,6 +118,7 @@ var Vars = []Var{
 	{"PAAS_RESYNC_INTERVAL", "30s", "period of full resyncs against Swarm"},
 	{"PAAS_ROLLOUT_DEADLINE", "5m", "time a rollout may take before it is failed"},
 	{"PAAS_UPDATE_MONITOR", "10s", "Swarm update monitor window after each task update"},
+	{"PAAS_BUILD_LEASE", "30s", "lease of a running build; a build whose runner died is retried this long after its last renewal"},
 	{"PAAS_TASK_PIDS_LIMIT", "512", "most processes one app task may run"},
 	{"PAAS_TASK_LOG_MAX_SIZE", "10m", "size of one json-file log of an app task before it rotates"},
 	{"PAAS_TASK_LOG_MAX_FILES", "3", "rotated log files an app task keeps"},
@@ -256,6 +259,7 @@ func Load(getenv func(string) string, req Requirement) (Config, error) {
 	cfg.RolloutDeadline = parseDuration(get, "PAAS_ROLLOUT_DEADLINE", &errs)
 	cfg.UpdateMonitor = parseDuration(get, "PAAS_UPDATE_MONITOR", &errs)
 	cfg.PollInterval = parseDuration(get, "PAAS_POLL_INTERVAL", &errs)
+	cfg.BuildLease = parseDuration(get, "PAAS_BUILD_LEASE", &errs)
 	cfg.LeaderCheckInterval = parseDuration(get, "PAAS_LEADER_CHECK_INTERVAL", &errs)
 	cfg.LeaderRetryInterval = parseDuration(get, "PAAS_LEADER_RETRY_INTERVAL", &errs)
 	cfg.TaskPidsLimit = parsePositiveInt(get, "PAAS_TASK_PIDS_LIMIT", &errs)

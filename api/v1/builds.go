@@ -1,0 +1,237 @@
+package v1
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/skypanel/paas/api/openapi"
+	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
+)
+
+type sourceRequest struct {
+	Git *struct {
+		URL  string `json:"url"`
+		Ref  string `json:"ref"`
+		Path string `json:"path"`
+	} `json:"git"`
+	Dockerfile string `json:"dockerfile"`
+	Builder    string `json:"builder"`
+}
+
+// SetAppSource sets the git source an app is built from.
+func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.SetAppSourceParams) error {
+	var req sourceRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	var errs []problem.FieldError
+	if req.Git == nil || req.Git.URL == "" {
+		errs = append(errs, fe("git.url", "is required"))
+	} else if u, err := url.Parse(req.Git.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "file" && u.Scheme != "git") {
+		errs = append(errs, fe("git.url", "must be an https://, http://, ssh://, git:// or file:// URL"))
+	}
+	switch req.Builder {
+	case "", "dockerfile":
+		req.Builder = "dockerfile"
+	case "auto":
+		if req.Dockerfile != "" {
+			errs = append(errs, fe("dockerfile", "is exclusive with builder: auto"))
+		}
+	default:
+		errs = append(errs, fe("builder", "must be dockerfile or auto"))
+	}
+	if req.Git != nil && strings.Contains(req.Git.Path, "..") {
+		errs = append(errs, fe("git.path", "must stay inside the repository"))
+	}
+	if strings.Contains(req.Dockerfile, "..") {
+		errs = append(errs, fe("dockerfile", "must stay inside the build context"))
+	}
+	if len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	if req.Git.Ref == "" {
+		req.Git.Ref = "main"
+	}
+	if req.Dockerfile == "" {
+		req.Dockerfile = "Dockerfile"
+	}
+	app, err := s.findApp(c, ident)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var sealed []byte
+	var shown *string
+	if _, err := s.Store.GetAppSource(ctx, app.ID); store.IsNotFound(err) {
+		raw := make([]byte, 24)
+		_, _ = rand.Read(raw)
+		plain := hex.EncodeToString(raw)
+		if sealed, err = s.Box.Seal([]byte(plain), secret.WebhookAD(app.ID)); err != nil {
+			return err
+		}
+		shown = &plain
+	} else if err != nil {
+		return err
+	}
+	src, err := s.Store.UpsertAppSource(ctx, store.UpsertAppSourceParams{AppID: app.ID, GitUrl: req.Git.URL, GitRef: req.Git.Ref,
+		GitPath: req.Git.Path, Dockerfile: req.Dockerfile, Builder: req.Builder, WebhookSecretEncrypted: sealed})
+	if err != nil {
+		return err
+	}
+	ans := openapi.AppSourceAnswer{AppId: src.AppID, Dockerfile: src.Dockerfile, Builder: src.Builder, WebhookSecret: shown}
+	ans.Git.Url, ans.Git.Ref, ans.Git.Path = src.GitUrl, src.GitRef, src.GitPath
+	return c.JSON(http.StatusOK, ans)
+}
+
+func renderBuild(b store.PaasBuild) openapi.Build {
+	return openapi.Build{Id: b.ID, AppId: b.AppID, Number: b.Number, Ref: b.Ref, Trigger: b.Trigger,
+		Status: b.Status, CommitSha: b.CommitSha, Step: b.Step, Steps: b.Steps, Image: b.Image,
+		ImageDigest: b.ImageDigest, Generation: b.Generation, Message: b.Message, Attempts: b.Attempts,
+		CreatedAt: b.CreatedAt, StartedAt: b.StartedAt, FinishedAt: b.FinishedAt, DurationMs: b.DurationMs}
+}
+
+// CreateBuild queues a build of the app's source.
+func (s *server) CreateBuild(c echo.Context, ident openapi.AppPath, _ openapi.CreateBuildParams) error {
+	var req struct {
+		Ref string `json:"ref"`
+	}
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	app, err := s.findApp(c, ident)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	src, err := s.Store.GetAppSource(ctx, app.ID)
+	if store.IsNotFound(err) {
+		return problem.Conflict(fmt.Sprintf("app %q has no source: PUT /api/paas/apps/%s/source first", app.Name, app.Name))
+	} else if err != nil {
+		return err
+	}
+	ref := req.Ref
+	if ref == "" {
+		ref = src.GitRef
+	}
+	b, err := s.Store.QueueBuild(ctx, app.ID, ref, "api")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, renderBuild(b))
+}
+
+func (s *server) findBuild(c echo.Context, ident string, number int32) (store.PaasBuild, error) {
+	app, err := s.findApp(c, ident)
+	if err != nil {
+		return store.PaasBuild{}, err
+	}
+	b, err := s.Store.GetBuildByNumber(c.Request().Context(), store.GetBuildByNumberParams{AppID: app.ID, Number: number})
+	if store.IsNotFound(err) {
+		return b, problem.NotFound(fmt.Sprintf("build %d of app %q not found", number, app.Name))
+	}
+	return b, err
+}
+
+// GetBuild answers one build.
+func (s *server) GetBuild(c echo.Context, ident openapi.AppPath, number openapi.BuildPath, _ openapi.GetBuildParams) error {
+	b, err := s.findBuild(c, ident, number)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, renderBuild(b))
+}
+
+// GetBuildLogs answers a build's log as text.
+func (s *server) GetBuildLogs(c echo.Context, ident openapi.AppPath, number openapi.BuildPath, _ openapi.GetBuildLogsParams) error {
+	b, err := s.findBuild(c, ident, number)
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, b.Log)
+}
+
+// CancelBuild cancels a queued build or asks its runner to stop a running one.
+func (s *server) CancelBuild(c echo.Context, ident openapi.AppPath, number openapi.BuildPath, _ openapi.CancelBuildParams) error {
+	b, err := s.findBuild(c, ident, number)
+	if err != nil {
+		return err
+	}
+	if b.Status == "queued" || b.Status == "building" {
+		if b, err = s.Store.RequestBuildCancel(c.Request().Context(), store.RequestBuildCancelParams{AppID: b.AppID, Number: b.Number}); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusAccepted, renderBuild(b))
+}
+
+// GitPushWebhook verifies a push webhook's HMAC-SHA256 signature and
+// queues a build when the pushed ref is the app's.
+func (s *server) GitPushWebhook(c echo.Context, appID uuid.UUID, params openapi.GitPushWebhookParams) error {
+	ctx := c.Request().Context()
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	unauthorized := problem.Unauthorized("the webhook signature does not verify")
+	src, err := s.Store.GetAppSource(ctx, appID)
+	if err != nil || src.WebhookSecretEncrypted == nil {
+		return unauthorized // an unknown app looks like a bad signature
+	}
+	key, err := s.Box.Open(src.WebhookSecretEncrypted, secret.WebhookAD(appID))
+	if err != nil {
+		return unauthorized
+	}
+	sig := ""
+	switch {
+	case params.XHubSignature256 != nil:
+		sig = strings.TrimPrefix(*params.XHubSignature256, "sha256=")
+	case params.XGiteaSignature != nil:
+		sig = *params.XGiteaSignature
+	}
+	got, err := hex.DecodeString(sig)
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	if sig == "" || err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+		return unauthorized
+	}
+	var push struct {
+		Ref   string `json:"ref"`
+		After string `json:"after"`
+	}
+	if err := json.Unmarshal(body, &push); err != nil {
+		return problem.Malformed("the body is not a JSON push event")
+	}
+	reason := ""
+	switch {
+	case push.Ref == "":
+		reason = "not a push event"
+	case push.Ref != "refs/heads/"+src.GitRef && push.Ref != src.GitRef && push.Ref != "refs/tags/"+src.GitRef:
+		reason = fmt.Sprintf("pushed %s; the app builds %s", push.Ref, src.GitRef)
+	case push.After == strings.Repeat("0", 40):
+		reason = "the ref was deleted"
+	}
+	if reason != "" {
+		return c.JSON(http.StatusAccepted, openapi.GitWebhookAck{Queued: false, Reason: &reason})
+	}
+	ref := push.After
+	if ref == "" {
+		ref = src.GitRef
+	}
+	b, err := s.Store.QueueBuild(ctx, appID, ref, "webhook")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, openapi.GitWebhookAck{Queued: true, Build: &b.Number})
+}
