@@ -22,7 +22,10 @@ if [ ! -f .data/dev.env ]; then
     echo "ENCRYPTION_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   } > .data/dev.env
 fi
-set -a; . .data/dev.env; set +a
+set -a
+# shellcheck source=/dev/null
+. .data/dev.env
+set +a
 
 bin=${PAASD_BIN:-bin/paasd}
 [ -x "$bin" ] || go build -o "$bin" ./cmd/paasd
