@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/skypanel/paas/store"
@@ -159,24 +160,19 @@ func TestBillingRandomSequences(t *testing.T) {
 					return err
 				}
 				// Killed midway: the server stops the statement after
-				// kill, as a crash would, and rolls it back.
-				conn, err := st.Pool.Acquire(ctx)
+				// kill, as a crash would, and rolls it back. On a
+				// connection of its own, closed after: a pooled one could
+				// carry the timeout into the next sweep.
+				conn, err := pgx.ConnectConfig(ctx, st.Pool.Config().ConnConfig.Copy())
 				if err != nil {
 					return err
 				}
-				defer conn.Release()
+				defer conn.Close(context.Background())
 				if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", kill.Microseconds()/1000+1)); err != nil {
 					return err
 				}
 				_, _ = billing.Sweep(ctx, conn, clock, maxGap, tick)
-				// The timeout applies to RESET too: retry, and drop the
-				// connection rather than hand it back still timing out.
-				for range 20 {
-					if _, err = conn.Exec(ctx, "RESET statement_timeout"); err == nil {
-						return nil
-					}
-				}
-				return conn.Conn().Close(ctx)
+				return nil
 			}
 			for seq := w; seq < *sequencesFlag; seq += workers {
 				if err := runSequence(ctx, st, rng, &clock, sweep); err != nil {
