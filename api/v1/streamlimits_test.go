@@ -109,10 +109,35 @@ func TestLogStreamEndsWhenClientStopsReading(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatalf("the server still holds the Docker log stream %s after the client stopped reading", wait)
 	}
-	// The slot is free again: the same user may follow again.
-	st := f.stream(f.alice.token, "/api/paas/apps/web/logs?follow=true")
-	if ev := st.next(wait); ev.Event != "stdout" {
-		t.Fatalf("event %+v", ev)
+	// The slot is free again once the handler has returned (just after it
+	// closed the Docker stream): the same user may follow again.
+	var again *http.Response
+	waitFor(t, "the stream slot to be given back", func() bool {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/api/paas/apps/web/logs?follow=true", nil)
+		req.Header.Set("Authorization", "Bearer "+f.alice.token)
+		req.Header.Set("Accept", "text/event-stream")
+		r, err := f.srv.Client().Do(req)
+		if err != nil {
+			return false
+		}
+		if r.StatusCode != http.StatusOK {
+			r.Body.Close()
+			return false
+		}
+		again = r
+		return true
+	})
+	defer again.Body.Close()
+	// The endless log streams at once: its first event is a stdout line.
+	sc := bufio.NewScanner(again.Body)
+	first := ""
+	for first == "" && sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "event: ") {
+			first = line
+		}
+	}
+	if first != "event: stdout" {
+		t.Fatalf("first event %q (%v), want stdout", first, sc.Err())
 	}
 }
 
