@@ -176,6 +176,13 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 		t.Fatalf("service image %q after a failed build, want v2 %q", img, pinned2)
 	}
 
+	// Each outcome so far is timed in paas_build_duration_seconds.
+	for outcome, want := range map[string]uint64{"succeeded": 2, "build_failed": 1} {
+		if n := buildsTimed(t, e, outcome); n < want {
+			t.Errorf("paas_build_duration_seconds{outcome=%q} counted %d builds, want at least %d", outcome, n, want)
+		}
+	}
+
 	// A build that never ends (RUN starts the test app's server): cancelled
 	// mid-build, then timed out; neither leaves a tagged image or a build
 	// in 'building'.
@@ -307,4 +314,26 @@ func TestBuildAutoStatic(t *testing.T) {
 		t.Fatalf("release image %s", d.ImageResolved)
 	}
 	e.waitDeployment(a.ID, d.Version, "deployed", 90*time.Second)
+}
+
+// buildsTimed is the count of paas_build_duration_seconds for outcome.
+func buildsTimed(t *testing.T, e *env, outcome string) uint64 {
+	t.Helper()
+	fams, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "paas_build_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -114,6 +114,7 @@ type Manager struct {
 	runMetrics   *runtime.Metrics
 	appMetrics   *app.Metrics
 	sweepMetrics *billing.Metrics
+	buildTimes   *prometheus.HistogramVec
 	elector      *runtime.Elector
 	resyncCount  prometheus.Counter
 	resyncs      atomic.Int64
@@ -131,6 +132,7 @@ func (m *Manager) init() {
 		m.runMetrics = runtime.NewMetrics()
 		m.appMetrics = app.NewMetrics()
 		m.sweepMetrics = billing.NewMetrics()
+		m.buildTimes = build.NewDurations()
 		m.resyncCount = prometheus.NewCounter(prometheus.CounterOpts{Name: "paas_resyncs_total", Help: "Full resyncs against Swarm."})
 		m.orphansHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "paas_orphans_held",
 			Help: "Services without an app kept at the last resync because removing them all would exceed the orphan limit."})
@@ -138,6 +140,7 @@ func (m *Manager) init() {
 			m.runMetrics.MustRegister(m.Registerer)
 			m.appMetrics.MustRegister(m.Registerer)
 			m.sweepMetrics.MustRegister(m.Registerer)
+			m.Registerer.MustRegister(m.buildTimes)
 			m.Registerer.MustRegister(m.resyncCount, m.orphansHeld)
 		}
 		if m.Now == nil {
@@ -271,6 +274,9 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	}}
 	builds := m.Builds // a copy per term
 	builds.Store, builds.Docker = cmp.Or(builds.Store, m.Store), cmp.Or(builds.Docker, m.Docker)
+	if builds.Durations == nil {
+		builds.Durations = m.buildTimes
+	}
 	runs := []func(context.Context) error{resync.Run, builds.Run}
 	for _, l := range rt.loops {
 		runs = append(runs, l.controller.Run)

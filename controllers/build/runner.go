@@ -28,6 +28,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/store"
@@ -63,6 +64,22 @@ type Runner struct {
 	Registry string
 	// Wake, when not nil, makes the runner look at the queue at once.
 	Wake chan struct{}
+	// Durations, when set, observes each finished build's time by outcome
+	// (succeeded, build_failed, cancelled).
+	Durations *prometheus.HistogramVec
+}
+
+// NewDurations builds the histogram Runner.Durations expects.
+func NewDurations() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "paas_build_duration_seconds",
+		Help: "Time a build took from its claim to its outcome.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}, []string{"outcome"})
+}
+
+// observe records a finished build's time.
+func (r *Runner) observe(outcome string, since time.Time) {
+	if r.Durations != nil {
+		r.Durations.WithLabelValues(outcome).Observe(time.Since(since).Seconds())
+	}
 }
 
 func (r *Runner) defaults() {
@@ -142,6 +159,7 @@ var errCancelled = errors.New("cancelled")
 // run executes one claimed build and records its outcome.
 func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 	log := zerolog.Ctx(parent).With().Str("app", b.AppID.String()).Int32("build", b.Number).Logger()
+	started := time.Now()
 	timeout := r.Timeout
 	if s, err := store.IntSetting(parent, r.Store, SettingTimeout, 0); err == nil && s > 0 {
 		timeout = time.Duration(s) * time.Second
@@ -218,12 +236,14 @@ func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 			log.Warn().Err(ferr).Msg("record build outcome")
 		}
 		log.Info().Str("status", status).Str("error", msg).Msg("build finished")
+		r.observe(status, started)
 		return
 	}
 	gen, err := r.Store.SetAppBuiltImage(parent, store.SetAppBuiltImageParams{ID: b.AppID, Image: res.pinned})
 	if err != nil {
 		lw.line("--- build_failed: app gone: " + err.Error())
 		_, _ = r.Store.FinishBuild(parent, store.FinishBuildParams{ID: b.ID, Status: "build_failed", Message: "app gone"})
+		r.observe("build_failed", started)
 		return
 	}
 	lw.line("--- built " + res.pinned + "; releasing at generation " + strconv.FormatInt(gen, 10))
@@ -232,6 +252,7 @@ func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 		log.Warn().Err(err).Msg("record build outcome")
 	}
 	log.Info().Str("image", res.pinned).Msg("build succeeded")
+	r.observe("succeeded", started)
 }
 
 type result struct {
