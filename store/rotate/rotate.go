@@ -84,55 +84,53 @@ func Run(ctx context.Context, s *store.Store, box *secret.Box, batch int, progre
 
 // webhookSecrets re-seals the apps' push-webhook secrets in one transaction.
 func webhookSecrets(ctx context.Context, s *store.Store, box *secret.Box, c *Count) error {
-	var n Count
-	err := s.InTx(ctx, func(q *store.Queries) error {
-		n = Count{}
-		rows, err := q.LockSealedWebhookSecrets(ctx)
-		if err != nil {
-			return fmt.Errorf("list webhook secrets: %w", err)
-		}
-		for _, r := range rows {
-			n.Seen++
-			out, changed, err := box.Reseal(r.WebhookSecretEncrypted, secret.WebhookAD(r.AppID))
-			if err != nil {
-				return fmt.Errorf("webhook secret of app %s: %w", r.AppID, err)
-			}
-			if !changed {
-				continue
-			}
-			if err := q.ResealWebhookSecret(ctx, store.ResealWebhookSecretParams{AppID: r.AppID, WebhookSecretEncrypted: out}); err != nil {
-				return fmt.Errorf("write webhook secret of app %s: %w", r.AppID, err)
-			}
-			n.Resealed++
-		}
-		return nil
-	})
-	if err == nil {
-		*c = n
-	}
-	return err
+	return resealAll(ctx, s, box, c, "webhook secrets", (*store.Queries).LockSealedWebhookSecrets,
+		func(r store.LockSealedWebhookSecretsRow) ([]byte, []byte, string) {
+			return r.WebhookSecretEncrypted, secret.WebhookAD(r.AppID), "webhook secret of app " + r.AppID.String()
+		},
+		func(ctx context.Context, q *store.Queries, r store.LockSealedWebhookSecretsRow, out []byte) error {
+			return q.ResealWebhookSecret(ctx, store.ResealWebhookSecretParams{AppID: r.AppID, WebhookSecretEncrypted: out})
+		})
 }
 
 // settings re-seals the sensitive settings, few enough for one transaction.
 func settings(ctx context.Context, s *store.Store, box *secret.Box, c *Count) error {
+	return resealAll(ctx, s, box, c, "sensitive settings", (*store.Queries).LockSealedSettings,
+		func(r store.LockSealedSettingsRow) ([]byte, []byte, string) {
+			return r.ValueEncrypted, secret.SettingAD(r.Key), "setting " + r.Key
+		},
+		func(ctx context.Context, q *store.Queries, r store.LockSealedSettingsRow, out []byte) error {
+			return q.ResealSetting(ctx, store.ResealSettingParams{Key: r.Key, ValueEncrypted: out})
+		})
+}
+
+// resealAll re-seals, in one transaction, every row list locks: sealed
+// says a row's value, its associated data and its name for errors; write
+// stores the new value. c is set only when the transaction commits.
+func resealAll[R any](ctx context.Context, s *store.Store, box *secret.Box, c *Count, what string,
+	list func(*store.Queries, context.Context) ([]R, error),
+	sealed func(R) (value, ad []byte, name string),
+	write func(context.Context, *store.Queries, R, []byte) error,
+) error {
 	var n Count
 	err := s.InTx(ctx, func(q *store.Queries) error {
 		n = Count{}
-		rows, err := q.LockSealedSettings(ctx)
+		rows, err := list(q, ctx)
 		if err != nil {
-			return fmt.Errorf("list sensitive settings: %w", err)
+			return fmt.Errorf("list %s: %w", what, err)
 		}
 		for _, r := range rows {
 			n.Seen++
-			out, changed, err := box.Reseal(r.ValueEncrypted, secret.SettingAD(r.Key))
+			value, ad, name := sealed(r)
+			out, changed, err := box.Reseal(value, ad)
 			if err != nil {
-				return fmt.Errorf("setting %s: %w", r.Key, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			if !changed {
 				continue
 			}
-			if err := q.ResealSetting(ctx, store.ResealSettingParams{Key: r.Key, ValueEncrypted: out}); err != nil {
-				return fmt.Errorf("write setting %s: %w", r.Key, err)
+			if err := write(ctx, q, r, out); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
 			}
 			n.Resealed++
 		}
