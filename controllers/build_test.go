@@ -362,3 +362,46 @@ func buildsTimed(t *testing.T, e *env, outcome string) uint64 {
 	}
 	return 0
 }
+
+// TestBuildRunnerWakesOnNotify: with polling out of the picture (an hour),
+// a queued build is claimed because its insert is announced on
+// paas_builds, and a build queued behind a running one of the same app
+// starts when that one ends, announced the same way.
+func TestBuildRunnerWakesOnNotify(t *testing.T) {
+	t.Parallel()
+	reg := swarmtest.StartRegistry(t)
+	e := setup(t, func(m *controllers.Manager) {
+		m.Builds = build.Runner{Registry: reg, Poll: time.Hour, Lease: 2 * time.Second}
+	})
+	repo := swarmtest.NewGitRepo(t)
+	repo.Commit("hang", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nRUN [\"/testapp\"]\n"})
+	a := e.createApp("wake", "paas-testapp:v1", 1, nil)
+	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{AppID: a.ID, GitUrl: repo.URL(), GitRef: "master",
+		Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitBuildStep(a.ID, first.Number, 2) // claimed, and hanging in its RUN
+
+	sha := repo.Commit("ok", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=woken\n"})
+	second, err := build.Enqueue(e.ctx, e.store, a.ID, sha, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := e.store.GetBuild(e.ctx, second.ID); err != nil || b.Status != "queued" {
+		t.Fatalf("second build while the first runs: %s %v, want queued (one build at a time per app)", b.Status, err)
+	}
+	if _, err := e.store.RequestBuildCancel(e.ctx, store.RequestBuildCancelParams{AppID: a.ID, Number: first.Number}); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.waitBuild(a.ID, first.Number, 60*time.Second, "cancelled", "build_failed", "succeeded"); b.Status != "cancelled" {
+		t.Fatalf("first build = %s: %s", b.Status, b.Message)
+	}
+	b := e.waitBuild(a.ID, second.Number, 60*time.Second, "succeeded", "build_failed", "cancelled")
+	if b.Status != "succeeded" || b.CommitSha == nil || *b.CommitSha != sha {
+		t.Fatalf("second build = %s sha %v (want %s): %s\n%s", b.Status, b.CommitSha, sha, b.Message, b.Log)
+	}
+}

@@ -34,6 +34,10 @@ const ChannelDesired = "paas_desired"
 // payload is an app key.
 const ChannelRoutes = "paas_routes"
 
+// ChannelBuilds is the Postgres channel on which a trigger announces a
+// build queued or ended (schema 00019); it wakes the build runner.
+const ChannelBuilds = "paas_builds"
+
 // kindHousekeeping names the housekeeping loop's single key.
 const kindHousekeeping key.Kind = "housekeeping"
 

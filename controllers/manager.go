@@ -277,24 +277,37 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	if builds.Durations == nil {
 		builds.Durations = m.buildTimes
 	}
+	if builds.Wake == nil {
+		builds.Wake = make(chan struct{}, 1)
+	}
 	runs := []func(context.Context) error{resync.Run, builds.Run}
 	for _, l := range rt.loops {
 		runs = append(runs, l.controller.Run)
 	}
 
-	if channels := rt.channels(); len(channels) > 0 {
-		listener := &pgnotify.Listener{
-			Connect:  m.connect("paasd-listen"),
-			Channels: channels,
-			Handle: func(ctx context.Context, channel, payload string) {
-				if _, _, err := rt.notified(channel, payload); err != nil {
-					log.Warn().Str("channel", channel).Str("payload", payload).Err(err).Msg("ignoring malformed notification")
-				}
-			},
-			OnConnect: func(context.Context) { resync.Trigger() },
+	wakeBuilds := func() {
+		select { // one pending wake is enough: the runner claims all it can
+		case builds.Wake <- struct{}{}:
+		default:
 		}
-		runs = append(runs, listener.Run)
 	}
+	listener := &pgnotify.Listener{
+		Connect:  m.connect("paasd-listen"),
+		Channels: append(rt.channels(), ChannelBuilds),
+		Handle: func(ctx context.Context, channel, payload string) {
+			if channel == ChannelBuilds {
+				wakeBuilds()
+				return
+			}
+			if _, _, err := rt.notified(channel, payload); err != nil {
+				log.Warn().Str("channel", channel).Str("payload", payload).Err(err).Msg("ignoring malformed notification")
+			}
+		},
+		// Whatever was announced while no connection listened is found
+		// by a resync and a claim.
+		OnConnect: func(context.Context) { resync.Trigger(); wakeBuilds() },
+	}
+	runs = append(runs, listener.Run)
 	if types := rt.eventTypes(); len(types) > 0 {
 		f := filters.NewArgs()
 		for _, t := range types {

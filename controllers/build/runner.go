@@ -58,7 +58,10 @@ type Runner struct {
 	Lease time.Duration
 	// MaxAttempts is how often a build whose runner died is tried (default 2).
 	MaxAttempts int
-	// Poll is how often the queue is looked at when idle (default 1s).
+	// Poll is how often the queue is looked at without a Wake, and so how
+	// soon a build whose runner died is requeued after its lease ran out
+	// (default 5s, or Lease when shorter). The Manager wakes the runner on each queued or ended
+	// build (channel paas_builds), so polling is only the fallback.
 	Poll time.Duration
 	// Registry overrides the registry_url setting when set.
 	Registry string
@@ -96,7 +99,7 @@ func (r *Runner) defaults() {
 		r.MaxAttempts = 2
 	}
 	if r.Poll <= 0 {
-		r.Poll = time.Second
+		r.Poll = min(5*time.Second, r.Lease)
 	}
 }
 
