@@ -152,38 +152,22 @@ type settings struct {
 
 func (r *Reconciler) settings(ctx context.Context) (settings, error) {
 	var s settings
-	var err error
-	num := func(k string, def int64) int64 {
-		if err != nil {
-			return def
-		}
-		var n int64
-		n, err = store.IntSetting(ctx, r.Store, k, def)
-		return n
-	}
-	s.resourceEvery = time.Duration(max(num(SettingResourceInterval, 30), 1)) * time.Second
-	s.healthEvery = time.Duration(max(num(SettingHealthInterval, 60), 1)) * time.Second
-	s.thresholdPercent = num(SettingAlertThreshold, 90)
-	s.cooldown = time.Duration(num(SettingAlertCooldown, 30)) * time.Minute
+	all, err := store.ReadSettings(ctx, r.Store, SettingResourceInterval, SettingHealthInterval, SettingAlertThreshold,
+		SettingAlertCooldown, SettingAutoApprove, SettingWebhookURL, SettingWebhookSecret)
 	if err != nil {
 		return s, err
 	}
-	auto, err := store.StringSetting(ctx, r.Store, SettingAutoApprove)
-	if err != nil {
-		return s, err
-	}
-	s.autoApprove, _ = strconv.ParseBool(auto)
-	if s.webhookURL, err = store.StringSetting(ctx, r.Store, SettingWebhookURL); err != nil {
-		return s, err
-	}
-	if s.webhookURL == "" {
+	s.resourceEvery = time.Duration(max(all.Int(SettingResourceInterval, 30), 1)) * time.Second
+	s.healthEvery = time.Duration(max(all.Int(SettingHealthInterval, 60), 1)) * time.Second
+	s.thresholdPercent = all.Int(SettingAlertThreshold, 90)
+	s.cooldown = time.Duration(all.Int(SettingAlertCooldown, 30)) * time.Minute
+	s.autoApprove, _ = strconv.ParseBool(all.String(SettingAutoApprove))
+	if s.webhookURL = all.String(SettingWebhookURL); s.webhookURL == "" {
 		return s, nil
 	}
-	st, err := r.Store.GetSetting(ctx, SettingWebhookSecret)
+	st, ok := all[SettingWebhookSecret]
 	switch {
-	case store.IsNotFound(err):
-	case err != nil:
-		return s, err
+	case !ok:
 	case st.Sensitive && r.Box != nil && len(st.ValueEncrypted) > 0:
 		if s.webhookSecret, err = r.Box.Open(st.ValueEncrypted, secret.SettingAD(SettingWebhookSecret)); err != nil {
 			return s, fmt.Errorf("open %s: %w", SettingWebhookSecret, err)
