@@ -6,14 +6,11 @@
 package build
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,6 +36,9 @@ const (
 	SettingRegistryURL = "registry_url"
 	SettingTimeout     = "build_timeout_seconds"
 	SettingLogMaxBytes = "build_log_max_bytes"
+	// SettingContextMaxMB caps the build context (the checked-out files
+	// without .git), in MiB (default DefaultContextMaxMB).
+	SettingContextMaxMB = "build_context_max_mb"
 	// SettingConcurrency, when positive, overrides Concurrency (read when a
 	// leadership term starts).
 	SettingConcurrency = "build_concurrency"
@@ -331,10 +331,15 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 			dockerfile = "Dockerfile"
 		}
 	}
-	tarball, err := tarContext(ctxDir, dockerfile, generated)
+	maxContext, err := store.IntSetting(ctx, r.Store, SettingContextMaxMB, DefaultContextMaxMB)
+	if err != nil {
+		return res, fmt.Errorf("read %s: %w", SettingContextMaxMB, err)
+	}
+	tarball, err := tarContext(ctxDir, dockerfile, generated, maxContext<<20)
 	if err != nil {
 		return res, err
 	}
+	defer tarball.Close()
 
 	repo := fmt.Sprintf("%s/%s/%s", registry, strings.ToLower(target.OrgSlug), strings.ToLower(target.AppName))
 	tag := fmt.Sprintf("%s:b%d", repo, b.Number)
@@ -484,69 +489,6 @@ func clone(ctx context.Context, url, ref, dir string) (string, error) {
 		return "", fmt.Errorf("checkout %s: %w", hash, err)
 	}
 	return hash.String(), nil
-}
-
-// tarContext packs dir (without .git) as a build context; a generated
-// Dockerfile is added as .paas.Dockerfile.
-func tarContext(dir, dockerfile, generated string) (io.Reader, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(rel)
-		h.ModTime = time.Unix(0, 0) // stable context: git has no mtimes
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pack context: %w", err)
-	}
-	if generated != "" {
-		if err := tw.WriteHeader(&tar.Header{Name: dockerfile, Mode: 0o644, Size: int64(len(generated))}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write([]byte(generated)); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return &buf, nil
 }
 
 // logWriter appends to a build's size-capped log.
