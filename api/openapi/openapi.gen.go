@@ -769,9 +769,13 @@ type DeletedApp struct {
 	StatusSeq      int64              `json:"status_seq"`
 }
 
-// DeployRequest defines model for DeployRequest.
+// DeployRequest Exactly one of image (an image app) and ref (an app with a source).
 type DeployRequest struct {
-	Image string `json:"image"`
+	// Image The image to run (an app without source).
+	Image *string `json:"image,omitempty"`
+
+	// Ref Branch, tag or commit sha to build and deploy (an app with a source).
+	Ref *string `json:"ref,omitempty"`
 }
 
 // Deployment defines model for Deployment.
@@ -1692,8 +1696,22 @@ type CreateDeploymentParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// CreateDeployment202JSONResponseBody defines parameters for CreateDeployment.
+type CreateDeployment202JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // GetDeploymentParams defines parameters for GetDeployment.
 type GetDeploymentParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CancelDeploymentParams defines parameters for CancelDeployment.
+type CancelDeploymentParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -1910,6 +1928,15 @@ type RollbackAppParams struct {
 
 // ScaleAppParams defines parameters for ScaleApp.
 type ScaleAppParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteAppSourceParams defines parameters for DeleteAppSource.
+type DeleteAppSourceParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -2357,6 +2384,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsApp returns the union data inside the CreateDeployment202JSONResponseBody as a App
+func (t CreateDeployment202JSONResponseBody) AsApp() (App, error) {
+	var body App
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApp overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided App
+func (t *CreateDeployment202JSONResponseBody) FromApp(v App) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApp performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided App
+func (t *CreateDeployment202JSONResponseBody) MergeApp(v App) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBuild returns the union data inside the CreateDeployment202JSONResponseBody as a Build
+func (t CreateDeployment202JSONResponseBody) AsBuild() (Build, error) {
+	var body Build
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBuild overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided Build
+func (t *CreateDeployment202JSONResponseBody) FromBuild(v Build) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBuild performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided Build
+func (t *CreateDeployment202JSONResponseBody) MergeBuild(v Build) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateDeployment202JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateDeployment202JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// AdminListApps Every app of the installation, oldest first
@@ -2500,12 +2589,15 @@ type ServerInterface interface {
 	// ListDeployments The app's releases, newest first
 	// (GET /api/paas/apps/{app}/deployments)
 	ListDeployments(ctx echo.Context, app AppPath, params ListDeploymentsParams) error
-	// CreateDeployment Deploy a new image
+	// CreateDeployment Deploy a new image, or build and deploy a git ref of the app's source
 	// (POST /api/paas/apps/{app}/deployments)
 	CreateDeployment(ctx echo.Context, app AppPath, params CreateDeploymentParams) error
 	// GetDeployment One release, by id or version number
 	// (GET /api/paas/apps/{app}/deployments/{deployment})
 	GetDeployment(ctx echo.Context, app AppPath, deployment DeploymentPath, params GetDeploymentParams) error
+	// CancelDeployment Cancel a deployment from source while it is being built
+	// (POST /api/paas/apps/{app}/deployments/{deployment}/cancel)
+	CancelDeployment(ctx echo.Context, app AppPath, deployment string, params CancelDeploymentParams) error
 	// GetDeploymentLogs The rollout log of one release, as text
 	// (GET /api/paas/apps/{app}/deployments/{deployment}/logs)
 	GetDeploymentLogs(ctx echo.Context, app AppPath, deployment DeploymentPath, params GetDeploymentLogsParams) error
@@ -2557,6 +2649,9 @@ type ServerInterface interface {
 	// ScaleApp Set the number of replicas (at most the plan's max_replicas)
 	// (POST /api/paas/apps/{app}/scale)
 	ScaleApp(ctx echo.Context, app AppPath, params ScaleAppParams) error
+	// DeleteAppSource Stop building the app from git
+	// (DELETE /api/paas/apps/{app}/source)
+	DeleteAppSource(ctx echo.Context, app AppPath, params DeleteAppSourceParams) error
 	// SetAppSource Build the app from a git repository
 	// (PUT /api/paas/apps/{app}/source)
 	SetAppSource(ctx echo.Context, app AppPath, params SetAppSourceParams) error
@@ -3889,6 +3984,56 @@ func (w *ServerInterfaceWrapper) GetDeployment(ctx echo.Context) error {
 	return err
 }
 
+// CancelDeployment converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelDeployment(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "deployment" -------------
+	var deployment string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "deployment", ctx.Param("deployment"), &deployment, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter deployment: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelDeploymentParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelDeployment(ctx, app, deployment, params)
+	return err
+}
+
 // GetDeploymentLogs converts echo context to params.
 func (w *ServerInterfaceWrapper) GetDeploymentLogs(ctx echo.Context) error {
 	var err error
@@ -4784,6 +4929,48 @@ func (w *ServerInterfaceWrapper) ScaleApp(ctx echo.Context) error {
 	return err
 }
 
+// DeleteAppSource converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteAppSource(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteAppSourceParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteAppSource(ctx, app, params)
+	return err
+}
+
 // SetAppSource converts echo context to params.
 func (w *ServerInterfaceWrapper) SetAppSource(ctx echo.Context) error {
 	var err error
@@ -5330,7 +5517,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments", wrapper.ListDeployments, options.OperationMiddlewares["listDeployments"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/deployments", wrapper.CreateDeployment, options.OperationMiddlewares["createDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment", wrapper.GetDeployment, options.OperationMiddlewares["getDeployment"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment/cancel", wrapper.CancelDeployment, options.OperationMiddlewares["cancelDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment/logs", wrapper.GetDeploymentLogs, options.OperationMiddlewares["getDeploymentLogs"]...)
+	router.DELETE(options.BaseURL+"/api/paas/apps/:app/source", wrapper.DeleteAppSource, options.OperationMiddlewares["deleteAppSource"]...)
 	router.PUT(options.BaseURL+"/api/paas/apps/:app/source", wrapper.SetAppSource, options.OperationMiddlewares["setAppSource"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/builds", wrapper.CreateBuild, options.OperationMiddlewares["createBuild"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build", wrapper.GetBuild, options.OperationMiddlewares["getBuild"]...)
@@ -5394,303 +5583,316 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcttGtjD6Kl38dpXJvSFKlp3sGammzlFsZ+LZvmhb8mTmhP6IFrBIdgR2I90N0hxvV52nOQ92nuSr",
-	"XqsbBEiAF1lWLMf5EVMk0Nd1v37oJGqaKwnSms7Jh07ONZ+CBY1/neX5ObcT9zEFk2iRW6Fk56RzOQHG",
-	"8/yBYSJlSjPJp9DvRB3hfszdK1HHfdc56fA870QdDb8VQkPaObG6gKhjkglMuRvYLnL3mLFayHHn48eo",
-	"80MhsrR93iv38wPDZDG9At0yKz60cd6R0lNuOycdIe2j407UmQoppsW0c/IwCosS0sIYNK7qSaGN0s1L",
-	"iiW8t8MEn4iZGjE7AZZrmAlVGJbz8fJwfitAL5brpHc6mw/kKeSZWkxB2vZT0ZABN1DeyAy0EUpuPqW0",
-	"HHjPK3qqplzI9tWk+Hu5mIkydgOI0NN7LuEFN/bZDKR9/nR9DW/AFFNgnBmrgU8ZH1nQzE6EYeDeYSIt",
-	"1zIBnoJersYNfIAjHzx/uuVmXoipsOvTn/MxMCP+BRF7yKxi3x0dsW4KI15klj08Ouq1gUOG41XnnPL3",
-	"BJXfHR1thdFXKoX2S5EqdfBxMed6ykQaMa3mu12Qe3PP63mtxz/RwTauRekxl+Jf3H3lTognlgnJuiYr",
-	"xm5BIu2dMoVv8IyNlGacJTzLQLO5sBOmZH2M1tv8x8E55+bgdeXZztaV/zfeytrCL7iDKcMaxoxwjUkm",
-	"HCFldsItS7iUyjIDltGiDOsiWF2oQifQO0UqQT+xuZCmDSiUHm9fcrmS9vuvnleJmu7AW25d1c9sn9s/",
-	"z/iGheQZl7uwDvfcnhNfqmuQz5+GuRsGtfjEjryhKIR7cn2et4aP4Uf/2Ooe41+NknGJ8T23zTgxs7jt",
-	"hv181SWAdGj+S8cN1Yk6iZl13rUvRKtpA7hari3rvvnxCXv06NGfT1mgQI+OWMoXhl3BSGlgsVVxK0Ua",
-	"uaEbzyblFg6smEL7AV2q9VU9k2nE4H2SFUbMoGl5Us1bl2PVzRYDuh0cCwO6BEeYcpG1wKN7cC94/Oge",
-	"NrmSBoI8dZYkkFv3shO9pHW89+SDk5IykSCqHeKVn3yojPtvGkadk87/OlwKa4f0qzk8y3OaqVFCi4hc",
-	"CmuYhDlLwbiVM2O5hVOmIVEyEZmjTYmSM9BjYEoyYfsdJ4jx9K/cwpwvNqw21+oqg+l/7Lfqc3qraeVP",
-	"VXINOmIv1LVwN3Ku1RTsBArDUpEyR1O5NHP3iGML+BFSxiUDrZUOK38DvxVg7F2unOQwnJYlqshosVfu",
-	"S56y7pRnDl4hZX+7eP0qYoW8lmou2UhAlkZsrpUcMwdCEbviKStF8R5u6YmSo0wkv+OGaH5DEOV4l7r6",
-	"FRL7wBA44SqfydmtQfYzOfs712YDdD8wbMa14FcZGJz+R6WvRJqCvMtTeuUgMsvUHFLWJfBkPJ0KGdXF",
-	"HFOYHGQKaeTWzlDWc6CRTCClO36l7I+qkOndrp6ZIpn4y3RCmLtakrUemBUhy7F2vsgUTy+VesH1GO4a",
-	"HK9UumDCMDVDgZ7EbDrLsDynz7wpafTdLm9Fxpq7Y7QsVWCIcDkwYcKybgkMTnAcSCFNMRqJxMmPbFTI",
-	"1CB1E5V3E9yyE3wnqtCMW9y+o+ruCHqnA0laJ66PJVxrAYbFVzzjMoHhVCRamThiceBf4SvGZcripNAa",
-	"ZLKI+wOJB4nMIRVuJz9ykd3tWT4fHbzkNpmgeOiIu7ITKLVavOkL0DORwFvJZ1xkjgbc5QJ/nvgL0Kqw",
-	"ROENc8KSA066LjkS48KxJqfiONUz59ykuPZLpV5yufA8ytzlws+Y5tYBqidAc24CETplb8DqxcEZasvG",
-	"iYjzCaB+ZvWC8TEXqGh5dcYtovJCgwCKEGTc+3O+oteuaa8op0le2InS4l9w1zRwxjORskRDCtIKnhE/",
-	"eStzrRIw5q7BqyR1/npSdlVYB1pC4kpPWYzSjokRQwxzN0iShF+4KfJcaQvpS0gFv8Tjvvv1PzDsCU15",
-	"4JYQkMNRMUSJCvb0UVT3Y6O0fP4c1Tm0S2qVg7aC5OhEA7eQDkn52kUJiDrwPhcazKZ3ZJF5OkKC/doY",
-	"It1BO4w6GTd2WJjNC9w6GSkdH9Z/yDWMxPtmXQa12weGjYR2MtuEa55Y0CZCJIYsoycM4znXtt+oLS31",
-	"m186uEFcSTlv7ShXNhtVr2apr5Js4dYe7vSFING8fq/CwrT+YaPmE+DjYzkR15ov8PCWBtlmQ0Ftkzhb",
-	"/aXGxafpS5hega7oFjwlFsmz88pWRjwzEK3sDlXLxhvViqjLpt2+cc+srpyG9AM0LjnPbwd9UsjAfiJE",
-	"g5wNNaQOItMGo6kG46Sfrnu75zlPKYqyKV8g6ZhrYQF/IAUA5Ix1+UDOBKBOGIRvYazmVjkZNhPGCjnu",
-	"nbDY5JD0Qc5iN4JkE44GYb0YyGtYkGbjFMlpbheOJRTgpKFyK1dKZcDlHqSgFYmrguJwx8E0GMu1HSaq",
-	"kLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjrubHawNly4x9zjltvC7PICPfgx6hR5ujfgeZFvfbtP",
-	"3Cn463OUTo4huF6MVSh3IRqQnfXZJR/vdA4bCODqnS0Xt3o3/jDLQ6rRxdo51DCrBYNvhVjm+d3RyTx/",
-	"CVaLxKyvmuf5ruAOMt0dTAzo1XPZdBy0vgt6qeFc8DL3mN1CPjQk7jZKt/WD9IcQpqGtroxSbqnlhM+d",
-	"erQnB9oDw2n4jx+bJycXxvrtotu1SRXghVUsBQsJukccivLkGjXPMUhwKolhnJHtbyQydAkEG3haftuJ",
-	"cKQGU3hUfWpt+uW4LOd2woQ0IiUughLxe7v0zy2f7Z1WDNXIG/z++k0wMBYNSJo3Wp3Rw13OXFmMhlwZ",
-	"YZVeLNcjrBOTle31m3nCqGF8zWUyiZjl6EwzE44rt+xqweZwNVHq2uDZXy1Kq3t3yoVsnqPQWRO3KZf6",
-	"9s0L1p1Ym5uTw8OIGTM5OTx0E7tDPDk87G2XM90U64C+8pA74XebAPIMjcGfRHQqELwFwvYDgLaLazvs",
-	"7cdFQ0Q0Q9Ox+Jt2FEWDbXHFFWYSQOKBYT+9PHvC6PnTpWldyQQiEsgEKqFTnsL2Oy2p3Bh1/xoWh2Nu",
-	"u05PqFbkVjWdcmIKJZFfO79VSk7BBWZTDEtSGKumpRPcRMyg5sy6qFUrCcHGTRo4++uzS9bv9w/92OSt",
-	"2nlFQDbyZrrd/v7ygCbAMzsZJhNIrnGkLHs96pz8spmw/4RvPcGXPr5rFdeX04gpHzfQ0jPJ8BemYQQa",
-	"ZAJM8qmQY8Zr9Cvn3BxYJxbl+cnsYTSQGsZOKl/04T2f5hn0EzU9tMCnhzzP/28z4cfffX/S7/d7ffYc",
-	"ZxCpiVgqxmCsGUhHgVVh69MgFeMaGM+ygwm89+YQ942GkdNLWffx8XHvlN4nxYGM9UO/HgGGGbBORXA3",
-	"j++SuXH5QE0NqKjiGZcbfdzBu73+piL5oozv+P677x59tznCw6EX2mwQTsonjxqFeavynNSsVeVlVarD",
-	"a66M7RdHgBqVWBcFf3wN/JYzLVFtA1I/l3mxXW9eAzjCUye+MCUZytJCyVOmpsI6REXDl2GWXyMfFTqw",
-	"NQyq+JxU5MkK7cBgljSQDq+Q5SBThC5u2PnrixrxcE8bJuxnJiL1Vf8XLAz75ezg/xm+c/8/Ovjz8N2/",
-	"syJ3q//+cc1udP76zSWJQSmkp6QUG//ow+/Zf4kfKvDdTqN2pkwVurMjup0hsiGqLYMIULSbAM/BWMYT",
-	"60Q499hGZFwRGv1Qfzr605F77eao2jzuw1PGLZsqQ6v1FGPK3w/Du/1qWOKtoPkG1NxNoVg9+inGDOTo",
-	"q1Ej5sc6ZY67MA1TNQPjREGnHysNJPz7S7ohbrYwrt04/nyiMsCgLDVaY/ynbCqMcaxMyZKJuC2kETra",
-	"6Ns0RUdvdYNkhFAStmDxtqVvweqtFrbfXVRoRdmtSw842PJgC2Ztf7qCIS0PVzGmETlKQ9eKC1A75iOd",
-	"ElUNpFEyWzRBtvel7m6jeBJeaaL/5K61w0oI787Xu4wnfgOj3S7YBw4Nq2e/ftZeld9kriNDnSktdTkk",
-	"O5onp2BMG5SpKwN6Bulw0woc+i9/9/p2uDeWcWIUqO+cBhuFLYyT+Y3lmaMdIgP0yYvRCLTZceH5hJsG",
-	"Ofo8CAV0HfjxTSElfrggqI0Yud4jdrEMHnkKGZCw2u832wRolC2XRbsbGvhtfW2vNcar+gPwd0aHIlJ3",
-	"d3Mk+BhLvesxBKNnO2O85ObaML964uAE5SG6vd88sM6asHMCuvQTeF3WnLBgphgUR0ePkiAtOA7AMn4F",
-	"GX4P/drPQ+Io9NNAOnW44oB4owoHNCWCO3i5dFhELgaUAz2j8ePIZdxAplROH72KsasEuMLdCcZqGNiM",
-	"FQ3Q0XA1DQgfVUnYEhsbKZG/kxqMNUoeRSrsM2kp2HrFZpM0YzH0x3138n2yqGMsVZ82EDGQs35e2IhE",
-	"PbKsN2EIT6zSw9Iht5U50fOFAd1iR9o6ws18bpYLgu1miaCNG6erCS4tKLmDE2q7yMH1GKx/u+3XayHT",
-	"HfwLbsL6UdevKgpQUR+4uogmL004x+3eaQePt+JtWQL2XTld0Kb8SaZPbi1Mc4pGWsuOWgceJ6sLOzQT",
-	"vhMK3QgBCqJaw6lphOjt0t9ISGEmn+i33iZUOAZTESzmE2XKhCzHzgzFuqDNs5FZbt/HjlfYYrLDyBA+",
-	"RmuvkyCIuwVzHPE1zxGVHtf+5nlOf59c0ReUUObZ5E5BM25NQ7Li7QQpmwQ9mn1HCG0zsaNV5hNhwrQo",
-	"Bb8VULgjxssmi2KRJABp+eVw5EW6hMsEsgwoD6fIQRv3WL/NwdgUMqHGGow5Ye53Jp1k5j6tiWQtB4TP",
-	"7niYVovxGPSuVDzY/v2FBWdFGKXqGV/SEb/PsLCotE3WYGhFyllKIiUBW3G3V+67ThHqFKaVqlbCferE",
-	"dRfnG20PfXBdVCrQU/XAMA0j8ql4I2aLl2xtSU9QGj/nxsyVTm8WihRkttyP0oxrMK89MOXvX4Ac20nn",
-	"5D+P0TAV/vzTNlfQ2nwro79r3Cck16poOHYDxiwllpt50CpjRC3ex+USbnbIfOpUXh9l3ci/NlsQiT4M",
-	"m7cTdZCuGDPcabv1tTTutbQ2rJ03hvhZzaXBB4ZII3dm4pvIuQbuI043ENgQBuCUqk7U+dGddSfqvKX0",
-	"mcZYAOvDXVdd1jxdRCxQTa98jzVPiQaXOvZW1yb+WqFhfh9VYtR4aI0Hj6QqBDPeMLTQR2QKOUz5ooEt",
-	"vXY0iNJoMQCUUlTL3AJ6v8/OynSfKU8hxMMN5Nn58+p7fjo2LYxFuzvjLBMjcHv0T8jUjcwybkE7hZf7",
-	"V0OAavfx8TF52ebCQO/UjaDGQtIDPrWLlfMuvX849yLCeECi8ozLBSnPpYX+0fffHW1DrxCaVyFr3z+u",
-	"kbWH28AAh9hwp3l+s+sMS1s1tj99dUFWihP2v3/hB/86Ovjzu67/cPDuw1H06E8fw/e9/+vfGgWJ3UOA",
-	"yFfXuGc/TvvWqUDAzXYfzPFNJxB+o7zRhw+PH9GBmIhxy5zEbZmdq4i5i9aS+wRy7xQmv28vcpA5F1ma",
-	"cI2I//yc8TR1NGF7VEO5uvbNV9OxPw0AKrD58PhPW4Az6qi5hIpZY82NCu8pEhZTXgnF7XrSEo7SLIVm",
-	"xfizwGULjLnp2o/5POM3PF7yBzY5zaJOkhfDqcgyUXeyN5KQVJg844tha5Rv1Zm3fbgpTJVeDKdX2x/d",
-	"kBwgEhhOVKGzxU6ix9HWEFh/G7XN1s6puvKVPTcvqP1O35rbj64XZogR4c333X6StyP6BsvVZlmX1JVv",
-	"GS/bMl7WJb1wXu25MBbe21NmJmou0TlHOa7CeKfA502CCStsuvWnFPndmKPxe+QX1D1Ctxspv8UTQD6w",
-	"m2F+m/N55wCIpzUf6o3tpzcz8fM0ExI+CW8+g5FzB+fBvibJFsOgBqOyGTSr8ht1R5VlVzy5HqrRjpEA",
-	"O4i+b8hqW8lxuUVLYVBkfTgYeia867f8jMonWQgpryuDdOi26XCotBE2Kr2VTJldULU00S2TWGp2tbrt",
-	"rbymita7VHard1HNfdGVLJcloK8a4bZ4ZZboeRuumQqy35Vrph5vcVNS345ISwj7VJhYgkJ5yRvIJpVt",
-	"W5dVJpBcfyLS3ISWtuuNr9z7mTCQnjCnAuqDhBtgZxdPnj+PWF7IRaJSQPtIg97YqArtIxhhpnZThMIC",
-	"1S+MPMFDY4T4pz4BMUTc+7I3/c4efojXErPhysjTGWgxEoBV3wrr/g1zzZdhTLYs3TeQXKaVGAUKazoJ",
-	"47GuhBlolms1A9mLBjKMT0buy39cYmyNTjGBfaQK6dRumpp1y4fLSdKBtCoEVfTC4liXh4NxIzi1PddK",
-	"jU7RaEUv9lpCs2mOpORoG2kC7vnv1TfKET4RkHGQxdCb1T5psCaELWG+grEVmIuqyFjfUfPSVmTX2iG2",
-	"04BboctETe6MJq9feaMS8fTVRYBktF8ixGO1LKtVFsLYqvUTdzHlDTE5gi7AxxqFIciz2tlg1C7t4f+4",
-	"bJYDeFY0zFmZ8i80JVlWcb5Txq8w+xrLGGLGtWHziWpOu+7vaiBvNZSF2k576vifmjlzi9nnlHfOKO28",
-	"d+pDgPHsmTA+9suR8X4n2hab7fbVeEqzRp2kzP9uinfQxqKvwVg+zXdnnjvHDJFfY/8JbugG0pArbYUc",
-	"Dz3KZS3JeavYQTy/E3V+5lq6Z97tRFA94DY4dBpXEnVCwvfqya+dVOsF3wb1JEi5K+L5o4AsfRakmvq6",
-	"MRWnqSSunQRq6QveYSQfBgAHcyEGQvgKDf0fX7/eD45WNkMLWb7QtJG/CvszJT+eUXx8QzpzM1+gOI+G",
-	"YtQ7hFLQu83myFZUWNmdH6NpU9Xo/f3SOZ6954nNFlRdd8R8NgbrwntIHGeYYilTzKDu/nR5eY6JkD6U",
-	"moJhHYr0binnCkXxGc+qifUVD1+tHnJjcsyG3FsbqgWUAz7cPh5VeMhBC5XeeFGOIKjC3vD9Jqb2NyXk",
-	"k+UBt558/a4pHZcZrAb9qxLSu4cxFBodv5QIz3imgacLzJkp8kYlZMolH4Meeidas5IKtsiHrcuZ8OT6",
-	"EJ85mCt9DbpvJhGbT0QyYbmGnGsqEABXgksHhW+vCmkLWq4DUrcFg5VLtwajlAmN9TWt76MJu15AOgbd",
-	"FrS8GvKxQgSVEZiJhlKWhlRYEzEJY778dsL1GCg7P4UrsXN4/c2sj5XVffgEoSDE9wbma1Ve5Kh9YI1I",
-	"jP4q8Ih5+mthLJpf3jWXM6Cc4vXDo7FOVsMSg/Rc+JjE6imeskKK3wrY0cRfvz2/q/opVVe41XBFoHIb",
-	"7L0KdHfF5F+o8U09+O2+uA0BZzfxm+EaW1xmO7i/2r1Jzb8MV4XMH4DrWhWDNnUIx62NUvMgNe3tZUN9",
-	"FV7YyXAKdqJq6Pbr3KJBVwxXnU3NDqF96uQ4ucZMRH5RTKe8GfywLvaWgd6aBpujL6hdX1pU22XzyYQg",
-	"4FtwkraCaqtrbfdqbXQ0u/mPGo6GzPMBEbyZB2ffSnroiG6D9PjDviuqsw5wt+4a3ef+QsRLQ/RliBXc",
-	"IfW64hnFActbXI7SfBZWi+RciSYjwD4l1OqPquIqqzznI7TXSFbHvdi+rIuy4FazwSvQpiQvygARvH/r",
-	"5LuhhgTEDCrfYKwktT/xxdRMIyHL3Xk0Clfue6ayFIylApinFA3PQuxgyi3HrO4MRpapwtaytbfXC6Or",
-	"aECF35obhjhF8Vyr6X+/YPgEKkq+gkKipoAFg5tLLsmmvjJxojRgDeerha18cDqJVyhiajbhBJm4v2ug",
-	"Fc4Wlb0W/Ak33X2tj0qjs7w0Tu0gNtZrU+/40k2o/I4kY4rEZ68ttFKZm1GOm9RI3E5tTCWweXlHK/td",
-	"u472ooXbIOM2+E4N0u6K+7yegZ4JmDeC9q4A6h4dXi2GZd53m716h7HWVpjwnCfCNumeWaYSvKF6COMu",
-	"Ky5f9YF8SFV2xcd9Z7vBHFKl+z07RJvFTcKYaKr6MM3RjrSBqPngWw/1XWN1hRAgYIbHjyc3yN7d9XCq",
-	"wah18PEJ37uOQ0nkNzngMNFykHeNnpoZyAJaklGOH0/2Yxr41qOjdL+3rLI82+8V6vgwvAFnWzmm1X2u",
-	"72FlfW1zN51uyRCGNwEip5vcaE+ril7bMsIUREs7qyS1VqusJIjraLSEoqYzwHpHN483TgU2BdhF/i8f",
-	"bVyGL5Bz0wj1W7IEbotk31WCWgl43xLk/umB7ateXJEAy7F0Hy7iAHulCMnwjQMn6BrWfcjeXjxlf2EP",
-	"j/C/3p4VTG5FNLvFcPoogMt+EpuDvNuQ1BCC70pC850F9y59fP9TPm4ps2P9RH0Xjy1VRlZSKX98wv7z",
-	"T0f/WfYb8jU21l1/65ywoSgbMq4HhvmHWTenNk4HAUTCPGZXXA3tjBrvyKcj78juaGuNA1EPlp0xpeI3",
-	"b/R3Gsu962M9kLC506w7vVojMdbFPw/gPRUdqB9c87DDMmJoJwmy1j2qKawxdEbyqaQSIKW6f+F6rfLd",
-	"rD79ntdiX2uuVttSqrk5P/iMvX3zPBSzdeu9FhKrXflF+ZCFUELKXC9yLiHrpzALHXTMIbbnQTnmoAzj",
-	"3ilWilZb7qiR+BX2ggrVmpsJLb7M7e4Q66fzqaBbilCVozetvRpZfzuVnUHOhtewMPu99cVURGytgLgt",
-	"UNvH5Vfq8lK53ubyvOUpNV6KaqqWjxjMGVmHMPQtVU6GcrJTVVA/oVRRclbT04Yi5AbSSewU3gs8xWA5",
-	"snueshAz53umYdycnTiUg8wAvoNjmIGUin7oPj561IvwJwNAPV/cnihOodKtxRdRC7ZnXF5p5+pEHZq5",
-	"0az8xqcw3AyxKnH2W3p0V68yvNV0NRcJz+Bmi9m1SvTKasrXGpdDuL2OuhNuhi0Rpz9PAMto82VYpO/M",
-	"0hUW4eoK6PZ6/cYmO9ewaIklkRRIcVsm1Nag2VdFRu3HyylDqXDT3zti220nzFTdRFQ5xK1Se40i7wcX",
-	"NzzO8mh2392Ghd+GxhGA8a6UDioMYm6czr8M6qskEmND/0/yK272Hr4NYZJNpX9aBOORbyS+G86MtSry",
-	"4dWi6u7jee6UW75Y8es30tz9bh039EbN97/2qGPVPkEglmfDRJn2QK7XTniliG+t5iGudS5kquaR73CY",
-	"LULXzzHcpPOU77yOHc/Lk64oNlEJvusLboUHd3wN0pex+1k5PSVpa6gh0ohyifiCdf/5z3/+8+Dly4On",
-	"TzF6tKHghMmKcX+TC79tHqoEEg7nLzzP25rkIGerxlzu6w4n6rY6UNTZfuq3FalSNTg2FMC3bpR66zsW",
-	"XsFDLwzoE5ThKl1Oq40ymnnwhroKO+Yt3qT8QpPhbCUQphy3cjRb42LcddwGB6JwpjtiPz+jeaQhPP0m",
-	"7vOrQkv/BoYNTFShW1QALF0p1Zw5IPdFLKdFgi0S3Wu3YYq5SZ2C2jutfnZdyDlf4P4aKPhP7mtWSCsy",
-	"xA470WAmKktDY+1Qetqdl29ngElBQSdx39djc0tK0iIVBsqyNQTAlOLGcFPWTOWxpYAR+HAn6jyv9BT/",
-	"sSBydeYw5ixp5cjlMbSyvjPrqHghU+y/LpY2u1XCjuJ+2OhNGOB6EYn1i6/xw7X4hbXdtID/CrDUAybW",
-	"j7nxhtoR96wMeb6lOoItQeVW+ZjySkg5dt27EpYyZv8FWu2ItO0i6z4F0lYjqv2o7Wd1G7TZk8s7o84b",
-	"EojoPtpzfTAGbhdRv3y0cQWYMNEkF1xgdodUKfRZzHNMXk3jiMWhvLvvnS8yYRcx4zIdyJiamtTygmOU",
-	"E+ZoF3IUxLAUkoxrSE+9qddgY7i5t/0OpJuTqttjensoRU/2mRX43pA1wjPQdo+rx5M4cy813X84gebr",
-	"qJ5Fi9RZecKf7YQji2wUO/eOjHEvaPBF+5dvrnTVL6ZB4aBnyWkevrO1Jgo+OQsh4LPmkaxBU0MPUHTB",
-	"RSznhXGsgqWai+aGTCDHQsJwvXpFpdpDxcz5iTn61cIRNy/0cAWbSvXvkp2MAR4GQH7SbjLg9QaWFRAP",
-	"CU7oLGq9KP9rBhErZPkHsX2suepTxfxooVwFfemzt1rCK/cN/PKvlEix37ul7NTioVohUhOeOoZpnNbK",
-	"qbcTz9icC+q2wklR4lmbkrlGNm9+iRqoTrS5FQDXjWZ+f33uXjdcGva9bKBCjvo5FdwdIT5zggb9RcRS",
-	"NZeR0z0TJSVQR50SdPYqYrLsm+dJB1IM/AaJSEqTUX+xqZoJ2WxHwCTHoVtqe58Kc22Glai2zxX9UV9K",
-	"cwGPkByAJ7/Cl1qIbYW3RSVDXaOjLQSgpBmb4xybuFMbhq6eaEkga/XaibnvF7VSZfENyee6fn9VZ4Jo",
-	"ToN1wJrkhQMi2ku/tZCPAWk/rRaY8P79W6j/4rMT/Zbbj+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7Oi",
-	"qZ/2ma8d/befL7FwNMtBGyzgtCxc3Y1zzs3w//9//78Y6TduDUGEcvjKZUyszTsfP2JAxkg1C4KY/O7G",
-	"ViOG46Zxnz3JnKZdisbMI6rvHNzleW4i350UfbjRQIKcRSFUzVDXoh5J1G5wH0oAhjmdjpyiTFjHo86V",
-	"sWNNecID6btbMW6xV3Ofvan0o0uUnGGTRp/PTXKrwspS5KDNlbYoumNnqkUQ1pnw3avI2BoTfYr7AzmQ",
-	"/87+dvH6lXvCSH4Nw4QbOGUUDoO6Qhkg5NSOzJfYCVES//GrUTIeSOYrjFNFiIMMZpCxmEaJWSYM1aNZ",
-	"hlRgXahCo5/335kDBpDWD37CYveF0qV3mrIz2VqxmxibWfvuYAQdwjDu1rOEo26MnVoPeS4OeWEnh/hT",
-	"3GsDMPf22jv4i4mj0AgWt0uAGPdwD8/QiRDjK+77w3+PfdktnlgTesNjQYaqbWVZmsbNewWZkmPDrIrQ",
-	"Jp6GYl7xPw7OOTcH1WSKmE2Q2rOut8bHSo/xMihHKeeaT8GC7jFuGEfrvC/HLtI+OwslcbAc0nJmBlQ8",
-	"wg20tlwsn8OnTuKS0GevEdNRZaFGy7XwX1+X1Q30+OhxFAZ2qxGo4yxCRTQqaI3nSCeIyml5jsIg+DQb",
-	"x32jRveuo5AEtTkfC+m4j78pDI9CvZjFRK9iQk9a4gPjFhlXyBlOSuKwvyWULNEHhFMpOT7InCbvwx+6",
-	"2Ekv8q30IgeApodruXA4qA8uQFqG5V0MHrmbUYMppr48f/yCG3uADxw8fxqTgp2JBCQln5Bi0znLeTIB",
-	"dtw/8v0uiNCZk8PD+Xze5/hzX+nxoX/XHL54/uTZq4tnB+6dZTRV5+J6cc4lZOyc8wsH/5W6gSedh/0j",
-	"elzlIHkuOiedR/2j/iPfqB5J+epVhdyaMRm5HZtCSHieOk7jnnM3dEah4CV4GgzaWa16F7xuKy4mDEfp",
-	"Cmq1kxVj6tPqG/ZQYiKdU81n6bkEb+RszRxzubzDFxiyt8ODT4gTfnyHcn+u3Om7KY+PjnzrUBv6e1Zo",
-	"6a/ePrdc4paa/igIIGNbcx/xMRZ8cafUd5f3mGZuGrBc4eEPvOw+g6883P7KW8k9iYaUXnq0/aUflb4S",
-	"aQqS3ni8/Y1Xyv6oCpmSLBHyiDtEa3meB1sJRlxmGZ5nVMscRQF2bNCGiU6md26oNcAtUgrK3AK5+NhN",
-	"QRcktai/behtm74wjrBVp22dDnvz1ebZmuT+oW2grw3fylaCGzHOn/JXjHRoN3WH4VgbttHeE8nWMpQ2",
-	"I9vrlUyiFaS7TzC0llK7EZRq5/RFA1QNPmr3FTnB1Tv2VkEj6uTKtN38euOVDqmeYOwPijJBb+VO2ju8",
-	"fKxru06F/7gGHA8/C3A0Acblijv2iycxf97+xhMlR5kg48bjhztMcc4XmeLppVIvsBAVvvfdLvsxRe7U",
-	"YkhfQir4pWNG7uXj411ezrVKwGBMygq0Pwkdq2p3EzGVk8sgW4SmWywEL+9LIg8/VP/8uJli/hXsCtLs",
-	"Ry+rL59zO7k7grgHzH/xPPL1ir6MZHAp7n06EBz66Pzt7NPX37kFQLhnAlulYtJGNutPEq8II9K+YtnN",
-	"AwOqhnWKtS9/PkvTlyEJ41YozO1z9nKJezH02wbANrI2LetifV3w9ofh/Gdp6pCo3oLP9zxYkQWwfqUc",
-	"AwbremfgLTGAww9u3ufpR/JrZEC+3QaMfYPu7FtD2qD4Y03eUu+nxXRW0Wwfi8I6T3jc1PnVbSb9g6NO",
-	"DR7pSBgnQBxpNV2P4OxKZREIKYbLCaS9W4DFZfQk+iUL29isEkdjy2fZRGUhXxCNeJwCGn0QLw9vZGJk",
-	"0WM2kPMJt9inpJJ8fIoPOAwU2DB0hnWFK9NQF5hl6OxAjgqZGiYkyzOeAFnYGzDmAuwyUejL5XPryUx3",
-	"zOhCfOZ2+f2B8aUBGB9Zf41EGr86TP5deZNvfL0q5LFuJVwcHZ8OdZaYZqrQ/qlEgS76cFkfmmpUeZGy",
-	"DifPU5jmymJ4/qKsNYDO9rj8LVkc/BcsgrfzBMO3cuC+uDkGqRo+BXYNCxYc6NSdQBuLhtkF6x4fHfXQ",
-	"/UdgZ0L4P3kB3fsD6QbwfuxUjLA6tGVXKl0O+/joz+g4xWhgcpwSlarQpYHkV44g15MRNGDG7JJEUavy",
-	"Nd9WK1Gi4HOPcrfHxichYMgz8pVT38jRKwHlx9sDyj8TFWwLzb9jWlgr7N2kdnqYJQ0MuM4EZs7jYk/L",
-	"ZBSCTpJvbtPIuGV5WH0EH/H44nuJfVNRfm8jo6Mz3dxnhiDpxjQQ1g2ZIb1VYl/y2h1peaVSZrtFqayn",
-	"+TmNgmGONoHC/97/ffwbT1SBgR2hTp2PucK6dE1+6N2OP8/4Ls6wc3zsXjvByiplG61yeB4RSybA89K/",
-	"eH+cYBSZ4DYRYp0dykplb+YHO6dKMJ/P/1VtvX/Hfi+qNteM6u4Av/m5viQ/F/NFiXYlaYcf3D/brVPU",
-	"Ot3D+X7UzVcQbHRVNZiOfJP2/tdqB6L9+ZtiUqFppTBgWPfx0Z8pPnMuDJyyFJA0uXsVFnkW8LTXSKE2",
-	"Ohxv/daO7pq43AuHInGT0pHok0wauEmoptlwW1hp8zbu6/YZ0bIQ6EfK7CzHmYIewwFu6z9uPuadqoH3",
-	"nqntbe66l0yNvDKeVHYRzhjCGZmDMMJdGCam08K693c0llerMm6W50P1x/st0lcrgW2U6sPBIBm7hsX9",
-	"EejPQ85B2MJppYKc7wBDpXd8Q+JGytzkGSFVIRPGQhpGx9R738ZdSEy/wG46FFYbkS4hHWz22dlAVt5a",
-	"LgqLm3BzDWlUNp4PrR/n3OAg/nvj7mIgwXtF4qGBRIONIxZTAzL8FBq3UUea4TUs4lYrZaWw6WfSWxpK",
-	"p94xjd8C9Y7UB2AJlxngPmJ8WTpxDY4CDPW+dC5xL4n+BdhGJFbSozDIRC9yh43cor1+N6JfhNz0dopP",
-	"FdsglHfdi+Djuz9qNd2F6OPDl2rnR38kn/x9C/GiiohYBB3e28PEzOrvrroe1nDUidVazbHBwL2JrV2J",
-	"6LLgqAhCHyYgIDvZEtrVCL47hRO+NTcJJvzCoGaXsEA8j/sDB3gvyxjGm5kZ31L7zs9nZqx2Z7ljM6Pv",
-	"V9rIpt1dfzMzflFmRt9JdlfCRWFwaGYszR+rmF0Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLw3pbd",
-	"EFAel6F4LKX+99lTnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz8+cDSSvrsxBR",
-	"VRYHTbiUyoZtuhcgG7VL6KFb0g0kEdCf1xK02sjpjgX7e08qvgXsNtGWpx4xlCYk24/MkC99BwnpZ//g",
-	"vZaRKsUbN0pJ/lTum2O2MU5iU65iO0AcZmq+HSheqPk3uLg3WauV0DzHmClcWGkKCqRKuRxroasRo0Kz",
-	"+8IOll/ahZj4B+830CzLVm0EGuzQen9AxokD1ap5hnHTVIXQ8Ln7eoowUikPtzucHP6qhDyo9FTyQFM/",
-	"yB8Kkdll4D+9y9yrviYSdvXxNQJ9STlf7IoJKWw8kGSS7LPLsAuLRuQ8B67ds1S+L47YBKiwdrVm3UDG",
-	"WM4vDgH8voAd6xYyw7l4YdXQf40l8wyW11Gy1yqmEuz8TQn5pGyP9NkAtTpNi/znL8H0v1zdbw1I/Zop",
-	"TtnBg2GcSZgHEPFJSwjL+8HlB3eJK8Edq9EWlZppJyvogeCyxJkIS3OGIu7uE9YcHMgJnwHDhJ+I6kJS",
-	"2bQS1HHlEQFr+SU67NA9EmB+WhjLroClMFXW0XaMKWuDPMqn8YXy9qW/r1QKbdENx7dMWNtAlY70Cpwy",
-	"qWv5Ul98uEOZy+T2sH9Ayme4tKM7vLT7FJTi8dYJRg5hywqgexORww/k3PzYniVSoyURwytYlsYrycpJ",
-	"WRk9RguJWxbzrMvXMSdOeA2OJ2F0Zkyrr3CzU+a5WeR4ZGEgVFMPMVMxM0BVh2tVxLlcMj6cS5iSW3b5",
-	"QPpM0ClPAeUBtxRhWF5YdsWT622c8Cy5UVmHJWivFYryq/W1eCvVvMNGy2JR9VTPssRTe2JIzq0F7V79",
-	"310/zf/gLP+Dk/xPmKH3bzvlgd4t4Sxh2nHKWunPb1mnlSzobdDTTsRLklAW42xH/TNrYZr7oo5YxBFS",
-	"9NolWKO1FGe7D48YZ1MhC4sZEWmEGpySMJDoGCH5QEkIr6BUzhH31GhEMhI1fgndKHkyCWVKB1KNGGfG",
-	"auDXp5iJwEDYCeioUkXS4fPj4z/T62/A6sXB2ciCbkJt2vfnsaO+cGP/XnlQbu5Lp3Y063wVo/vdotN9",
-	"MV26t3ZAy0ulXnK58MdiasWWOye/vKvZvt575kOY4DhPiOnxtf4rt8K6f/v5shbvVtjJKtZO2wMexmBf",
-	"Quezltdo1dGwnu1Npah19YnK4yKjXmmYa7acTzjedsL2quylHfpTlVfS5WyuFfb8gGXm6fExU3IgY//4",
-	"MirrlI0LMAbqNJIHP5f7NnJkqYfqfSmIoGeKnFfV2/eJTFhLwCc4KScv0ZNLRxS7KkgIcouc8uvQabvM",
-	"aKyTRdI7caIwwMhXLfa31kAjaaXn4Sw/k4O6NskXSjXLw6NbOvXXEdJI3R1MuGG+Q9c3snq7ZHU1bngJ",
-	"tQ9MibYRI02DaAUWwy69vGiEQfftFrrhH2qjrZkw9uz8+WUY6h7bhsM2tluH6UzqVX3vEMZb2IK7+bXS",
-	"8YZ1ZShTItz9J9qpivDeNjDUtrgc6qERzuezhuWESX6n0BxaRFputYWt49FW9DJ3nt+I3B6Ze2twelqe",
-	"I4aOT7D1jkxgJ+p0+AH/3VJ6ir6vQPF+tArfev50j/S+Nyio3HVlqE8xdbr1UoeFUZ2lLOlJ+4VciSwT",
-	"cnxorBY5HM6pd2G7vPl30GIkwLD4At84uBBjyW2hIS7rqLCYRhv60UI6QAibPmV8IK94ykx4t1IY5ciL",
-	"i4nSaVldBc3wMXa+UoXte4bYd+eEyZgxtUvwBVVIHvYPPahL3APpADRiEzVHCqtGllIbhGEpZGIG2MOQ",
-	"GC/1YEB5mCfXUs2xtkXaJGPSjn3rx3UwbayRsnqCG8udf0KsVHMDulpLobLVzt0Wflp2ymxi3UkCuf0U",
-	"VNzbLNWi+NJFPTDMAzTrOsgNTUHQWep/IEivcmmPYBWU840w+uGs2tTf1zlI6qbxSRew5+2v802/Dpaq",
-	"pJiCdDxzw1ldThwm+UcxT+VvF69fVQ5kCpZXTmN7w4+stdfH9mpFPxHK7SCsvtbj/8YeBN8aedzPngIN",
-	"RbDQNrsaLeEgqSo114+MqrNQ8KyxLJ7y90P3CvaGVnocs+7jo0dkHjmA9wlACqm3FHP0KieFNQOpIQNu",
-	"gD2M6mOlkGdqgeXMynbTbszjP6+O2WjJIHE7z+8KF959VrUhz38njcGdYAu143leya4jCZcanTkR4dwr",
-	"5z5CBeUU6quG7bn6nchzeVzys0s+bmkcjB3UfJekiP1WKMr53NDupPNC0V7XR3z75kUQ/jjCxoYUpjul",
-	"Acc76Tuh3Bre/beQ5S/AQPXUdywkcyvB1AoBXePfhx94nm+M5XnJ9bUJUMroqRTF/SD+Hx8dO4xDVdKw",
-	"fOIoaIwFSYQch7gwMg+XeDfhJoSnELKCngkn4mM4TyqMDz/rszdYOi9YmJ2ahM51rqcZGMTdRt3zBtT2",
-	"LM93rXn/KYT5M3m3t1FHqeYsXMpXLFSEQjgYkMG63CxkMtFKqsJki16TSNEmyd8XEDq6IxD6jGzy41cL",
-	"jq+lR7/WCj6lZNucweYOFKvQoh+tUqykIjswUgUxBH8i3E8yW7DY5JDEbMoXA3kFoRjBCYs/DDrup0Hn",
-	"hH0YdELfWvfno4gNOiBn/qfXL566T7LIso8fP8Z9FruPsZOTKRyTY9ndblzt4h9HWONUztiMa4H1U6iz",
-	"d1kCN4URLzI7kN04TB47kTt2zDRmfzr601HEYh+/GrNf3rmfMi5j3K9/m7rs9gfyZ2yf+Xx08NKdygkb",
-	"dKhTrIc/6hU76NDL2H3Xx5BR61CKg+U2wOtAdh8/PF4WzOqdor1AFRbb9zoG5l22OJbvk4v3gkFpGqxe",
-	"YMxZ2TnUgimHb9IP8Dq/TGrTWijYH/fnMn5toVK3XTGqMuSdmtI2E9yGculfCQX+mjSMXfaCgi8Z9H7k",
-	"IvsDe89JLntgmONAod46NiGvsrYu9h1/9KfvezurMIdXhcjSDdXm/7sALNfE8EFs+a5hFLMuZ1eay2QS",
-	"McuxRbbjPKjOcF8fXhU6gQdoHxpR9SQ1dcw07fUZhmeAXo4aKsojBpsiB20A04QG8je3hBR92Ri2cYoO",
-	"IHpTFxI7v3NmxRQwytHJXK3mpB/cW1+qfHr7RB+3u5fd6fh2526j0/5O8RK/hQgv8R3RrYpttuRLhE8E",
-	"7G7oituFcHgbkh9+wH8/bvLDfHb8wAnusbK3Eaq/QnBeU8twj+RsKHx7rBvC4WHCZQLZhkD2Gpmg6MuY",
-	"XsogjR0qKGxqxB0fkMKHfwo0aOc5ahYDiX3ECimBcpKFZJwZlCzQHLc6aoR9kdxYUjnWNoZ0IMWUj8Fx",
-	"rZGQwkzKJTntEs15FD2KrvVG5oPDf6XIdXyHyBWFvGE6UZbByGmYXzHOPaGN8oALSpfAfuXh6ab4l6kN",
-	"ZVcDM3ihblBx9d4xBKyJl2dcyD2r4mEXGDX+yv3NCDAPDFOFzQuKdMBIuK4R/4KDhDtie+oziQV6Gq4h",
-	"r4eGbIPNirN4Y3TE08pzX6Tl5z7FUywPc3tYhffyf+2hFSRsh81GqKeGEOoKPIcHNoRXXIA1FfkdZYjT",
-	"VY9eUviHfJ00iqTAxDth+6wpRKMxrKLfovAub/iPo/XSnvdXezfDzFmehyi9zjez37fAgh0CCxwY+rgC",
-	"xP5m+rEDRzz8sPxjo/5+N+i+nOUea/KVo2qR6/wdfeUKvd9lxdfqPSDrCv4nAO1WZaMiinxmjeMLgt5v",
-	"asdGWUyrLFOFdTt1EqiqQqtXQfaETjV1glRrWbBnPJkweuiBYfEME0CIumD1LSeoXf7j0qdskAccazr4",
-	"grW1BsLunrXK6K1Qy4yCLGPsXhBXM4nQpz6QdqIMsPlEsSlfeMd7iFfAjuRWsZmAOWjTGDWLKpLf5Tf1",
-	"6FNZBB7kdtXIg9UfQjNKCmPVNGy5rU5fQLR27eiyghQOD2Y8EykPQZJS6SnPhIGUdTM1d4oSYv3zp6/O",
-	"EE/yQi4SrD0jFbOaC6wDnSrb67PnlhnLta1U4TthpA6tYLDDt5CQtY7wbmnGx1Zyc+3rPmC4zkB24/PX",
-	"F5es3+8f4luLuHeK5mhGg0Ba4q1WhcUqbH12Vu55IK8gU3JsHEYrindigoJf5hOV1RujUj86alMjKWGL",
-	"5/lATtDqHFEAEyV5VUnQRGWpe6B3yvjytKkqJxKs2McFDenC4mpTHV/Lm3UfHx/3Ih+7ist0s3LLpsrY",
-	"gSSdlO4b9VGe53GAD1r3ztH+hHB/HE31SWXXv1N6gD/yFhmDrjEKJcFWQml2itJPw53+QQIZ/zA1ws/S",
-	"1JHDKj8I5THrUfRLZrBFLjv8QB82RtaTYFhYXxfTWJUb/IIKSZzWxC1Hx0YagGi3XFCAGPkN24LgPz8R",
-	"ohnuXPtozACv1rr8FoJRradZh+yyVmobbLeHxH+1AHV0p1zoK7fD1MFtGfpTMcxsFLR3pa1eXG0Pu3jj",
-	"6xFUSlOxLonGi6H/AtIht3FvNaGpDMkgwdrvhcp7K3VtWJGv6tBuBFRzaUJV2EQ56bgbUyZiHLE448YO",
-	"QWul3V8ogPsFUPlt/AarGjhB2knJoYICPeZ+yjhFBXPJGvfSJJTSc18t+h7fsRBZVhAIUEUg8I391KSq",
-	"uqJZl6IfmCrqSDXfixKAnG2ywD6Ts/uTubX5bN1W/gC2GJAzoZWcgrRl2pCJWAq+KWcFOtzdt7bV/Xt4",
-	"l0llgxEC06eopxfJiLs7o4OhYoEFbXwaRkPSaV58yUB3++r+Mzn7O9dmj3yZLwzMv7mi76cr+g3kGU8g",
-	"lMBsIBv1mgp1qrGBnxzCe+zQ28ZW6Od7xVluwz2XKgtyhg6qCI278X89++dfBh10+ww6McuEpGyVcP4R",
-	"MwgvfwgfQsmrGHcye3lWrCumDl6o4ZxjM729gJHebtdsXggJhu7CO+C6Kqd6UdmCxQSsbPlzL2Lx/4ox",
-	"s4mKo8l0IK8yLq/xAs1p6EI+5QtsloK10A8ocZB1Ud6NBwPsizAYDDr+30E8kGASnoPBJF8j5LjyWiYs",
-	"aJ71+qyRL+NBcQ0DeQ25ZaFfkCYU/4tjJo3KDB3Ol4mKIWH2N/yzzJf1e6rZjr3DonMy4plZlvW6UioD",
-	"Lrflz+6B0d/48zf+fFf8+QIqAjyZGitkcS8a+OEaFjtUGSVR9JNIQUOfk2tYbGxyslbo6Q9o/P6KcPQ2",
-	"BFM0tjsRqUkq3R3yZyuJA/Wb/tvF61f1UO4oMM6qPYpjfK9hMbIJHPMA+5dM4xO0aIbW1VSBtYv5Y6GX",
-	"NXDrg5RW+uEkTm3uMWEGkgbzycxhKU4Iurh4xmIc9YQGjyOmwRRTFIXccAMZv+DGHjzDVT1/GrdF/5zl",
-	"+bPZHyc9YochubF4Is+ffl4nBk7io4WizhoM7alD0CV+dabRT6cZP0+4XUmjMCwVlQq1dSV2jjVK2mnH",
-	"SmRq/RaoTs6L1//1fPjs1dPz189fXWKQTEQagNMNfLrGC3UtWDdGEXaouRxDzKiYzUBm/Aoydq7VFPOj",
-	"DFgTYee1oUidlmHQbb5gqrCZmIHPpDJYQY5bNtfKAhKg6emyxg5N+1Ql1xi85GvBMbcd1iWy5Magjo/M",
-	"WJFlTmeA3ETMS9apI1eGCZlkBUbmsPMM3fil4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp559deT",
-	"NmNTVdiYKT2Qle9A65hNnUg19pO5iSol8HznqlSYREkJiTX9gfwRJxRyTEefqywzrH7+vlIGRoPRUVIF",
-	"ppwbG27GWNpkpSI2trHy63lgWCzSMvrTPfrA4IwDacUUjOVTDNySXCrKK25MAabSaJ87tvnmdLlJUy59",
-	"3iDLYgQODrqhmtTDo6MoRIK5P46OTlnMsyxGF4bvlCMk9PoMEckdW1Sp9WFYjLFhMeuGUb47cmPSIMLg",
-	"n72yq96KfuiQqbNFvlwpy6j8dVcSt7tuVQ/KpfROWeP23Er67BI7IeYaEkhBJkB9zWK3krhtmThu0zqF",
-	"tDDG3nprC30ts4VfqBFuHodQWCPszY9P2KNHj/5MFU/QU/RXxdKCYI3xsWLd+OHRNK4eeq0GmDDs4YQC",
-	"+mLEsRi7wBkW41R47mHXj45YyhembWv4wn5XUNnZFYyU3mtrp2gJIcMKEZzWU8ed7be0n7EMXAXY50Km",
-	"al4CqSee8RVPrudcpzHrUuoeypW4p6h60mjdiUdKVx4m4tk7DVCoyxpzdaGQWuWxOV/0PY0vHe1Up65c",
-	"RNsBpEJD6Du5PASQxRQTcv3rnajjF9h5F+11exOVpVRgVIR04IQbODAgjbBiBkvcOf7ue3a1sGB6pyxg",
-	"2//8JWYjkVnQbRsYa8hvDFt4g8KwDGaQISxdYe/FX4vU15zj/jdsIOaNa8gJunEZa/DszRs02nXw0UHn",
-	"ZNCZcy3RlNfv93unLE7hqhh72KiQvFZi4AZqvBEcCN8aqU6E83SiDi5l96uJlywWPzvW2oq8JJY2rYVG",
-	"cT/hEC3zNw1KWLmfya5lqJK9mhtYALcb9neXzaObewJeeLHJ/MFjHO7WuBZ1vtvFzvIDT//KLcz5otVV",
-	"4aTpqCLgo2c7UXIkxoWGNGoWx/fQPqZgtUjaFZCzIKaUwphTI8BOoDDsp8vLc2x9wy2L//788tnw/M3r",
-	"l88uf3r29mL49s2LeCDrGknPyeMsOUtnwiivNYhALcsUDyUtFxK0iQbSQAaJXbaOJlVmbbKz8/Phi7Mf",
-	"nr2IS+lwIONypCG+NnSbHwa1p89+0GpuHEfzHcB4ds2sqmywP5CYkuVXKQxzd+TUFt8xbG3FJyxO8iJm",
-	"3URpML1oIOMpTJVexKw7Vxp7LhqwnhtFLJZg3fdDJ9Fhc2vqXB2+tppLQxIqvoLqCYn57m0NlGmCE4Y1",
-	"MDXyiSV5TloHNhkM5YfoFI119BnyGLlkBu6LshtvuwLx0oPLPdAhflJzNuIa2wVHK6JcqUHEDyfxUk6I",
-	"//P4aBK3yvsIw/tJBBekkbErsHMAyXIlpFO+W5aDZgUsuYgQ9v1R5Xbih8YpB1V1xw/ngcLBaDuv3VeW",
-	"ebYUQ3FFDRJyuWyp5q2HBrJew3Sk9JRbJx9yCwdunJ0ait9q+dYAxS0Bg8ujrCSbPOHJBA6eUFLlOp2U",
-	"6gBLJf+hEk2+bJbqXtnhDC7IcPVW8hkXWUOiyZIbPzl/GzGi5xHzJNr3UPMZf4i2vhqoRxtknEuesgdv",
-	"9qNWAwrqNNk/cK/aJnyrcvJ7BPNqha3RAqA6yl56jhwd3b1irxvJsdT2MJcnKnfSUigmFPt6DrET9yTP",
-	"zURhpA13yOHrxUcsV9pGWB4+GkiqTE8RyBEDOesxIZe5XaEQsZBo3UUZiaOp4ZSsqpUCR2gI3qvKUUgp",
-	"bSxz1CAYhQP5grHw9kNJ3/hNf6ty9C105XcOLUWxi4z6jihQUdUZduKTZbt1j/P7leswCc+gnfviz38o",
-	"rL9wO/6G8t9Q/lYSuC+AFF6q80Q1HqmxzNId5353QsEDwxxTDg/s0WGA6pYjFhfbqyT6KufdeCxsv9BZ",
-	"HDH8qGEUPubcos3A0Rl0kgxknKLZbSQyIMs3lhsFfcJ4YVXc6zMyIxWJO4pRkfn6zcvEw4HMCyzsjHLR",
-	"A8NSMaYUtRFodPStCEBefiLPfU3iQWGHl1JOLqSElFmFoo7TZdxMoYsumuCw5b0wAznlKfigAe8Gws5t",
-	"yyxL9NhnC5KquvFK0+lGu5FBu9EF3cIfhlIut3z3zWloYjLctpo48JlTtnqFdL1oZRaWzblDuxSYVPOv",
-	"LxLoE8kXVo4ui+ygMsHZWDiczZURVqEVbOcCxFtU/W+K/jeu367oX6BSz8vGA1hmZExp47vySavyTeCn",
-	"8m/Q95Xnfl9YlS+r/f0LtColMqob6P+ikOKmMutNMOa78h+iNUcVG/KjqByVE14urBY5sCf+FWbAYEnQ",
-	"kfJut6lbAdXamfMs8/JLoiEVNggpyMVoJCfmiLGTg+KwjL4fs+9OCNvjxgPpuSHjWosZmD4ry55JFRZV",
-	"yksVP2x7SbGwhfveRdxv43eqElaeYqvHBu/ylBmQxJMLA5qEXsPevnnxLfzh7q07nxYDEVjaKimwKj8o",
-	"qvHVnr60kZ0M0jHojT0dXtAjd4Sh96wIKR3O9iKkdM4MpCXn6VedR1ytcvnA+L23NmvYAqGF4WNoDcD5",
-	"McTd4J1DyoS0oGc8M6w7n3CnbmD6sOayF7EkEygAWsXiX5xOEjGrevHpQCbKWMYtBZeHMR4Ylmvs4K7d",
-	"TiFlE56NWJFjSIFW8z7Gj065/UtiZvFAhhhQ7zxSc8YNe3Lxd9bFGFU0FSQIlQQYbuF/u3j9qi2k5K2h",
-	"uvRfCObhctyJ7/zwpWoIPYmxBmm3Foab8kXMum8vn2BAc6896FQV+fBq0RgWSYklKV+0BETutDuKv7hv",
-	"ZIgApYyFTMzsBiXLEdMc1H7N9OmlpxNeWD/wSSGImnYCQjNHCrCsG3Yh1+6Tg6mdCRZJ3JtqOf1MT9yl",
-	"zPuZ4M7vpAWg6CT+WMyO9hyxq0JLprkFioAp5HwXGHLqlTkcC0tmh3Zl8O9Uxtqw+B8HPxVXBxdiLLkt",
-	"NBwcf/d9zLp/Ffan4opo6z8O/ios8OUz8UB2J/Ce/fTy7MnBxU9nx999H4LZsK5UWYLaW9OD3ke6Xa/P",
-	"zgZyrpXEzsJTYQzGbYbRy0yIx0cPcfO/UZdiqbDgVJ+doY19ULfYaxixLnUv9kvJySODcZwjczgBnppD",
-	"6oOvYUQ98ONeGJ0PZNmWFYv4Y6Px2Dc+PsXyslSam9KDsX3/qNYj8vjoeCApe4Xa+Z0wDGJvjGsYC3te",
-	"mMnPdDTruNzWwFykJW+rZ+cT92rPzi8jA4tCpJ32iP/VtvYN8LEt1LFlnBUo+lx98nlKXcV5dq7dmVvh",
-	"6BYdh59GXf0KyZ33TP6rsP66z5LrRnHfQ9JpAKCYGb4wbD4BKgofHFvc+IaRd0gbHeGCpNDCLjonv7yr",
-	"krHzissrkA6HIHjhzNhFBlGNWJC1aHsHwTzjcnPDwHN84ptu2QRv7my2a5Z4xhFLJsDzUr36innuWWLF",
-	"DJq3XQHIhFueqXEBqzBJYaVt+uQF6BnogwvHInyOP3mnmxOOiab7YrhDA785XhFyp1HNSbjG7Agu2Vme",
-	"n5bJ1lToJY0ZZ0/p41meU06oKuxaPQmK4MFsqNA+AzkVaZpJobVbMRYktlRhNyRwL2QCaXzq0zJro56w",
-	"VzETtmFAbF+BFTRwnULJHptj8xvaqq8amTLksuyV78OxOulAihF75Q5LZWko8EspmDSqocx3pmEK0ytK",
-	"+D1+zCaq0KYXMWEHsrq4ML4GAzZm3ZHSY7DLNbNrqeayF4R5XxBkICvnQ4m19XWi4x9dupQfZ9i5Mnas",
-	"wQykVLZsOmL67EmoNtaNT1gu5DjuYXIhxRn4/HdMh83EDJoEB4S/szz/kqhetQbHet6tW3DZBAV9B12q",
-	"eO0kg1ZVneSZLRLCbeYBNpu+8cVvdTrWi1qVtGSJzmWm2YpOw/PcsO7FxbNeU3h+XbD40LkCrkGfFXbi",
-	"5Ax3zwaJKsF4obPOSecQOacfal1YxmLhSeEwrb+EqClY3lQNQY2FjHzf8SzDVOygy+egjZMkMQ3PqmuQ",
-	"pjKgu7eGAR1ynvgBMGiym4JxIiaeFkRlSvjVwte+MERy/GF21RXuOK09WamH0uvX0MQ0rMG3p8S4CYpG",
-	"OfH9fR4YDKOgLyPUdUj4oqCravhSda9eQGvYrVzpqnvC0HCKllDNZcQmao7hLiAtzRFiun1zpH61JqAP",
-	"G90wT2Nd5FMCQcpYh+lKmFa/mjA12zR4vQHWSVnPPtdKjTCunye+ukKQygV6K8u+ULTBAqt9LrP1ffnu",
-	"hhQ2xCPj81x4ijiEBzjheQ4SO0hxhKg6rkXVRsNUISvChNbKtIRj65Oi1ExomXDJdCGZkpX3lsJPEznP",
-	"Mqxwg5mO3jQfrOdkAkT8QUdSDYK8yaJxOdapp4ynUyGFscTu6PTVDPRMwDzybLpKW6KSIxfGLcMLdb7N",
-	"VWmUY7xIhaWWikvEcXN1Pr77+H8CAAD//w==",
+	"7L3rcts4tjD6Kih9uyrS3rTsOOne03ZNnePOZTozuXjHzvTMaeUTYXJJQpsC2AAoRZOdqu9pvgfbT3IK",
+	"awEUKZG6OI47Sad/dGSJxGVhYd0v7zuJmuZKgrSmc/K+k3PNp2BB419neX7O7cR9TMEkWuRWKNk56VxO",
+	"gPE8v2eYSJnSTPIp9DtRR7gfc/dK1HHfdU46PM87UUfDb4XQkHZOrC4g6phkAlPuBraL3D1mrBZy3Pnw",
+	"Ier8WIgsbZ/3yv18zzBZTK9At8yKD22cd6T0lNvOSUdI++C4E3WmQoppMe2c3I/CooS0MAaNq3pUaKN0",
+	"85JiCe/sMMEnYqZGzE6A5RpmQhWG5Xy8BM5vBejFcp30TmczQB5DnqnFFKRth4qGDLiB8kRmoI1QcjOU",
+	"0nLgPY/osZpyIdtXk+Lv5WImytgNKEJP77mE59zYJzOQ9tnj9TW8BlNMgXFmrAY+ZXxkQTM7EYaBe4eJ",
+	"tFzLBHgKerkaN/ABjnzw7PGWk3kupsKuT3/Ox8CM+BdE7D6zin13dMS6KYx4kVl2/+io14YOGY5XnXPK",
+	"3xFWfnd0tBVHX6oU2g9FqtThx8Wc6ykTacS0mu92QO7NPY/nlR7/RIBtXIvSYy7Fv7j7ykGIJ5YJybom",
+	"K8ZuQSLtnTKFb/CMjZRmnCU8y0CzubATpmR9jNbT/MfBOefm4FXl2c7Wlf8Xnsrawi+4wynDGsaMcI1J",
+	"JhwhZXbCLUu4lMoyA5bRogzrIlpdqEIn0DtFKkE/sbmQpg0plB5vX3K5kvbzr8KrvJoO4C2nruow2+f0",
+	"zzO+YSF5xuUurMM9t+fEl+oa5LPHYe6GQS0+sSNvKArhnlyf543hY3jqH1vdY/yrUTIub3zPbTNOzCxu",
+	"O2E/X3UJIN01/6XjhupEncTMOm/bF6LVtAFdLdeWdV8/fcQePHjwwykLFOjBEUv5wrArGCkNLLYqbqVI",
+	"Izd0I2xSbuHAiim0A+hSra/qiUwjBu+SrDBiBk3Lk2reuhyrbrYY0O3oWBjQJTrClIusBR/dg3vh4wf3",
+	"sMmVNBDkqbMkgdy6l53oJa3jvSfvnZSUiQSv2iEe+cn7yrj/pmHUOen8r8OlsHZIv5rDszynmRoltIjI",
+	"pbCGSZizFIxbOTOWWzhlGhIlE5E52pQoOQM9BqYkE7bfcYIYT//CLcz5YsNqc62uMpj+x36rPqe3mlb+",
+	"WCXXoCP2XF0LdyLnWk3BTqAwLBUpczSVSzN3jzi2gB8hZVwy0FrpsPLX8FsBxt7lykkOw2lZooqMFnvl",
+	"vuQp60555vAVUvbXi1cvI1bIa6nmko0EZGnE5lrJMXMoFLErnrJSFO/hlh4pOcpE8jtuiOY3hFGOd6mr",
+	"XyGx9wyhE67yiZzdGmY/kbO/c202YPc9w2ZcC36VgcHpnyp9JdIU5F1C6aXDyCxTc0hZl9CT8XQqZFQX",
+	"c0xhcpAppJFbO0NZz6FGMoGUzvilsk9VIdO7XT0zRTLxh+mEMHe0JGvdMytClmPtfJEpnl4q9ZzrMdw1",
+	"Ol6pdMGEYWqGAj2J2QTLsDynz7wuafTdLm9Fxpo7MFqWKjBEuByaMGFZt0QGJzgOpJCmGI1E4uRHNipk",
+	"apC6icq7CW7ZCb4TVWjGLW7fUXUHgt7pQJLWietjCddagGHxFc+4TGA4FYlWJo5YHPhX+IpxmbI4KbQG",
+	"mSzi/kAiIJE5pMLt5CkX2d3C8tno4AW3yQTFQ0fclZ1AqdXiSV+AnokE3kg+4yJzNOAuF/jzxB+AVoUl",
+	"Cm+YE5YcctJxyZEYF441ORXHqZ455ybFtV8q9YLLhedR5i4XfsY0tw5RPQGacxOI0Cl7DVYvDs5QWzZO",
+	"RJxPAPUzqxeMj7lARcurM24RlRcaBFDEIOPen/MVvXZNe0U5TfLCTpQW/4K7poEznomUJRpSkFbwjPjJ",
+	"G5lrlYAxd41eJanzx5Oyq8I61BISV3rKYpR2TIw3xDB3giRJ+IWbIs+VtpC+gFTwSwT33a//nmGPaMoD",
+	"t4RwORwVwytRuT19FNX92Cgtnz9DdQ7tklrloK0gOTrRwC2kQ1K+dlECog68y4UGs+kdWWSejpBgvzaG",
+	"SHfQDqNOxo0dFmbzArdORkrH+/Ufcg0j8a5Zl0Ht9p5hI6GdzDbhmicWtInwEkOW0ROG8Zxr22/Ulpb6",
+	"zS8d3CCupJy3BsqVzUbVo1nqqyRbuLWHM30uSDSvn6uwMK1/2Kj5BPz4UE7EteYLBN7SINtsKKhtEmer",
+	"v9S4+DR9AdMr0BXdgqfEInl2XtnKiGcGopXdoWrZeKJaEXXZtNvX7pnVldOQfoDGJef57VyfFDKwH4nR",
+	"IGdDDanDyLTBaKrBOOmn697uec5TiqJsyhdIOuZaWMAfSAEAOWNdPpAzAagTBuFbGKu5VU6GzYSxQo57",
+	"Jyw2OSR9kLPYjSDZhKNBWC8G8hoWpNk4RXKa24VjCQU4aajcypVSGXC5BylovcRVQXG442AajOXaDhNV",
+	"SNto9HY/G8bNNcmVzCg24mj9r7o7vn/YWTcfRx0Hmx2sDRfuMfe45bYwu7xAD36IOkWe7o14XuRb3+4j",
+	"BwV/fI7SyTEE14uxCuUuvAZkZ31yycc7wWEDAVw9s+XiVs/GA7MEUo0u1uBQu1ktN/hWiGWe3x2dzPMX",
+	"YLVIzPqqeZ7viu4g093RxIBehcsmcND6LuilBrjgYe4xu4V8aEjcbZRu64D0QAjT0FZXRim31ALhc6ce",
+	"7cmB9rjhNPyHD82Tkwtj/XTR7dqkCvDCKpaChQTdI+6K8uQaNc8xSHAqiWGcke1vJDJ0CQQbeFp+24lw",
+	"pAZTeFR9am365bgs53bChDQiJS6CEvE7u/TPLZ/tnVYM1cgb/P76TTgwFg2XNG+0OqOHu5y5shgNuTLC",
+	"Kr1YrkdYJyYr2+s384RRw/iay2QSMcvRmWYmHFdu2dWCzeFqotS1QdhfLUqre3fKhWyeo9BZE7cpl/rm",
+	"9XPWnVibm5PDw4gZMzk5PHQTOyCeHB72tsuZbop1RF95yEH47SaEPENj8EcRnQoGb8Gw/RCg7eDagL0d",
+	"XDRERDM0gcWftKMoGmyLK64wk4AS9wz76cXZI0bPny5N60omEJFAJlAJnfIUtp9pSeXGqPvXbnEAc9tx",
+	"ekK1Ireq6ZQTUyiJ/Br8Vik5BReYTTEsSWGsmpZOcBMxg5oz66JWrSQEGzdp4OwvTy5Zv98/9GOTt2rn",
+	"FQHZyJvpdvv7SwBNgGd2MkwmkFzjSFn2atQ5+WUzYf8J33qEL3142yquL6cRUz5uoKVnkuEvTMMINMgE",
+	"mORTIceM1+hXzrk5sE4syvOT2f1oIDWMnVS+6MM7Ps0z6CdqemiBTw95nv+/ZsKPv/v+pN/v9/rsGc4g",
+	"UhOxVIzBWDOQjgKrwtanQSrGNTCeZQcTeOfNIe4bDSOnl7Luw+Pj3im9T4oDGeuHfj0CDDNgnYrgTh7f",
+	"JXPj8oGaGlBRxTMuN/q4g3d7/U1F8kUZ3/H9d989+G5zhIe7XmizQTwpnzxqFOatynNSs1aVl1WpDo+5",
+	"MrZfHCFqVN66KPjja+i3nGl51TZc6mcyL7brzWsIR/fUiS9MSYaytFDylKmpsO6iouHLMMuvkY8KHdga",
+	"BlV8SiryaIV2YDBLGkiHV8hykCliFzfs/NVFjXi4pw0T9hMTkfqq/wYLw345O/j/hm/d/48Ofhi+/XdW",
+	"5G713z+s2Y3OX72+JDEohfSUlGLjH73/Pfub+LGC3+00amfKVKE7O163M7xseNWWQQQo2k2A52As44l1",
+	"Ipx7bONlXBEa/VB/OvrTkXvt5le1edz7p4xbNlWGVuspxpS/G4Z3+9WwxFu55huu5m4KxSropxgzkKOv",
+	"Ro2YH+uUOe7CNEzVDIwTBZ1+rDSQ8O8P6YZ3s4Vx7cbx5xOVAQZlqdEa4z9lU2GMY2VKlkzEbSGN0NFG",
+	"36YpOnqrGyQjhJKw5RZvW/qWW73Vwva7iwqtV3br0sMdbHmw5WZtf7pyQ1oert6YxstRGrpWXIDaMR/p",
+	"lKhqII2S2aIJs70vdXcbxaPwShP9J3etHVZCeHc+3mU88WsY7XbAPnBoWIX9Oqy9Kr/JXEeGOlNa6nJI",
+	"djRPTsGYNixTVwb0DNLhphW467/83evb4dxYxolRoL5zGmwUtjBO5jeWZ452iAzQJy9GI9Bmx4XnE24a",
+	"5OjzIBTQceDH14WU+OGCsDZi5HqP2MUyeOQxZEDCar/fbBOgUbYcFu1uaOC39bW90hiv6gHgz4yAIlJ3",
+	"dnMk+BhLvSsYgtGznTFecnNtmF89cXDC8hDd3m8eWGdNt3MCuvQTeF3WnLBgphgUR0cPkiAtOA7AMn4F",
+	"GX4P/drPQ+Io9NNAOnW44oB4rQqHNOUFd/hy6W4RuRhQDvSMxo8jl3EDmVI5ffQqxq4S4Ap3Jxyr3cDm",
+	"W9GAHQ1H03DhoyoJW97GRkrkz6SGY42SR5EK+0RaCrZesdkkzbcY+uO+g3yfLOoYS9WnDUQM5KyfFzYi",
+	"UY8s6003hCdW6WHpkNvKnOj5woBusSNtHeFmPjfLBeF2s0TQxo3T1QSXliu5gxNqu8jB9Risf7vt12sh",
+	"0x38C27COqjrRxUFrKgPXF1Ek5cmwHG7d9rh4614W5aIfVdOF7Qpf5Tpk1sL05yikdayo9aRx8nqwg7N",
+	"hO90hW50AQqiWsOpacTo7dLfSEhhJh/pt94mVDgGUxEs5hNlyoQsx84MxbqgzbORWW7fx45H2GKyw8gQ",
+	"PkZrr5MgiLsFcxzxNc8RlR7X/uZ5Tn+fXNEXlFDm2eROQTNuTUOy4u2EKZsEPZp9RwxtM7GjVeYjccK0",
+	"KAW/FVA4EONhk0WxSBKAtPxyOPIiXcJlAlkGlIdT5KCNe6zf5mBsCplQYw3GnDD3O5NOMnOf1kSyFgDh",
+	"szsC02oxHoPelYoH278/sOCsCKNUPeNLOuL3GRYWlbbJGg6tSDlLSaQkYCvu9sp51ylCncK0UtVKuE+d",
+	"uO7ifKPtoQ+ui0oFeqruGaZhRD4Vb8Rs8ZKtLekRSuPn3Ji50unNQpGCzJb7UZrvGsxrD0z5u+cgx3bS",
+	"OfnPYzRMhT//tM0VtDbfyuhvG/cJybUqGsBuwJilxHIzD1pljKjF+7hcws2AzKdO5fVR1o38a7MFkejD",
+	"sHk7UQfpijHDnbZbX0vjXktrwxq8McTPai4NPjBEGrkzE99EzjVwH3G6gcCGMACnVHWizlMH607UeUPp",
+	"M42xANaHu666rHm6iFigml75HmueEg0udeytrk38tULD/D6qxKgRaI2AR1IVghlvGFroIzKFHKZ80cCW",
+	"XjkaRGm0GABKKaplbgG932dnZbrPlKcQ4uEG8uz8WfU9Px2bFsai3Z1xlokRuD36J2TqRmYZt6Cdwsv9",
+	"qyFAtfvw+Ji8bHNhoHfqRlBjIekBn9rFynmX3j+cexFhPCBRecblgpTn0kL/4PvvjrZdrxCaVyFr3z+s",
+	"kbX729AAh9hwpnl+s+MMS1s1tj9+eUFWihP2v3/hB/86Ovjhbdd/OHj7/ih68KcP4fve//NvjYLE7iFA",
+	"5Ktr3LMfp33rVCDgZrsP5vgmCITfKG/0/v3jBwQQEzFumZO4LbNzFTF30Fpyn0DuncLk9+1FDjPnIksT",
+	"rvHiPztnPE0dTdge1VCurn3z1XTsj0OACm7eP/7TFuSMOmouoWLWWHOjwjuKhMWUV7ridj1pCUdplkKz",
+	"YvxJ8LIFx9x07WA+z/gNwUv+wCanWdRJ8mI4FVkm6k72RhKSCpNnfDFsjfKtOvO2DzeFqdKL4fRq+6Mb",
+	"kgNEAsOJKnS22En0ONoaAutPo7bZGpyqK1/Zc/OC2s/0jbn96HphhhgR3nze7ZC8HdE3WK42y7qkrnzL",
+	"eNmW8bIu6QV4tefCWHhnT5mZqLlE5xzluArjnQKfNgkmrLDp1B9T5HdjjsbvkV9Q9wjdbqT8Fk8A+cB2",
+	"vfkrFSXe8cRmC6oJM/LBaV0ewtR4nvcwTMwp3O5rnudesvXKeG/dXbvBkEajWsV0IWvjOem0MuCNQnUr",
+	"1gKryF6Eayfnyobl72A4eFxzFd/YTHwzTwZPMyHho8jDJ7Dl7uAj2dfy2mL/1GBUNoNmi8VGFVll2RVP",
+	"rodqtGPAww4S/msyTldSeW7RIBr0dR/1hg4Y7+EuP6OOTYZQSl/LIB26bTpSUZpCG3X7SkLQLhSptEQu",
+	"c3Vq5sO6ibE8popyv9Tpq2dRTfHRlWSeJaKv2hq3OJ+W1/M2PFCVy35XHqh6WMlNOVr7RVpi2MfixBIV",
+	"ykNuD48jVbZBJJtAcv2Rl+YmtLRdPX7p3s+EgfSEOU1XHyTcADu7ePTsWcTyQi4SlQKagRrU40aetY/8",
+	"hwnpTYEYC9QyMcAGgcbo4p/6PMuQWOCr+/Q7e7hbXhHPLwNsZ6DFSAAWtyus+zfMNV9Ga9myQuFAomBQ",
+	"hmJQ9NZJGI91JcxAs1yrGcheNJBhfLLlX/7jEkOIdIp5+iNVyLQXpmbd8uFyknQgrQqxI72wONblATBu",
+	"BCaVm1GNTtE2Ry/2WiLQaY6k5GgbaQLu+e/VN8oRPhKRcZDF0FsPP2qwpgtb4nzlxlZwLqpexvqOmpe2",
+	"IqLXgNhOA26FLhM1uTOavH7kjULt45cXAZPRTIsYj0XBrFZZiNarloncxWI5xBwQOgAfUhWGIAdyZ4Pt",
+	"vjT7/+OyWQ7gWdEwZ2XKP9OUZEDG+U4Zv8Ikc6zWiInlhs0nqjm7vL+rH6DVHhhKWO1pyvjYBKFbTLKn",
+	"9HpG2fW9Ux/pjLBnwvgQN0fG+51oWwi621cjlGaNOkmZ5t4U1qGNRZeKsXya7848dw6NIvfN/hPc0Nul",
+	"IVfaCjke+iuXteQgrt4O4vmdqPMz19I983YnguoRt8Fv1biSqBPy2lchvwap1gO+DepJmHJXxPOpgCx9",
+	"EqSa+rox46ip8q+dBGrp6/phwCLGOQerKMZ7+EIU/aevXu2HRyuboYUsX2jayF+E/ZlyPM8oDaAha7uZ",
+	"L1A4S0PN7R0iRujdZqtr61VY2Z0fo2lT1SSFjzIY+aQT1oV3kDjOMMWKrZgo3v3p8vIc8z19xDjF/Lor",
+	"0rul1DIUxWc8q9YPqDgya2WfG3OANqQY21AUoRzw/vbxqJBFDlqo9MaLcgRBFfaG7zcxtb8qIR8tAdwK",
+	"+fpZU9YxM1j0+lclpPeCY8Q3mtEo35/xTANPF5gaVOSNSsiUSz4GPfS+wmYlFWyRD1uXM+HJ9SE+czBX",
+	"+hp030wiNp+IZMJyDTnXVAcBrgSXDgvfXBXSFrRch6RuCwYLtG6NuSnzNutrWt9H0+16DukYdFts9mpk",
+	"ywoRVEZgwh1KWRpSYU3EJIz58tsJ12Mw3rZ5JXbOIriZ9bGyuvcfIRSEMObAfK3Kixy1DyyFiSbeAkHM",
+	"018LY9H88rbZFEyp0+vAo7FOVqMvg/Rc+NDLKhRPWSHFbwXs6Mmon57fVR1K1RVuNVwRqtwGe68i3V0x",
+	"+edqfNNAhXaX44a4upu4B3GNLZ7BHbx87U6z5l+Gq0Lmj8B1rVhDmzqE49ZGqTnKmvb2oqGMDC/sZDgF",
+	"O1G16/br3KJBVwxXfWrNfq99ygE5ucZMRH5RTKe8Gf2w/PeWgd6YBpujrxteX1pU22UzZEKs8y34gltR",
+	"tdWDuHtROgLNbv6jBtCQeT5cBG/mwdm3kh4C0W2QHg/su6I66wh36x7gfc4vBPY0BJmGkMgdMswrDmAc",
+	"sDzF5SjNsLBaJOdKNBkB9qkUV39UFVdZ5TkfiL5GsjruxfZlXZR1xZoNXoE2JXlRxsHg+Vsn3w01JCBm",
+	"UPkGQ0Kpy4uvGWcaCVnu4NEoXLnvmcpSMJbqfJ5S0H/phE655Zi8nsHIMlXYWlL69rJodBQNV+G35r4o",
+	"TlE812r6X88ZPoGKki8UkagpYF3k5spSsql9TpwoDViq+mphKx+cTuIViph6ajhBJu7vGk+Gs0VlSwkP",
+	"4aazr7WLaXSWl8apHcTGegnuHV+6CZXfkWRMkfjstYVWKnMzynGTUpDbqY2pxG8vz2hlv2vH0V6bcRtm",
+	"3AbfqWHaXXGfVzPQMwHzRtTeFUHdo8OrxbBMb2+zV+8w1toKE57zRNgm3TPLVIInVI/U3GXF5as+XhGp",
+	"yq73cd/ZbjCHVOl+zw7RZnGTaC2aqj5Mc1AnbSBqBnwrUN82FpEIAQJmePxwcoMk5V2BU425raOPz2vf",
+	"dRzKlb8JgMNEy0HeNnpqZiALaMm5OX442Y9p4FsPjtL93rLK8my/V6ixxfAGnG0FTKv7XN/Dyvra5m6C",
+	"bskQhjdBIqeb3GhPq4pe2zLCFERLO6sktVaSrSSI69doiUVNMMCyTjcPq04F9j7YRf4vH21chq8DdNNA",
+	"/FuyBG4L2N9VglqJ698Sy//x8furXlyRAMuxQiEu4gBbwgjJ8I0DJ+ga1r3P3lw8Zn9m94/wv96ehVpu",
+	"RTS7xayBKKDLfhKbw7zbkNQQg+9KQvMNFPeu8PzlZ7bcUgLLOkR9s5ItxVRWMkafPmL/+aej/yzbKvlS",
+	"Iuuuv3VO2FB7DhnXPcP8w6ybU7eqg4AiYR6z610NXZsaz8hnXe/I7mhrjQNRq5mdb0rFb97o7zSWe9fH",
+	"eiBhc0NdB71avzTWxT8P4B3VVqgDrnnYYRkxtJMEWWuS1RTWGBpA+YxZCZBSecNwvFb5pl0ff85rsa81",
+	"V6ttqUjdnAZ9xt68fhZq9rr1XguJRb38onzIQqiUZa4XOZeQ9VOYhUZB5hC7EKEcc1CGce8UK0WrLXfU",
+	"SPwKe0H1eM3NhBZfzXd3jPXT+YzXLbW2ytGb1l6NrL+dAtYgZ8NrWJj93vpsCj+2FnrcFqjt4/Ir5Yep",
+	"KnFzFeISSo2HopqaAuAN5oysQxj6lionQznZqSqon1BGLDmr6WlDEXID6SR2n1zEUwyWI7vnKQsxc741",
+	"HMbN2Ym7cpAZwHdwDDOQUtEP3YdHD3oR/mQAqLWN2xPFKVSa0vhaccH2jMsr7VydqEMzN5qVX/sUhptd",
+	"rEqc/ZZW5NWjDG81Hc1FwjO42WJ2LYa9sprytcbl0N1ev7oTboYtEac/TwCrhfNlWKRvQNMVFvHqCuj0",
+	"ev3GXkLXsGiJJZEUSHFbJtTWoNmXRUZd1sspQ0V00987YtttJ8xU3URUAeJWqb1GkffDixuCswTN7rvb",
+	"sPDb0DgCMt6V0kH1T8yNqxYsg/oq+dLfHR1FH+dX3Ow9fBPCJJsqHLUIxiPfL323OzPWqsiHV4uqu4/n",
+	"uVNu+WLFr99Ic/c7ddzQazXf/9ijjlX7BIFYng0TZdoDuV454ZUivrWah7jWuZCpmke+kWO2CM1Nx3CT",
+	"Blu+wTw2di8hXVFsohJ91xfcig8OfA3Sl7H7WTk9JWnrGyLSiHKJ+IJ1//nPf/7z4MWLg8ePMXq0oa6G",
+	"yYpxf5MLv20eKngSgPNnnudtCcbI2aoxl/u6w4m6rQ4UdbZD/bYiVaoGx4Y6/9aNUu/wx8IrCPTCgD5B",
+	"Ga7SzLXaD6SZB28oH7Fj3uJNqkw0Gc5WAmHKcSug2RoX447jNjgQhTPdEfv5Gc0jDeHpN3GfXxVa+jcw",
+	"bGCiCt2iAmCFTqnmzCG5r9U5LRLsBOleuw1TzE3KMdTeafWz60LO+QL310DBf3Jfs0JakeHtsBMNZqKy",
+	"NPQPDxW2Hbx81wZMCgo6ifu+HptbUpIWqTBQlq0hAKYUN4absmYqjy0FjMCHO1HnWaV1+tOCyNWZuzFn",
+	"SStHLsHQyvrOrKPihUyxzbxY2uxWCTuK+2GjN2GA67Uy1g++xg/X4hfWdtOC/ivIUg+YWAdz4wm1X9yz",
+	"MuT5lsoltgSVW+Vjyish5dhc8EpYypj9F2i146VtF1n3qQO3GlHtR22H1W3QZk8u74w6b0ggovNoz/XB",
+	"GLhdRP3y0cYVYMJEk1xwgdkdUqXQZzHPMXk1jSMWhyr2fMZFxq9EJuwiZlymAxlT75ZaXnCMcsIc7UKO",
+	"ghiWQpJxDempN/Ua7H8397bfgXRzUhF/TG8PFffJPrOC3xuyRngG2u5x9AiJM/dS0/kHCDQfRxUWLVJn",
+	"5QkP2wlHFtkodu4dGeNe0OB7EyzfrC/kopgGhYOeJad5+M7WekX45CzEgE+aR7KGTQ2tTtEFF7GcF8ax",
+	"CpZqLpr7ToEcCwnD9eoVlWoPFTPnR+boVwtH3LzQwxVs6kiwS3YyBngYAPlRu8mA1/t0VlA8JDihs6j1",
+	"oPyvGUSskOUfxPaxtKxPFfOjhXIV9KXP3moJr9w38Mu/Ul6K/d4tZacWD9UKkZrw1DFM47RWTi2seMbm",
+	"XFBTGU6KEs/alMw1snnzQ9RAJazMrSC4bjTz++Nz57rh0LC9ZwMVctTPqeAOhPjMCRr0FxFL1VxGTvdM",
+	"lJRAjYNK1NmriMmyPaAnHUgx8BskIilNRm3UpmomZLMdAZMch26p7e04zLUZVqLaPlX0R30pzQU8QnIA",
+	"Qn6FL7UQ2wpvi0qGukZHWwhASTM2xzk2cae2G7oK0ZJA1srSE3PfL2qlyuIbks91/fyqzgTRnAbrkDXJ",
+	"C4dEtJd+ayEfA9J+XC0w4f37t1D/xWcn+i23g+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7OiqW34mS+R",
+	"/defL7E+NstBGyzgtKzP3Y1zzs3wf/7P/42RfuPWEEUoh69cxsTavPPhAwZkjFSzIIjJ725sNWI4bhr3",
+	"2aPMadqlaMz8RfUNkrs8z03km7CiDzcaSJCzKISqGWrO1COJ2g3uQwnAMKfTkVOUCet41LkydqwpT3gg",
+	"fRMvxi22pO6z15W2e4mSM+xF6fO5SW5VWFmKHLS50hZFd2zAtQjCOhO+SRcZW2OiT3F/IAfy39lfL169",
+	"dE8Yya9hmHADp4zCYVBXKAOEnNqR+RI7IUriP341SsYDyUK9RqzVcJDBDDIW0ygxy4ShejTLkAqsC1Vo",
+	"9PP+O3PIANL6wU9Y7L5QuvROU3YmWyt2E2PPbt8EjbBDGMbdepZ41I2xIe0hz8UhL+zkEH+Ke20I5t5e",
+	"ewd/MXEU+t3idgkR4x7u4Qk6EWJ8xX1/+O+xL7vFE2tCC3wsyFC1rSxL07h5ryBTcmyYVRHaxNNQzCv+",
+	"x8E55+agmkwRswlSe9b11vhY6TEeBuUo5VzzKVjQPcYN42id91XnRdpnZ6EkDpZDWs7MgIpHuIHWlovl",
+	"c/jUSVwS+uwV3nRUWaifdC3815efdQM9PHoYhYHdagTqOItQEY3qdiMcCYKonJZwFAbRp9k47vtRuncd",
+	"hSSszflYSMd9/ElheBTqxSwmehXT9aQl3jNukXGFnOGkJA77U0LJEn1AOJWS44PMafI+/KGLDQMj3zEw",
+	"cghoeriWC3cH9cEFSMuwvItBkLsZNZhi6rsQxM+5sQf4wMGzxzEp2JlIQFLyCSk2nbOcJxNgx/0j39aD",
+	"CJ05OTycz+d9jj/3lR4f+nfN4fNnj568vHhy4N5ZRlN1Lq4X51xCxs45v3D4X6kbeNK53z+ix1UOkuei",
+	"c9J50D/qP/D9+JGUrx5VyK0Zk5HbsSnEhGep4zTuOXdCZxQKXqKnwaCd1ap3weu24mLCcJSuoI5CWTGm",
+	"drS+LxElJhKcaj5LzyV4I2dr5pjL5R0+x5C9HR58RJzww1uU+3PloO+mPD468h1SbWhjWqGlv3r73HKJ",
+	"W1oXoCCAjG3NfcTHWPDFQanvDu8hzdw0YLnCwx952WQHX7m//ZU3knsSDSm99GD7S0+VvhJpCpLeeLj9",
+	"jZfKPlWFTEmWCHnEHaK1PM+DrQQjLrMM4RnVMkdRgB0btGGik+mtG2oNcYuUgjK3YC4+dlPUBUmd+G8b",
+	"e9umL4wjbNVpW6fDFoS1ebYmub9vG+hru29lx8SNN85D+Su+dGg3dcBwrA27he95ydYylDZftlcrmUQr",
+	"l+5LwqG1lNqNqFSD02eNUDX8qJ1X5ARX79hbRY2okyvTdvLr/WU6pHqCsT8qygS9lTNpb2Tzoa7tOhX+",
+	"wxpy3P8kyNGEGJcr7tjPnsT8sP2NR0qOMkHGjYf3d5jinC8yxdNLpZ5jISp877td9mOK3KnFkL6AVPBL",
+	"x4zcy8fHu7yca5WAwZiUFWx/FBpz1c4mYionl0G2CL3FWAhe3pdEHr6v/vlhM8X8C9iVS7Mfvay+fM7t",
+	"5O4I4h44/9nzyFcr+jKSwaW49/FIcOij87ezT19/5xYQ4QsT2CoVkzayWQ9JPCKMSPuKZTePDKga1inW",
+	"vvz5LE1fhCSMW6Ewt8/ZyyXuxdBvGwHbyNq0rIv1deHbH4bzn6Wpu0T1ToO+58GKLID1K+UYMFjXOwNv",
+	"iQEcvnfzPks/kF8jA/LtNtzY1+jOvrVLGxR/rMlb6v20mM7qNdvHorDOEx42Nbh1m0n/4Fenho8EEsYJ",
+	"EUdaTdcjOLtSWURCiuFyAmnvFnBxGT2JfsnCNvbkxNHY8lk2UVnIF0QjHqeARh/Ey8MbmRhZ9JgN5HzC",
+	"LfYpqSQfn+ID7gYK7Is6w7rClWmoC8wydHYgR4VMDROS5RlPgCzsDTfmAuwyUejz5XPryUx3zOhCfOZ2",
+	"+f2e8aUBGB9Zf4xEGr+6m/y78ibf33tVyGPdSrg4Oj7d1VneNFPF9o8lCnTQh8v60FSjyouUdTx5lsI0",
+	"VxbD8xdlrQF0tsflb8ni4G+wCN7OEwzfyoH74uYYpGr4FNg1LFhwoFN3Am0sGmYXrHt8dEQ9EgntTAj/",
+	"Jy+ge38g3QDej52KEVaHtuxKpcthHx79gI5TjAYmxylRqQpdGkh+5QhyPRlBA2bMLkkUdWRf8221EiUK",
+	"PvdX7vbY+CQEDHlGvgL1jRy9ElB+vD2g/BNRwbbQ/DumhbXC3k1qp8dZ0sCA60xg5jwu9rRMRiHsJPnm",
+	"No2MW5aH1UfwEX9ffC+xbyrK721kdHSmm/vMECTdmAbCuiEzpLdK7EteuyMtr1TKbLcolfU0P6VRMMzR",
+	"JlD43/u/j3/jkSowsCPUqfMxV1iXrskPvRv484zv4gw7x8e+aCdYWaVso1UO4RGxZAI8L/2LX44TjCIT",
+	"3CZCrLO7slLZm/nBzqkSzKfzf7kJfie/F1Wba77qDoDf/Fyfk5+L+aJEu5K0w/fun+3WKeoQ7/F8P+rm",
+	"Kwg2uqoaTEe+F33/a7UD0f78STGp0LRSGDCs+/DoB4rPnAsDpywFJE3uXIVFngU87TVSqI0Ox1s/taO7",
+	"Ji5fhEORuEnpSPRJJg3cJFTTbDgtrLR5G+d1+4xoWQj0A2V2luNMQY/hALf1Hzcf807VwC+eqe1t7voi",
+	"mRp5ZTyp7CKeMcQzMgdhhLswTEynhXXv72gsr1Zl3CzPh+qPX7ZIX60EtlGqD4BBMnYNiy9HoD8POQdh",
+	"C6eVCnK+AwyV3vENiRspc5NnhFSFTBgLaRgdU+99G3chMf0Cu+lQWG1EuoR0uNlnZwNZeWu5KCxuws01",
+	"pFHZeD60fpxzg4P47407i4EE7xWJhwYSDTaOWEwNyPBTaNxGHWmG17CIW62UlcKmn0hvaSidesc0fgvW",
+	"O1IfkCUcZsD7iPFl6cQ1PAo41PvcucQXSfQvwDZeYiX9FQaZ6EXubiO3aK/fjegXITe9neJTxTYI5V33",
+	"Ivj47lOtprsQfXz4Uu386FPyyX9pIV5UERGLoMM7e5iYWf3dVdfD2h11YrVWc2ww8MXE1q5EdFlwVASx",
+	"DxMQkJ1sCe1qRN+dwgnfmJsEE35mWLNLWCDC48vBAzyXZQzjzcyMb6h956czM1a7s9yxmdH3K21k0+6s",
+	"v5kZPyszo+8kuyvhojA4NDOW5o/Vm10Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLwzpbdEFAel6F4",
+	"LKX+99ljnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz82cDSSvrsxBRVRYHTbiU",
+	"yoZtuhcgG7VL6KFb0g0kEdCf1hK02sjpjgX7L55UfAvYbaItj/3FUJou2X5khnzpO0hIP/sHv2gZqVK8",
+	"caOU5KHypTlmG+MkNuUqtiPEYabm25HiuZp/w4svJmu1EprnGDOFCytNQYFUKZdjLXQ1YlRodl/cwfJL",
+	"uxAT/+CXjTTLslUbkQY7tH45KOPEgWrVPMO4aapCaPjcfT1FHKmUh9sdTw5/VUIeVHoqeaSpA/LHQmR2",
+	"GfhP7zL3qq+JhF19fI1AX1LOF7tiQgobDySZJPvsMuzCohE5z4Fr9yyV74sjNgEqrF2tWTeQMZbzi0MA",
+	"vy9gx7qFzHAuXlg19F9jyTyD5XWU7LWKqYQ7f1VCPirbI30yRK1O0yL/+UMw/c9X91tDUr9milN2+GAY",
+	"ZxLmAUV80hLi8n54+d4d4kpwx2q0RaVm2snK9UB0Wd6ZCEtzhiLu7hPWHBzICZ8Bw4SfiOpCUtm0EtVx",
+	"5REha/klOuzQPRJwfloYy66ApTBV1tF2jClrwzzKp/GF8valvy9VCm3RDce3TFjbUJVAegVOmdS1fKnP",
+	"PtyhzGVye9g/IOUTHNrRHR7alxSU4u+tE4zchS0rgO5NRA7fk3PzQ3uWSI2WRAyPYFkaryQrJ2Vl9Bgt",
+	"JG5ZzLMuX8ecOOE1OJ6E0Zkxrb7CzU6Z52aR45GFgVBNPcRMxcwAVR2uVRHncsn4cC5hSm7Z5QPpM0Gn",
+	"PAWUB9xShGF5YdkVT663ccKz5EZlHZaovVYoyq/W1+KtVPMOGy2LRdVTPcsST+2JITm3FrR79X93/TT/",
+	"jbP8N07y32GG3r/tlAd6t4SzxGnHKWulP79lnVayoLdhTzsRL0lCWYyz/eqfWQvT3Bd1xCKOkKLXLsEa",
+	"raU4271/xDibCllYzIhII9TglISBRMcIyQdKQngFpXKOd0+NRiQjUeOX0I2SJ5NQpnQg1YhxZqwGfn2K",
+	"mQgMhJ2AjipVJN19fnj8A73+GqxeHJyNLOimq037/jR21Odu7N8rD8rNfenUjmadr2J0v9vr9KWYLt1b",
+	"O1zLS6VecLnwYDG1Ysudk1/e1mxf7zzzoZvgOE+I6fG1/iunwrp//fmyFu9W2MnqrZ22BzyMwb6Azict",
+	"r9Gqo2E925tKUevqE5XHRUa90jDXbIFPAG87YXtZ9tIO/anKI+lyNtcKe37AMvP0+JgpOZCxf3wZlXXK",
+	"xgUYA3UayYOfy30bObLUQ/W+FETQM0XOq+rp+0QmrCXgE5yUk5foyaUjil0VJAS5RU75dei0XWY01ski",
+	"6Z04URhg5KsW+1NroJG00vMAy0/koK5N8plSzRJ4dEqn/jhCGqk7gwk3zHfo+kZWb5esrsYNL7H2nimv",
+	"bcRI0yBagcWwSy8vGmHQfbuFbviH2mhrJow9O392GYb6gm3DYRvbrcMEk3pV3zvE8Ra24E5+rXS8YV0Z",
+	"ypQId/6JdqoivLMNDLUtLod6aAT4fNKwnDDJ7xSaQ4tIy622sHUEbUUvc/D8RuT2yNxbw9PTEo4YOj7B",
+	"1jsygZ2o0+F7/HdL6Sn6voLF+9EqfOvZ4z3S+16joHLXlaE+xtTp1ksdFkZ1lrKkJ+0HciWyTMjxobFa",
+	"5HA4p96F7fLm30GLkQDD4gt84+BCjCW3hYa4rKPCYhpt6EcL6QAhbPqU8YG84ikz4d1KYZQjLy4mSqdl",
+	"dRU0w8fY+UoVtu8ZYt/BCZMxY2qX4AuqkDzsH7pXl7gH0iFoxCZqjhRWjSylNgjDUsjEDLCHITFe6sGA",
+	"8jBPrqWaY22LtEnGpB371o/raNpYI2UVghvLnX9ErFRzA7paS6Gy1c7dFn5adspsYt1JArn9mKu4t1mq",
+	"RfGlg7pnmEdo1nWYG5qCoLPU/0CYXuXS/oJVrpxvhNEPsGpTf1/lIKmbxkcdwJ6nv843/TpYqpJiCtLx",
+	"zA2wupy4m+QfxTyVv168elkByBQsr0Bje8OPrLXXx/ZqRT/RldtBWH2lx/+FPQi+NfL4MnsKNBTBQtvs",
+	"arSEw6Sq1FwHGVVnoeBZY1k85e+G7hXsDa30OGbdh0cPyDxyAO8SgBRSbynm6FVOCmsGUkMG3AC7H9XH",
+	"SiHP1ALLmZXtpt2Yxz+sjtloySBxO8/v6i68/aRqQ57/ThqDg2ALteN5XsmuIwmXGp05EeHcK+c+QgXl",
+	"FOqrhu25+p3Ic3lc8pNLPm5pHIwd1HyXpIj9VijK+dzQ7qTzXNFe10d88/p5EP444saGFKY7pQHHO+k7",
+	"odwanv23kOXPwED12HcsJHMr4dQKAV3j34fveZ5vjOV5wfW1CVjK6KkUxf0g/h8fHbsbh6qkYfnEUdAY",
+	"C5IIOQ5xYWQeLu/dhJsQnkKXFfRMOBEfw3lSYXz4WZ+9xtJ5wcLs1CR0rnM9zcDg3W3UPW9Abc/yfNea",
+	"9x9DmD+Rd3sbdZRqzsKhfMVCRSiEgwEZrMvNQiYTraQqTLboNYkUbZL8l4JCR3eEQp+QTX74atHxlfTX",
+	"r7WCTynZNmewOYBiFVr0o1WKlVRkB0aqIIbgT4T7SWYLFpsckphN+WIgryAUIzhh8ftBx/006Jyw94NO",
+	"6Fvr/nwQsUEH5Mz/9Or5Y/dJFln24cOHuM9i9zF2cjKFY3Isu9uNq1384whrnMoZm3EtsH4KdfYuS+Cm",
+	"MOJFZgeyG4fJYydyx46ZxuxPR386iljs41dj9stb91PGZYz79W9Tl93+QP6M7TOfjQ5eOKicsEGHOsV6",
+	"/KNesYMOvYzdd30MGbUOpThYbgO+DmT34f3jZcGs3inaC1RhsX2vY2DeZYtj+T65eC4YlKbB6gXGnJWd",
+	"Qy2Ycvgm/QCP8/OkNq2Fgj24P5XxawuVuu2KUZUh79SUtpngNpRL/0oo8NekYeyyFxR8yaD3lIvsD+w9",
+	"J7nsnmGOA4V669iEvMrauth3/MGfvu/trMIcXhUiSzdUm/+vArBcE8MHseW7hlHMupxdaS6TScQsxxbZ",
+	"jvOgOsN9fXhV6ATuoX1oRNWT1NQx07TXZxieAXo5aqgojzfYFDloA5gmNJC/uSWk6MvGsI1TdADRm7qQ",
+	"2PmdMyumgFGOTuZiddPWQG6xR/XQDFL5naWq3Sb1o5v6cxVyb59z4Hb3Ml4d3+7cbcTeIwZiwh3rZl8R",
+	"Kf69SBtSliphsSULJtJB99rNUPEwEbnaRs8O3+O/Hza5nD75LcYJvmC9duPd+z0u3V1roLhH8qsUvhPY",
+	"DfHwMOEygWxDzH6NmFGgaUwvZZDG7ioo7N/EHcuTwke6CrTd5zkqUQOJLdMKKYHSr4VknBkUotDyuDpq",
+	"hC2g3FhSOS4+hnQgxZSPwTFoWgkqeaEUIqV5Vxq7OLU8xO+R46CRa+KMX+l9O77D+xaFrGmCKMtg5PTr",
+	"bzk2FYGZIMPDfVK6vDBXHgFveocztaFKbWAoz9UNCtR+cUwFSwjmGRdyzyKC2DRHjb9y9zwizD3DVGHz",
+	"ggJDMHCwa8S/4CDhjmCf+sRrgY6Za8jrkTTbcLOiq2wMJnlcee6zNJR9SeEnS2Buj0LxQRFfeyQKCexh",
+	"sxGq9SHivILP4YEN0Sjx+0EHhY9B54T9z//5vx8whtIwLhl+7afCz6erjtGksL5mnK83RxEpmMAo3A3E",
+	"kg7V7BqvbfQHciBjNOiPlhNvsm70iLXUbCJknxlIlJYmHDvWkQ7TPX9z6QY9pL97pw3LqIp+A9mNQ/BD",
+	"jF4Pw4Tt9dnPEyDLOE1qiiQBSA3lUgahTwsLxi2DHrMErXuGpWLsjkVIX7+iAssSNktwDmSAZ4AklTmh",
+	"qYVhpQzJ7ESrYjwZyPj81QXttEKaPO8MPhyUooMwHCPoMVh9rqiY8LskK4yYwUlwRHpLl4flhFNpP1q2",
+	"98wMJPojrhb4E9HNiBnFYnwsZko6YE3CkFXptUseGQKYnwQx94Q9fvL8yeWT6slF3vKlZHV1qrD+zYGs",
+	"DE0Yd6Xc8kl0D2f+8Pi4z350PySqkHZ3E1W7PWpJlv44Rina8ye0SikJr0atIKy5IqKd5Pq3DeziqdIB",
+	"T6PSLdmeTH+KCYCIhtEa5Vhxc7RHUJHrbzlIkFbevH7e/+bt+BZP9dHxVO5m+nAqxG1sn0CMwFHFNDww",
+	"Fo5Tj5psf82iww7C8OH75R8bzX93QzSXs3zBhsAKqFpUuiAlfN32QL/LSlSK9xWv2wc/Amm32grj6tNB",
+	"RlxKhpytibPL5z3HOHH8ZSBFyrpOWEXJhAIxmqQ4jERBhoTb7LNgrRzIvc2V2GSFWYV2Syfs0ltDLyNA",
+	"GvfK6gFeqqVWK7Y2QTBvDiTZNxtMmWxnS+ZANpsyUeYlp6RZAqbRsttu9rwlOtNiEXRCfEW2bik/lFbX",
+	"0F6CaC0M+5sV9Y9uRa1QDtSlvZI0n4gMfCYhFc1DdfOWCOA2Q2vFDPOJra2fEfv+ZnLdaIfSKsucLp6p",
+	"sZMnVZVde/Prntippk4xb60g+4QnE0YP3TMsnmGucLDbeMPO5T8ufXYvcR8s/+XtVNUULubOWauM3gpl",
+	"bykfJ8ZGV3E16RzDLwfSTpRxV1GxKV/4GM2gQ3also7LzgQ4DtdoPEDzsN/lN9Pwx8rICMjtZmGPVn8I",
+	"q3BSGKumYcttJZ3DRWu3DF9WLoW7BzOeiZSHfBqp9JRnwkDKupmag2YJ3vpnj1+e4T3JC7lIsEyhkw01",
+	"F9gyJFW212fPrBP2tK0UbD5hZFVbucFkJCSJcf3CoxDu03C4ufYlwjCy2wm5KDz2+/1DfGsR907JJkiD",
+	"QFreW60KixZfJ7eGPQ/kFWRKjo270YpC45kga/B8orJ6D31qXUwdDSXl9qNtmqynEcW6Uz2AKgmaqAzF",
+	"7J4T2ktoUwF3JFixDyEf0oHF1f6Lvu0L6z48Pu5FPs0Jl4nGcMumamnipPNG8ybP8zjgB61758RQunB/",
+	"HIPno8quf6dMUg/yFhmDjjEK1WN3NkdWEjrTcKZ/kJyXP0w7mbM0deSwyg/Y0hPVyAy2yGWH7+nDxiRM",
+	"EgwL60uoG6tyg1+Qon9aE7ccHRtpAKLdckHeIjJktOVLfnoiRDPcufbRWCyoWhb9m5pcLb1ex+yyrH4b",
+	"brdnT361CHV0p1zoKzdE19Ft6T6pWKY3Ctq70lYvrrabol/70lWVKqasS6LxYmnSHXLrrbqV3PfSRkyC",
+	"td8LdYJR6tqwIl/Vod0IFOJAVVQLmygnHXdjMtjGEYszbuwQtFba/YUCuF8AmXPxGyyA5QRpJyWHYlv0",
+	"mPsp45RAxiVr3EuTUErPfbXX9/iOhciy2FTAKkKBb+ynJlXVFc26FH3PVK+OVPO9KAHI2SYL7BM5+3KS",
+	"/DfD1m3lD2CLATkTWkm05IcMcxOxFHz/9gp2uLNHY0zRVBMxvMukssEIgZn21P6VZETWVFqqObbJGyoW",
+	"WPvQZ+w21CfJi88Z6W5f3X8iZ3/n2uyRWv2Zofm38J0vM3znNeQZTyBUS28gG/XyW3WqsYGfHMI7t89W",
+	"tkI/f1Gc5Tbcc6myIGfooIrQuBv/7ck//zzooNtn0IlZJiQlNgf4R8wgvvwhfAglr8IE7SWsWFdMHb5Q",
+	"b2LHZnp7ISO93a7ZPBcSDJ2Fd8B1VU6lRbMFiwlZ2fLnXsTi/xVjmDjV0ZXpQF5lXF7jAZpThs8Z9NVd",
+	"gW+bc0A1JlgX5d14MMAWWoPBoOP/HcQDCSbhOVAUjhFyXHktExY0z3p91siXEVBcw0BeQ25ZaC2p6Yr/",
+	"2TGTRmWGgPN5XsVQW+U3/LMMcfF7qtmOvcOiczLimVlWgL1SKgMut5Va2eNGf+PP3/jzXfHnC6gI8GRq",
+	"rJDFvWjg+2tY7FCQnkTRjyIFDTFp17D4XIPRPhvj99dUZeIWBFM0tjsRqUkq3R3zZytJk/WT/uvFq5f1",
+	"NLYoMM6qPYpjwXbDYmQTOOYBtrqbxido0ZRBgsZi/V3Mv8cvNFbm9EFKK60TMSWox4QZSBrM170JS3FC",
+	"0MXFExbjqCc0eBwxDaaYoijkhhvI+Dk39uAJrurZ47gt+ucsz5/M/jipoTsMyY1FiDx7/GmdGDiJjxaK",
+	"Oms4tKcOQYf41ZlGP55m/DzhdiW30bBUVJoZ1JXYOZaza6cdK5GpTXlVz1/97dnwycvH56+evbzEIJmI",
+	"NACnG/iM1OfqWrBujCLsUHPp0xQxzCbjV5Cxc62mmBtuwJoIm/QOReq0DINu8wVThc3EDHwWucFiw9yy",
+	"uVaWEhqnp8tyjDTtY5VcY/CSLxvM3HZYl8iSG4OagzNjRZY5nQFy42gLStapI1eGCZlkBUbmsPMM3fil",
+	"4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp549deTNmNTVdiYKT2Qle9A65hNnUg19pO5iSrVkn2T",
+	"01SYREkJiTX9gXyKEwo5JtDnKssMq8M/pJpari2Bkop15tzYcDLG0iYrzVOw46lfzz3DYpGW0Z/u0XsG",
+	"ZxxIK6ZgLJ9i4JbkUlHeQmO9FKqi+6ljm29Ol5s05dLnDbIs5uTwoBsKj94/OopCJJj74+jolMU8y2J0",
+	"YfimikJCr8/wIjmwRZWycIbFGBsWs24Y5bsjNyYNIgz+2SszIFb0Q3eZOlvky5UK3sofdyVBputWda9c",
+	"Su+UNW7PraTPLrFpdq4hgRRkAtQCN3YriduWieM2rVNIC2Nsw7y20FcyW/iFGuHmcRcKy8m+fvqIPXjw",
+	"4Acqjoeeor8olhaEa4yPFevG94+mcRXotXKxwrD7Ewroi/GOxdgw2LAYp0K4h10/OGIpX5i2reEL+x1B",
+	"ZWdXMFJ6r62doiWEDCtEcFqhjjvbb2k/Y8XgCrLPhUzVvERSTzzjK55cz7lOY9bFxuskV+Keoiqk0boT",
+	"j5SuPEzEs3casFCXSe91oZC6KrM5X/Q9jS8d7VTSuFxEGwBSoSG0KF8CAWQxxWIk/vVO1PEL7LyN9jq9",
+	"icpSqkUvQimUhBs4MCCNsGIGy7tz/N337GphwfROWbht//3nmI1EZisJTisbGGvIb4xbeILCsAxmkCEu",
+	"XWGb7l+L1Jcn5v437DXrjWvICbpxGWvw5PVrNNp18NFB52TQmXMt0ZTX7/d7pyxO4aoYe9yokLxWYuAG",
+	"ajwRHAjfGqlOhPN0og4uZfejiZcsFj871tp6eUksbVoLjeJ+wiFa5m8alG7lfia7lqFK9mpuYAHcbtjf",
+	"XTaPbu4JeO7FJvMHj3G4W+Na1PluFzvLjzz9C7cw54tWV4WTpqOKgI+e7UTJkRgXGtKoWRzfQ/uYgtUi",
+	"aVdAzoKYUgpjTo0AO4HCsJ8uL8+xSyK3LP77s8snw/PXr148ufzpyZuL4ZvXz+OBrGskPSePs+QsnQmj",
+	"vNYgArUsUzyUtFxI0CYaSAMZJJYoJtVwd6rM2mRn5+fD52c/Pnkel9LhQMblSEN8beg2PwxqT5/9qNXc",
+	"OI7mm8Xy7JpZVdlgfyAxJcuvUhjmzsipLb657NqKT1ic5EXMuonSYHrRQMZTmCq9iFl3rjS25zZgPTeK",
+	"WCzBuu+HTqITM4jJyVN+bTWXhiRUfAXVExLzqXgMZZrghGENTI18Ykmek9ZBmck+v5mgaKyjz5DHyCUz",
+	"cF9wlMMs9NoViBceXb4AHeInNWcjrpmTNKIVUa7UIOL7k3gpJ8T/eXw0iVvlfcTh/SSCC9LI2BXYOYBk",
+	"uRLSKd8ty0GzAlbnRgz7/qhyOvF945SDqrrjh/NI4XC0ndfuK8s8WYqhuKIGCblctlTzVqCBrJe7Hyk9",
+	"5dbJh9zCgRunEzX3K/h0lf4DFrcEDC5BWUk2ecSTCRw8oqTKdTop1QF21fhDJZp83izVvbIDDC7IcPVG",
+	"8hkXWUOiyZIbPzp/EzGi5xHzJNq32/UZf3htfeF4f22QcS55yh682Y9aDSio02T/wBfVYWvzYZzleWhb",
+	"+80tdovBvFphF92AqI6yl54jR0d3b+7gRnIstT3M5ZHKnbQU6iXGvqBN7MQ9yXMzURhpg0WcfGuhiOVK",
+	"2wg7CUUDSU2MKAI5YiBnvdUqg9izQki07qKMxNHUcEpW1UoRRzQEl5UHmwo57tPYoUkwCgD5jG/h7YeS",
+	"vvab3r9Y3rf7/y105VZDS1HsIqO+IwpUlH7mK6gC15kAHe78fuU6TMIzaOe++PMf6tZfuB1/u/Lfrvyt",
+	"JHBfACm8VGaM6ltTD8KlO8797oSCe4Y5phwe2KMZla/9uCGj+7VvobjWK6YbisbN4Wqi1DUzkGiwPSqi",
+	"U62TagaSa6iUMMbExI116ih1kOc5me4HMjzsxkb7jBeRqI9ktY+UGrGGwtbYXTLxvb2cKNNnuDM3Zlnu",
+	"uGwerHxU74TPoFK/+GGThFP28b0IdTQ/f13jj5JsXr9RVuWEkKFJsztrlHPHwja1AmjJyLoA23Qf4rGw",
+	"/UJnccTwI9X7xY85t2hJc9wXXYcDGadojB6JDMgfhLOCPmG8sCru9RkZV4vEEYhRkfmiist03IHMCzMJ",
+	"ZReXJcc1jECj+7up+HiIZ6npAagC8FL2z4WUdBedAuBuopspXHQ0TLurjlFzU56CD6XxzlFsfb3MPcY4",
+	"lmxBukY39oMMaYi40Zpq0Jr6ed+nT9Iv1G/57rt70sTkzmg1/OEzp2z1COl40fciLJtzx4xSYFLNv774",
+	"uI9k6j/6uqgV0hOKMufKCKvQNrxzS5ItBrBv5q9vsnC7+esCTV28bGeGxXfGVExhV+nRqnwT+qn8G/Z9",
+	"5RURUKgqa2D+C7Qq9RRSBPxfvvdGQ+OlJhy7EmiQPUQbpyo2ZA1SkTYnvFxYLXJgj/wrzIDBSuEj5Z3R",
+	"U7cCqkA151nm5ZdEQypsEFKQi9FITswRYycHxWEZfT9m30HISf1pPJBB/eFaixmYPiuLAUoVFlXKS5Xo",
+	"hPZCe2ELe9+cz6x+nt/G71Q7r4Riqx8Tz/KUGfDteAoDmoRe35rjD1/57s5tnh8XGRRY2iopsCo/KKpZ",
+	"B56+tJGdDNIx6I1d3p7TI3d0Q7+w0rwEnO2leQnODKSlkIKvOru+Wvv1nvF7b23ftgVDC8PH0BqW9jRE",
+	"o+GZQ8qEtKBnPDOsO59wp25gUr3mshexJBMoAFrF4l+cThIxq3rx6UAmyljGLaVchDHuGZZrkUDEtNsp",
+	"pGzCsxErcgy00Wrex6jqKbd/TswsXjbp8i5VNWfcsEcXf2ddjNxGU0GCWEmI4Rb+14tXL9sCrd7g3j+b",
+	"m4fLcRDf+eFL1RCQFWNl3m4tOD3li5h131w+wjD/Xnsotiry4dWiMViY0q1SvmgJE95pdxSV9KWRIUKU",
+	"MkI4MbMbFPLHm+aw9mumTy88nfDC+oFPlQqNCoVmjhRgsUMn5yvtPjmc2plgkcS9qcLZz/TEXcq8nwjv",
+	"/E5aEIog8cdidrTniF0VWjLNLbXA1IWc74JDTr0yh2NhyezQrgz+nYq7Gxb/4+Cn4urgQowlt4WGg+Pv",
+	"vo9Z9y/C/lRcEW39x8FfhAW+fCYeyO4E3rGfXpw9Orj46ez4u+9DiCdWWysLs3tr+orbq8/OBnKulcTm",
+	"pVNhDEYzh9ErXqT7uHnf0lQqLMPWZ2doYx/ULfYaRqzrm2DSUnLyU1JrTHM4AZ6aw0FxdPQg0TDCDxAv",
+	"G6aGflFqRK0t+MiCjn1v1VMsukwF6ylpXmmcUlQS8I6PjgeScrpCJytM7YiXTam8ZyKpV6Bb67lxz2yo",
+	"SndCwYHCRuzh8Q++zQCCZiBF6U7EJC2nr4HGsj4afGIoVRBtlhiEPS/M5Gc6rnX6sn5DvbckbentRBy1",
+	"vY5GGcNbFCLttOfmUPjsctwGnN0WlNwyzgpmbxzlI5R/nqaCCjSdawdzKxwtJXD4adTVr5B8km6hmwjw",
+	"X4T1x32WXDeqIB67TwNSx8zwhWHzCVD7huBs4wH17pZe3zjyB5JCC7vonPzytkqSzyvuu0AG3WVHRGHG",
+	"LjKIaoSPLF/b+6PnGZeb26Gf4xPf9OQmPHWw2a4lI4wjlkyA56Wq+BXLD2eJFTNo3nYFIRNueabGBazi",
+	"JAWOt+nGF6BnoA8uHLvzVTzI095cUoB4gS93PTTwW9xfVkdAlS3hGvOfuGRneX5allOguJA0Zpw9po9n",
+	"eU5Z36qwaxVjKEYP8x1DgxzkuqQ1J4XWbsVYctxSDe1QomEhE0jjU594XRv1hL2MmbANA2KDmi41h83A",
+	"wabH5tjeirbq68KmDCUG9tJ32lmddCDFiL10wFJZGkp4U5I1jWqotgXTMIXpFaX0Hz9kjuebXsSEHcjq",
+	"4sL4GgzYmHVHSo/BLtfMrqWay15QTHzJn4GswIdS5+vrxCAGdE9TBqxh58rYsQYzkFLZsq2Q6bNHoZ5g",
+	"Nz5huZDjuIcxSCTP+AoXmPDuBI8mgQPx7yzPPyeqV62ys55Z7xZctjlCP0jX97jkU2g1O5ActEWyuM1M",
+	"32YzPr74rRLPetm6kpYsr3OZS7oil/M8N6x7cfGk15SAUxcs3neugGvQZ4WdODnDnbNBoko4Xuisc9I5",
+	"RM7ph1oXsrEdQFK4m9ZfYtQULG+qd6LGQka+gWiWYbGFYJfIQRsngWKirVXXIE1lQHduDQO6y3niB8Cw",
+	"6G6t6XtUFn24WvjqNoZIjgdmV13hjtPak5WKR71+7ZqYhjX4pt2VHp8nvoPXPYMhIfRlhHobCV8UQFYN",
+	"xaru1QtoDbuVpTZJQd0nDI3AaNXVXEZsouYYugPS0hwha8O3P+tXq376wPAN8zRWPj8lFPShd9OVkLN+",
+	"NSVytmnweou7k7JjRa6Vwsbmblu0iyDNU9fUsvMbbbDAer7Lehy+QH9DkireI+Mz2XiKdwgBOOF5DhJ7",
+	"xHHEqPpdiyoYQfq1iTBlvTIt3bH1SVFqpmuZcMl0IZmSlfeWwk8TOc8yrGGFuczezRA8AWTOxPuDTrEa",
+	"BnnzS+NyrFNrGU+nQgpjid0R9J3iPhMwjzybrtKWqOTIhXHL8EKdb2RXGhgZL1JhqWnq8uK4uTof3n74",
+	"/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
