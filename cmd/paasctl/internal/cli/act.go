@@ -78,7 +78,7 @@ func (a *app) deployCmd() *cobra.Command {
 				}
 				return a.after(ctx, c, w, args[0])
 			}
-			app, err := expect[client.App](c)(c.c.CreateDeploymentWithBody(ctx, args[0], nil, "application/json", jsonBody(client.DeployRequest{Image: image})))
+			app, err := expect[client.App](c)(c.c.CreateDeploymentWithBody(ctx, args[0], nil, "application/json", jsonBody(client.DeployRequest{Image: &image})))
 			if err != nil {
 				return err
 			}
