@@ -1941,6 +1941,15 @@ type DeleteAppSourceParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// GetAppSourceParams defines parameters for GetAppSource.
+type GetAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // SetAppSourceParams defines parameters for SetAppSource.
 type SetAppSourceParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -3314,6 +3323,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
 	DeleteAppSource(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppSource The git source the app is built from
+	//
+	// The source, without its webhook secret; 404 when the app runs an image of its own.
+	//
+	// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+	GetAppSource(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetAppSourceWithBody Build the app from a git repository
 	//
@@ -5154,6 +5170,23 @@ func (c *Client) ScaleApp(ctx context.Context, app AppPath, params *ScaleAppPara
 // Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
 func (c *Client) DeleteAppSource(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteAppSourceRequest(c.Server, app, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppSource The git source the app is built from
+//
+// The source, without its webhook secret; 404 when the app runs an image of its own.
+//
+// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+func (c *Client) GetAppSource(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppSourceRequest(c.Server, app, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10121,6 +10154,82 @@ func NewDeleteAppSourceRequest(server string, app AppPath, params *DeleteAppSour
 	return req, nil
 }
 
+// NewGetAppSourceRequest constructs an http.Request for the GetAppSource method
+func NewGetAppSourceRequest(server string, app AppPath, params *GetAppSourceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/source", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewSetAppSourceRequest calls the generic SetAppSource builder with application/json body
 func NewSetAppSourceRequest(server string, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11938,6 +12047,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
 	DeleteAppSourceWithResponse(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*DeleteAppSourceResponse, error)
+
+	// GetAppSourceWithResponse The git source the app is built from
+	//
+	// The source, without its webhook secret; 404 when the app runs an image of its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+	GetAppSourceWithResponse(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*GetAppSourceResponse, error)
 
 	// SetAppSourceWithBodyWithResponse Build the app from a git repository
 	//
@@ -17372,6 +17490,75 @@ func (r DeleteAppSourceResponse) ContentType() string {
 	return ""
 }
 
+type GetAppSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppSourceAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppSourceResponse) GetJSON200() *AppSourceAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppSourceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SetAppSourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19565,6 +19752,21 @@ func (c *ClientWithResponses) DeleteAppSourceWithResponse(ctx context.Context, a
 		return nil, err
 	}
 	return ParseDeleteAppSourceResponse(rsp)
+}
+
+// GetAppSourceWithResponse The git source the app is built from
+//
+// The source, without its webhook secret; 404 when the app runs an image of its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+func (c *ClientWithResponses) GetAppSourceWithResponse(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*GetAppSourceResponse, error) {
+	rsp, err := c.GetAppSource(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppSourceResponse(rsp)
 }
 
 // SetAppSourceWithBodyWithResponse Build the app from a git repository
@@ -24155,6 +24357,60 @@ func ParseDeleteAppSourceResponse(rsp *http.Response) (*DeleteAppSourceResponse,
 	switch {
 	case rsp.StatusCode == 204:
 		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAppSourceResponse parses an HTTP response from a GetAppSourceWithResponse call
+func ParseGetAppSourceResponse(rsp *http.Response) (*GetAppSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppSourceAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest

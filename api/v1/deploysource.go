@@ -247,3 +247,21 @@ func (s *server) DeleteAppSource(c echo.Context, ident openapi.AppPath, _ openap
 	}
 	return c.NoContent(http.StatusNoContent)
 }
+
+// GetAppSource answers an app's source, without its webhook secret.
+func (s *server) GetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.GetAppSourceParams) error {
+	app, err := s.findApp(c, ident)
+	if err != nil {
+		return err
+	}
+	src, err := s.Store.GetAppSource(c.Request().Context(), app.ID)
+	if store.IsNotFound(err) {
+		return problem.NotFound(fmt.Sprintf("app %q has no source: it runs an image of its own", app.Name))
+	}
+	if err != nil {
+		return err
+	}
+	ans := openapi.AppSourceAnswer{AppId: src.AppID, Dockerfile: src.Dockerfile, Builder: src.Builder}
+	ans.Git.Url, ans.Git.Ref, ans.Git.Path = src.GitUrl, src.GitRef, src.GitPath
+	return c.JSON(http.StatusOK, ans)
+}

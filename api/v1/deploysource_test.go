@@ -148,7 +148,13 @@ func TestDeployRefQueuesBuild(t *testing.T) {
 
 	// Removing the source cancels the queued build; images deploy again,
 	// refs no longer.
+	var src openapi.AppSourceAnswer
+	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/src/source", nil).want(200).decode(&src)
+	if src.Git.Url != "https://git.example.com/acme/src.git" || src.Git.Ref != "main" || src.WebhookSecret != nil {
+		t.Fatalf("GET source: %+v", src)
+	}
 	f.do(f.alice.token, http.MethodDelete, "/api/paas/apps/src/source", nil).want(http.StatusNoContent)
+	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/src/source", nil).problem(http.StatusNotFound, problem.TypeNotFound)
 	if bs := f.builds(a.Id); bs[1].Status != "cancelled" || !bs[1].CancelRequested {
 		t.Fatalf("queued build after the source was removed: %+v", bs[1])
 	}

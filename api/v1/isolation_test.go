@@ -81,6 +81,7 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
 			call{"cancelDeployment", "POST", app + "/deployments/" + build.ID.String() + "/cancel", nil, nil},
 			call{"deleteAppSource", "DELETE", app + "/source", nil, nil},
+			call{"getAppSource", "GET", app + "/source", nil, nil},
 		)
 	}
 	// Alice's release under Bob's own app.

@@ -86,8 +86,13 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getUsage", "GET", "/api/paas/billing/usage", nil, nil},
 		{"getBuild", "GET", app + "/builds/1", nil, nil},
 		{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
+		{"getAppSource", "GET", app + "/source", nil, nil},
 	}
 	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.UpsertAppSource(context.Background(), store.UpsertAppSourceParams{AppID: web.Id,
+		GitUrl: "https://git.example.com/acme/web.git", GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
 		t.Fatal(err)
 	}
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
