@@ -31,6 +31,61 @@ func (q *Queries) AppendBuildLog(ctx context.Context, arg AppendBuildLogParams) 
 	return err
 }
 
+const cancelPendingBuilds = `-- name: CancelPendingBuilds :many
+UPDATE paas_builds
+SET cancel_requested = true,
+    status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+    message = CASE WHEN status = 'queued' THEN 'cancelled: the app''s source was removed' ELSE message END
+WHERE app_id = $1 AND status IN ('queued', 'building')
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+`
+
+// The app no longer has a source: its queued builds are cancelled at once,
+// a running one is asked to stop.
+func (q *Queries) CancelPendingBuilds(ctx context.Context, appID uuid.UUID) ([]PaasBuild, error) {
+	rows, err := q.db.Query(ctx, cancelPendingBuilds, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaasBuild{}
+	for rows.Next() {
+		var i PaasBuild
+		if err := rows.Scan(
+			&i.ID,
+			&i.AppID,
+			&i.Number,
+			&i.Ref,
+			&i.Trigger,
+			&i.Status,
+			&i.CommitSha,
+			&i.CancelRequested,
+			&i.Attempts,
+			&i.LeaseUntil,
+			&i.Step,
+			&i.Steps,
+			&i.Image,
+			&i.ImageDigest,
+			&i.Generation,
+			&i.Message,
+			&i.Log,
+			&i.LogTruncated,
+			&i.CreatedAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.DurationMs,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const claimBuild = `-- name: ClaimBuild :one
 UPDATE paas_builds b
 SET status = 'building', attempts = b.attempts + 1, started_at = now(),
@@ -76,6 +131,18 @@ func (q *Queries) ClaimBuild(ctx context.Context, leaseSeconds float64) (PaasBui
 		&i.DurationMs,
 	)
 	return i, err
+}
+
+const deleteAppSource = `-- name: DeleteAppSource :execrows
+DELETE FROM paas_app_sources WHERE app_id = $1
+`
+
+func (q *Queries) DeleteAppSource(ctx context.Context, appID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteAppSource, appID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const enqueueBuild = `-- name: EnqueueBuild :one
@@ -243,6 +310,45 @@ type GetBuildByNumberParams struct {
 
 func (q *Queries) GetBuildByNumber(ctx context.Context, arg GetBuildByNumberParams) (PaasBuild, error) {
 	row := q.db.QueryRow(ctx, getBuildByNumber, arg.AppID, arg.Number)
+	var i PaasBuild
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.Number,
+		&i.Ref,
+		&i.Trigger,
+		&i.Status,
+		&i.CommitSha,
+		&i.CancelRequested,
+		&i.Attempts,
+		&i.LeaseUntil,
+		&i.Step,
+		&i.Steps,
+		&i.Image,
+		&i.ImageDigest,
+		&i.Generation,
+		&i.Message,
+		&i.Log,
+		&i.LogTruncated,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+		&i.DurationMs,
+	)
+	return i, err
+}
+
+const getBuildOfApp = `-- name: GetBuildOfApp :one
+SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms FROM paas_builds WHERE app_id = $1 AND id = $2
+`
+
+type GetBuildOfAppParams struct {
+	AppID uuid.UUID `json:"app_id"`
+	ID    uuid.UUID `json:"id"`
+}
+
+func (q *Queries) GetBuildOfApp(ctx context.Context, arg GetBuildOfAppParams) (PaasBuild, error) {
+	row := q.db.QueryRow(ctx, getBuildOfApp, arg.AppID, arg.ID)
 	var i PaasBuild
 	err := row.Scan(
 		&i.ID,

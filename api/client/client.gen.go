@@ -766,9 +766,13 @@ type DeletedApp struct {
 	StatusSeq      int64              `json:"status_seq"`
 }
 
-// DeployRequest defines model for DeployRequest.
+// DeployRequest Exactly one of image (an image app) and ref (an app with a source).
 type DeployRequest struct {
-	Image string `json:"image"`
+	// Image The image to run (an app without source).
+	Image *string `json:"image,omitempty"`
+
+	// Ref Branch, tag or commit sha to build and deploy (an app with a source).
+	Ref *string `json:"ref,omitempty"`
 }
 
 // Deployment defines model for Deployment.
@@ -1689,8 +1693,22 @@ type CreateDeploymentParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// CreateDeployment202JSONResponseBody defines parameters for CreateDeployment.
+type CreateDeployment202JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // GetDeploymentParams defines parameters for GetDeployment.
 type GetDeploymentParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CancelDeploymentParams defines parameters for CancelDeployment.
+type CancelDeploymentParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -1907,6 +1925,24 @@ type RollbackAppParams struct {
 
 // ScaleAppParams defines parameters for ScaleApp.
 type ScaleAppParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteAppSourceParams defines parameters for DeleteAppSource.
+type DeleteAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetAppSourceParams defines parameters for GetAppSource.
+type GetAppSourceParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -2352,6 +2388,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsApp returns the union data inside the CreateDeployment202JSONResponseBody as a App
+func (t CreateDeployment202JSONResponseBody) AsApp() (App, error) {
+	var body App
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApp overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided App
+func (t *CreateDeployment202JSONResponseBody) FromApp(v App) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApp performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided App
+func (t *CreateDeployment202JSONResponseBody) MergeApp(v App) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBuild returns the union data inside the CreateDeployment202JSONResponseBody as a Build
+func (t CreateDeployment202JSONResponseBody) AsBuild() (Build, error) {
+	var body Build
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBuild overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided Build
+func (t *CreateDeployment202JSONResponseBody) FromBuild(v Build) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBuild performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided Build
+func (t *CreateDeployment202JSONResponseBody) MergeBuild(v Build) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateDeployment202JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateDeployment202JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -2902,7 +3000,8 @@ type ClientInterface interface {
 	//
 	// Queues a build of `ref` (a branch, tag or commit sha; the source's
 	// ref when omitted). A newer build of the same app supersedes a
-	// queued older one; one build runs at a time per app.
+	// queued older one; one build runs at a time per app. Counts against
+	// `max_deployments_per_hour` (429), as deployments do.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2913,7 +3012,8 @@ type ClientInterface interface {
 	//
 	// Queues a build of `ref` (a branch, tag or commit sha; the source's
 	// ref when omitted). A newer build of the same app supersedes a
-	// queued older one; one build runs at a time per app.
+	// queued older one; one build runs at a time per app. Counts against
+	// `max_deployments_per_hour` (429), as deployments do.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2929,7 +3029,7 @@ type ClientInterface interface {
 	//
 	// A queued build ends `cancelled` at once; a running one is stopped by
 	// its runner within a second and ends `cancelled`, leaving no tagged
-	// image. A finished build is answered as it is.
+	// image. A build that already ended answers 409 naming its status.
 	//
 	// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
 	CancelBuild(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2944,18 +3044,46 @@ type ClientInterface interface {
 	// Corresponds with GET /api/paas/apps/{app}/deployments (the `ListDeployments` operationId).
 	ListDeployments(ctx context.Context, app AppPath, params *ListDeploymentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateDeploymentWithBody Deploy a new image
+	// CreateDeploymentWithBody Deploy a new image, or build and deploy a git ref of the app's source
 	//
-	// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+	// `{"image": …}` sets an image app's image; the reconciler cuts the
+	// next release from it, and the answer is the app.
+	//
+	// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+	// that has a source (PUT …/source); the answer is the queued build
+	// (`Location` names it). When the build succeeds, the runner writes
+	// the built image's digest into the app's image and the reconciler
+	// cuts the release. The build is cancelled through
+	// `POST …/deployments/{build id or number}/cancel`.
+	//
+	// The two are exclusive: an app with a source has its image written
+	// only by its builds, so `image` on such an app answers 409 (remove
+	// the source first: DELETE …/source), `ref` on an app without source
+	// answers 409, and both at once answer 422. Both count against
+	// `max_deployments_per_hour` (429).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/paas/apps/{app}/deployments (the `CreateDeployment` operationId).
 	CreateDeploymentWithBody(ctx context.Context, app AppPath, params *CreateDeploymentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// CreateDeployment Deploy a new image
+	// CreateDeployment Deploy a new image, or build and deploy a git ref of the app's source
 	//
-	// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+	// `{"image": …}` sets an image app's image; the reconciler cuts the
+	// next release from it, and the answer is the app.
+	//
+	// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+	// that has a source (PUT …/source); the answer is the queued build
+	// (`Location` names it). When the build succeeds, the runner writes
+	// the built image's digest into the app's image and the reconciler
+	// cuts the release. The build is cancelled through
+	// `POST …/deployments/{build id or number}/cancel`.
+	//
+	// The two are exclusive: an app with a source has its image written
+	// only by its builds, so `image` on such an app answers 409 (remove
+	// the source first: DELETE …/source), `ref` on an app without source
+	// answers 409, and both at once answer 422. Both count against
+	// `max_deployments_per_hour` (429).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2966,6 +3094,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/paas/apps/{app}/deployments/{deployment} (the `GetDeployment` operationId).
 	GetDeployment(ctx context.Context, app AppPath, deployment DeploymentPath, params *GetDeploymentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelDeployment Cancel a deployment from source while it is being built
+	//
+	// `{deployment}` names the build a `{"ref": …}` deployment queued: its
+	// id (as answered by POST …/deployments) or its number. A queued
+	// build ends `cancelled` at once; a running one is asked to stop
+	// (`cancel_requested`) and its runner ends it `cancelled` within a
+	// second, leaving no tagged image. A build that already ended answers
+	// 409 naming its status. The same as POST …/builds/{build}/cancel.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/deployments/{deployment}/cancel (the `CancelDeployment` operationId).
+	CancelDeployment(ctx context.Context, app AppPath, deployment string, params *CancelDeploymentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDeploymentLogs The rollout log of one release, as text
 	//
@@ -3174,6 +3314,23 @@ type ClientInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/scale (the `ScaleApp` operationId).
 	ScaleApp(ctx context.Context, app AppPath, params *ScaleAppParams, body ScaleAppJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteAppSource Stop building the app from git
+	//
+	// Removes the app's source (and its webhook secret); its queued builds
+	// are cancelled and a running one is asked to stop. The app keeps
+	// running its last image, which deployments of `{"image": …}` may
+	// change again. Removing a source the app does not have answers 404.
+	//
+	// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
+	DeleteAppSource(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppSource The git source the app is built from
+	//
+	// The source, without its webhook secret; 404 when the app runs an image of its own.
+	//
+	// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+	GetAppSource(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SetAppSourceWithBody Build the app from a git repository
 	//
 	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
@@ -3258,7 +3415,9 @@ type ClientInterface interface {
 	// wrong or missing signature answers 401 and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
-	// with `queued: false`.
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3272,7 +3431,9 @@ type ClientInterface interface {
 	// wrong or missing signature answers 401 and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
-	// with `queued: false`.
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4365,7 +4526,8 @@ func (c *Client) PatchAppWithApplicationMergePatchPlusJSONBody(ctx context.Conte
 //
 // Queues a build of `ref` (a branch, tag or commit sha; the source's
 // ref when omitted). A newer build of the same app supersedes a
-// queued older one; one build runs at a time per app.
+// queued older one; one build runs at a time per app. Counts against
+// `max_deployments_per_hour` (429), as deployments do.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4386,7 +4548,8 @@ func (c *Client) CreateBuildWithBody(ctx context.Context, app AppPath, params *C
 //
 // Queues a build of `ref` (a branch, tag or commit sha; the source's
 // ref when omitted). A newer build of the same app supersedes a
-// queued older one; one build runs at a time per app.
+// queued older one; one build runs at a time per app. Counts against
+// `max_deployments_per_hour` (429), as deployments do.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4422,7 +4585,7 @@ func (c *Client) GetBuild(ctx context.Context, app AppPath, build BuildPath, par
 //
 // A queued build ends `cancelled` at once; a running one is stopped by
 // its runner within a second and ends `cancelled`, leaving no tagged
-// image. A finished build is answered as it is.
+// image. A build that already ended answers 409 naming its status.
 //
 // Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
 func (c *Client) CancelBuild(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4467,9 +4630,23 @@ func (c *Client) ListDeployments(ctx context.Context, app AppPath, params *ListD
 	return c.Client.Do(req)
 }
 
-// CreateDeploymentWithBody Deploy a new image
+// CreateDeploymentWithBody Deploy a new image, or build and deploy a git ref of the app's source
 //
-// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+// `{"image": …}` sets an image app's image; the reconciler cuts the
+// next release from it, and the answer is the app.
+//
+// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+// that has a source (PUT …/source); the answer is the queued build
+// (`Location` names it). When the build succeeds, the runner writes
+// the built image's digest into the app's image and the reconciler
+// cuts the release. The build is cancelled through
+// `POST …/deployments/{build id or number}/cancel`.
+//
+// The two are exclusive: an app with a source has its image written
+// only by its builds, so `image` on such an app answers 409 (remove
+// the source first: DELETE …/source), `ref` on an app without source
+// answers 409, and both at once answer 422. Both count against
+// `max_deployments_per_hour` (429).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4486,9 +4663,23 @@ func (c *Client) CreateDeploymentWithBody(ctx context.Context, app AppPath, para
 	return c.Client.Do(req)
 }
 
-// CreateDeployment Deploy a new image
+// CreateDeployment Deploy a new image, or build and deploy a git ref of the app's source
 //
-// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+// `{"image": …}` sets an image app's image; the reconciler cuts the
+// next release from it, and the answer is the app.
+//
+// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+// that has a source (PUT …/source); the answer is the queued build
+// (`Location` names it). When the build succeeds, the runner writes
+// the built image's digest into the app's image and the reconciler
+// cuts the release. The build is cancelled through
+// `POST …/deployments/{build id or number}/cancel`.
+//
+// The two are exclusive: an app with a source has its image written
+// only by its builds, so `image` on such an app answers 409 (remove
+// the source first: DELETE …/source), `ref` on an app without source
+// answers 409, and both at once answer 422. Both count against
+// `max_deployments_per_hour` (429).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4510,6 +4701,28 @@ func (c *Client) CreateDeployment(ctx context.Context, app AppPath, params *Crea
 // Corresponds with GET /api/paas/apps/{app}/deployments/{deployment} (the `GetDeployment` operationId).
 func (c *Client) GetDeployment(ctx context.Context, app AppPath, deployment DeploymentPath, params *GetDeploymentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetDeploymentRequest(c.Server, app, deployment, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelDeployment Cancel a deployment from source while it is being built
+//
+// `{deployment}` names the build a `{"ref": …}` deployment queued: its
+// id (as answered by POST …/deployments) or its number. A queued
+// build ends `cancelled` at once; a running one is asked to stop
+// (`cancel_requested`) and its runner ends it `cancelled` within a
+// second, leaving no tagged image. A build that already ended answers
+// 409 naming its status. The same as POST …/builds/{build}/cancel.
+//
+// Corresponds with POST /api/paas/apps/{app}/deployments/{deployment}/cancel (the `CancelDeployment` operationId).
+func (c *Client) CancelDeployment(ctx context.Context, app AppPath, deployment string, params *CancelDeploymentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelDeploymentRequest(c.Server, app, deployment, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4947,6 +5160,43 @@ func (c *Client) ScaleApp(ctx context.Context, app AppPath, params *ScaleAppPara
 	return c.Client.Do(req)
 }
 
+// DeleteAppSource Stop building the app from git
+//
+// Removes the app's source (and its webhook secret); its queued builds
+// are cancelled and a running one is asked to stop. The app keeps
+// running its last image, which deployments of `{"image": …}` may
+// change again. Removing a source the app does not have answers 404.
+//
+// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
+func (c *Client) DeleteAppSource(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAppSourceRequest(c.Server, app, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppSource The git source the app is built from
+//
+// The source, without its webhook secret; 404 when the app runs an image of its own.
+//
+// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+func (c *Client) GetAppSource(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppSourceRequest(c.Server, app, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SetAppSourceWithBody Build the app from a git repository
 //
 // Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
@@ -5121,7 +5371,9 @@ func (c *Client) GetWallet(ctx context.Context, params *GetWalletParams, reqEdit
 // wrong or missing signature answers 401 and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
-// with `queued: false`.
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5145,7 +5397,9 @@ func (c *Client) GitPushWebhookWithBody(ctx context.Context, app openapi_types.U
 // wrong or missing signature answers 401 and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
-// with `queued: false`.
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8122,6 +8376,89 @@ func NewGetDeploymentRequest(server string, app AppPath, deployment DeploymentPa
 	return req, nil
 }
 
+// NewCancelDeploymentRequest constructs an http.Request for the CancelDeployment method
+func NewCancelDeploymentRequest(server string, app AppPath, deployment string, params *CancelDeploymentParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "deployment", deployment, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/deployments/%s/cancel", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetDeploymentLogsRequest constructs an http.Request for the GetDeploymentLogs method
 func NewGetDeploymentLogsRequest(server string, app AppPath, deployment DeploymentPath, params *GetDeploymentLogsParams) (*http.Request, error) {
 	var err error
@@ -9741,6 +10078,158 @@ func NewScaleAppRequestWithBody(server string, app AppPath, params *ScaleAppPara
 	return req, nil
 }
 
+// NewDeleteAppSourceRequest constructs an http.Request for the DeleteAppSource method
+func NewDeleteAppSourceRequest(server string, app AppPath, params *DeleteAppSourceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/source", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetAppSourceRequest constructs an http.Request for the GetAppSource method
+func NewGetAppSourceRequest(server string, app AppPath, params *GetAppSourceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/source", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewSetAppSourceRequest calls the generic SetAppSource builder with application/json body
 func NewSetAppSourceRequest(server string, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11197,7 +11686,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a build of `ref` (a branch, tag or commit sha; the source's
 	// ref when omitted). A newer build of the same app supersedes a
-	// queued older one; one build runs at a time per app.
+	// queued older one; one build runs at a time per app. Counts against
+	// `max_deployments_per_hour` (429), as deployments do.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11208,7 +11698,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a build of `ref` (a branch, tag or commit sha; the source's
 	// ref when omitted). A newer build of the same app supersedes a
-	// queued older one; one build runs at a time per app.
+	// queued older one; one build runs at a time per app. Counts against
+	// `max_deployments_per_hour` (429), as deployments do.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11226,7 +11717,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// A queued build ends `cancelled` at once; a running one is stopped by
 	// its runner within a second and ends `cancelled`, leaving no tagged
-	// image. A finished build is answered as it is.
+	// image. A build that already ended answers 409 naming its status.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11247,18 +11738,46 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/paas/apps/{app}/deployments (the `ListDeployments` operationId).
 	ListDeploymentsWithResponse(ctx context.Context, app AppPath, params *ListDeploymentsParams, reqEditors ...RequestEditorFn) (*ListDeploymentsResponse, error)
 
-	// CreateDeploymentWithBodyWithResponse Deploy a new image
+	// CreateDeploymentWithBodyWithResponse Deploy a new image, or build and deploy a git ref of the app's source
 	//
-	// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+	// `{"image": …}` sets an image app's image; the reconciler cuts the
+	// next release from it, and the answer is the app.
+	//
+	// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+	// that has a source (PUT …/source); the answer is the queued build
+	// (`Location` names it). When the build succeeds, the runner writes
+	// the built image's digest into the app's image and the reconciler
+	// cuts the release. The build is cancelled through
+	// `POST …/deployments/{build id or number}/cancel`.
+	//
+	// The two are exclusive: an app with a source has its image written
+	// only by its builds, so `image` on such an app answers 409 (remove
+	// the source first: DELETE …/source), `ref` on an app without source
+	// answers 409, and both at once answer 422. Both count against
+	// `max_deployments_per_hour` (429).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/paas/apps/{app}/deployments (the `CreateDeployment` operationId).
 	CreateDeploymentWithBodyWithResponse(ctx context.Context, app AppPath, params *CreateDeploymentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDeploymentResponse, error)
 
-	// CreateDeploymentWithResponse Deploy a new image
+	// CreateDeploymentWithResponse Deploy a new image, or build and deploy a git ref of the app's source
 	//
-	// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+	// `{"image": …}` sets an image app's image; the reconciler cuts the
+	// next release from it, and the answer is the app.
+	//
+	// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+	// that has a source (PUT …/source); the answer is the queued build
+	// (`Location` names it). When the build succeeds, the runner writes
+	// the built image's digest into the app's image and the reconciler
+	// cuts the release. The build is cancelled through
+	// `POST …/deployments/{build id or number}/cancel`.
+	//
+	// The two are exclusive: an app with a source has its image written
+	// only by its builds, so `image` on such an app answers 409 (remove
+	// the source first: DELETE …/source), `ref` on an app without source
+	// answers 409, and both at once answer 422. Both count against
+	// `max_deployments_per_hour` (429).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11271,6 +11790,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/paas/apps/{app}/deployments/{deployment} (the `GetDeployment` operationId).
 	GetDeploymentWithResponse(ctx context.Context, app AppPath, deployment DeploymentPath, params *GetDeploymentParams, reqEditors ...RequestEditorFn) (*GetDeploymentResponse, error)
+
+	// CancelDeploymentWithResponse Cancel a deployment from source while it is being built
+	//
+	// `{deployment}` names the build a `{"ref": …}` deployment queued: its
+	// id (as answered by POST …/deployments) or its number. A queued
+	// build ends `cancelled` at once; a running one is asked to stop
+	// (`cancel_requested`) and its runner ends it `cancelled` within a
+	// second, leaving no tagged image. A build that already ended answers
+	// 409 naming its status. The same as POST …/builds/{build}/cancel.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/deployments/{deployment}/cancel (the `CancelDeployment` operationId).
+	CancelDeploymentWithResponse(ctx context.Context, app AppPath, deployment string, params *CancelDeploymentParams, reqEditors ...RequestEditorFn) (*CancelDeploymentResponse, error)
 
 	// GetDeploymentLogsWithResponse The rollout log of one release, as text
 	//
@@ -11503,6 +12036,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/scale (the `ScaleApp` operationId).
 	ScaleAppWithResponse(ctx context.Context, app AppPath, params *ScaleAppParams, body ScaleAppJSONRequestBody, reqEditors ...RequestEditorFn) (*ScaleAppResponse, error)
 
+	// DeleteAppSourceWithResponse Stop building the app from git
+	//
+	// Removes the app's source (and its webhook secret); its queued builds
+	// are cancelled and a running one is asked to stop. The app keeps
+	// running its last image, which deployments of `{"image": …}` may
+	// change again. Removing a source the app does not have answers 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
+	DeleteAppSourceWithResponse(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*DeleteAppSourceResponse, error)
+
+	// GetAppSourceWithResponse The git source the app is built from
+	//
+	// The source, without its webhook secret; 404 when the app runs an image of its own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+	GetAppSourceWithResponse(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*GetAppSourceResponse, error)
+
 	// SetAppSourceWithBodyWithResponse Build the app from a git repository
 	//
 	// Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
@@ -11597,7 +12151,9 @@ type ClientWithResponsesInterface interface {
 	// wrong or missing signature answers 401 and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
-	// with `queued: false`.
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11611,7 +12167,9 @@ type ClientWithResponsesInterface interface {
 	// wrong or missing signature answers 401 and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
-	// with `queued: false`.
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14718,6 +15276,11 @@ func (r PatchAppResponse) ContentType() string {
 	return ""
 }
 
+// CreateBuildResponse429Headers the declared response headers of an HTTP 429 response for CreateBuild
+type CreateBuildResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateBuildResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14727,12 +15290,20 @@ type CreateBuildResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON402 the response for an HTTP 402 `application/problem+json` response
+	ApplicationproblemJSON402 *PaymentRequired
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateBuildResponse429Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -14750,6 +15321,11 @@ func (r CreateBuildResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
 }
 
+// GetApplicationproblemJSON402 returns the response for an HTTP 402 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON402() *PaymentRequired {
+	return r.ApplicationproblemJSON402
+}
+
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r CreateBuildResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
@@ -14763,6 +15339,16 @@ func (r CreateBuildResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r CreateBuildResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateBuildResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -14876,6 +15462,8 @@ type CancelBuildResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -14901,6 +15489,11 @@ func (r CancelBuildResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r CancelBuildResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CancelBuildResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetBody returns the raw response body bytes
@@ -15063,6 +15656,11 @@ func (r ListDeploymentsResponse) ContentType() string {
 	return ""
 }
 
+// CreateDeploymentResponse202Headers the declared response headers of an HTTP 202 response for CreateDeployment
+type CreateDeploymentResponse202Headers struct {
+	Location *string
+}
+
 // CreateDeploymentResponse429Headers the declared response headers of an HTTP 429 response for CreateDeployment
 type CreateDeploymentResponse429Headers struct {
 	RetryAfter *int
@@ -15072,7 +15670,7 @@ type CreateDeploymentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *AppAccepted
+	JSON202 *CreateDeployment202JSONResponseBody
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -15093,12 +15691,14 @@ type CreateDeploymentResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *CreateDeploymentResponse202Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateDeploymentResponse429Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r CreateDeploymentResponse) GetJSON202() *AppAccepted {
+func (r CreateDeploymentResponse) GetJSON202() *CreateDeployment202JSONResponseBody {
 	return r.JSON202
 }
 
@@ -15244,6 +15844,82 @@ func (r GetDeploymentResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetDeploymentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelDeploymentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Build
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CancelDeploymentResponse) GetJSON202() *Build {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CancelDeploymentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CancelDeploymentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelDeploymentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelDeploymentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CancelDeploymentResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelDeploymentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelDeploymentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelDeploymentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelDeploymentResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16752,6 +17428,137 @@ func (r ScaleAppResponse) ContentType() string {
 	return ""
 }
 
+type DeleteAppSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteAppSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAppSourceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAppSourceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteAppSourceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAppSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAppSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAppSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAppSourceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAppSourceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppSourceAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppSourceResponse) GetJSON200() *AppSourceAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppSourceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppSourceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppSourceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppSourceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppSourceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SetAppSourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17291,6 +18098,11 @@ func (r GetWalletResponse) ContentType() string {
 	return ""
 }
 
+// GitPushWebhookResponse429Headers the declared response headers of an HTTP 429 response for GitPushWebhook
+type GitPushWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GitPushWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17300,6 +18112,10 @@ type GitPushWebhookResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GitPushWebhookResponse429Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -17315,6 +18131,11 @@ func (r GitPushWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GitPushWebhookResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GitPushWebhookResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -18373,7 +19194,8 @@ func (c *ClientWithResponses) PatchAppWithApplicationMergePatchPlusJSONBodyWithR
 //
 // Queues a build of `ref` (a branch, tag or commit sha; the source's
 // ref when omitted). A newer build of the same app supersedes a
-// queued older one; one build runs at a time per app.
+// queued older one; one build runs at a time per app. Counts against
+// `max_deployments_per_hour` (429), as deployments do.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18390,7 +19212,8 @@ func (c *ClientWithResponses) CreateBuildWithBodyWithResponse(ctx context.Contex
 //
 // Queues a build of `ref` (a branch, tag or commit sha; the source's
 // ref when omitted). A newer build of the same app supersedes a
-// queued older one; one build runs at a time per app.
+// queued older one; one build runs at a time per app. Counts against
+// `max_deployments_per_hour` (429), as deployments do.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18420,7 +19243,7 @@ func (c *ClientWithResponses) GetBuildWithResponse(ctx context.Context, app AppP
 //
 // A queued build ends `cancelled` at once; a running one is stopped by
 // its runner within a second and ends `cancelled`, leaving no tagged
-// image. A finished build is answered as it is.
+// image. A build that already ended answers 409 naming its status.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -18459,9 +19282,23 @@ func (c *ClientWithResponses) ListDeploymentsWithResponse(ctx context.Context, a
 	return ParseListDeploymentsResponse(rsp)
 }
 
-// CreateDeploymentWithBodyWithResponse Deploy a new image
+// CreateDeploymentWithBodyWithResponse Deploy a new image, or build and deploy a git ref of the app's source
 //
-// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+// `{"image": …}` sets an image app's image; the reconciler cuts the
+// next release from it, and the answer is the app.
+//
+// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+// that has a source (PUT …/source); the answer is the queued build
+// (`Location` names it). When the build succeeds, the runner writes
+// the built image's digest into the app's image and the reconciler
+// cuts the release. The build is cancelled through
+// `POST …/deployments/{build id or number}/cancel`.
+//
+// The two are exclusive: an app with a source has its image written
+// only by its builds, so `image` on such an app answers 409 (remove
+// the source first: DELETE …/source), `ref` on an app without source
+// answers 409, and both at once answer 422. Both count against
+// `max_deployments_per_hour` (429).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18474,9 +19311,23 @@ func (c *ClientWithResponses) CreateDeploymentWithBodyWithResponse(ctx context.C
 	return ParseCreateDeploymentResponse(rsp)
 }
 
-// CreateDeploymentWithResponse Deploy a new image
+// CreateDeploymentWithResponse Deploy a new image, or build and deploy a git ref of the app's source
 //
-// Sets the app's image; the reconciler cuts the next release from it. Counts against `max_deployments_per_hour`.
+// `{"image": …}` sets an image app's image; the reconciler cuts the
+// next release from it, and the answer is the app.
+//
+// `{"ref": …}` (a branch, tag or commit sha) queues a build of an app
+// that has a source (PUT …/source); the answer is the queued build
+// (`Location` names it). When the build succeeds, the runner writes
+// the built image's digest into the app's image and the reconciler
+// cuts the release. The build is cancelled through
+// `POST …/deployments/{build id or number}/cancel`.
+//
+// The two are exclusive: an app with a source has its image written
+// only by its builds, so `image` on such an app answers 409 (remove
+// the source first: DELETE …/source), `ref` on an app without source
+// answers 409, and both at once answer 422. Both count against
+// `max_deployments_per_hour` (429).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18500,6 +19351,26 @@ func (c *ClientWithResponses) GetDeploymentWithResponse(ctx context.Context, app
 		return nil, err
 	}
 	return ParseGetDeploymentResponse(rsp)
+}
+
+// CancelDeploymentWithResponse Cancel a deployment from source while it is being built
+//
+// `{deployment}` names the build a `{"ref": …}` deployment queued: its
+// id (as answered by POST …/deployments) or its number. A queued
+// build ends `cancelled` at once; a running one is asked to stop
+// (`cancel_requested`) and its runner ends it `cancelled` within a
+// second, leaving no tagged image. A build that already ended answers
+// 409 naming its status. The same as POST …/builds/{build}/cancel.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/deployments/{deployment}/cancel (the `CancelDeployment` operationId).
+func (c *ClientWithResponses) CancelDeploymentWithResponse(ctx context.Context, app AppPath, deployment string, params *CancelDeploymentParams, reqEditors ...RequestEditorFn) (*CancelDeploymentResponse, error) {
+	rsp, err := c.CancelDeployment(ctx, app, deployment, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelDeploymentResponse(rsp)
 }
 
 // GetDeploymentLogsWithResponse The rollout log of one release, as text
@@ -18865,6 +19736,39 @@ func (c *ClientWithResponses) ScaleAppWithResponse(ctx context.Context, app AppP
 	return ParseScaleAppResponse(rsp)
 }
 
+// DeleteAppSourceWithResponse Stop building the app from git
+//
+// Removes the app's source (and its webhook secret); its queued builds
+// are cancelled and a running one is asked to stop. The app keeps
+// running its last image, which deployments of `{"image": …}` may
+// change again. Removing a source the app does not have answers 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/paas/apps/{app}/source (the `DeleteAppSource` operationId).
+func (c *ClientWithResponses) DeleteAppSourceWithResponse(ctx context.Context, app AppPath, params *DeleteAppSourceParams, reqEditors ...RequestEditorFn) (*DeleteAppSourceResponse, error) {
+	rsp, err := c.DeleteAppSource(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAppSourceResponse(rsp)
+}
+
+// GetAppSourceWithResponse The git source the app is built from
+//
+// The source, without its webhook secret; 404 when the app runs an image of its own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/apps/{app}/source (the `GetAppSource` operationId).
+func (c *ClientWithResponses) GetAppSourceWithResponse(ctx context.Context, app AppPath, params *GetAppSourceParams, reqEditors ...RequestEditorFn) (*GetAppSourceResponse, error) {
+	rsp, err := c.GetAppSource(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppSourceResponse(rsp)
+}
+
 // SetAppSourceWithBodyWithResponse Build the app from a git repository
 //
 // Sets the app's source (`git.url`, `git.ref`, `git.path`, and either
@@ -19013,7 +19917,9 @@ func (c *ClientWithResponses) GetWalletWithResponse(ctx context.Context, params 
 // wrong or missing signature answers 401 and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
-// with `queued: false`.
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19033,7 +19939,9 @@ func (c *ClientWithResponses) GitPushWebhookWithBodyWithResponse(ctx context.Con
 // wrong or missing signature answers 401 and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
-// with `queued: false`.
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21616,6 +22524,13 @@ func ParseCreateBuildResponse(rsp *http.Response) (*CreateBuildResponse, error) 
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest PaymentRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON402 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
 		var dest Forbidden
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21637,6 +22552,33 @@ func ParseCreateBuildResponse(rsp *http.Response) (*CreateBuildResponse, error) 
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateBuildResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -21744,6 +22686,13 @@ func ParseCancelBuildResponse(rsp *http.Response) (*CancelBuildResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	}
 
@@ -21866,7 +22815,7 @@ func ParseCreateDeploymentResponse(rsp *http.Response) (*CreateDeploymentRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest AppAccepted
+		var dest CreateDeployment202JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -21945,6 +22894,16 @@ func ParseCreateDeploymentResponse(rsp *http.Response) (*CreateDeploymentRespons
 	}
 
 	switch {
+	case rsp.StatusCode == 202:
+		var headers CreateDeploymentResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateDeploymentResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -22008,6 +22967,67 @@ func ParseGetDeploymentResponse(rsp *http.Response) (*GetDeploymentResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelDeploymentResponse parses an HTTP response from a CancelDeploymentWithResponse call
+func ParseCancelDeploymentResponse(rsp *http.Response) (*CancelDeploymentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelDeploymentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Build
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	}
 
@@ -23321,6 +24341,110 @@ func ParseScaleAppResponse(rsp *http.Response) (*ScaleAppResponse, error) {
 	return response, nil
 }
 
+// ParseDeleteAppSourceResponse parses an HTTP response from a DeleteAppSourceWithResponse call
+func ParseDeleteAppSourceResponse(rsp *http.Response) (*DeleteAppSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAppSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAppSourceResponse parses an HTTP response from a GetAppSourceWithResponse call
+func ParseGetAppSourceResponse(rsp *http.Response) (*GetAppSourceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppSourceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppSourceAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSetAppSourceResponse parses an HTTP response from a SetAppSourceWithResponse call
 func ParseSetAppSourceResponse(rsp *http.Response) (*SetAppSourceResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -23793,6 +24917,26 @@ func ParseGitPushWebhookResponse(rsp *http.Response) (*GitPushWebhookResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GitPushWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -769,9 +769,13 @@ type DeletedApp struct {
 	StatusSeq      int64              `json:"status_seq"`
 }
 
-// DeployRequest defines model for DeployRequest.
+// DeployRequest Exactly one of image (an image app) and ref (an app with a source).
 type DeployRequest struct {
-	Image string `json:"image"`
+	// Image The image to run (an app without source).
+	Image *string `json:"image,omitempty"`
+
+	// Ref Branch, tag or commit sha to build and deploy (an app with a source).
+	Ref *string `json:"ref,omitempty"`
 }
 
 // Deployment defines model for Deployment.
@@ -1692,8 +1696,22 @@ type CreateDeploymentParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// CreateDeployment202JSONResponseBody defines parameters for CreateDeployment.
+type CreateDeployment202JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // GetDeploymentParams defines parameters for GetDeployment.
 type GetDeploymentParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// CancelDeploymentParams defines parameters for CancelDeployment.
+type CancelDeploymentParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -1910,6 +1928,24 @@ type RollbackAppParams struct {
 
 // ScaleAppParams defines parameters for ScaleApp.
 type ScaleAppParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteAppSourceParams defines parameters for DeleteAppSource.
+type DeleteAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// GetAppSourceParams defines parameters for GetAppSource.
+type GetAppSourceParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -2357,6 +2393,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsApp returns the union data inside the CreateDeployment202JSONResponseBody as a App
+func (t CreateDeployment202JSONResponseBody) AsApp() (App, error) {
+	var body App
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromApp overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided App
+func (t *CreateDeployment202JSONResponseBody) FromApp(v App) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeApp performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided App
+func (t *CreateDeployment202JSONResponseBody) MergeApp(v App) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBuild returns the union data inside the CreateDeployment202JSONResponseBody as a Build
+func (t CreateDeployment202JSONResponseBody) AsBuild() (Build, error) {
+	var body Build
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBuild overwrites any union data inside the CreateDeployment202JSONResponseBody as the provided Build
+func (t *CreateDeployment202JSONResponseBody) FromBuild(v Build) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBuild performs a merge with any union data inside the CreateDeployment202JSONResponseBody, using the provided Build
+func (t *CreateDeployment202JSONResponseBody) MergeBuild(v Build) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CreateDeployment202JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CreateDeployment202JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// AdminListApps Every app of the installation, oldest first
@@ -2500,12 +2598,15 @@ type ServerInterface interface {
 	// ListDeployments The app's releases, newest first
 	// (GET /api/paas/apps/{app}/deployments)
 	ListDeployments(ctx echo.Context, app AppPath, params ListDeploymentsParams) error
-	// CreateDeployment Deploy a new image
+	// CreateDeployment Deploy a new image, or build and deploy a git ref of the app's source
 	// (POST /api/paas/apps/{app}/deployments)
 	CreateDeployment(ctx echo.Context, app AppPath, params CreateDeploymentParams) error
 	// GetDeployment One release, by id or version number
 	// (GET /api/paas/apps/{app}/deployments/{deployment})
 	GetDeployment(ctx echo.Context, app AppPath, deployment DeploymentPath, params GetDeploymentParams) error
+	// CancelDeployment Cancel a deployment from source while it is being built
+	// (POST /api/paas/apps/{app}/deployments/{deployment}/cancel)
+	CancelDeployment(ctx echo.Context, app AppPath, deployment string, params CancelDeploymentParams) error
 	// GetDeploymentLogs The rollout log of one release, as text
 	// (GET /api/paas/apps/{app}/deployments/{deployment}/logs)
 	GetDeploymentLogs(ctx echo.Context, app AppPath, deployment DeploymentPath, params GetDeploymentLogsParams) error
@@ -2557,6 +2658,12 @@ type ServerInterface interface {
 	// ScaleApp Set the number of replicas (at most the plan's max_replicas)
 	// (POST /api/paas/apps/{app}/scale)
 	ScaleApp(ctx echo.Context, app AppPath, params ScaleAppParams) error
+	// DeleteAppSource Stop building the app from git
+	// (DELETE /api/paas/apps/{app}/source)
+	DeleteAppSource(ctx echo.Context, app AppPath, params DeleteAppSourceParams) error
+	// GetAppSource The git source the app is built from
+	// (GET /api/paas/apps/{app}/source)
+	GetAppSource(ctx echo.Context, app AppPath, params GetAppSourceParams) error
 	// SetAppSource Build the app from a git repository
 	// (PUT /api/paas/apps/{app}/source)
 	SetAppSource(ctx echo.Context, app AppPath, params SetAppSourceParams) error
@@ -3889,6 +3996,56 @@ func (w *ServerInterfaceWrapper) GetDeployment(ctx echo.Context) error {
 	return err
 }
 
+// CancelDeployment converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelDeployment(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Path parameter "deployment" -------------
+	var deployment string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "deployment", ctx.Param("deployment"), &deployment, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter deployment: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelDeploymentParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelDeployment(ctx, app, deployment, params)
+	return err
+}
+
 // GetDeploymentLogs converts echo context to params.
 func (w *ServerInterfaceWrapper) GetDeploymentLogs(ctx echo.Context) error {
 	var err error
@@ -4784,6 +4941,90 @@ func (w *ServerInterfaceWrapper) ScaleApp(ctx echo.Context) error {
 	return err
 }
 
+// DeleteAppSource converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteAppSource(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteAppSourceParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteAppSource(ctx, app, params)
+	return err
+}
+
+// GetAppSource converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAppSource(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAppSourceParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAppSource(ctx, app, params)
+	return err
+}
+
 // SetAppSource converts echo context to params.
 func (w *ServerInterfaceWrapper) SetAppSource(ctx echo.Context) error {
 	var err error
@@ -5330,7 +5571,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments", wrapper.ListDeployments, options.OperationMiddlewares["listDeployments"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/deployments", wrapper.CreateDeployment, options.OperationMiddlewares["createDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment", wrapper.GetDeployment, options.OperationMiddlewares["getDeployment"]...)
+	router.POST(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment/cancel", wrapper.CancelDeployment, options.OperationMiddlewares["cancelDeployment"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/deployments/:deployment/logs", wrapper.GetDeploymentLogs, options.OperationMiddlewares["getDeploymentLogs"]...)
+	router.DELETE(options.BaseURL+"/api/paas/apps/:app/source", wrapper.DeleteAppSource, options.OperationMiddlewares["deleteAppSource"]...)
+	router.GET(options.BaseURL+"/api/paas/apps/:app/source", wrapper.GetAppSource, options.OperationMiddlewares["getAppSource"]...)
 	router.PUT(options.BaseURL+"/api/paas/apps/:app/source", wrapper.SetAppSource, options.OperationMiddlewares["setAppSource"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/builds", wrapper.CreateBuild, options.OperationMiddlewares["createBuild"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build", wrapper.GetBuild, options.OperationMiddlewares["getBuild"]...)
@@ -5394,303 +5638,317 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcttGtjD6Kl38dpXJvSFKlp3sGammzlFsZ+LZvmhb8mTmhP6IFrBIdgR2I90N0hxvV52nOQ92nuSr",
-	"XqsbBEiAF1lWLMf5EVMk0Nd1v37oJGqaKwnSms7Jh07ONZ+CBY1/neX5ObcT9zEFk2iRW6Fk56RzOQHG",
-	"8/yBYSJlSjPJp9DvRB3hfszdK1HHfdc56fA870QdDb8VQkPaObG6gKhjkglMuRvYLnL3mLFayHHn48eo",
-	"80MhsrR93iv38wPDZDG9At0yKz60cd6R0lNuOycdIe2j407UmQoppsW0c/IwCosS0sIYNK7qSaGN0s1L",
-	"iiW8t8MEn4iZGjE7AZZrmAlVGJbz8fJwfitAL5brpHc6mw/kKeSZWkxB2vZT0ZABN1DeyAy0EUpuPqW0",
-	"HHjPK3qqplzI9tWk+Hu5mIkydgOI0NN7LuEFN/bZDKR9/nR9DW/AFFNgnBmrgU8ZH1nQzE6EYeDeYSIt",
-	"1zIBnoJersYNfIAjHzx/uuVmXoipsOvTn/MxMCP+BRF7yKxi3x0dsW4KI15klj08Ouq1gUOG41XnnPL3",
-	"BJXfHR1thdFXKoX2S5EqdfBxMed6ykQaMa3mu12Qe3PP63mtxz/RwTauRekxl+Jf3H3lTognlgnJuiYr",
-	"xm5BIu2dMoVv8IyNlGacJTzLQLO5sBOmZH2M1tv8x8E55+bgdeXZztaV/zfeytrCL7iDKcMaxoxwjUkm",
-	"HCFldsItS7iUyjIDltGiDOsiWF2oQifQO0UqQT+xuZCmDSiUHm9fcrmS9vuvnleJmu7AW25d1c9sn9s/",
-	"z/iGheQZl7uwDvfcnhNfqmuQz5+GuRsGtfjEjryhKIR7cn2et4aP4Uf/2Ooe41+NknGJ8T23zTgxs7jt",
-	"hv181SWAdGj+S8cN1Yk6iZl13rUvRKtpA7hari3rvvnxCXv06NGfT1mgQI+OWMoXhl3BSGlgsVVxK0Ua",
-	"uaEbzyblFg6smEL7AV2q9VU9k2nE4H2SFUbMoGl5Us1bl2PVzRYDuh0cCwO6BEeYcpG1wKN7cC94/Oge",
-	"NrmSBoI8dZYkkFv3shO9pHW89+SDk5IykSCqHeKVn3yojPtvGkadk87/OlwKa4f0qzk8y3OaqVFCi4hc",
-	"CmuYhDlLwbiVM2O5hVOmIVEyEZmjTYmSM9BjYEoyYfsdJ4jx9K/cwpwvNqw21+oqg+l/7Lfqc3qraeVP",
-	"VXINOmIv1LVwN3Ku1RTsBArDUpEyR1O5NHP3iGML+BFSxiUDrZUOK38DvxVg7F2unOQwnJYlqshosVfu",
-	"S56y7pRnDl4hZX+7eP0qYoW8lmou2UhAlkZsrpUcMwdCEbviKStF8R5u6YmSo0wkv+OGaH5DEOV4l7r6",
-	"FRL7wBA44SqfydmtQfYzOfs712YDdD8wbMa14FcZGJz+R6WvRJqCvMtTeuUgMsvUHFLWJfBkPJ0KGdXF",
-	"HFOYHGQKaeTWzlDWc6CRTCClO36l7I+qkOndrp6ZIpn4y3RCmLtakrUemBUhy7F2vsgUTy+VesH1GO4a",
-	"HK9UumDCMDVDgZ7EbDrLsDynz7wpafTdLm9Fxpq7Y7QsVWCIcDkwYcKybgkMTnAcSCFNMRqJxMmPbFTI",
-	"1CB1E5V3E9yyE3wnqtCMW9y+o+ruCHqnA0laJ66PJVxrAYbFVzzjMoHhVCRamThiceBf4SvGZcripNAa",
-	"ZLKI+wOJB4nMIRVuJz9ykd3tWT4fHbzkNpmgeOiIu7ITKLVavOkL0DORwFvJZ1xkjgbc5QJ/nvgL0Kqw",
-	"ROENc8KSA066LjkS48KxJqfiONUz59ykuPZLpV5yufA8ytzlws+Y5tYBqidAc24CETplb8DqxcEZasvG",
-	"iYjzCaB+ZvWC8TEXqGh5dcYtovJCgwCKEGTc+3O+oteuaa8op0le2InS4l9w1zRwxjORskRDCtIKnhE/",
-	"eStzrRIw5q7BqyR1/npSdlVYB1pC4kpPWYzSjokRQwxzN0iShF+4KfJcaQvpS0gFv8Tjvvv1PzDsCU15",
-	"4JYQkMNRMUSJCvb0UVT3Y6O0fP4c1Tm0S2qVg7aC5OhEA7eQDkn52kUJiDrwPhcazKZ3ZJF5OkKC/doY",
-	"It1BO4w6GTd2WJjNC9w6GSkdH9Z/yDWMxPtmXQa12weGjYR2MtuEa55Y0CZCJIYsoycM4znXtt+oLS31",
-	"m186uEFcSTlv7ShXNhtVr2apr5Js4dYe7vSFING8fq/CwrT+YaPmE+DjYzkR15ov8PCWBtlmQ0Ftkzhb",
-	"/aXGxafpS5hega7oFjwlFsmz88pWRjwzEK3sDlXLxhvViqjLpt2+cc+srpyG9AM0LjnPbwd9UsjAfiJE",
-	"g5wNNaQOItMGo6kG46Sfrnu75zlPKYqyKV8g6ZhrYQF/IAUA5Ix1+UDOBKBOGIRvYazmVjkZNhPGCjnu",
-	"nbDY5JD0Qc5iN4JkE44GYb0YyGtYkGbjFMlpbheOJRTgpKFyK1dKZcDlHqSgFYmrguJwx8E0GMu1HSaq",
-	"kLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjrubHawNly4x9zjltvC7PICPfgx6hR5ujfgeZFvfbtP",
-	"3Cn463OUTo4huF6MVSh3IRqQnfXZJR/vdA4bCODqnS0Xt3o3/jDLQ6rRxdo51DCrBYNvhVjm+d3RyTx/",
-	"CVaLxKyvmuf5ruAOMt0dTAzo1XPZdBy0vgt6qeFc8DL3mN1CPjQk7jZKt/WD9IcQpqGtroxSbqnlhM+d",
-	"erQnB9oDw2n4jx+bJycXxvrtotu1SRXghVUsBQsJukccivLkGjXPMUhwKolhnJHtbyQydAkEG3haftuJ",
-	"cKQGU3hUfWpt+uW4LOd2woQ0IiUughLxe7v0zy2f7Z1WDNXIG/z++k0wMBYNSJo3Wp3Rw13OXFmMhlwZ",
-	"YZVeLNcjrBOTle31m3nCqGF8zWUyiZjl6EwzE44rt+xqweZwNVHq2uDZXy1Kq3t3yoVsnqPQWRO3KZf6",
-	"9s0L1p1Ym5uTw8OIGTM5OTx0E7tDPDk87G2XM90U64C+8pA74XebAPIMjcGfRHQqELwFwvYDgLaLazvs",
-	"7cdFQ0Q0Q9Ox+Jt2FEWDbXHFFWYSQOKBYT+9PHvC6PnTpWldyQQiEsgEKqFTnsL2Oy2p3Bh1/xoWh2Nu",
-	"u05PqFbkVjWdcmIKJZFfO79VSk7BBWZTDEtSGKumpRPcRMyg5sy6qFUrCcHGTRo4++uzS9bv9w/92OSt",
-	"2nlFQDbyZrrd/v7ygCbAMzsZJhNIrnGkLHs96pz8spmw/4RvPcGXPr5rFdeX04gpHzfQ0jPJ8BemYQQa",
-	"ZAJM8qmQY8Zr9Cvn3BxYJxbl+cnsYTSQGsZOKl/04T2f5hn0EzU9tMCnhzzP/28z4cfffX/S7/d7ffYc",
-	"ZxCpiVgqxmCsGUhHgVVh69MgFeMaGM+ygwm89+YQ942GkdNLWffx8XHvlN4nxYGM9UO/HgGGGbBORXA3",
-	"j++SuXH5QE0NqKjiGZcbfdzBu73+piL5oozv+P677x59tznCw6EX2mwQTsonjxqFeavynNSsVeVlVarD",
-	"a66M7RdHgBqVWBcFf3wN/JYzLVFtA1I/l3mxXW9eAzjCUye+MCUZytJCyVOmpsI6REXDl2GWXyMfFTqw",
-	"NQyq+JxU5MkK7cBgljSQDq+Q5SBThC5u2PnrixrxcE8bJuxnJiL1Vf8XLAz75ezg/xm+c/8/Ovjz8N2/",
-	"syJ3q//+cc1udP76zSWJQSmkp6QUG//ow+/Zf4kfKvDdTqN2pkwVurMjup0hsiGqLYMIULSbAM/BWMYT",
-	"60Q499hGZFwRGv1Qfzr605F77eao2jzuw1PGLZsqQ6v1FGPK3w/Du/1qWOKtoPkG1NxNoVg9+inGDOTo",
-	"q1Ej5sc6ZY67MA1TNQPjREGnHysNJPz7S7ohbrYwrt04/nyiMsCgLDVaY/ynbCqMcaxMyZKJuC2kETra",
-	"6Ns0RUdvdYNkhFAStmDxtqVvweqtFrbfXVRoRdmtSw842PJgC2Ztf7qCIS0PVzGmETlKQ9eKC1A75iOd",
-	"ElUNpFEyWzRBtvel7m6jeBJeaaL/5K61w0oI787Xu4wnfgOj3S7YBw4Nq2e/ftZeld9kriNDnSktdTkk",
-	"O5onp2BMG5SpKwN6Bulw0woc+i9/9/p2uDeWcWIUqO+cBhuFLYyT+Y3lmaMdIgP0yYvRCLTZceH5hJsG",
-	"Ofo8CAV0HfjxTSElfrggqI0Yud4jdrEMHnkKGZCw2u832wRolC2XRbsbGvhtfW2vNcar+gPwd0aHIlJ3",
-	"d3Mk+BhLvesxBKNnO2O85ObaML964uAE5SG6vd88sM6asHMCuvQTeF3WnLBgphgUR0ePkiAtOA7AMn4F",
-	"GX4P/drPQ+Io9NNAOnW44oB4owoHNCWCO3i5dFhELgaUAz2j8ePIZdxAplROH72KsasEuMLdCcZqGNiM",
-	"FQ3Q0XA1DQgfVUnYEhsbKZG/kxqMNUoeRSrsM2kp2HrFZpM0YzH0x3138n2yqGMsVZ82EDGQs35e2IhE",
-	"PbKsN2EIT6zSw9Iht5U50fOFAd1iR9o6ws18bpYLgu1miaCNG6erCS4tKLmDE2q7yMH1GKx/u+3XayHT",
-	"HfwLbsL6UdevKgpQUR+4uogmL004x+3eaQePt+JtWQL2XTld0Kb8SaZPbi1Mc4pGWsuOWgceJ6sLOzQT",
-	"vhMK3QgBCqJaw6lphOjt0t9ISGEmn+i33iZUOAZTESzmE2XKhCzHzgzFuqDNs5FZbt/HjlfYYrLDyBA+",
-	"RmuvkyCIuwVzHPE1zxGVHtf+5nlOf59c0ReUUObZ5E5BM25NQ7Li7QQpmwQ9mn1HCG0zsaNV5hNhwrQo",
-	"Bb8VULgjxssmi2KRJABp+eVw5EW6hMsEsgwoD6fIQRv3WL/NwdgUMqHGGow5Ye53Jp1k5j6tiWQtB4TP",
-	"7niYVovxGPSuVDzY/v2FBWdFGKXqGV/SEb/PsLCotE3WYGhFyllKIiUBW3G3V+67ThHqFKaVqlbCferE",
-	"dRfnG20PfXBdVCrQU/XAMA0j8ql4I2aLl2xtSU9QGj/nxsyVTm8WihRkttyP0oxrMK89MOXvX4Ac20nn",
-	"5D+P0TAV/vzTNlfQ2nwro79r3Cck16poOHYDxiwllpt50CpjRC3ex+USbnbIfOpUXh9l3ci/NlsQiT4M",
-	"m7cTdZCuGDPcabv1tTTutbQ2rJ03hvhZzaXBB4ZII3dm4pvIuQbuI043ENgQBuCUqk7U+dGddSfqvKX0",
-	"mcZYAOvDXVdd1jxdRCxQTa98jzVPiQaXOvZW1yb+WqFhfh9VYtR4aI0Hj6QqBDPeMLTQR2QKOUz5ooEt",
-	"vXY0iNJoMQCUUlTL3AJ6v8/OynSfKU8hxMMN5Nn58+p7fjo2LYxFuzvjLBMjcHv0T8jUjcwybkE7hZf7",
-	"V0OAavfx8TF52ebCQO/UjaDGQtIDPrWLlfMuvX849yLCeECi8ozLBSnPpYX+0fffHW1DrxCaVyFr3z+u",
-	"kbWH28AAh9hwp3l+s+sMS1s1tj99dUFWihP2v3/hB/86Ovjzu67/cPDuw1H06E8fw/e9/+vfGgWJ3UOA",
-	"yFfXuGc/TvvWqUDAzXYfzPFNJxB+o7zRhw+PH9GBmIhxy5zEbZmdq4i5i9aS+wRy7xQmv28vcpA5F1ma",
-	"cI2I//yc8TR1NGF7VEO5uvbNV9OxPw0AKrD58PhPW4Az6qi5hIpZY82NCu8pEhZTXgnF7XrSEo7SLIVm",
-	"xfizwGULjLnp2o/5POM3PF7yBzY5zaJOkhfDqcgyUXeyN5KQVJg844tha5Rv1Zm3fbgpTJVeDKdX2x/d",
-	"kBwgEhhOVKGzxU6ix9HWEFh/G7XN1s6puvKVPTcvqP1O35rbj64XZogR4c333X6StyP6BsvVZlmX1JVv",
-	"GS/bMl7WJb1wXu25MBbe21NmJmou0TlHOa7CeKfA502CCStsuvWnFPndmKPxe+QX1D1Ctxspv8UTQD6w",
-	"m2F+m/N55wCIpzUf6o3tpzcz8fM0ExI+CW8+g5FzB+fBvibJFsOgBqOyGTSr8ht1R5VlVzy5HqrRjpEA",
-	"O4i+b8hqW8lxuUVLYVBkfTgYeia867f8jMonWQgpryuDdOi26XCotBE2Kr2VTJldULU00S2TWGp2tbrt",
-	"rbymita7VHard1HNfdGVLJcloK8a4bZ4ZZboeRuumQqy35Vrph5vcVNS345ISwj7VJhYgkJ5yRvIJpVt",
-	"W5dVJpBcfyLS3ISWtuuNr9z7mTCQnjCnAuqDhBtgZxdPnj+PWF7IRaJSQPtIg97YqArtIxhhpnZThMIC",
-	"1S+MPMFDY4T4pz4BMUTc+7I3/c4efojXErPhysjTGWgxEoBV3wrr/g1zzZdhTLYs3TeQXKaVGAUKazoJ",
-	"47GuhBlolms1A9mLBjKMT0buy39cYmyNTjGBfaQK6dRumpp1y4fLSdKBtCoEVfTC4liXh4NxIzi1PddK",
-	"jU7RaEUv9lpCs2mOpORoG2kC7vnv1TfKET4RkHGQxdCb1T5psCaELWG+grEVmIuqyFjfUfPSVmTX2iG2",
-	"04BboctETe6MJq9feaMS8fTVRYBktF8ixGO1LKtVFsLYqvUTdzHlDTE5gi7AxxqFIciz2tlg1C7t4f+4",
-	"bJYDeFY0zFmZ8i80JVlWcb5Txq8w+xrLGGLGtWHziWpOu+7vaiBvNZSF2k576vifmjlzi9nnlHfOKO28",
-	"d+pDgPHsmTA+9suR8X4n2hab7fbVeEqzRp2kzP9uinfQxqKvwVg+zXdnnjvHDJFfY/8JbugG0pArbYUc",
-	"Dz3KZS3JeavYQTy/E3V+5lq6Z97tRFA94DY4dBpXEnVCwvfqya+dVOsF3wb1JEi5K+L5o4AsfRakmvq6",
-	"MRWnqSSunQRq6QveYSQfBgAHcyEGQvgKDf0fX7/eD45WNkMLWb7QtJG/CvszJT+eUXx8QzpzM1+gOI+G",
-	"YtQ7hFLQu83myFZUWNmdH6NpU9Xo/f3SOZ6954nNFlRdd8R8NgbrwntIHGeYYilTzKDu/nR5eY6JkD6U",
-	"moJhHYr0binnCkXxGc+qifUVD1+tHnJjcsyG3FsbqgWUAz7cPh5VeMhBC5XeeFGOIKjC3vD9Jqb2NyXk",
-	"k+UBt558/a4pHZcZrAb9qxLSu4cxFBodv5QIz3imgacLzJkp8kYlZMolH4Meeidas5IKtsiHrcuZ8OT6",
-	"EJ85mCt9DbpvJhGbT0QyYbmGnGsqEABXgksHhW+vCmkLWq4DUrcFg5VLtwajlAmN9TWt76MJu15AOgbd",
-	"FrS8GvKxQgSVEZiJhlKWhlRYEzEJY778dsL1GCg7P4UrsXN4/c2sj5XVffgEoSDE9wbma1Ve5Kh9YI1I",
-	"jP4q8Ih5+mthLJpf3jWXM6Cc4vXDo7FOVsMSg/Rc+JjE6imeskKK3wrY0cRfvz2/q/opVVe41XBFoHIb",
-	"7L0KdHfF5F+o8U09+O2+uA0BZzfxm+EaW1xmO7i/2r1Jzb8MV4XMH4DrWhWDNnUIx62NUvMgNe3tZUN9",
-	"FV7YyXAKdqJq6Pbr3KJBVwxXnU3NDqF96uQ4ucZMRH5RTKe8GfywLvaWgd6aBpujL6hdX1pU22XzyYQg",
-	"4FtwkraCaqtrbfdqbXQ0u/mPGo6GzPMBEbyZB2ffSnroiG6D9PjDviuqsw5wt+4a3ef+QsRLQ/RliBXc",
-	"IfW64hnFActbXI7SfBZWi+RciSYjwD4l1OqPquIqqzznI7TXSFbHvdi+rIuy4FazwSvQpiQvygARvH/r",
-	"5LuhhgTEDCrfYKwktT/xxdRMIyHL3Xk0Clfue6ayFIylApinFA3PQuxgyi3HrO4MRpapwtaytbfXC6Or",
-	"aECF35obhjhF8Vyr6X+/YPgEKkq+gkKipoAFg5tLLsmmvjJxojRgDeerha18cDqJVyhiajbhBJm4v2ug",
-	"Fc4Wlb0W/Ak33X2tj0qjs7w0Tu0gNtZrU+/40k2o/I4kY4rEZ68ttFKZm1GOm9RI3E5tTCWweXlHK/td",
-	"u472ooXbIOM2+E4N0u6K+7yegZ4JmDeC9q4A6h4dXi2GZd53m716h7HWVpjwnCfCNumeWaYSvKF6COMu",
-	"Ky5f9YF8SFV2xcd9Z7vBHFKl+z07RJvFTcKYaKr6MM3RjrSBqPngWw/1XWN1hRAgYIbHjyc3yN7d9XCq",
-	"wah18PEJ37uOQ0nkNzngMNFykHeNnpoZyAJaklGOH0/2Yxr41qOjdL+3rLI82+8V6vgwvAFnWzmm1X2u",
-	"72FlfW1zN51uyRCGNwEip5vcaE+ril7bMsIUREs7qyS1VqusJIjraLSEoqYzwHpHN483TgU2BdhF/i8f",
-	"bVyGL5Bz0wj1W7IEbotk31WCWgl43xLk/umB7ateXJEAy7F0Hy7iAHulCMnwjQMn6BrWfcjeXjxlf2EP",
-	"j/C/3p4VTG5FNLvFcPoogMt+EpuDvNuQ1BCC70pC850F9y59fP9TPm4ps2P9RH0Xjy1VRlZSKX98wv7z",
-	"T0f/WfYb8jU21l1/65ywoSgbMq4HhvmHWTenNk4HAUTCPGZXXA3tjBrvyKcj78juaGuNA1EPlp0xpeI3",
-	"b/R3Gsu962M9kLC506w7vVojMdbFPw/gPRUdqB9c87DDMmJoJwmy1j2qKawxdEbyqaQSIKW6f+F6rfLd",
-	"rD79ntdiX2uuVttSqrk5P/iMvX3zPBSzdeu9FhKrXflF+ZCFUELKXC9yLiHrpzALHXTMIbbnQTnmoAzj",
-	"3ilWilZb7qiR+BX2ggrVmpsJLb7M7e4Q66fzqaBbilCVozetvRpZfzuVnUHOhtewMPu99cVURGytgLgt",
-	"UNvH5Vfq8lK53ubyvOUpNV6KaqqWjxjMGVmHMPQtVU6GcrJTVVA/oVRRclbT04Yi5AbSSewU3gs8xWA5",
-	"snueshAz53umYdycnTiUg8wAvoNjmIGUin7oPj561IvwJwNAPV/cnihOodKtxRdRC7ZnXF5p5+pEHZq5",
-	"0az8xqcw3AyxKnH2W3p0V68yvNV0NRcJz+Bmi9m1SvTKasrXGpdDuL2OuhNuhi0Rpz9PAMto82VYpO/M",
-	"0hUW4eoK6PZ6/cYmO9ewaIklkRRIcVsm1Nag2VdFRu3HyylDqXDT3zti220nzFTdRFQ5xK1Se40i7wcX",
-	"NzzO8mh2392Ghd+GxhGA8a6UDioMYm6czr8M6qskEmND/0/yK272Hr4NYZJNpX9aBOORbyS+G86MtSry",
-	"4dWi6u7jee6UW75Y8es30tz9bh039EbN97/2qGPVPkEglmfDRJn2QK7XTniliG+t5iGudS5kquaR73CY",
-	"LULXzzHcpPOU77yOHc/Lk64oNlEJvusLboUHd3wN0pex+1k5PSVpa6gh0ohyifiCdf/5z3/+8+Dly4On",
-	"TzF6tKHghMmKcX+TC79tHqoEEg7nLzzP25rkIGerxlzu6w4n6rY6UNTZfuq3FalSNTg2FMC3bpR66zsW",
-	"XsFDLwzoE5ThKl1Oq40ymnnwhroKO+Yt3qT8QpPhbCUQphy3cjRb42LcddwGB6JwpjtiPz+jeaQhPP0m",
-	"7vOrQkv/BoYNTFShW1QALF0p1Zw5IPdFLKdFgi0S3Wu3YYq5SZ2C2jutfnZdyDlf4P4aKPhP7mtWSCsy",
-	"xA470WAmKktDY+1Qetqdl29ngElBQSdx39djc0tK0iIVBsqyNQTAlOLGcFPWTOWxpYAR+HAn6jyv9BT/",
-	"sSBydeYw5ixp5cjlMbSyvjPrqHghU+y/LpY2u1XCjuJ+2OhNGOB6EYn1i6/xw7X4hbXdtID/CrDUAybW",
-	"j7nxhtoR96wMeb6lOoItQeVW+ZjySkg5dt27EpYyZv8FWu2ItO0i6z4F0lYjqv2o7Wd1G7TZk8s7o84b",
-	"EojoPtpzfTAGbhdRv3y0cQWYMNEkF1xgdodUKfRZzHNMXk3jiMWhvLvvnS8yYRcx4zIdyJiamtTygmOU",
-	"E+ZoF3IUxLAUkoxrSE+9qddgY7i5t/0OpJuTqttjensoRU/2mRX43pA1wjPQdo+rx5M4cy813X84gebr",
-	"qJ5Fi9RZecKf7YQji2wUO/eOjHEvaPBF+5dvrnTVL6ZB4aBnyWkevrO1Jgo+OQsh4LPmkaxBU0MPUHTB",
-	"RSznhXGsgqWai+aGTCDHQsJwvXpFpdpDxcz5iTn61cIRNy/0cAWbSvXvkp2MAR4GQH7SbjLg9QaWFRAP",
-	"CU7oLGq9KP9rBhErZPkHsX2suepTxfxooVwFfemzt1rCK/cN/PKvlEix37ul7NTioVohUhOeOoZpnNbK",
-	"qbcTz9icC+q2wklR4lmbkrlGNm9+iRqoTrS5FQDXjWZ+f33uXjdcGva9bKBCjvo5FdwdIT5zggb9RcRS",
-	"NZeR0z0TJSVQR50SdPYqYrLsm+dJB1IM/AaJSEqTUX+xqZoJ2WxHwCTHoVtqe58Kc22Glai2zxX9UV9K",
-	"cwGPkByAJ7/Cl1qIbYW3RSVDXaOjLQSgpBmb4xybuFMbhq6eaEkga/XaibnvF7VSZfENyee6fn9VZ4Jo",
-	"ToN1wJrkhQMi2ku/tZCPAWk/rRaY8P79W6j/4rMT/Zbbj+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7Oi",
-	"qZ/2ma8d/befL7FwNMtBGyzgtCxc3Y1zzs3w//9//78Y6TduDUGEcvjKZUyszTsfP2JAxkg1C4KY/O7G",
-	"ViOG46Zxnz3JnKZdisbMI6rvHNzleW4i350UfbjRQIKcRSFUzVDXoh5J1G5wH0oAhjmdjpyiTFjHo86V",
-	"sWNNecID6btbMW6xV3Ofvan0o0uUnGGTRp/PTXKrwspS5KDNlbYoumNnqkUQ1pnw3avI2BoTfYr7AzmQ",
-	"/87+dvH6lXvCSH4Nw4QbOGUUDoO6Qhkg5NSOzJfYCVES//GrUTIeSOYrjFNFiIMMZpCxmEaJWSYM1aNZ",
-	"hlRgXahCo5/335kDBpDWD37CYveF0qV3mrIz2VqxmxibWfvuYAQdwjDu1rOEo26MnVoPeS4OeWEnh/hT",
-	"3GsDMPf22jv4i4mj0AgWt0uAGPdwD8/QiRDjK+77w3+PfdktnlgTesNjQYaqbWVZmsbNewWZkmPDrIrQ",
-	"Jp6GYl7xPw7OOTcH1WSKmE2Q2rOut8bHSo/xMihHKeeaT8GC7jFuGEfrvC/HLtI+OwslcbAc0nJmBlQ8",
-	"wg20tlwsn8OnTuKS0GevEdNRZaFGy7XwX1+X1Q30+OhxFAZ2qxGo4yxCRTQqaI3nSCeIyml5jsIg+DQb",
-	"x32jRveuo5AEtTkfC+m4j78pDI9CvZjFRK9iQk9a4gPjFhlXyBlOSuKwvyWULNEHhFMpOT7InCbvwx+6",
-	"2Ekv8q30IgeApodruXA4qA8uQFqG5V0MHrmbUYMppr48f/yCG3uADxw8fxqTgp2JBCQln5Bi0znLeTIB",
-	"dtw/8v0uiNCZk8PD+Xze5/hzX+nxoX/XHL54/uTZq4tnB+6dZTRV5+J6cc4lZOyc8wsH/5W6gSedh/0j",
-	"elzlIHkuOiedR/2j/iPfqB5J+epVhdyaMRm5HZtCSHieOk7jnnM3dEah4CV4GgzaWa16F7xuKy4mDEfp",
-	"Cmq1kxVj6tPqG/ZQYiKdU81n6bkEb+RszRxzubzDFxiyt8ODT4gTfnyHcn+u3Om7KY+PjnzrUBv6e1Zo",
-	"6a/ePrdc4paa/igIIGNbcx/xMRZ8cafUd5f3mGZuGrBc4eEPvOw+g6883P7KW8k9iYaUXnq0/aUflb4S",
-	"aQqS3ni8/Y1Xyv6oCpmSLBHyiDtEa3meB1sJRlxmGZ5nVMscRQF2bNCGiU6md26oNcAtUgrK3AK5+NhN",
-	"QRcktai/behtm74wjrBVp22dDnvz1ebZmuT+oW2grw3fylaCGzHOn/JXjHRoN3WH4VgbttHeE8nWMpQ2",
-	"I9vrlUyiFaS7TzC0llK7EZRq5/RFA1QNPmr3FTnB1Tv2VkEj6uTKtN38euOVDqmeYOwPijJBb+VO2ju8",
-	"fKxru06F/7gGHA8/C3A0Acblijv2iycxf97+xhMlR5kg48bjhztMcc4XmeLppVIvsBAVvvfdLvsxRe7U",
-	"YkhfQir4pWNG7uXj411ezrVKwGBMygq0Pwkdq2p3EzGVk8sgW4SmWywEL+9LIg8/VP/8uJli/hXsCtLs",
-	"Ry+rL59zO7k7grgHzH/xPPL1ir6MZHAp7n06EBz66Pzt7NPX37kFQLhnAlulYtJGNutPEq8II9K+YtnN",
-	"AwOqhnWKtS9/PkvTlyEJ41YozO1z9nKJezH02wbANrI2LetifV3w9ofh/Gdp6pCo3oLP9zxYkQWwfqUc",
-	"AwbremfgLTGAww9u3ufpR/JrZEC+3QaMfYPu7FtD2qD4Y03eUu+nxXRW0Wwfi8I6T3jc1PnVbSb9g6NO",
-	"DR7pSBgnQBxpNV2P4OxKZREIKYbLCaS9W4DFZfQk+iUL29isEkdjy2fZRGUhXxCNeJwCGn0QLw9vZGJk",
-	"0WM2kPMJt9inpJJ8fIoPOAwU2DB0hnWFK9NQF5hl6OxAjgqZGiYkyzOeAFnYGzDmAuwyUejL5XPryUx3",
-	"zOhCfOZ2+f2B8aUBGB9Zf41EGr86TP5deZNvfL0q5LFuJVwcHZ8OdZaYZqrQ/qlEgS76cFkfmmpUeZGy",
-	"DifPU5jmymJ4/qKsNYDO9rj8LVkc/BcsgrfzBMO3cuC+uDkGqRo+BXYNCxYc6NSdQBuLhtkF6x4fHfXQ",
-	"/UdgZ0L4P3kB3fsD6QbwfuxUjLA6tGVXKl0O+/joz+g4xWhgcpwSlarQpYHkV44g15MRNGDG7JJEUavy",
-	"Nd9WK1Gi4HOPcrfHxichYMgz8pVT38jRKwHlx9sDyj8TFWwLzb9jWlgr7N2kdnqYJQ0MuM4EZs7jYk/L",
-	"ZBSCTpJvbtPIuGV5WH0EH/H44nuJfVNRfm8jo6Mz3dxnhiDpxjQQ1g2ZIb1VYl/y2h1peaVSZrtFqayn",
-	"+TmNgmGONoHC/97/ffwbT1SBgR2hTp2PucK6dE1+6N2OP8/4Ls6wc3zsXjvByiplG61yeB4RSybA89K/",
-	"eH+cYBSZ4DYRYp0dykplb+YHO6dKMJ/P/1VtvX/Hfi+qNteM6u4Av/m5viQ/F/NFiXYlaYcf3D/brVPU",
-	"Ot3D+X7UzVcQbHRVNZiOfJP2/tdqB6L9+ZtiUqFppTBgWPfx0Z8pPnMuDJyyFJA0uXsVFnkW8LTXSKE2",
-	"Ohxv/daO7pq43AuHInGT0pHok0wauEmoptlwW1hp8zbu6/YZ0bIQ6EfK7CzHmYIewwFu6z9uPuadqoH3",
-	"nqntbe66l0yNvDKeVHYRzhjCGZmDMMJdGCam08K693c0llerMm6W50P1x/st0lcrgW2U6sPBIBm7hsX9",
-	"EejPQ85B2MJppYKc7wBDpXd8Q+JGytzkGSFVIRPGQhpGx9R738ZdSEy/wG46FFYbkS4hHWz22dlAVt5a",
-	"LgqLm3BzDWlUNp4PrR/n3OAg/nvj7mIgwXtF4qGBRIONIxZTAzL8FBq3UUea4TUs4lYrZaWw6WfSWxpK",
-	"p94xjd8C9Y7UB2AJlxngPmJ8WTpxDY4CDPW+dC5xL4n+BdhGJFbSozDIRC9yh43cor1+N6JfhNz0dopP",
-	"FdsglHfdi+Djuz9qNd2F6OPDl2rnR38kn/x9C/GiiohYBB3e28PEzOrvrroe1nDUidVazbHBwL2JrV2J",
-	"6LLgqAhCHyYgIDvZEtrVCL47hRO+NTcJJvzCoGaXsEA8j/sDB3gvyxjGm5kZ31L7zs9nZqx2Z7ljM6Pv",
-	"V9rIpt1dfzMzflFmRt9JdlfCRWFwaGYszR+rmF0Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLw3pbd",
-	"EFAel6F4LKX+99lTnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz8+cDSSvrsxBR",
-	"VRYHTbiUyoZtuhcgG7VL6KFb0g0kEdCf1xK02sjpjgX7e08qvgXsNtGWpx4xlCYk24/MkC99BwnpZ//g",
-	"vZaRKsUbN0pJ/lTum2O2MU5iU65iO0AcZmq+HSheqPk3uLg3WauV0DzHmClcWGkKCqRKuRxroasRo0Kz",
-	"+8IOll/ahZj4B+830CzLVm0EGuzQen9AxokD1ap5hnHTVIXQ8Ln7eoowUikPtzucHP6qhDyo9FTyQFM/",
-	"yB8Kkdll4D+9y9yrviYSdvXxNQJ9STlf7IoJKWw8kGSS7LPLsAuLRuQ8B67ds1S+L47YBKiwdrVm3UDG",
-	"WM4vDgH8voAd6xYyw7l4YdXQf40l8wyW11Gy1yqmEuz8TQn5pGyP9NkAtTpNi/znL8H0v1zdbw1I/Zop",
-	"TtnBg2GcSZgHEPFJSwjL+8HlB3eJK8Edq9EWlZppJyvogeCyxJkIS3OGIu7uE9YcHMgJnwHDhJ+I6kJS",
-	"2bQS1HHlEQFr+SU67NA9EmB+WhjLroClMFXW0XaMKWuDPMqn8YXy9qW/r1QKbdENx7dMWNtAlY70Cpwy",
-	"qWv5Ul98uEOZy+T2sH9Ayme4tKM7vLT7FJTi8dYJRg5hywqgexORww/k3PzYniVSoyURwytYlsYrycpJ",
-	"WRk9RguJWxbzrMvXMSdOeA2OJ2F0Zkyrr3CzU+a5WeR4ZGEgVFMPMVMxM0BVh2tVxLlcMj6cS5iSW3b5",
-	"QPpM0ClPAeUBtxRhWF5YdsWT622c8Cy5UVmHJWivFYryq/W1eCvVvMNGy2JR9VTPssRTe2JIzq0F7V79",
-	"310/zf/gLP+Dk/xPmKH3bzvlgd4t4Sxh2nHKWunPb1mnlSzobdDTTsRLklAW42xH/TNrYZr7oo5YxBFS",
-	"9NolWKO1FGe7D48YZ1MhC4sZEWmEGpySMJDoGCH5QEkIr6BUzhH31GhEMhI1fgndKHkyCWVKB1KNGGfG",
-	"auDXp5iJwEDYCeioUkXS4fPj4z/T62/A6sXB2ciCbkJt2vfnsaO+cGP/XnlQbu5Lp3Y063wVo/vdotN9",
-	"MV26t3ZAy0ulXnK58MdiasWWOye/vKvZvt575kOY4DhPiOnxtf4rt8K6f/v5shbvVtjJKtZO2wMexmBf",
-	"Quezltdo1dGwnu1Npah19YnK4yKjXmmYa7acTzjedsL2quylHfpTlVfS5WyuFfb8gGXm6fExU3IgY//4",
-	"MirrlI0LMAbqNJIHP5f7NnJkqYfqfSmIoGeKnFfV2/eJTFhLwCc4KScv0ZNLRxS7KkgIcouc8uvQabvM",
-	"aKyTRdI7caIwwMhXLfa31kAjaaXn4Sw/k4O6NskXSjXLw6NbOvXXEdJI3R1MuGG+Q9c3snq7ZHU1bngJ",
-	"tQ9MibYRI02DaAUWwy69vGiEQfftFrrhH2qjrZkw9uz8+WUY6h7bhsM2tluH6UzqVX3vEMZb2IK7+bXS",
-	"8YZ1ZShTItz9J9qpivDeNjDUtrgc6qERzuezhuWESX6n0BxaRFputYWt49FW9DJ3nt+I3B6Ze2twelqe",
-	"I4aOT7D1jkxgJ+p0+AH/3VJ6ir6vQPF+tArfev50j/S+Nyio3HVlqE8xdbr1UoeFUZ2lLOlJ+4VciSwT",
-	"cnxorBY5HM6pd2G7vPl30GIkwLD4At84uBBjyW2hIS7rqLCYRhv60UI6QAibPmV8IK94ykx4t1IY5ciL",
-	"i4nSaVldBc3wMXa+UoXte4bYd+eEyZgxtUvwBVVIHvYPPahL3APpADRiEzVHCqtGllIbhGEpZGIG2MOQ",
-	"GC/1YEB5mCfXUs2xtkXaJGPSjn3rx3UwbayRsnqCG8udf0KsVHMDulpLobLVzt0Wflp2ymxi3UkCuf0U",
-	"VNzbLNWi+NJFPTDMAzTrOsgNTUHQWep/IEivcmmPYBWU840w+uGs2tTf1zlI6qbxSRew5+2v802/Dpaq",
-	"pJiCdDxzw1ldThwm+UcxT+VvF69fVQ5kCpZXTmN7w4+stdfH9mpFPxHK7SCsvtbj/8YeBN8aedzPngIN",
-	"RbDQNrsaLeEgqSo114+MqrNQ8KyxLJ7y90P3CvaGVnocs+7jo0dkHjmA9wlACqm3FHP0KieFNQOpIQNu",
-	"gD2M6mOlkGdqgeXMynbTbszjP6+O2WjJIHE7z+8KF959VrUhz38njcGdYAu143leya4jCZcanTkR4dwr",
-	"5z5CBeUU6quG7bn6nchzeVzys0s+bmkcjB3UfJekiP1WKMr53NDupPNC0V7XR3z75kUQ/jjCxoYUpjul",
-	"Acc76Tuh3Bre/beQ5S/AQPXUdywkcyvB1AoBXePfhx94nm+M5XnJ9bUJUMroqRTF/SD+Hx8dO4xDVdKw",
-	"fOIoaIwFSYQch7gwMg+XeDfhJoSnELKCngkn4mM4TyqMDz/rszdYOi9YmJ2ahM51rqcZGMTdRt3zBtT2",
-	"LM93rXn/KYT5M3m3t1FHqeYsXMpXLFSEQjgYkMG63CxkMtFKqsJki16TSNEmyd8XEDq6IxD6jGzy41cL",
-	"jq+lR7/WCj6lZNucweYOFKvQoh+tUqykIjswUgUxBH8i3E8yW7DY5JDEbMoXA3kFoRjBCYs/DDrup0Hn",
-	"hH0YdELfWvfno4gNOiBn/qfXL566T7LIso8fP8Z9FruPsZOTKRyTY9ndblzt4h9HWONUztiMa4H1U6iz",
-	"d1kCN4URLzI7kN04TB47kTt2zDRmfzr601HEYh+/GrNf3rmfMi5j3K9/m7rs9gfyZ2yf+Xx08NKdygkb",
-	"dKhTrIc/6hU76NDL2H3Xx5BR61CKg+U2wOtAdh8/PF4WzOqdor1AFRbb9zoG5l22OJbvk4v3gkFpGqxe",
-	"YMxZ2TnUgimHb9IP8Dq/TGrTWijYH/fnMn5toVK3XTGqMuSdmtI2E9yGculfCQX+mjSMXfaCgi8Z9H7k",
-	"IvsDe89JLntgmONAod46NiGvsrYu9h1/9KfvezurMIdXhcjSDdXm/7sALNfE8EFs+a5hFLMuZ1eay2QS",
-	"McuxRbbjPKjOcF8fXhU6gQdoHxpR9SQ1dcw07fUZhmeAXo4aKsojBpsiB20A04QG8je3hBR92Ri2cYoO",
-	"IHpTFxI7v3NmxRQwytHJXK3mpB/cW1+qfHr7RB+3u5fd6fh2526j0/5O8RK/hQgv8R3RrYpttuRLhE8E",
-	"7G7oituFcHgbkh9+wH8/bvLDfHb8wAnusbK3Eaq/QnBeU8twj+RsKHx7rBvC4WHCZQLZhkD2Gpmg6MuY",
-	"XsogjR0qKGxqxB0fkMKHfwo0aOc5ahYDiX3ECimBcpKFZJwZlCzQHLc6aoR9kdxYUjnWNoZ0IMWUj8Fx",
-	"rZGQwkzKJTntEs15FD2KrvVG5oPDf6XIdXyHyBWFvGE6UZbByGmYXzHOPaGN8oALSpfAfuXh6ab4l6kN",
-	"ZVcDM3ihblBx9d4xBKyJl2dcyD2r4mEXGDX+yv3NCDAPDFOFzQuKdMBIuK4R/4KDhDtie+oziQV6Gq4h",
-	"r4eGbIPNirN4Y3TE08pzX6Tl5z7FUywPc3tYhffyf+2hFSRsh81GqKeGEOoKPIcHNoRXXIA1FfkdZYjT",
-	"VY9eUviHfJ00iqTAxDth+6wpRKMxrKLfovAub/iPo/XSnvdXezfDzFmehyi9zjez37fAgh0CCxwY+rgC",
-	"xP5m+rEDRzz8sPxjo/5+N+i+nOUea/KVo2qR6/wdfeUKvd9lxdfqPSDrCv4nAO1WZaMiinxmjeMLgt5v",
-	"asdGWUyrLFOFdTt1EqiqQqtXQfaETjV1glRrWbBnPJkweuiBYfEME0CIumD1LSeoXf7j0qdskAccazr4",
-	"grW1BsLunrXK6K1Qy4yCLGPsXhBXM4nQpz6QdqIMsPlEsSlfeMd7iFfAjuRWsZmAOWjTGDWLKpLf5Tf1",
-	"6FNZBB7kdtXIg9UfQjNKCmPVNGy5rU5fQLR27eiyghQOD2Y8EykPQZJS6SnPhIGUdTM1d4oSYv3zp6/O",
-	"EE/yQi4SrD0jFbOaC6wDnSrb67PnlhnLta1U4TthpA6tYLDDt5CQtY7wbmnGx1Zyc+3rPmC4zkB24/PX",
-	"F5es3+8f4luLuHeK5mhGg0Ba4q1WhcUqbH12Vu55IK8gU3JsHEYrindigoJf5hOV1RujUj86alMjKWGL",
-	"5/lATtDqHFEAEyV5VUnQRGWpe6B3yvjytKkqJxKs2McFDenC4mpTHV/Lm3UfHx/3Ih+7ist0s3LLpsrY",
-	"gSSdlO4b9VGe53GAD1r3ztH+hHB/HE31SWXXv1N6gD/yFhmDrjEKJcFWQml2itJPw53+QQIZ/zA1ws/S",
-	"1JHDKj8I5THrUfRLZrBFLjv8QB82RtaTYFhYXxfTWJUb/IIKSZzWxC1Hx0YagGi3XFCAGPkN24LgPz8R",
-	"ohnuXPtozACv1rr8FoJRradZh+yyVmobbLeHxH+1AHV0p1zoK7fD1MFtGfpTMcxsFLR3pa1eXG0Pu3jj",
-	"6xFUSlOxLonGi6H/AtIht3FvNaGpDMkgwdrvhcp7K3VtWJGv6tBuBFRzaUJV2EQ56bgbUyZiHLE448YO",
-	"QWul3V8ogPsFUPlt/AarGjhB2knJoYICPeZ+yjhFBXPJGvfSJJTSc18t+h7fsRBZVhAIUEUg8I391KSq",
-	"uqJZl6IfmCrqSDXfixKAnG2ywD6Ts/uTubX5bN1W/gC2GJAzoZWcgrRl2pCJWAq+KWcFOtzdt7bV/Xt4",
-	"l0llgxEC06eopxfJiLs7o4OhYoEFbXwaRkPSaV58yUB3++r+Mzn7O9dmj3yZLwzMv7mi76cr+g3kGU8g",
-	"lMBsIBv1mgp1qrGBnxzCe+zQ28ZW6Od7xVluwz2XKgtyhg6qCI278X89++dfBh10+ww6McuEpGyVcP4R",
-	"MwgvfwgfQsmrGHcye3lWrCumDl6o4ZxjM729gJHebtdsXggJhu7CO+C6Kqd6UdmCxQSsbPlzL2Lx/4ox",
-	"s4mKo8l0IK8yLq/xAs1p6EI+5QtsloK10A8ocZB1Ud6NBwPsizAYDDr+30E8kGASnoPBJF8j5LjyWiYs",
-	"aJ71+qyRL+NBcQ0DeQ25ZaFfkCYU/4tjJo3KDB3Ol4mKIWH2N/yzzJf1e6rZjr3DonMy4plZlvW6UioD",
-	"Lrflz+6B0d/48zf+fFf8+QIqAjyZGitkcS8a+OEaFjtUGSVR9JNIQUOfk2tYbGxyslbo6Q9o/P6KcPQ2",
-	"BFM0tjsRqUkq3R3yZyuJA/Wb/tvF61f1UO4oMM6qPYpjfK9hMbIJHPMA+5dM4xO0aIbW1VSBtYv5Y6GX",
-	"NXDrg5RW+uEkTm3uMWEGkgbzycxhKU4Iurh4xmIc9YQGjyOmwRRTFIXccAMZv+DGHjzDVT1/GrdF/5zl",
-	"+bPZHyc9YochubF4Is+ffl4nBk7io4WizhoM7alD0CV+dabRT6cZP0+4XUmjMCwVlQq1dSV2jjVK2mnH",
-	"SmRq/RaoTs6L1//1fPjs1dPz189fXWKQTEQagNMNfLrGC3UtWDdGEXaouRxDzKiYzUBm/Aoydq7VFPOj",
-	"DFgTYee1oUidlmHQbb5gqrCZmIHPpDJYQY5bNtfKAhKg6emyxg5N+1Ql1xi85GvBMbcd1iWy5Magjo/M",
-	"WJFlTmeA3ETMS9apI1eGCZlkBUbmsPMM3fil4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp559deT",
-	"NmNTVdiYKT2Qle9A65hNnUg19pO5iSol8HznqlSYREkJiTX9gfwRJxRyTEefqywzrH7+vlIGRoPRUVIF",
-	"ppwbG27GWNpkpSI2trHy63lgWCzSMvrTPfrA4IwDacUUjOVTDNySXCrKK25MAabSaJ87tvnmdLlJUy59",
-	"3iDLYgQODrqhmtTDo6MoRIK5P46OTlnMsyxGF4bvlCMk9PoMEckdW1Sp9WFYjLFhMeuGUb47cmPSIMLg",
-	"n72yq96KfuiQqbNFvlwpy6j8dVcSt7tuVQ/KpfROWeP23Er67BI7IeYaEkhBJkB9zWK3krhtmThu0zqF",
-	"tDDG3nprC30ts4VfqBFuHodQWCPszY9P2KNHj/5MFU/QU/RXxdKCYI3xsWLd+OHRNK4eeq0GmDDs4YQC",
-	"+mLEsRi7wBkW41R47mHXj45YyhembWv4wn5XUNnZFYyU3mtrp2gJIcMKEZzWU8ed7be0n7EMXAXY50Km",
-	"al4CqSee8RVPrudcpzHrUuoeypW4p6h60mjdiUdKVx4m4tk7DVCoyxpzdaGQWuWxOV/0PY0vHe1Up65c",
-	"RNsBpEJD6Du5PASQxRQTcv3rnajjF9h5F+11exOVpVRgVIR04IQbODAgjbBiBkvcOf7ue3a1sGB6pyxg",
-	"2//8JWYjkVnQbRsYa8hvDFt4g8KwDGaQISxdYe/FX4vU15zj/jdsIOaNa8gJunEZa/DszRs02nXw0UHn",
-	"ZNCZcy3RlNfv93unLE7hqhh72KiQvFZi4AZqvBEcCN8aqU6E83SiDi5l96uJlywWPzvW2oq8JJY2rYVG",
-	"cT/hEC3zNw1KWLmfya5lqJK9mhtYALcb9neXzaObewJeeLHJ/MFjHO7WuBZ1vtvFzvIDT//KLcz5otVV",
-	"4aTpqCLgo2c7UXIkxoWGNGoWx/fQPqZgtUjaFZCzIKaUwphTI8BOoDDsp8vLc2x9wy2L//788tnw/M3r",
-	"l88uf3r29mL49s2LeCDrGknPyeMsOUtnwiivNYhALcsUDyUtFxK0iQbSQAaJXbaOJlVmbbKz8/Phi7Mf",
-	"nr2IS+lwIONypCG+NnSbHwa1p89+0GpuHEfzHcB4ds2sqmywP5CYkuVXKQxzd+TUFt8xbG3FJyxO8iJm",
-	"3URpML1oIOMpTJVexKw7Vxp7LhqwnhtFLJZg3fdDJ9Fhc2vqXB2+tppLQxIqvoLqCYn57m0NlGmCE4Y1",
-	"MDXyiSV5TloHNhkM5YfoFI119BnyGLlkBu6LshtvuwLx0oPLPdAhflJzNuIa2wVHK6JcqUHEDyfxUk6I",
-	"//P4aBK3yvsIw/tJBBekkbErsHMAyXIlpFO+W5aDZgUsuYgQ9v1R5Xbih8YpB1V1xw/ngcLBaDuv3VeW",
-	"ebYUQ3FFDRJyuWyp5q2HBrJew3Sk9JRbJx9yCwdunJ0ait9q+dYAxS0Bg8ujrCSbPOHJBA6eUFLlOp2U",
-	"6gBLJf+hEk2+bJbqXtnhDC7IcPVW8hkXWUOiyZIbPzl/GzGi5xHzJNr3UPMZf4i2vhqoRxtknEuesgdv",
-	"9qNWAwrqNNk/cK/aJnyrcvJ7BPNqha3RAqA6yl56jhwd3b1irxvJsdT2MJcnKnfSUigmFPt6DrET9yTP",
-	"zURhpA13yOHrxUcsV9pGWB4+GkiqTE8RyBEDOesxIZe5XaEQsZBo3UUZiaOp4ZSsqpUCR2gI3qvKUUgp",
-	"bSxz1CAYhQP5grHw9kNJ3/hNf6ty9C105XcOLUWxi4z6jihQUdUZduKTZbt1j/P7leswCc+gnfviz38o",
-	"rL9wO/6G8t9Q/lYSuC+AFF6q80Q1HqmxzNId5353QsEDwxxTDg/s0WGA6pYjFhfbqyT6KufdeCxsv9BZ",
-	"HDH8qGEUPubcos3A0Rl0kgxknKLZbSQyIMs3lhsFfcJ4YVXc6zMyIxWJO4pRkfn6zcvEw4HMCyzsjHLR",
-	"A8NSMaYUtRFodPStCEBefiLPfU3iQWGHl1JOLqSElFmFoo7TZdxMoYsumuCw5b0wAznlKfigAe8Gws5t",
-	"yyxL9NhnC5KquvFK0+lGu5FBu9EF3cIfhlIut3z3zWloYjLctpo48JlTtnqFdL1oZRaWzblDuxSYVPOv",
-	"LxLoE8kXVo4ui+ygMsHZWDiczZURVqEVbOcCxFtU/W+K/jeu367oX6BSz8vGA1hmZExp47vySavyTeCn",
-	"8m/Q95Xnfl9YlS+r/f0LtColMqob6P+ikOKmMutNMOa78h+iNUcVG/KjqByVE14urBY5sCf+FWbAYEnQ",
-	"kfJut6lbAdXamfMs8/JLoiEVNggpyMVoJCfmiLGTg+KwjL4fs+9OCNvjxgPpuSHjWosZmD4ry55JFRZV",
-	"yksVP2x7SbGwhfveRdxv43eqElaeYqvHBu/ylBmQxJMLA5qEXsPevnnxLfzh7q07nxYDEVjaKimwKj8o",
-	"qvHVnr60kZ0M0jHojT0dXtAjd4Sh96wIKR3O9iKkdM4MpCXn6VedR1ytcvnA+L23NmvYAqGF4WNoDcD5",
-	"McTd4J1DyoS0oGc8M6w7n3CnbmD6sOayF7EkEygAWsXiX5xOEjGrevHpQCbKWMYtBZeHMR4Ylmvs4K7d",
-	"TiFlE56NWJFjSIFW8z7Gj065/UtiZvFAhhhQ7zxSc8YNe3Lxd9bFGFU0FSQIlQQYbuF/u3j9qi2k5K2h",
-	"uvRfCObhctyJ7/zwpWoIPYmxBmm3Foab8kXMum8vn2BAc6896FQV+fBq0RgWSYklKV+0BETutDuKv7hv",
-	"ZIgApYyFTMzsBiXLEdMc1H7N9OmlpxNeWD/wSSGImnYCQjNHCrCsG3Yh1+6Tg6mdCRZJ3JtqOf1MT9yl",
-	"zPuZ4M7vpAWg6CT+WMyO9hyxq0JLprkFioAp5HwXGHLqlTkcC0tmh3Zl8O9Uxtqw+B8HPxVXBxdiLLkt",
-	"NBwcf/d9zLp/Ffan4opo6z8O/ios8OUz8UB2J/Ce/fTy7MnBxU9nx999H4LZsK5UWYLaW9OD3ke6Xa/P",
-	"zgZyrpXEzsJTYQzGbYbRy0yIx0cPcfO/UZdiqbDgVJ+doY19ULfYaxixLnUv9kvJySODcZwjczgBnppD",
-	"6oOvYUQ98ONeGJ0PZNmWFYv4Y6Px2Dc+PsXyslSam9KDsX3/qNYj8vjoeCApe4Xa+Z0wDGJvjGsYC3te",
-	"mMnPdDTruNzWwFykJW+rZ+cT92rPzi8jA4tCpJ32iP/VtvYN8LEt1LFlnBUo+lx98nlKXcV5dq7dmVvh",
-	"6BYdh59GXf0KyZ33TP6rsP66z5LrRnHfQ9JpAKCYGb4wbD4BKgofHFvc+IaRd0gbHeGCpNDCLjonv7yr",
-	"krHzissrkA6HIHjhzNhFBlGNWJC1aHsHwTzjcnPDwHN84ptu2QRv7my2a5Z4xhFLJsDzUr36innuWWLF",
-	"DJq3XQHIhFueqXEBqzBJYaVt+uQF6BnogwvHInyOP3mnmxOOiab7YrhDA785XhFyp1HNSbjG7Agu2Vme",
-	"n5bJ1lToJY0ZZ0/p41meU06oKuxaPQmK4MFsqNA+AzkVaZpJobVbMRYktlRhNyRwL2QCaXzq0zJro56w",
-	"VzETtmFAbF+BFTRwnULJHptj8xvaqq8amTLksuyV78OxOulAihF75Q5LZWko8EspmDSqocx3pmEK0ytK",
-	"+D1+zCaq0KYXMWEHsrq4ML4GAzZm3ZHSY7DLNbNrqeayF4R5XxBkICvnQ4m19XWi4x9dupQfZ9i5Mnas",
-	"wQykVLZsOmL67EmoNtaNT1gu5DjuYXIhxRn4/HdMh83EDJoEB4S/szz/kqhetQbHet6tW3DZBAV9B12q",
-	"eO0kg1ZVneSZLRLCbeYBNpu+8cVvdTrWi1qVtGSJzmWm2YpOw/PcsO7FxbNeU3h+XbD40LkCrkGfFXbi",
-	"5Ax3zwaJKsF4obPOSecQOacfal1YxmLhSeEwrb+EqClY3lQNQY2FjHzf8SzDVOygy+egjZMkMQ3PqmuQ",
-	"pjKgu7eGAR1ynvgBMGiym4JxIiaeFkRlSvjVwte+MERy/GF21RXuOK09WamH0uvX0MQ0rMG3p8S4CYpG",
-	"OfH9fR4YDKOgLyPUdUj4oqCravhSda9eQGvYrVzpqnvC0HCKllDNZcQmao7hLiAtzRFiun1zpH61JqAP",
-	"G90wT2Nd5FMCQcpYh+lKmFa/mjA12zR4vQHWSVnPPtdKjTCunye+ukKQygV6K8u+ULTBAqt9LrP1ffnu",
-	"hhQ2xCPj81x4ijiEBzjheQ4SO0hxhKg6rkXVRsNUISvChNbKtIRj65Oi1ExomXDJdCGZkpX3lsJPEznP",
-	"Mqxwg5mO3jQfrOdkAkT8QUdSDYK8yaJxOdapp4ynUyGFscTu6PTVDPRMwDzybLpKW6KSIxfGLcMLdb7N",
-	"VWmUY7xIhaWWikvEcXN1Pr77+H8CAAD//w==",
+	"7L37chu3ljf6Kih+U2VypkXJspPZkWrXOYovibN90Vjyzt4n9McGu0ESURPoAGjS3B5XfU/zPdg8ySms",
+	"BTS7STQvEqVYtvNHTJHduC4srOtvfWwlcpJLwYTRrZOPrZwqOmGGKfjrLM/PqRnbjynTieK54VK0TlqX",
+	"Y0Zonj/QhKdEKiLohHVbUYvbH3P7StSy37VOWjTPW1FLsT8KrljaOjGqYFFLJ2M2obZhM8/tY9ooLkat",
+	"T5+i1o8Fz9Lmfgf25weaiGIyYKqhV3hobb9DqSbUtE5aXJhHx62oNeGCT4pJ6+Rh5AfFhWEjpmBUTwql",
+	"pQoPKRbsg+kn8ERM5JCYMSO5YlMuC01yOloszh8FU/PFOPGd1voFecryTM4nTJjmVVEsY1SzckemTGku",
+	"xfpVSsuGd9yip3JCuWgeTQq/l4MZS23WkAg+veMQXlJtnk2ZMC+ero7hLdPFhBFKtFGMTggdGqaIGXNN",
+	"mH2H8LQcy5jRlKnFaGzDB9DywYunG3bmJZ9ws9r9OR0xovm/WEQeEiPJd0dHpJ2yIS0yQx4eHXWayCGD",
+	"9qp9TugHpMrvjo420uhrmbLmTREytfRxMaNqQngaESVn222QfXPH7XmjRj/jwgbHItWICv4var+yK0QT",
+	"Q7ggbZ0VIzsgnnZOiYQ3aEaGUhFKEpplTJEZN2MiRb2Nxt38x8E5pfrgTeXZ1saR/xfsysrAL6ilKU0C",
+	"bUYwxiTjlpESM6aGJFQIaYhmhuCgNGkDWV3IQiWscwpcAn8iMy50E1FINdo85HIkzftfXa/yaNoFb9h1",
+	"WV+zXXb/PKNrBpJnVGxzddjnduz4Ul4x8eKp7zvQqIEntrwbioLbJ1f7eafpiD13jy3PMf5dSxGXJ75j",
+	"pxkneho37bDrrzoEJuwx/61lm2pFrURPW++bB6LkJECuhipD2m+fPyGPHj364ZR4DvToiKR0rsmADaVi",
+	"JDYybuRIQ9t0cG1SatiB4RPWvECXcnVUz0QaEfYhyQrNpyw0PCFnjcMx8nqDYaqZHAvNVEmObEJ51kCP",
+	"9sGd6PGTfVjnUmjm5amzJGG5sS9b0UsYe/eefLRSUsYTOGqHsOUnHyvt/ptiw9ZJ638dLoS1Q/xVH57l",
+	"OfYUlNAiZJfcaCLYjKRM25ETbahhp0SxRIqEZ5Y3JVJMmRoxIgXhptuyghhNf6KGzeh8zWhzJQcZm/zH",
+	"bqM+x7dCI38qkyumIvJSXnG7I+dKTpgZs0KTlKfE8lQq9Mw+Yq8F+MhSQgVhSknlR/6W/VEwbe5y5CiH",
+	"QbckkUWGgx3YL2lK2hOaWXplKfnl4s3riBTiSsiZIEPOsjQiMyXFiFgSisiApqQUxTswpSdSDDOe/IkT",
+	"wv41UpS9u+Tgd5aYBxrJCUb5TEz3RtnPxPTvVOk11P1AkylVnA4ypqH751INeJoycZer9NpSZJbJGUtJ",
+	"G8mT0HTCRVQXc3ShcyZSlkZ27ARkPUsayZiluMevpXkuC5He7eiJLpKx20wrhNmtRVnrgV4SsuzVTueZ",
+	"pOmllC+pGrG7JseBTOeEayKnINCjmI1r6Ydn9Zm3JY++2+EtyVgzu4yGpJJpZFyWTAg3pF0SgxUce4IL",
+	"XQyHPLHyIxkWItXA3Xjl3QSmbAXfsSwUoQamb7m6XYLOaU+g1gnjIwlVijNN4gHNqEhYf8ITJXUckdjf",
+	"X/4rQkVK4qRQiolkHnd7AhYSLoeU25k8pzy727V8MTx4RU0yBvHQMndpxqzUamGnL5ia8oS9E3RKeWZ5",
+	"wF0O8Nex2wAlC4McXhMrLFnixO0SQz4q7NVkVRyreuaU6hTGfinlKyrm7o7SdznwM6KosYTqGNCMas+E",
+	"TslbZtT84Ay0ZW1FxNmYgX5m1JzQEeWgaDl1xg6i8kJAAAUK0vb9GV3Sa1e0V5DTBC3MWCr+L3bXPHBK",
+	"M56SRLGUCcNphvfJO5ErmTCt75q8Slbnticlg8JY0uICRnpKYpB2dAwnRBO7gyhJuIHrIs+lMix9xVJO",
+	"L2G57378DzR5gl0e2CH4w2G5GByJyunpgqju2gZp+fwFqHNgl1QyZ8pwlKMTxahhaR+Vr22UgKjFPuRc",
+	"Mb3uHVFkjo+gYL/SBk+30A6jVka16Rd6/QA3doZKx8fVH3LFhvxDWJcB7faBJkOurMw2poomhikdwSFm",
+	"WYZPaEJzqkw3qC0t9JvfWjBBGEnZb20plyYbVbdmoa+ibGHH7vf0JUfRvL6v3LBJ/cNazcfTx6eyI6oU",
+	"ncPiLQyyYUNBbZLQW/2l4ODT9BWbDJiq6BY0xSuSZueVqQxpplm0NDtQLYM7qiRyl3WzfWufWR45Nuka",
+	"CA45z/dzfFKWMXNDimZi2lcstRSZBoymimkr/bTt2x1385SiKJnQObCOmeKGwQ+oADAxJW3aE1POQCf0",
+	"wjfXRlEjrQybcW24GHVOSKxzlnSZmMa2BUHGFAzCat4TV2yOmo1VJCe5mdsroWBWGiqnMpAyY1TswAoa",
+	"D3FVUOxv2Zhi2lBl+okshAkave3PmlB9hXIl0ZIMKVj/q+6O7x+3Vs3HUcuuzRbWhgv7mH3cUFPobV7A",
+	"Bz9FrSJPdyY8J/KtTveJXQW3fZbTiRHzrhdtJMhdcAzQzvrsko62Woc1DHB5zxaDW94bt5jlItX4Ym0d",
+	"aier4QTvhVnm+d3xyTx/xYziiV4dNc3zbcmdiXR7MtFMLa/LuuXA8V3gS4F1gc3coXfD8r5GcTco3dYX",
+	"0i2C7wanutRKOaWGFT636tGON9AOJxyb//Qp3Dm6MFZ3F9yuIVWAFkaSlBmWgHvEHlGaXIHmOWKCWZVE",
+	"E0rQ9jfkGbgEvA08Lb9tRdBSwBQeVZ9a6X7RLsmpGRMuNE/xFgGJ+INZ+OcWz3ZOK4ZquBvc/LohGhjx",
+	"wCHNg1Zn8HCXPVcGo1guNTdSzRfj4caKydJ0uuE7YRhoX1GRjCNiKDjT9JjCyA0ZzMmMDcZSXmlY+8G8",
+	"tLq3J5SLcB+FykK3TTnUd29fkvbYmFyfHB5GROvxyeGh7dgu4snhYWeznGm7WCX0pYfsCr9fR5BnYAy+",
+	"EdOpUPAGCtuNAJo2rmmxNy8XNhFhD6FlcTttOYpipsEVV+ixJ4kHmvz86uwJwedPF6Z1KRIWoUDGQQmd",
+	"0JRt3tOSy41A96+dYr/MTdvpGNWS3ConE4qXQsnkV9ZvmZNjcIFeF8OSFNrISekE1xHRoDmTNmjVUjBv",
+	"40YNnPz07JJ0u91D1zZ6q7YeEUMbeZhvN7+/WKAxo5kZ95MxS66gpSx7M2yd/Laesf8Mbz2Blz69bxTX",
+	"F93wCR0FeOmZIPALUWzIFBMJI4JOuBgRWuNfOaX6wFixKM9Ppg+jnlBsZKXyeZd9oJM8Y91ETg4No5ND",
+	"muf/rx7T4+++P+l2u50ueQE98FRHJOUjpo3uCcuBZWHq3QAXo4oRmmUHY/bBmUPsN4oNrV5K2o+Pjzun",
+	"+D4qDmis77vxcKaJZsaqCHbn4V00Ny4eqKkBFVU8o2Ktj9t7t1fflChflPEd33/33aPv1kd42OMFNhug",
+	"k/LJo6Awb2Seo5q1rLwsS3WwzZW23eCQUKPy1EXeH18jv0VPi6O25lC/EHmxWW9eITg8p1Z8IVIQkKW5",
+	"FKdETrixBxUMX5oYegX3KFf+WoOgitvkIk+WeAcEs6SedTiFLGciBeqimpy/uagxD/u0JtzcMhOpj/pv",
+	"bK7Jb2cH/1//vf3/0cEP/ff/Torcjv77xzW70fmbt5coBqUsPUWlWLtHH35P/sZ/rNB3M4/amjNV+M6W",
+	"x+0MDhsctUUQAYh2Y0Zzpg2hibEinH1s7WFcEhpdU385+suRfe36RzXc7sNTQg2ZSI2jdRxjQj/0/bvd",
+	"aljiXo75mqO5nUKxvPQTiBnIwVcjh8S1dUrs7UIUm8gp01YUtPqxVAyFf7dJ1zybDRfXdjf+bCwzBkFZ",
+	"crhy8Z+SCdfaXmVSlJeInUIagaMNv01TcPRWJ4hGCCnYhlO8aegbTvVGC9ufLio0HtmNQ/dnsOHBhpO1",
+	"+enKCWl4uHpigoejNHQtuQCVvXyEVaKqgTRSZPMQZTtf6vY2iif+lRD/R3et6VdCeLfe3kU88Vs23G6D",
+	"XeBQv7r2q2vtVPl15jo01OnSUpezZEvz5IRp3URlcqCZmrK0v24E9vgvfnf6tt83klG8KEDfOfU2ClNo",
+	"K/NrQzPLO3jGwCfPh0Om9JYDz8dUB+Tocy8U4HbAx7eFEPDhAqk2Iuh6j8jFInjkKcsYCqvdbtgmgK1s",
+	"2CycXV+zP1bH9kZBvKpbALdnuCg8tXs3A4YPsdTbLoM3ejZfjJdUX2niRo83OFK5j27vhhtWWeh0jpkq",
+	"/QROl9UnxJspesXR0aPESwv2BiAZHbAMvmfd2s99vFHwp56w6nDFAfFWFpZoygNu6eXSniJ0MYAc6C4a",
+	"145YxA1kUub40akY20qAS7c70ljtBIZPRYA6AlsTOPBRlYUtTmOQE7k9qdFYUPIoUm6eCYPB1ks2myR8",
+	"ill31LUr30WLOsRSdXECEWFi2s0LE6Goh5b10AmhiZGqXzrkNl5O+HyhmWqwI21s4Xo+N0M50nZYImi6",
+	"jdPlBJeGI7mFE2qzyEHViBn3dtOvV1ykW/gXbIf1pa5vVeSpot5wdRAhL41fx83eaUuPe/G2LAj7rpwu",
+	"YFO+kemTGsMmOUYjrWRHrRKPldW56esx3eoIXesAFMi1+hMdpOjN0t+QC67HN/RbbxIq7AVTESxmY6nL",
+	"hCx7nWmMdQGbZ/Cy3DyPLbewwWQHkSF0BNZeK0Hg7ebNcXivuRtRqlHtb5rn+PfJAL/AhDJ3TW4VNGPH",
+	"1Ecr3laUsk7Qw963pNAmEztYZW5IE7pBKfijYIVdYthstCgWScJYWn7ZHzqRLqEiYVnGMA+nyJnS9rFu",
+	"k4MxFDIhR4ppfULs70RYycx+WhHJGhYInt1yMY3ioxFT23Jxb/t3G+adFb6Vqmd8wUfcPP3AotI2WaOh",
+	"JSlnIYmUDGzJ3V7Z7zpHqHOYRq5aCfepM9dtnG84PfDBtUGpAE/VA00UG6JPxRkxG7xkK0N6AtL4OdV6",
+	"JlV6vVAkL7PlrpXwWWOz2gMT+uElEyMzbp385zEYpvyff9nkClrpb6n198F5suRKFoFl10zrhcRyPQ9a",
+	"pY2owfu4GML1FplOrMrroqyD99d6CyLyh354OlEL+IrW/a2mWx9LcK6ltWFlvSHEzygqNDzQBx659SW+",
+	"jp0rRl3E6RoG68MArFLVilrP7Vq3otY7TJ8JxgIYF+667LKm6Twinms65XukaIo8uNSxN7o24dcKD3Pz",
+	"qDKj4KIFFx5YlQ9mvGZooYvI5KKf0nngWnpjeRCm0UIAKKaolrkF+H6XnJXpPhOaMh8P1xNn5y+q77nu",
+	"yKTQBuzuhJKMD5mdo3tCpLZlklHDlFV4qXvVB6i2Hx8fo5dtxjXrnNoW5IgLfMCldpGy34X3D/qeRxAP",
+	"iFyeUDFH5bm00D/6/rujTcfLh+ZV2Nr3j2ts7eEmMoAm1uxpnl9vO/3Qlo3tT19foJXihPzv3+jBv44O",
+	"fnjfdh8O3n88ih795ZP/vvP//FtQkNg+BAh9dcE5u3aap44AAdebvTfHh1bA/4Z5ow8fHj/CBdERoYZY",
+	"idsQM5MRsRutBHUJ5M4pjH7fTmQpc8azNKEKDv6Lc0LT1PKEzVEN5eiaJ19Nx74ZAVRo8+HxXzYQZ9SS",
+	"M8EqZo0VNyr7gJGwkPKKR9ysJi1BK2EpNCtGt0KXDTRmu2te5vOMXnN50R8YcppFrSQv+hOeZbzuZA+y",
+	"kJTrPKPzfmOUb9WZt7m5CZtINe9PBpsfXZMcwBPWH8tCZfOtRI+jjSGwbjdqk62tU3XkS3MOD6h5T9/p",
+	"/UfXc92HiPDwfjev5H5EX2+5Wi/rorryLeNlU8bLqqTn16s5F8awD+aU6LGcCXDOYY4r184pcLtJMH6E",
+	"oV1/ipHfwRyNPyO/oO4R2m+k/AZPAPrAtj35S4gSH2hisjliwgxdcFqb+jA1mucdCBOzCrf9mua5k2yd",
+	"Mt5ZddeuMaRhq0YSVYhae1Y6rTR4rVDdirXASLQXwdjRubJm+FsYDp7WXMXXNhNfz5NB04wLdiP2cAu2",
+	"3C18JLtaXhvsn4ppmU1Z2GKxVkWWWTagyVVfDrcMeNhCwn+LxulKKs8eDaJeX3dRb+CAcR7u8jPo2GgI",
+	"xfS1jKV9O03LKkpTaFC3ryQEbcORSkvkIlenZj6smxjLbaoo9wudvroX1RQfVUnmWRD6sq1xg/NpcTz3",
+	"4YGqHPa78kDVw0que6M1H6QFhd2UJhakUG5yc3gcqrIBkWzMkqsbHprr8NJm9fi1fT/jmqUnxGq66iCh",
+	"mpGziycvXkQkL8Q8kSkDM1BAPQ7eWbvIf5CQHgrEmIOWCQE2sGgED/6py7P0iQUO3afb2sHd8gbv/DLA",
+	"dsoUH3IG4HaFsf/6vmaLaC1TIhT2BAgGZSgGRm+d+PZIW7ApUyRXcspEJ+oJ3z7a8i//cQkhRCqFPP2h",
+	"LETa8V2Tdvlw2UnaE0b62JGOHxxpU78wtgUipO1RDk/BNocvdhoi0LGPpLzR1vIEmPPfq2+ULdyQkKGR",
+	"ed9ZD2/UWOjAljRfObEVmouqh7E+o/DQlkT02iI284C98GXkJnfGk1e3PCjUPn194SkZzLRA8QAKZpTM",
+	"fLReFSZyG4tlH3JAcANcSJVvAh3IrTW2+9Ls/4/LsBxAsyLQZ6XLv2KXaECG/k4JHUCSOaA1QmK5JrOx",
+	"DGeXd7f1AzTaAz2E1Y6mjJsmCO0xyR7T6wlm13dOXaQzrD3h2oW4WTbebUWbQtDtvIKrNA3qJGWaeyis",
+	"Q2kDLhVt6CTf/vLcOjQK3Te7d3BNb5diuVSGi1HfHbmsIQdx+XTgnd+KWr9SJewz77diqI5wA36r4Eii",
+	"ls9rX175lZVq3OB9cE+klLtins85y9JnXqqpjxsyjkLIv2bsuaXD9YOARYhz9lZRiPdwQBTd52/e7EZH",
+	"S5PBgSxeCE3kJ25+xRzPM0wDCGRth+8FDGcJYG5vETGC74atro1HYWl2ro3QpKpJCjcyGLmkE9JmH1hi",
+	"b4YJILZConj758vLc8j3dBHjGPNrj0hnT6llIIpPaVbFD6g4Mmuwz8EcoDUpxsaDIpQNPtzcHgJZ5Exx",
+	"mV57UJYhyMJc8/3QpfaL5OLJYoEbV76+15h1TDSAXv8uuXBecIj4BjMa5vsTmilG0zmkBhV5UAmZUEFH",
+	"TPWdrzCspDJT5P3G4YxpcnUIzxzMpLpiqqvHEZmNeTImuWI5VYiDwAacCkuF7waFMAUO1xKpnYIGgNaN",
+	"MTdl3mZ9TKvzCJ2ulywdMdUUm70c2bLEBKXmkHAHUpZiKTc6IoKN6OLbMVUjpp1tc8C3ziK4nvWxMrqP",
+	"NxAKfBizv3yNzIsctA+AwgQTbwFLTNPfC23A/PI+bArG1OnVxcO2TpajL730XLjQy+oqnpJC8D8KtqUn",
+	"o757blb1VaqOcKPhCkllH9d7leju6pJ/KUfXDVRodjmuiau7jnsQxtjgGdzCy9fsNAv/0l8WMn9kVNXA",
+	"GprUIWi31krNURaa26sAjAwtzLg/YWYsa8ft95kBgy7vL/vUwn6vXeCArFyjxzy/KCYTGiY/gP/e0NA7",
+	"HbA5Otzw+tCi2izDK+NjnffgC24k1UYP4vagdLg02/mPAkuD5nl/EJyZB3rfyHpwifbBetxi3xXXWSW4",
+	"vXuAd9k/H9gTCDL1IZFbZJhXHMDQYLmLi1bCa2EUT84lDxkBdkGKqz8qi0FWec4Foq+wrJZ9sXlYFyWu",
+	"WNjg5XlTkhdlHAzsv7HyXV+xhPEpq3wDIaFY5cVhxukgI8vtegSFK/s9kVnKtEGcz1MM+i+d0Ck1FJLX",
+	"MzY0RBamlpS+GRYNtyJwFP4I10WxiuK5kpP/ekngCVCUHFBEIicMcJHDyFIiVD4nTqRiAFU9mJvKB6uT",
+	"OIUixpoaVpCJu9vGk0FvUVlSwq1waO9r5WKCzvLSOLWF2FiH4N7ypetw+S1ZxgSYz05TaOQy1+Mc14GC",
+	"3MxtdCV+e7FHS/Nd2Y5mbMZNlLGPe6dGaXd1+7yZMjXlbBYk7W0J1D7aH8z7ZXp7k716i7ZWRpjQnCbc",
+	"hHTPLJMJ7FA9UnObEZevunhF4Crbnsdde7tGH0Kmuz3bB5vFdaK1sKt6M+GgTpxAFF74xkV9HwSR8AEC",
+	"un/8eHyNJOVtF6cac1snH5fXvm07mCt/nQX2HS0aeR/01EyZKFhDzs3x4/Fulwa89ego3e0tIw3NdnsF",
+	"C1v0r3GzLS3T8jxX57A0vqa+Q6tbXgj96xCR1U2uNadlRa9pGL4L5KWtZZZag2QrGeLqMVpQUWgNANbp",
+	"+mHVKYfaB9vI/+WjwWE4HKDrBuLvyRK4KWB/WwlqKa5/Qyz/zeP3l724PGEkB4RCGMQBlIThgsAbB1bQ",
+	"1aT9kLy7eEr+Sh4ewX+dHYFa9iKa7TFrIPLkspvEZilvH5IaUPBdSWiugOLOCM/3P7NlTwksqyvqipVs",
+	"AFNZyhh9/oT851+O/rMsq+SgRFZdf6s3YQB7Di6uB5q4h0k7x2pVB55EfD9627PqqzYF98hlXW953eHU",
+	"gg1hqZmtT0rFbx70d2pDnetjNZAwXFDXrl6tXhppw58H7ANiK9QXLtxsv4wY2kqCrBXJCoU1+gJQLmNW",
+	"MJYivKHfXiNd0a6b7/NK7GvN1WoaEKnDadBn5N3bFx6z1473igsA9XKDciELHilLX81zKljWTdnUFwrS",
+	"h1CFCOSYgzKMe6tYKRxtOaMg8yvMBeLx6usJLQ7Nd3uKdd25jNcNWFtl66GxVyPr9wNgzcS0f8Xmere3",
+	"Phvgx0agx02B2i4uvwI/jKjEYRTicpWCmyJDRQHgBFOC1iEIfUullaGs7FQV1E8wIxad1fi0xgi5nrAS",
+	"u0suoikEy6Hd85T4mDlXGg7i5szYHjmWaQbvQBu6J4TEH9qPjx51IvhJM4albeycME6hUpTGYcV52zMM",
+	"r7RztaIW9hw0K791KQzXO1iVOPsNpcirW+nfCm3NRUIzdr3BbAuGvTSa8rXgcPBsrx7dMdX9hojTX8cM",
+	"0MLpIizSFaBpcwN0NWC4e51usJbQFZs3xJIIDKTYlwm1MWj2dZFhlfWyS4+Irrs7R2zb6fieqpOIKou4",
+	"UWqvceTd6OKay1kuzfazWzPwfWgcnhjvSulA/BN9bdSCRVBfJV/6u6Oj6GZ+xfXew3c+TDKEcNQgGA9d",
+	"vfTtzsxIySLvD+ZVdx/Nc6vc0vmSXz/Ic3fbdZjQWznbfdujlpG7BIEYmvUTqZsDud5Y4RUjvpWc+bjW",
+	"GRepnEWukGM298VNR+w6BbZcgXko7F6udEWxiUryXR1wIz3Y5QtIX9rsZuV0nKSpbghPI8wlonPS/uc/",
+	"//nPg1evDp4+hejRAK6GzopRd50Lv6kfBDzxi/NXmudNCcZws1VjLnd1hyN3W24oam1e9X1FqlQNjgGc",
+	"f2NbqVf4I/4VWPRCM3UCMlylmGu1Hkj4Dl4DH7Fl3uJ1UCZChrOlQJiy3crSbIyLsduxjxsIw5nu6Pr5",
+	"FcwjgfD067jPB4US7g0IGxjLQjWoAIDQKeSMWCJ3WJ2TIoFKkPa1fZhirgPHUHun0c+uCjGjc5hfgIP/",
+	"bL8mhTA8g9NhxorpscxSXz/cI2zb9XJVGyApyOsk9vt6bG7JSRqkQs9ZNoYA6FLc6K/Lmqk8thAw/D3c",
+	"ilovKqXTnxfIrs7siTlLGm/kchkar74zY7l4IVIoM88XNrtlxg7ivp/odS7AVayM1Y2v3Ycr8Qsrs2kg",
+	"/yViqQdMrC5zcIeaD+5ZGfK8J7jEhqByI11MeSWkHIoLDrjBjNl/MSW3PLTNIusuOHDLEdWu1ea12gdv",
+	"duzyzrjzmgQi3I/mXB+IgdtG1C8fDY4AEiZCcsEFZHcImbIuiWkOyatpHJHYo9jTKeUZHfCMm3lMqEh7",
+	"IsbaLbW84BjkhBnYhSwH0SRlSUYVS0+dqVdD/buZs/32hO0TQfwhvd0j7qN9Zom+12SN0Iwps8PWw0qc",
+	"2ZdC++9XILwd1bVokDorT7i1HVO4IoNi586RMfYFxVxtgsWb9YFcFBOvcOCz6DT335larQiXnAUUcKt5",
+	"JCvUFCh1Ci64iOS00PaqIKmiPFx3iokRF6y/il5RQXuomDlvmKNfBY64PtDDgK2rSLBNdjIEeGjGxI1m",
+	"kzFar9NZIXGf4ATOosaNcr9mLCKFKP/Aax+gZV2qmGvNw1Xgly57qyG8ctfAL/dKeSh2e7eUnRo8VEtM",
+	"akxTe2Fqq7VSLGFFMzKjHIvKUFSUaNakZK6wzetvomIIYaX3QuAqaOZ322f3dc2mQXnPABey3M+q4HYJ",
+	"4ZkTMOjPI5LKmYis7plIIRgWDipJZycQk0V5QMc6gGPAN8BEUuwMy6hN5JSLsB0Bkhz7dqjN5Tj0le5X",
+	"otpuK/qjPpQwgIdPDoCVX7qXGpht5W6Lygt1hY82MICSZ6yPcwzdTk0ndHlFSwZZg6XHy323qJXqFR9I",
+	"Plf1/as6E3g4DdYSa5IXlohwLt1GIB/NhLkZFhh3/v094L+47EQ35eal2otIjRLm3YjU4JFICsXN/ML2",
+	"74wdkGp3VoTKhp85iOxffr0EfGySM6UBwGmBz92Oc0p1/3/+z/+NgX/D1IBEMIevHMbYmLz16RMEZAxl",
+	"WBCE5HfbthwSaDeNu+RJZjXtUjQm7qC6Asltmuc6ckVYwYcb9QQT08iHqmksztRBido27kIJmCZWp0On",
+	"KOHG3lHnUpuRwjzhnnBFvAg1UJK6S95Wyu4lUkyhFqXL50a5VQKyFDpoc6kMiO5QgGvuhXXCXZEuNLbG",
+	"yJ/ibk/0xL+TXy7evLZPaEGvWD+hmp0SDIcBXaEMELJqR+YgdnyUxH/8rqWIe4J4vEbAajjI2JRlJMZW",
+	"YpJxjXg0i5AKwIUqFPh5/51YYmDCuMZPSGy/kKr0TmN2JlkBu4mhZrcrgobUwTWhdjwLOmrHUJD2kOb8",
+	"kBZmfAg/xZ0mArNvr7wDv+g48vVuYbpIiHEH5vAMnAgxvGK/P/z32MFu0cRoXwIfABmqtpUFNI3td8Ay",
+	"KUaaGBmBTTz1YF7xPw7OKdUH1WSKmIyB25O2s8bHUo1gMzBHKaeKTphhqkOoJhSs8w51nqddcuYhcQAO",
+	"adEzYQgeYRtaGS7A59CJlbgE65I3cNJBZcF60rXwXwc/axt6fPQ48g3b0XDQceYeEQ1xu2EdcQVBOS3X",
+	"kWsgn7Bx3NWjtO9aDolUm9MRF/b2cTsF4VGgF5MY+VWMxxOH+EDbQcYVdgadojjsdgkkS/ABQVdSjA4y",
+	"q8m78Ic2FAyMXMXAyBKg7sBYLuwZVAcXTBgC8C4altz2qJguJq4KQfySanMADxy8eBqjgp3xhAlMPkHF",
+	"pnWW02TMyHH3yJX1QEanTw4PZ7NZl8LPXalGh+5dffjyxZNnry+eHdh3FtFUrYur+TkVLCPnlF5Y+q/g",
+	"Bp60HnaP8HGZM0Fz3jppPeoedR+5evzAype3yufWjNDIba8poIQXqb1p7HN2h84wFLwkTw1BO8uod97r",
+	"tuRignCUNseKQlkxwnK0ri4RJibiOtV8lu6WoMGbLXxjLoZ3+BJC9rZ48AnehJ/eg9yfS7v6tsvjoyNX",
+	"IdX4MqYVXvq7s88thrihdAEIAnCxrbiP6AgAX+wqde3mPcaeQw2WIzz8kZZFduCVh5tfeSeoY9EsxZce",
+	"bX7puVQDnqZM4BuPN7/xWprnshApyhI+j7iFvJbmubeVQMRllsF6RrXMURBgRxpsmOBkem+bWiHcIsWg",
+	"zA2UC49dl3SZwEr8+6bepu4LbRlbtdvG7qAEYa2fjUnuH5sa+tLOW1kxce2Jc6v8BR86sJvaxbBXG1QL",
+	"3/GQrWQorT9sb5YyiZYO3X2ioZWU2rWkVFunz5qgavRR26/ICq7OsbdMGlErl7pp51fry7RQ9WTa/Cgx",
+	"E3Qve9JcyOZTXdu1KvynFeJ4eCvEESKMyyV37GfPYn7Y/MYTKYYZR+PG44dbdHFO55mk6aWULwGICt77",
+	"bpv56CK3ajFLX7GU00t7GdmXj4+3eTlXMmEaYlKWqP2JL8xV25uIyBxdBtnc1xYjPnh5VxZ5+LH656f1",
+	"HPMnZpYOzW78svryOTXju2OIO9D8Z39HvlnSl4ENLsS9mxPBoYvO33x9OvydPRDCPRPYKohJa69Zt5Kw",
+	"RRCR9gXLbo4YQDWsc6xd7+ezNH3lkzD2wmH2f7OXQ9zpQt83ATaxtUmJi/Vl0dtXc/Ofpak9RPVKg67m",
+	"wZIsAPiVYsQgWNc5A/d0ARx+tP2+SD+hXyNj6NsNnNi34M7e26H1ij9g8pZ6Pw6mtXzMdrEorN4Jj0MF",
+	"bu1k0q/86NToEZeEUCTEoZKT1QjOtpAGiBBjuKxA2tkDLS6iJ8EvWZhgTU5ojSyeJWOZ+XxBMOJRDGh0",
+	"QbzUv5HxoQGPWU/MxtRAnZJK8vEpPGBPIIe6qFPAFa50g1VgFqGzPTEsRKoJFyTPaMLQwh44MRfMLBKF",
+	"Pt97bjWZ6Y4vOh+fuVl+f6AdNAChQ+O2EVnjF3eS/9S7ydX3XhbySLsSLg6OT3t0FidNV6n9pkwBN/pw",
+	"gQ+NGFVOpKzTyYuUTXJpIDx/XmINgLM9Ln9L5gd/Y3Pv7TyB8K2cUQduDkGqmk4YuWJz4h3oWJ1AaQOG",
+	"2TlpHx8dYY1EJDvtw//RC2jf7wnbgPNjp3wI6NCGDGS6aPbx0Q/gOIVoYHScIpeq8KWeoAPLkOvJCIpB",
+	"xuyCRWFF9hXfViNTwuBzd+T2d42PfcCQu8iXVn3tjV4JKD/eHFB+S1ywKTT/jnlhDdg7pHY6mkUNjFGV",
+	"ccich8GelskoSJ0o3+zTyLhheIA+Ao+48+JqiX1TUf5sI6PlM+3cZYYA64Y0ENL2mSGdZWZf3rVb8vIK",
+	"UmazRanE07xNo6Dvo0mgcL93/xz/xhNZQGCHx6lzMVeASxfyQ2+3/HlGt3GGncNj99oJVqKUrbXKwXpE",
+	"JBkzmpf+xfvjBMPIBDsJH+tsj6yQ5np+sHNEgrk9/5ft4E/yeyHaXPio2wX85uf6nPxcxIESbcvSDj/a",
+	"fzZbp7BCvKPz3bibQxAMuqoCpiNXi777pdqBcH5up4iQYFopNNOk/fjoB4zPnHHNTknKgDXZfeUG7ixG",
+	"006QQ611OO59147umrncC4ci3ialI9ElmQRuE4+mGdgtQNrcx37t/yJaAIF+wszOsp0JUyN2ANP6j+u3",
+	"eadq4L2/1HY2d93LSw29Mo5VtoHOCNAZmoMgwp1rwieTwtj3tzSWV1EZ18vzHv3xfov0VSSwtVK9Xxhg",
+	"Y1dsfn8E+nOfc+CncFpBkHMVYBB6xxUkDnLmkGcEVYWMa8NS3zqk3rsy7lxA+gVU08Gw2gh1CWFps0vO",
+	"eqLy1mJQAG5C9RVLo7LwvC/9OKMaGnHfa7sXPcGcVyTua5YoZuKIxFiADD75wm1YkaZ/xeZxo5WyAmx6",
+	"S3pLADr1jnn8Bqq3rN4Ti99MT/cRoQvoxBU68jTU+dxviXvJ9C+YCR5iKdwRZiJR89yeRmrAXr8d0y98",
+	"bnozx0fENubhXXdi+PDucyUn2zB9ePhSbv3oc/TJ37cQL0REBBB09sEcJnpaf3fZ9bByRq1YreQMCgzc",
+	"m9japYguwywXAeqDBAS4TjaEdgXJd6twwnf6OsGEnxnVbBMWCOtxf+gA9mURw3g9M+M7LN95e2bGanWW",
+	"OzYzunqlwWva7vU3M+NnZWZ0lWS3ZVwYBgdmxtL8sXyyS/BMlxAH+d+YocsF5nwjwnmZAl5D0+yJMqZK",
+	"sA+mrIYA8rjw4LGY+t8lT6EzK5TTTEsCojWEKFQ7J5ppDRnSQ6nISMr0lDDh3xtRLhbxAlZKPzt/0RM4",
+	"si7xEVUlOGhChZDGT9O+wLJhs4TuqyVdQxJh6nYtQcuFnO5YsL/3rOJbwG6Itzx1B0MqPGS7sRn0pW8h",
+	"If3qHrzXMlIFvHGtlORW5b45ZoNxEutyFZsJ4jCTs81E8VLOvtHFvclarYTm2YsZw4WlwqBARMqlgIUu",
+	"hwSBZnelHYBf2oaZuAfvN9EsYKvWEg1UaL0/JGPFgSpqniZUh1AINZ3ZrydAIxV4uO3p5PB3ycVBpaaS",
+	"I5r6Qv5Y8MwsAv/xXWJfdZhIUNXHYQQ6SDkHdkW44CbuCTRJdsmln4UBI3KeM6rsswjfF0dkzBBYu4pZ",
+	"1xMxwPnFPoDfAdiRdiEy6IsWRvbd1wCZpwFeR4pOo5iKtPOL5OJJWR7p1gi12k2D/Oc2QXc/X91vhUjd",
+	"mDFO2dKDJpQINvMk4pKWgJZ3o8uPdhOXgjuWoy0qmGknS8cDyGVxZiKA5vQg7vYTYA72xJhOGYGEnwhx",
+	"IRE2rSR1GHmExFp+CQ47cI94mp8U2pABIymbSGN5O8SUNVEe5tM4oLxd+e9rmbKm6IbjPTPWJlLFJR0w",
+	"q0yqWr7UZx/uUOYy2TnsHpByC5t2dIebdp+CUty5tYKRPbAlAujOTOTwIzo3PzVnidR4SURgCxbQeCVb",
+	"OSmR0WOwkNhhEXd1ORxzvAmvmL2TIDozxtFXbrNT4m6zyN6RhWYeTd3HTMVEM0QdrqGIU7G4+KAvrsvb",
+	"sk17wmWCTmjKQB6wQ+Ga5IUhA5pcbboJz5JrwTosSHsFKMqN1mHxVtC8/URLsKh6qmcJ8dScGJJTY5iy",
+	"r/7vtuvmv6GX/4ZO/tv30Pm3rfJA75ZxljRtb8oa9Oe3rNNKFvQm6mlm4iVLKME4m4/+mTFskjtQRwBx",
+	"ZCl47RLAaC3F2fbDI0LJhIvCQEZEGoEGJwXrCXCMoHwgBfOvgFRO4ezJ4RBlJCz84qtR0mTsYUp7Qg4J",
+	"JdooRq9OIROBMG7GTEUVFEl7nh8f/4Cvv2VGzQ/Ohoap0NHGed+OHfWlbfvPyoOyfV9atSOs81WM7nd7",
+	"nO6L6dK+tcWxvJTyFRVztyy6BrbcOvntfc329cFdPngS7M3jY3oc1n9lV0j7l18va/FuhRkvn9pJc8DD",
+	"iJlXrHWr8BqNOhrg2V5XilpVnxAeFy7qpYK5esP6+OVtZmyvy1ravj5VuSVtSmZKQs0Ptsg8PT4mUvRE",
+	"7B5fRGWdklHBtGZ1Hkm9n8t+G1m21AH1vhREwDOFzqvq7rtEJsAScAlO0spL+OTCEUUGBQpBdpATeuUr",
+	"bZcZjXW2iHondOQbGDrUYrdrAR6JIz33a3lLDupaJ58p1ywXD3fp1G2HTyO1ezCmmrgKXd/Y6n7Z6nLc",
+	"8IJqH+jy2EYENQ3kFQCGXXp5wQgD7tsNfMM91MRbM67N2fmLS9/UPbYN+2lstg7jmtRRfe+QxhuuBbvz",
+	"K9DxmrSFhynhdv8TZVVF9sEELtSmuBysoeHX51bDcnwnf1JoDg4iLafacK3D0lb0Mrue35jcDpl7K3R6",
+	"Wq4jhI6PofSOSNhW3OnwI/y7AXoKv69Q8W68Ct568XSH9L63IKjcNTLUTUyddrxYYWFYv1IW/KR5QwY8",
+	"y7gYHWqjeM4OZ1i7sFne/DtTfMiZJvEFvHFwwUeCmkKxuMRRITG21net+XQAHzZ9SmhPDGhKtH+3Aoxy",
+	"5MTFRKq0RFcBM3wMla9kYbruQuzadYJkzBjLJThAFZSH3UMP6hJ3T1gCjchYzoDDyqHB1AauScoyPmVQ",
+	"wxAvXqzBAPIwTa6EnAG2RRqSMXHGrvTjKpkGMVKWV3At3PkNYqXCBehqJYXKUjt3C/y0qJQZurqThOXm",
+	"JkdxZ7NUg+KLG/VAE0fQpG0p1xcFAWep+wEpvXpLuwNWOXKuEEbXr1WT+vsmZwKradxoA3bc/dV7042D",
+	"pDIpJkzYO3PNWl2O7Ulyj0Keyi8Xb15XFmTCDK2sxuaCH1ljrY/NaEU/45HbQlh9o0b/BTUIvhXyuJ81",
+	"BQIgWGCbXY6WsJRUlZrrS4boLBg8qw2JJ/RD374CtaGlGsWk/fjoEZpHDtiHhLGUpc5STMGrnBRG94Ri",
+	"GaOakYdRva2U5ZmcA5xZWW7atnn8w3KbQUsGitt5fldn4f2tqg15/idpDHYFG7gdzfNKdh1KuFjozIoI",
+	"5045dxEqIKdgXTUoz9VtRe6WhyE/u6SjhsLBUEHNVUmKyB+FxJzPNeVOWi8lznW1xXdvX3rhjwJtrElh",
+	"ulMecLyVvuPh1mDvv4UsfwYGqqeuYiGaW5Gmlhjoyv19+JHm+dpYnldUXWlPpQSfSkHc9+L/8dGxPXGg",
+	"SmqSjy0HjQGQhIuRjwtD83B57sZU+/AUPKxMTbkV8SGcJ+XahZ91yVuAzvMWZqsmgXOdqknGNJzdoO55",
+	"DW57lufbYt7fhDHfknd7E3cUckb8pnzBQoUHwoGADNKmei6SsZJCFjqbd0IiRZMkf19I6OiOSOgWr8lP",
+	"Xyw5vhHu+DUi+JSSbTiDzS4ooNCCH60CVlKRHQiqghCCP+b2J5HNSaxzlsRkQuc9MWAejOCExB97LftT",
+	"r3VCPvZavm6t/fNRRHotJqbupzcvn9pPosiyT58+xV0S24+xlZMxHJMC7G47rlbxjyPAOBVTMqWKA34K",
+	"VvYuIXBTNqRFZnqiHfvOYytyx/Yyjclfjv5yFJHYxa/G5Lf39qeMihjm697GKrvdnvgVyme+GB68sqty",
+	"QnotrBTr6A9rxfZa+DJU33UxZFg6FONgqfH02hPtxw+PF4BZnVOwF8jCQPlee4E5ly205erkwr5AUJpi",
+	"Rs0h5qysHGqYLpsP6QewnZ8nt2kECnbLfVvGrw1cat+IUZUm79SUtp7hBuDSvxAO/CVpGNvMBQRfNOg9",
+	"pzz7ir3nKJc90MTeQB5vHYqQV6+2NtQdf/SX7ztbqzCHg4Jn6Rq0+f8qGMA1EXgQSr4rNoxJm5KBoiIZ",
+	"R8RQKJFtbx5QZ6jDh5eFStgDsA8NET1JTuxlmna6BMIzmFq06hHl4QTrImdKM0gT6ok/7BBS8GVD2MYp",
+	"OIDwTVUIqPxOieETBlGOVuYiddNWT2ywR3XADFL5naSy2Sb1o+36cxVy939zwHR3Ml4d77fvJmbvCAMo",
+	"4Y51sy+IFf9ZrA04S5WxmPIKRtaB59r2UPEwIbvaxM8OP8K/n9a5nG79FEMH91ivXXv2/oxDd9caKMwR",
+	"/SqFqwR2TTo8TKhIWLYmZr/GzDDQNMaXMpbG9ihIqN9E7ZUnuIt05WC7z3NQonoCSqYVQjBMv+aCUKJB",
+	"iALL43KrEZSAsm0JaW/xEUt7gk/oiNkLGkcCSp6HQsQ070phF6uW+/g9dBwEb03o8Qs9b8d3eN4inzWN",
+	"K0oyNrT69bccm4rAjCtD/XmSqjwwA0eA1z3DmVyDUusvlJfyGgC19+5SAQjBPKNc7AgiCEVz5OgLd88D",
+	"wTzQRBYmLzAwBAIH25r/ix0k1DLsU5d4zcExc8XyeiTNJtqs6Cprg0meVp77LA1l9yn8ZLGYm6NQXFDE",
+	"lx6JggK7n2wEar2POK/Qs39gTTRK/LHXAuGj1zoh//N//u8niKHUhAoCX7uu4PPpsmM0KYzDjHN4cxiR",
+	"AgmM3J5AgHSoZtc4baPbEz0Rg0F/uOh4nXWjg1dLzSaC9pmeAGlpTKFiHeow7fN3l7bRQ/y7cxoYRlX0",
+	"64l27IMfYvB6aMJNp0t+HTO0jGOnukgSxlKNuZRe6FPcMG2HgY8ZXK0HmqR8ZLeFC4dfUVnLcm0Wy9kT",
+	"fj39SiLMCXbNNSllSGLGShajcU/E528ucKYV1uTuTu/DASnaC8MxLD0Eq88kggl/SLJC8yk78Y5IZ+ly",
+	"azmmCO2Hw3aemZ4Af8RgDj8h34yIliSGx2IihV2ssW+yKr220SODC+Y6Aco9IU+fvXx2+ay6c5GzfElR",
+	"HZ0sjHuzJypNI8UNpB0+iu5+zx8fH3fJj/aHRBbCbG+iarZHLdjS12OUwjnfolVKCvZm2LiENVdEtJVc",
+	"/z5wXTyXytNpVLolm5PpTyEBEMgwWuEcS26O5ggqdP0tGvHSyru3L7vfvB3f4qluHE9lT6YLpwLahvIJ",
+	"eBFYrpj6B0bc3tTDkO0vLDpsIQwfflz8sdb8dzdMc9HLPTYEVpaqQaXzUsKXbQ90s6xEpThf8ap98AZE",
+	"u9FWGFef9jLiQjKkZEWcXTzvbowTe7/0BE9J2wqrIJlgIEZIioNIFLiQYJpd4q2VPbGzuRKKrBAjwW5p",
+	"hV18q+9kBJbGnRI9wEm1WGrF1Drw5s2eQPtmwJRJtrZk9kTYlAkyLzol9WJhgpbdZrPnnvhMg0XQCvEV",
+	"2boBfiitjqEZgmglDPubFfVrt6JWOAfo0k5Jmo15xlwmIYLmgbq5Jwa4ydBaMcPcsrX1M7q+v5lc19qh",
+	"lMwyq4tncmTlSVm9rp35dUfqlBOrmDciyD6jyZjgQw80iaeQK+ztNs6wc/mPS5fdi7cPwH85O1U1hYvY",
+	"fVYyw7c87C3m48RQ6CquJp1D+GVPmLHU9ihKMqFzF6Ppdci2kMbeslPO7A0XNB6AedjN8ptp+KYyMizk",
+	"ZrOwI6uvwiqcFNrIiZ9yE6SzP2jNluHLyqGw52BKM55Sn08jpJrQjGuWknYmZ0yRBE79i6evz+Cc5IWY",
+	"JwBTaGVDRTmUDEml6XTJC2OFPWUqgM0nBK1qSycYjYQoMa4eeBDCXRoO1VcOIgwiu62QC8Jjt9s9hLfm",
+	"cecUbYLYCEvLc6tkYcDia+VWP+eeGLBMipG2J1piaDzhaA2ejWVWr6GPpYuxoqHA3H6wTaP1NMJYd8QD",
+	"qLKgscxAzO5Yob1cbQRwB4YVuxDyPm5YXK2/6Mq+kPbj4+NO5NKcYJhgDDdkIhcmTtxvMG/SPI89feC4",
+	"t04MxQP39Rg8n1Rm/Sdlkrolb5AxcBsjjx67tTmyktCZ+j39SnJevppyMmdpatlh9T4gC09U8DLYIJcd",
+	"fsQPa5MwUTAsjINQ10bmGr5ARf+0Jm5ZPjZUjCHvFnP0FqEhoylf8vaZEPZw59pHECyoCov+TU2uQq/X",
+	"KbuE1W+i7ebsyS+WoI7u9Bb6wg3RdXJbuE8qlum1gva2vNWJq82m6LcOuqqCYkraKBrPFybdPjXOqlvJ",
+	"fS9txChYu7lgJRgprzQp8mUd2raAIQ6IolqYRFrpuB2jwTaOSJxRbfpMKansXyCAuwGgORe+AQAsK0hb",
+	"KdmDbeFj9qeMYgIZFSQ4l5BQis99scf3+I6FyBJsylMVksC366cmVdUVzboU/UBXj46Qs504ARPTdRbY",
+	"Z2J6f5L816+tncpXYIthYsqVFGDJ9xnmOiIpc/XbK9Rh9x6MMUUIE9G/S4Q03ggBmfZY/hVlRBKClgrH",
+	"NjlDxRywD13GbgCfJC8+Z6Lbv7r/TEz/TpXeIbX6MyPzb+E79zN85y3LM5owj5YeYBt1+K0611hznxyy",
+	"D3aejdcK/nyvbpZ9uOdSaZiYgoMqAuNu/Ldn//xrrwVun14rJhkXmNjs1z8iGujlq/AhlHcVJGgv1oq0",
+	"+cTSC9YmttdMZydixLebNZuXXDCNe+EccG2ZI7RoNicxEitZ/NyJSPy/YggTRxxdkfbEIKPiCjZQnxJ4",
+	"ToOvbsBc2ZwDxJggbZB3414PSmj1er2W+7cX9wTTCc0ZRuFoLkaV1zJumKJZp0uC9zIsFFWsJ65Ybogv",
+	"LanwiP/VXiZBZQYX5/M8ih5b5Q/4swxxcXOq2Y6dw6J1MqSZXiDADqTMGBWboFZ2ONHf7udv9/Nd3c8X",
+	"rCLAo6mxwhZ34oEfr9h8C0B6FEVvxAoCMWlXbP65BqN9NsbvLwllYg+CKRjbrYgUkkq3p/zpUtJkfad/",
+	"uXjzup7GFvmLs2qPogDYrkkM1wS0eQCl7ibxCVg0hZegAay/Dfn38IUCZE4XpLRUOhFSgjqE657Axhzu",
+	"jR+KFYIuLp6RGFo9wcbjiCimiwmIQra5nohfUm0OnsGoXjyNm6J/zvL82fTrSQ3dokmqDazIi6e368SA",
+	"Tly0UNRaoaEddQjcxC/ONHpznvHrmJql3EZNUl4pZlBXYmcAZ9fMO5YiU0N5VS/f/O1F/9nrp+dvXry+",
+	"hCCZCDUAqxu4jNSX8oqTdgwibF9R4dIUIcwmowOWkXMlJ5AbrpnRERTp7fPUahka3OZzIguT8SlzWeQa",
+	"wIapITMlDSY0Tk4XcIzY7VOZXEHwkoMNJnY6pI1sybaBxcGJNjzLrM7Acm15C0jWqWVXmnCRZAVE5pDz",
+	"DNz4peJaKqqZHMEfUU9UmVfJR+OhzDI5Q/3jBIOmLi6eOfXXsTZtUlmYmEjVE5XvmFIxmViRauQ6sx1V",
+	"0JJdkdOU60QKwRKjuz3xHDrkYoRLn8ss06S+/j7V1FBlcCkRrDOn2vid0QYnWSmeAhVP3XgeaBLztIz+",
+	"tI8+0NBjTxg+YdrQCQRuCSok5i0E8VIQRfe2Y5uvz5dDmnLp82aiBHOydND2wKMPj44iHwlm/zg6OiUx",
+	"zbIYXBiuqCIXrNMlcJDsskUVWDhNYogNi0nbt/LdkW0TG+Ea/uyUGRBL+qE9TK0N8uUSgrd0211JkGnb",
+	"UT0oh9I5JcHp2ZF0ySUUzc4VS1jKRMKwBG5sRxI3DRPaDY2TC8NGUIZ5ZaBvRDZ3A9Xc9mMPFMDJvn3+",
+	"hDx69OgHBMcDT9FPkqQF0hqhI0na8cOjSVxd9BpcLNfk4RgD+mI4YzEUDNYkhq5g3f2sHx2RlM5109Tg",
+	"hd22oDKzARtKtdPUTsESgoYVZDiNqw4z221ovwJicIXYZ1ykclYSqWOe8YAmVzOq0pi0ofA6ypUwp6i6",
+	"0mDdiYdSVR5G5tk59VSoyqT3ulCIVZXJjM67jseXjnaENC4H0bQAKVfMlyhfLAITxQTASNzrrajlBth6",
+	"H+20e2OZpYhFzz0USkI1O9BMaG74lC3OzvF335PB3DDdOSX+tP33X2My5JmpJDgtTWCkWH5t2oId5Jpk",
+	"bMoyoKUBlOn+vUgdPDF1v0GtWWdcg5ugHZexBs/evgWjXQse7bVOeq0ZVQJMed1ut3NK4pQNipGjjQrL",
+	"a2QGtqHgjkBD8NZQtiLopxW1YCjbb028uGLhs71aGw8viqWhsWAr9idooqH/UKN4Kncz2TU0VV6v+hoW",
+	"wM2G/e1l8+j6noCXTmzSX3mMw90a16LWd9vYWX6k6U/UsBmdN7oqrDQdVQR88GwnUgz5qFAsjcLi+A7a",
+	"x4QZxZNmBeTMiymlMGbVCGbGrNDk58vLc6iSSA2J//7i8ln//O2bV88uf3727qL/7u3LuCfqGknHyuMk",
+	"OUunXEunNXDPLcsUDykM5YIpHfWEZhlLDHJMxHC3qsxKZ2fn5/2XZz8+exmX0mFPxGVLfXitbyff92pP",
+	"l/yo5EzbG80Vi6XZFTGyMsFuT0BKlhsl18TukVVbXHHZlRGfkDjJi5i0E6mY7kQ9EU/YRKp5TNozqaA8",
+	"t2bG3UYRiQUz9vu+lej4lMXo5Cm/NooKjRIqvALqCYr5CB6DmSbQoR8DkUOXWJLnqHVgZrLLb8ZV1Mby",
+	"Z5bHcEtmzH5BQQ4zrNOsQLxy5HIPdIif5YwMqSJW0oiWRLlSg4gfjuOFnBD/5/HROG6U94GGd5MILlAj",
+	"IwNmZowJkksurPLdMBwwKwA6N1DY90eV3YkfaqscVNUd15wjCkujzXftrrLMs4UYCiMKSMjlsIWcNS4a",
+	"E3W4+6FUE2qsfEgNO7DttKJwvYLbQ/r3VNwQMLhYykqyyROajNnBE0yqXOWTQh5AVY2vKtHk875S7Stb",
+	"rMEFGq7eCTqlPAskmixu4yfn7yKC/DwijkW7crsu4w+OrQOOd8cGLs7FnbLD3exarQYU1Hmye+BeVdha",
+	"vxlnee7L1n5zi+0xmFdJqKLrCdVy9tJzZPno9sUdbEv2Sm0Oc3kicystebzE2AHaxFbcEzTXYwmRNgDi",
+	"5EoLRSSXykRQSSjqCSxihBHIEWFi2llGGYSaFVyAdRdkJAqmhlO0qlZAHMEQXCIPhoAcdynsEBKM/IJ8",
+	"xqdw/6Gkb92kdwfL+3b+v4Wu7DW0FMQuNOpbpoCg9FOHoMqoyjhT/szvBtehE5qx5tsXfv6qTv2FnfG3",
+	"I//tyO8lgfuCocKLMGOIb401CBfuOPu7FQoeaGIvZf/ADsWoHPbjmozut66E4kqtmLYHjZuxwVjKK6JZ",
+	"opjpIIhOFSdV9wRVrAJhDImJa3HqMHWQ5jma7nvCP2zbBvuME5GwjmS1jpQckgCwNVSXTFxtLyvKdAnM",
+	"zLZZwh2XxYOli+od0ymr4Bc/Dkk4ZR3fC4+j+fnrGl9Lsnn9RBmZI0H6Is12r0HOHXETKgUQha2+lyV2",
+	"dVSpubl8EE4twaBJusSagdppHl1dDuEtORPdBnviPaKovVqgcN5oXG80Q8EzX3hGxoibZd7EtQOat4Qb",
+	"JtpgGuEFMyEmHo+46RYqiyMCHxGkGj7m1ID514qM4O/uiTgFD8qQZwydmNArUyeEFkbGnS5Bj0CR2Ftt",
+	"WGQOCXSRQ94TeaHHHit0gZOv2JApiNkIIeb7IKya8gp6Ky0V1pwLgReI1Vrt6tme/KEEb4o9lhDqOaEp",
+	"c/FfzqMP9doXCfMQfJXNUUFux66RPjYRB10A+h4c2VspcuumfPclabdnE6dkeQtxe4E7c0Nm1EpQKSNC",
+	"zr68oM4bSqI/OjDfyn3pkcRzqbmR4NDYuo7OBqvtN5vtNwWu2WZ7AfZZWtbgA8SoESKAbKvyGJmvIz+Z",
+	"f6O+LxzGAzSBErj1X0zJUrlG7dX95QrGBKqFhWhswMGLcAiGeVmsSXVFZEErvFwYxXNGnrhXiGYa4O2H",
+	"0kVQTOwIEDZtRrPMyS+JYik3XkiBWwxbsmIOH1k5KPbD6Lo2u3aFrKqaxj3hVRWqFJ8y3SUlgqWQflCl",
+	"vFQJqWlGh/RT2PnkfGagj24afxLgY7mKjc532MtTopmrIVVoplDodfVkvnq4xjs31N8snM1facuswMj8",
+	"oKimyjj+0sR2MpaOmFpbmvAlPnJHJ/Se4Unj4mzGk8Z1JkwYjIP5og0QVcDiB9rNvbHm4AYKLTQdscZY",
+	"yuc+hBL2nKWEC8PUlGaatGdjatUNQIJQVHQikmQcBEAjSfyb1UkiYmQnPu2JRGpDqME8Id/GA01yxRMW",
+	"EWVnylIyptmQFDlEhyk560IqwISavyZ6Gi8qy7k4ADkjVJMnF38nbUg3AFNBAlSJhGEH/svFm9dN0YHv",
+	"YO6fzcmD4dgV3/rhSxmIIowBTrpdy6hI6Twm7XeXTyA3pdOcPyCLvD+YByPcMUcwpfOG2PatZoehdPeN",
+	"DSGhlGHtiZ5eo/oEnDRLtV8yf3rl+IQT1g9cfp+vrskVsawAEDqtnC+V/WRpamuGhRL3Oli+X/GJu5R5",
+	"b4nu3EwaCApX4uu67HDOERkUShBFDdZtVYWYbUNDVr3ShyNu0OzQrAz+HSsSaBL/4+DnYnBwwUeCmkKx",
+	"g+Pvvo9J+ydufi4GyFv/cfATN4wunol7oj1mH8jPr86eHFz8fHb83fc+LhkgAstqAs6avuSr7ZKznpgp",
+	"KaDi7oRrDSH4vvWK6/MhTN7V4RUSsAO75Axs7L26xV6xIWm7yq04lByd61jPVR+OGU31Ya84OnqUKDaE",
+	"DyxeVPn1Rc6cgyymQ8NU7AoCnwJSOFZZQKQHqaBLXskaPT467glMRPTl1yAfKV5UUnOeiaQOm7hSKOaB",
+	"XgOleIIRrdxE5PHxD642BixNT/DSBw6ZhVZfYwqwqBRz2cwIexuWGLg5L/T4V9yuVf6yekKdtyRtKEiG",
+	"N2oz+EsZeF4UPG01J5RhzPei3QDNboqkb2hnibLXtnID5Z+mKUdUsXNl19xwy0txOVw3cvA7S26lxO06",
+	"BvwTN267z5KroAriqPvUE3VMNJ1rMhszrDninW3Uk97d8utrh6uxpFDczFsnv72vsuTzivvOs0F72IFQ",
+	"iDbzjEU1xoeWr81F/fOMivU1/M/hiW96cohO7dps1pJhjSOSjBnNS1XxC5YfzhLDpyw87QpBJtTQTI4K",
+	"tkyTmO3QpBtfMDVl6uDCXncOegY97WEcDLwLHEZ7X7M/4u4C0gNUtoQqSNqjgpzl+WmJAYLBTGlMKHmK",
+	"H8/yHKEKZGFWYI4wsBSSdH1VJ7h1UWtOCqXsiAEn3yDwu8cVmYuEpfGpQwuotXpCXseEm0CDUFWpjRWN",
+	"M2bXpkNmUJMNp+rAjFMCEgN57cpDLXfaE3xIXtvFklnqcecRGQBb1QjIQhSbsMkAcSiOHxN75+tORLjp",
+	"iergfPuKaWZi0h5KNWJmMWZyJeRMdLxi4nCqeqKyPoj3UB8nBDGAexrTtjU5l9qMFNM9IaQpa2HpLnni",
+	"QTDb8QnJuRjFHQicQ3nGwbIASoMVPEICB9DfWZ5/TlyvCg21CgdhB1zW5gI/SNsVZqUT1mh2QDlog2Sx",
+	"z/T0sBkfXvwGH7WKtVjyksVxLhOgl+RymueatC8unnVCWWN1weJja8CoYuqsMGMrZ9h91sBUkcYLlbVO",
+	"Wodwc7qmVoVsqGGRFPakdRcUNWGGhkB65IiLyFW9zTJACPF2iZwpbSVQyA438ooJXWnQ7lugQXs4T1wD",
+	"EMvfTpm2oimsFotKpJLB3EEyaWQ5bjHbcgAzTmtPVmC6Ot3aMdGBMbhK85XCtCeu7NwDXQlWi0BvQ+EL",
+	"A8iqoVjVuToBLTBbUWqTmIlwQsAIDFZdRUVExnIGoTtMGOzDpxq5mn3dKlSty2ZY008Qrv8USdDFi06W",
+	"Qs661Tze6brG63UZT8oyK7mSEqrx22nhLLw0j6V+y3KFOMECQKgXIDKuqkQgsxrOkXbplzSFMwQLOKZ5",
+	"zgQUNqRAUfWzFlUoAvVrHQHOQqVbPGOrnYLUjMcyoYKoQhApKu8thJ8QO88yAF6DBHznZvCeADRnwvkB",
+	"p1iNgpz5JTgcY9VaQtMJF1wbvO5w9a3iPuVsFrlruspbovJGLrQdhhPqXPXF0sBIaJFyg5V+FwfH9tX6",
+	"9P7T/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

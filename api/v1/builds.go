@@ -105,27 +105,19 @@ func renderBuild(b store.PaasBuild) openapi.Build {
 // CreateBuild queues a build of the app's source.
 func (s *server) CreateBuild(c echo.Context, ident openapi.AppPath, _ openapi.CreateBuildParams) error {
 	var req struct {
-		Ref string `json:"ref"`
+		Ref *string `json:"ref"`
 	}
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
-	app, err := s.findApp(c, ident)
-	if err != nil {
-		return err
+	ref := ""
+	if req.Ref != nil {
+		if errs := checkRef("ref", *req.Ref); len(errs) > 0 {
+			return problem.Invalid(errs...)
+		}
+		ref = *req.Ref
 	}
-	ctx := c.Request().Context()
-	src, err := s.Store.GetAppSource(ctx, app.ID)
-	if store.IsNotFound(err) {
-		return problem.Conflict(fmt.Sprintf("app %q has no source: PUT /api/paas/apps/%s/source first", app.Name, app.Name))
-	} else if err != nil {
-		return err
-	}
-	ref := req.Ref
-	if ref == "" {
-		ref = src.GitRef
-	}
-	b, err := s.Store.QueueBuild(ctx, app.ID, ref, "api")
+	_, b, err := s.queueBuild(c, ident, ref, "app.build")
 	if err != nil {
 		return err
 	}
@@ -168,12 +160,7 @@ func (s *server) CancelBuild(c echo.Context, ident openapi.AppPath, number opena
 	if err != nil {
 		return err
 	}
-	if b.Status == "queued" || b.Status == "building" {
-		if b, err = s.Store.RequestBuildCancel(c.Request().Context(), store.RequestBuildCancelParams{AppID: b.AppID, Number: b.Number}); err != nil {
-			return err
-		}
-	}
-	return c.JSON(http.StatusAccepted, renderBuild(b))
+	return s.cancelBuildRow(c, b)
 }
 
 // GitPushWebhook verifies a push webhook's HMAC-SHA256 signature and
@@ -229,7 +216,7 @@ func (s *server) GitPushWebhook(c echo.Context, appID uuid.UUID, params openapi.
 	if ref == "" {
 		ref = src.GitRef
 	}
-	b, err := s.Store.QueueBuild(ctx, appID, ref, "webhook")
+	b, err := s.queueWebhookBuild(ctx, appID, ref)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,13 @@ func TestOrganizationIsolation(t *testing.T) {
 	dep := f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby"}, "deployed")
 	bobs := f.createApp(f.bob.token, "bobs", map[string]any{"image": "nginx"})
 	acmeApp := web.Id.String()
-	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
+	build, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's app has a source, so a deployment by ref would queue a build.
+	if _, err := f.s.UpsertAppSource(context.Background(), store.UpsertAppSourceParams{AppID: web.Id,
+		GitUrl: "https://git.example.com/acme/web.git", GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -71,6 +77,11 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"getBuild", "GET", app + "/builds/1", nil, nil},
 			call{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
 			call{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
+			call{"createDeployment", "POST", app + "/deployments", map[string]any{"ref": "main"}, nil},
+			call{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
+			call{"cancelDeployment", "POST", app + "/deployments/" + build.ID.String() + "/cancel", nil, nil},
+			call{"deleteAppSource", "DELETE", app + "/source", nil, nil},
+			call{"getAppSource", "GET", app + "/source", nil, nil},
 		)
 	}
 	// Alice's release under Bob's own app.

@@ -34,6 +34,10 @@ type mutation struct {
 	// domainsField names the request field refused hostnames are reported
 	// on (default spec.domains).
 	domainsField string
+	// imageFromRelease says the new image is an earlier release's (a
+	// rollback): allowed on an app built from source, whose images are
+	// otherwise written by its builds only.
+	imageFromRelease bool
 }
 
 // mutateApp runs one spec write in a transaction holding the app's row
@@ -65,6 +69,12 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		next, errs, err := m.apply(ctx, q, app, cur.clone())
 		if err != nil {
 			return err
+		}
+		if next.Image != cur.Image && !m.imageFromRelease {
+			// Image and source are exclusive (deploysource.go).
+			if err := refuseSourceImage(ctx, q, app, cmp.Or(m.imageField, "spec.image")); err != nil {
+				return err
+			}
 		}
 		if field := cmp.Or(m.imageField, "spec.image"); next.Image != cur.Image && !hasField(errs, field) {
 			// Every write that changes the image, whatever its route, is

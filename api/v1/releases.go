@@ -149,23 +149,39 @@ func (s *server) GetDeploymentLogs(c echo.Context, ident openapi.AppPath, dep op
 
 type deployRequest struct {
 	Image *string `json:"image"`
+	Ref   *string `json:"ref"`
 }
 
-// CreateDeployment sets a new image; the reconciler cuts the release.
+// CreateDeployment sets a new image, and the reconciler cuts the release;
+// or, with ref, queues a build of the app's source (deploysource.go).
 func (s *server) CreateDeployment(c echo.Context, ident openapi.AppPath, _ openapi.CreateDeploymentParams) error {
 	var req deployRequest
 	if err := readJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Image == nil {
-		return problem.Invalid(fe("image", "is required"))
+	switch {
+	case req.Image != nil && req.Ref != nil:
+		return problem.Invalid(fe("image", "is exclusive with ref: send image for an app that runs an image, ref for an app built from source"),
+			fe("ref", "is exclusive with image"))
+	case req.Ref != nil:
+		if errs := checkRef("ref", *req.Ref); len(errs) > 0 {
+			return problem.Invalid(errs...)
+		}
+		return s.deployRef(c, ident, *req.Ref)
+	case req.Image == nil:
+		return problem.Invalid(fe("image", "is required (or ref, for an app built from source)"))
 	}
 	if errs := checkImage("image", *req.Image); len(errs) > 0 {
 		return problem.Invalid(errs...)
 	}
 	image := *req.Image
 	id, _, err := s.mutateApp(c, ident, mutation{action: "app.deploy", details: map[string]any{"image": image}, imageField: "image",
-		apply: func(_ context.Context, _ *store.Queries, _ store.App, d desired) (desired, []problem.FieldError, error) {
+		apply: func(ctx context.Context, q *store.Queries, app store.App, d desired) (desired, []problem.FieldError, error) {
+			// Refused even when the image is the one the app runs: the
+			// request names the wrong kind of deployment.
+			if err := refuseSourceImage(ctx, q, app, "image"); err != nil {
+				return d, nil, err
+			}
 			d.Image = image
 			return d, nil, nil
 		}})
@@ -193,6 +209,7 @@ func (s *server) RollbackApp(c echo.Context, ident openapi.AppPath, _ openapi.Ro
 	}
 	version := int32(*req.Version)
 	id, _, err := s.mutateApp(c, ident, mutation{action: "app.rollback", details: map[string]any{"version": version}, imageField: "version",
+		imageFromRelease: true,
 		apply: func(ctx context.Context, q *store.Queries, app store.App, d desired) (desired, []problem.FieldError, error) {
 			dep, err := q.GetDeploymentByVersion(ctx, store.GetDeploymentByVersionParams{AppID: app.ID, Version: version})
 			if store.IsNotFound(err) {

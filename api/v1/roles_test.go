@@ -66,6 +66,9 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"setAppSource", "PUT", app + "/source", map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}}, nil},
 		{"createBuild", "POST", app + "/builds", map[string]any{"ref": "main"}, nil},
 		{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
+		{"createDeployment", "POST", app + "/deployments", map[string]any{"ref": "main"}, nil},
+		{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
+		{"deleteAppSource", "DELETE", app + "/source", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -83,8 +86,13 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getUsage", "GET", "/api/paas/billing/usage", nil, nil},
 		{"getBuild", "GET", app + "/builds/1", nil, nil},
 		{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
+		{"getAppSource", "GET", app + "/source", nil, nil},
 	}
 	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.UpsertAppSource(context.Background(), store.UpsertAppSourceParams{AppID: web.Id,
+		GitUrl: "https://git.example.com/acme/web.git", GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
 		t.Fatal(err)
 	}
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).

@@ -102,3 +102,20 @@ RETURNING generation;
 
 -- name: GetBuildTarget :one
 SELECT a.name AS app_name, o.slug AS org_slug FROM paas_apps a JOIN paas_organizations o ON o.id = a.organization_id WHERE a.id = $1;
+
+-- name: GetBuildOfApp :one
+SELECT * FROM paas_builds WHERE app_id = $1 AND id = $2;
+
+-- name: DeleteAppSource :execrows
+DELETE FROM paas_app_sources WHERE app_id = $1;
+
+-- name: CancelPendingBuilds :many
+-- The app no longer has a source: its queued builds are cancelled at once,
+-- a running one is asked to stop.
+UPDATE paas_builds
+SET cancel_requested = true,
+    status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+    message = CASE WHEN status = 'queued' THEN 'cancelled: the app''s source was removed' ELSE message END
+WHERE app_id = $1 AND status IN ('queued', 'building')
+RETURNING *;

@@ -50,18 +50,36 @@ func (a *app) printApp(app *client.App, msg string) error {
 }
 
 func (a *app) deployCmd() *cobra.Command {
-	var image string
+	var image, ref string
 	var w waitFlags
 	cmd := &cobra.Command{
-		Use:   "deploy NAME --image IMAGE",
-		Short: "Deploy a new image (a new release rolls out)",
+		Use:   "deploy NAME (--image IMAGE | --ref REF)",
+		Short: "Deploy a new image, or build and deploy a git ref of an app's source",
+		Long: `deploy --image sets an app's image; the platform rolls out a new release.
+
+deploy --ref builds a branch, tag or commit sha of an app that has a source
+(source: in paasctl apply) and queues the build: it prints the build's number
+and returns. The build's output: paasctl logs NAME --build N -f; cancel it
+with paasctl cancel NAME N. When the build succeeds, the built image rolls
+out as a new release. With --wait, deploy follows the build's output, then
+waits for the rollout.
+
+An app built from source takes no --image (its images come from its builds),
+and an app without source takes no --ref.`,
 		Example: `  paasctl deploy web --image paas-testapp:v2
-  paasctl deploy web --image registry.example.com/team/web:1.4 --wait`,
+  paasctl deploy web --image registry.example.com/team/web:1.4 --wait
+  paasctl deploy web --ref main
+  paasctl deploy web --ref v1.4.0 --wait`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeApps,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if image == "" {
-				return errors.New("deploy needs --image IMAGE")
+			switch {
+			case image != "" && ref != "":
+				return errors.New("deploy takes --image or --ref, not both: --image for an app that runs an image, --ref for an app built from source")
+			case ref != "":
+				return a.deployRef(cmd.Context(), args[0], ref, w)
+			case image == "":
+				return errors.New("deploy needs --image IMAGE (or --ref REF, for an app built from source)")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -78,7 +96,7 @@ func (a *app) deployCmd() *cobra.Command {
 				}
 				return a.after(ctx, c, w, args[0])
 			}
-			app, err := expect[client.App](c)(c.c.CreateDeploymentWithBody(ctx, args[0], nil, "application/json", jsonBody(client.DeployRequest{Image: image})))
+			app, err := expect[client.App](c)(c.c.CreateDeploymentWithBody(ctx, args[0], nil, "application/json", jsonBody(client.DeployRequest{Image: &image})))
 			if err != nil {
 				return err
 			}
@@ -88,8 +106,91 @@ func (a *app) deployCmd() *cobra.Command {
 			return a.after(ctx, c, w, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&image, "image", "", "the image to run (required)")
+	cmd.Flags().StringVar(&image, "image", "", "the image to run")
+	cmd.Flags().StringVar(&ref, "ref", "", "the branch, tag or commit sha to build (an app with a source)")
 	w.add(cmd)
+	return cmd
+}
+
+// deployRef queues a build of ref and says how to follow it; with --wait
+// it follows the build's output, then the rollout of what it built.
+func (a *app) deployRef(ctx context.Context, name, ref string, w waitFlags) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	b, err := expect[client.Build](c)(c.c.CreateDeploymentWithBody(ctx, name, nil, "application/json", jsonBody(client.DeployRequest{Ref: &ref})))
+	if err != nil {
+		return err
+	}
+	f, _ := a.format()
+	if f != output.FormatTable {
+		if err := output.Write(a.Out, f, b); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.Out, "%s: build %d of %s queued\n", name, b.Number, ref)
+		if !w.wait {
+			fmt.Fprintf(a.Out, "follow it:  paasctl logs %s --build %d -f\ncancel it:  paasctl cancel %s %d\n", name, b.Number, name, b.Number)
+		}
+	}
+	if !w.wait {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if err := a.buildLogs(ctx, c, name, b.Number, true); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("build %d still running after %s (paasctl logs %s --build %d -f follows it)", b.Number, w.timeout, name, b.Number)
+		}
+		return err
+	}
+	b, err = expect[client.Build](c)(c.c.GetBuild(ctx, name, b.Number, nil))
+	if err != nil {
+		return err
+	}
+	if b.Status != "succeeded" {
+		msg := b.Message
+		if msg == "" {
+			msg = "see paasctl logs " + name + " --build " + strconv.Itoa(int(b.Number))
+		}
+		return fmt.Errorf("build %d %s: %s", b.Number, b.Status, msg)
+	}
+	return a.waitRollouts(ctx, c, []string{name}, w.timeout)
+}
+
+func (a *app) cancelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cancel NAME DEPLOYMENT",
+		Short: "Cancel a deployment from source while it is being built",
+		Long: `cancel stops the build a deploy --ref queued. DEPLOYMENT is the build's number
+(as deploy --ref prints it) or its id. A queued build is cancelled at once; a
+running one is stopped by its runner within a second, leaving no image. A
+build that already ended cannot be cancelled (roll back instead).`,
+		Example: `  paasctl cancel web 7
+  paasctl cancel web 3f2c9a0e-5d1b-4c8e-9f53-0a1b2c3d4e5f`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeApps,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := expect[client.Build](c)(c.c.CancelDeployment(cmd.Context(), args[0], args[1], nil))
+			if err != nil {
+				return err
+			}
+			if f, _ := a.format(); f != output.FormatTable {
+				return output.Write(a.Out, f, b)
+			}
+			if b.Status == "cancelled" {
+				fmt.Fprintf(a.Out, "%s: build %d cancelled\n", args[0], b.Number)
+			} else {
+				fmt.Fprintf(a.Out, "%s: build %d is being stopped (paasctl logs %s --build %d -f shows when)\n", args[0], b.Number, args[0], b.Number)
+			}
+			return nil
+		},
+	}
 	return cmd
 }
 

@@ -62,7 +62,20 @@ Spec fields: image, replicas, port, plan, command, health_check (command or
 path, interval_seconds, timeout_seconds, retries, start_period_seconds; null
 removes it), stopped, env, domains (the whole set of custom hostnames: new
 ones are added pending their TXT proof, see paasctl domains; missing ones are
-removed). Unknown fields are refused.`,
+removed), source. Unknown fields are refused.
+
+source builds the app from git instead of running an image of your own:
+
+  name: web
+  spec:
+    source:
+      git: {url: https://git.example.com/acme/web.git, ref: main, path: ""}
+      dockerfile: Dockerfile     # or builder: auto (detects the stack)
+
+image and source are exclusive (the app's images come from its builds);
+apply sets the source, and paasctl deploy web --ref main builds and deploys
+it. An app is created from an image: apply it once with image, then with
+source in its place.`,
 		Example: `  paasctl apply -f app.yaml
   paasctl apply -f web.yaml -f api.yaml --wait
   cat app.yaml | paasctl apply -f -`,
@@ -144,10 +157,49 @@ func (a *app) printApplied(r applyResult) {
 	}
 }
 
-// applyOne creates or patches one app. A patch names the version it was
+// applyOne creates or patches one app, then sets its source when the file
+// declares one.
+func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyResult {
+	r := a.applySpec(ctx, c, m)
+	if r.Action == "failed" || m.Spec.Source == nil {
+		return r
+	}
+	var live *client.AppSourceAnswer
+	got, err := expect[client.AppSourceAnswer](c)(c.c.GetAppSource(ctx, m.Name, nil))
+	switch {
+	case isStatus(err, http.StatusNotFound):
+	case err != nil:
+		r.Action, r.Error = "failed", errorText(err)
+		return r
+	default:
+		live = got
+	}
+	changes := manifest.SourceChanges(*m.Spec.Source, live)
+	if len(changes) == 0 {
+		return r
+	}
+	if _, err := expect[client.AppSourceAnswer](c)(c.c.SetAppSourceWithBody(ctx, m.Name, nil, "application/json", jsonBody(m.Spec.Source))); err != nil {
+		r.Action, r.Error = "failed", fmt.Sprintf("the spec was applied (%s), but not the source: %s", r.Action, errorText(err))
+		return r
+	}
+	r.Changes = append(r.Changes, changes...)
+	summary := manifest.Summary(manifest.Plan{Changes: changes})
+	if live == nil {
+		summary = "source " + manifest.ShowSource(*m.Spec.Source) + " (deploy it: paasctl deploy " + m.Name + " --ref " + m.Spec.Source.Git.Ref + ")"
+	}
+	switch r.Action {
+	case "unchanged":
+		r.Action, r.Summary = "configured", summary
+	case "configured":
+		r.Summary += ", " + summary
+	}
+	return r
+}
+
+// applySpec creates or patches one app. A patch names the version it was
 // computed against (If-Match); if someone changed the app in between, it
 // is computed again.
-func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyResult {
+func (a *app) applySpec(ctx context.Context, c *apiClient, m manifest.App) applyResult {
 	r := applyResult{Name: m.Name}
 	fail := func(err error) applyResult {
 		r.Action, r.Error = "failed", errorText(err)
@@ -165,6 +217,9 @@ func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyR
 		r.Changes, r.Summary, r.NewRelease = plan.Changes, manifest.Summary(plan), plan.Create || manifest.Reconfigures(plan)
 		switch {
 		case plan.Create:
+			if m.Spec.Image == nil && m.Spec.Source != nil {
+				return fail(fmt.Errorf("%s: the app does not exist yet, and apps are created from an image: apply it once with spec.image, then with spec.source in its place", m.Source))
+			}
 			if m.Spec.Image == nil {
 				return fail(fmt.Errorf("%s: a new app needs spec.image", m.Source))
 			}

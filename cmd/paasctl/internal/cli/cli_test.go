@@ -238,7 +238,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 	defer srv.Close()
 
 	_, errs, code := run(t, srv, "name: web\nspec: {image: a, replicas: 2, colour: blue}\n", "apply", "-f", "-")
-	if code != 1 || errs != "error: <stdin>:2:31: unknown field \"colour\" in the spec of \"web\" (known: image, replicas, port, plan, command, health_check, stopped, env, domains)\n" {
+	if code != 1 || errs != "error: <stdin>:2:31: unknown field \"colour\" in the spec of \"web\" (known: image, replicas, port, plan, command, health_check, stopped, env, domains, source)\n" {
 		t.Fatalf("unknown field: %d %q", code, errs)
 	}
 

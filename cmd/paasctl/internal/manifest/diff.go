@@ -432,3 +432,37 @@ func Reconfigures(p Plan) bool {
 	}
 	return false
 }
+
+// SourceChanges compares a declared source with the live one (nil: the app
+// has none); no change means nothing to write.
+func SourceChanges(want Source, live *client.AppSourceAnswer) []Change {
+	if live == nil {
+		return []Change{{Op: Add, Field: "source", New: ShowSource(want)}}
+	}
+	var out []Change
+	cmp := func(field, old, nw string) {
+		if old != nw {
+			out = append(out, Change{Op: Modify, Field: "source." + field, Old: old, New: nw})
+		}
+	}
+	cmp("git.url", live.Git.Url, want.Git.URL)
+	cmp("git.ref", live.Git.Ref, want.Git.Ref)
+	cmp("git.path", live.Git.Path, want.Git.Path)
+	cmp("builder", live.Builder, want.Builder)
+	if want.Builder != "auto" {
+		cmp("dockerfile", live.Dockerfile, want.Dockerfile)
+	}
+	return out
+}
+
+// ShowSource is a source on one line.
+func ShowSource(s Source) string {
+	out := s.Git.URL + "@" + s.Git.Ref
+	if s.Git.Path != "" {
+		out += " path " + s.Git.Path
+	}
+	if s.Builder == "auto" {
+		return out + " (builder auto)"
+	}
+	return out + " (" + s.Dockerfile + ")"
+}

@@ -20,6 +20,15 @@
 //	    GREETING: hello
 //	  domains: [web.example.com]
 //
+// An app built from git names a source instead of an image (the two are
+// exclusive: its images come from its builds):
+//
+//	name: web
+//	spec:
+//	  source:
+//	    git: {url: https://git.example.com/acme/web.git, ref: main, path: ""}
+//	    dockerfile: Dockerfile   # or builder: auto
+//
 // A field the file leaves out is not managed by it: apply leaves its live
 // value alone (a new app takes the API's default). `env` and `domains`, when
 // present, are the whole set: variables missing from the map are removed.
@@ -69,6 +78,23 @@ type Spec struct {
 	// Domains is the whole set of hostnames when DomainsSet.
 	DomainsSet bool
 	Domains    []string
+	// Source, when set, is the git source the app is built from (PUT
+	// …/source); defaults are filled in (ref main, dockerfile Dockerfile).
+	Source *Source
+}
+
+// Source is an app's git source, shaped as the API's AppSource.
+type Source struct {
+	Git        GitSource `json:"git"`
+	Dockerfile string    `json:"dockerfile,omitempty"`
+	Builder    string    `json:"builder"`
+}
+
+// GitSource is where the source is fetched from.
+type GitSource struct {
+	URL  string `json:"url"`
+	Ref  string `json:"ref"`
+	Path string `json:"path"`
 }
 
 // HealthCheck mirrors the API's health check; zero numbers mean the
@@ -122,7 +148,9 @@ var (
 // The fields each mapping may hold, in the order messages list them.
 var (
 	appFields    = []string{"kind", "name", "spec"}
-	specFields   = []string{"image", "replicas", "port", "plan", "command", "health_check", "stopped", "env", "domains"}
+	specFields   = []string{"image", "replicas", "port", "plan", "command", "health_check", "stopped", "env", "domains", "source"}
+	sourceFields = []string{"git", "dockerfile", "builder"}
+	gitFields    = []string{"url", "ref", "path"}
 	healthFields = []string{"command", "path", "interval_seconds", "timeout_seconds", "retries", "start_period_seconds"}
 )
 
@@ -277,10 +305,17 @@ func (p *parser) app(root *yaml.Node) (App, error) {
 
 func (p *parser) spec(n *yaml.Node, app string) (Spec, error) {
 	var s Spec
+	var imageNode, sourceNode *yaml.Node
 	where := fmt.Sprintf("the spec of %q", app)
 	err := p.fields(n, where, specFields, func(key string, k, v *yaml.Node) error {
 		field := "spec." + key
 		switch key {
+		case "source":
+			src, err := p.source(v, field)
+			if err != nil {
+				return err
+			}
+			s.Source, sourceNode = src, k
 		case "image":
 			img, err := p.str(v, field)
 			if err != nil {
@@ -289,7 +324,7 @@ func (p *parser) spec(n *yaml.Node, app string) (Spec, error) {
 			if msg := checkImage(img); msg != "" {
 				return p.errAt(v, "%s %s", field, msg)
 			}
-			s.Image = &img
+			s.Image, imageNode = &img, k
 		case "replicas":
 			r, err := p.int(v, field, 0, maxReplicas)
 			if err != nil {
@@ -370,7 +405,83 @@ func (p *parser) spec(n *yaml.Node, app string) (Spec, error) {
 		}
 		return nil
 	})
+	if err == nil && imageNode != nil && sourceNode != nil {
+		at := imageNode
+		if sourceNode.Line > at.Line {
+			at = sourceNode
+		}
+		return s, p.errAt(at, "spec.image and spec.source are exclusive: an app built from source gets its image from its builds (paasctl deploy %s --ref REF); remove one of them", app)
+	}
 	return s, err
+}
+
+// gitURLSchemes are the URL schemes the API takes for a source.
+var gitURLSchemes = []string{"https", "http", "ssh", "git", "file"}
+
+// source reads spec.source, with the API's defaults filled in.
+func (p *parser) source(n *yaml.Node, field string) (*Source, error) {
+	src := Source{Git: GitSource{Ref: "main"}, Builder: "dockerfile"}
+	var gitNode, builderNode, dockerfileNode *yaml.Node
+	err := p.fields(n, field, sourceFields, func(key string, k, v *yaml.Node) error {
+		f := field + "." + key
+		var err error
+		switch key {
+		case "git":
+			gitNode = v
+			err = p.fields(v, f, gitFields, func(key string, k, v *yaml.Node) error {
+				f := f + "." + key
+				var err error
+				switch key {
+				case "url":
+					src.Git.URL, err = p.str(v, f)
+					if err == nil {
+						scheme, _, ok := strings.Cut(src.Git.URL, "://")
+						if !ok || !slices.Contains(gitURLSchemes, scheme) {
+							err = p.errAt(v, "%s %q must be an https://, http://, ssh://, git:// or file:// URL", f, src.Git.URL)
+						}
+					}
+				case "ref":
+					src.Git.Ref, err = p.str(v, f)
+					if err == nil && (src.Git.Ref == "" || strings.ContainsAny(src.Git.Ref, " \t~^:?*[\\") || strings.Contains(src.Git.Ref, "..")) {
+						err = p.errAt(v, "%s %q is not a branch, tag or commit sha", f, src.Git.Ref)
+					}
+				case "path":
+					src.Git.Path, err = p.str(v, f)
+					if err == nil && strings.Contains(src.Git.Path, "..") {
+						err = p.errAt(v, "%s must stay inside the repository", f)
+					}
+				}
+				return err
+			})
+		case "dockerfile":
+			dockerfileNode = v
+			src.Dockerfile, err = p.str(v, f)
+			if err == nil && (src.Dockerfile == "" || strings.Contains(src.Dockerfile, "..")) {
+				err = p.errAt(v, "%s must be a path inside the build context", f)
+			}
+		case "builder":
+			builderNode = v
+			src.Builder, err = p.str(v, f)
+			if err == nil && src.Builder != "dockerfile" && src.Builder != "auto" {
+				err = p.errAt(v, "%s must be dockerfile or auto, got %q", f, src.Builder)
+			}
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case gitNode == nil:
+		return nil, p.errAt(n, "%s needs git: {url: …}", field)
+	case src.Git.URL == "":
+		return nil, p.errAt(gitNode, "%s.git needs url", field)
+	case builderNode != nil && dockerfileNode != nil && src.Builder == "auto":
+		return nil, p.errAt(dockerfileNode, "%s: dockerfile and builder: auto are exclusive (auto generates the Dockerfile)", field)
+	}
+	if src.Builder == "dockerfile" && src.Dockerfile == "" {
+		src.Dockerfile = "Dockerfile"
+	}
+	return &src, nil
 }
 
 func (p *parser) healthCheck(n *yaml.Node, field string) (*HealthCheck, error) {

@@ -80,7 +80,7 @@ func TestParseErrors(t *testing.T) {
 		name, doc, want string
 	}{
 		{"typo", "name: web\nspec:\n  image: a\n  replica: 2\n", `f.yaml:4:3: unknown field "replica" in the spec of "web" (did you mean "replicas"?)`},
-		{"unknown spec field", "name: web\nspec:\n  image: a\n  volumes: []\n", `f.yaml:4:3: unknown field "volumes" in the spec of "web" (known: image, replicas, port, plan, command, health_check, stopped, env, domains)`},
+		{"unknown spec field", "name: web\nspec:\n  image: a\n  volumes: []\n", `f.yaml:4:3: unknown field "volumes" in the spec of "web" (known: image, replicas, port, plan, command, health_check, stopped, env, domains, source)`},
 		{"unknown top field", "name: web\nmetadata: {}\nspec: {image: a}\n", `f.yaml:2:1: unknown field "metadata" in the app (known: kind, name, spec)`},
 		{"unknown health field", "name: web\nspec:\n  image: a\n  health_check: {path: /, intervall: 3}\n", `unknown field "intervall" in spec.health_check (did you mean "interval_seconds"?)`},
 		{"no name", "spec: {image: a}\n", "f.yaml:1:1: the app has no name"},
@@ -108,6 +108,16 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- name: web\n", "f.yaml:1:1: the app must be a mapping, got a list"},
 		{"syntax", "name: web\nspec: [\n", "f.yaml:2: invalid YAML: did not find expected node content"},
 		{"empty", "# nothing\n---\n", "f.yaml: no app in the file"},
+		{"image and source", "name: web\nspec:\n  image: a\n  source: {git: {url: 'https://g.example/x.git'}}\n", "f.yaml:4:3: spec.image and spec.source are exclusive"},
+		{"source and image", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git'}}\n  image: a\n", "f.yaml:4:3: spec.image and spec.source are exclusive"},
+		{"source no git", "name: web\nspec:\n  source: {builder: auto}\n", "spec.source needs git: {url: …}"},
+		{"source no url", "name: web\nspec:\n  source: {git: {ref: main}}\n", "spec.source.git needs url"},
+		{"source url", "name: web\nspec:\n  source: {git: {url: 'ftp://x/y'}}\n", `spec.source.git.url "ftp://x/y" must be an https://`},
+		{"source ref", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git', ref: 'a b'}}\n", `spec.source.git.ref "a b" is not a branch`},
+		{"source path", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git', path: ../up}}\n", "spec.source.git.path must stay inside the repository"},
+		{"source builder", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git'}, builder: heroku}\n", `spec.source.builder must be dockerfile or auto, got "heroku"`},
+		{"source auto dockerfile", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git'}, builder: auto, dockerfile: D}\n", "dockerfile and builder: auto are exclusive"},
+		{"source git field", "name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git', branch: main}}\n", `unknown field "branch" in spec.source.git`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -315,5 +325,23 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(in, specFields); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestParseSource: a source takes the API's defaults (ref main, the
+// Dockerfile builder with ./Dockerfile); builder auto needs no dockerfile.
+func TestParseSource(t *testing.T) {
+	apps, err := Parse("f.yaml", []byte("name: web\nspec:\n  source: {git: {url: 'https://g.example/x.git'}}\n---\n"+
+		"name: api\nspec:\n  replicas: 2\n  source:\n    git: {url: 'ssh://git@g.example/api.git', ref: v2, path: svc}\n    builder: auto\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Source{Git: GitSource{URL: "https://g.example/x.git", Ref: "main"}, Builder: "dockerfile", Dockerfile: "Dockerfile"}
+	if s := apps[0].Spec; s.Source == nil || *s.Source != want || s.Image != nil {
+		t.Fatalf("web: %+v", s.Source)
+	}
+	want = Source{Git: GitSource{URL: "ssh://git@g.example/api.git", Ref: "v2", Path: "svc"}, Builder: "auto"}
+	if s := apps[1].Spec; s.Source == nil || *s.Source != want || *s.Replicas != 2 {
+		t.Fatalf("api: %+v", s.Source)
 	}
 }

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/skypanel/paas/store"
+)
+
+// TestDeployFromSourceCommands, against the real API: apply refuses image
+// with source before sending anything, sets a source (once: applying it
+// again is unchanged); deploy --ref queues a build of that ref and says how
+// to follow and cancel it; deploy --image on the source app is refused by
+// the API with the remedy; cancel cancels the queued build, and a second
+// cancel or an unknown build fails.
+func TestDeployFromSourceCommands(t *testing.T) {
+	me, s := orgAPI(t)
+	ctx := context.Background()
+	if out, errs, code := me.run("name: web\nspec: {image: paas-testapp:v1}\n", "apply", "-f", "-"); code != 0 || out != "app/web created\n" {
+		t.Fatalf("apply create: %d %q %q", code, out, errs)
+	}
+	app, err := s.GetAppByName(ctx, store.GetAppByNameParams{OrganizationID: orgOf(t, s), Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := "name: web\nspec:\n  source:\n    git: {url: 'https://git.example.com/acme/web.git', ref: main}\n"
+
+	// image and source together: refused client-side, nothing written.
+	_, errs, code := me.run("name: web\nspec:\n  image: paas-testapp:v2\n  source:\n    git: {url: 'https://git.example.com/acme/web.git'}\n", "apply", "-f", "-")
+	if code == 0 || !strings.Contains(errs, "spec.image and spec.source are exclusive") {
+		t.Fatalf("apply image+source: %d %q", code, errs)
+	}
+	if _, err := s.GetAppSource(ctx, app.ID); !store.IsNotFound(err) {
+		t.Fatalf("a source was stored by a refused apply: %v", err)
+	}
+
+	out, errs, code := me.run(source, "apply", "-f", "-")
+	if code != 0 || !strings.Contains(out, "app/web configured: source https://git.example.com/acme/web.git@main (Dockerfile)") ||
+		!strings.Contains(out, "paasctl deploy web --ref main") {
+		t.Fatalf("apply source: %d %q %q", code, out, errs)
+	}
+	src, err := s.GetAppSource(ctx, app.ID)
+	if err != nil || src.GitUrl != "https://git.example.com/acme/web.git" || src.GitRef != "main" || src.Builder != "dockerfile" {
+		t.Fatalf("stored source %+v %v", src, err)
+	}
+	if out, errs, code := me.run(source, "apply", "-f", "-"); code != 0 || out != "app/web unchanged\n" {
+		t.Fatalf("apply source again: %d %q %q", code, out, errs)
+	}
+	out, errs, code = me.run(strings.Replace(source, "ref: main", "ref: release", 1), "apply", "-f", "-")
+	if code != 0 || out != "app/web configured: source.git.ref main -> release\n" {
+		t.Fatalf("apply a new ref: %d %q %q", code, out, errs)
+	}
+
+	// deploy --ref queues a build and prints how to follow it.
+	out, errs, code = me.run("", "deploy", "web", "--ref", "v1.2")
+	if code != 0 || !strings.Contains(out, "web: build 1 of v1.2 queued") || !strings.Contains(out, "paasctl logs web --build 1 -f") ||
+		!strings.Contains(out, "paasctl cancel web 1") {
+		t.Fatalf("deploy --ref: %d %q %q", code, out, errs)
+	}
+	b, err := s.GetBuildByNumber(ctx, store.GetBuildByNumberParams{AppID: app.ID, Number: 1})
+	if err != nil || b.Ref != "v1.2" || b.Trigger != "api" || b.Status != "queued" {
+		t.Fatalf("stored build %+v %v", b, err)
+	}
+
+	// The wrong kind of deployment, and both kinds at once.
+	if _, errs, code := me.run("", "deploy", "web", "--image", "paas-testapp:v2"); code == 0 || !strings.Contains(errs, "built from source") {
+		t.Fatalf("deploy --image on a source app: %d %q", code, errs)
+	}
+	if _, errs, code := me.run("", "deploy", "web", "--image", "paas-testapp:v2", "--ref", "main"); code == 0 || !strings.Contains(errs, "not both") {
+		t.Fatalf("deploy --image --ref: %d %q", code, errs)
+	}
+	if got, _ := s.GetApp(ctx, app.ID); got.Image != "paas-testapp:v1" {
+		t.Fatalf("image changed to %s", got.Image)
+	}
+
+	// cancel: the queued build ends cancelled; then nothing to cancel.
+	if out, errs, code := me.run("", "cancel", "web", "1"); code != 0 || out != "web: build 1 cancelled\n" {
+		t.Fatalf("cancel: %d %q %q", code, out, errs)
+	}
+	if b, _ := s.GetBuildByNumber(ctx, store.GetBuildByNumberParams{AppID: app.ID, Number: 1}); b.Status != "cancelled" {
+		t.Fatalf("build after cancel: %s", b.Status)
+	}
+	if _, errs, code := me.run("", "cancel", "web", "1"); code == 0 || !strings.Contains(errs, "already ended: cancelled") {
+		t.Fatalf("cancel again: %d %q", code, errs)
+	}
+	if _, errs, code := me.run("", "cancel", "web", "7"); code == 0 || !strings.Contains(errs, "no build") {
+		t.Fatalf("cancel unknown: %d %q", code, errs)
+	}
+}
+
+// orgOf is the id of the acme organization orgAPI made.
+func orgOf(t *testing.T, s *store.Store) (id [16]byte) {
+	t.Helper()
+	if err := s.Pool.QueryRow(context.Background(), `SELECT id FROM paas_organizations WHERE slug = 'acme'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
