@@ -25,7 +25,17 @@ import (
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
+	"github.com/skypanel/paas/store/spec"
 )
+
+// allowFileGitURLs lets builds clone the test's file:// repositories.
+func (e *env) allowFileGitURLs() {
+	e.t.Helper()
+	allow := "true"
+	if err := e.store.PutSetting(e.ctx, store.PutSettingParams{Key: spec.SettingAllowFileGitURLs, Value: &allow}); err != nil {
+		e.t.Fatal(err)
+	}
+}
 
 func (e *env) waitBuild(app uuid.UUID, number int32, timeout time.Duration, statuses ...string) store.PaasBuild {
 	e.t.Helper()
@@ -69,6 +79,7 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 	e := setup(t, func(m *controllers.Manager) {
 		m.Builds = build.Runner{Registry: reg, Poll: 100 * time.Millisecond, Lease: 2 * time.Second, Concurrency: 2}
 	})
+	e.allowFileGitURLs()
 	repo := swarmtest.NewGitRepo(t)
 	sha1 := repo.Commit("v1", map[string]string{
 		"Dockerfile": "FROM paas-testapp:v1\nENV MARKER=one ECHO_ENV=MARKER\nCOPY hello.txt /hello.txt\n",
@@ -321,6 +332,16 @@ func TestBuildAutoStatic(t *testing.T) {
 		Dockerfile: "Dockerfile", Builder: "auto"}); err != nil {
 		t.Fatal(err)
 	}
+	// file:// sources are off by default: the runner refuses to clone one.
+	refused, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := e.waitBuild(a.ID, refused.Number, 60*time.Second, "succeeded", "build_failed"); b.Status != "build_failed" ||
+		!strings.Contains(b.Message, spec.SettingAllowFileGitURLs) || b.CommitSha != nil {
+		t.Fatalf("file:// build without the setting = %s (sha %v): %s", b.Status, b.CommitSha, b.Message)
+	}
+	e.allowFileGitURLs()
 	q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
 	if err != nil {
 		t.Fatal(err)
@@ -373,6 +394,7 @@ func TestBuildRunnerWakesOnNotify(t *testing.T) {
 	e := setup(t, func(m *controllers.Manager) {
 		m.Builds = build.Runner{Registry: reg, Poll: time.Hour, Lease: 2 * time.Second}
 	})
+	e.allowFileGitURLs()
 	repo := swarmtest.NewGitRepo(t)
 	repo.Commit("hang", map[string]string{"Dockerfile": "FROM paas-testapp:v1\nRUN [\"/testapp\"]\n"})
 	a := e.createApp("wake", "paas-testapp:v1", 1, nil)

@@ -437,6 +437,7 @@ func (s *server) AdminCreateUser(c echo.Context) error {
 // Settings whose values are checked.
 var numericSettings = map[string]bool{"max_apps_per_org": true, "max_deployments_per_hour": true, "loki_retention_days": true,
 	"domain_recheck_minutes": true, "max_domains_per_app": true,
+	"build_timeout_seconds": true, "build_concurrency": true, "build_log_max_bytes": true, "build_context_max_mb": true,
 	"retention_events_days": true, "retention_audit_days": true, "retention_releases_per_app": true, "retention_release_logs_days": true}
 
 // checkTextSetting says what is wrong with a value of a setting whose text
@@ -454,6 +455,10 @@ func checkTextSetting(key, v string) string {
 		}
 		if h != v {
 			return fmt.Sprintf("must be written as %s (lower case, punycode, no trailing dot)", h)
+		}
+	case spec.SettingAllowFileGitURLs:
+		if v != "" && v != "true" && v != "false" {
+			return "must be true or false"
 		}
 	case "traefik_acme_email":
 		if v == "" {

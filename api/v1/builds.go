@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/google/uuid"
@@ -18,6 +17,7 @@ import (
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
+	"github.com/skypanel/paas/store/spec"
 )
 
 type sourceRequest struct {
@@ -39,8 +39,14 @@ func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.S
 	var errs []problem.FieldError
 	if req.Git == nil || req.Git.URL == "" {
 		errs = append(errs, fe("git.url", "is required"))
-	} else if u, err := url.Parse(req.Git.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "file" && u.Scheme != "git") {
-		errs = append(errs, fe("git.url", "must be an https://, http://, ssh://, git:// or file:// URL"))
+	} else {
+		allowFile, err := store.StringSetting(c.Request().Context(), s.Store, spec.SettingAllowFileGitURLs)
+		if err != nil {
+			return err
+		}
+		if err := spec.CheckGitURL(req.Git.URL, allowFile == "true"); err != nil {
+			errs = append(errs, fe("git.url", err.Error()))
+		}
 	}
 	switch req.Builder {
 	case "", "dockerfile":

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/skypanel/paas/api/openapi"
@@ -112,4 +113,27 @@ func TestGitPushWebhookSignatures(t *testing.T) {
 	// Validation: builder auto and a dockerfile are exclusive; a bad URL.
 	f.do(f.alice.token, http.MethodPut, "/api/paas/apps/hooked/source",
 		map[string]any{"git": map[string]any{"url": "ftp://x"}, "builder": "auto", "dockerfile": "D"}).problem(http.StatusUnprocessableEntity, problem.TypeValidation)
+
+	// A token inside the URL would be stored and shown: refused. file://
+	// reads the manager's disk: refused until an administrator allows it.
+	before := f.state()
+	for url, want := range map[string]string{
+		"https://alice:ghp_s3cret@git.example.com/acme/hooked.git": "must not hold a password",
+		"file:///srv/git/hooked.git":                               "build_allow_file_urls",
+	} {
+		p := f.do(f.alice.token, http.MethodPut, "/api/paas/apps/hooked/source",
+			map[string]any{"git": map[string]any{"url": url}}).problem(http.StatusUnprocessableEntity, problem.TypeValidation)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "git.url" || !strings.Contains(p.Errors[0].Message, want) {
+			t.Fatalf("source %s: %+v, want git.url: …%s…", url, p.Errors, want)
+		}
+	}
+	if after := f.state(); after != before {
+		t.Fatalf("a refused source changed stored state:\n%s\n%s", before, after)
+	}
+	f.do(f.admin.token, http.MethodPut, "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{
+		{"key": "build_allow_file_urls", "value": "yes"}}}).problem(http.StatusUnprocessableEntity, problem.TypeValidation)
+	f.do(f.admin.token, http.MethodPut, "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{
+		{"key": "build_allow_file_urls", "value": "true"}}}).want(http.StatusOK)
+	f.do(f.alice.token, http.MethodPut, "/api/paas/apps/hooked/source",
+		map[string]any{"git": map[string]any{"url": "file:///srv/git/hooked.git"}}).want(http.StatusOK)
 }

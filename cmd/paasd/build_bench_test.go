@@ -16,6 +16,7 @@ import (
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // BenchmarkWebhookToServing: a signed push webhook to a real paasd until
@@ -28,6 +29,10 @@ func BenchmarkWebhookToServing(b *testing.B) {
 	reg := swarmtest.StartRegistry(b)
 	v := reg
 	if err := c.store.PutSetting(c.ctx, store.PutSettingParams{Key: "registry_url", Value: &v}); err != nil {
+		b.Fatal(err)
+	}
+	allow := "true" // the bench's repositories are file:// URLs
+	if err := c.store.PutSetting(c.ctx, store.PutSettingParams{Key: spec.SettingAllowFileGitURLs, Value: &allow}); err != nil {
 		b.Fatal(err)
 	}
 	p := c.start("paasd")

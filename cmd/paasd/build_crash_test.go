@@ -12,6 +12,7 @@ import (
 
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // TestKill9DuringBuildRetriesOnce: paasd is killed with SIGKILL while a
@@ -55,6 +56,10 @@ func TestKill9DuringBuildRetriesOnce(t *testing.T) {
 	sha := repo.Commit("gated", map[string]string{"Dockerfile": fmt.Sprintf(
 		"FROM paas-testapp:v1\nRUN [\"/testapp\", \"-healthcheck\", \"http://%s/gate\"]\nENV MARKER=built\n", l.Addr())})
 	a := c.createApp("crashbuild", "paas-testapp:v1", 1)
+	allow := "true" // the test's repository is a file:// URL
+	if err := c.store.PutSetting(c.ctx, store.PutSettingParams{Key: spec.SettingAllowFileGitURLs, Value: &allow}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.store.UpsertAppSource(c.ctx, store.UpsertAppSourceParams{AppID: a.ID, GitUrl: repo.URL(), GitRef: "master",
 		Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
 		t.Fatal(err)

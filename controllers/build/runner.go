@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // Settings read at each build.
@@ -275,6 +276,13 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 	src, err := r.Store.GetAppSource(ctx, b.AppID)
 	if err != nil {
 		return res, fmt.Errorf("app has no source: %w", err)
+	}
+	allowFile, err := store.StringSetting(ctx, r.Store, spec.SettingAllowFileGitURLs)
+	if err != nil {
+		return res, fmt.Errorf("read %s: %w", spec.SettingAllowFileGitURLs, err)
+	}
+	if err := spec.CheckGitURL(src.GitUrl, allowFile == "true"); err != nil {
+		return res, fmt.Errorf("source refused: git.url %w", err)
 	}
 	target, err := r.Store.GetBuildTarget(ctx, b.AppID)
 	if err != nil {
