@@ -888,6 +888,28 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// GitCredential defines model for GitCredential.
+type GitCredential struct {
+	CreatedAt time.Time `json:"created_at"`
+	Host      string    `json:"host"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Username  string    `json:"username"`
+}
+
+// GitCredentialList defines model for GitCredentialList.
+type GitCredentialList struct {
+	Items []GitCredential `json:"items"`
+}
+
+// GitCredentialRequest defines model for GitCredentialRequest.
+type GitCredentialRequest struct {
+	// Token A token or password; write-only.
+	Token string `json:"token"`
+
+	// Username The HTTP basic auth user (many hosts accept any, e.g. oauth2 or x-access-token, with a token).
+	Username string `json:"username"`
+}
+
 // GitWebhookAck defines model for GitWebhookAck.
 type GitWebhookAck struct {
 	// Build The queued build's number.
@@ -1356,6 +1378,9 @@ type DeploymentPath = string
 // DomainPath defines model for DomainPath.
 type DomainPath = string
 
+// GitHostPath defines model for GitHostPath.
+type GitHostPath = string
+
 // LastEventID defines model for LastEventID.
 type LastEventID = string
 
@@ -1666,6 +1691,9 @@ type GetBuildLogsParams struct {
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+
+	// LastEventID Resume a stream after this event id.
+	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
 }
 
 // ListDeploymentsParams defines parameters for ListDeployments.
@@ -2010,6 +2038,33 @@ type GetWalletParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// ListGitCredentialsParams defines parameters for ListGitCredentials.
+type ListGitCredentialsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteGitCredentialParams defines parameters for DeleteGitCredential.
+type DeleteGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// PutGitCredentialParams defines parameters for PutGitCredential.
+type PutGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // GitPushWebhookJSONBody defines parameters for GitPushWebhook.
 type GitPushWebhookJSONBody map[string]interface{}
 
@@ -2017,6 +2072,9 @@ type GitPushWebhookJSONBody map[string]interface{}
 type GitPushWebhookParams struct {
 	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
 	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+
+	// XGitlabToken The app's webhook secret itself (GitLab's secret token).
+	XGitlabToken *string `json:"X-Gitlab-Token,omitempty"`
 }
 
 // ListPlansParams defines parameters for ListPlans.
@@ -2126,6 +2184,9 @@ type SetAppSourceJSONRequestBody = AppSource
 
 // CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
 type CreateCheckoutJSONRequestBody = CheckoutRequest
+
+// PutGitCredentialJSONRequestBody defines body for PutGitCredential for application/json ContentType.
+type PutGitCredentialJSONRequestBody = GitCredentialRequest
 
 // GitPushWebhookJSONRequestBody defines body for GitPushWebhook for application/json ContentType.
 type GitPushWebhookJSONRequestBody GitPushWebhookJSONBody
@@ -2494,7 +2555,7 @@ type ServerInterface interface {
 	// CancelBuild Cancel a queued or running build
 	// (POST /api/paas/apps/{app}/builds/{build}/cancel)
 	CancelBuild(ctx echo.Context, app AppPath, build BuildPath, params CancelBuildParams) error
-	// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+	// GetBuildLogs The build's output, as text or followed over SSE (size-capped; the tail is kept)
 	// (GET /api/paas/apps/{app}/builds/{build}/logs)
 	GetBuildLogs(ctx echo.Context, app AppPath, build BuildPath, params GetBuildLogsParams) error
 	// ListDeployments The app's releases, newest first
@@ -2578,7 +2639,16 @@ type ServerInterface interface {
 	// GetWallet The organization's wallet, burn rate and runway
 	// (GET /api/paas/billing/wallet)
 	GetWallet(ctx echo.Context, params GetWalletParams) error
-	// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+	// (GET /api/paas/git-credentials)
+	ListGitCredentials(ctx echo.Context, params ListGitCredentialsParams) error
+	// DeleteGitCredential Remove the organization's credential for a git host (owners only)
+	// (DELETE /api/paas/git-credentials/{host})
+	DeleteGitCredential(ctx echo.Context, host GitHostPath, params DeleteGitCredentialParams) error
+	// PutGitCredential Set the organization's credential for a git host (owners only)
+	// (PUT /api/paas/git-credentials/{host})
+	PutGitCredential(ctx echo.Context, host GitHostPath, params PutGitCredentialParams) error
+	// GitPushWebhook Push webhook (GitHub, Gitea or GitLab style)
 	// (POST /api/paas/hooks/git/{app})
 	GitPushWebhook(ctx echo.Context, app openapi_types.UUID, params GitPushWebhookParams) error
 	// ListPlans Active plans, cheapest first
@@ -3734,6 +3804,21 @@ func (w *ServerInterfaceWrapper) GetBuildLogs(ctx echo.Context) error {
 		}
 
 		params.XPaasOrganization = &XPaasOrganization
+	}
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID LastEventID
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Last-Event-ID, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Last-Event-ID: %s", err))
+		}
+
+		params.LastEventID = &LastEventID
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -5106,6 +5191,125 @@ func (w *ServerInterfaceWrapper) GetWallet(ctx echo.Context) error {
 	return err
 }
 
+// ListGitCredentials converts echo context to params.
+func (w *ServerInterfaceWrapper) ListGitCredentials(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListGitCredentialsParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListGitCredentials(ctx, params)
+	return err
+}
+
+// DeleteGitCredential converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteGitCredential(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "host" -------------
+	var host GitHostPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "host", ctx.Param("host"), &host, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter host: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteGitCredentialParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteGitCredential(ctx, host, params)
+	return err
+}
+
+// PutGitCredential converts echo context to params.
+func (w *ServerInterfaceWrapper) PutGitCredential(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "host" -------------
+	var host GitHostPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "host", ctx.Param("host"), &host, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter host: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PutGitCredentialParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PutGitCredential(ctx, host, params)
+	return err
+}
+
 // GitPushWebhook converts echo context to params.
 func (w *ServerInterfaceWrapper) GitPushWebhook(ctx echo.Context) error {
 	var err error
@@ -5150,6 +5354,21 @@ func (w *ServerInterfaceWrapper) GitPushWebhook(ctx echo.Context) error {
 		}
 
 		params.XGiteaSignature = &XGiteaSignature
+	}
+	// ------------- Optional header parameter "X-Gitlab-Token" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Gitlab-Token")]; found {
+		var XGitlabToken string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Gitlab-Token, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Gitlab-Token", valueList[0], &XGitlabToken, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Gitlab-Token: %s", err))
+		}
+
+		params.XGitlabToken = &XGitlabToken
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -5371,6 +5590,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminListSettings, options.OperationMiddlewares["adminListSettings"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminPutSettings, options.OperationMiddlewares["adminPutSettings"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/audit", wrapper.AdminListAudit, options.OperationMiddlewares["adminListAudit"]...)
+	router.GET(options.BaseURL+"/api/paas/git-credentials", wrapper.ListGitCredentials, options.OperationMiddlewares["listGitCredentials"]...)
+	router.DELETE(options.BaseURL+"/api/paas/git-credentials/:host", wrapper.DeleteGitCredential, options.OperationMiddlewares["deleteGitCredential"]...)
+	router.PUT(options.BaseURL+"/api/paas/git-credentials/:host", wrapper.PutGitCredential, options.OperationMiddlewares["putGitCredential"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/wallet", wrapper.GetWallet, options.OperationMiddlewares["getWallet"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/ledger", wrapper.ListLedger, options.OperationMiddlewares["listLedger"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/usage", wrapper.GetUsage, options.OperationMiddlewares["getUsage"]...)
@@ -5394,303 +5616,318 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcttGtjD6Kl38dpXJvSFKlp3sGammzlFsZ+LZvmhb8mTmhP6IFrBIdgR2I90N0hxvV52nOQ92nuSr",
-	"XqsbBEiAF1lWLMf5EVMk0Nd1v37oJGqaKwnSms7Jh07ONZ+CBY1/neX5ObcT9zEFk2iRW6Fk56RzOQHG",
-	"8/yBYSJlSjPJp9DvRB3hfszdK1HHfdc56fA870QdDb8VQkPaObG6gKhjkglMuRvYLnL3mLFayHHn48eo",
-	"80MhsrR93iv38wPDZDG9At0yKz60cd6R0lNuOycdIe2j407UmQoppsW0c/IwCosS0sIYNK7qSaGN0s1L",
-	"iiW8t8MEn4iZGjE7AZZrmAlVGJbz8fJwfitAL5brpHc6mw/kKeSZWkxB2vZT0ZABN1DeyAy0EUpuPqW0",
-	"HHjPK3qqplzI9tWk+Hu5mIkydgOI0NN7LuEFN/bZDKR9/nR9DW/AFFNgnBmrgU8ZH1nQzE6EYeDeYSIt",
-	"1zIBnoJersYNfIAjHzx/uuVmXoipsOvTn/MxMCP+BRF7yKxi3x0dsW4KI15klj08Ouq1gUOG41XnnPL3",
-	"BJXfHR1thdFXKoX2S5EqdfBxMed6ykQaMa3mu12Qe3PP63mtxz/RwTauRekxl+Jf3H3lTognlgnJuiYr",
-	"xm5BIu2dMoVv8IyNlGacJTzLQLO5sBOmZH2M1tv8x8E55+bgdeXZztaV/zfeytrCL7iDKcMaxoxwjUkm",
-	"HCFldsItS7iUyjIDltGiDOsiWF2oQifQO0UqQT+xuZCmDSiUHm9fcrmS9vuvnleJmu7AW25d1c9sn9s/",
-	"z/iGheQZl7uwDvfcnhNfqmuQz5+GuRsGtfjEjryhKIR7cn2et4aP4Uf/2Ooe41+NknGJ8T23zTgxs7jt",
-	"hv181SWAdGj+S8cN1Yk6iZl13rUvRKtpA7hari3rvvnxCXv06NGfT1mgQI+OWMoXhl3BSGlgsVVxK0Ua",
-	"uaEbzyblFg6smEL7AV2q9VU9k2nE4H2SFUbMoGl5Us1bl2PVzRYDuh0cCwO6BEeYcpG1wKN7cC94/Oge",
-	"NrmSBoI8dZYkkFv3shO9pHW89+SDk5IykSCqHeKVn3yojPtvGkadk87/OlwKa4f0qzk8y3OaqVFCi4hc",
-	"CmuYhDlLwbiVM2O5hVOmIVEyEZmjTYmSM9BjYEoyYfsdJ4jx9K/cwpwvNqw21+oqg+l/7Lfqc3qraeVP",
-	"VXINOmIv1LVwN3Ku1RTsBArDUpEyR1O5NHP3iGML+BFSxiUDrZUOK38DvxVg7F2unOQwnJYlqshosVfu",
-	"S56y7pRnDl4hZX+7eP0qYoW8lmou2UhAlkZsrpUcMwdCEbviKStF8R5u6YmSo0wkv+OGaH5DEOV4l7r6",
-	"FRL7wBA44SqfydmtQfYzOfs712YDdD8wbMa14FcZGJz+R6WvRJqCvMtTeuUgMsvUHFLWJfBkPJ0KGdXF",
-	"HFOYHGQKaeTWzlDWc6CRTCClO36l7I+qkOndrp6ZIpn4y3RCmLtakrUemBUhy7F2vsgUTy+VesH1GO4a",
-	"HK9UumDCMDVDgZ7EbDrLsDynz7wpafTdLm9Fxpq7Y7QsVWCIcDkwYcKybgkMTnAcSCFNMRqJxMmPbFTI",
-	"1CB1E5V3E9yyE3wnqtCMW9y+o+ruCHqnA0laJ66PJVxrAYbFVzzjMoHhVCRamThiceBf4SvGZcripNAa",
-	"ZLKI+wOJB4nMIRVuJz9ykd3tWT4fHbzkNpmgeOiIu7ITKLVavOkL0DORwFvJZ1xkjgbc5QJ/nvgL0Kqw",
-	"ROENc8KSA066LjkS48KxJqfiONUz59ykuPZLpV5yufA8ytzlws+Y5tYBqidAc24CETplb8DqxcEZasvG",
-	"iYjzCaB+ZvWC8TEXqGh5dcYtovJCgwCKEGTc+3O+oteuaa8op0le2InS4l9w1zRwxjORskRDCtIKnhE/",
-	"eStzrRIw5q7BqyR1/npSdlVYB1pC4kpPWYzSjokRQwxzN0iShF+4KfJcaQvpS0gFv8Tjvvv1PzDsCU15",
-	"4JYQkMNRMUSJCvb0UVT3Y6O0fP4c1Tm0S2qVg7aC5OhEA7eQDkn52kUJiDrwPhcazKZ3ZJF5OkKC/doY",
-	"It1BO4w6GTd2WJjNC9w6GSkdH9Z/yDWMxPtmXQa12weGjYR2MtuEa55Y0CZCJIYsoycM4znXtt+oLS31",
-	"m186uEFcSTlv7ShXNhtVr2apr5Js4dYe7vSFING8fq/CwrT+YaPmE+DjYzkR15ov8PCWBtlmQ0Ftkzhb",
-	"/aXGxafpS5hega7oFjwlFsmz88pWRjwzEK3sDlXLxhvViqjLpt2+cc+srpyG9AM0LjnPbwd9UsjAfiJE",
-	"g5wNNaQOItMGo6kG46Sfrnu75zlPKYqyKV8g6ZhrYQF/IAUA5Ix1+UDOBKBOGIRvYazmVjkZNhPGCjnu",
-	"nbDY5JD0Qc5iN4JkE44GYb0YyGtYkGbjFMlpbheOJRTgpKFyK1dKZcDlHqSgFYmrguJwx8E0GMu1HSaq",
-	"kLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjrubHawNly4x9zjltvC7PICPfgx6hR5ujfgeZFvfbtP",
-	"3Cn463OUTo4huF6MVSh3IRqQnfXZJR/vdA4bCODqnS0Xt3o3/jDLQ6rRxdo51DCrBYNvhVjm+d3RyTx/",
-	"CVaLxKyvmuf5ruAOMt0dTAzo1XPZdBy0vgt6qeFc8DL3mN1CPjQk7jZKt/WD9IcQpqGtroxSbqnlhM+d",
-	"erQnB9oDw2n4jx+bJycXxvrtotu1SRXghVUsBQsJukccivLkGjXPMUhwKolhnJHtbyQydAkEG3haftuJ",
-	"cKQGU3hUfWpt+uW4LOd2woQ0IiUughLxe7v0zy2f7Z1WDNXIG/z++k0wMBYNSJo3Wp3Rw13OXFmMhlwZ",
-	"YZVeLNcjrBOTle31m3nCqGF8zWUyiZjl6EwzE44rt+xqweZwNVHq2uDZXy1Kq3t3yoVsnqPQWRO3KZf6",
-	"9s0L1p1Ym5uTw8OIGTM5OTx0E7tDPDk87G2XM90U64C+8pA74XebAPIMjcGfRHQqELwFwvYDgLaLazvs",
-	"7cdFQ0Q0Q9Ox+Jt2FEWDbXHFFWYSQOKBYT+9PHvC6PnTpWldyQQiEsgEKqFTnsL2Oy2p3Bh1/xoWh2Nu",
-	"u05PqFbkVjWdcmIKJZFfO79VSk7BBWZTDEtSGKumpRPcRMyg5sy6qFUrCcHGTRo4++uzS9bv9w/92OSt",
-	"2nlFQDbyZrrd/v7ygCbAMzsZJhNIrnGkLHs96pz8spmw/4RvPcGXPr5rFdeX04gpHzfQ0jPJ8BemYQQa",
-	"ZAJM8qmQY8Zr9Cvn3BxYJxbl+cnsYTSQGsZOKl/04T2f5hn0EzU9tMCnhzzP/28z4cfffX/S7/d7ffYc",
-	"ZxCpiVgqxmCsGUhHgVVh69MgFeMaGM+ygwm89+YQ942GkdNLWffx8XHvlN4nxYGM9UO/HgGGGbBORXA3",
-	"j++SuXH5QE0NqKjiGZcbfdzBu73+piL5oozv+P677x59tznCw6EX2mwQTsonjxqFeavynNSsVeVlVarD",
-	"a66M7RdHgBqVWBcFf3wN/JYzLVFtA1I/l3mxXW9eAzjCUye+MCUZytJCyVOmpsI6REXDl2GWXyMfFTqw",
-	"NQyq+JxU5MkK7cBgljSQDq+Q5SBThC5u2PnrixrxcE8bJuxnJiL1Vf8XLAz75ezg/xm+c/8/Ovjz8N2/",
-	"syJ3q//+cc1udP76zSWJQSmkp6QUG//ow+/Zf4kfKvDdTqN2pkwVurMjup0hsiGqLYMIULSbAM/BWMYT",
-	"60Q499hGZFwRGv1Qfzr605F77eao2jzuw1PGLZsqQ6v1FGPK3w/Du/1qWOKtoPkG1NxNoVg9+inGDOTo",
-	"q1Ej5sc6ZY67MA1TNQPjREGnHysNJPz7S7ohbrYwrt04/nyiMsCgLDVaY/ynbCqMcaxMyZKJuC2kETra",
-	"6Ns0RUdvdYNkhFAStmDxtqVvweqtFrbfXVRoRdmtSw842PJgC2Ztf7qCIS0PVzGmETlKQ9eKC1A75iOd",
-	"ElUNpFEyWzRBtvel7m6jeBJeaaL/5K61w0oI787Xu4wnfgOj3S7YBw4Nq2e/ftZeld9kriNDnSktdTkk",
-	"O5onp2BMG5SpKwN6Bulw0woc+i9/9/p2uDeWcWIUqO+cBhuFLYyT+Y3lmaMdIgP0yYvRCLTZceH5hJsG",
-	"Ofo8CAV0HfjxTSElfrggqI0Yud4jdrEMHnkKGZCw2u832wRolC2XRbsbGvhtfW2vNcar+gPwd0aHIlJ3",
-	"d3Mk+BhLvesxBKNnO2O85ObaML964uAE5SG6vd88sM6asHMCuvQTeF3WnLBgphgUR0ePkiAtOA7AMn4F",
-	"GX4P/drPQ+Io9NNAOnW44oB4owoHNCWCO3i5dFhELgaUAz2j8ePIZdxAplROH72KsasEuMLdCcZqGNiM",
-	"FQ3Q0XA1DQgfVUnYEhsbKZG/kxqMNUoeRSrsM2kp2HrFZpM0YzH0x3138n2yqGMsVZ82EDGQs35e2IhE",
-	"PbKsN2EIT6zSw9Iht5U50fOFAd1iR9o6ws18bpYLgu1miaCNG6erCS4tKLmDE2q7yMH1GKx/u+3XayHT",
-	"HfwLbsL6UdevKgpQUR+4uogmL004x+3eaQePt+JtWQL2XTld0Kb8SaZPbi1Mc4pGWsuOWgceJ6sLOzQT",
-	"vhMK3QgBCqJaw6lphOjt0t9ISGEmn+i33iZUOAZTESzmE2XKhCzHzgzFuqDNs5FZbt/HjlfYYrLDyBA+",
-	"RmuvkyCIuwVzHPE1zxGVHtf+5nlOf59c0ReUUObZ5E5BM25NQ7Li7QQpmwQ9mn1HCG0zsaNV5hNhwrQo",
-	"Bb8VULgjxssmi2KRJABp+eVw5EW6hMsEsgwoD6fIQRv3WL/NwdgUMqHGGow5Ye53Jp1k5j6tiWQtB4TP",
-	"7niYVovxGPSuVDzY/v2FBWdFGKXqGV/SEb/PsLCotE3WYGhFyllKIiUBW3G3V+67ThHqFKaVqlbCferE",
-	"dRfnG20PfXBdVCrQU/XAMA0j8ql4I2aLl2xtSU9QGj/nxsyVTm8WihRkttyP0oxrMK89MOXvX4Ac20nn",
-	"5D+P0TAV/vzTNlfQ2nwro79r3Cck16poOHYDxiwllpt50CpjRC3ex+USbnbIfOpUXh9l3ci/NlsQiT4M",
-	"m7cTdZCuGDPcabv1tTTutbQ2rJ03hvhZzaXBB4ZII3dm4pvIuQbuI043ENgQBuCUqk7U+dGddSfqvKX0",
-	"mcZYAOvDXVdd1jxdRCxQTa98jzVPiQaXOvZW1yb+WqFhfh9VYtR4aI0Hj6QqBDPeMLTQR2QKOUz5ooEt",
-	"vXY0iNJoMQCUUlTL3AJ6v8/OynSfKU8hxMMN5Nn58+p7fjo2LYxFuzvjLBMjcHv0T8jUjcwybkE7hZf7",
-	"V0OAavfx8TF52ebCQO/UjaDGQtIDPrWLlfMuvX849yLCeECi8ozLBSnPpYX+0fffHW1DrxCaVyFr3z+u",
-	"kbWH28AAh9hwp3l+s+sMS1s1tj99dUFWihP2v3/hB/86Ovjzu67/cPDuw1H06E8fw/e9/+vfGgWJ3UOA",
-	"yFfXuGc/TvvWqUDAzXYfzPFNJxB+o7zRhw+PH9GBmIhxy5zEbZmdq4i5i9aS+wRy7xQmv28vcpA5F1ma",
-	"cI2I//yc8TR1NGF7VEO5uvbNV9OxPw0AKrD58PhPW4Az6qi5hIpZY82NCu8pEhZTXgnF7XrSEo7SLIVm",
-	"xfizwGULjLnp2o/5POM3PF7yBzY5zaJOkhfDqcgyUXeyN5KQVJg844tha5Rv1Zm3fbgpTJVeDKdX2x/d",
-	"kBwgEhhOVKGzxU6ix9HWEFh/G7XN1s6puvKVPTcvqP1O35rbj64XZogR4c333X6StyP6BsvVZlmX1JVv",
-	"GS/bMl7WJb1wXu25MBbe21NmJmou0TlHOa7CeKfA502CCStsuvWnFPndmKPxe+QX1D1Ctxspv8UTQD6w",
-	"m2F+m/N55wCIpzUf6o3tpzcz8fM0ExI+CW8+g5FzB+fBvibJFsOgBqOyGTSr8ht1R5VlVzy5HqrRjpEA",
-	"O4i+b8hqW8lxuUVLYVBkfTgYeia867f8jMonWQgpryuDdOi26XCotBE2Kr2VTJldULU00S2TWGp2tbrt",
-	"rbymita7VHard1HNfdGVLJcloK8a4bZ4ZZboeRuumQqy35Vrph5vcVNS345ISwj7VJhYgkJ5yRvIJpVt",
-	"W5dVJpBcfyLS3ISWtuuNr9z7mTCQnjCnAuqDhBtgZxdPnj+PWF7IRaJSQPtIg97YqArtIxhhpnZThMIC",
-	"1S+MPMFDY4T4pz4BMUTc+7I3/c4efojXErPhysjTGWgxEoBV3wrr/g1zzZdhTLYs3TeQXKaVGAUKazoJ",
-	"47GuhBlolms1A9mLBjKMT0buy39cYmyNTjGBfaQK6dRumpp1y4fLSdKBtCoEVfTC4liXh4NxIzi1PddK",
-	"jU7RaEUv9lpCs2mOpORoG2kC7vnv1TfKET4RkHGQxdCb1T5psCaELWG+grEVmIuqyFjfUfPSVmTX2iG2",
-	"04BboctETe6MJq9feaMS8fTVRYBktF8ixGO1LKtVFsLYqvUTdzHlDTE5gi7AxxqFIciz2tlg1C7t4f+4",
-	"bJYDeFY0zFmZ8i80JVlWcb5Txq8w+xrLGGLGtWHziWpOu+7vaiBvNZSF2k576vifmjlzi9nnlHfOKO28",
-	"d+pDgPHsmTA+9suR8X4n2hab7fbVeEqzRp2kzP9uinfQxqKvwVg+zXdnnjvHDJFfY/8JbugG0pArbYUc",
-	"Dz3KZS3JeavYQTy/E3V+5lq6Z97tRFA94DY4dBpXEnVCwvfqya+dVOsF3wb1JEi5K+L5o4AsfRakmvq6",
-	"MRWnqSSunQRq6QveYSQfBgAHcyEGQvgKDf0fX7/eD45WNkMLWb7QtJG/CvszJT+eUXx8QzpzM1+gOI+G",
-	"YtQ7hFLQu83myFZUWNmdH6NpU9Xo/f3SOZ6954nNFlRdd8R8NgbrwntIHGeYYilTzKDu/nR5eY6JkD6U",
-	"moJhHYr0binnCkXxGc+qifUVD1+tHnJjcsyG3FsbqgWUAz7cPh5VeMhBC5XeeFGOIKjC3vD9Jqb2NyXk",
-	"k+UBt558/a4pHZcZrAb9qxLSu4cxFBodv5QIz3imgacLzJkp8kYlZMolH4Meeidas5IKtsiHrcuZ8OT6",
-	"EJ85mCt9DbpvJhGbT0QyYbmGnGsqEABXgksHhW+vCmkLWq4DUrcFg5VLtwajlAmN9TWt76MJu15AOgbd",
-	"FrS8GvKxQgSVEZiJhlKWhlRYEzEJY778dsL1GCg7P4UrsXN4/c2sj5XVffgEoSDE9wbma1Ve5Kh9YI1I",
-	"jP4q8Ih5+mthLJpf3jWXM6Cc4vXDo7FOVsMSg/Rc+JjE6imeskKK3wrY0cRfvz2/q/opVVe41XBFoHIb",
-	"7L0KdHfF5F+o8U09+O2+uA0BZzfxm+EaW1xmO7i/2r1Jzb8MV4XMH4DrWhWDNnUIx62NUvMgNe3tZUN9",
-	"FV7YyXAKdqJq6Pbr3KJBVwxXnU3NDqF96uQ4ucZMRH5RTKe8GfywLvaWgd6aBpujL6hdX1pU22XzyYQg",
-	"4FtwkraCaqtrbfdqbXQ0u/mPGo6GzPMBEbyZB2ffSnroiG6D9PjDviuqsw5wt+4a3ef+QsRLQ/RliBXc",
-	"IfW64hnFActbXI7SfBZWi+RciSYjwD4l1OqPquIqqzznI7TXSFbHvdi+rIuy4FazwSvQpiQvygARvH/r",
-	"5LuhhgTEDCrfYKwktT/xxdRMIyHL3Xk0Clfue6ayFIylApinFA3PQuxgyi3HrO4MRpapwtaytbfXC6Or",
-	"aECF35obhjhF8Vyr6X+/YPgEKkq+gkKipoAFg5tLLsmmvjJxojRgDeerha18cDqJVyhiajbhBJm4v2ug",
-	"Fc4Wlb0W/Ak33X2tj0qjs7w0Tu0gNtZrU+/40k2o/I4kY4rEZ68ttFKZm1GOm9RI3E5tTCWweXlHK/td",
-	"u472ooXbIOM2+E4N0u6K+7yegZ4JmDeC9q4A6h4dXi2GZd53m716h7HWVpjwnCfCNumeWaYSvKF6COMu",
-	"Ky5f9YF8SFV2xcd9Z7vBHFKl+z07RJvFTcKYaKr6MM3RjrSBqPngWw/1XWN1hRAgYIbHjyc3yN7d9XCq",
-	"wah18PEJ37uOQ0nkNzngMNFykHeNnpoZyAJaklGOH0/2Yxr41qOjdL+3rLI82+8V6vgwvAFnWzmm1X2u",
-	"72FlfW1zN51uyRCGNwEip5vcaE+ril7bMsIUREs7qyS1VqusJIjraLSEoqYzwHpHN483TgU2BdhF/i8f",
-	"bVyGL5Bz0wj1W7IEbotk31WCWgl43xLk/umB7ateXJEAy7F0Hy7iAHulCMnwjQMn6BrWfcjeXjxlf2EP",
-	"j/C/3p4VTG5FNLvFcPoogMt+EpuDvNuQ1BCC70pC850F9y59fP9TPm4ps2P9RH0Xjy1VRlZSKX98wv7z",
-	"T0f/WfYb8jU21l1/65ywoSgbMq4HhvmHWTenNk4HAUTCPGZXXA3tjBrvyKcj78juaGuNA1EPlp0xpeI3",
-	"b/R3Gsu962M9kLC506w7vVojMdbFPw/gPRUdqB9c87DDMmJoJwmy1j2qKawxdEbyqaQSIKW6f+F6rfLd",
-	"rD79ntdiX2uuVttSqrk5P/iMvX3zPBSzdeu9FhKrXflF+ZCFUELKXC9yLiHrpzALHXTMIbbnQTnmoAzj",
-	"3ilWilZb7qiR+BX2ggrVmpsJLb7M7e4Q66fzqaBbilCVozetvRpZfzuVnUHOhtewMPu99cVURGytgLgt",
-	"UNvH5Vfq8lK53ubyvOUpNV6KaqqWjxjMGVmHMPQtVU6GcrJTVVA/oVRRclbT04Yi5AbSSewU3gs8xWA5",
-	"snueshAz53umYdycnTiUg8wAvoNjmIGUin7oPj561IvwJwNAPV/cnihOodKtxRdRC7ZnXF5p5+pEHZq5",
-	"0az8xqcw3AyxKnH2W3p0V68yvNV0NRcJz+Bmi9m1SvTKasrXGpdDuL2OuhNuhi0Rpz9PAMto82VYpO/M",
-	"0hUW4eoK6PZ6/cYmO9ewaIklkRRIcVsm1Nag2VdFRu3HyylDqXDT3zti220nzFTdRFQ5xK1Se40i7wcX",
-	"NzzO8mh2392Ghd+GxhGA8a6UDioMYm6czr8M6qskEmND/0/yK272Hr4NYZJNpX9aBOORbyS+G86MtSry",
-	"4dWi6u7jee6UW75Y8es30tz9bh039EbN97/2qGPVPkEglmfDRJn2QK7XTniliG+t5iGudS5kquaR73CY",
-	"LULXzzHcpPOU77yOHc/Lk64oNlEJvusLboUHd3wN0pex+1k5PSVpa6gh0ohyifiCdf/5z3/+8+Dly4On",
-	"TzF6tKHghMmKcX+TC79tHqoEEg7nLzzP25rkIGerxlzu6w4n6rY6UNTZfuq3FalSNTg2FMC3bpR66zsW",
-	"XsFDLwzoE5ThKl1Oq40ymnnwhroKO+Yt3qT8QpPhbCUQphy3cjRb42LcddwGB6JwpjtiPz+jeaQhPP0m",
-	"7vOrQkv/BoYNTFShW1QALF0p1Zw5IPdFLKdFgi0S3Wu3YYq5SZ2C2jutfnZdyDlf4P4aKPhP7mtWSCsy",
-	"xA470WAmKktDY+1Qetqdl29ngElBQSdx39djc0tK0iIVBsqyNQTAlOLGcFPWTOWxpYAR+HAn6jyv9BT/",
-	"sSBydeYw5ixp5cjlMbSyvjPrqHghU+y/LpY2u1XCjuJ+2OhNGOB6EYn1i6/xw7X4hbXdtID/CrDUAybW",
-	"j7nxhtoR96wMeb6lOoItQeVW+ZjySkg5dt27EpYyZv8FWu2ItO0i6z4F0lYjqv2o7Wd1G7TZk8s7o84b",
-	"EojoPtpzfTAGbhdRv3y0cQWYMNEkF1xgdodUKfRZzHNMXk3jiMWhvLvvnS8yYRcx4zIdyJiamtTygmOU",
-	"E+ZoF3IUxLAUkoxrSE+9qddgY7i5t/0OpJuTqttjensoRU/2mRX43pA1wjPQdo+rx5M4cy813X84gebr",
-	"qJ5Fi9RZecKf7YQji2wUO/eOjHEvaPBF+5dvrnTVL6ZB4aBnyWkevrO1Jgo+OQsh4LPmkaxBU0MPUHTB",
-	"RSznhXGsgqWai+aGTCDHQsJwvXpFpdpDxcz5iTn61cIRNy/0cAWbSvXvkp2MAR4GQH7SbjLg9QaWFRAP",
-	"CU7oLGq9KP9rBhErZPkHsX2suepTxfxooVwFfemzt1rCK/cN/PKvlEix37ul7NTioVohUhOeOoZpnNbK",
-	"qbcTz9icC+q2wklR4lmbkrlGNm9+iRqoTrS5FQDXjWZ+f33uXjdcGva9bKBCjvo5FdwdIT5zggb9RcRS",
-	"NZeR0z0TJSVQR50SdPYqYrLsm+dJB1IM/AaJSEqTUX+xqZoJ2WxHwCTHoVtqe58Kc22Glai2zxX9UV9K",
-	"cwGPkByAJ7/Cl1qIbYW3RSVDXaOjLQSgpBmb4xybuFMbhq6eaEkga/XaibnvF7VSZfENyee6fn9VZ4Jo",
-	"ToN1wJrkhQMi2ku/tZCPAWk/rRaY8P79W6j/4rMT/Zbbj+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7Oi",
-	"qZ/2ma8d/befL7FwNMtBGyzgtCxc3Y1zzs3w//9//78Y6TduDUGEcvjKZUyszTsfP2JAxkg1C4KY/O7G",
-	"ViOG46Zxnz3JnKZdisbMI6rvHNzleW4i350UfbjRQIKcRSFUzVDXoh5J1G5wH0oAhjmdjpyiTFjHo86V",
-	"sWNNecID6btbMW6xV3Ofvan0o0uUnGGTRp/PTXKrwspS5KDNlbYoumNnqkUQ1pnw3avI2BoTfYr7AzmQ",
-	"/87+dvH6lXvCSH4Nw4QbOGUUDoO6Qhkg5NSOzJfYCVES//GrUTIeSOYrjFNFiIMMZpCxmEaJWSYM1aNZ",
-	"hlRgXahCo5/335kDBpDWD37CYveF0qV3mrIz2VqxmxibWfvuYAQdwjDu1rOEo26MnVoPeS4OeWEnh/hT",
-	"3GsDMPf22jv4i4mj0AgWt0uAGPdwD8/QiRDjK+77w3+PfdktnlgTesNjQYaqbWVZmsbNewWZkmPDrIrQ",
-	"Jp6GYl7xPw7OOTcH1WSKmE2Q2rOut8bHSo/xMihHKeeaT8GC7jFuGEfrvC/HLtI+OwslcbAc0nJmBlQ8",
-	"wg20tlwsn8OnTuKS0GevEdNRZaFGy7XwX1+X1Q30+OhxFAZ2qxGo4yxCRTQqaI3nSCeIyml5jsIg+DQb",
-	"x32jRveuo5AEtTkfC+m4j78pDI9CvZjFRK9iQk9a4gPjFhlXyBlOSuKwvyWULNEHhFMpOT7InCbvwx+6",
-	"2Ekv8q30IgeApodruXA4qA8uQFqG5V0MHrmbUYMppr48f/yCG3uADxw8fxqTgp2JBCQln5Bi0znLeTIB",
-	"dtw/8v0uiNCZk8PD+Xze5/hzX+nxoX/XHL54/uTZq4tnB+6dZTRV5+J6cc4lZOyc8wsH/5W6gSedh/0j",
-	"elzlIHkuOiedR/2j/iPfqB5J+epVhdyaMRm5HZtCSHieOk7jnnM3dEah4CV4GgzaWa16F7xuKy4mDEfp",
-	"Cmq1kxVj6tPqG/ZQYiKdU81n6bkEb+RszRxzubzDFxiyt8ODT4gTfnyHcn+u3Om7KY+PjnzrUBv6e1Zo",
-	"6a/ePrdc4paa/igIIGNbcx/xMRZ8cafUd5f3mGZuGrBc4eEPvOw+g6883P7KW8k9iYaUXnq0/aUflb4S",
-	"aQqS3ni8/Y1Xyv6oCpmSLBHyiDtEa3meB1sJRlxmGZ5nVMscRQF2bNCGiU6md26oNcAtUgrK3AK5+NhN",
-	"QRcktai/behtm74wjrBVp22dDnvz1ebZmuT+oW2grw3fylaCGzHOn/JXjHRoN3WH4VgbttHeE8nWMpQ2",
-	"I9vrlUyiFaS7TzC0llK7EZRq5/RFA1QNPmr3FTnB1Tv2VkEj6uTKtN38euOVDqmeYOwPijJBb+VO2ju8",
-	"fKxru06F/7gGHA8/C3A0Acblijv2iycxf97+xhMlR5kg48bjhztMcc4XmeLppVIvsBAVvvfdLvsxRe7U",
-	"YkhfQir4pWNG7uXj411ezrVKwGBMygq0Pwkdq2p3EzGVk8sgW4SmWywEL+9LIg8/VP/8uJli/hXsCtLs",
-	"Ry+rL59zO7k7grgHzH/xPPL1ir6MZHAp7n06EBz66Pzt7NPX37kFQLhnAlulYtJGNutPEq8II9K+YtnN",
-	"AwOqhnWKtS9/PkvTlyEJ41YozO1z9nKJezH02wbANrI2LetifV3w9ofh/Gdp6pCo3oLP9zxYkQWwfqUc",
-	"AwbremfgLTGAww9u3ufpR/JrZEC+3QaMfYPu7FtD2qD4Y03eUu+nxXRW0Wwfi8I6T3jc1PnVbSb9g6NO",
-	"DR7pSBgnQBxpNV2P4OxKZREIKYbLCaS9W4DFZfQk+iUL29isEkdjy2fZRGUhXxCNeJwCGn0QLw9vZGJk",
-	"0WM2kPMJt9inpJJ8fIoPOAwU2DB0hnWFK9NQF5hl6OxAjgqZGiYkyzOeAFnYGzDmAuwyUejL5XPryUx3",
-	"zOhCfOZ2+f2B8aUBGB9Zf41EGr86TP5deZNvfL0q5LFuJVwcHZ8OdZaYZqrQ/qlEgS76cFkfmmpUeZGy",
-	"DifPU5jmymJ4/qKsNYDO9rj8LVkc/BcsgrfzBMO3cuC+uDkGqRo+BXYNCxYc6NSdQBuLhtkF6x4fHfXQ",
-	"/UdgZ0L4P3kB3fsD6QbwfuxUjLA6tGVXKl0O+/joz+g4xWhgcpwSlarQpYHkV44g15MRNGDG7JJEUavy",
-	"Nd9WK1Gi4HOPcrfHxichYMgz8pVT38jRKwHlx9sDyj8TFWwLzb9jWlgr7N2kdnqYJQ0MuM4EZs7jYk/L",
-	"ZBSCTpJvbtPIuGV5WH0EH/H44nuJfVNRfm8jo6Mz3dxnhiDpxjQQ1g2ZIb1VYl/y2h1peaVSZrtFqayn",
-	"+TmNgmGONoHC/97/ffwbT1SBgR2hTp2PucK6dE1+6N2OP8/4Ls6wc3zsXjvByiplG61yeB4RSybA89K/",
-	"eH+cYBSZ4DYRYp0dykplb+YHO6dKMJ/P/1VtvX/Hfi+qNteM6u4Av/m5viQ/F/NFiXYlaYcf3D/brVPU",
-	"Ot3D+X7UzVcQbHRVNZiOfJP2/tdqB6L9+ZtiUqFppTBgWPfx0Z8pPnMuDJyyFJA0uXsVFnkW8LTXSKE2",
-	"Ohxv/daO7pq43AuHInGT0pHok0wauEmoptlwW1hp8zbu6/YZ0bIQ6EfK7CzHmYIewwFu6z9uPuadqoH3",
-	"nqntbe66l0yNvDKeVHYRzhjCGZmDMMJdGCam08K693c0llerMm6W50P1x/st0lcrgW2U6sPBIBm7hsX9",
-	"EejPQ85B2MJppYKc7wBDpXd8Q+JGytzkGSFVIRPGQhpGx9R738ZdSEy/wG46FFYbkS4hHWz22dlAVt5a",
-	"LgqLm3BzDWlUNp4PrR/n3OAg/nvj7mIgwXtF4qGBRIONIxZTAzL8FBq3UUea4TUs4lYrZaWw6WfSWxpK",
-	"p94xjd8C9Y7UB2AJlxngPmJ8WTpxDY4CDPW+dC5xL4n+BdhGJFbSozDIRC9yh43cor1+N6JfhNz0dopP",
-	"FdsglHfdi+Djuz9qNd2F6OPDl2rnR38kn/x9C/GiiohYBB3e28PEzOrvrroe1nDUidVazbHBwL2JrV2J",
-	"6LLgqAhCHyYgIDvZEtrVCL47hRO+NTcJJvzCoGaXsEA8j/sDB3gvyxjGm5kZ31L7zs9nZqx2Z7ljM6Pv",
-	"V9rIpt1dfzMzflFmRt9JdlfCRWFwaGYszR+rmF0Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLw3pbd",
-	"EFAel6F4LKX+99lTnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz8+cDSSvrsxBR",
-	"VRYHTbiUyoZtuhcgG7VL6KFb0g0kEdCf1xK02sjpjgX7e08qvgXsNtGWpx4xlCYk24/MkC99BwnpZ//g",
-	"vZaRKsUbN0pJ/lTum2O2MU5iU65iO0AcZmq+HSheqPk3uLg3WauV0DzHmClcWGkKCqRKuRxroasRo0Kz",
-	"+8IOll/ahZj4B+830CzLVm0EGuzQen9AxokD1ap5hnHTVIXQ8Ln7eoowUikPtzucHP6qhDyo9FTyQFM/",
-	"yB8Kkdll4D+9y9yrviYSdvXxNQJ9STlf7IoJKWw8kGSS7LPLsAuLRuQ8B67ds1S+L47YBKiwdrVm3UDG",
-	"WM4vDgH8voAd6xYyw7l4YdXQf40l8wyW11Gy1yqmEuz8TQn5pGyP9NkAtTpNi/znL8H0v1zdbw1I/Zop",
-	"TtnBg2GcSZgHEPFJSwjL+8HlB3eJK8Edq9EWlZppJyvogeCyxJkIS3OGIu7uE9YcHMgJnwHDhJ+I6kJS",
-	"2bQS1HHlEQFr+SU67NA9EmB+WhjLroClMFXW0XaMKWuDPMqn8YXy9qW/r1QKbdENx7dMWNtAlY70Cpwy",
-	"qWv5Ul98uEOZy+T2sH9Ayme4tKM7vLT7FJTi8dYJRg5hywqgexORww/k3PzYniVSoyURwytYlsYrycpJ",
-	"WRk9RguJWxbzrMvXMSdOeA2OJ2F0Zkyrr3CzU+a5WeR4ZGEgVFMPMVMxM0BVh2tVxLlcMj6cS5iSW3b5",
-	"QPpM0ClPAeUBtxRhWF5YdsWT622c8Cy5UVmHJWivFYryq/W1eCvVvMNGy2JR9VTPssRTe2JIzq0F7V79",
-	"310/zf/gLP+Dk/xPmKH3bzvlgd4t4Sxh2nHKWunPb1mnlSzobdDTTsRLklAW42xH/TNrYZr7oo5YxBFS",
-	"9NolWKO1FGe7D48YZ1MhC4sZEWmEGpySMJDoGCH5QEkIr6BUzhH31GhEMhI1fgndKHkyCWVKB1KNGGfG",
-	"auDXp5iJwEDYCeioUkXS4fPj4z/T62/A6sXB2ciCbkJt2vfnsaO+cGP/XnlQbu5Lp3Y063wVo/vdotN9",
-	"MV26t3ZAy0ulXnK58MdiasWWOye/vKvZvt575kOY4DhPiOnxtf4rt8K6f/v5shbvVtjJKtZO2wMexmBf",
-	"Quezltdo1dGwnu1Npah19YnK4yKjXmmYa7acTzjedsL2quylHfpTlVfS5WyuFfb8gGXm6fExU3IgY//4",
-	"MirrlI0LMAbqNJIHP5f7NnJkqYfqfSmIoGeKnFfV2/eJTFhLwCc4KScv0ZNLRxS7KkgIcouc8uvQabvM",
-	"aKyTRdI7caIwwMhXLfa31kAjaaXn4Sw/k4O6NskXSjXLw6NbOvXXEdJI3R1MuGG+Q9c3snq7ZHU1bngJ",
-	"tQ9MibYRI02DaAUWwy69vGiEQfftFrrhH2qjrZkw9uz8+WUY6h7bhsM2tluH6UzqVX3vEMZb2IK7+bXS",
-	"8YZ1ZShTItz9J9qpivDeNjDUtrgc6qERzuezhuWESX6n0BxaRFputYWt49FW9DJ3nt+I3B6Ze2twelqe",
-	"I4aOT7D1jkxgJ+p0+AH/3VJ6ir6vQPF+tArfev50j/S+Nyio3HVlqE8xdbr1UoeFUZ2lLOlJ+4VciSwT",
-	"cnxorBY5HM6pd2G7vPl30GIkwLD4At84uBBjyW2hIS7rqLCYRhv60UI6QAibPmV8IK94ykx4t1IY5ciL",
-	"i4nSaVldBc3wMXa+UoXte4bYd+eEyZgxtUvwBVVIHvYPPahL3APpADRiEzVHCqtGllIbhGEpZGIG2MOQ",
-	"GC/1YEB5mCfXUs2xtkXaJGPSjn3rx3UwbayRsnqCG8udf0KsVHMDulpLobLVzt0Wflp2ymxi3UkCuf0U",
-	"VNzbLNWi+NJFPTDMAzTrOsgNTUHQWep/IEivcmmPYBWU840w+uGs2tTf1zlI6qbxSRew5+2v802/Dpaq",
-	"pJiCdDxzw1ldThwm+UcxT+VvF69fVQ5kCpZXTmN7w4+stdfH9mpFPxHK7SCsvtbj/8YeBN8aedzPngIN",
-	"RbDQNrsaLeEgqSo114+MqrNQ8KyxLJ7y90P3CvaGVnocs+7jo0dkHjmA9wlACqm3FHP0KieFNQOpIQNu",
-	"gD2M6mOlkGdqgeXMynbTbszjP6+O2WjJIHE7z+8KF959VrUhz38njcGdYAu143leya4jCZcanTkR4dwr",
-	"5z5CBeUU6quG7bn6nchzeVzys0s+bmkcjB3UfJekiP1WKMr53NDupPNC0V7XR3z75kUQ/jjCxoYUpjul",
-	"Acc76Tuh3Bre/beQ5S/AQPXUdywkcyvB1AoBXePfhx94nm+M5XnJ9bUJUMroqRTF/SD+Hx8dO4xDVdKw",
-	"fOIoaIwFSYQch7gwMg+XeDfhJoSnELKCngkn4mM4TyqMDz/rszdYOi9YmJ2ahM51rqcZGMTdRt3zBtT2",
-	"LM93rXn/KYT5M3m3t1FHqeYsXMpXLFSEQjgYkMG63CxkMtFKqsJki16TSNEmyd8XEDq6IxD6jGzy41cL",
-	"jq+lR7/WCj6lZNucweYOFKvQoh+tUqykIjswUgUxBH8i3E8yW7DY5JDEbMoXA3kFoRjBCYs/DDrup0Hn",
-	"hH0YdELfWvfno4gNOiBn/qfXL566T7LIso8fP8Z9FruPsZOTKRyTY9ndblzt4h9HWONUztiMa4H1U6iz",
-	"d1kCN4URLzI7kN04TB47kTt2zDRmfzr601HEYh+/GrNf3rmfMi5j3K9/m7rs9gfyZ2yf+Xx08NKdygkb",
-	"dKhTrIc/6hU76NDL2H3Xx5BR61CKg+U2wOtAdh8/PF4WzOqdor1AFRbb9zoG5l22OJbvk4v3gkFpGqxe",
-	"YMxZ2TnUgimHb9IP8Dq/TGrTWijYH/fnMn5toVK3XTGqMuSdmtI2E9yGculfCQX+mjSMXfaCgi8Z9H7k",
-	"IvsDe89JLntgmONAod46NiGvsrYu9h1/9KfvezurMIdXhcjSDdXm/7sALNfE8EFs+a5hFLMuZ1eay2QS",
-	"McuxRbbjPKjOcF8fXhU6gQdoHxpR9SQ1dcw07fUZhmeAXo4aKsojBpsiB20A04QG8je3hBR92Ri2cYoO",
-	"IHpTFxI7v3NmxRQwytHJXK3mpB/cW1+qfHr7RB+3u5fd6fh2526j0/5O8RK/hQgv8R3RrYpttuRLhE8E",
-	"7G7oituFcHgbkh9+wH8/bvLDfHb8wAnusbK3Eaq/QnBeU8twj+RsKHx7rBvC4WHCZQLZhkD2Gpmg6MuY",
-	"XsogjR0qKGxqxB0fkMKHfwo0aOc5ahYDiX3ECimBcpKFZJwZlCzQHLc6aoR9kdxYUjnWNoZ0IMWUj8Fx",
-	"rZGQwkzKJTntEs15FD2KrvVG5oPDf6XIdXyHyBWFvGE6UZbByGmYXzHOPaGN8oALSpfAfuXh6ab4l6kN",
-	"ZVcDM3ihblBx9d4xBKyJl2dcyD2r4mEXGDX+yv3NCDAPDFOFzQuKdMBIuK4R/4KDhDtie+oziQV6Gq4h",
-	"r4eGbIPNirN4Y3TE08pzX6Tl5z7FUywPc3tYhffyf+2hFSRsh81GqKeGEOoKPIcHNoRXXIA1FfkdZYjT",
-	"VY9eUviHfJ00iqTAxDth+6wpRKMxrKLfovAub/iPo/XSnvdXezfDzFmehyi9zjez37fAgh0CCxwY+rgC",
-	"xP5m+rEDRzz8sPxjo/5+N+i+nOUea/KVo2qR6/wdfeUKvd9lxdfqPSDrCv4nAO1WZaMiinxmjeMLgt5v",
-	"asdGWUyrLFOFdTt1EqiqQqtXQfaETjV1glRrWbBnPJkweuiBYfEME0CIumD1LSeoXf7j0qdskAccazr4",
-	"grW1BsLunrXK6K1Qy4yCLGPsXhBXM4nQpz6QdqIMsPlEsSlfeMd7iFfAjuRWsZmAOWjTGDWLKpLf5Tf1",
-	"6FNZBB7kdtXIg9UfQjNKCmPVNGy5rU5fQLR27eiyghQOD2Y8EykPQZJS6SnPhIGUdTM1d4oSYv3zp6/O",
-	"EE/yQi4SrD0jFbOaC6wDnSrb67PnlhnLta1U4TthpA6tYLDDt5CQtY7wbmnGx1Zyc+3rPmC4zkB24/PX",
-	"F5es3+8f4luLuHeK5mhGg0Ba4q1WhcUqbH12Vu55IK8gU3JsHEYrindigoJf5hOV1RujUj86alMjKWGL",
-	"5/lATtDqHFEAEyV5VUnQRGWpe6B3yvjytKkqJxKs2McFDenC4mpTHV/Lm3UfHx/3Ih+7ist0s3LLpsrY",
-	"gSSdlO4b9VGe53GAD1r3ztH+hHB/HE31SWXXv1N6gD/yFhmDrjEKJcFWQml2itJPw53+QQIZ/zA1ws/S",
-	"1JHDKj8I5THrUfRLZrBFLjv8QB82RtaTYFhYXxfTWJUb/IIKSZzWxC1Hx0YagGi3XFCAGPkN24LgPz8R",
-	"ohnuXPtozACv1rr8FoJRradZh+yyVmobbLeHxH+1AHV0p1zoK7fD1MFtGfpTMcxsFLR3pa1eXG0Pu3jj",
-	"6xFUSlOxLonGi6H/AtIht3FvNaGpDMkgwdrvhcp7K3VtWJGv6tBuBFRzaUJV2EQ56bgbUyZiHLE448YO",
-	"QWul3V8ogPsFUPlt/AarGjhB2knJoYICPeZ+yjhFBXPJGvfSJJTSc18t+h7fsRBZVhAIUEUg8I391KSq",
-	"uqJZl6IfmCrqSDXfixKAnG2ywD6Ts/uTubX5bN1W/gC2GJAzoZWcgrRl2pCJWAq+KWcFOtzdt7bV/Xt4",
-	"l0llgxEC06eopxfJiLs7o4OhYoEFbXwaRkPSaV58yUB3++r+Mzn7O9dmj3yZLwzMv7mi76cr+g3kGU8g",
-	"lMBsIBv1mgp1qrGBnxzCe+zQ28ZW6Od7xVluwz2XKgtyhg6qCI278X89++dfBh10+ww6McuEpGyVcP4R",
-	"MwgvfwgfQsmrGHcye3lWrCumDl6o4ZxjM729gJHebtdsXggJhu7CO+C6Kqd6UdmCxQSsbPlzL2Lx/4ox",
-	"s4mKo8l0IK8yLq/xAs1p6EI+5QtsloK10A8ocZB1Ud6NBwPsizAYDDr+30E8kGASnoPBJF8j5LjyWiYs",
-	"aJ71+qyRL+NBcQ0DeQ25ZaFfkCYU/4tjJo3KDB3Ol4mKIWH2N/yzzJf1e6rZjr3DonMy4plZlvW6UioD",
-	"Lrflz+6B0d/48zf+fFf8+QIqAjyZGitkcS8a+OEaFjtUGSVR9JNIQUOfk2tYbGxyslbo6Q9o/P6KcPQ2",
-	"BFM0tjsRqUkq3R3yZyuJA/Wb/tvF61f1UO4oMM6qPYpjfK9hMbIJHPMA+5dM4xO0aIbW1VSBtYv5Y6GX",
-	"NXDrg5RW+uEkTm3uMWEGkgbzycxhKU4Iurh4xmIc9YQGjyOmwRRTFIXccAMZv+DGHjzDVT1/GrdF/5zl",
-	"+bPZHyc9YochubF4Is+ffl4nBk7io4WizhoM7alD0CV+dabRT6cZP0+4XUmjMCwVlQq1dSV2jjVK2mnH",
-	"SmRq/RaoTs6L1//1fPjs1dPz189fXWKQTEQagNMNfLrGC3UtWDdGEXaouRxDzKiYzUBm/Aoydq7VFPOj",
-	"DFgTYee1oUidlmHQbb5gqrCZmIHPpDJYQY5bNtfKAhKg6emyxg5N+1Ql1xi85GvBMbcd1iWy5Magjo/M",
-	"WJFlTmeA3ETMS9apI1eGCZlkBUbmsPMM3fil4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp559deT",
-	"NmNTVdiYKT2Qle9A65hNnUg19pO5iSol8HznqlSYREkJiTX9gfwRJxRyTEefqywzrH7+vlIGRoPRUVIF",
-	"ppwbG27GWNpkpSI2trHy63lgWCzSMvrTPfrA4IwDacUUjOVTDNySXCrKK25MAabSaJ87tvnmdLlJUy59",
-	"3iDLYgQODrqhmtTDo6MoRIK5P46OTlnMsyxGF4bvlCMk9PoMEckdW1Sp9WFYjLFhMeuGUb47cmPSIMLg",
-	"n72yq96KfuiQqbNFvlwpy6j8dVcSt7tuVQ/KpfROWeP23Er67BI7IeYaEkhBJkB9zWK3krhtmThu0zqF",
-	"tDDG3nprC30ts4VfqBFuHodQWCPszY9P2KNHj/5MFU/QU/RXxdKCYI3xsWLd+OHRNK4eeq0GmDDs4YQC",
-	"+mLEsRi7wBkW41R47mHXj45YyhembWv4wn5XUNnZFYyU3mtrp2gJIcMKEZzWU8ed7be0n7EMXAXY50Km",
-	"al4CqSee8RVPrudcpzHrUuoeypW4p6h60mjdiUdKVx4m4tk7DVCoyxpzdaGQWuWxOV/0PY0vHe1Up65c",
-	"RNsBpEJD6Du5PASQxRQTcv3rnajjF9h5F+11exOVpVRgVIR04IQbODAgjbBiBkvcOf7ue3a1sGB6pyxg",
-	"2//8JWYjkVnQbRsYa8hvDFt4g8KwDGaQISxdYe/FX4vU15zj/jdsIOaNa8gJunEZa/DszRs02nXw0UHn",
-	"ZNCZcy3RlNfv93unLE7hqhh72KiQvFZi4AZqvBEcCN8aqU6E83SiDi5l96uJlywWPzvW2oq8JJY2rYVG",
-	"cT/hEC3zNw1KWLmfya5lqJK9mhtYALcb9neXzaObewJeeLHJ/MFjHO7WuBZ1vtvFzvIDT//KLcz5otVV",
-	"4aTpqCLgo2c7UXIkxoWGNGoWx/fQPqZgtUjaFZCzIKaUwphTI8BOoDDsp8vLc2x9wy2L//788tnw/M3r",
-	"l88uf3r29mL49s2LeCDrGknPyeMsOUtnwiivNYhALcsUDyUtFxK0iQbSQAaJXbaOJlVmbbKz8/Phi7Mf",
-	"nr2IS+lwIONypCG+NnSbHwa1p89+0GpuHEfzHcB4ds2sqmywP5CYkuVXKQxzd+TUFt8xbG3FJyxO8iJm",
-	"3URpML1oIOMpTJVexKw7Vxp7LhqwnhtFLJZg3fdDJ9Fhc2vqXB2+tppLQxIqvoLqCYn57m0NlGmCE4Y1",
-	"MDXyiSV5TloHNhkM5YfoFI119BnyGLlkBu6LshtvuwLx0oPLPdAhflJzNuIa2wVHK6JcqUHEDyfxUk6I",
-	"//P4aBK3yvsIw/tJBBekkbErsHMAyXIlpFO+W5aDZgUsuYgQ9v1R5Xbih8YpB1V1xw/ngcLBaDuv3VeW",
-	"ebYUQ3FFDRJyuWyp5q2HBrJew3Sk9JRbJx9yCwdunJ0ait9q+dYAxS0Bg8ujrCSbPOHJBA6eUFLlOp2U",
-	"6gBLJf+hEk2+bJbqXtnhDC7IcPVW8hkXWUOiyZIbPzl/GzGi5xHzJNr3UPMZf4i2vhqoRxtknEuesgdv",
-	"9qNWAwrqNNk/cK/aJnyrcvJ7BPNqha3RAqA6yl56jhwd3b1irxvJsdT2MJcnKnfSUigmFPt6DrET9yTP",
-	"zURhpA13yOHrxUcsV9pGWB4+GkiqTE8RyBEDOesxIZe5XaEQsZBo3UUZiaOp4ZSsqpUCR2gI3qvKUUgp",
-	"bSxz1CAYhQP5grHw9kNJ3/hNf6ty9C105XcOLUWxi4z6jihQUdUZduKTZbt1j/P7leswCc+gnfviz38o",
-	"rL9wO/6G8t9Q/lYSuC+AFF6q80Q1HqmxzNId5353QsEDwxxTDg/s0WGA6pYjFhfbqyT6KufdeCxsv9BZ",
-	"HDH8qGEUPubcos3A0Rl0kgxknKLZbSQyIMs3lhsFfcJ4YVXc6zMyIxWJO4pRkfn6zcvEw4HMCyzsjHLR",
-	"A8NSMaYUtRFodPStCEBefiLPfU3iQWGHl1JOLqSElFmFoo7TZdxMoYsumuCw5b0wAznlKfigAe8Gws5t",
-	"yyxL9NhnC5KquvFK0+lGu5FBu9EF3cIfhlIut3z3zWloYjLctpo48JlTtnqFdL1oZRaWzblDuxSYVPOv",
-	"LxLoE8kXVo4ui+ygMsHZWDiczZURVqEVbOcCxFtU/W+K/jeu367oX6BSz8vGA1hmZExp47vySavyTeCn",
-	"8m/Q95Xnfl9YlS+r/f0LtColMqob6P+ikOKmMutNMOa78h+iNUcVG/KjqByVE14urBY5sCf+FWbAYEnQ",
-	"kfJut6lbAdXamfMs8/JLoiEVNggpyMVoJCfmiLGTg+KwjL4fs+9OCNvjxgPpuSHjWosZmD4ry55JFRZV",
-	"yksVP2x7SbGwhfveRdxv43eqElaeYqvHBu/ylBmQxJMLA5qEXsPevnnxLfzh7q07nxYDEVjaKimwKj8o",
-	"qvHVnr60kZ0M0jHojT0dXtAjd4Sh96wIKR3O9iKkdM4MpCXn6VedR1ytcvnA+L23NmvYAqGF4WNoDcD5",
-	"McTd4J1DyoS0oGc8M6w7n3CnbmD6sOayF7EkEygAWsXiX5xOEjGrevHpQCbKWMYtBZeHMR4Ylmvs4K7d",
-	"TiFlE56NWJFjSIFW8z7Gj065/UtiZvFAhhhQ7zxSc8YNe3Lxd9bFGFU0FSQIlQQYbuF/u3j9qi2k5K2h",
-	"uvRfCObhctyJ7/zwpWoIPYmxBmm3Foab8kXMum8vn2BAc6896FQV+fBq0RgWSYklKV+0BETutDuKv7hv",
-	"ZIgApYyFTMzsBiXLEdMc1H7N9OmlpxNeWD/wSSGImnYCQjNHCrCsG3Yh1+6Tg6mdCRZJ3JtqOf1MT9yl",
-	"zPuZ4M7vpAWg6CT+WMyO9hyxq0JLprkFioAp5HwXGHLqlTkcC0tmh3Zl8O9Uxtqw+B8HPxVXBxdiLLkt",
-	"NBwcf/d9zLp/Ffan4opo6z8O/ios8OUz8UB2J/Ce/fTy7MnBxU9nx999H4LZsK5UWYLaW9OD3ke6Xa/P",
-	"zgZyrpXEzsJTYQzGbYbRy0yIx0cPcfO/UZdiqbDgVJ+doY19ULfYaxixLnUv9kvJySODcZwjczgBnppD",
-	"6oOvYUQ98ONeGJ0PZNmWFYv4Y6Px2Dc+PsXyslSam9KDsX3/qNYj8vjoeCApe4Xa+Z0wDGJvjGsYC3te",
-	"mMnPdDTruNzWwFykJW+rZ+cT92rPzi8jA4tCpJ32iP/VtvYN8LEt1LFlnBUo+lx98nlKXcV5dq7dmVvh",
-	"6BYdh59GXf0KyZ33TP6rsP66z5LrRnHfQ9JpAKCYGb4wbD4BKgofHFvc+IaRd0gbHeGCpNDCLjonv7yr",
-	"krHzissrkA6HIHjhzNhFBlGNWJC1aHsHwTzjcnPDwHN84ptu2QRv7my2a5Z4xhFLJsDzUr36innuWWLF",
-	"DJq3XQHIhFueqXEBqzBJYaVt+uQF6BnogwvHInyOP3mnmxOOiab7YrhDA785XhFyp1HNSbjG7Agu2Vme",
-	"n5bJ1lToJY0ZZ0/p41meU06oKuxaPQmK4MFsqNA+AzkVaZpJobVbMRYktlRhNyRwL2QCaXzq0zJro56w",
-	"VzETtmFAbF+BFTRwnULJHptj8xvaqq8amTLksuyV78OxOulAihF75Q5LZWko8EspmDSqocx3pmEK0ytK",
-	"+D1+zCaq0KYXMWEHsrq4ML4GAzZm3ZHSY7DLNbNrqeayF4R5XxBkICvnQ4m19XWi4x9dupQfZ9i5Mnas",
-	"wQykVLZsOmL67EmoNtaNT1gu5DjuYXIhxRn4/HdMh83EDJoEB4S/szz/kqhetQbHet6tW3DZBAV9B12q",
-	"eO0kg1ZVneSZLRLCbeYBNpu+8cVvdTrWi1qVtGSJzmWm2YpOw/PcsO7FxbNeU3h+XbD40LkCrkGfFXbi",
-	"5Ax3zwaJKsF4obPOSecQOacfal1YxmLhSeEwrb+EqClY3lQNQY2FjHzf8SzDVOygy+egjZMkMQ3PqmuQ",
-	"pjKgu7eGAR1ynvgBMGiym4JxIiaeFkRlSvjVwte+MERy/GF21RXuOK09WamH0uvX0MQ0rMG3p8S4CYpG",
-	"OfH9fR4YDKOgLyPUdUj4oqCravhSda9eQGvYrVzpqnvC0HCKllDNZcQmao7hLiAtzRFiun1zpH61JqAP",
-	"G90wT2Nd5FMCQcpYh+lKmFa/mjA12zR4vQHWSVnPPtdKjTCunye+ukKQygV6K8u+ULTBAqt9LrP1ffnu",
-	"hhQ2xCPj81x4ijiEBzjheQ4SO0hxhKg6rkXVRsNUISvChNbKtIRj65Oi1ExomXDJdCGZkpX3lsJPEznP",
-	"Mqxwg5mO3jQfrOdkAkT8QUdSDYK8yaJxOdapp4ynUyGFscTu6PTVDPRMwDzybLpKW6KSIxfGLcMLdb7N",
-	"VWmUY7xIhaWWikvEcXN1Pr77+H8CAAD//w==",
+	"7L37ctvGljf6Kl38psrkDETJspPJlmrXOYoviff2RWPJO3tO6I9oAotkR2A30t0Qze1x1Xma82DnSb7q",
+	"tbpBgAR4kWXFdpw/YooE+rp69br+1vtOoma5kiCt6Zy87+Rc8xlY0PjXWZ6fczt1H1MwiRa5FUp2TjqX",
+	"U2A8z+8ZJlKmNJN8Bv1O1BHux9y9EnXcd52TDs/zTtTR8HshNKSdE6sLiDommcKMu4btInePGauFnHQ+",
+	"fIg6PxYiS9v7Hbmf7xkmi9kIdEuv+NDGfsdKz7jtnHSEtA+OO1FnJqSYFbPOyf0oDEpICxPQOKpHhTZK",
+	"Nw8plvDODhN8ImZqzOwUWK7hWqjCsJxPlovzewF6sRwnvdPZvCCPIc/UYgbStq+Khgy4gXJHrkEboeTm",
+	"VUrLhvfcosdqxoVsH02Kv5eDmSpjN5AIPb3nEH4S9mdlWlbkjE2ExW4ZN0xI3JA3r5+z7kTYPrzjszyD",
+	"fqJmkRveyncnPzx8+KB3yhJu3EzAMKksm3FrWxfS9bTn+J9zY59cg7TPHq+P/zWYYgaMM2M18BnjYwua",
+	"2akwDNw7TKTlSKbAU9DLsbiGD7Dlg2ePt1DWczETdr37cz4BZsS/IGL3mVXsu6Mj1k1hzIvMsvtHR702",
+	"cs6wvWqfM/6OTtV3R0dbz9hLlUI7UUmVOvq+mHM9YyKNmFbz3QjMvbnn9rzSk59pYRvHovSES/Ev7r5y",
+	"K8QT68isa7Ji4gYk0t4pU/gGz9hYacZZwrMMNJsLO2VK1tto3c1/Hpxzbg5eVZ7tbB35f+GurA38gjua",
+	"MqyhzQjHmGTCXQTMTrllCZeO7g1YRoMyrItkdaEKnUDvFA8V/cTmQpo2olB6sn3I5Uja97+6XiVrcQve",
+	"suuqvmb77P55xjcMJM+43OXqc8/t2fGlugL57HHou6FRi0/seLcVhXBPrvfzxvAJPPWPrc4x/s0oGZcn",
+	"vuemGSfmOm7bYd9fdQgg3TH/teOa6kSdxFx33rYPRKtZA7lari3rvn76iD148OAvpyxwoAdHLOULw0Yw",
+	"VhpYbFXcypHGrunGtUm5hQMrZtC+QJdqfVRPZBoxeJdkhRHX0DQ8qeatw7HqZoMB3U6OhQFdkiPMuMha",
+	"6NE9uBc9fnAPm1xJA0EePEsSyK172YmO0jrZ4eS9k/IykeBRO8QtP3lfafffNIw7J53/dbgUNg/pV3N4",
+	"lufUU6OEGRG7FNYwCXOWgnEjZ8ZyC6dMQ6JkIjLHmxIlr0FPgCnJhO13nCDJ05+4hTlfbBhtrtUog9l/",
+	"7Dfqc3qraeSPVXIFOmLP1ZVwO3Ku1QzsFArDUpGiLMGlmbtH3LWAHyFlXDLQWukw8tfwewHG3uXISY7E",
+	"blmiiowGO3Jf8pR1Zzxz9Aop+9vFq5cRK+SVVHPJxgKyNGJzreSEORKK2IinrFQlejilR0qOM5H8gROi",
+	"/g1RlLu71Og3SOw9Q+SEo3wir2+Nsp/I639wbTZQ9z3DrrkWfJSBwe6fKj0SaQryLlfppaPILFNzSFmX",
+	"yJPxdCZkVBdzTGFykCmkkRs7Q1nPkUYyhZT2+KWyT1Uh07sdPTNFMvWbGWR9krXumRUhy13tfJEpnl4q",
+	"9ZzrCdw1OY5UumDCMHWNAj2J2bSWYXhOH3td8ui7Hd6KjDV3y2iXShCSCROWdUticILjQAppivFYJE5+",
+	"ZONCpga5m6i8m+CUneA7VYVm3OL0HVd3S9A7HUjSmnF8LOFaCzAsHvGMywSGM5FoZeKIxeH+Cl8xLlMW",
+	"J4XWIJNF3B9IXEi8HFLhZvKUi+xu1/LZ+OAFt8kUxUPH3JWdQqmV405fgL4WCbyR/JqLzPGAuxzgL1O/",
+	"AVoVlji8YU5YcsRJ2yXHYlK4q8mpOE71zDk3KY79UqkXXC78HWXucuBnTHPrCNUzoDk3gQmdstdg9eLg",
+	"DLVl40TE+RRQP7N6wfiEC1S0vDrjBlF5oUEARQoy7v05X9Fr17RXlNMkL+xUafEvuGseeM0zkbJEQwrS",
+	"Cp7RffJG5lolYMxdk1fJ6vz2pGxUWEdaQuJIT1mM0o6J8YQY5naQJAk/cFPkudIW0heQCn6Jy333479n",
+	"2CPq8sANIRwOx8XwSFROTx9Fdd82Ssvnz1CdQ7uqVjloK0iOTjRwC+mQlK9dlICoA+9yocFsekcWmecj",
+	"JNivtSHSHbTDqJNxY4eF2TzArZ2R0vF+/Ydcw1i8a9ZlULu9Z9hYaCezTbnmiQVtIjzEkGX0hGE859r2",
+	"G7WlpX7zawcniCMp+60t5cpko+rWLPVVki3c2MOePhckmtf3VViY1T9s1HwCfXwoO+Ja8wUu3tKg3Gwo",
+	"qE0Se6u/1Dj4NH0BsxHoim7BU7oieXZemcqYZwaildmhatm4o1oRd9k029fumdWRU5O+gcYh5/ntHJ8U",
+	"MrAfSdEgr4caUkeRaYPRVINx0k/Xvd3zN08pirIZXyDrmGthAX8gBQDkNevygbwWgDphEL6FsZpb5WTY",
+	"TBgr5KR3wmKTQ9IHeR27FiSbcjQI68VAXsGCNBunSM5yu3BXQgFOGiqnMlIqAy73YAWth7gqKA53bEyD",
+	"sVzbYaIKaRuN3u5nw7i5IrmSGcXGHI3uVXfN9w876+bjqOPWZgdrw4V7zD1uuS3MLi/Qgx+iTpGnexOe",
+	"F/nWp/vIrYLfPsfp5ASC68hYhXIXHgOysz655JOd1mEDA1zds+XgVvfGL2a5SDW+WFuH2slqOcG3wizz",
+	"/O74ZJ6/AKtFYtZHzfN8V3IHme5OJgb06rpsWg4a3wW91LAuuJl79G4hHxoSdxul2/pC+kUI3dBUV1op",
+	"p9SywudOPdrzBtrjhFPzHz40d04ujPXdRbdxkyrAC6tYChYSdI+4I8qTK9Q8JyDBqSSGcUa2v7HI0CUQ",
+	"bOBp+W0nwpYaTOFR9am17pftspzbKRPSiJRuEZSI39mlf275bO+0YqjGu8HPr99EAxPRcEjzRqszeujL",
+	"niuD0ZArI6zSi+V4hHVisrK9fvOdMG5oX3OZTCNmOTrTzJTjyC0bLdgcRlOlrgyu/WhRWt27My5kcx+F",
+	"zppum3Ko6BieWpubk8PDiBkzPTk8dB27RTw5POxtlzNdF+uEvvKQW+G3mwjyDI3BH8V0KhS8hcL2I4C2",
+	"jWtb7O3LRU1E1EPTsviddhxFg21xxRVmGkjinmE/vzh7xOj506VpXckEIhLIBCqhM57C9j0tudwEdf/a",
+	"KQ7L3LadnlGtyK1qNuN0KZRMfm39Vjk5BUeYTTE4SWGsmpVOcBMxg5oz66JWrSQEGzdp4OynJ5es3+8f",
+	"+rbJW7XziIBs5M18u/395QJNgWd2OkymkFxhS1n2atw5+XUzY/8Z33qEL3142yquL7sRMz5p4KVnkuEv",
+	"TMMYNMgEmOQzISeM1/hXzrk5sE4syvOT6/vRQGqYOKl8UQ0WObTAZ4c8z/9vM+XH331/0u/3e332DHsQ",
+	"qYlYKiZgrBlIx4FVYevdIBfjGhjPsoMpvPPmEPeNhrHTS1n34fFx75TeJ8WBjPVDPx4BhhmwTkVwO4/v",
+	"krlx+UBNDaio4hmXG33cwbu9/qYi+aKM7/j+u+8efLc5wsMdL7TZIJ2UTx41CvNW5TmpWavKy6pUh9tc",
+	"adsPjgg1Kk9dFPzxNfJb9rQ8ahsO9TOZF9v15jWCo3PqxBemJENZWih5ytRMWHdQ0fBlmOVXeI8KHa41",
+	"DKr4lFzk0QrvwGCWNLAOr5DlIFOkLm7Y+auLGvNwTxsm7CdmIvVR/x0Whv16dvD/DN+6/x8d/GX49t9Z",
+	"kbvRf/+wZjc6f/X6ksSgFNJTUoqNf/T+9+zv4scKfbfzqJ05U4Xv7HjczvCw4VFbBhGgaDcFnoOxjCfW",
+	"iXDusY2HcUVo9E39cPTDkXvt5ke1ud37p4xbNlOGRus5xoy/G4Z3+9Wwyls55huO5m4KxerSzzBmIEdf",
+	"jRoz39Ypc7cL0zBT12CcKOj0Y6WBhH+/STc8my0X1243/nyqMsCgLDVeu/hP2UwY464yJctLxE0hjdDR",
+	"Rt+mKTp6qxMkI4SSsOUUbxv6llO91cL2h4sKrUd269DDGWx5sOVkbX+6ckJaHq6emMbDURq6VlyA2l0+",
+	"0ilR1UAaJbNFE2V7X+ruNopH4ZUm/k/uWjushCDvvL3LeOjXMN5tg33g0LC69utr7VX5TeY6MtSZ0lKX",
+	"Q7KjeXIGxrRRmRoZ0NeQDjeNwB3/5e9e3w77xjJOFwXqO6fBRmEL42R+Y3nmeIfIAH3yYjwGbXYceD7l",
+	"pkGOPg9CAW0HfnxdSIkfLohqI0au94hdLINHHkMGJKz2+802AWply2bR7IYGfl8f2yuN8ap+Afye0aKI",
+	"1O3dHBk+xlLvugzB6Nl+MV5yc2WYHz3d4ETlITq/39ywzppO5xR06Sfwuqw5YcFMMSiOjh4kQVrASPeM",
+	"jyDD76Ff+3lINwr9NJBOHa44IF6rwhFNecAdvVy6U0QuBpQD/UXj25HLuIFMqZw+ehVjVwlw5XYnGqud",
+	"wOZT0UAdDVvTcOCjKgtbnsZGTuT3pEZjjZJHkQr7RFoKtl6x2STNpxj6k75b+T5Z1DGWqk8TiBjI635e",
+	"2IhEPbKsN50Qnlilh6VDbuvlRM8XBnSLHWlrCzfzuVkuiLabJYK22zhdTdBpOZI7OKG2ixxcT8D6t9t+",
+	"vRIy3cG/4DqsL3V9q6JAFfWGq4No8tKEddzunXb0eCveliVh35XTBW3KH2X65NbCLKdopLXsrnXicbK6",
+	"sEMz5TsdoRsdgIK41nBmGil6u/Q3FlKY6Uf6rbcJFe6CqQgW86kyZUKZu84MxbqgzbPxstw+jx23sMVk",
+	"h5EhfILWXidB0O0WzHF0r/kbUelJ7W+e5/T3yYi+oIQ4f03uFDTjxjQkK95OlLJJ0KPed6TQNhM7WmU+",
+	"kiZMi1LwewGFW2LcbLIoFkkCkJZfDsdepEu4TCDLgPJwihy0cY/12xyMTSETaqLBmBPmfmfSSWbu05pI",
+	"1rJA+OyOi2m1mExA78rFg+3fb1hwVoRWqp7xJR/x8wwDi0rbZI2GVqScpSRSMrAVd3tlv+scoc5hWrlq",
+	"Jdynzlx3cb7R9NAH10WlAj1V9wzTMCafijditnjJ1ob0CKXxc27MXOn0ZqFIQWbLfSvNZw3mtQdm/N1z",
+	"kBM77Zz85zEapsKfP2xzBa31t9L628Z5QnKlioZlN2DMUmK5mQet0kbU4n1cDuFmi8xnTuX1UdaN99dm",
+	"CyLxh2HzdKIO8hVjhjtNtz6WxrmW1oa19cYQP6u5NPjAEHnkzpf4JnaugfuI0w0MNoQBOKWqE3WeurXu",
+	"RJ03lD7TGAtgfbjrqsuap4uIBa7ple+J5inx4FLH3uraxF8rPMzPo8qMGhetceGRVYVgxhuGFvqITCGH",
+	"KV80XEuvHA+iNFoMAKUU1TK3gN7vs7My3WfGUwjxcAN5dv6s+p7vjs0KY9HuzjjLxBjcHP0TMnUts4xb",
+	"0E7h5f7VEKDafXh8TF62uTDQO3UtqImQ9IBP7WJlv0vvH/a9iDAekLg843JBynNpoX/w/XdH245XCM2r",
+	"sLXvH9bY2v1tZIBNbNjTPL/ZdoahrRrbH7+8ICvFCfvfv/KDfx0d/OVt1384ePv+KHrww4fwfe//+rdG",
+	"QWL3ECDy1TXO2bfTPnUCOLjZ7IM5vmkFwm+UN3r//vEDWhATMW6Zk7gts3MVMbfRWnKfQO6dwuT37UWO",
+	"MuciSxOu8eA/O2c8TR1P2B7VUI6uffLVdOyPI4AKbd4//mELcUYdNZdQMWusuVHhHUXCYsorHXG7nrSE",
+	"rTRLoVkx+SR02UJjrrv2ZT7P+A2Xl/yBTU6zqJPkxXAmskzUneyNLCQVJs/4Ytga5Vt15m1vbgYzpRfD",
+	"2Wj7oxuSA0QCw6kqdLbYSfQ42hoC63ejNtnaOlVHvjLn5gG17+kbc/vR9cIMMSK8eb/bV/J2RN9gudos",
+	"65K68i3jZVvGy7qkF9arPRfGwjt7ysxUzSU65yjHVRjvFPi0STBhhE27/pgivxtzNP6I/IK6R+h2I+W3",
+	"eALIB3azk9/mfN45AOJxzYd6Y/vpzUz8PM2EhI86N5/AyLmD82Bfk2SLYVCDUdk1NKvyG3VHlWUjnlwN",
+	"1XjHSIAdRN/XZLWt5LjcoqUwKLI+HAw9E971W35G5ZMshJTXlUE6dNN0Z6i0ETYqvZVMmV2OammiWyax",
+	"1OxqddtbuU0VrXep7Fb3opr7oitZLktCXzXCbfHKLI/nbbhmKof9rlwz9XiLm7L69oO0pLCPpYklKZSb",
+	"vIFtEuzcuqwyheTqIw/NTXhpu9740r2fCQPpCXMqoD5AbLqzi0fPnkUsL+QiUSmgfaRBb2xUhfYRjDBT",
+	"uylCYYHqF0ae4KIxOvinPgExRNx72Jt+Zw8/xCuJ2XBl5Ok1aDEWgKhvhXX/hr7myzAmW0IPDiSXaSVG",
+	"gcKaTkJ7rCvhGjTLtboG2YsGMrRPRu7Lf15ibI1OMYF9rArp1G7qmnXLh8tO0oG0KgRV9MLgWJeHhXEt",
+	"OLU910qNT9FoRS/2WkKzqY+kvNE28gSc8z+qb5QtfCQhYyOLoTerfVRjTQe2pPnKia3QXFQ9jPUZNQ9t",
+	"RXatLWI7D7gVvkzc5M548vqWNyoRj19eBEpG+yVSPKJlWa2yEMZWxU/cxZQ3xOQI2gAfaxSaIM9qZ4NR",
+	"u7SH//OyWQ7gWdHQZ6XLv1KXZFnF/k4ZH2H2NcIYYsa1YfOpak677u9qIG81lAVspz11/I/NnLnF7HPK",
+	"O2eUdt479SHAuPZMGB/75dh4vxNti81282pcpetGnaTM/26Kd9DGoq/BWD7Ld788d44ZIr/G/h3c0A2k",
+	"IVfaCjkZ+iOXtSTnrZ4OuvM7UecXrqV75u1ODNUTboNDp3EkUSckfK+u/NpKtW7wbXBPopS7Yp5PBWTp",
+	"kyDV1MeNqThNkLh2GrilB7zDSD4MAA7mQgyE8AgN/aevXu1HRyuToYEsX2iayE/CPiohf27H6oZQxo1u",
+	"6RuAHxTGCaOzHWbrEZTLF9oRB7auw23QY31ht0WvUpNbB3Yz81CLhfDMOzSVZsE0S7IwHIQI/o3bsS4q",
+	"/Hx5ec5G3IiE8cJOycnSnXG5QPnAMI7Yn4zLhSd+5Z47dkN4d8DRm3/g3Z/keaUh7pI+vdz2dnPjT8L+",
+	"Qpm+Z5QM0pC73zwzCmpqQI7fIW6I3m22vbfy/ZXp+TaaJlVNVdkvd+nJO57YbEFQ0mPmU49YF95B4sSg",
+	"WY9ow05ZF7f2pyeXzOcNUOS3uw96t5RgiHrnNc+qKBIVd3YN/LsxE2xDorkN0Bhlg/e3t0dwJjloodIb",
+	"D8rxNVXYG77fJMH9TQn5aLnArStf32vKPWcGoc9/U0L6WAiM+8ezRqgPjGcaeLrABLEib2QCMy75BPTQ",
+	"e4ybLTJgi3zYOpwpT64O8ZmDudJXoPtmGrH5VCRTlmvIuSY0DBgJjhzqzaiQtvCA/DLFKRiE6d0aeVVm",
+	"79bHtD6PptP1HNIJ6LYI/dX4ppUbXxmBaZeoUmhIhTURkzDhy2+nXE+AoChSGImdc0luZmqvjO79R0jA",
+	"IZg9SJpW5UWOqjYComKoY4FLzNPfCmPR1vi2GbuDEujXF4/aOlmNwQ2qYuEDcKureMoKKX4vYEd/Vn33",
+	"/Kzqq1Qd4VYrLZHKbcgOVaK7K4n2uZrcNFyl3fG8IbryJk5iHGOLf3gHX2+767T5l+GqRvUjcF2D7GjT",
+	"/bHdWis1d2nT3F40gAk54Wg4AztVteP229yi90IMV0WdZu/nPqBQTq4xU5FfFLMZbyY/BIHf0tAb02Bg",
+	"9+jx9aFFtVk2r0yIeL+FiIBWUm31I+8OTUhLs5uztGFpyBcVDoIXZrH3rayHlug2WI9f7LviOusEd+tx",
+	"APvsXwjvagg1DoGxO+AMVMIAsMFyF5etNK+F1SI5V6LJ4rUPXmD9UVWMsspzPh1hjWV13Ivtw7oo0eWa",
+	"rbuBNyV5UUZD4f5bJ98NNSQgrqHyDQYGU60fjxxoGhlZ7tajUbhy3zOVpWAsob2eUuoHC4GyKbccIQwy",
+	"GFumCluDJtgOjkdb0XAUfm+ujuMUxXOtZv/1nOETqCh5uJBEzQDRsZvVatlURClOlAYELB8tbOWD00m8",
+	"QhFTZRUnyMT9XaMKsbeoLCziV7hp72tFgxojQ0pL7A5iYx2IfceXbsLld2QZM2Q+e02hlcvcjHPcxCa2",
+	"nduYShT/co9W5ru2HfvZy6qUcRv3To3S7ur2eXUN+lrAvJG0dyVQ9+hwtBiWIAdtzpkd2lobYcJzngjb",
+	"pHtmmUpwh+rxuruMuHzVR60iV9n1PO7b2w36kCrd79kh2ixuErNHXdWbaQ7tpQlEzQvfuqhvG6FEQjSM",
+	"GR4/nN4gVX3XxalGXtfJx6Mb7NoOISbcZIFDR8tG3ja6Ja9BFtCSeXX8cLrfpYFvPThK93vLKsuz/V6h",
+	"8ibDG9xsK8u0Os/1OayMr63vptUtL4ThTYjI6SY3mtOqotc2jNAF8dLOKkutAfOVDHH9GC2pqGkNENzr",
+	"5sH1qcAKGLvI/+WjjcPwaFA3Tce4JUvgtrSNXSWoleyOLRkdH5/FsRqyIBJgOeJU4iAOsDCQkAzfOHCC",
+	"rmHd++zNxWP2V3b/CP/r7QnXcyui2S3mjkSBXPaT2Bzl3YakhhR8VxKaL6O5N873l5/fdEtpTOsr6kvW",
+	"bIHUWckbfvqI/ecPR/9ZFtfygDLrrr/1m7ABgRAvrnuG+YdZN6eaZQeBREI/ZtezGmp3Ne6Rz73f8bqj",
+	"qTU2RAWHdj4plSCRRn+nsdy7PtajZpvLKrvVq1XNY1388wDeEcJGfeGamx2W4XE7SZC1UmlNMbyhDJjP",
+	"m5YAKYFchu21ypdu+/h9Xgv0rrlabQsueXMy/Bl78/pZQG52470SEqHd/KB8iELASzNXi5xLyPopXIdy",
+	"UeYQa1GhHHNQ5izsFBhIoy1n1Mj8CntBqMzmZkKLx3TenWJ9dz7veUvMStl609iraSS3A2MO8np4BQuz",
+	"31ufDfxnK9zntqwEn4RSAaEmbOpmLOpylRo3RTWVhsATzBlZhzDOM1VOhnKyU1VQP6G8aHJW09OG4oUG",
+	"0knsFMsOPMXIULJ7nrIQIOoLBGKQqJ26IweZAXwH2zADKRX90H149KAX4U8GgAocuTlRnEKlNJFHDAy2",
+	"ZxxeaefqRB3qudGs/Nrn69zsYFWSSrYUpK9uZXiraWsuEp7BzQazKyT6ymjK1xqHQ2d7/ehOuRm2hFf/",
+	"MgXEjOfLGGBfhqgrLNLVCGj3ev3GilJXsGiJJZEUSHFbJtTWCPGXRUa19ssuAy6+6e+dnuCmE3qqTiKq",
+	"LOJWqb3GkfejixsuZ7k0u89uw8BvQ+MIxHhXSgeh4JgbY1csg/oqWfPfHR1FH+dX3Ow9fBNigptwrloE",
+	"47Gvmr/bmZloVeTD0aLq7uN57pRbvljx6zfy3P12HSf0Ws333/aoY9U+QSCWZ8NEmfZArldOeKX0Bq3m",
+	"IYh7LmSq5pEv55ktQonbCdykzBruRUTl/cuVrig2UUm+6wNupQe3fA3Sl7H7WTk9J2mrHiPSiBLn+IJ1",
+	"//u///u/D168OHj8GKNHG9BVTFZM+ptc+G39EOxNWJy/8jxvqwiFN1s15nJfdzhxt9WGos72Vb+tSJWq",
+	"wbGh2oN1rdTrPLLwCi56YUCfoAxXKelbrQrTfAdvABHZMUn3JlgjTYazlUCYst3K0myNi3HbcRs3EIUz",
+	"3dH18wuaRxrC02/iPh8VWvo3MGxgqgrdogIgTqtUc5ZgrD5ys1mRYD1Q99ptmGJuAspRe6fVz64LOecL",
+	"nF8DB//Zfc0KaUWGp8NONZipytJQRT7grLv18rU7MAMu6CTu+3psbslJWqTCwFm2hgCYUtwYbkoRqzy2",
+	"FDDCPdyJOs8qBfSfFsSuztyJOUtab+RyGVqvvjPruHghU9AewzcYdVYYO4r7YaI3uQDXEVPWN752H67F",
+	"L6zNpoX8V4ilHjCxvsyNO9R+cM/KkOdbAs1sCSq3yseUV0LKscTkSFhKD/8XaLXjoW0XWfdBA1yNqPat",
+	"tq/VbfBmzy7vjDtvSCCi/WjP9cEYuF1E/fLRxhFgwkSTXHCB2R1SpdBnMc8xUzuNIxaHWgb8mouMj0Qm",
+	"7CJmXKYDGVMFn1oSfIxywhztQo6DGJZCknEN6ak39Rqsgjj3tt+BdH1SKQfEcgh1F8g+s0LfG7JGeAba",
+	"7rH1uBJn7qWm/Q8r0Lwd1bVokTorT/i1nXK8IhvFzr0jY9wLGnyFiuWb9YFcFLOgcNCz5DQP39laxRCf",
+	"nIUU8EnzSNaoqaHgLbrgIpbzwrirgqWai+bqYyAnQsJwHaqlklRaMXN+JCBFFSXl5qgmI9hUl2KXVHwM",
+	"8DAA8qNmkwGvV2utkHhIcEJnUetG+V8ziFghyz/o2keAYZ8q5lsL2Cz0pc/eagmv3Dfwy79SHor93i1l",
+	"pxYP1QqTmvLUXZjGaa2cCpnxjM25oNJCnBQlnrUpmWts8+abqIFA0c2tELhuNPP77XP7umHTsMhrAxdy",
+	"3M+p4G4J8ZkTNOgvIpaquYyc7pkoKYHKR5Wksxdiz7JIpGcdyDHwG2QiKXVGxfRm6lrIZjsCJjkO3VDb",
+	"i7KYKzOsRLV9quiP+lCa0WpCcgCu/Mq91MJsK3dbVF6oa3y0hQGUPGNznGPT7dR2QldXtGSQteIEdLnv",
+	"F7VSveIbkBZ0ff+qzgTRnAbriDXJC0dENJd+K2qVAWk/DvhOeP/+LYAd+exEP+X2pboVkZokzLsRqdEj",
+	"kRRa2MWF698bOzDV7qxoKh5/5oHS//bLJaKksxy0QbSyJUp7N845N8P////9/2Lk3zg1JBHK4SuHMbU2",
+	"73z4gAEZY7UB18C1rcYM203jPnuUOU27FI2ZP6i+THaX57mJfCle9OFGAwnyOgqhaoZKdPVIonaN+1AC",
+	"MMzpdOQUZcK6O+pcGTvRlCc8kL6UG+MWC5P32etK8cVEyWusSOrzuUluVQijRg7aXGmLojuWYVsEYZ0J",
+	"X6qNjK0x8ae4P5AD+e/sbxevXronjORXMEy4gVNG4TCoK5QBQk7tyDyeVIiS+I/fjJLxQLIA6oDAJAcZ",
+	"XEPGYmolZpkwBL60DKlAELRCo5/335kjBpDWN37CYveF0qV3mrIz2RqyU4yV230pPKIOYRh341nSUTfG",
+	"ssSHPBeHvLDTQ/wp7rURmHt77R38xcRRqHqM0yVCjHs4hyfoRIjxFff94b/HHmOOJ9YwIY1IgQAZqraV",
+	"JQ6T63cEmZITw6yK0CaeBuS6+J8H55ybg2oyRcymyO1Z11vjY6UnuBmUo5RzzWdgQfcYN4yjdd7XHhBp",
+	"n50F/CfE/lr2zIDAI1xDa8NFrCg+cxKXhD57hScdVRaqKl4L//UgxK6hh0cPo9CwG41AHWcR4P8IvR3X",
+	"kVYQldNyHYVB8mk2jvuqpO5dxyGJanM+EdLdPn6nMDwK9WIWE7+K6XjSEO8ZN8i4ws6wUxKH/S6hZIk+",
+	"IOxKyclB5jR5H/7QxbKRka8bGTkCND0cy4U7g/rgAqRliGVkcMldjxpMMfO1KOLn3NgDfODg2eOYFOxM",
+	"JCAp+YQUm85ZzpMpsOP+kS/uQozOnBwezufzPsef+0pPDv275vD5s0dPXl48OXDvLKOpOhdXi3MuIWPn",
+	"nF84+q+AZJ507veP6HGVg+S56Jx0HvSP+g86BMeBrHx1q0JuzYSM3O6aQkp4lrqbxj3nduiMQsFL8jQY",
+	"tLMK8Ri8bisuJgxH6QqqK5UVEypK7KtTUWIirVPNZ+lvCd54szXfmMvhHT7HkL0dHnxEN+GHtyj358qt",
+	"vuvy+OjI18m1oZhthZf+5u1zyyFuKWCBggBebGvuIz5BwBe3Sn23eQ+p56YGyxEe/sjLUkv4yv3tr7yR",
+	"3LNoSOmlB9tfeqr0SKQpSHrj4fY3Xir7VBUyJVki5BF3iNfyPA+2Eoy4zDJcz6iWOYoC7MSgDROdTG9d",
+	"U2uEW6QUlLmFcvGxm5IuSASruXXqbeu+MI6xVbtt7Q4LUdb62Zrk/r6toa/tvJV1MzeeOL/KX/GhQ7up",
+	"Wwx3tWHN+D0P2VqG0ubD9molk2jl0H1JNLSWUruRlGrr9FkTVI0+avsVOcHVO/ZWSSPq5B5HsGHn16sM",
+	"dUj1BGN/VJQJeit70l7O6ENd23Uq/Ic14rj/SYijiTAuV9yxnz2L+cv2Nx4pOc4EGTce3t+hi3O+yBRP",
+	"L5V6jkBU+N53u8zHFLlTiyF9Aangl+4yci8fH+/ycq5VAgZjUlao/VEoz1bbm4ipnFwG2SJUmGMheHlf",
+	"Fnn4vvrnh80c8yewK4dmP35Zffmc2+ndMcQ9aP6zvyNfrejLyAaX4t7HE8Ghj87ffn16/J1bIIQvTGCr",
+	"ICZtvGb9SuIWYUTaVyy7eWJA1bDOsfa9n8/S9EVIwrgVDnP7N3s5xL0u9NsmwDa2Nitxsb4uevvT3Pxn",
+	"aeoOUb3epC/wsSILIH6lnAAG63pn4C1dAIfvXb/P0g/k18iAfLsNJ/Y1urNv7dAGxR8xeUu9nwbTWT1m",
+	"+1gU1u+Eh01ljt1k0j/50anRIy0J40SIY61m6xGcXaksEiHFcDmBtHcLtLiMnkS/ZGEbK7Nia2z5LJuq",
+	"LOQLohGPU0CjD+Ll4Y1MjC16zAZyPuUWi/JUko9P8QF3AgVWx71GXOFKN1TyaBk6O5DjQqaGCcnyjCdA",
+	"FvaGE3MBdpko9Pnec+vJTHd80YX4zO3y+z3joQEYH1u/jcQav7qT/IfeTb7K+6qQx7qVcHF0fLqjszxp",
+	"pkrtH8sUaKMPl/jQhFHlRco6nTxLYZYri+H5ixJrAJ3tcflbsjj4OyyCt/MEw7dy4B7cHINUDZ8Bu4IF",
+	"Cw50KsWhjUXD7IJ1j4+Oeuj+I7IzIfyfvIDu/YF0DXg/dirGiA5t2Uily2YfHv0FHacYDUyOU+JSFb40",
+	"kHzkGHI9GUEDZswuWRTV5V/zbbUyJQo+90fu9q7xaQgY8hf5yqpvvNErAeXH2wPKPxEXbAvNv2NeWAP2",
+	"blI7Pc2SBgZcZwIz53Gwp2UyClEnyTe3aWTcMjxEH8FH/HnxhfO+qSh/tJHR8Zlu7jNDkHVjGgjrhsyQ",
+	"3iqzL+/aHXl5BSmz3aJU4ml+SqNg6KNNoPC/9/8Y/8YjVWBgR8Cp8zFXiEvX5IfebfnzjO/iDDvHx75o",
+	"J1iJUrbRKofrEbFkCjwv/YtfjhOMIhPcJEKsszuyUtmb+cHOCQnm0/m/XAd/kN+L0Oaaj7pbwG9+rs/J",
+	"z8U8KNGuLO3wvftnu3XqMf7o6Xw/7uYRBBtdVQ2mI+op7X+tdiCan98pJhWaVgoDhnUfHv2F4jPnwsAp",
+	"SwFZk9tXYfHOAp72GjnURofjre/a0V0zly/CoUi3SelIDLXw1m+TgKbZsFuItHkb+3X7F9ESCPQDZXaW",
+	"7cxAT+AAp/UfN2/zTtXAL/5S29vc9UVeauSV8ayyi3TGkM7IHIQR7sIwMZsV1r2/o7G8isq4WZ4P6I9f",
+	"tkhfRQLbKNWHhUE2dgWLL0egPw85B2EKpxUEOV8BhqB3fPXtRs7c5BkhVSETxkIaWsfUezK9MCEx/QKr",
+	"6VBYbUS6hHS02WdnA1l5azkoBDfh5grSiD4LW5Z+nHODjfjvjduLgQTvFYmHBhINNo5YTAXI8FMo3EYV",
+	"aYZXsIhbrZQVYNNPpLc0QKfeMY/fQvWO1QdiCZsZ6D5ifAmduEZHgYZ6n/st8UUy/QuwjYdYSX+EQSZ6",
+	"kbvTyC3a63dj+kXITW/n+ITYBgHedS+Gj+8+1Wq2C9PHhy/Vzo8+JZ/8lxbiRYiICIIO7+xhYq7r7666",
+	"HtbOqBOrtZpjgYEvJrZ2JaLLguMiSH2YgIDXyZbQrkby3Smc8I25STDhZ0Y1u4QF4np8OXSA+7KMYbyZ",
+	"mfENle/8dGbGanWWOzYz+nqljde02+tvZsbPyszoK8nuyrgoDA7NjKX5Y/Vkl+CZPiEO878pQ1dIyvkm",
+	"hPMyBbyGpjmQZUyVhHe2rIaA8rgM4LGU+t9nj7EzJ5TzzCiGojWGKFQ7ZwaMwQzpsdJsolR6ykCG9yZc",
+	"yGW8gJPSz86fDSSNrM9CRFUJDppwKZUN03QvQDZul9BDtaQbSCKgP60laLWQ0x0L9l88q/gWsNvEWx77",
+	"g6E0HbL92Az50neQkH7xD37RMlIFvHGjlORX5UtzzDbGSWzKVWwniMNMzbcTxXM1/0YXX0zWaiU0z13M",
+	"FC6sNAUFElIuRyx0NWYENLsv7SD80i7MxD/4ZRPNErZqI9FghdYvh2ScOFBFzTOMmyYUQsPn7usZ0kgF",
+	"Hm53Ojn8TQl5UKmp5ImmvpA/FiKzy8B/epe5Vz0mElb18RiBHlLOg10xIYWNB5JMkn12GWZh0Yic58C1",
+	"e5bg++KITYGAtauYdQMZI5xfHAL4PYAd6xYyw754YdXQf42QeQbhdZTstYqpRDt/U0I+KssjfTJCrXbT",
+	"Iv/5TTD9z1f3WyNSP2aKU3b0YBhnEuaBRHzSEtLyfnT53m3iSnDHarRFBTPtZOV4ILksz0yE0JwBxN19",
+	"QszBgZzya2CY8BMRLiTBppWkjiOPiFjLL9Fhh+6RQPOzwlg2ApbCTFnH2zGmrI3yKJ/GA+Xty39fqhTa",
+	"ohuOb5mxtpEqLekInDKpa/lSn324Q5nL5Oawf0DKJ9i0ozvctC8pKMWfWycYuQNbIoDuzUQO35Nz80N7",
+	"lkiNl0QMt2AJjVeylZMSGT1GC4kbFvNXl8cxp5vwCtydhNGZMY2+cpudMn+bRe6OLAwENPUQMxUzA4Q6",
+	"XEMR53J58WFfwpS3ZZcPpM8EnfEUUB5wQxGG5YVlI55cbbsJz5IbwTosSXsNKMqP1mPxVtC8w0RLsKh6",
+	"qmcJ8dSeGJJza0G7V/9313fzP9jL/2An/xN66P3bTnmgd8s4S5p2N2UN+vNb1mklC3ob9bQz8ZIllGCc",
+	"7Uf/zFqY5R7UEUEcIUWvXYIYraU4271/xDibCVlYzIhII9TglISBRMcIyQdKQngFpXKOZ0+NxyQjUeGX",
+	"UI2SJ9MAUzqQasw4M1YDvzrFTAQGwk5BRxUUSXeeHx7/hV5/DVYvDs7GFnTT0aZ5fxo76nPX9h+VB+X6",
+	"vnRqR7POVzG63+1x+lJMl+6tHY7lpVIvuFz4ZTE1sOXOya9va7avd/7yoZPgbp4Q0+Ox/iu7wrp/++Wy",
+	"Fu9W2OnqqZ21BzxMwL6AzieF12jV0RDP9qZS1Lr6RPC4eFGvFMw1W9YnLG87Y3tZ1tIO9anKLelyNtcK",
+	"a37AMvP0+JgpOZCxf3wZlXXKJgUYA3UeyYOfy30bObbUQ/W+FETQM0XOq+ru+0QmxBLwCU7KyUv05NIR",
+	"xUYFCUFukDN+FSptlxmNdbZIeid2FBoYe9Riv2sNPJJGeh7W8hM5qGudfKZcs1w82qVTvx0hjdTtwZQb",
+	"5it0fWOrt8tWV+OGl1R7z5THNmKkaRCvQDDs0suLRhh0327hG/6hNt6aCWPPzp9dhqa+YNtwmMZ26zCt",
+	"SR3V9w5pvOVacDu/Bh1vWFcGmBLh9j/RTlWEd7bhQm2Ly6EaGmF9PmlYTujkDwrNoUGk5VRbrnVc2ope",
+	"5tbzG5PbI3NvjU5Py3XE0PEplt6RCezEnQ7f479boKfo+woV78er8K1nj/dI73uNgspdI0N9jKnTjZcq",
+	"LIzrV8qSn7RvyEhkmZCTQ2O1yOFwTrUL2+XNf4AWYwGGxRf4xsGFmEhuCw1xiaPCYmpt6FsL6QAhbPqU",
+	"8YEc8ZSZ8G4FGOXIi4uJ0mmJroJm+BgrX6nC9v2F2HfrhMmYMZVL8IAqJA/7h+7VJe6BdAQasamaI4dV",
+	"Y0upDcKwFDJxDVjDkC5eqsGA8jBPrqSaI7ZF2iRj0ox96cd1Mm3ESFldwY1w5x8RK9VcgK5WUqgstXO3",
+	"wE/LSplNV3eSQG4/5ijubZZqUXxpo+4Z5gmadR3lhqIg6Cz1PxClV29pf8AqR84XwuiHtWpTf1/lIKma",
+	"xkdtwJ67v35v+nGwVCXFDKS7Mzes1eXUnST/KOap/O3i1cvKgszA8spqbC/4kbXW+tiOVvQzHbkdhNVX",
+	"evJfWIPgWyGPL7OmQAMIFtpmV6MlHCVVpeb6khE6CwXPGsviGX83dK9gbWilJzHrPjx6QOaRA3iXAKSQ",
+	"eksxR69yUlgzkBoy4AbY/ajeVgp5phYIZ1aWm3ZtHv9ltc1GSwaJ23l+V2fh7SdVG/L8D9IY3Aq2cDue",
+	"55XsOpJwqdCZExHOvXLuI1RQTqG6alieq9+J/C2PQ35yyScthYOxgpqvkhSx3wtFOZ8byp10niua63qL",
+	"b14/D8IfR9rYkMJ0pzzgeCd9J8Ct4d5/C1n+DAxUj33FQjK3Ek2tMNC1+/vwPc/zjbE8L7i+MoFKGT2V",
+	"orgfxP/jo2N34lCVNCyfOg4aIyCJkJMQF0bm4fLcTbkJ4Sl0WEFfCyfiYzhPKowPP+uz1widFyzMTk1C",
+	"5zrXswwMnt1G3fMG3PYsz3fFvP8YxvyJvNvbuKNUcxY25SsWKgIQDgZksC43C5lMtZKqMNmi1yRStEny",
+	"XwoJHd0RCX3Ca/LDV0uOr6Q/fq0IPqVk25zB5hYUUWjRj1YBK6nIDoxUQQzBnwr3k8wWLDY5JDGb8cVA",
+	"jiCAEZyw+P2g434adE7Y+0En1K11fz6I2KAD8tr/9Or5Y/dJFln24cOHuM9i9zF2cjKFY3KE3e3G1Sr+",
+	"cYQYp/KaXXMtED+FKnuXELgpjHmR2YHsxqHz2IncsbtMY/bD0Q9HEYt9/GrMfn3rfsq4jHG+/m2qstsf",
+	"yF+wfOaz8cELtyonbNChSrGe/qhW7KBDL2P1XR9DRqVDKQ6W20CvA9l9eP94CZjVO0V7gSoslu91F5h3",
+	"2WJbvk4u7gsGpWmweoExZ2XlUAumbL5JP8Dt/Dy5TStQsF/uT2X82sKlbhsxqtLknZrSNjPcBrj0r4QD",
+	"f00axi5zQcGXDHpPucj+xN5zksvuGeZuoIC3jkXIq1dbF+uOP/jh+97OKszhqBBZugFt/r8KQLgmhg9i",
+	"yXcN45h1ORtpLpNpxCzHEtnu5kF1hnt8eFXoBO6hfWhM6Elq5i7TtNdnGJ4BetlqQJTHE2yKHLQBTBMa",
+	"yN/dEFL0ZWPYxik6gOhNXUis/M6ZFTPAKEcnc7Wak350b32u8untM32c7l52p+Pb7buNT/s9xU38FiK8",
+	"PO943KqnzZb3Ep0nInbXdMXtQmd42yE/fI//ftjkh/nk5wM7+IKVvY1U/RWS85pahnMkZ0Phy2PdkA4P",
+	"Ey4TyDYEstfYBEVfxvRSBmnsjoLCokbc3QNS+PBPgQbtPEfNYiCxjlghJVBOspCMM4OSBZrjVluNsC6S",
+	"a0sqd7VNIB1IMeMTcLfWWEhhpuWQnHaJ5jyKHkXXeuPlg81/pYfr+A4PVxTyhmlFWQZjp2F+xWfuEU2U",
+	"h7OgdEnsI09PNz1/marBrtaX/DzjQlK8UxcVcjVhRrEx1z3mc5QrscuMYwCDGcgY4eUwmuQAcz9m8QmZ",
+	"p0MrwrCxyjI1p0NzcfGkYuzGoRG8Zp/F2MyJeytmMydZT8CwhGu9YKqweUFjE5ql3PKIZUKCwaxdd2hH",
+	"C/b8aeS68z3fo/itU/boNT5KZ59rLa7BjeT5015EKSzLKkmjhQWmxmMDNlzHbg6kYwpLp94wkZ6QnV5C",
+	"glZ318JAxs+5sQdPcDGePY6ZBlPMAAekYTk/qwuZcIzt6bqZDGT8ftBJNTKxoRsC2pnkh7jHDF+YMHkK",
+	"/dHXoB2zypScgGZXALlhc24G0lwJZIPdytInHL/ilsW41sNMTYYz/o66iXt99kvYLL8XZZQ065oiIY9t",
+	"RD8Ox6iXRazkn1i2N4jvaY8WEVP7/f65MYR5g0wrkVTEUrnBzWRdt6wxeSPjgcSw+cImagaoPhBpsflU",
+	"GcBQKJBW8Iy2tEvR8vAux0Q0pZ0OgqFuPY8upZQPjqwNBSkL8aRYrtUog5kbBnpd3J5YYTNwK/R3gPyA",
+	"Z45snNZTBk4ZkNaHmU+BazsC3pgzHQSt5+oGaMaf2X2wQwQJNxaPwLPHu8hma/xjM06lx7PMHbvaE9Hy",
+	"kk4FovuS69t199WpIx9vhSiv33uB9dA97C4HpZfcHHP8HD/vGvEvOCBWc+oRBgR6IK8gr4eMbbuzKkEk",
+	"G6OmHlee+ywtwl9SnNVyMbeHW/non6895IqU8DDZCO1XIbWiQs/hgQ1hVxdgTUWvR93idNXTnxT+IY+f",
+	"SBFWmJArbJ81hW41hlv1Wwxhyx3+81jDaM77m8M208xZnofo3c43d8C3gKMdAo4cGfp4Izz9zfxjhxvx",
+	"8P3yj412vbs57stevmALX2WpWmRGv0dfuaHPz7ISg+E9o+uGv48g2lUjxAbK/dTa0mdEvR+r0nzlsph2",
+	"Ckdh0aShxmj0LanV6yV7UqeaOUGq1Rj2hCdTRg/dMyy+xsQw4i5xMDBd/vPSp3JRZAxivXgg61phcbfP",
+	"WmX0VsA4pODrGKuaxNUMQ4y1GUiLho75VLEZX/iAnBDH1JXKMqvYtYA5aNMYTY8qkp/lN/XoY68IXMjt",
+	"qpEnqz+FZpQUxqpZmHIbfmc4aO3a0WXlULhzcM0zkfIQPC2VnvFMGEhZN1NzpyjhqX/2+OUZnpO8kIsE",
+	"MamkYlZzgfjwqbK9PntmmbFc2wo65wkjdWjlBJO9kVw76wfeDc34mGturjweDIbxDWQ3Pn91ccn6/f4h",
+	"vrWIe6fopmLUCKTludWqsIjO2Gdn5ZwHcgSZkhPjTrSiOEgmyCA7n6qsXjCZ6lRS+SpJiZw8z8lmK2xE",
+	"gY2U/FllQVOVpe6B3injy9UmtF5kWLGPFxzShsXVYlse4591Hx4f9yIf047DREOpZTNl7ECSTkr7jfoo",
+	"z/M40AeNe+csIDpwfx5N9VFl1n9Q2pBf8hYZg7YxClCBKyF2O2XvpGFP/yQBzn+a2gFnaerYYfU+CLC5",
+	"9eya5WWwRS47fE8fNmbckGBYWI+Xa6zKDX5BADOnNXELnZAagHi3XFDgKMUTtCXHfHomRD3cufbRiAxR",
+	"xcD9FppVxdmtU3aJodxG2+2pMl8tQR3d6S30ldth6uS2DAmsGGY2Ctq78lYvrraHY732OCXVsI8uicaL",
+	"of8C0iG3cW810bEM1SLB2s+FYP+VujKsyFd1aNcCqrnUoff9O/naxwRELM64sUPQWmn3FwrgfgAEy4/f",
+	"INqJE6SdlByQVegx91PGKVuAS9Y4lyahlJ77ao/v8R0LkWUESKAqIoFv109NqqormnUp+p6pHh2p5ntx",
+	"ApDXmyywT+T1l5PRuXlt3VT+BLYYkNdCKzkDact0QhOxFHyx3gp1uL1vLbf9j/Auk8oGIwSmVVKtP5IR",
+	"d3dGB0PFAoGufHpWQzJ6XnzORHf76v4Tef0Prs0eeXSfGZl/c0V/ma7o15BnPIEAjdvANupYK3WuseE+",
+	"OYR3WLm77Vqhn7+om+U23HOpsiCv0UEVoXE3/vuT//7roINun0EnprDkHHS5/hEzSC9/Ch9CeVdhFPBy",
+	"rVhXzBy9UCFKd8309iJGertds3mOceO4F94B11U54chlCxYTsbLlz72Ixf8rrsT+ynQgRxmXVxSCfsrw",
+	"OYO+uhH4GgkHlFDMuhR4PBhgvZTBYNDx/w7igQST8BwMJv8bISeV1zJhQfOs12eN9zIuFNcwkFeQ2xCj",
+	"j1gBPIG/usukUZmhxfk8j2JIpP8d/yzz6P2carZj77DonIx5ZpZwfyOlMuByW179Hif62/387X6+q/v5",
+	"AioCPJkaK2xxLx74/goWO6APkyj6Uaygof7RFSw2Fj9aC+r/Exq/v6IzehuCKRrbFSZprUulu1P+9Uri",
+	"QH2n/3bx6mU9lDvakNzGmnLb0KIZStoTMnMX80pDjXvg1gcprdTJSpza3GPCDCQ15kEOwlBCclyZouT+",
+	"iSNKIkNRqDHJrC365yzPn1z/edIjbj0v6SPU++tlIkW0b37Tmg5Bm/gtS2mNZ/wy5XYljcKwVFSQq+tK",
+	"7Byxi9p5x8b0WMLPev7q78+GT14+Pn/17OUlBsmEJNREzXy6xnN1JVg3RhF2qLmcQMwI5GogMz6CjJ1r",
+	"NcP8KAPWRFiRcShSp2UYdJtjsitmG1ImlUFkSW7ZXCsLyIBmp0vsLer2sUquMHjJY0QyNx3WJbbk2qBK",
+	"sMxYkWVOZ4DcON6CknXq2JVhQiZZgZE5bJkOTIprqahmaoJ/RANZZV4lH40pO4z0D58JfHHxxKu/nrUZ",
+	"m6rCxpipWfkOtC7zfqkz11ElW9hXtEuF8am3pj+QT7FDISe09LnKMsPq6+8RdDAajJaSkNlybmwlZRUn",
+	"WUHKx9xgP557hsUiLaM/3aP3DPY4kFbMwFg+w8AtyaUivAHTkgt6luefOrb55ny5SVMufd4g02pWdDeg",
+	"zN0/OopCJJj74+jolMU8y2J0YfgKWkJCr8/wILlliyoYQIbFGBsWs25o5bsj1yY1Igz+2Surba7oh+4w",
+	"dbbIlytwrcpvdwXQoetGda8cSu+UNU7PjaTPLrFCaq4hgRRkApQLGbuRxG3DxHabximkhQnW3Fwb6CuZ",
+	"LfxAjXD9uAOF2IGvnz5iDx48+AshIaGn6CfF0oJojfGJYt34/tEsri56DRtQGHZ/SgF9MZ6xGKtDGhZj",
+	"V7juYdYPjljKF6ZtavjCfltQmdkIxkrvNbVTtISQYYUYTuuq48z2G9ovCA9ZIfa5kKmal0TqmWc84snV",
+	"nOs0pox7L1finKLqSqN1Jx4rXXmYmGfvNFChLrEn60IhldBkc77oex5fOtoJv7IcRNsCpEJDqEe7XASQ",
+	"xQwTcv3rnajjB9h5G+21e1OVpQQ8LHyOcDfhBg4MSCOsuIbl2Tn+7nuGuAO9UxZO2//8NWZjkVnQbROY",
+	"aMhvTFu4g8KwDK4hQ1oaYU3W34rUY1Fy/xsWFvTGNbwJunEZa/Dk9Ws02nXw0UHnZNCZcy3RlNfv93un",
+	"LE5hVEw8bVRYXiszcA017gg2hG+NVSfCfjpRB4ey+9bEyysWP7urtfXwkljaNBZqxf2ETbT039Qoncr9",
+	"THYtTZXXq7mBBfAzwR547sUm8yePcbhb41rU+W4XO8uPPP2JW5jzRaurwknTUUXAR892ouRYTAoNadQs",
+	"ju+hfczAapG0KyBnQUwphTGnRoCdQmHYz5eX51gSi1sW/+PZ5ZPh+etXL55c/vzkzcXwzevn8UDWNZKe",
+	"k8dZcpZeC6O81iACtyxTPJS0XEjQJhpIAxkkdllSnlSZtc7Ozs+Hz89+fPI8LqXDgYzLlob42tBNfhjU",
+	"nj77Uau5cTearwzIsytmVWWC/YHElCw/SmGY26OAQNE04hMWJ3kRs26iNJheNJDxDGZKL2LWnSuNtVgN",
+	"WH8bRSyWYN33QyfRYdF7qmgfvraaS0MSKr6C6gmJ+e5tDZRpgh2GMTA19okleU5aB8HqeFgyWkVjHX+G",
+	"PMZbMgP3RVmlu12BeOHJ5QvQIX5WczbmGsuIRyuiXKlBxPen8VJOiP/z+Ggat8r7SMP7SQQXpJGxEdg5",
+	"gGS5EtIp3y3DQbMCQrEihX1/VNmd+L5xykFV3fHNeaJwNNp+1+4ryzxZiqE4ogYJuRy2VPPWRQNZxzYe",
+	"Kz3j1smH3MKBa6cTNYNTfzpY50DFLQGDy6WsJJs84skUDh5RUuU6n5TqACHU/1SJJp/3lepe2WENLshw",
+	"9Ubyay6yhkST5W386PxNxIifR8yzaF9b0Wf84bH1KMH+2ODFubxT9ribfavVgII6T/YPfFHlVL6hnPwR",
+	"wbxaYcnEQKiOs5eeI8dHd0fydi25K7U9zOWRyp20FMCEYo/nEDtxT/LcTBVG2nB3OHwdiYjlStsIy0ZE",
+	"A0kVKygCOWIgr3tMyGVuVwAoFxKtuygjcTQ1nJJVtQJwhIbgvVCOQkppI8xRg2AUFuQzPoW3H0r62k/6",
+	"G8rRt9CVPzi0FMUuMuo7pkBgy9dYoVMy4DoToMOZ3w+uwyQ8g/bbF3/+U536Czfjb0f+25G/lQTuCyCF",
+	"l3CeCOORCk4t3XHudycU3DPMXcrhgT0qj1A9AzzFxXaURF/9oBtPhO0XOosjhh81jMPHnFu0GTg+g06S",
+	"gYxTNLuNRQZk+Ua4UdAnjBdWxb0+IzNSkbilGBeZByFeJh4OZF4g4DvKRfcMS8WEUtTGoNHRtyIAefmJ",
+	"PPc1iQeFHV5KObmQElJmFYo6TpdxPYXq2miCSzRYjA+a8RR80IB3A2FFx2WWJXrsswVJVd14pRh9o93I",
+	"oN3ognbhT8Mpl1O++6JV1DEZbltNHPjMKVvdQtpetDILy+bcHbsUmFTzry8S6CPZF6JelyA7qExwNhHu",
+	"zObKCKvQCrYzAPEWVf+bov/t1m9X9C9QqedlQRKEGZlQ2viu96RV+SbyU/k36vvKc78vrMqXaH//Aq1K",
+	"iYxwA/1fFFLcBLPeRGMjgaanQ7TmqGJDfhTBUTnh5cJqkQN75F9hBgxCgo6Vd7vN3AgIa2fOs8zLL4mG",
+	"VNggpOAtRi05MUdMnBwUh2H0fZt9t0JYNjseSH8b+mIdps9K2DOpwqBKeanih22HFAtT2PvkfGZIYX4a",
+	"fxBKWLmKrR4b3MtTZkDSnVwY0CT0Gvbm9fNv4Q93b935uBiIcKWtsgKr8oOiGl/t+Usb28kgnYDeWNPh",
+	"OT1yRyf0CwMhpcXZDkJK68xAWnKeftV5xFWUy3vGz721WMMWCi0Mn0BrAM7TEHeDew4pE9KCvuaZYd35",
+	"lDt1A9OHNZe9iCUZlWKyisW/Op0kYlb14tOBTJSxjFsKLg9t3DMs1yKBiGk3U0jZlGdjVuQYUqDVvI/x",
+	"ozNu/5qY63ggQwyodx6pOeOGPbr4B+tijCqaChKkSiIMN/C/Xbx62RZS8sYQLv1ncvJwOG7Fd374UjWE",
+	"nsSIQdqtheGmfBGz7pvLRxjQ3GsPOlVFPhwtGsMiKbEk5YuWgMidZkfxF18aGyJCKWMhE3N9A8hyPGmO",
+	"ar9m/vTC8wkvrB/4pBA8mlTFzrEChHVzcr7S7pOjqZ0ZFkncm7CcfqEn7lLm/UR052fSQlC0En+uy47m",
+	"HLFRoSXT3AJFwBRyvgsNTYQ9WNbR21xr6ydhH1Ue/QqoqTajNpkKIQWX8y4xzv9cZDYRtroKrOuWgLiY",
+	"0+08OLqP3FVXIM32em8rxHf43rW5A1pBbdv2psOfhP1ZGfsNb/cuKMln9Nt1gqpU76SYKEdhjgBYV81l",
+	"SGxqJKIW3Dr0AJTB6yvd8Tw3LMkw/XRqbX5yeBhTzpv7y7g/B9IN4c3r58t0IRwP5pdhbP2IG5Ewt56U",
+	"vRUoP1zmA4mk73FIqRypMMwAzyBlmbhCXIMAE4SVDfDABG9efyAxbScswPpMEFsIq9Jqj8RXPZVNUn1e",
+	"2C/mvNy+oaw29b2sZZ/oltl+wxBehCosGsuQiL45+1piFW6Pp9QupqlSV3g9kTOm3UT+DyruYVj8z4Of",
+	"i9HBhZhIbgsNB8fffR+zrjs7xYg0zn8e/CQs8OUz8UB2p/CO/fzi7NHBxc9nx999H448om2WhTl8jEGw",
+	"hpPFuxdR3jw2m/HRwaWjFOrzOR+h6dX4WtFkIbcGsvEpc4vNyXIxkImSxnJpMUQaSyzPtZITN+CZMAbz",
+	"Y8J43ZfE04LZ4eHR/YF0bAyrlCMu2VTIiWsmL8x0UI+R0DBm3VjDOA7TzCkGBjNnxuZwCjw1h4Pi6OhB",
+	"omGMHyDuhdb5QFKchhpT2SQsx02AbMKeIqA/FUMhQBZkkeNatf7jo+OBpHxhKqx+wjBtsDGSdCLseWGm",
+	"v9Cyr/PN9UPsY0HS0ppQx0Mie0E7HlKZi1EUIu2051hSGsSy3Qba25Zc0tLOCoXul6Jy2UKpnvICZS5j",
+	"XPxlGRarcTglZW8cy0fcHjxNBYH+nWu3/1a4G4C2xnejRr9Bsk+E3W1dG570zpKrRmOvp+rTQMwxlYmf",
+	"T4FKAoWwJm7oCN2loOnYNSSFFnbROfn1bZV5n1cCngKLjBiSnjuzgX/ZRQbbWXWecblZbT3HJ755E5po",
+	"zK3Ndl8CrnHEkinwvDSof8VKy1lixTU0T7tCkAm3PFOTAlZpkhKJ2jwIF6CvQR9cuCvKozpRPGIzxAxx",
+	"VF/+YGjgd3dXBbQcNGwnXGM+LJfsLM9PS3gdUpbTmHH2mD6e5TmhgKjCriGIkayA+e+hYBrelORbSAqt",
+	"3YixBIWlmgoBsmchE0jjUw/EUWv1hL2MmbANDWLBMsRMw3EKJXtsjuUOaaoeJzxleMuzl77y2mqnAynG",
+	"7KVbLJWloaQDgW5Qq4awjpy2BLMRQbwcP2RTVWjTi5iwA1kdXGhfgwEbs+5Y6QnY5ZjZlVRz2Qsan4eA",
+	"G8jK+pBaWR8naoQYxEeICIadK2MnGsxASmXLMnOmzx4FfNlufMJyISdxD+EkSMH0iEcIgJKJa2gSXJD+",
+	"zvL8c+J6VdS1daQVN+Cy7B1Gi3SpxokTBVqdMyRPbZEKbhP5oTnYAV/8hsy2DmNa8pLlcd5onuleXDzp",
+	"NSVk1oWJ950RcA36rLBTJ1u4fTbIVInGC511TjqHeHP6ptZFVSwPkxTupPWXFDUDy5vwr9RESMLySXiW",
+	"ocUmeG9y0MZJjwi8QJbPSoNu3xoadIfzxDeAaTLdFIwTK3G1ICpBgEYLj3ZmiOX4xeyqEc44rT1ZQcDr",
+	"9WvHxDSMwRckx0hZij8+8RUdvbmXvoxQ1yLhi8LsqwHr1bl6Aa1htrLUACnJ54Shqxx935rLiE3VHAOc",
+	"QVrqI2Tx+XKY/SoKtE8U2tBPYyWMUyJBwiiC2Upgfr+aIn+9qfF6ydOTsoJRrpUaYyYnTzyeVpDEBcan",
+	"lZVAaYIF4rsv8Zl8wZYG0AI8R8ZnNnMyceICTnmeg8SaoRwpqn7WogpFkE5sIoQwqXRLZ2y9U5SavdWU",
+	"S6YLyZSsvLcUfprYeZYhpiFiW/hgjBAvQU5fPD8YOlSjIO+kahyOdeox4+lMSGEsXXe0+uoa9LWAeeSv",
+	"6SpvicobuTBuGF6o84VNSzcs40UqLBXRXh4c11fnw9sP/ycAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
