@@ -66,6 +66,8 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"setAppSource", "PUT", app + "/source", map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}}, nil},
 		{"createBuild", "POST", app + "/builds", map[string]any{"ref": "main"}, nil},
 		{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
+		{"putGitCredential", "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}, nil},
+		{"deleteGitCredential", "DELETE", "/api/paas/git-credentials/git.example.com", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -83,10 +85,12 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getUsage", "GET", "/api/paas/billing/usage", nil, nil},
 		{"getBuild", "GET", app + "/builds/1", nil, nil},
 		{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
+		{"listGitCredentials", "GET", "/api/paas/git-credentials", nil, nil},
 	}
 	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
 		t.Fatal(err)
 	}
+	f.do(f.alice.token, "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}).want(200)
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
 	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true}
 	for _, c := range writes {

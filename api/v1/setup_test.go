@@ -489,7 +489,8 @@ func (f *fixture) state() string {
 		    || '|' || (SELECT count(*) FROM paas_plans)
 		    || '|' || (SELECT count(*) FROM paas_memberships)
 		    || '|' || coalesce((SELECT string_agg(app_id::text || hostname || status || coalesce(verify_requested_at::text, ''), ',' ORDER BY hostname) FROM paas_domains), '')
-		    || '|' || coalesce((SELECT string_agg(key || '=' || coalesce(value, '') || encode(coalesce(value_encrypted, ''), 'hex'), ',' ORDER BY key) FROM paas_settings), '')`).Scan(&out)
+		    || '|' || coalesce((SELECT string_agg(key || '=' || coalesce(value, '') || encode(coalesce(value_encrypted, ''), 'hex'), ',' ORDER BY key) FROM paas_settings), '')
+		    || '|' || coalesce((SELECT string_agg(organization_id::text || host || username || encode(token_encrypted, 'hex'), ',' ORDER BY organization_id, host) FROM paas_git_credentials), '')`).Scan(&out)
 	if err != nil {
 		f.t.Fatal(err)
 	}
