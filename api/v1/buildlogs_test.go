@@ -23,8 +23,8 @@ type buildLogFixture struct {
 	path  string
 }
 
-func newBuildLogFixture(t *testing.T) *buildLogFixture {
-	f := setup(t, func(d *v1.Deps) { d.BuildLogPoll = 20 * time.Millisecond })
+func newBuildLogFixture(t *testing.T, opts ...func(*v1.Deps)) *buildLogFixture {
+	f := setup(t, append([]func(*v1.Deps){func(d *v1.Deps) { d.BuildLogPoll = 20 * time.Millisecond }}, opts...)...)
 	app := f.createApp(f.alice.token, "src", map[string]any{"image": "paas-testapp:v1"})
 	ctx := context.Background()
 	if _, err := f.s.QueueBuild(ctx, app.Id, "main", "api"); err != nil {
@@ -169,13 +169,15 @@ func TestBuildLogStreamCapped(t *testing.T) {
 // API token is revoked, and counts against the per-user stream cap.
 func TestBuildLogStreamEndsWithCredential(t *testing.T) {
 	t.Parallel()
-	f := newBuildLogFixture(t)
+	f := newBuildLogFixture(t, func(d *v1.Deps) { d.Streams.PerUser = 1 })
 	tok, id := f.apiToken(f.alice, nil)
 	st := f.stream(tok, f.path)
 	f.append("--- cloning\n", 1<<20)
 	if ev := nextLog(st); ev.Data != "--- cloning\n" {
 		t.Fatalf("first event %+v", ev)
 	}
+	// Alice's one stream is open: a second is refused.
+	f.do(f.alice.token, http.MethodGet, f.path, nil, "Accept", "text/event-stream").problem(http.StatusTooManyRequests, "limit-exceeded")
 	f.revoke(id)
 	p, _ := st.endOf(wait)
 	wantProblem(t, p, http.StatusUnauthorized, problem.TypeUnauthorized)
