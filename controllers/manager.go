@@ -101,7 +101,7 @@ type Manager struct {
 	// (setting billing_sweep_schedule; default the top of every hour).
 	BillingSchedule string
 	// Builds configures the build runner started on the leader (source
-	// builds, controllers/build); its Store and Docker default to the
+	// builds, controllers/build); its Store, Docker and Box default to the
 	// Manager's.
 	Builds build.Runner
 	// Registerer receives the loops' metrics; nil registers nowhere.
@@ -274,6 +274,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	}}
 	builds := m.Builds // a copy per term
 	builds.Store, builds.Docker = cmp.Or(builds.Store, m.Store), cmp.Or(builds.Docker, m.Docker)
+	builds.Box = cmp.Or(builds.Box, m.Box) // opens the organizations' git credentials
 	if builds.Durations == nil {
 		builds.Durations = m.buildTimes
 	}

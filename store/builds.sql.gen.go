@@ -15,6 +15,9 @@ const appendBuildLog = `-- name: AppendBuildLog :exec
 UPDATE paas_builds
 SET log = CASE WHEN octet_length(log) + octet_length($2::text) > $3::int
                THEN right(log || $2::text, $3::int) ELSE log || $2::text END,
+    log_dropped = log_dropped + CASE WHEN octet_length(log) + octet_length($2::text) > $3::int
+               THEN octet_length(log) + octet_length($2::text) - octet_length(right(log || $2::text, $3::int))
+               ELSE 0 END,
     log_truncated = log_truncated OR octet_length(log) + octet_length($2::text) > $3::int
 WHERE id = $1
 `
@@ -25,7 +28,9 @@ type AppendBuildLogParams struct {
 	MaxBytes int32     `json:"max_bytes"`
 }
 
-// Appends to a build's log, keeping at most max_bytes (its tail).
+// Appends to a build's log, keeping at most max_bytes (its tail);
+// log_dropped counts the bytes cut from its head (every expression reads
+// the row as it was).
 func (q *Queries) AppendBuildLog(ctx context.Context, arg AppendBuildLogParams) error {
 	_, err := q.db.Exec(ctx, appendBuildLog, arg.ID, arg.Chunk, arg.MaxBytes)
 	return err
@@ -38,7 +43,7 @@ SET cancel_requested = true,
     finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
     message = CASE WHEN status = 'queued' THEN 'cancelled: the app''s source was removed' ELSE message END
 WHERE app_id = $1 AND status IN ('queued', 'building')
-RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped
 `
 
 // The app no longer has a source: its queued builds are cancelled at once,
@@ -75,6 +80,7 @@ func (q *Queries) CancelPendingBuilds(ctx context.Context, appID uuid.UUID) ([]P
 			&i.StartedAt,
 			&i.FinishedAt,
 			&i.DurationMs,
+			&i.LogDropped,
 		); err != nil {
 			return nil, err
 		}
@@ -97,7 +103,7 @@ WHERE b.id = (
     ORDER BY q.created_at
     FOR UPDATE SKIP LOCKED
     LIMIT 1)
-RETURNING b.id, b.app_id, b.number, b.ref, b.trigger, b.status, b.commit_sha, b.cancel_requested, b.attempts, b.lease_until, b.step, b.steps, b.image, b.image_digest, b.generation, b.message, b.log, b.log_truncated, b.created_at, b.started_at, b.finished_at, b.duration_ms
+RETURNING b.id, b.app_id, b.number, b.ref, b.trigger, b.status, b.commit_sha, b.cancel_requested, b.attempts, b.lease_until, b.step, b.steps, b.image, b.image_digest, b.generation, b.message, b.log, b.log_truncated, b.created_at, b.started_at, b.finished_at, b.duration_ms, b.log_dropped
 `
 
 // Takes the oldest queued build of an app that has none running. Two
@@ -129,6 +135,7 @@ func (q *Queries) ClaimBuild(ctx context.Context, leaseSeconds float64) (PaasBui
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
@@ -149,7 +156,7 @@ const enqueueBuild = `-- name: EnqueueBuild :one
 INSERT INTO paas_builds (app_id, number, ref, trigger)
 SELECT $1, COALESCE(MAX(b.number), 0) + 1, $2, $3
 FROM paas_builds b WHERE b.app_id = $1
-RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped
 `
 
 type EnqueueBuildParams struct {
@@ -186,6 +193,7 @@ func (q *Queries) EnqueueBuild(ctx context.Context, arg EnqueueBuildParams) (Paa
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
@@ -196,7 +204,7 @@ SET status = $2, message = $3, image = $4, image_digest = $5,
     generation = $6, finished_at = now(), lease_until = NULL,
     duration_ms = (EXTRACT(EPOCH FROM now() - started_at) * 1000)::bigint
 WHERE id = $1 AND status = 'building'
-RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped
 `
 
 type FinishBuildParams struct {
@@ -241,6 +249,7 @@ func (q *Queries) FinishBuild(ctx context.Context, arg FinishBuildParams) (PaasB
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
@@ -266,7 +275,7 @@ func (q *Queries) GetAppSource(ctx context.Context, appID uuid.UUID) (PaasAppSou
 }
 
 const getBuild = `-- name: GetBuild :one
-SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms FROM paas_builds WHERE id = $1
+SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped FROM paas_builds WHERE id = $1
 `
 
 func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (PaasBuild, error) {
@@ -295,12 +304,13 @@ func (q *Queries) GetBuild(ctx context.Context, id uuid.UUID) (PaasBuild, error)
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
 
 const getBuildByNumber = `-- name: GetBuildByNumber :one
-SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms FROM paas_builds WHERE app_id = $1 AND number = $2
+SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped FROM paas_builds WHERE app_id = $1 AND number = $2
 `
 
 type GetBuildByNumberParams struct {
@@ -334,12 +344,13 @@ func (q *Queries) GetBuildByNumber(ctx context.Context, arg GetBuildByNumberPara
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
 
 const getBuildOfApp = `-- name: GetBuildOfApp :one
-SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms FROM paas_builds WHERE app_id = $1 AND id = $2
+SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped FROM paas_builds WHERE app_id = $1 AND id = $2
 `
 
 type GetBuildOfAppParams struct {
@@ -373,6 +384,7 @@ func (q *Queries) GetBuildOfApp(ctx context.Context, arg GetBuildOfAppParams) (P
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }
@@ -394,7 +406,7 @@ func (q *Queries) GetBuildTarget(ctx context.Context, id uuid.UUID) (GetBuildTar
 }
 
 const listBuilds = `-- name: ListBuilds :many
-SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms FROM paas_builds WHERE app_id = $1 ORDER BY number DESC LIMIT $2
+SELECT id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped FROM paas_builds WHERE app_id = $1 ORDER BY number DESC LIMIT $2
 `
 
 type ListBuildsParams struct {
@@ -434,6 +446,7 @@ func (q *Queries) ListBuilds(ctx context.Context, arg ListBuildsParams) ([]PaasB
 			&i.StartedAt,
 			&i.FinishedAt,
 			&i.DurationMs,
+			&i.LogDropped,
 		); err != nil {
 			return nil, err
 		}
@@ -453,7 +466,7 @@ SET status = CASE WHEN attempts < $1::int THEN 'queued' ELSE 'build_failed' END,
     log = log || CASE WHEN attempts < $1::int THEN E'--- runner lost: build requeued\n' ELSE E'--- runner lost: build failed\n' END,
     lease_until = NULL
 WHERE status = 'building' AND lease_until < now()
-RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped
 `
 
 // Builds whose runner died (lease expired) are queued again, or failed once
@@ -490,6 +503,7 @@ func (q *Queries) RecoverExpiredBuilds(ctx context.Context, maxAttempts int32) (
 			&i.StartedAt,
 			&i.FinishedAt,
 			&i.DurationMs,
+			&i.LogDropped,
 		); err != nil {
 			return nil, err
 		}
@@ -526,7 +540,7 @@ SET cancel_requested = true,
     status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
     finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
 WHERE app_id = $1 AND number = $2
-RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms
+RETURNING id, app_id, number, ref, trigger, status, commit_sha, cancel_requested, attempts, lease_until, step, steps, image, image_digest, generation, message, log, log_truncated, created_at, started_at, finished_at, duration_ms, log_dropped
 `
 
 type RequestBuildCancelParams struct {
@@ -561,6 +575,7 @@ func (q *Queries) RequestBuildCancel(ctx context.Context, arg RequestBuildCancel
 		&i.StartedAt,
 		&i.FinishedAt,
 		&i.DurationMs,
+		&i.LogDropped,
 	)
 	return i, err
 }

@@ -250,12 +250,22 @@ type PaasBuild struct {
 	StartedAt       *time.Time `json:"started_at"`
 	FinishedAt      *time.Time `json:"finished_at"`
 	DurationMs      *int64     `json:"duration_ms"`
+	LogDropped      int64      `json:"log_dropped"`
 }
 
 type PaasDeployRequest struct {
 	ID             int64     `json:"id"`
 	OrganizationID uuid.UUID `json:"organization_id"`
 	RequestedAt    time.Time `json:"requested_at"`
+}
+
+type PaasGitCredential struct {
+	OrganizationID uuid.UUID `json:"organization_id"`
+	Host           string    `json:"host"`
+	Username       string    `json:"username"`
+	TokenEncrypted []byte    `json:"token_encrypted"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 type PaasLoginAttempt struct {

@@ -889,6 +889,29 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// GitCredential defines model for GitCredential.
+type GitCredential struct {
+	CreatedAt time.Time `json:"created_at"`
+	Host      string    `json:"host"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Username  string    `json:"username"`
+}
+
+// GitCredentialList defines model for GitCredentialList.
+type GitCredentialList struct {
+	Items      []GitCredential `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// GitCredentialRequest defines model for GitCredentialRequest.
+type GitCredentialRequest struct {
+	// Token A token or password; write-only.
+	Token string `json:"token"`
+
+	// Username The HTTP basic auth user (many hosts accept any, e.g. oauth2 or x-access-token, with a token).
+	Username string `json:"username"`
+}
+
 // GitWebhookAck defines model for GitWebhookAck.
 type GitWebhookAck struct {
 	// Build The queued build's number.
@@ -1357,6 +1380,9 @@ type DeploymentPath = string
 // DomainPath defines model for DomainPath.
 type DomainPath = string
 
+// GitHostPath defines model for GitHostPath.
+type GitHostPath = string
+
 // LastEventID defines model for LastEventID.
 type LastEventID = string
 
@@ -1667,6 +1693,9 @@ type GetBuildLogsParams struct {
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+
+	// LastEventID Resume a stream after this event id.
+	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
 }
 
 // ListDeploymentsParams defines parameters for ListDeployments.
@@ -2043,6 +2072,39 @@ type GetWalletParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// ListGitCredentialsParams defines parameters for ListGitCredentials.
+type ListGitCredentialsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteGitCredentialParams defines parameters for DeleteGitCredential.
+type DeleteGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// PutGitCredentialParams defines parameters for PutGitCredential.
+type PutGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // GitPushWebhookJSONBody defines parameters for GitPushWebhook.
 type GitPushWebhookJSONBody map[string]interface{}
 
@@ -2050,6 +2112,9 @@ type GitPushWebhookJSONBody map[string]interface{}
 type GitPushWebhookParams struct {
 	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
 	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+
+	// XGitlabToken The app's webhook secret itself (GitLab's secret token).
+	XGitlabToken *string `json:"X-Gitlab-Token,omitempty"`
 }
 
 // ListPlansParams defines parameters for ListPlans.
@@ -2159,6 +2224,9 @@ type SetAppSourceJSONRequestBody = AppSource
 
 // CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
 type CreateCheckoutJSONRequestBody = CheckoutRequest
+
+// PutGitCredentialJSONRequestBody defines body for PutGitCredential for application/json ContentType.
+type PutGitCredentialJSONRequestBody = GitCredentialRequest
 
 // GitPushWebhookJSONRequestBody defines body for GitPushWebhook for application/json ContentType.
 type GitPushWebhookJSONRequestBody GitPushWebhookJSONBody
@@ -3034,7 +3102,21 @@ type ClientInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
 	CancelBuild(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+	// GetBuildLogs The build's output, as text or followed over SSE (size-capped; the tail is kept)
+	//
+	// Plain text (the log so far) unless the request accepts
+	// `text/event-stream`: then the log is followed as SSE until the build
+	// ends. `event: log` messages carry output (their data, lines joined
+	// by LF, is the log's text; CR line ends arrive as LF), each with the
+	// byte offset of the log after it as its id: reconnecting with
+	// `Last-Event-ID` resumes there. `event: truncated` (data
+	// `{"dropped_bytes": n}`) says output the server no longer keeps was
+	// skipped (the log is capped at `build_log_max_bytes`). When the build
+	// has ended (succeeded, build_failed, cancelled or superseded) the
+	// last message is `event: end` with the build as data (its `status`
+	// the outcome). A stream whose credential ends (token expired or
+	// revoked) ends too, with `event: end` carrying a problem (it has a
+	// `title`). Keep-alive comments are sent every heartbeat.
 	//
 	// Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
 	GetBuildLogs(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3408,11 +3490,47 @@ type ClientInterface interface {
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWallet(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GitPushWebhookWithBody Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+	//
+	// Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
+	ListGitCredentials(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteGitCredential Remove the organization's credential for a git host (owners only)
+	//
+	// Corresponds with DELETE /api/paas/git-credentials/{host} (the `DeleteGitCredential` operationId).
+	DeleteGitCredential(ctx context.Context, host GitHostPath, params *DeleteGitCredentialParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutGitCredentialWithBody Set the organization's credential for a git host (owners only)
+	//
+	// Builds of the organization's apps clone `http://` and `https://`
+	// git URLs of this host with HTTP basic auth (the username and the
+	// token). The token is sealed like env values and never answered.
+	// Only owners of the organization may set or remove credentials.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+	PutGitCredentialWithBody(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutGitCredential Set the organization's credential for a git host (owners only)
+	//
+	// Builds of the organization's apps clone `http://` and `https://`
+	// git URLs of this host with HTTP basic auth (the username and the
+	// token). The token is sealed like env values and never answered.
+	// Only owners of the organization may set or remove credentials.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+	PutGitCredential(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, body PutGitCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GitPushWebhookWithBody Push webhook (GitHub, Gitea or GitLab style)
 	//
 	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-	// wrong or missing signature answers 401 and queues nothing. A push
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
 	// with `queued: false`. A queued build counts against the
@@ -3424,11 +3542,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
 	GitPushWebhookWithBody(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// GitPushWebhook Push webhook (GitHub, Gitea or GitLab style)
 	//
 	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-	// wrong or missing signature answers 401 and queues nothing. A push
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
 	// with `queued: false`. A queued build counts against the
@@ -4600,7 +4720,21 @@ func (c *Client) CancelBuild(ctx context.Context, app AppPath, build BuildPath, 
 	return c.Client.Do(req)
 }
 
-// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+// GetBuildLogs The build's output, as text or followed over SSE (size-capped; the tail is kept)
+//
+// Plain text (the log so far) unless the request accepts
+// `text/event-stream`: then the log is followed as SSE until the build
+// ends. `event: log` messages carry output (their data, lines joined
+// by LF, is the log's text; CR line ends arrive as LF), each with the
+// byte offset of the log after it as its id: reconnecting with
+// `Last-Event-ID` resumes there. `event: truncated` (data
+// `{"dropped_bytes": n}`) says output the server no longer keeps was
+// skipped (the log is capped at `build_log_max_bytes`). When the build
+// has ended (succeeded, build_failed, cancelled or superseded) the
+// last message is `event: end` with the build as data (its `status`
+// the outcome). A stream whose credential ends (token expired or
+// revoked) ends too, with `event: end` carrying a problem (it has a
+// `title`). Keep-alive comments are sent every heartbeat.
 //
 // Corresponds with GET /api/paas/apps/{app}/builds/{build}/logs (the `GetBuildLogs` operationId).
 func (c *Client) GetBuildLogs(ctx context.Context, app AppPath, build BuildPath, params *GetBuildLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5364,11 +5498,87 @@ func (c *Client) GetWallet(ctx context.Context, params *GetWalletParams, reqEdit
 	return c.Client.Do(req)
 }
 
-// GitPushWebhookWithBody Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+//
+// Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
+func (c *Client) ListGitCredentials(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGitCredentialsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteGitCredential Remove the organization's credential for a git host (owners only)
+//
+// Corresponds with DELETE /api/paas/git-credentials/{host} (the `DeleteGitCredential` operationId).
+func (c *Client) DeleteGitCredential(ctx context.Context, host GitHostPath, params *DeleteGitCredentialParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteGitCredentialRequest(c.Server, host, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutGitCredentialWithBody Set the organization's credential for a git host (owners only)
+//
+// Builds of the organization's apps clone `http://` and `https://`
+// git URLs of this host with HTTP basic auth (the username and the
+// token). The token is sealed like env values and never answered.
+// Only owners of the organization may set or remove credentials.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+func (c *Client) PutGitCredentialWithBody(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutGitCredentialRequestWithBody(c.Server, host, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutGitCredential Set the organization's credential for a git host (owners only)
+//
+// Builds of the organization's apps clone `http://` and `https://`
+// git URLs of this host with HTTP basic auth (the username and the
+// token). The token is sealed like env values and never answered.
+// Only owners of the organization may set or remove credentials.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+func (c *Client) PutGitCredential(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, body PutGitCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutGitCredentialRequest(c.Server, host, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GitPushWebhookWithBody Push webhook (GitHub, Gitea or GitLab style)
 //
 // Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-// wrong or missing signature answers 401 and queues nothing. A push
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
 // with `queued: false`. A queued build counts against the
@@ -5390,11 +5600,13 @@ func (c *Client) GitPushWebhookWithBody(ctx context.Context, app openapi_types.U
 	return c.Client.Do(req)
 }
 
-// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+// GitPushWebhook Push webhook (GitHub, Gitea or GitLab style)
 //
 // Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-// wrong or missing signature answers 401 and queues nothing. A push
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
 // with `queued: false`. A queued build counts against the
@@ -8097,6 +8309,17 @@ func NewGetBuildLogsRequest(server string, app AppPath, build BuildPath, params 
 			}
 
 			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+		if params.LastEventID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam1)
 		}
 
 	}
@@ -10856,6 +11079,264 @@ func NewGetWalletRequest(server string, params *GetWalletParams) (*http.Request,
 	return req, nil
 }
 
+// NewListGitCredentialsRequest constructs an http.Request for the ListGitCredentials method
+func NewListGitCredentialsRequest(server string, params *ListGitCredentialsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/git-credentials")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteGitCredentialRequest constructs an http.Request for the DeleteGitCredential method
+func NewDeleteGitCredentialRequest(server string, host GitHostPath, params *DeleteGitCredentialParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "host", host, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/git-credentials/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPutGitCredentialRequest calls the generic PutGitCredential builder with application/json body
+func NewPutGitCredentialRequest(server string, host GitHostPath, params *PutGitCredentialParams, body PutGitCredentialJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutGitCredentialRequestWithBody(server, host, params, "application/json", bodyReader)
+}
+
+// NewPutGitCredentialRequestWithBody constructs an http.Request for the PutGitCredential method, with any body, and a specified content type
+func NewPutGitCredentialRequestWithBody(server string, host GitHostPath, params *PutGitCredentialParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "host", host, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/git-credentials/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGitPushWebhookRequest calls the generic GitPushWebhook builder with application/json body
 func NewGitPushWebhookRequest(server string, app openapi_types.UUID, params *GitPushWebhookParams, body GitPushWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -10922,6 +11403,17 @@ func NewGitPushWebhookRequestWithBody(server string, app openapi_types.UUID, par
 			}
 
 			req.Header.Set("X-Gitea-Signature", headerParam1)
+		}
+
+		if params.XGitlabToken != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Gitlab-Token", *params.XGitlabToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Gitlab-Token", headerParam2)
 		}
 
 	}
@@ -11724,7 +12216,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/paas/apps/{app}/builds/{build}/cancel (the `CancelBuild` operationId).
 	CancelBuildWithResponse(ctx context.Context, app AppPath, build BuildPath, params *CancelBuildParams, reqEditors ...RequestEditorFn) (*CancelBuildResponse, error)
 
-	// GetBuildLogsWithResponse The build's output, as text (size-capped; the tail is kept)
+	// GetBuildLogsWithResponse The build's output, as text or followed over SSE (size-capped; the tail is kept)
+	//
+	// Plain text (the log so far) unless the request accepts
+	// `text/event-stream`: then the log is followed as SSE until the build
+	// ends. `event: log` messages carry output (their data, lines joined
+	// by LF, is the log's text; CR line ends arrive as LF), each with the
+	// byte offset of the log after it as its id: reconnecting with
+	// `Last-Event-ID` resumes there. `event: truncated` (data
+	// `{"dropped_bytes": n}`) says output the server no longer keeps was
+	// skipped (the log is capped at `build_log_max_bytes`). When the build
+	// has ended (succeeded, build_failed, cancelled or superseded) the
+	// last message is `event: end` with the build as data (its `status`
+	// the outcome). A stream whose credential ends (token expired or
+	// revoked) ends too, with `event: end` carrying a problem (it has a
+	// `title`). Keep-alive comments are sent every heartbeat.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12144,11 +12650,51 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWalletWithResponse(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*GetWalletResponse, error)
 
-	// GitPushWebhookWithBodyWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// ListGitCredentialsWithResponse The organization's git credentials (hosts and usernames, never tokens)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
+	ListGitCredentialsWithResponse(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*ListGitCredentialsResponse, error)
+
+	// DeleteGitCredentialWithResponse Remove the organization's credential for a git host (owners only)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/paas/git-credentials/{host} (the `DeleteGitCredential` operationId).
+	DeleteGitCredentialWithResponse(ctx context.Context, host GitHostPath, params *DeleteGitCredentialParams, reqEditors ...RequestEditorFn) (*DeleteGitCredentialResponse, error)
+
+	// PutGitCredentialWithBodyWithResponse Set the organization's credential for a git host (owners only)
+	//
+	// Builds of the organization's apps clone `http://` and `https://`
+	// git URLs of this host with HTTP basic auth (the username and the
+	// token). The token is sealed like env values and never answered.
+	// Only owners of the organization may set or remove credentials.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+	PutGitCredentialWithBodyWithResponse(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutGitCredentialResponse, error)
+
+	// PutGitCredentialWithResponse Set the organization's credential for a git host (owners only)
+	//
+	// Builds of the organization's apps clone `http://` and `https://`
+	// git URLs of this host with HTTP basic auth (the username and the
+	// token). The token is sealed like env values and never answered.
+	// Only owners of the organization may set or remove credentials.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+	PutGitCredentialWithResponse(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, body PutGitCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*PutGitCredentialResponse, error)
+
+	// GitPushWebhookWithBodyWithResponse Push webhook (GitHub, Gitea or GitLab style)
 	//
 	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-	// wrong or missing signature answers 401 and queues nothing. A push
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
 	// with `queued: false`. A queued build counts against the
@@ -12160,11 +12706,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/paas/hooks/git/{app} (the `GitPushWebhook` operationId).
 	GitPushWebhookWithBodyWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GitPushWebhookResponse, error)
 
-	// GitPushWebhookWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// GitPushWebhookWithResponse Push webhook (GitHub, Gitea or GitLab style)
 	//
 	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-	// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-	// wrong or missing signature answers 401 and queues nothing. A push
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
 	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 	// build of its `after` commit; any other event or ref is answered 202
 	// with `queued: false`. A queued build counts against the
@@ -15525,6 +16073,11 @@ func (r CancelBuildResponse) ContentType() string {
 	return ""
 }
 
+// GetBuildLogsResponse429Headers the declared response headers of an HTTP 429 response for GetBuildLogs
+type GetBuildLogsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetBuildLogsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15536,6 +16089,10 @@ type GetBuildLogsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBuildLogsResponse429Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -15556,6 +16113,11 @@ func (r GetBuildLogsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetBuildLogsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBuildLogsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -18098,6 +18660,213 @@ func (r GetWalletResponse) ContentType() string {
 	return ""
 }
 
+type ListGitCredentialsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GitCredentialList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGitCredentialsResponse) GetJSON200() *GitCredentialList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListGitCredentialsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListGitCredentialsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListGitCredentialsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListGitCredentialsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGitCredentialsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGitCredentialsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGitCredentialsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGitCredentialsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteGitCredentialResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteGitCredentialResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteGitCredentialResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteGitCredentialResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteGitCredentialResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteGitCredentialResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteGitCredentialResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteGitCredentialResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteGitCredentialResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutGitCredentialResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GitCredential
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutGitCredentialResponse) GetJSON200() *GitCredential {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutGitCredentialResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutGitCredentialResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PutGitCredentialResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutGitCredentialResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PutGitCredentialResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r PutGitCredentialResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutGitCredentialResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutGitCredentialResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutGitCredentialResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GitPushWebhookResponse429Headers the declared response headers of an HTTP 429 response for GitPushWebhook
 type GitPushWebhookResponse429Headers struct {
 	RetryAfter *int
@@ -19256,7 +20025,21 @@ func (c *ClientWithResponses) CancelBuildWithResponse(ctx context.Context, app A
 	return ParseCancelBuildResponse(rsp)
 }
 
-// GetBuildLogsWithResponse The build's output, as text (size-capped; the tail is kept)
+// GetBuildLogsWithResponse The build's output, as text or followed over SSE (size-capped; the tail is kept)
+//
+// Plain text (the log so far) unless the request accepts
+// `text/event-stream`: then the log is followed as SSE until the build
+// ends. `event: log` messages carry output (their data, lines joined
+// by LF, is the log's text; CR line ends arrive as LF), each with the
+// byte offset of the log after it as its id: reconnecting with
+// `Last-Event-ID` resumes there. `event: truncated` (data
+// `{"dropped_bytes": n}`) says output the server no longer keeps was
+// skipped (the log is capped at `build_log_max_bytes`). When the build
+// has ended (succeeded, build_failed, cancelled or superseded) the
+// last message is `event: end` with the build as data (its `status`
+// the outcome). A stream whose credential ends (token expired or
+// revoked) ends too, with `event: end` carrying a problem (it has a
+// `title`). Keep-alive comments are sent every heartbeat.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -19910,11 +20693,75 @@ func (c *ClientWithResponses) GetWalletWithResponse(ctx context.Context, params 
 	return ParseGetWalletResponse(rsp)
 }
 
-// GitPushWebhookWithBodyWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+// ListGitCredentialsWithResponse The organization's git credentials (hosts and usernames, never tokens)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
+func (c *ClientWithResponses) ListGitCredentialsWithResponse(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*ListGitCredentialsResponse, error) {
+	rsp, err := c.ListGitCredentials(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGitCredentialsResponse(rsp)
+}
+
+// DeleteGitCredentialWithResponse Remove the organization's credential for a git host (owners only)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/paas/git-credentials/{host} (the `DeleteGitCredential` operationId).
+func (c *ClientWithResponses) DeleteGitCredentialWithResponse(ctx context.Context, host GitHostPath, params *DeleteGitCredentialParams, reqEditors ...RequestEditorFn) (*DeleteGitCredentialResponse, error) {
+	rsp, err := c.DeleteGitCredential(ctx, host, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteGitCredentialResponse(rsp)
+}
+
+// PutGitCredentialWithBodyWithResponse Set the organization's credential for a git host (owners only)
+//
+// Builds of the organization's apps clone `http://` and `https://`
+// git URLs of this host with HTTP basic auth (the username and the
+// token). The token is sealed like env values and never answered.
+// Only owners of the organization may set or remove credentials.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+func (c *ClientWithResponses) PutGitCredentialWithBodyWithResponse(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutGitCredentialResponse, error) {
+	rsp, err := c.PutGitCredentialWithBody(ctx, host, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutGitCredentialResponse(rsp)
+}
+
+// PutGitCredentialWithResponse Set the organization's credential for a git host (owners only)
+//
+// Builds of the organization's apps clone `http://` and `https://`
+// git URLs of this host with HTTP basic auth (the username and the
+// token). The token is sealed like env values and never answered.
+// Only owners of the organization may set or remove credentials.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/paas/git-credentials/{host} (the `PutGitCredential` operationId).
+func (c *ClientWithResponses) PutGitCredentialWithResponse(ctx context.Context, host GitHostPath, params *PutGitCredentialParams, body PutGitCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*PutGitCredentialResponse, error) {
+	rsp, err := c.PutGitCredential(ctx, host, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutGitCredentialResponse(rsp)
+}
+
+// GitPushWebhookWithBodyWithResponse Push webhook (GitHub, Gitea or GitLab style)
 //
 // Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-// wrong or missing signature answers 401 and queues nothing. A push
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
 // with `queued: false`. A queued build counts against the
@@ -19932,11 +20779,13 @@ func (c *ClientWithResponses) GitPushWebhookWithBodyWithResponse(ctx context.Con
 	return ParseGitPushWebhookResponse(rsp)
 }
 
-// GitPushWebhookWithResponse Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+// GitPushWebhookWithResponse Push webhook (GitHub, Gitea or GitLab style)
 //
 // Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
-// (hex HMAC-SHA256 of the body under the app's webhook secret). A
-// wrong or missing signature answers 401 and queues nothing. A push
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
 // to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
 // build of its `after` commit; any other event or ref is answered 202
 // with `queued: false`. A queued build counts against the
@@ -22741,6 +23590,26 @@ func ParseGetBuildLogsResponse(rsp *http.Response) (*GetBuildLogsResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBuildLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -24876,6 +25745,171 @@ func ParseGetWalletResponse(rsp *http.Response) (*GetWalletResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListGitCredentialsResponse parses an HTTP response from a ListGitCredentialsWithResponse call
+func ParseListGitCredentialsResponse(rsp *http.Response) (*ListGitCredentialsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGitCredentialsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GitCredentialList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteGitCredentialResponse parses an HTTP response from a DeleteGitCredentialWithResponse call
+func ParseDeleteGitCredentialResponse(rsp *http.Response) (*DeleteGitCredentialResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteGitCredentialResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutGitCredentialResponse parses an HTTP response from a PutGitCredentialWithResponse call
+func ParsePutGitCredentialResponse(rsp *http.Response) (*PutGitCredentialResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutGitCredentialResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GitCredential
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	}
 

@@ -892,6 +892,29 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// GitCredential defines model for GitCredential.
+type GitCredential struct {
+	CreatedAt time.Time `json:"created_at"`
+	Host      string    `json:"host"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Username  string    `json:"username"`
+}
+
+// GitCredentialList defines model for GitCredentialList.
+type GitCredentialList struct {
+	Items      []GitCredential `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// GitCredentialRequest defines model for GitCredentialRequest.
+type GitCredentialRequest struct {
+	// Token A token or password; write-only.
+	Token string `json:"token"`
+
+	// Username The HTTP basic auth user (many hosts accept any, e.g. oauth2 or x-access-token, with a token).
+	Username string `json:"username"`
+}
+
 // GitWebhookAck defines model for GitWebhookAck.
 type GitWebhookAck struct {
 	// Build The queued build's number.
@@ -1360,6 +1383,9 @@ type DeploymentPath = string
 // DomainPath defines model for DomainPath.
 type DomainPath = string
 
+// GitHostPath defines model for GitHostPath.
+type GitHostPath = string
+
 // LastEventID defines model for LastEventID.
 type LastEventID = string
 
@@ -1670,6 +1696,9 @@ type GetBuildLogsParams struct {
 
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+
+	// LastEventID Resume a stream after this event id.
+	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
 }
 
 // ListDeploymentsParams defines parameters for ListDeployments.
@@ -2046,6 +2075,39 @@ type GetWalletParams struct {
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
+// ListGitCredentialsParams defines parameters for ListGitCredentials.
+type ListGitCredentialsParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// Limit Page size, 1 to 500 (default 100).
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// DeleteGitCredentialParams defines parameters for DeleteGitCredential.
+type DeleteGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// PutGitCredentialParams defines parameters for PutGitCredential.
+type PutGitCredentialParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // GitPushWebhookJSONBody defines parameters for GitPushWebhook.
 type GitPushWebhookJSONBody map[string]interface{}
 
@@ -2053,6 +2115,9 @@ type GitPushWebhookJSONBody map[string]interface{}
 type GitPushWebhookParams struct {
 	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
 	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+
+	// XGitlabToken The app's webhook secret itself (GitLab's secret token).
+	XGitlabToken *string `json:"X-Gitlab-Token,omitempty"`
 }
 
 // ListPlansParams defines parameters for ListPlans.
@@ -2162,6 +2227,9 @@ type SetAppSourceJSONRequestBody = AppSource
 
 // CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
 type CreateCheckoutJSONRequestBody = CheckoutRequest
+
+// PutGitCredentialJSONRequestBody defines body for PutGitCredential for application/json ContentType.
+type PutGitCredentialJSONRequestBody = GitCredentialRequest
 
 // GitPushWebhookJSONRequestBody defines body for GitPushWebhook for application/json ContentType.
 type GitPushWebhookJSONRequestBody GitPushWebhookJSONBody
@@ -2592,7 +2660,7 @@ type ServerInterface interface {
 	// CancelBuild Cancel a queued or running build
 	// (POST /api/paas/apps/{app}/builds/{build}/cancel)
 	CancelBuild(ctx echo.Context, app AppPath, build BuildPath, params CancelBuildParams) error
-	// GetBuildLogs The build's output, as text (size-capped; the tail is kept)
+	// GetBuildLogs The build's output, as text or followed over SSE (size-capped; the tail is kept)
 	// (GET /api/paas/apps/{app}/builds/{build}/logs)
 	GetBuildLogs(ctx echo.Context, app AppPath, build BuildPath, params GetBuildLogsParams) error
 	// ListDeployments The app's releases, newest first
@@ -2685,7 +2753,16 @@ type ServerInterface interface {
 	// GetWallet The organization's wallet, burn rate and runway
 	// (GET /api/paas/billing/wallet)
 	GetWallet(ctx echo.Context, params GetWalletParams) error
-	// GitPushWebhook Push webhook (GitHub or Gitea style, HMAC-SHA256 signed)
+	// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+	// (GET /api/paas/git-credentials)
+	ListGitCredentials(ctx echo.Context, params ListGitCredentialsParams) error
+	// DeleteGitCredential Remove the organization's credential for a git host (owners only)
+	// (DELETE /api/paas/git-credentials/{host})
+	DeleteGitCredential(ctx echo.Context, host GitHostPath, params DeleteGitCredentialParams) error
+	// PutGitCredential Set the organization's credential for a git host (owners only)
+	// (PUT /api/paas/git-credentials/{host})
+	PutGitCredential(ctx echo.Context, host GitHostPath, params PutGitCredentialParams) error
+	// GitPushWebhook Push webhook (GitHub, Gitea or GitLab style)
 	// (POST /api/paas/hooks/git/{app})
 	GitPushWebhook(ctx echo.Context, app openapi_types.UUID, params GitPushWebhookParams) error
 	// ListPlans Active plans, cheapest first
@@ -3841,6 +3918,21 @@ func (w *ServerInterfaceWrapper) GetBuildLogs(ctx echo.Context) error {
 		}
 
 		params.XPaasOrganization = &XPaasOrganization
+	}
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID LastEventID
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Last-Event-ID, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Last-Event-ID: %s", err))
+		}
+
+		params.LastEventID = &LastEventID
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -5347,6 +5439,139 @@ func (w *ServerInterfaceWrapper) GetWallet(ctx echo.Context) error {
 	return err
 }
 
+// ListGitCredentials converts echo context to params.
+func (w *ServerInterfaceWrapper) ListGitCredentials(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListGitCredentialsParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListGitCredentials(ctx, params)
+	return err
+}
+
+// DeleteGitCredential converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteGitCredential(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "host" -------------
+	var host GitHostPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "host", ctx.Param("host"), &host, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter host: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteGitCredentialParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteGitCredential(ctx, host, params)
+	return err
+}
+
+// PutGitCredential converts echo context to params.
+func (w *ServerInterfaceWrapper) PutGitCredential(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "host" -------------
+	var host GitHostPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "host", ctx.Param("host"), &host, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter host: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PutGitCredentialParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PutGitCredential(ctx, host, params)
+	return err
+}
+
 // GitPushWebhook converts echo context to params.
 func (w *ServerInterfaceWrapper) GitPushWebhook(ctx echo.Context) error {
 	var err error
@@ -5391,6 +5616,21 @@ func (w *ServerInterfaceWrapper) GitPushWebhook(ctx echo.Context) error {
 		}
 
 		params.XGiteaSignature = &XGiteaSignature
+	}
+	// ------------- Optional header parameter "X-Gitlab-Token" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Gitlab-Token")]; found {
+		var XGitlabToken string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Gitlab-Token, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Gitlab-Token", valueList[0], &XGitlabToken, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Gitlab-Token: %s", err))
+		}
+
+		params.XGitlabToken = &XGitlabToken
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -5615,6 +5855,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminListSettings, options.OperationMiddlewares["adminListSettings"]...)
 	router.PUT(options.BaseURL+"/api/admin/paas/settings", wrapper.AdminPutSettings, options.OperationMiddlewares["adminPutSettings"]...)
 	router.GET(options.BaseURL+"/api/admin/paas/audit", wrapper.AdminListAudit, options.OperationMiddlewares["adminListAudit"]...)
+	router.GET(options.BaseURL+"/api/paas/git-credentials", wrapper.ListGitCredentials, options.OperationMiddlewares["listGitCredentials"]...)
+	router.DELETE(options.BaseURL+"/api/paas/git-credentials/:host", wrapper.DeleteGitCredential, options.OperationMiddlewares["deleteGitCredential"]...)
+	router.PUT(options.BaseURL+"/api/paas/git-credentials/:host", wrapper.PutGitCredential, options.OperationMiddlewares["putGitCredential"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/wallet", wrapper.GetWallet, options.OperationMiddlewares["getWallet"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/ledger", wrapper.ListLedger, options.OperationMiddlewares["listLedger"]...)
 	router.GET(options.BaseURL+"/api/paas/billing/usage", wrapper.GetUsage, options.OperationMiddlewares["getUsage"]...)
@@ -5638,317 +5881,332 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chu3ljf6Kih+U2VypkXJspPZkWrXOYovibN90Vjyzt4n9McGu0ESURPoAGjS3B5XfU/zPdg8ySms",
-	"BTS7STQvEqVYtvNHTJHduC4srOtvfWwlcpJLwYTRrZOPrZwqOmGGKfjrLM/PqRnbjynTieK54VK0TlqX",
-	"Y0Zonj/QhKdEKiLohHVbUYvbH3P7StSy37VOWjTPW1FLsT8KrljaOjGqYFFLJ2M2obZhM8/tY9ooLkat",
-	"T5+i1o8Fz9Lmfgf25weaiGIyYKqhV3hobb9DqSbUtE5aXJhHx62oNeGCT4pJ6+Rh5AfFhWEjpmBUTwql",
-	"pQoPKRbsg+kn8ERM5JCYMSO5YlMuC01yOloszh8FU/PFOPGd1voFecryTM4nTJjmVVEsY1SzckemTGku",
-	"xfpVSsuGd9yip3JCuWgeTQq/l4MZS23WkAg+veMQXlJtnk2ZMC+ero7hLdPFhBFKtFGMTggdGqaIGXNN",
-	"mH2H8LQcy5jRlKnFaGzDB9DywYunG3bmJZ9ws9r9OR0xovm/WEQeEiPJd0dHpJ2yIS0yQx4eHXWayCGD",
-	"9qp9TugHpMrvjo420uhrmbLmTREytfRxMaNqQngaESVn222QfXPH7XmjRj/jwgbHItWICv4var+yK0QT",
-	"Q7ggbZ0VIzsgnnZOiYQ3aEaGUhFKEpplTJEZN2MiRb2Nxt38x8E5pfrgTeXZ1saR/xfsysrAL6ilKU0C",
-	"bUYwxiTjlpESM6aGJFQIaYhmhuCgNGkDWV3IQiWscwpcAn8iMy50E1FINdo85HIkzftfXa/yaNoFb9h1",
-	"WV+zXXb/PKNrBpJnVGxzddjnduz4Ul4x8eKp7zvQqIEntrwbioLbJ1f7eafpiD13jy3PMf5dSxGXJ75j",
-	"pxkneho37bDrrzoEJuwx/61lm2pFrURPW++bB6LkJECuhipD2m+fPyGPHj364ZR4DvToiKR0rsmADaVi",
-	"JDYybuRIQ9t0cG1SatiB4RPWvECXcnVUz0QaEfYhyQrNpyw0PCFnjcMx8nqDYaqZHAvNVEmObEJ51kCP",
-	"9sGd6PGTfVjnUmjm5amzJGG5sS9b0UsYe/eefLRSUsYTOGqHsOUnHyvt/ptiw9ZJ638dLoS1Q/xVH57l",
-	"OfYUlNAiZJfcaCLYjKRM25ETbahhp0SxRIqEZ5Y3JVJMmRoxIgXhptuyghhNf6KGzeh8zWhzJQcZm/zH",
-	"bqM+x7dCI38qkyumIvJSXnG7I+dKTpgZs0KTlKfE8lQq9Mw+Yq8F+MhSQgVhSknlR/6W/VEwbe5y5CiH",
-	"QbckkUWGgx3YL2lK2hOaWXplKfnl4s3riBTiSsiZIEPOsjQiMyXFiFgSisiApqQUxTswpSdSDDOe/IkT",
-	"wv41UpS9u+Tgd5aYBxrJCUb5TEz3RtnPxPTvVOk11P1AkylVnA4ypqH751INeJoycZer9NpSZJbJGUtJ",
-	"G8mT0HTCRVQXc3ShcyZSlkZ27ARkPUsayZiluMevpXkuC5He7eiJLpKx20wrhNmtRVnrgV4SsuzVTueZ",
-	"pOmllC+pGrG7JseBTOeEayKnINCjmI1r6Ydn9Zm3JY++2+EtyVgzu4yGpJJpZFyWTAg3pF0SgxUce4IL",
-	"XQyHPLHyIxkWItXA3Xjl3QSmbAXfsSwUoQamb7m6XYLOaU+g1gnjIwlVijNN4gHNqEhYf8ITJXUckdjf",
-	"X/4rQkVK4qRQiolkHnd7AhYSLoeU25k8pzy727V8MTx4RU0yBvHQMndpxqzUamGnL5ia8oS9E3RKeWZ5",
-	"wF0O8Nex2wAlC4McXhMrLFnixO0SQz4q7NVkVRyreuaU6hTGfinlKyrm7o7SdznwM6KosYTqGNCMas+E",
-	"TslbZtT84Ay0ZW1FxNmYgX5m1JzQEeWgaDl1xg6i8kJAAAUK0vb9GV3Sa1e0V5DTBC3MWCr+L3bXPHBK",
-	"M56SRLGUCcNphvfJO5ErmTCt75q8Slbnticlg8JY0uICRnpKYpB2dAwnRBO7gyhJuIHrIs+lMix9xVJO",
-	"L2G57378DzR5gl0e2CH4w2G5GByJyunpgqju2gZp+fwFqHNgl1QyZ8pwlKMTxahhaR+Vr22UgKjFPuRc",
-	"Mb3uHVFkjo+gYL/SBk+30A6jVka16Rd6/QA3doZKx8fVH3LFhvxDWJcB7faBJkOurMw2poomhikdwSFm",
-	"WYZPaEJzqkw3qC0t9JvfWjBBGEnZb20plyYbVbdmoa+ibGHH7vf0JUfRvL6v3LBJ/cNazcfTx6eyI6oU",
-	"ncPiLQyyYUNBbZLQW/2l4ODT9BWbDJiq6BY0xSuSZueVqQxpplm0NDtQLYM7qiRyl3WzfWufWR45Nuka",
-	"CA45z/dzfFKWMXNDimZi2lcstRSZBoymimkr/bTt2x1385SiKJnQObCOmeKGwQ+oADAxJW3aE1POQCf0",
-	"wjfXRlEjrQybcW24GHVOSKxzlnSZmMa2BUHGFAzCat4TV2yOmo1VJCe5mdsroWBWGiqnMpAyY1TswAoa",
-	"D3FVUOxv2Zhi2lBl+okshAkave3PmlB9hXIl0ZIMKVj/q+6O7x+3Vs3HUcuuzRbWhgv7mH3cUFPobV7A",
-	"Bz9FrSJPdyY8J/KtTveJXQW3fZbTiRHzrhdtJMhdcAzQzvrsko62Woc1DHB5zxaDW94bt5jlItX4Ym0d",
-	"aier4QTvhVnm+d3xyTx/xYziiV4dNc3zbcmdiXR7MtFMLa/LuuXA8V3gS4F1gc3coXfD8r5GcTco3dYX",
-	"0i2C7wanutRKOaWGFT636tGON9AOJxyb//Qp3Dm6MFZ3F9yuIVWAFkaSlBmWgHvEHlGaXIHmOWKCWZVE",
-	"E0rQ9jfkGbgEvA08Lb9tRdBSwBQeVZ9a6X7RLsmpGRMuNE/xFgGJ+INZ+OcWz3ZOK4ZquBvc/LohGhjx",
-	"wCHNg1Zn8HCXPVcGo1guNTdSzRfj4caKydJ0uuE7YRhoX1GRjCNiKDjT9JjCyA0ZzMmMDcZSXmlY+8G8",
-	"tLq3J5SLcB+FykK3TTnUd29fkvbYmFyfHB5GROvxyeGh7dgu4snhYWeznGm7WCX0pYfsCr9fR5BnYAy+",
-	"EdOpUPAGCtuNAJo2rmmxNy8XNhFhD6FlcTttOYpipsEVV+ixJ4kHmvz86uwJwedPF6Z1KRIWoUDGQQmd",
-	"0JRt3tOSy41A96+dYr/MTdvpGNWS3ConE4qXQsnkV9ZvmZNjcIFeF8OSFNrISekE1xHRoDmTNmjVUjBv",
-	"40YNnPz07JJ0u91D1zZ6q7YeEUMbeZhvN7+/WKAxo5kZ95MxS66gpSx7M2yd/Laesf8Mbz2Blz69bxTX",
-	"F93wCR0FeOmZIPALUWzIFBMJI4JOuBgRWuNfOaX6wFixKM9Ppg+jnlBsZKXyeZd9oJM8Y91ETg4No5ND",
-	"muf/rx7T4+++P+l2u50ueQE98FRHJOUjpo3uCcuBZWHq3QAXo4oRmmUHY/bBmUPsN4oNrV5K2o+Pjzun",
-	"+D4qDmis77vxcKaJZsaqCHbn4V00Ny4eqKkBFVU8o2Ktj9t7t1fflChflPEd33/33aPv1kd42OMFNhug",
-	"k/LJo6Awb2Seo5q1rLwsS3WwzZW23eCQUKPy1EXeH18jv0VPi6O25lC/EHmxWW9eITg8p1Z8IVIQkKW5",
-	"FKdETrixBxUMX5oYegX3KFf+WoOgitvkIk+WeAcEs6SedTiFLGciBeqimpy/uagxD/u0JtzcMhOpj/pv",
-	"bK7Jb2cH/1//vf3/0cEP/ff/Torcjv77xzW70fmbt5coBqUsPUWlWLtHH35P/sZ/rNB3M4/amjNV+M6W",
-	"x+0MDhsctUUQAYh2Y0Zzpg2hibEinH1s7WFcEhpdU385+suRfe36RzXc7sNTQg2ZSI2jdRxjQj/0/bvd",
-	"aljiXo75mqO5nUKxvPQTiBnIwVcjh8S1dUrs7UIUm8gp01YUtPqxVAyFf7dJ1zybDRfXdjf+bCwzBkFZ",
-	"crhy8Z+SCdfaXmVSlJeInUIagaMNv01TcPRWJ4hGCCnYhlO8aegbTvVGC9ufLio0HtmNQ/dnsOHBhpO1",
-	"+enKCWl4uHpigoejNHQtuQCVvXyEVaKqgTRSZPMQZTtf6vY2iif+lRD/R3et6VdCeLfe3kU88Vs23G6D",
-	"XeBQv7r2q2vtVPl15jo01OnSUpezZEvz5IRp3URlcqCZmrK0v24E9vgvfnf6tt83klG8KEDfOfU2ClNo",
-	"K/NrQzPLO3jGwCfPh0Om9JYDz8dUB+Tocy8U4HbAx7eFEPDhAqk2Iuh6j8jFInjkKcsYCqvdbtgmgK1s",
-	"2CycXV+zP1bH9kZBvKpbALdnuCg8tXs3A4YPsdTbLoM3ejZfjJdUX2niRo83OFK5j27vhhtWWeh0jpkq",
-	"/QROl9UnxJspesXR0aPESwv2BiAZHbAMvmfd2s99vFHwp56w6nDFAfFWFpZoygNu6eXSniJ0MYAc6C4a",
-	"145YxA1kUub40akY20qAS7c70ljtBIZPRYA6AlsTOPBRlYUtTmOQE7k9qdFYUPIoUm6eCYPB1ks2myR8",
-	"ill31LUr30WLOsRSdXECEWFi2s0LE6Goh5b10AmhiZGqXzrkNl5O+HyhmWqwI21s4Xo+N0M50nZYImi6",
-	"jdPlBJeGI7mFE2qzyEHViBn3dtOvV1ykW/gXbIf1pa5vVeSpot5wdRAhL41fx83eaUuPe/G2LAj7rpwu",
-	"YFO+kemTGsMmOUYjrWRHrRKPldW56esx3eoIXesAFMi1+hMdpOjN0t+QC67HN/RbbxIq7AVTESxmY6nL",
-	"hCx7nWmMdQGbZ/Cy3DyPLbewwWQHkSF0BNZeK0Hg7ebNcXivuRtRqlHtb5rn+PfJAL/AhDJ3TW4VNGPH",
-	"1Ecr3laUsk7Qw963pNAmEztYZW5IE7pBKfijYIVdYthstCgWScJYWn7ZHzqRLqEiYVnGMA+nyJnS9rFu",
-	"k4MxFDIhR4ppfULs70RYycx+WhHJGhYInt1yMY3ioxFT23Jxb/t3G+adFb6Vqmd8wUfcPP3AotI2WaOh",
-	"JSlnIYmUDGzJ3V7Z7zpHqHOYRq5aCfepM9dtnG84PfDBtUGpAE/VA00UG6JPxRkxG7xkK0N6AtL4OdV6",
-	"JlV6vVAkL7PlrpXwWWOz2gMT+uElEyMzbp385zEYpvyff9nkClrpb6n198F5suRKFoFl10zrhcRyPQ9a",
-	"pY2owfu4GML1FplOrMrroqyD99d6CyLyh354OlEL+IrW/a2mWx9LcK6ltWFlvSHEzygqNDzQBx659SW+",
-	"jp0rRl3E6RoG68MArFLVilrP7Vq3otY7TJ8JxgIYF+667LKm6Twinms65XukaIo8uNSxN7o24dcKD3Pz",
-	"qDKj4KIFFx5YlQ9mvGZooYvI5KKf0nngWnpjeRCm0UIAKKaolrkF+H6XnJXpPhOaMh8P1xNn5y+q77nu",
-	"yKTQBuzuhJKMD5mdo3tCpLZlklHDlFV4qXvVB6i2Hx8fo5dtxjXrnNoW5IgLfMCldpGy34X3D/qeRxAP",
-	"iFyeUDFH5bm00D/6/rujTcfLh+ZV2Nr3j2ts7eEmMoAm1uxpnl9vO/3Qlo3tT19foJXihPzv3+jBv44O",
-	"fnjfdh8O3n88ih795ZP/vvP//FtQkNg+BAh9dcE5u3aap44AAdebvTfHh1bA/4Z5ow8fHj/CBdERoYZY",
-	"idsQM5MRsRutBHUJ5M4pjH7fTmQpc8azNKEKDv6Lc0LT1PKEzVEN5eiaJ19Nx74ZAVRo8+HxXzYQZ9SS",
-	"M8EqZo0VNyr7gJGwkPKKR9ysJi1BK2EpNCtGt0KXDTRmu2te5vOMXnN50R8YcppFrSQv+hOeZbzuZA+y",
-	"kJTrPKPzfmOUb9WZt7m5CZtINe9PBpsfXZMcwBPWH8tCZfOtRI+jjSGwbjdqk62tU3XkS3MOD6h5T9/p",
-	"/UfXc92HiPDwfjev5H5EX2+5Wi/rorryLeNlU8bLqqTn16s5F8awD+aU6LGcCXDOYY4r184pcLtJMH6E",
-	"oV1/ipHfwRyNPyO/oO4R2m+k/AZPAPrAtj35S4gSH2hisjliwgxdcFqb+jA1mucdCBOzCrf9mua5k2yd",
-	"Mt5ZddeuMaRhq0YSVYhae1Y6rTR4rVDdirXASLQXwdjRubJm+FsYDp7WXMXXNhNfz5NB04wLdiP2cAu2",
-	"3C18JLtaXhvsn4ppmU1Z2GKxVkWWWTagyVVfDrcMeNhCwn+LxulKKs8eDaJeX3dRb+CAcR7u8jPo2GgI",
-	"xfS1jKV9O03LKkpTaFC3ryQEbcORSkvkIlenZj6smxjLbaoo9wudvroX1RQfVUnmWRD6sq1xg/NpcTz3",
-	"4YGqHPa78kDVw0que6M1H6QFhd2UJhakUG5yc3gcqrIBkWzMkqsbHprr8NJm9fi1fT/jmqUnxGq66iCh",
-	"mpGziycvXkQkL8Q8kSkDM1BAPQ7eWbvIf5CQHgrEmIOWCQE2sGgED/6py7P0iQUO3afb2sHd8gbv/DLA",
-	"dsoUH3IG4HaFsf/6vmaLaC1TIhT2BAgGZSgGRm+d+PZIW7ApUyRXcspEJ+oJ3z7a8i//cQkhRCqFPP2h",
-	"LETa8V2Tdvlw2UnaE0b62JGOHxxpU78wtgUipO1RDk/BNocvdhoi0LGPpLzR1vIEmPPfq2+ULdyQkKGR",
-	"ed9ZD2/UWOjAljRfObEVmouqh7E+o/DQlkT02iI284C98GXkJnfGk1e3PCjUPn194SkZzLRA8QAKZpTM",
-	"fLReFSZyG4tlH3JAcANcSJVvAh3IrTW2+9Ls/4/LsBxAsyLQZ6XLv2KXaECG/k4JHUCSOaA1QmK5JrOx",
-	"DGeXd7f1AzTaAz2E1Y6mjJsmCO0xyR7T6wlm13dOXaQzrD3h2oW4WTbebUWbQtDtvIKrNA3qJGWaeyis",
-	"Q2kDLhVt6CTf/vLcOjQK3Te7d3BNb5diuVSGi1HfHbmsIQdx+XTgnd+KWr9SJewz77diqI5wA36r4Eii",
-	"ls9rX175lZVq3OB9cE+klLtins85y9JnXqqpjxsyjkLIv2bsuaXD9YOARYhz9lZRiPdwQBTd52/e7EZH",
-	"S5PBgSxeCE3kJ25+xRzPM0wDCGRth+8FDGcJYG5vETGC74atro1HYWl2ro3QpKpJCjcyGLmkE9JmH1hi",
-	"b4YJILZConj758vLc8j3dBHjGPNrj0hnT6llIIpPaVbFD6g4Mmuwz8EcoDUpxsaDIpQNPtzcHgJZ5Exx",
-	"mV57UJYhyMJc8/3QpfaL5OLJYoEbV76+15h1TDSAXv8uuXBecIj4BjMa5vsTmilG0zmkBhV5UAmZUEFH",
-	"TPWdrzCspDJT5P3G4YxpcnUIzxzMpLpiqqvHEZmNeTImuWI5VYiDwAacCkuF7waFMAUO1xKpnYIGgNaN",
-	"MTdl3mZ9TKvzCJ2ulywdMdUUm70c2bLEBKXmkHAHUpZiKTc6IoKN6OLbMVUjpp1tc8C3ziK4nvWxMrqP",
-	"NxAKfBizv3yNzIsctA+AwgQTbwFLTNPfC23A/PI+bArG1OnVxcO2TpajL730XLjQy+oqnpJC8D8KtqUn",
-	"o757blb1VaqOcKPhCkllH9d7leju6pJ/KUfXDVRodjmuiau7jnsQxtjgGdzCy9fsNAv/0l8WMn9kVNXA",
-	"GprUIWi31krNURaa26sAjAwtzLg/YWYsa8ft95kBgy7vL/vUwn6vXeCArFyjxzy/KCYTGiY/gP/e0NA7",
-	"HbA5Otzw+tCi2izDK+NjnffgC24k1UYP4vagdLg02/mPAkuD5nl/EJyZB3rfyHpwifbBetxi3xXXWSW4",
-	"vXuAd9k/H9gTCDL1IZFbZJhXHMDQYLmLi1bCa2EUT84lDxkBdkGKqz8qi0FWec4Foq+wrJZ9sXlYFyWu",
-	"WNjg5XlTkhdlHAzsv7HyXV+xhPEpq3wDIaFY5cVhxukgI8vtegSFK/s9kVnKtEGcz1MM+i+d0Ck1FJLX",
-	"MzY0RBamlpS+GRYNtyJwFP4I10WxiuK5kpP/ekngCVCUHFBEIicMcJHDyFIiVD4nTqRiAFU9mJvKB6uT",
-	"OIUixpoaVpCJu9vGk0FvUVlSwq1waO9r5WKCzvLSOLWF2FiH4N7ypetw+S1ZxgSYz05TaOQy1+Mc14GC",
-	"3MxtdCV+e7FHS/Nd2Y5mbMZNlLGPe6dGaXd1+7yZMjXlbBYk7W0J1D7aH8z7ZXp7k716i7ZWRpjQnCbc",
-	"hHTPLJMJ7FA9UnObEZevunhF4Crbnsdde7tGH0Kmuz3bB5vFdaK1sKt6M+GgTpxAFF74xkV9HwSR8AEC",
-	"un/8eHyNJOVtF6cac1snH5fXvm07mCt/nQX2HS0aeR/01EyZKFhDzs3x4/Fulwa89ego3e0tIw3NdnsF",
-	"C1v0r3GzLS3T8jxX57A0vqa+Q6tbXgj96xCR1U2uNadlRa9pGL4L5KWtZZZag2QrGeLqMVpQUWgNANbp",
-	"+mHVKYfaB9vI/+WjwWE4HKDrBuLvyRK4KWB/WwlqKa5/Qyz/zeP3l724PGEkB4RCGMQBlIThgsAbB1bQ",
-	"1aT9kLy7eEr+Sh4ewX+dHYFa9iKa7TFrIPLkspvEZilvH5IaUPBdSWiugOLOCM/3P7NlTwksqyvqipVs",
-	"AFNZyhh9/oT851+O/rMsq+SgRFZdf6s3YQB7Di6uB5q4h0k7x2pVB55EfD9627PqqzYF98hlXW953eHU",
-	"gg1hqZmtT0rFbx70d2pDnetjNZAwXFDXrl6tXhppw58H7ANiK9QXLtxsv4wY2kqCrBXJCoU1+gJQLmNW",
-	"MJYivKHfXiNd0a6b7/NK7GvN1WoaEKnDadBn5N3bFx6z1473igsA9XKDciELHilLX81zKljWTdnUFwrS",
-	"h1CFCOSYgzKMe6tYKRxtOaMg8yvMBeLx6usJLQ7Nd3uKdd25jNcNWFtl66GxVyPr9wNgzcS0f8Xmere3",
-	"Phvgx0agx02B2i4uvwI/jKjEYRTicpWCmyJDRQHgBFOC1iEIfUullaGs7FQV1E8wIxad1fi0xgi5nrAS",
-	"u0suoikEy6Hd85T4mDlXGg7i5szYHjmWaQbvQBu6J4TEH9qPjx51IvhJM4albeycME6hUpTGYcV52zMM",
-	"r7RztaIW9hw0K791KQzXO1iVOPsNpcirW+nfCm3NRUIzdr3BbAuGvTSa8rXgcPBsrx7dMdX9hojTX8cM",
-	"0MLpIizSFaBpcwN0NWC4e51usJbQFZs3xJIIDKTYlwm1MWj2dZFhlfWyS4+Irrs7R2zb6fieqpOIKou4",
-	"UWqvceTd6OKay1kuzfazWzPwfWgcnhjvSulA/BN9bdSCRVBfJV/6u6Oj6GZ+xfXew3c+TDKEcNQgGA9d",
-	"vfTtzsxIySLvD+ZVdx/Nc6vc0vmSXz/Ic3fbdZjQWznbfdujlpG7BIEYmvUTqZsDud5Y4RUjvpWc+bjW",
-	"GRepnEWukGM298VNR+w6BbZcgXko7F6udEWxiUryXR1wIz3Y5QtIX9rsZuV0nKSpbghPI8wlonPS/uc/",
-	"//nPg1evDp4+hejRAK6GzopRd50Lv6kfBDzxi/NXmudNCcZws1VjLnd1hyN3W24oam1e9X1FqlQNjgGc",
-	"f2NbqVf4I/4VWPRCM3UCMlylmGu1Hkj4Dl4DH7Fl3uJ1UCZChrOlQJiy3crSbIyLsduxjxsIw5nu6Pr5",
-	"FcwjgfD067jPB4US7g0IGxjLQjWoAIDQKeSMWCJ3WJ2TIoFKkPa1fZhirgPHUHun0c+uCjGjc5hfgIP/",
-	"bL8mhTA8g9NhxorpscxSXz/cI2zb9XJVGyApyOsk9vt6bG7JSRqkQs9ZNoYA6FLc6K/Lmqk8thAw/D3c",
-	"ilovKqXTnxfIrs7siTlLGm/kchkar74zY7l4IVIoM88XNrtlxg7ivp/odS7AVayM1Y2v3Ycr8Qsrs2kg",
-	"/yViqQdMrC5zcIeaD+5ZGfK8J7jEhqByI11MeSWkHIoLDrjBjNl/MSW3PLTNIusuOHDLEdWu1ea12gdv",
-	"duzyzrjzmgQi3I/mXB+IgdtG1C8fDY4AEiZCcsEFZHcImbIuiWkOyatpHJHYo9jTKeUZHfCMm3lMqEh7",
-	"IsbaLbW84BjkhBnYhSwH0SRlSUYVS0+dqVdD/buZs/32hO0TQfwhvd0j7qN9Zom+12SN0Iwps8PWw0qc",
-	"2ZdC++9XILwd1bVokDorT7i1HVO4IoNi586RMfYFxVxtgsWb9YFcFBOvcOCz6DT335larQiXnAUUcKt5",
-	"JCvUFCh1Ci64iOS00PaqIKmiPFx3iokRF6y/il5RQXuomDlvmKNfBY64PtDDgK2rSLBNdjIEeGjGxI1m",
-	"kzFar9NZIXGf4ATOosaNcr9mLCKFKP/Aax+gZV2qmGvNw1Xgly57qyG8ctfAL/dKeSh2e7eUnRo8VEtM",
-	"akxTe2Fqq7VSLGFFMzKjHIvKUFSUaNakZK6wzetvomIIYaX3QuAqaOZ322f3dc2mQXnPABey3M+q4HYJ",
-	"4ZkTMOjPI5LKmYis7plIIRgWDipJZycQk0V5QMc6gGPAN8BEUuwMy6hN5JSLsB0Bkhz7dqjN5Tj0le5X",
-	"otpuK/qjPpQwgIdPDoCVX7qXGpht5W6Lygt1hY82MICSZ6yPcwzdTk0ndHlFSwZZg6XHy323qJXqFR9I",
-	"Plf1/as6E3g4DdYSa5IXlohwLt1GIB/NhLkZFhh3/v094L+47EQ35eal2otIjRLm3YjU4JFICsXN/ML2",
-	"74wdkGp3VoTKhp85iOxffr0EfGySM6UBwGmBz92Oc0p1/3/+z/+NgX/D1IBEMIevHMbYmLz16RMEZAxl",
-	"WBCE5HfbthwSaDeNu+RJZjXtUjQm7qC6Asltmuc6ckVYwYcb9QQT08iHqmksztRBido27kIJmCZWp0On",
-	"KOHG3lHnUpuRwjzhnnBFvAg1UJK6S95Wyu4lUkyhFqXL50a5VQKyFDpoc6kMiO5QgGvuhXXCXZEuNLbG",
-	"yJ/ibk/0xL+TXy7evLZPaEGvWD+hmp0SDIcBXaEMELJqR+YgdnyUxH/8rqWIe4J4vEbAajjI2JRlJMZW",
-	"YpJxjXg0i5AKwIUqFPh5/51YYmDCuMZPSGy/kKr0TmN2JlkBu4mhZrcrgobUwTWhdjwLOmrHUJD2kOb8",
-	"kBZmfAg/xZ0mArNvr7wDv+g48vVuYbpIiHEH5vAMnAgxvGK/P/z32MFu0cRoXwIfABmqtpUFNI3td8Ay",
-	"KUaaGBmBTTz1YF7xPw7OKdUH1WSKmIyB25O2s8bHUo1gMzBHKaeKTphhqkOoJhSs8w51nqddcuYhcQAO",
-	"adEzYQgeYRtaGS7A59CJlbgE65I3cNJBZcF60rXwXwc/axt6fPQ48g3b0XDQceYeEQ1xu2EdcQVBOS3X",
-	"kWsgn7Bx3NWjtO9aDolUm9MRF/b2cTsF4VGgF5MY+VWMxxOH+EDbQcYVdgadojjsdgkkS/ABQVdSjA4y",
-	"q8m78Ic2FAyMXMXAyBKg7sBYLuwZVAcXTBgC8C4altz2qJguJq4KQfySanMADxy8eBqjgp3xhAlMPkHF",
-	"pnWW02TMyHH3yJX1QEanTw4PZ7NZl8LPXalGh+5dffjyxZNnry+eHdh3FtFUrYur+TkVLCPnlF5Y+q/g",
-	"Bp60HnaP8HGZM0Fz3jppPeoedR+5evzAype3yufWjNDIba8poIQXqb1p7HN2h84wFLwkTw1BO8uod97r",
-	"tuRignCUNseKQlkxwnK0ri4RJibiOtV8lu6WoMGbLXxjLoZ3+BJC9rZ48AnehJ/eg9yfS7v6tsvjoyNX",
-	"IdX4MqYVXvq7s88thrihdAEIAnCxrbiP6AgAX+wqde3mPcaeQw2WIzz8kZZFduCVh5tfeSeoY9EsxZce",
-	"bX7puVQDnqZM4BuPN7/xWprnshApyhI+j7iFvJbmubeVQMRllsF6RrXMURBgRxpsmOBkem+bWiHcIsWg",
-	"zA2UC49dl3SZwEr8+6bepu4LbRlbtdvG7qAEYa2fjUnuH5sa+tLOW1kxce2Jc6v8BR86sJvaxbBXG1QL",
-	"3/GQrWQorT9sb5YyiZYO3X2ioZWU2rWkVFunz5qgavRR26/ICq7OsbdMGlErl7pp51fry7RQ9WTa/Cgx",
-	"E3Qve9JcyOZTXdu1KvynFeJ4eCvEESKMyyV37GfPYn7Y/MYTKYYZR+PG44dbdHFO55mk6aWULwGICt77",
-	"bpv56CK3ajFLX7GU00t7GdmXj4+3eTlXMmEaYlKWqP2JL8xV25uIyBxdBtnc1xYjPnh5VxZ5+LH656f1",
-	"HPMnZpYOzW78svryOTXju2OIO9D8Z39HvlnSl4ENLsS9mxPBoYvO33x9OvydPRDCPRPYKohJa69Zt5Kw",
-	"RRCR9gXLbo4YQDWsc6xd7+ezNH3lkzD2wmH2f7OXQ9zpQt83ATaxtUmJi/Vl0dtXc/Ofpak9RPVKg67m",
-	"wZIsAPiVYsQgWNc5A/d0ARx+tP2+SD+hXyNj6NsNnNi34M7e26H1ij9g8pZ6Pw6mtXzMdrEorN4Jj0MF",
-	"bu1k0q/86NToEZeEUCTEoZKT1QjOtpAGiBBjuKxA2tkDLS6iJ8EvWZhgTU5ojSyeJWOZ+XxBMOJRDGh0",
-	"QbzUv5HxoQGPWU/MxtRAnZJK8vEpPGBPIIe6qFPAFa50g1VgFqGzPTEsRKoJFyTPaMLQwh44MRfMLBKF",
-	"Pt97bjWZ6Y4vOh+fuVl+f6AdNAChQ+O2EVnjF3eS/9S7ydX3XhbySLsSLg6OT3t0FidNV6n9pkwBN/pw",
-	"gQ+NGFVOpKzTyYuUTXJpIDx/XmINgLM9Ln9L5gd/Y3Pv7TyB8K2cUQduDkGqmk4YuWJz4h3oWJ1AaQOG",
-	"2TlpHx8dYY1EJDvtw//RC2jf7wnbgPNjp3wI6NCGDGS6aPbx0Q/gOIVoYHScIpeq8KWeoAPLkOvJCIpB",
-	"xuyCRWFF9hXfViNTwuBzd+T2d42PfcCQu8iXVn3tjV4JKD/eHFB+S1ywKTT/jnlhDdg7pHY6mkUNjFGV",
-	"ccich8GelskoSJ0o3+zTyLhheIA+Ao+48+JqiX1TUf5sI6PlM+3cZYYA64Y0ENL2mSGdZWZf3rVb8vIK",
-	"UmazRanE07xNo6Dvo0mgcL93/xz/xhNZQGCHx6lzMVeASxfyQ2+3/HlGt3GGncNj99oJVqKUrbXKwXpE",
-	"JBkzmpf+xfvjBMPIBDsJH+tsj6yQ5np+sHNEgrk9/5ft4E/yeyHaXPio2wX85uf6nPxcxIESbcvSDj/a",
-	"fzZbp7BCvKPz3bibQxAMuqoCpiNXi777pdqBcH5up4iQYFopNNOk/fjoB4zPnHHNTknKgDXZfeUG7ixG",
-	"006QQ611OO59147umrncC4ci3ialI9ElmQRuE4+mGdgtQNrcx37t/yJaAIF+wszOsp0JUyN2ANP6j+u3",
-	"eadq4L2/1HY2d93LSw29Mo5VtoHOCNAZmoMgwp1rwieTwtj3tzSWV1EZ18vzHv3xfov0VSSwtVK9Xxhg",
-	"Y1dsfn8E+nOfc+CncFpBkHMVYBB6xxUkDnLmkGcEVYWMa8NS3zqk3rsy7lxA+gVU08Gw2gh1CWFps0vO",
-	"eqLy1mJQAG5C9RVLo7LwvC/9OKMaGnHfa7sXPcGcVyTua5YoZuKIxFiADD75wm1YkaZ/xeZxo5WyAmx6",
-	"S3pLADr1jnn8Bqq3rN4Ti99MT/cRoQvoxBU68jTU+dxviXvJ9C+YCR5iKdwRZiJR89yeRmrAXr8d0y98",
-	"bnozx0fENubhXXdi+PDucyUn2zB9ePhSbv3oc/TJ37cQL0REBBB09sEcJnpaf3fZ9bByRq1YreQMCgzc",
-	"m9japYguwywXAeqDBAS4TjaEdgXJd6twwnf6OsGEnxnVbBMWCOtxf+gA9mURw3g9M+M7LN95e2bGanWW",
-	"OzYzunqlwWva7vU3M+NnZWZ0lWS3ZVwYBgdmxtL8sXyyS/BMlxAH+d+YocsF5nwjwnmZAl5D0+yJMqZK",
-	"sA+mrIYA8rjw4LGY+t8lT6EzK5TTTEsCojWEKFQ7J5ppDRnSQ6nISMr0lDDh3xtRLhbxAlZKPzt/0RM4",
-	"si7xEVUlOGhChZDGT9O+wLJhs4TuqyVdQxJh6nYtQcuFnO5YsL/3rOJbwG6Itzx1B0MqPGS7sRn0pW8h",
-	"If3qHrzXMlIFvHGtlORW5b45ZoNxEutyFZsJ4jCTs81E8VLOvtHFvclarYTm2YsZw4WlwqBARMqlgIUu",
-	"hwSBZnelHYBf2oaZuAfvN9EsYKvWEg1UaL0/JGPFgSpqniZUh1AINZ3ZrydAIxV4uO3p5PB3ycVBpaaS",
-	"I5r6Qv5Y8MwsAv/xXWJfdZhIUNXHYQQ6SDkHdkW44CbuCTRJdsmln4UBI3KeM6rsswjfF0dkzBBYu4pZ",
-	"1xMxwPnFPoDfAdiRdiEy6IsWRvbd1wCZpwFeR4pOo5iKtPOL5OJJWR7p1gi12k2D/Oc2QXc/X91vhUjd",
-	"mDFO2dKDJpQINvMk4pKWgJZ3o8uPdhOXgjuWoy0qmGknS8cDyGVxZiKA5vQg7vYTYA72xJhOGYGEnwhx",
-	"IRE2rSR1GHmExFp+CQ47cI94mp8U2pABIymbSGN5O8SUNVEe5tM4oLxd+e9rmbKm6IbjPTPWJlLFJR0w",
-	"q0yqWr7UZx/uUOYy2TnsHpByC5t2dIebdp+CUty5tYKRPbAlAujOTOTwIzo3PzVnidR4SURgCxbQeCVb",
-	"OSmR0WOwkNhhEXd1ORxzvAmvmL2TIDozxtFXbrNT4m6zyN6RhWYeTd3HTMVEM0QdrqGIU7G4+KAvrsvb",
-	"sk17wmWCTmjKQB6wQ+Ga5IUhA5pcbboJz5JrwTosSHsFKMqN1mHxVtC8/URLsKh6qmcJ8dScGJJTY5iy",
-	"r/7vtuvmv6GX/4ZO/tv30Pm3rfJA75ZxljRtb8oa9Oe3rNNKFvQm6mlm4iVLKME4m4/+mTFskjtQRwBx",
-	"ZCl47RLAaC3F2fbDI0LJhIvCQEZEGoEGJwXrCXCMoHwgBfOvgFRO4ezJ4RBlJCz84qtR0mTsYUp7Qg4J",
-	"JdooRq9OIROBMG7GTEUVFEl7nh8f/4Cvv2VGzQ/Ohoap0NHGed+OHfWlbfvPyoOyfV9atSOs81WM7nd7",
-	"nO6L6dK+tcWxvJTyFRVztyy6BrbcOvntfc329cFdPngS7M3jY3oc1n9lV0j7l18va/FuhRkvn9pJc8DD",
-	"iJlXrHWr8BqNOhrg2V5XilpVnxAeFy7qpYK5esP6+OVtZmyvy1ravj5VuSVtSmZKQs0Ptsg8PT4mUvRE",
-	"7B5fRGWdklHBtGZ1Hkm9n8t+G1m21AH1vhREwDOFzqvq7rtEJsAScAlO0spL+OTCEUUGBQpBdpATeuUr",
-	"bZcZjXW2iHondOQbGDrUYrdrAR6JIz33a3lLDupaJ58p1ywXD3fp1G2HTyO1ezCmmrgKXd/Y6n7Z6nLc",
-	"8IJqH+jy2EYENQ3kFQCGXXp5wQgD7tsNfMM91MRbM67N2fmLS9/UPbYN+2lstg7jmtRRfe+QxhuuBbvz",
-	"K9DxmrSFhynhdv8TZVVF9sEELtSmuBysoeHX51bDcnwnf1JoDg4iLafacK3D0lb0Mrue35jcDpl7K3R6",
-	"Wq4jhI6PofSOSNhW3OnwI/y7AXoKv69Q8W68Ct568XSH9L63IKjcNTLUTUyddrxYYWFYv1IW/KR5QwY8",
-	"y7gYHWqjeM4OZ1i7sFne/DtTfMiZJvEFvHFwwUeCmkKxuMRRITG21net+XQAHzZ9SmhPDGhKtH+3Aoxy",
-	"5MTFRKq0RFcBM3wMla9kYbruQuzadYJkzBjLJThAFZSH3UMP6hJ3T1gCjchYzoDDyqHB1AauScoyPmVQ",
-	"wxAvXqzBAPIwTa6EnAG2RRqSMXHGrvTjKpkGMVKWV3At3PkNYqXCBehqJYXKUjt3C/y0qJQZurqThOXm",
-	"JkdxZ7NUg+KLG/VAE0fQpG0p1xcFAWep+wEpvXpLuwNWOXKuEEbXr1WT+vsmZwKradxoA3bc/dV7042D",
-	"pDIpJkzYO3PNWl2O7Ulyj0Keyi8Xb15XFmTCDK2sxuaCH1ljrY/NaEU/45HbQlh9o0b/BTUIvhXyuJ81",
-	"BQIgWGCbXY6WsJRUlZrrS4boLBg8qw2JJ/RD374CtaGlGsWk/fjoEZpHDtiHhLGUpc5STMGrnBRG94Ri",
-	"GaOakYdRva2U5ZmcA5xZWW7atnn8w3KbQUsGitt5fldn4f2tqg15/idpDHYFG7gdzfNKdh1KuFjozIoI",
-	"5045dxEqIKdgXTUoz9VtRe6WhyE/u6SjhsLBUEHNVUmKyB+FxJzPNeVOWi8lznW1xXdvX3rhjwJtrElh",
-	"ulMecLyVvuPh1mDvv4UsfwYGqqeuYiGaW5Gmlhjoyv19+JHm+dpYnldUXWlPpQSfSkHc9+L/8dGxPXGg",
-	"SmqSjy0HjQGQhIuRjwtD83B57sZU+/AUPKxMTbkV8SGcJ+XahZ91yVuAzvMWZqsmgXOdqknGNJzdoO55",
-	"DW57lufbYt7fhDHfknd7E3cUckb8pnzBQoUHwoGADNKmei6SsZJCFjqbd0IiRZMkf19I6OiOSOgWr8lP",
-	"Xyw5vhHu+DUi+JSSbTiDzS4ooNCCH60CVlKRHQiqghCCP+b2J5HNSaxzlsRkQuc9MWAejOCExB97LftT",
-	"r3VCPvZavm6t/fNRRHotJqbupzcvn9pPosiyT58+xV0S24+xlZMxHJMC7G47rlbxjyPAOBVTMqWKA34K",
-	"VvYuIXBTNqRFZnqiHfvOYytyx/Yyjclfjv5yFJHYxa/G5Lf39qeMihjm697GKrvdnvgVyme+GB68sqty",
-	"QnotrBTr6A9rxfZa+DJU33UxZFg6FONgqfH02hPtxw+PF4BZnVOwF8jCQPlee4E5ly205erkwr5AUJpi",
-	"Rs0h5qysHGqYLpsP6QewnZ8nt2kECnbLfVvGrw1cat+IUZUm79SUtp7hBuDSvxAO/CVpGNvMBQRfNOg9",
-	"pzz7ir3nKJc90MTeQB5vHYqQV6+2NtQdf/SX7ztbqzCHg4Jn6Rq0+f8qGMA1EXgQSr4rNoxJm5KBoiIZ",
-	"R8RQKJFtbx5QZ6jDh5eFStgDsA8NET1JTuxlmna6BMIzmFq06hHl4QTrImdKM0gT6ok/7BBS8GVD2MYp",
-	"OIDwTVUIqPxOieETBlGOVuYiddNWT2ywR3XADFL5naSy2Sb1o+36cxVy939zwHR3Ml4d77fvJmbvCAMo",
-	"4Y51sy+IFf9ZrA04S5WxmPIKRtaB59r2UPEwIbvaxM8OP8K/n9a5nG79FEMH91ivXXv2/oxDd9caKMwR",
-	"/SqFqwR2TTo8TKhIWLYmZr/GzDDQNMaXMpbG9ihIqN9E7ZUnuIt05WC7z3NQonoCSqYVQjBMv+aCUKJB",
-	"iALL43KrEZSAsm0JaW/xEUt7gk/oiNkLGkcCSp6HQsQ070phF6uW+/g9dBwEb03o8Qs9b8d3eN4inzWN",
-	"K0oyNrT69bccm4rAjCtD/XmSqjwwA0eA1z3DmVyDUusvlJfyGgC19+5SAQjBPKNc7AgiCEVz5OgLd88D",
-	"wTzQRBYmLzAwBAIH25r/ix0k1DLsU5d4zcExc8XyeiTNJtqs6Cprg0meVp77LA1l9yn8ZLGYm6NQXFDE",
-	"lx6JggK7n2wEar2POK/Qs39gTTRK/LHXAuGj1zoh//N//u8niKHUhAoCX7uu4PPpsmM0KYzDjHN4cxiR",
-	"AgmM3J5AgHSoZtc4baPbEz0Rg0F/uOh4nXWjg1dLzSaC9pmeAGlpTKFiHeow7fN3l7bRQ/y7cxoYRlX0",
-	"64l27IMfYvB6aMJNp0t+HTO0jGOnukgSxlKNuZRe6FPcMG2HgY8ZXK0HmqR8ZLeFC4dfUVnLcm0Wy9kT",
-	"fj39SiLMCXbNNSllSGLGShajcU/E528ucKYV1uTuTu/DASnaC8MxLD0Eq88kggl/SLJC8yk78Y5IZ+ly",
-	"azmmCO2Hw3aemZ4Af8RgDj8h34yIliSGx2IihV2ssW+yKr220SODC+Y6Aco9IU+fvXx2+ay6c5GzfElR",
-	"HZ0sjHuzJypNI8UNpB0+iu5+zx8fH3fJj/aHRBbCbG+iarZHLdjS12OUwjnfolVKCvZm2LiENVdEtJVc",
-	"/z5wXTyXytNpVLolm5PpTyEBEMgwWuEcS26O5ggqdP0tGvHSyru3L7vfvB3f4qluHE9lT6YLpwLahvIJ",
-	"eBFYrpj6B0bc3tTDkO0vLDpsIQwfflz8sdb8dzdMc9HLPTYEVpaqQaXzUsKXbQ90s6xEpThf8ap98AZE",
-	"u9FWGFef9jLiQjKkZEWcXTzvbowTe7/0BE9J2wqrIJlgIEZIioNIFLiQYJpd4q2VPbGzuRKKrBAjwW5p",
-	"hV18q+9kBJbGnRI9wEm1WGrF1Drw5s2eQPtmwJRJtrZk9kTYlAkyLzol9WJhgpbdZrPnnvhMg0XQCvEV",
-	"2boBfiitjqEZgmglDPubFfVrt6JWOAfo0k5Jmo15xlwmIYLmgbq5Jwa4ydBaMcPcsrX1M7q+v5lc19qh",
-	"lMwyq4tncmTlSVm9rp35dUfqlBOrmDciyD6jyZjgQw80iaeQK+ztNs6wc/mPS5fdi7cPwH85O1U1hYvY",
-	"fVYyw7c87C3m48RQ6CquJp1D+GVPmLHU9ihKMqFzF6Ppdci2kMbeslPO7A0XNB6AedjN8ptp+KYyMizk",
-	"ZrOwI6uvwiqcFNrIiZ9yE6SzP2jNluHLyqGw52BKM55Sn08jpJrQjGuWknYmZ0yRBE79i6evz+Cc5IWY",
-	"JwBTaGVDRTmUDEml6XTJC2OFPWUqgM0nBK1qSycYjYQoMa4eeBDCXRoO1VcOIgwiu62QC8Jjt9s9hLfm",
-	"cecUbYLYCEvLc6tkYcDia+VWP+eeGLBMipG2J1piaDzhaA2ejWVWr6GPpYuxoqHA3H6wTaP1NMJYd8QD",
-	"qLKgscxAzO5Yob1cbQRwB4YVuxDyPm5YXK2/6Mq+kPbj4+NO5NKcYJhgDDdkIhcmTtxvMG/SPI89feC4",
-	"t04MxQP39Rg8n1Rm/Sdlkrolb5AxcBsjjx67tTmyktCZ+j39SnJevppyMmdpatlh9T4gC09U8DLYIJcd",
-	"fsQPa5MwUTAsjINQ10bmGr5ARf+0Jm5ZPjZUjCHvFnP0FqEhoylf8vaZEPZw59pHECyoCov+TU2uQq/X",
-	"KbuE1W+i7ebsyS+WoI7u9Bb6wg3RdXJbuE8qlum1gva2vNWJq82m6LcOuqqCYkraKBrPFybdPjXOqlvJ",
-	"fS9txChYu7lgJRgprzQp8mUd2raAIQ6IolqYRFrpuB2jwTaOSJxRbfpMKansXyCAuwGgORe+AQAsK0hb",
-	"KdmDbeFj9qeMYgIZFSQ4l5BQis99scf3+I6FyBJsylMVksC366cmVdUVzboU/UBXj46Qs504ARPTdRbY",
-	"Z2J6f5L816+tncpXYIthYsqVFGDJ9xnmOiIpc/XbK9Rh9x6MMUUIE9G/S4Q03ggBmfZY/hVlRBKClgrH",
-	"NjlDxRywD13GbgCfJC8+Z6Lbv7r/TEz/TpXeIbX6MyPzb+E79zN85y3LM5owj5YeYBt1+K0611hznxyy",
-	"D3aejdcK/nyvbpZ9uOdSaZiYgoMqAuNu/Ldn//xrrwVun14rJhkXmNjs1z8iGujlq/AhlHcVJGgv1oq0",
-	"+cTSC9YmttdMZydixLebNZuXXDCNe+EccG2ZI7RoNicxEitZ/NyJSPy/YggTRxxdkfbEIKPiCjZQnxJ4",
-	"ToOvbsBc2ZwDxJggbZB3414PSmj1er2W+7cX9wTTCc0ZRuFoLkaV1zJumKJZp0uC9zIsFFWsJ65Ybogv",
-	"LanwiP/VXiZBZQYX5/M8ih5b5Q/4swxxcXOq2Y6dw6J1MqSZXiDADqTMGBWboFZ2ONHf7udv9/Nd3c8X",
-	"rCLAo6mxwhZ34oEfr9h8C0B6FEVvxAoCMWlXbP65BqN9NsbvLwllYg+CKRjbrYgUkkq3p/zpUtJkfad/",
-	"uXjzup7GFvmLs2qPogDYrkkM1wS0eQCl7ibxCVg0hZegAay/Dfn38IUCZE4XpLRUOhFSgjqE657Axhzu",
-	"jR+KFYIuLp6RGFo9wcbjiCimiwmIQra5nohfUm0OnsGoXjyNm6J/zvL82fTrSQ3dokmqDazIi6e368SA",
-	"Tly0UNRaoaEddQjcxC/ONHpznvHrmJql3EZNUl4pZlBXYmcAZ9fMO5YiU0N5VS/f/O1F/9nrp+dvXry+",
-	"hCCZCDUAqxu4jNSX8oqTdgwibF9R4dIUIcwmowOWkXMlJ5AbrpnRERTp7fPUahka3OZzIguT8SlzWeQa",
-	"wIapITMlDSY0Tk4XcIzY7VOZXEHwkoMNJnY6pI1sybaBxcGJNjzLrM7Acm15C0jWqWVXmnCRZAVE5pDz",
-	"DNz4peJaKqqZHMEfUU9UmVfJR+OhzDI5Q/3jBIOmLi6eOfXXsTZtUlmYmEjVE5XvmFIxmViRauQ6sx1V",
-	"0JJdkdOU60QKwRKjuz3xHDrkYoRLn8ss06S+/j7V1FBlcCkRrDOn2vid0QYnWSmeAhVP3XgeaBLztIz+",
-	"tI8+0NBjTxg+YdrQCQRuCSok5i0E8VIQRfe2Y5uvz5dDmnLp82aiBHOydND2wKMPj44iHwlm/zg6OiUx",
-	"zbIYXBiuqCIXrNMlcJDsskUVWDhNYogNi0nbt/LdkW0TG+Ea/uyUGRBL+qE9TK0N8uUSgrd0211JkGnb",
-	"UT0oh9I5JcHp2ZF0ySUUzc4VS1jKRMKwBG5sRxI3DRPaDY2TC8NGUIZ5ZaBvRDZ3A9Xc9mMPFMDJvn3+",
-	"hDx69OgHBMcDT9FPkqQF0hqhI0na8cOjSVxd9BpcLNfk4RgD+mI4YzEUDNYkhq5g3f2sHx2RlM5109Tg",
-	"hd22oDKzARtKtdPUTsESgoYVZDiNqw4z221ovwJicIXYZ1ykclYSqWOe8YAmVzOq0pi0ofA6ypUwp6i6",
-	"0mDdiYdSVR5G5tk59VSoyqT3ulCIVZXJjM67jseXjnaENC4H0bQAKVfMlyhfLAITxQTASNzrrajlBth6",
-	"H+20e2OZpYhFzz0USkI1O9BMaG74lC3OzvF335PB3DDdOSX+tP33X2My5JmpJDgtTWCkWH5t2oId5Jpk",
-	"bMoyoKUBlOn+vUgdPDF1v0GtWWdcg5ugHZexBs/evgWjXQse7bVOeq0ZVQJMed1ut3NK4pQNipGjjQrL",
-	"a2QGtqHgjkBD8NZQtiLopxW1YCjbb028uGLhs71aGw8viqWhsWAr9idooqH/UKN4Kncz2TU0VV6v+hoW",
-	"wM2G/e1l8+j6noCXTmzSX3mMw90a16LWd9vYWX6k6U/UsBmdN7oqrDQdVQR88GwnUgz5qFAsjcLi+A7a",
-	"x4QZxZNmBeTMiymlMGbVCGbGrNDk58vLc6iSSA2J//7i8ln//O2bV88uf3727qL/7u3LuCfqGknHyuMk",
-	"OUunXEunNXDPLcsUDykM5YIpHfWEZhlLDHJMxHC3qsxKZ2fn5/2XZz8+exmX0mFPxGVLfXitbyff92pP",
-	"l/yo5EzbG80Vi6XZFTGyMsFuT0BKlhsl18TukVVbXHHZlRGfkDjJi5i0E6mY7kQ9EU/YRKp5TNozqaA8",
-	"t2bG3UYRiQUz9vu+lej4lMXo5Cm/NooKjRIqvALqCYr5CB6DmSbQoR8DkUOXWJLnqHVgZrLLb8ZV1Mby",
-	"Z5bHcEtmzH5BQQ4zrNOsQLxy5HIPdIif5YwMqSJW0oiWRLlSg4gfjuOFnBD/5/HROG6U94GGd5MILlAj",
-	"IwNmZowJkksurPLdMBwwKwA6N1DY90eV3YkfaqscVNUd15wjCkujzXftrrLMs4UYCiMKSMjlsIWcNS4a",
-	"E3W4+6FUE2qsfEgNO7DttKJwvYLbQ/r3VNwQMLhYykqyyROajNnBE0yqXOWTQh5AVY2vKtHk875S7Stb",
-	"rMEFGq7eCTqlPAskmixu4yfn7yKC/DwijkW7crsu4w+OrQOOd8cGLs7FnbLD3exarQYU1Hmye+BeVdha",
-	"vxlnee7L1n5zi+0xmFdJqKLrCdVy9tJzZPno9sUdbEv2Sm0Oc3kicystebzE2AHaxFbcEzTXYwmRNgDi",
-	"5EoLRSSXykRQSSjqCSxihBHIEWFi2llGGYSaFVyAdRdkJAqmhlO0qlZAHMEQXCIPhoAcdynsEBKM/IJ8",
-	"xqdw/6Gkb92kdwfL+3b+v4Wu7DW0FMQuNOpbpoCg9FOHoMqoyjhT/szvBtehE5qx5tsXfv6qTv2FnfG3",
-	"I//tyO8lgfuCocKLMGOIb401CBfuOPu7FQoeaGIvZf/ADsWoHPbjmozut66E4kqtmLYHjZuxwVjKK6JZ",
-	"opjpIIhOFSdV9wRVrAJhDImJa3HqMHWQ5jma7nvCP2zbBvuME5GwjmS1jpQckgCwNVSXTFxtLyvKdAnM",
-	"zLZZwh2XxYOli+od0ymr4Bc/Dkk4ZR3fC4+j+fnrGl9Lsnn9RBmZI0H6Is12r0HOHXETKgUQha2+lyV2",
-	"dVSpubl8EE4twaBJusSagdppHl1dDuEtORPdBnviPaKovVqgcN5oXG80Q8EzX3hGxoibZd7EtQOat4Qb",
-	"JtpgGuEFMyEmHo+46RYqiyMCHxGkGj7m1ID514qM4O/uiTgFD8qQZwydmNArUyeEFkbGnS5Bj0CR2Ftt",
-	"WGQOCXSRQ94TeaHHHit0gZOv2JApiNkIIeb7IKya8gp6Ky0V1pwLgReI1Vrt6tme/KEEb4o9lhDqOaEp",
-	"c/FfzqMP9doXCfMQfJXNUUFux66RPjYRB10A+h4c2VspcuumfPclabdnE6dkeQtxe4E7c0Nm1EpQKSNC",
-	"zr68oM4bSqI/OjDfyn3pkcRzqbmR4NDYuo7OBqvtN5vtNwWu2WZ7AfZZWtbgA8SoESKAbKvyGJmvIz+Z",
-	"f6O+LxzGAzSBErj1X0zJUrlG7dX95QrGBKqFhWhswMGLcAiGeVmsSXVFZEErvFwYxXNGnrhXiGYa4O2H",
-	"0kVQTOwIEDZtRrPMyS+JYik3XkiBWwxbsmIOH1k5KPbD6Lo2u3aFrKqaxj3hVRWqFJ8y3SUlgqWQflCl",
-	"vFQJqWlGh/RT2PnkfGagj24afxLgY7mKjc532MtTopmrIVVoplDodfVkvnq4xjs31N8snM1facuswMj8",
-	"oKimyjj+0sR2MpaOmFpbmvAlPnJHJ/Se4Unj4mzGk8Z1JkwYjIP5og0QVcDiB9rNvbHm4AYKLTQdscZY",
-	"yuc+hBL2nKWEC8PUlGaatGdjatUNQIJQVHQikmQcBEAjSfyb1UkiYmQnPu2JRGpDqME8Id/GA01yxRMW",
-	"EWVnylIyptmQFDlEhyk560IqwISavyZ6Gi8qy7k4ADkjVJMnF38nbUg3AFNBAlSJhGEH/svFm9dN0YHv",
-	"YO6fzcmD4dgV3/rhSxmIIowBTrpdy6hI6Twm7XeXTyA3pdOcPyCLvD+YByPcMUcwpfOG2PatZoehdPeN",
-	"DSGhlGHtiZ5eo/oEnDRLtV8yf3rl+IQT1g9cfp+vrskVsawAEDqtnC+V/WRpamuGhRL3Oli+X/GJu5R5",
-	"b4nu3EwaCApX4uu67HDOERkUShBFDdZtVYWYbUNDVr3ShyNu0OzQrAz+HSsSaBL/4+DnYnBwwUeCmkKx",
-	"g+Pvvo9J+ydufi4GyFv/cfATN4wunol7oj1mH8jPr86eHFz8fHb83fc+LhkgAstqAs6avuSr7ZKznpgp",
-	"KaDi7oRrDSH4vvWK6/MhTN7V4RUSsAO75Axs7L26xV6xIWm7yq04lByd61jPVR+OGU31Ya84OnqUKDaE",
-	"DyxeVPn1Rc6cgyymQ8NU7AoCnwJSOFZZQKQHqaBLXskaPT467glMRPTl1yAfKV5UUnOeiaQOm7hSKOaB",
-	"XgOleIIRrdxE5PHxD642BixNT/DSBw6ZhVZfYwqwqBRz2cwIexuWGLg5L/T4V9yuVf6yekKdtyRtKEiG",
-	"N2oz+EsZeF4UPG01J5RhzPei3QDNboqkb2hnibLXtnID5Z+mKUdUsXNl19xwy0txOVw3cvA7S26lxO06",
-	"BvwTN267z5KroAriqPvUE3VMNJ1rMhszrDninW3Uk97d8utrh6uxpFDczFsnv72vsuTzivvOs0F72IFQ",
-	"iDbzjEU1xoeWr81F/fOMivU1/M/hiW96cohO7dps1pJhjSOSjBnNS1XxC5YfzhLDpyw87QpBJtTQTI4K",
-	"tkyTmO3QpBtfMDVl6uDCXncOegY97WEcDLwLHEZ7X7M/4u4C0gNUtoQqSNqjgpzl+WmJAYLBTGlMKHmK",
-	"H8/yHKEKZGFWYI4wsBSSdH1VJ7h1UWtOCqXsiAEn3yDwu8cVmYuEpfGpQwuotXpCXseEm0CDUFWpjRWN",
-	"M2bXpkNmUJMNp+rAjFMCEgN57cpDLXfaE3xIXtvFklnqcecRGQBb1QjIQhSbsMkAcSiOHxN75+tORLjp",
-	"iergfPuKaWZi0h5KNWJmMWZyJeRMdLxi4nCqeqKyPoj3UB8nBDGAexrTtjU5l9qMFNM9IaQpa2HpLnni",
-	"QTDb8QnJuRjFHQicQ3nGwbIASoMVPEICB9DfWZ5/TlyvCg21CgdhB1zW5gI/SNsVZqUT1mh2QDlog2Sx",
-	"z/T0sBkfXvwGH7WKtVjyksVxLhOgl+RymueatC8unnVCWWN1weJja8CoYuqsMGMrZ9h91sBUkcYLlbVO",
-	"Wodwc7qmVoVsqGGRFPakdRcUNWGGhkB65IiLyFW9zTJACPF2iZwpbSVQyA438ooJXWnQ7lugQXs4T1wD",
-	"EMvfTpm2oimsFotKpJLB3EEyaWQ5bjHbcgAzTmtPVmC6Ot3aMdGBMbhK85XCtCeu7NwDXQlWi0BvQ+EL",
-	"A8iqoVjVuToBLTBbUWqTmIlwQsAIDFZdRUVExnIGoTtMGOzDpxq5mn3dKlSty2ZY008Qrv8USdDFi06W",
-	"Qs661Tze6brG63UZT8oyK7mSEqrx22nhLLw0j6V+y3KFOMECQKgXIDKuqkQgsxrOkXbplzSFMwQLOKZ5",
-	"zgQUNqRAUfWzFlUoAvVrHQHOQqVbPGOrnYLUjMcyoYKoQhApKu8thJ8QO88yAF6DBHznZvCeADRnwvkB",
-	"p1iNgpz5JTgcY9VaQtMJF1wbvO5w9a3iPuVsFrlruspbovJGLrQdhhPqXPXF0sBIaJFyg5V+FwfH9tX6",
-	"9P7T/x8AAP//",
+	"7L37cttGti/8Kl08p8rk3hAly052ItXU9ym+JJ5xbG1Lnsz+hj5EE1gkOwK7ke6GaI63q87TnAc7T/JV",
+	"r9UNAiTAiywrvuWPmCKBvq5eva6/9a6TqFmuJEhrOifvOjnXfAYWNP51lufn3E7dxxRMokVuhZKdk87l",
+	"FBjP83uGiZQpzSSfQb8TdYT7MXevRB33Xeekw/O8E3U0/FEIDWnnxOoCoo5JpjDjrmG7yN1jxmohJ533",
+	"76POT4XI0vZ+R+7ne4bJYjYC3dIrPrSx37HSM247Jx0h7YPjTtSZCSlmxaxzcj8KgxLSwgQ0jupRoY3S",
+	"zUOKJby1wwSfiJkaMzsFlmu4FqowLOeT5eL8UYBeLMdJ73Q2L8hjyDO1mIG07auiIQNuoNyRa9BGKLl5",
+	"ldKy4T236LGacSHbR5Pi7+VgpsrYDSRCT+85hJ+F/UWZlhU5YxNhsVvGDRMSN+T1q+esOxG2D2/5LM+g",
+	"n6hZ5Ia38t3JDw8fPuidsoQbNxMwTCrLZtza1oV0Pe05/ufc2CfXIO2zx+vjfwWmmAHjzFgNfMb42IJm",
+	"dioMA/cOE2k5kinwFPRyLK7hA2z54NnjLZT1XMyEXe/+nE+AGfEviNh9ZhX77uiIdVMY8yKz7P7RUa+N",
+	"nDNsr9rnjL+lU/Xd0dHWM/ZCpdBOVFKljr4v5lzPmEgjptV8NwJzb+65PS/15Bda2MaxKD3hUvyLu6/c",
+	"CvHEOjLrmqyYuAGJtHfKFL7BMzZWmnGW8CwDzebCTpmS9TZad/MfB+ecm4OXlWc7W0f+n7grawO/4I6m",
+	"DGtoM8IxJplwFwGzU25ZwqWjewOW0aAM6yJZXahCJ9A7xUNFP7G5kKaNKJSebB9yOZL2/a+uV8la3IK3",
+	"7Lqqr9k+u3+e8Q0DyTMud7n63HN7dnyprkA+exz6bmjU4hM73m1FIdyT6/28NnwCT/1jq3OMfzdKxuWJ",
+	"77lpxom5jtt22PdXHQJId8z/2XFNdaJOYq47b9oHotWsgVwt15Z1Xz19xB48ePDjKQsc6MERS/nCsBGM",
+	"lQYWWxW3cqSxa7pxbVJu4cCKGbQv0KVaH9UTmUYM3iZZYcQ1NA1PqnnrcKy62WBAt5NjYUCX5AgzLrIW",
+	"enQP7kWP793DJlfSQJAHz5IEcutedqKjtE52OHnnpLxMJHjUDnHLT95V2v2fGsadk87/OFwKm4f0qzk8",
+	"y3PqqVHCjIhdCmuYhDlLwbiRM2O5hVOmIVEyEZnjTYmS16AnwJRkwvY7TpDk6c/cwpwvNow212qUwezf",
+	"9xv1Ob3VNPLHKrkCHbHn6kq4HTnXagZ2CoVhqUhRluDSzN0j7lrAj5AyLhlorXQY+Sv4owBj73LkJEdi",
+	"tyxRRUaDHbkvecq6M545eoWU/fXi5YuIFfJKqrlkYwFZGrG5VnLCHAlFbMRTVqoSPZzSIyXHmUj+xAlR",
+	"/4Yoyt1davQ7JPaeIXLCUT6R17dG2U/k9d+5Nhuo+55h11wLPsrAYPdPlR6JNAV5l6v0wlFklqk5pKxL",
+	"5Ml4OhMyqos5pjA5yBTSyI2doaznSCOZQkp7/ELZp6qQ6d2OnpkimfrNDLI+yVr3zIqQ5a52vsgUTy+V",
+	"es71BO6aHEcqXTBhmLpGgZ7EbFrLMDynj70qefTdDm9Fxpq7ZbRLJQjJhAnLuiUxOMFxIIU0xXgsEic/",
+	"snEhU4PcTVTeTXDKTvCdqkIzbnH6jqu7JeidDiRpzTg+lnCtBRgWj3jGZQLDmUi0MnHE4nB/ha8YlymL",
+	"k0JrkMki7g8kLiReDqlwM3nKRXa3a/lsfPArt8kUxUPH3JWdQqmV405fgL4WCbyW/JqLzPGAuxzgb1O/",
+	"AVoVlji8YU5YcsRJ2yXHYlK4q8mpOE71zDk3KY79UqlfuVz4O8rc5cDPmObWEapnQHNuAhM6Za/A6sXB",
+	"GWrLxomI8ymgfmb1gvEJF6hoeXXGDaLyQoMAihRk3PtzvqLXrmmvKKdJXtip0uJfcNc88JpnImWJhhSk",
+	"FTyj++S1zLVKwJi7Jq+S1fntSdmosI60hMSRnrIYpR0T4wkxzO0gSRJ+4KbIc6UtpL9CKvglLvfdj/+e",
+	"YY+oywM3hHA4HBfDI1E5PX0U1X3bKC2fP0N1Du2qWuWgrSA5OtHALaRDUr52UQKiDrzNhQaz6R1ZZJ6P",
+	"kGC/1oZId9AOo07GjR0WZvMAt3ZGSse79R9yDWPxtlmXQe32nmFjoZ3MNuWaJxa0ifAQQ5bRE4bxnGvb",
+	"b9SWlvrNPzs4QRxJ2W9tKVcmG1W3Zqmvkmzhxh729Lkg0by+r8LCrP5ho+YT6ON92RHXmi9w8ZYG5WZD",
+	"QW2S2Fv9pcbBp+mvMBuBrugWPKUrkmfnlamMeWYgWpkdqpaNO6oVcZdNs33lnlkdOTXpG2gccp7fzvFJ",
+	"IQP7gRQN8nqoIXUUmTYYTTUYJ/103ds9f/OUoiib8QWyjrkWFvAHUgBAXrMuH8hrAagTBuFbGKu5VU6G",
+	"zYSxQk56Jyw2OSR9kNexa0GyKUeDsF4M5BUsSLNxiuQstwt3JRTgpKFyKiOlMuByD1bQeoirguJwx8Y0",
+	"GMu1HSaqkLbR6O1+NoybK5IrmVFszNHoXnXXfP+ws24+jjpubXawNly4x9zjltvC7PICPfg+6hR5ujfh",
+	"eZFvfbqP3Cr47XOcTk4guI6MVSh34TEgO+uTSz7ZaR02MMDVPVsObnVv/GKWi1Tji7V1qJ2slhN8K8wy",
+	"z++OT+b5r2C1SMz6qHme70ruINPdycSAXl2XTctB47uglxrWBTdzj94t5END4m6jdFtfSL8IoRua6kor",
+	"5ZRaVvjcqUd73kB7nHBq/v375s7JhbG+u+g2blIFeGEVS8FCgu4Rd0R5coWa5wQkOJXEMM7I9jcWGboE",
+	"gg08Lb/tRNhSgyk8qj611v2yXZZzO2VCGpHSLYIS8Vu79M8tn+2dVgzVeDf4+fWbaGAiGg5p3mh1Rg99",
+	"2XNlMBpyZYRVerEcj7BOTFa212++E8YN7Wsuk2nELEdnmplyHLllowWbw2iq1JXBtR8tSqt7d8aFbO6j",
+	"0FnTbVMOFR3DU2tzc3J4GDFjpieHh65jt4gnh4e97XKm62Kd0Fceciv8ZhNBnqEx+IOYToWCt1DYfgTQ",
+	"tnFti719uaiJiHpoWha/046jaLAtrrjCTANJ3DPsl1/PHjF6/nRpWlcygYgEMoFK6IynsH1PSy43Qd2/",
+	"dorDMrdtp2dUK3Krms04XQolk19bv1VOTsERZlMMTlIYq2alE9xEzKDmzLqoVSsJwcZNGjj7+ckl6/f7",
+	"h75t8lbtPCIgG3kz325/f7lAU+CZnQ6TKSRX2FKWvRx3Tv65mbH/gm89wpfev2kV15fdiBmfNPDSM8nw",
+	"F6ZhDBpkAkzymZATxmv8K+fcHFgnFuX5yfX9aCA1TJxUvqgGixxa4LNDnuf/r5ny4+++P+n3+70+e4Y9",
+	"iNRELBUTMNYMpOPAqrD1bpCLcQ2MZ9nBFN56c4j7RsPY6aWs+/D4uHdK75PiQMb6oR+PAMMMWKciuJ3H",
+	"d8ncuHygpgZUVPGMy40+7uDdXn9TkXxRxnd8/913D77bHOHhjhfabJBOyiePGoV5q/Kc1KxV5WVVqsNt",
+	"rrTtB0eEGpWnLgr++Br5LXtaHrUNh/qZzIvtevMawdE5deILU5KhLC2UPGVqJqw7qGj4MszyK7xHhQ7X",
+	"GgZVfEwu8miFd2AwSxpYh1fIcpApUhc37PzlRY15uKcNE/YjM5H6qP8GC8P+eXbw/w3fuP8fHfw4fPNv",
+	"rMjd6L9/WLMbnb98dUliUArpKSnFxj96/3v2N/FThb7bedTOnKnCd3Y8bmd42PCoLYMIULSbAs/BWMYT",
+	"60Q499jGw7giNPqmfjj64ci9dvOj2tzu/VPGLZspQ6P1HGPG3w7Du/1qWOWtHPMNR3M3hWJ16WcYM5Cj",
+	"r0aNmW/rlLnbhWmYqWswThR0+rHSQMK/36Qbns2Wi2u3G38+VRlgUJYar138p2wmjHFXmZLlJeKmkEbo",
+	"aKNv0xQdvdUJkhFCSdhyircNfcup3mph+9NFhdYju3Xo4Qy2PNhysrY/XTkhLQ9XT0zj4SgNXSsuQO0u",
+	"H+mUqGogjZLZoomyvS91dxvFo/BKE/8nd60dVkKQd97eZTz0KxjvtsE+cGhYXfv1tfaq/CZzHRnqTGmp",
+	"yyHZ0Tw5A2PaqEyNDOhrSIebRuCO//J3r2+HfWMZp4sC9Z3TYKOwhXEyv7E8c7xDZIA+eTEegzY7Djyf",
+	"ctMgR58HoYC2Az++KqTEDxdEtREj13vELpbBI48hAxJW+/1mmwC1smWzaHZDA3+sj+2lxnhVvwB+z2hR",
+	"ROr2bo4MH2Opd12GYPRsvxgvubkyzI+ebnCi8hCd329uWGdNp3MKuvQTeF3WnLBgphgUR0cPkiAtYKR7",
+	"xkeQ4ffQr/08pBuFfhpIpw5XHBCvVOGIpjzgjl4u3SkiFwPKgf6i8e3IZdxAplROH72KsasEuHK7E43V",
+	"TmDzqWigjoataTjwUZWFLU9jIyfye1KjsUbJo0iFfSItBVuv2GyS5lMM/UnfrXyfLOoYS9WnCUQM5HU/",
+	"L2xEoh5Z1ptOCE+s0sPSIbf1cqLnCwO6xY60tYWb+dwsF0TbzRJB222cribotBzJHZxQ20UOridg/dtt",
+	"v14Jme7gX3Ad1pe6vlVRoIp6w9VBNHlpwjpu9047erwVb8uSsO/K6YI25Q8yfXJrYZZTNNJadtc68ThZ",
+	"XdihmfKdjtCNDkBBXGs4M40UvV36GwspzPQD/dbbhAp3wVQEi/lUmTKhzF1nhmJd0ObZeFlun8eOW9hi",
+	"ssPIED5Ba6+TIOh2C+Y4utf8jaj0pPY3z3P6+2REX1BCnL8mdwqacWMakhVvJ0rZJOhR7ztSaJuJHa0y",
+	"H0gTpkUp+KOAwi0xbjZZFIskAUjLL4djL9IlXCaQZUB5OEUO2rjH+m0OxqaQCTXRYMwJc78z6SQz92lN",
+	"JGtZIHx2x8W0WkwmoHfl4sH27zcsOCtCK1XP+JKP+HmGgUWlbbJGQytSzlISKRnYiru9st91jlDnMK1c",
+	"tRLuU2euuzjfaHrog+uiUoGeqnuGaRiTT8UbMVu8ZGtDeoTS+Dk3Zq50erNQpCCz5b6V5rMG89oDM/72",
+	"OciJnXZO/uMYDVPhzx+2uYLW+ltp/U3jPCG5UkXDshswZimx3MyDVmkjavE+Lodws0XmM6fy+ijrxvtr",
+	"swWR+MOweTpRB/mKMcOdplsfS+NcS2vD2npjiJ/VXBp8YIg8cudLfBM718B9xOkGBhvCAJxS1Yk6T91a",
+	"d6LOa0qfaYwFsD7cddVlzdNFxALX9Mr3RPOUeHCpY291beKvFR7m51FlRo2L1rjwyKpCMOMNQwt9RKaQ",
+	"w5QvGq6ll44HURotBoBSimqZW0Dv99lZme4z4ymEeLiBPDt/Vn3Pd8dmhbFod2ecZWIMbo7+CZm6llnG",
+	"LWin8HL/aghQ7T48PiYv21wY6J26FtRESHrAp3axst+l9w/7XkQYD0hcnnG5IOW5tNA/+P67o23HK4Tm",
+	"Vdja9w9rbO3+NjLAJjbsaZ7fbDvD0FaN7Y9fXJCV4oT9r3/yg38dHfz4pus/HLx5dxQ9+OF9+L73//zP",
+	"RkFi9xAg8tU1ztm30z51Aji42eyDOb5pBcJvlDd6//7xA1oQEzFumZO4LbNzFTG30Vpyn0DuncLk9+1F",
+	"jjLnIksTrvHgPztnPE0dT9ge1VCOrn3y1XTsDyOACm3eP/5hC3FGHTWXUDFrrLlR4S1FwmLKKx1xu560",
+	"hK00S6FZMfkodNlCY6679mU+z/gNl5f8gU1Os6iT5MVwJrJM1J3sjSwkFSbP+GLYGuVbdeZtb24GM6UX",
+	"w9lo+6MbkgNEAsOpKnS22En0ONoaAut3ozbZ2jpVR74y5+YBte/pa3P70fXCDDEivHm/21fydkTfYLna",
+	"LOuSuvIt42Vbxsu6pBfWqz0XxsJbe8rMVM0lOucox1UY7xT4uEkwYYRNu/6YIr8bczT+jPyCukfodiPl",
+	"t3gCyAe268lfQZR4yxObLQgTZuyD07o8hKnxPO9hmJhTuN3XPM+9ZOuV8d66u3aDIY1atYrpQtbac9Jp",
+	"pcEbhepWrAVWkb0Ix07OlQ3D38Fw8LjmKr6xmfhmngyeZkLCB7GHj2DL3cFHsq/ltcX+qcGo7BqaLRYb",
+	"VWSVZSOeXA3VeMeAhx0k/FdknK6k8tyiQTTo6z7qDR0w3sNdfkYdmwyhlL6WQTp003SsojSFNur2lYSg",
+	"XThSaYlc5urUzId1E2O5TRXlfqnTV/eimuKjK8k8S0JftTVucT4tj+dteKAqh/2uPFD1sJKb3mjtB2lJ",
+	"YR9KE0tSKDe5PTyOVNkGkWwKydUHHpqb8NJ29fiFez8TBtIT5jRdfYAQfGcXj549i1heyEWiUkAzUIN6",
+	"3Hhn7SP/YUJ6UyDGArVMDLDBRWN08E99nmVILPDoPv3OHu6Wl3TnlwG216DFWACC2xXW/Rv6mi+jtWyJ",
+	"sDiQKBiUoRgUvXUS2mNdCdegWa7VNcheNJChfbLlX/7jEkOIdIp5+mNVyLQXumbd8uGyk3QgrQqxI70w",
+	"ONblYWFcC0wq16Man6Jtjl7stUSgUx9JeaNt5Ak4579X3yhb+EBCxkYWQ289/KDGmg5sSfOVE1uhuah6",
+	"GOszah7aioheW8R2HnArfJm4yZ3x5PUtbxRqH7+4CJSMZlqkeAQFs1plIVqvChO5i8VyiDkgtAE+pCo0",
+	"QQ7kzgbbfWn2/8dlsxzAs6Khz0qXf6EuyYCM/Z0yPsIkc0RrxMRyw+ZT1Zxd3t/VD9BqDwwQVnuaMj40",
+	"QegWk+wpvZ5Rdn3v1Ec649ozYXyIm2Pj/U60LQTdzatxla4bdZIyzb0prEMbiy4VY/ks3/3y3Dk0itw3",
+	"+3dwQ2+XhlxpK+Rk6I9c1pKDuHo66M7vRJ3fuJbumTc7MVRPuA1+q8aRRJ2Q17668msr1brBt8E9iVLu",
+	"ink+FZClT4JUUx83Zhw1If/aaeCWHtcPAxYxzjlYRTHewwNR9J++fLkfHa1MhgayfKFpIj8L+6hENrod",
+	"4yIiNjd632+A8VAYJ4zOdpitB4ouX2gHVti6DrdBj/WFvSu6rPV6M2t5i9n0zHt5lWbBXk2SMxyEtIaN",
+	"m7cuWPxyeXnORtyIhPHCTsnz1J1xuUBpwjCOgKiMy4U/Kso9d+yG8PaAY4jDgfcJe6sX/rVLTvmSSNpt",
+	"sD8L+xulP59RhkwDoEHzzCjSqwFOf4dgKnq32SHRekusTM+30TSpav7OB9lSfT4W68JbSJzQNOsRbdgp",
+	"6+LW/vzkkvlkCgqHd7dH75ayLlFLveZZFVqj4uOvIaI3psdtyL63AS+kbPD+9vYI4yUHLVR640E5LqgK",
+	"e8P3m+S9vyohHy0XuHXl63tNCfnMIB7870pIHyCCyRB41ggKg/FMA08XmDVX5I1MYMYln4Aeejd6s/0G",
+	"bJEPW4cz5cnVIT5zMFf6CnTfTCM2n4pkynINOdcEEQIjwZFDvR4V0ha+SoFMcQoGsYu3hqOVKc31Ma3P",
+	"o+l0PYd0ArotbWE16GtFPlBGYC4qKiAaUmFNxCRM+PLbKdcTMN7sPxI7J9jczDBfGd27D5CXQ4R/kEut",
+	"yoscFXNEiUXvR4FLzNPfC2PRMvmm2UtCqALri0dtnawGJgfFsvBRydVVPGWFFH8UsKOTr757flb1VaqO",
+	"cKtNl0jlNiSNKtHdlZzxXE1uGsPT7o3fEHJ6E885jrHFab6DA7zdn9z8y3BV//oJuK7hmLRZCrDdWis1",
+	"H3LT3H5tQFhywtFwBnaqasft97lFX4cYroo6zS7hfZCynFxjpiK/KGYz3kx+iIy/paHXpsEc7yH160OL",
+	"arNsXpmQBnALYRKtpNrqXN8dr5GWZjfXasPSkOcqHAQvzGLvW1kPLdFtsB6/2HfFddYJ7taDI/bZvxDz",
+	"1hB/HaKFdwBfqMRGYIPlLi5baV4Lq0VyrkSTfWwfEMX6o6oYZZXnfI7GGsvquBfbh3VRQu4124IDb0ry",
+	"ogwRw/23Tr4bakhAXEPlG4yWpgJIHk7RNDKy3K1Ho3DlvmcqS8FYgsA9pXyYMj4j5ZYjrkMGY8tUYWt4",
+	"DdsRA2krGo7CH80lg5yieK7V7D+fM3wCFSWPoZKoGSBkeLNaLZsqS8WJ0oAo7qOFrXxwOolXKGIqN+ME",
+	"mbi/a6gl9haV1Vb8Cjftfa2SUmMcSWm33UFsrKPT7/jSTbj8jixjhsxnrym0cpmbcY6bWNC2cxtTSW1Y",
+	"7tHKfNe2Yz/rWpUybuPeqVHaXd0+L69BXwuYN5L2rgTqHh2OFsMS+aHNlbNDW2sjTHjOE2GbdM8sUwnu",
+	"UD2IeZcRl6/6UF7kKruex317u0EfUqX7PTtEm8VNAhmpq3ozzfHONIGoeeFbF/VNI75KiJ0xw+OH0xvk",
+	"7++6ONVw9Dr5eMiHXdshGImbLHDoaNnIm0Yn5jXIAlrS0Y4fTve7NPCtB0fpfm9ZZXm23ytU82V4g5tt",
+	"ZZlW57k+h5XxtfXdtLrlhTC8CRE53eRGc1pV9NqGEbogXtpZZak1tMKSIa4foyUVNa0BIp7dPOMgFVgW",
+	"ZBf5v3y0cRgeIuumOSq3ZAnclsuyqwS1kvKyJc3lw1NbVgMcRAIsR/BOHMQBVksSkuEbB07QNax7n72+",
+	"eMz+wu4f4X+9PTGMbkU0u8WEmiiQy34Sm6O825DUkILvSkLztUX3Bj///JO+bim3a31FfR2fLThDK8nU",
+	"Tx+x//jh6D/KimMeZWfd9bd+EzbAMuLFdc8w/zDr5lTI7SCQSOjH7HpWQ0Gzxj3ygAQ7Xnc0tcaGqArT",
+	"zielElLS6O80lnvXx3qMbXOtabd6tVKCrIt/HsBbgh2pL1xzs8MymG4nCbJWP64p4jfURvPJ5BIgJeTP",
+	"sL1W+Xp2H77Pa2HhNVerbQFrb0YIOGOvXz0LcNZuvFdCIt6dH5QPUQggcuZqkXMJWT+F61BDyxxigS6U",
+	"Yw7KDIedwghptOWMGplfYS8IqtrcTGjxQNe7U6zvzieDb4GhK1tvGns16eR2sN1BXg+vYGH2e+uTwURt",
+	"xUDdlsPgU1YqyNwE2N0M0F2uUuOmqKZ6GXiCOSPrEEaFpsrJUE52qgrqJ5QsTs5qetpQvNBAOond593x",
+	"FONIye55ykI4qa+aiCGlduqOHGQG8B1swwykVPRD9+HRg16EPxkAqvrk5kRxCpV6TR5GMdiecXilnasT",
+	"dajnRrPyK5/dc7ODVUlB2VKlv7qV4a2mrblIeAY3G8yuOPEroylfaxwOne31ozvlZtgSjP3bFBBIny8j",
+	"hn1tpq6wSFcjoN3r9RvLbF3BoiWWRFIgxW2ZUFvjyV8UWUa1tEKXoViA6e+dzOCmE3qqTiKqLOJWqb3G",
+	"kfejixsuZ7k0u89uw8BvQ+MIxHhXSgdBA5kbA3osg/oqUALfHR1FH+ZX3Ow9fB0iiJvAv1oEY6z3v/OZ",
+	"mWhV5MPRouru43nulFu+WPHrN/Lc/XYdJ/RKzfff9qhj1T5BIJZnw0SZ9kCul054pWQIreYh5HsuZKrm",
+	"ka9xmi1C3d8J3KT2HO4Fjryy0hXFJirJd33ArfTglq9B+jJ2Pyun5yRtJXVEGlGaHV+w7n/913/918Gv",
+	"vx48fozRow2QMyYrJv1NLvy2fggLKCzOX3iet+Xe481Wjbnc1x1O3G21oaizfdVvK1KlanBsKIFhXSv1",
+	"4pcsvIKLXhjQJyjDVeocV0vlNN/BG5BVdkzpvQkAS5PhbCUQpmy3sjRb42LcdtzGDUThTHd0/fyG5pGG",
+	"8PSbuM9HhZb+DQwbmKpCt6gACF4r1ZwlGKuP3GxWJFgk1b12G6aYmyCV1N5p9bPrQs75AufXwMF/cV+z",
+	"QlqR4emwUw1mqrI0lNYP4PNuvXxBE8yXCzqJ+74em1tykhapMHCWrSEAphQ3hpsSyiqPLQWMcA93os4z",
+	"aYrxWCQCpH1aELs6cyfmLGm9kctlaL36zqzj4oVMQXtg42DUWWHsKO6Hid7kAlyHkVnf+Np9uBa/sDab",
+	"FvJfIZZ6wMT6MjfuUPvBPStDnm8JSbQlqNwqH1NeCSnHupsjYSmZ/F+g1Y6Htl1k3QcicTWi2rfavla3",
+	"wZs9u7wz7rwhgYj2oz3XB2PgdhH1y0cbR4AJE01ywQVmd0iVQp/FPMe87jSOWBwKPPBrLjI+Epmwi5hx",
+	"mQ5kTGWNainzMcoJc7QLOQ5iWApJxjWkp97Ua7A05NzbfgfS9Un1LRD5IRSjIPvMCn1vyBrhGWi7x9bj",
+	"Spy5l5r2P6xA83ZU16JF6qw84dd2yvGKbBQ7946McS9o8GU7lm/WB3JRzILCQc+S0zx8Z2tlVHxyFlLA",
+	"R80jWaOmhirA6IKLWM4L464KlmoumkuygZwICcN1YJdKCmrFzPmB8BVVTJWbY6CMYFOxjl0S9zHAwwDI",
+	"D5pNBrxewrZC4iHBCZ1FrRvlf80gYoUs/6BrH1GXfaqYby0gudCXPnurJbxy38Av/0p5KPZ7t5SdWjxU",
+	"K0xqylN3YRqntXKq7sYzNueC6i1xUpR41qZkrrHNm2+iBkJ3M7dC4LrRzO+3z+3rhk3DyrcNXMhxP6eC",
+	"uyXEZ07QoL+IWKrmMnK6Z6KkBKqpVZLOXvg+y8qZnnUgx8BvkImk1BlVGJypayGb7QiY5Dh0Q22vVGOu",
+	"zLAS1faxoj/qQ2nGtgnJAbjyK/dSC7Ot3G1ReaGu8dEWBlDyjM1xjk23U9sJXV3RkkHWKjbQ5b5f1Er1",
+	"im/AZdD1/as6E0RzGqwj1iQvHBHRXPqtGFcGpP0wmDzh/fu3AI3ksxP9lNuX6lZEapIw70akRo9EUmhh",
+	"Fxeuf2/swFS7s6Kpov6ZR4//62+XCB3PctAGsc2W0PXdOOfcDP/v//4/MfJvnBqSCOXwlcOYWpt33r/H",
+	"gIyx2oBr4NpWY4btpnGfPcqcpl2KxswfVF87vMvz3ES+PjH6cKOBBHkdhVA1Q3XLeiRRu8Z9KAEY5nQ6",
+	"cooyYd0dda6MnWjKEx5IX9+OcYvV2vvsVaUiZaLkNZZp9fncJLcqBF0jB22utEXRHWvTLYKwzoSvX0fG",
+	"1pj4U9wfyIH8N/bXi5cv3BNG8isYJtzAKaNwGNQVygAhp3ZkHn0qREn8++9GyXggWQB1QBiTgwyuIWMx",
+	"tRKzTBiCalqGVCBkWqHRz/tvzBEDSOsbP2Gx+0Lp0jtN2ZlsDQcqxnL2vj4gUYcwjLvxLOmoG2Ot5kOe",
+	"i0Ne2Okh/hT32gjMvb32Dv5i4iiUgsbpEiHGPZzDE3QixPiK+/7w32KPSMcTa5iQRqRAgAxV28oStcn1",
+	"O4JMyYlhVkVoE08Dzl38j4Nzzs1BNZkiZlPk9qzrrfGx0hPcDMpRyrnmM7Cge4wbxtE67wsyiLTPzgJa",
+	"FCKFLXtmQOARrqG14SKyFJ85iUtCn73Ek44qC5Var4X/emRm19DDo4dRaNiNRqCOswhggQRpj+tIK4jK",
+	"abmOwiD5NBvHfalW967jkES1OZ8I6W4fv1MYHoV6MYuJX8V0PGmI94wbZFxhZ9gpicN+l1CyRB8QdqXk",
+	"5CBzmrwPf+hiLc3IF9OMHAGaHo7lwp1BfXAB0jJEPjK45K5HDaaY+QId8XNu7AE+cPDscUwKdiYSkJR8",
+	"QopN5yznyRTYcf/IV7whRmdODg/n83mf4899pSeH/l1z+PzZoycvLp4cuHeW0VSdi6vFOZeQsXPOLxz9",
+	"VyA1Tzr3+0f0uMpB8lx0TjoP+kf9Bx2C40BWvrpVIbdmQkZud00hJTxL3U3jnnM7dEah4CV5GgzaWQWE",
+	"DF63FRcThqN0BRXbyooJVWr2JbsoMZHWqeaz9LcEb7zZmm/M5fAOn2PI3g4PPqKb8P0blPtz5VbfdXl8",
+	"dOSLB9tQ4bfCS3/39rnlELdU9UBBAC+2NfcRnyDgi1ulvtu8h9RzU4PlCA9/4mX9KXzl/vZXXkvuWTSk",
+	"9NKD7S89VXok0hQkvfFw+xsvlH2qCpmSLBHyiDvEa3meB1sJRlxmGa5nVMscRQF2YtCGiU6mN66pNcIt",
+	"UgrK3EK5+NhNSRckgtXcOvW2dV8Yx9iq3bZ2h9U5a/1sTXJ/19bQl3beymKiG0+cX+Uv+NCh3dQthrva",
+	"sJD+nodsLUNp82F7uZJJtHLoPicaWkup3UhKtXX6pAmqRh+1/Yqc4Oode6ukEXVyjzrYsPPrpZc6pHqC",
+	"sT8pygS9lT1pr/H0vq7tOhX+/Rpx3P8oxNFEGJcr7thPnsX8uP2NR0qOM0HGjYf3d+jinC8yxdNLpZ4j",
+	"EBW+990u8zFF7tRiSH+FVPBLdxm5l4+Pd3k51yoBgzEpK9T+KNSsq+1NxFROLoNsEcrusRC8vC+LPHxX",
+	"/fP9Zo75M9iVQ7Mfv6y+fM7t9O4Y4h40/8nfkS9X9GVkg0tx78OJ4NBH52+/Pj3+zi0QwmcmsFUQkzZe",
+	"s34lcYswIu0Llt08MaBqWOdY+97PZ2n6a0jCuBUOc/s3eznEvS702ybANrY2K3Gxvix6+2pu/rM0dYeo",
+	"XoTTlwNZkQUQv1JOAIN1vTPwli6Aw3eu32fpe/JrZEC+3YYT+wrd2bd2aIPij5i8pd5Pg+msHrN9LArr",
+	"d8LDptrPbjLpV350avRIS8I4EeJYq9l6BGdXKotESDFcTiDt3QItLqMn0S9Z2MZytdgaWz7LpioL+YJo",
+	"xOMU0OiDeHl4IxNjix6zgZxPucUSPpXk41N8wJ1AgSWDrxFXuNINFUhahs4O5LiQqWFCsjzjCZCFveHE",
+	"XIBdJgp9uvfcejLTHV90IT5zu/x+z3hoAMbH1m8jscYv7iT/qXeTL32/KuSxbiVcHB2f7ugsT5qpUvuH",
+	"MgXa6MMlPjRhVHmRsk4nz1KY5cpieP6ixBpAZ3tc/pYsDv4Gi+DtPMHwrRy4BzfHIFXDZ8CuYMGCA50K",
+	"d2hj0TC7YN3joyMqH0pkZ0L4P3kB3fsD6RrwfuxUjBEd2rKRSpfNPjz6ER2nGA1MjlPiUhW+NJB85Bhy",
+	"PRlBA2bMLllUitFUa76tVqZEwef+yN3eNT4NAUP+Il9Z9Y03eiWg/Hh7QPlH4oJtofl3zAtrwN5Naqen",
+	"WdLAgOtMYOY8Dva0TEYh6iT55jaNjFuGh+gj+Ig/L77M3jcV5c82Mjo+0819ZgiybkwDYd2QGdJbZfbl",
+	"XbsjL68gZbZblEo8zY9pFAx9tAkU/vf+n+PfeKQKDOwIOHU+5gpx6Zr80Lstf57xXZxh5/jYZ+0EK1HK",
+	"NlrlcD0ilkyB56V/8fNxglFkgptEiHV2R1YqezM/2DkhwXw8/5fr4E/yexHaXPNRdwv4zc/1Kfm5mAcl",
+	"2pWlHb5z/2y3Tj3GHz2d78fdPIJgo6uqwXREPaX9L9UORPPzO8WkQtNKYcCw7sOjHyk+cy4MnLIUkDW5",
+	"fRUW7yzgaa+RQ210ON76rh3dNXP5LByKdJuUjsRQC2/9Nglomg27hUibt7Fft38RLYFA31NmZ9nODPQE",
+	"DnBa/37zNu9UDfzsL7W9zV2f5aVGXhnPKrtIZwzpjMxBGOEuDBOzWWHd+zsay6uojJvl+YD++HmL9FUk",
+	"sI1SfVgYZGNXsPh8BPrzkHMQpnBaQZDzFWAIesfX6m7kzE2eEVIVMmEspKF1TL0n0wsTEtMvsJoOhdVG",
+	"pEtIR5t9djaQlbeWg0JwE26uII3os7Bl6cc5N9iI/964vRhI8F6ReGgg0WDjiMVUgAw/hcJtVJFmeAWL",
+	"uNVKWQE2/Uh6SwN06h3z+C1U71h9IJawmYHuI8aX0IlrdBRoqPep3xKfJdO/ANt4iJX0Rxhkohe5O43c",
+	"or1+N6ZfhNz0do5PiG0Q4F33Yvj47lOtZrswfXz4Uu386FPyyX9uIV6EiIgg6PDWHibmuv7uquth7Yw6",
+	"sVqrORYY+Gxia1ciuiw4LoLUhwkIeJ1sCe1qJN+dwglfm5sEE35iVLNLWCCux+dDB7gvyxjGm5kZX1P5",
+	"zo9nZqxWZ7ljM6OvV9p4Tbu9/mZm/KTMjL6S7K6Mi8Lg0MxYmj9WT3YJnukT4jD/mzJ0haScb0I4L1PA",
+	"a2iaA1nGVEl4a8tqCCiPywAeS6n/ffYYO3NCOc+MYihaY4hCtXNmwBjMkB4rzSZKpacMZHhvwoVcxgs4",
+	"Kf3s/NlA0sj6LERUleCgCZdS2TBN9wJk43YJPVRLuoEkAvrjWoJWCzndsWD/2bOKbwG7TbzlsT8YStMh",
+	"24/NkC99BwnpN//gZy0jVcAbN0pJflU+N8dsY5zEplzFdoI4zNR8O1E8V/NvdPHZZK1WQvPcxUzhwkpT",
+	"UCAh5XLEQldjRkCz+9IOwi/twkz8g5830SxhqzYSDVZo/XxIxokDVdQ8w7hpQiE0fO6+niGNVODhdqeT",
+	"w9+VkAeVmkqeaOoL+VMhMrsM/Kd3mXvVYyJhVR+PEegh5TzYFRNS2HggySTZZ5dhFhaNyHkOXLtnCb4v",
+	"jtgUCFi7ilk3kDHC+cUhgN8D2LFuITPsixdWDf3XCJlnEF5HyV6rmEq081cl5KOyPNJHI9RqNy3yn98E",
+	"0/90db81IvVjpjhlRw+GcSZhHkjEJy0hLe9Hl+/cJq4Ed6xGW1Qw005WjgeSy/LMRAjNGUDc3SfEHBzI",
+	"Kb8Ghgk/EeFCEmxaSeo48oiItfwSHXboHgk0PyuMZSNgKcyUdbwdY8raKI/yaTxQ3r7894VKoS264fiW",
+	"GWsbqdKSjsApk7qWL/XJhzuUuUxuDvsHpHyETTu6w037nIJS/Ll1gpE7sCUC6N5M5PAdOTfft2eJ1HhJ",
+	"xHALltB4JVs5KZHRY7SQuGExf3V5HHO6Ca/A3UkYnRnT6Cu32Snzt1nk7sjCQEBTDzFTMTNAqMM1FHEu",
+	"lxcf9iVMeVt2+UD6TNAZTwHlATcUYVheWDbiydW2m/AsuRGsw5K014Ci/Gg9Fm8FzTtMtASLqqd6lhBP",
+	"7YkhObcWtHv1f3V9N/+Nvfw3dvLfoYfe/9wpD/RuGWdJ0+6mrEF/fss6rWRBb6OediZesoQSjLP96J9Z",
+	"C7PcgzoiiCOk6LVLEKO1FGe7948YZzMhC4sZEWmEGpySMJDoGCH5QEkIr6BUzvHsqfGYZCQq/BKqUfJk",
+	"GmBKB1KNGWfGauBXp5iJwEDYKeiogiLpzvPD4x/p9Vdg9eLgbGxBNx1tmvfHsaM+d23/WXlQru9Lp3Y0",
+	"63wVo/vdHqfPxXTp3trhWF4q9SuXC78spga23Dn555ua7eutv3zoJLibJ8T0eKz/yq6w7l9/u6zFuxV2",
+	"unpqZ+0BDxOwv0Lno8JrtOpoiGd7UylqXX0ieFy8qFcK5pot6xOWt52xvShraYf6VOWWdDmba4U1P2CZ",
+	"eXp8zJQcyNg/vozKOmWTAoyBOo/kwc/lvo0cW+qhel8KIuiZIudVdfd9IhNiCfgEJ+XkJXpy6Yhio4KE",
+	"IDfIGb8KlbbLjMY6WyS9EzsKDYw9arHftQYeSSM9D2v5kRzUtU4+Ua5ZLh7t0qnfjpBG6vZgyg3zFbq+",
+	"sdXbZaurccNLqr1nymMbMdI0iFcgGHbp5UUjDLpvt/AN/1Abb82EsWfnzy5DU5+xbThMY7t1mNakjup7",
+	"hzTeci24nV+DjjesKwNMiXD7n2inKsJb23ChtsXlUA2NsD4fNSwndPInhebQINJyqi3XOi5tRS9z6/mN",
+	"ye2RubdGp6flOmLo+BRL78gEduJOh+/w3y3QU/R9hYr341X41rPHe6T3vUJB5a6RoT7E1OnGSxUWxvUr",
+	"ZclP2jdkJLJMyMmhsVrkcDin2oXt8ubfQYuxAMPiC3zj4EJMJLeFhrjEUWExtTb0rYV0gBA2fcr4QI54",
+	"ykx4twKMcuTFxUTptERXQTN8jJWvVGH7/kLsu3XCZMyYyiV4QBWSh/1D9+oS90A6Ao3YVM2Rw6qxpdQG",
+	"YVgKmbgGrGFIFy/VYEB5mCdXUs0R2yJtkjFpxr704zqZNmKkrK7gRrjzD4iVai5AVyspVJbauVvgp2Wl",
+	"zKarO0kgtx9yFPc2S7UovrRR9wzzBM26jnJDURB0lvofiNKrt7Q/YJUj5wth9MNatam/L3OQVE3jgzZg",
+	"z91fvzf9OFiqkmIG0t2ZG9bqcupOkn8U81T+evHyRWVBZmB5ZTW2F/zIWmt9bEcr+oWO3A7C6ks9+U+s",
+	"QfCtkMfnWVOgAQQLbbOr0RKOkqpSc33JCJ2FgmeNZfGMvx26V7A2tNKTmHUfHj0g88gBvE0AUki9pZij",
+	"VzkprBlIDRlwA+x+VG8rhTxTC4QzK8tNuzaPf1xts9GSQeJ2nt/VWXjzUdWGPP+TNAa3gi3cjud5JbuO",
+	"JFwqdOZEhHOvnPsIFZRTqK4alufqdyJ/y+OQn1zySUvhYKyg5qskReyPQlHO54ZyJ53niua63uLrV8+D",
+	"8MeRNjakMN0pDzjeSd8JcGu4999Clj8BA9VjX7GQzK1EUysMdO3+PnzH83xjLM+vXF+ZQKWMnkpR3A/i",
+	"//HRsTtxqEoalk8dB40RkETISYgLI/Nwee6m3ITwFDqsoK+FE/ExnCcVxoef9dkrhM4LFmanJqFznetZ",
+	"BgbPbqPueQNue5bnu2Lefwhj/kje7W3cUao5C5vyBQsVAQgHAzJYl5uFTKZaSVWYbNFrEinaJPnPhYSO",
+	"7oiEPuI1+f6LJceX0h+/VgSfUrJtzmBzC4ootOhHq4CVVGQHRqoghuBPhftJZgsWmxySmM34YiBHEMAI",
+	"Tlj8btBxPw06J+zdoBPq1ro/H0Rs0AF57X96+fyx+ySLLHv//n3cZ7H7GDs5mcIxOcLuduNqFf84QoxT",
+	"ec2uuRaIn0KVvUsI3BTGvMjsQHbj0HnsRO7YXaYx++Hoh6OIxT5+NWb/fON+yriMcb7+baqy2x/I37B8",
+	"5rPxwa9uVU7YoEOVYj39Ua3YQYdexuq7PoaMSodSHCy3gV4Hsvvw/vESMKt3ivYCVVgs3+suMO+yxbZ8",
+	"nVzcFwxK02D1AmPOysqhFkzZfJN+gNv5aXKbVqBgv9wfy/i1hUvdNmJUpck7NaVtZrgNcOlfCAf+kjSM",
+	"XeaCgi8Z9J5ykX3F3nOSy+4Z5m6ggLeORcirV1sX644/+OH73s4qzOGoEFm6AW3+PwtAuCaGD2LJdw3j",
+	"mHU5G2kuk2nELMcS2e7mQXWGe3x4VegE7qF9aEzoSWrmLtO012cYngF62WpAlMcTbIoctAFMExrIP9wQ",
+	"UvRlY9jGKTqA6E1dSKz8zpkVM8AoRydzsbppayC32KN6aAap/M5S1W6T+sl1/akKubd/c+B09zJeHd9u",
+	"323M3hMGUsId62ZfECv+s1gbcpYqY7HlFUysg86166HiYSJ2tY2fHb7Df99vcjl99FOMHXzGeu3Gs/dn",
+	"HLq71kBxjuRXKXwlsBvS4WHCZQLZhpj9GjOjQNOYXsogjd1RUFi/ibsrTwof6SrQdp/nqEQNJJZMK6QE",
+	"Sr8WknFmUIhCy+NqqxGWgHJtSeVu8QmkAylmfALugqaRoJIXoBApzbtS2MWp5SF+jxwHjbcm9viFnrfj",
+	"OzxvUciaphVlGYydfv0tx6YiMNPK8HCelC4PzMgT4E3PcKZqKLX1PTrPuJAUHtZF+4WaMKPYmOse8ynd",
+	"lVBvxjHewwxkjGh8GHxzgKkys/iErPmhFWHYWGWZmlOE+sXFk4pvAIdGaKR9FmMzJ+6tmM3cbT0BwxKu",
+	"9YKpwuYFjU1olnLLI5YJCQaTnN3BHy3Y86eR6873fI/C3U7Zo1f4KPEPrrW4BjeS5097EWX8LItKjRYW",
+	"mBqPDdhwpbs5kEouLLmNDRPpCbk1JCTopHAtDGT8nBt78AQX49njmGkwxQxwQBqW87O6kAnHUKium8lA",
+	"xu8GnVQjIxy6IaBZTr6Pe8zwhQmTp0gpfQ3aMbxMyQlodgWQGzbnZiDNlUBW2q0sfcLxK25ZjGs9zNRk",
+	"6JQJ7Cbu9dlvYbP8XpRB5axrioQc3BH9OByjGhuxkgdjleOg7aQ9WkREQvD758YQ5g0yrQSeEX92agu3",
+	"nHXdssbEg+OBxCyDwiZqBqhtEWmx+VQZwMgxkFbwjLa0S8kF8DbHvD2lncqGkYE9D8allI8lrQ0FKQvh",
+	"t1iu1SiDmRsGOqncnlhhM3Ar9DeA/IBnjmyckljGmRmQ1kflT4FrOwLemGIehLXn6gbgz5/YBbJDwA03",
+	"Fo/As8e7yHdr/GMzrKeH/8wdu9oTAPSSTgWCIdOF77r74i6fD9dsyvv6XmA9dHG7y0HpJTfHlEjHz7tG",
+	"/AsOiNWcekAGgQ7bK8jrEXbb7qyKDWNjkNnjynOfpAH9cwpLWy7m9ug0Hyz1pUeokSIfJhuhuS9kolTo",
+	"OTywIUrN3e2olLg7/f/+7//zHmOrDeOS4de+K/x8uhowkRTWY0l6HEqKVMPEZuGOJUK9VLPuvBWiP5Ak",
+	"VmgYLzveZPXskchZs5WS3dZdx9zfi8G20T1/fekaPaS/e6cNw6iqhAPZjUNQVIzeUCdJrYkfzIschnKs",
+	"gzKohZOJZHjM0mrdMywVE7ctQnpcm8palmuzXM6BDOsZVpLgj6hrlJaCXGOnWhUTJ9Odv7ygmVZYk5ep",
+	"g28XteugJMe49JjEMlcEMv42yQojruEkBCh4C7hfy2mQKnHY3mM7kOinHC3wJ+KbkRPJY3wsZkq6xZqG",
+	"JqtabZc8tbRgvhOk3BP2+MnzJ5dPqjsXeYu4ktXRqcL6Nwey0jRR3Ei54ZNKH/b84fFxn/3kfkhUIe3u",
+	"put2O/WSLX09xmqa80e0VisJL8etS1hzUUY76ftvGq6Lp0oHOo3KcIV2kI1TTAxGMozWOMeK+7M9spJC",
+	"ApaNBBHm9avn/W9e0G9xlh8cZ+lOpg+zRNpGTcKrsTL17jfG2US4m3rc5BNoFh12EIYP3y3/2OgWuBum",
+	"uezlM3YQVJaqRV0MUsKX7Sfws6xEq/kYknW/wQcQ7VYfQlx9OsiIFUsRWxNnl8/7G+PE3S8DKVLWdcIq",
+	"SiYUoNUkxfWCJYCm2WfBizGQe7sxsPgSswr9GU7YpbeGXkaANO6VqCJeqqUSTLbWQXB7DCT5PRpcHGxn",
+	"D8dANrs4UOalYAWzXJhGj0+7O+SW+EyLp8AJ8RXZugWWLK2OoR2abM2G9M278rV7VyqcA3VpryTNpyID",
+	"n2FMYJqobt4SA1xxwGy4uj+2pfgTur4/1Jz7hduhtMoyp4tnauLkSVW9rr1Ndk/qVDOnmLc6Ap/wZMro",
+	"oXuGxdeIIRDsNt6wc/mPS5/1T7cPwgJ6O1U1tZO5fdYqo7cCHDbl6cVYAC+uglFgWPZAWnTyzKeKzfjC",
+	"x24HHbIrlXW37LUAd8M1Gg/QPOxn+c00/KEyMi7kdrOwJ6uvwiqcFMaqWZhyG9R7OGjtluHLyqFw5+Ca",
+	"ZyLlIc9OKj3jmTCQsm6m5qBZgqf+2eMXZ3hO8kIuEoQvdbKh5gJLCaXK9vrsmXXCnrYVIPcTRla1lRNM",
+	"RkKSGNcPPArhPj2PmysPHYgZH07IReGx3+8f4luLuHdKNkFqBNLy3GpVWLT4Ork1zHkgR5ApOTHuRCtK",
+	"mWGCrMHzqXI3sTSWZxkxEyxpTpVOJWF+oG2arKcR5cAQTkiVBU1VhmJ2zwnt5WpTYQdkWLFPLRnShsXV",
+	"uqy+HBTrPjw+7kU+/RGHicZwy2ZqaeKk/UbzJs/zONAHjXvnhHE6cF+PwfNRZdZ/Uoa5X/IWGYO2MQqo",
+	"0jubIyuJ3mnY068kF+6rKTN1lqaOHVbvA7b0RDVeBlvkssN39GFjcjYJhoX1pRWMVbnBL0jRP62JWxiA",
+	"pQGId8sFeYvIkNGWR/3xmRD1cOfaRyOIWLVcwjc1uVqSoU7ZZbmNNtpuz6r+Ygnq6E5voS/cEF0nt6X7",
+	"pGKZ3iho78pbvbjabop+5SHtqiGvXRKNF0uT7pBbb9WtYGKUNmISrP1cqEKUUleGFfmqDu1aoBAHVol7",
+	"dPK1j4eMWJxxY4egtdLuLxTA/QDInIvfIDCeE6SdlBxA+Ogx91PGKbGUS9Y4lyahlJ77Yo/v8R0LkWX0",
+	"a6AqIoFv109NqqormnUp+p6pHh2p5ntxApDXmyywT+T15wP+sXlt3VS+AlsMyGuhlURLfkCeMBFLIdGL",
+	"nNLfA3W4vUdjTNGElRreZVLZYIRABA4qC00yImuCnGuObfKGigViovpM/gbcorz4lInu9tX9J/L671yb",
+	"PSAXPjEy/xa+83mG77yCPOMJhCoKDWyjDstX5xob7pNDeOvm2Xqt0M+f1c1yG+65VFmQ1+igitC4G//t",
+	"yX/9ZdBBt8+gE1NKVg66XP+IGaSXr8KHUN5VmAG1XCvWFTNHL1Sz3F0zvb2Ikd5u12yeY84c7oV3wHVV",
+	"TpDD2YLFRKxs+XMvYvH/iCt5TzIdyFHG5RWl350yfM6gr24EvpzWAWHPsC4lXQ0GWFpvMBh0/L+DeCDB",
+	"JDwHisIxQk4qr2XCguZZr88a72VcKK5hIK8gtyE/EWGleAJ/cZdJozJDi/NpHsWAufQH/lmGuPg51WzH",
+	"3mHRORnzzCyRoUdKZcDlNgimPU70t/v52/18V/fzBVQEeDI1VtjiXjzw3RUsdihUQaLoB7GChpi0K1h8",
+	"qsFon4zx+0tCn7kFwRSN7QoT1Nel0t0p/3olabK+03+9ePminsYWbUjsZ015/WjRlEGCxiIeXcTlwC80",
+	"Ivb6IKWVkqqYEtRjwgwkNebxsMJQAjBAmZ7t/okjSqBHUagxwb4t+ucsz59cfz2pobeek/0B6v31Mok0",
+	"2je3e02HoE38lqG9xjN+m3K7kttoWCoqRU7qSuwcYS7becdGaBDKq3r+8m/Phk9ePD5/+ezFJQbJBACO",
+	"RM18RupzdSVYN0YRdqi59GmKHhRiBBk712qGueEGrImwePdQpE7LMOg2R6APRFqgLHKDIOTcsrlWlhIa",
+	"Z6dLmFbq9rFKrjB4ycOJMzcd1iW25NpgF3OuZ8xYkWVOZ4DcON6CknXq2JVhQiZZgZE5bAmFQoprqahm",
+	"aoJ/RANZZV4lH40pM570D4+CcnHxxKu/nrUZm6rCxohSUfkOtC4xT6gz11EFKcUXP06F8bAjpj+QT7FD",
+	"ISe09LnKMsPq6x9STS3XlpaSQHxzbmwFrgMnWSmqhLgofjz3DItFWkZ/ukfvGexxIK2YgbF8hoFbkktF",
+	"eQumBQfjLM8/dmzzzflyk6Zc+rxBplVEmG4AJL5/dBSFSDD3x9HRKYt5lsXowvDFVoWEXp/hQXLLFlXg",
+	"Ig2LMTYsZt3QyndHrk1qRBj8s1dmQKzoh+4wdbbIlyvI/spvdyVBputGda8cSu+UNU7PjaTPLrGYfq4h",
+	"gRRkAoQDEbuRxG3DxHabximkhQmWZ18b6EuZLfxAjXD9uAOFMNOvnj5iDx48+JFAM9FT9LNiaUG0xvhE",
+	"sW58/2gWVxe9BiMtDLs/pYC+GM9YjIXEDYuxK1z3MOsHRyzlC9M2NXxhvy2ozGwEY6X3mtopWkLIsEIM",
+	"p3XVcWb7De03RBKvEPtcyFTNSyL1zDMe8eRqznUaE9qQlytxTlF1pdG6E4+VrjxMzLN3GqhQl0nvdaGQ",
+	"qq2zOV/0PY8vHe0EdV4Oom0BUqEhwZlVFwFkMUMwEv96J+r4AXbeRHvt3lRlKdWoEB4fpZtwAwcGpBFW",
+	"XMPy7Bx/9z1DzKXeKQun7b//ErOxyGwlwWllAhMN+Y1pC3dQGJbBNWRISyMs3/97kXrYcu5/wxrU3riG",
+	"N0E3LmMNnrx6hUa7Dj466JwMOnOuJZry+v1+75TFKYyKiaeNCstrZQauocYdwYbwrbHqRNhPJ+rgUHbf",
+	"mnh5xeJnd7W2Hl4SS5vGQq24n7CJlv6bGqVTuZ/JrqWp8no1N7AAfiK4S8+92GS+8hiHuzWuRZ3vdrGz",
+	"/MTTn7mFOV+0uiqcNB1VBHz0bCdKjsWk0JBGzeL4HtrHDKwWSbsCchbElFIYc2oE2CkUhv1yeXmO1VO5",
+	"ZfHfn10+GZ6/evnrk8tfnry+GL5+9TweyLpG0nPyOEvO0mthlNcaROCWZYqHkpYLCdpEA2kgg8QSx6Ta",
+	"Dk6VWevs7Px8+PzspyfP41I6HMi4bGmIrw3d5IdB7emzn7SaG3ej+SLSPLtiVlUm2B9ITMnyoxSGuT0K",
+	"6FtNIz5hcZIXMesmSoPpRQMZz2Cm9CJm3bnSWLbfgPW3UcRiCdZ9P3QSnbiGmJw85ddWc2lIQsVXUD0h",
+	"MZ/AYyjTBDsMY2Bq7BNL8py0DspM9vnNtIrGOv4MeYy3ZAbuC45ymIVeuwLxqyeXz0CH+EXN2Zhr5iSN",
+	"aEWUKzWI+P40XsoJ8X8cH03jVnkfaXg/ieCCNDI2AjsHkCxXQjrlu2U4aFZA1H6ksO+PKrsT3zdOOaiq",
+	"O745TxSORtvv2n1lmSdLMRRH1CAhl8OWat66aCDrZTDGSs+4dfIht3Dg2ulEzXVMPl4FkEDFLQGDy6Ws",
+	"JJs84skUDh5RUuU6n5TqAKvtfFWJJp/2lepe2WENLshw9Vryay6yhkST5W386Px1xIifR8yzaF+G22f8",
+	"4bH1BSX8scGLc3mn7HE3+1arAQV1nuwf+Kwq723ejLM8D+Wsv7nFbjGYVyusrh0I1XH20nPk+OjuRV9c",
+	"S+5KbQ9zeaRyJy0FvMTYA9rETtyTPDdThZE2COLkS45FLFfaRlhhLBpIKm5GEcgRA3ndW0UZxFo2QqJ1",
+	"F2UkjqaGU7KqVkAc0RBcIg82ATnuU/ClSTAKC/IJn8LbDyV95Se9P1jet/P/LXTlVkNLUewio75jClSs",
+	"4tojqALXmQAdzvx+cB0m4Rm0377481d16i/cjL8d+W9H/lYSuC+AFF6CGSN8a6pNunTHud+dUHDPMHcp",
+	"hwf2KFLnsR83ZHS/8qVV12pIdQNo3BxGU6WumIFEg+0RiE4VJ9UMJNdQgTDGxMSNOHWUOsjznEz3Axke",
+	"dm2jfcaLSFRftlpfTo1ZA7A1Vp1NfM0/J8r0Gc6Miiz4KZVFxZWP6p3ya6jgFz9sknDK+t4XAUfz09c1",
+	"vpZk8/qJsionggzF291eo5w7EbapFEDUbPW9LLGro0ot3tWDcOoIhkzSJdYM1lQM6OpqjG+puey32BM/",
+	"I4q6VQsUzZuM661mKHzmC8/ImAi7ypuE8UDzjnCbibYxjfACbBMTjyfC9gudxRHDjwRSjR9zbtH860RG",
+	"9HcPZJyiB2UsMiAnJvYK+oTxwqq412fkESgSd6uNi8wjgS5zyAcyL8w0YIUucfI1jEFjzEYTYn4Iwqop",
+	"r6i38lJhzYWUdIE4rdWtnuspHEr0prhjiaGeM56Cj//yHv2EZ1klYR6Dr7IFKcjd2DcypCbiRheA+QyO",
+	"7Ecpfu2nfPelqndnE6dsdQtpe5E7C8vm3ElQKTCp5l9eUOcHSqI/eTDfyn0ZkMRzZYRV6NDYuY7OFqvt",
+	"N5vtNwWu3WZ7gfZZXtbmRMSoCSGA7KryWJVvIj+Vf6O+LxzGAzWBErj1X6BVqVyT9ur/8gVjGqqFNdHY",
+	"SKAX4RAN86rYkOpKyIJOeLmwWuTAHvlXmAGD8PZj5SMoZm4EBJs251nm5ZdEQypsEFLwFqOWnJgjJk4O",
+	"isMw+r7Nvlshp6qm8UAGVYVqTpo+KxEspQqDKuWlSkhNOzpkmMLeJ+cTA3300/iTAB/LVWx1vuNenjID",
+	"voZUYUCT0OvryXz1cI13bqj/sHC2cKWtsgKr8oOimirj+Usb28kgnYDeWJrwOT1yRyf0M8OTpsXZjidN",
+	"68xAWoqD+aINEFXA4nvGz7215uAWCi0Mn0BrLOXTEEKJew4pE9KCvuaZYd35lDt1A5EgNJe9iCUZVRS2",
+	"isX/dDpJxKzqxacDmShjGbeUJxTauGdYrkUCEdNuppCyKc/GrMgxOkyreR9TAWbc/iUx1/GyspyPA1Bz",
+	"xg17dPF31sV0AzQVJEiVRBhu4H+9ePmiLTrwNc79kzl5OBy34js/fKkaoghjhJPu1jIqUr6IWff15SPM",
+	"Tem15w+oIh+OFo0R7pQjmPJFS2z7TrOjULrPjQ0RoZRh7Ym5vkH1CTxpjmq/ZP70q+cTXlg/8Pl9obqm",
+	"0MyxAkTodHK+0u6To6mdGRZJ3Jtg+X6jJ+5S5v1IdOdn0kJQtBJf12VHc47YqNCSaW6pbqsu5HwXGpoI",
+	"e7AsB7+5ZPTPwj6qPPpNPmsi0NoitYlpCDi7XMqyAsbXRbkTYaurwLpuCYgxOnXRl87weR3qCqTZXgl9",
+	"hZ4P37k2d8CyqW3b3qT9s7C/KGO/OcjvgpI83otdJ6jlxvuIWUdhjgBYV81lSHvt7eGORKdCmdq00h3P",
+	"c8OSDMEJptbmJ4eHMWVEu7+M+3Mg3RBev3q+TCbF8WD2MWZejbgRCXPrSbm9gfKDfDCQSPoepRo/Yw4T",
+	"8AxSlokrRL0JIHJY9wYPTHAQ9gcSkzrDAqzPBJHnDFgnehBOa/VUNikKeWE/m/Ny+7a32tT3MsB9pFtm",
+	"+w1TDwBBIvrmP2yJZLs9nlK7mKZKXeH1RP6ddqv736n0k2HxPw5+KUYHF2IiuS00HBx/933Muu7sFCNS",
+	"Yv9x8LOwwJfPxAPZncJb9suvZ48OLn45O/7u+3DkEYu5LNvkwxZWguIiQlXBZjM+Orh0lEJ9PucjtOZS",
+	"dEYwulsD2fiUucXmZAwZyERJY7m0mEDT67MzNtdKTtyAZ8IYzJ4M43VfEk9bhq/dH0jHxjA0D+PbpkJO",
+	"XDN5YaaDetiFhjHr+vL7NM2cIiSpKL85nAJPzeGgODp6kGgY4weIe6F1HirV+iinmI8taILrFPYUy71Q",
+	"qSyC60IWOcY4wBCAcXx0PJCEJhFq6GJSebwsh+vDS5I69vVatb97ZgMe9gmlJQkbsYfHP/oCZ7g0AynK",
+	"QMYubQ7usmPrjngRkoZqFzSbfYQ9L8z0NyKFdV6+zlh8yEvaUlWWzCLtCH5l9mBRiLTTjgpAiXvLdhvO",
+	"w7Z0yJZ2Vk7NfkmVly2nx5+GcFqWoTz+Ag+L1Tic8rRtHMsH3Gg8TQXB1J5rt/9WuFuJtsZ3o0a/Q7JP",
+	"TPhtXWWe9M6Sq0abtj9pp+GAxczwhWHzKVARuxC9xcMxuNu77cb5D5AUWthF5+Sfb6oX0XklHiyw+4gh",
+	"yTr+E3ixXWSw/drJMy43a/Xn+MQ3Zb6JNt3abHe14BpHLJkCz0t/wxesgJ0lVlxD87QrBJlwyzM1KWCV",
+	"Jillts3BcgH6GvTBhbtuPX4hhWs2g6kRJ/aFfoYG/oj7S1w4tPsnXCPyA5fsLM9PSyA5UvzTmHH2mD6e",
+	"5TnhXanCrmFlktyDSC+hNCje+uR6SQqt3Yix2JKl6kEBnG4hE0jjUw85VWv1hL2ImbANDWJpTkxewHEK",
+	"JXtsjoV9aaq+IkbKUGJhL3yN0dVOB1KM2Qu3WCpLQ/EigpeiVg2h+jnND2YjAjM7fsiczGF6ERN2IKuD",
+	"C+1rMGBj1h0rPQG7HDO7kmoue0F79WCnA1lZH1KR6+NE7RZjHAn7x7BzZexEgxlIqWxZUNX02aOApN6N",
+	"T1gu5CTuYfYFyVMe2w+hvpzg0yTwIP2d5fmnxPWq+KLrmGJuwGWBVwym6frq/tyJ2C2+K5LDtkgTt4lx",
+	"1BwLgi9+wyBdB+wuecnyOG80NXUvLp70mqAH6sLEu84IuAZ9Vtipky3cPhtkqkTjhc46J51DvDl9U+si",
+	"LhZCSwp30vpLipqB5U1Ij2oiJKHWJTzL0PoUnFs5aOOkToQYIitupUG3bw0NusN54hvAhNBuCsaJo7ha",
+	"EJVwd6OFx/U0xHL8YnbVCGec1p6sYL32+rVjYhrGQCX+KZCYwrNPfO1ib7oOuTVObyThi7IQqvH81bl6",
+	"Aa1htrLUZimd9YRhJAGGBmguIzZVc4z/Bmmpj5Cv7gs/96v1DnxK7IZ+Gms+nRIJ+qSj2UreQr8KBnO9",
+	"qfF6ce+TslZfrpUaI2YBTzxyZJDgBYbvlTWvaYIFVjJZIhH60mQN8Dx4jozH8OBkrsUFnPI8B4nVsTlS",
+	"VP2sRRWKIP3eRAjWVemWzth6pyg1ewswl0wXkilZeW8p/DSx8yxD9F5EcfKxKiGchHzieH4wsqpGQd6H",
+	"1zgc69RqxtOZkMJYuu5o9dU16GsB88hf01XeEpU3cmHcMLxQ50t4l15qxotUWLc41YPj+uq8f/P+/w8A",
+	"AP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -92,6 +92,9 @@ type Deps struct {
 	Heartbeat time.Duration
 	// EventsPoll is how often an event stream looks for new events (default 1s).
 	EventsPoll time.Duration
+	// BuildLogPoll is how often a followed build log (GET
+	// …/builds/{n}/logs as SSE) looks for new output (default 500ms).
+	BuildLogPoll time.Duration
 	// Streams caps the concurrent streams per user and organization and
 	// bounds each message's write (see StreamLimits for defaults).
 	Streams StreamLimits
@@ -159,6 +162,9 @@ func New(d Deps) *API {
 	}
 	if d.EventsPoll <= 0 {
 		d.EventsPoll = time.Second
+	}
+	if d.BuildLogPoll <= 0 {
+		d.BuildLogPoll = 500 * time.Millisecond
 	}
 	if d.CacheRecheck <= 0 {
 		d.CacheRecheck = time.Second

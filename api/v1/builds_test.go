@@ -95,20 +95,39 @@ func TestGitPushWebhookSignatures(t *testing.T) {
 	if b.Status != "superseded" {
 		t.Fatalf("build 1 after build 2 was queued: %s", b.Status)
 	}
+	// GitLab style: the secret itself in X-Gitlab-Token. A wrong, empty or
+	// partial token is refused and queues nothing; so is an HMAC of the
+	// body sent as a GitLab token.
+	for _, tok := range []string{"wrong", "", secret[:len(secret)-1], secret + "x", sign(secret, body)} {
+		f.do("", http.MethodPost, hook, raw{contentType: "application/json", body: body},
+			"X-Gitlab-Token", tok).problem(http.StatusUnauthorized, problem.TypeUnauthorized)
+	}
+	if n := builds(); n != 2 {
+		t.Fatalf("%d builds after refused GitLab pushes, want 2", n)
+	}
+	f.do("", http.MethodPost, hook, raw{contentType: "application/json", body: body},
+		"X-Gitlab-Token", secret).want(http.StatusAccepted).decode(&ack)
+	if !ack.Queued || *ack.Build != 3 {
+		t.Fatalf("gitlab-style push: %+v", ack)
+	}
+	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/hooked/builds/3", nil).want(200).decode(&b)
+	if b.Ref != sha || b.Status != "queued" || b.Trigger != "webhook" {
+		t.Fatalf("build 3 = %+v", b)
+	}
 
 	// Cancel of a queued build; an explicit build request; logs as text.
-	f.do(f.alice.token, http.MethodPost, "/api/paas/apps/hooked/builds/2/cancel", nil).want(http.StatusAccepted).decode(&b)
+	f.do(f.alice.token, http.MethodPost, "/api/paas/apps/hooked/builds/3/cancel", nil).want(http.StatusAccepted).decode(&b)
 	if b.Status != "cancelled" {
 		t.Fatalf("cancelled queued build: %s", b.Status)
 	}
 	f.do(f.alice.token, http.MethodPost, "/api/paas/apps/hooked/builds", map[string]any{"ref": "v1.0"}).want(http.StatusAccepted).decode(&b)
-	if b.Number != 3 || b.Ref != "v1.0" || b.Trigger != "api" {
+	if b.Number != 4 || b.Ref != "v1.0" || b.Trigger != "api" {
 		t.Fatalf("requested build %+v", b)
 	}
-	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/hooked/builds/3/logs", nil).want(200)
+	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/hooked/builds/4/logs", nil).want(200)
 	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/hooked/builds/9", nil).problem(http.StatusNotFound, problem.TypeNotFound)
 	// Another organization's member sees none of it.
-	f.do(f.bob.token, http.MethodGet, "/api/paas/apps/hooked/builds/3", nil).want(http.StatusNotFound)
+	f.do(f.bob.token, http.MethodGet, "/api/paas/apps/hooked/builds/4", nil).want(http.StatusNotFound)
 
 	// Validation: builder auto and a dockerfile are exclusive; a bad URL.
 	f.do(f.alice.token, http.MethodPut, "/api/paas/apps/hooked/source",

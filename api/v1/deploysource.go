@@ -176,9 +176,6 @@ func (s *server) findBuildOf(c echo.Context, ident, name string) (store.PaasBuil
 	return b, err
 }
 
-// buildDone says whether a build status is final.
-func buildDone(status string) bool { return status != "queued" && status != "building" }
-
 // cancelBuildRow cancels a queued build at once, or asks the runner of a
 // running one to stop it; a build that already ended answers 409.
 func (s *server) cancelBuildRow(c echo.Context, b store.PaasBuild) error {

@@ -24,6 +24,7 @@ func TestOrganizationIsolation(t *testing.T) {
 	dep := f.insertRelease(web.Id, store.ReleaseSpec{Image: "nginx", PlanID: f.hobby.ID.String(), PlanName: "hobby"}, "deployed")
 	bobs := f.createApp(f.bob.token, "bobs", map[string]any{"image": "nginx"})
 	acmeApp := web.Id.String()
+	f.do(f.alice.token, "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}).want(200)
 	build, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api")
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,9 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"listLedger", "GET", "/api/paas/billing/ledger", nil, h},
 			call{"getUsage", "GET", "/api/paas/billing/usage", nil, h},
 			call{"createCheckout", "POST", "/api/paas/billing/checkout", map[string]any{"amount_micros": 1_000_000}, h},
+			call{"listGitCredentials", "GET", "/api/paas/git-credentials", nil, h},
+			call{"putGitCredential", "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "bob", "token": "bobs"}, h},
+			call{"deleteGitCredential", "DELETE", "/api/paas/git-credentials/git.example.com", nil, h},
 		)
 	}
 
@@ -199,6 +203,9 @@ func TestOddBytesNeverFail(t *testing.T) {
 		{f.alice.token, "PATCH", "/api/paas/apps/%00", map[string]any{}, nil},
 		{f.alice.token, "GET", "/api/paas/apps/web/deployments/%00", nil, nil},
 		{f.alice.token, "DELETE", "/api/paas/apps/web/env/%00", nil, nil},
+		{f.alice.token, "PUT", "/api/paas/git-credentials/%00", map[string]any{"username": "u", "token": "t"}, nil},
+		{f.alice.token, "DELETE", "/api/paas/git-credentials/%ff", nil, nil},
+		{f.alice.token, "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "u\u0000", "token": "t\u0000"}, nil},
 		{f.alice.token, "GET", "/api/paas/apps?org=%00", nil, nil},
 		{f.alice.token, "GET", "/api/paas/apps", nil, []string{"X-Paas-Organization", "\xff\xfe"}},
 		{f.alice.token, "GET", "/api/paas/watch?app=%00", nil, nil},

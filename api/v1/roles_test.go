@@ -69,6 +69,8 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"createDeployment", "POST", app + "/deployments", map[string]any{"ref": "main"}, nil},
 		{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
 		{"deleteAppSource", "DELETE", app + "/source", nil, nil},
+		{"putGitCredential", "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}, nil},
+		{"deleteGitCredential", "DELETE", "/api/paas/git-credentials/git.example.com", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},
@@ -87,6 +89,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"getBuild", "GET", app + "/builds/1", nil, nil},
 		{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
 		{"getAppSource", "GET", app + "/source", nil, nil},
+		{"listGitCredentials", "GET", "/api/paas/git-credentials", nil, nil},
 	}
 	if _, err := f.s.QueueBuild(context.Background(), web.Id, "main", "api"); err != nil {
 		t.Fatal(err)
@@ -95,6 +98,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		GitUrl: "https://git.example.com/acme/web.git", GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile"}); err != nil {
 		t.Fatal(err)
 	}
+	f.do(f.alice.token, "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}).want(200)
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
 	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true}
 	for _, c := range writes {

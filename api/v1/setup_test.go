@@ -491,7 +491,8 @@ func (f *fixture) state() string {
 		    || '|' || coalesce((SELECT string_agg(app_id::text || hostname || status || coalesce(verify_requested_at::text, ''), ',' ORDER BY hostname) FROM paas_domains), '')
 		    || '|' || coalesce((SELECT string_agg(key || '=' || coalesce(value, '') || encode(coalesce(value_encrypted, ''), 'hex'), ',' ORDER BY key) FROM paas_settings), '')
 		    || '|' || coalesce((SELECT string_agg(app_id::text || ':' || number || ':' || ref || ':' || status || ':' || cancel_requested, ',' ORDER BY app_id, number) FROM paas_builds), '')
-		    || '|' || coalesce((SELECT string_agg(app_id::text || ':' || git_url || ':' || git_ref || ':' || builder, ',' ORDER BY app_id) FROM paas_app_sources), '')`).Scan(&out)
+		    || '|' || coalesce((SELECT string_agg(app_id::text || ':' || git_url || ':' || git_ref || ':' || builder, ',' ORDER BY app_id) FROM paas_app_sources), '')
+		    || '|' || coalesce((SELECT string_agg(organization_id::text || host || username || encode(token_encrypted, 'hex'), ',' ORDER BY organization_id, host) FROM paas_git_credentials), '')`).Scan(&out)
 	if err != nil {
 		f.t.Fatal(err)
 	}

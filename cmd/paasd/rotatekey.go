@@ -74,7 +74,7 @@ See docs/secrets.md ("Rotating ENCRYPTION_KEY") for the whole procedure.`,
 // summary prints a report's counts in a fixed order.
 func summary(rep rotate.Report) string {
 	var parts []string
-	for _, k := range []rotate.Kind{rotate.Settings, rotate.EnvVars, rotate.Releases, rotate.WebhookSecrets} {
+	for _, k := range []rotate.Kind{rotate.Settings, rotate.EnvVars, rotate.Releases, rotate.WebhookSecrets, rotate.GitCredentials} {
 		if c := rep[k]; c != nil {
 			parts = append(parts, fmt.Sprintf("%s %d re-sealed of %d", k, c.Resealed, c.Seen))
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skypanel/paas/store"
+	"github.com/skypanel/paas/store/secret"
 	"github.com/skypanel/paas/store/spec"
 )
 
@@ -71,6 +72,9 @@ type Runner struct {
 	// Durations, when set, observes each finished build's time by outcome
 	// (succeeded, build_failed, cancelled).
 	Durations *prometheus.HistogramVec
+	// Box opens the organizations' git credentials (paas_git_credentials);
+	// without it a clone that has one fails.
+	Box *secret.Box
 }
 
 // NewDurations builds the histogram Runner.Durations expects.
@@ -304,8 +308,12 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	lw.line(fmt.Sprintf("--- cloning %s at %s", src.GitUrl, b.Ref))
-	sha, err := clone(ctx, src.GitUrl, b.Ref, dir)
+	cred, err := r.gitAuth(ctx, b.AppID, src.GitUrl)
+	if err != nil {
+		return res, err
+	}
+	lw.line(fmt.Sprintf("--- cloning %s at %s", redactURL(src.GitUrl), b.Ref))
+	sha, err := clone(ctx, src.GitUrl, b.Ref, dir, cred)
 	if err != nil {
 		return res, err
 	}
@@ -472,13 +480,15 @@ func countSteps(dir, dockerfile, generated string) (int, error) {
 	return n, nil
 }
 
-// clone fetches url and checks out ref (a branch, tag or full sha) exactly;
-// it returns the commit sha.
-func clone(ctx context.Context, url, ref, dir string) (string, error) {
-	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: url, Tags: git.AllTags})
+// clone fetches url, with cred's auth when it has one, and checks out ref
+// (a branch, tag or full sha) exactly; it returns the commit sha. Its
+// errors name the URL without any password, and hold no token.
+func clone(ctx context.Context, url, ref, dir string, cred gitCredential) (string, error) {
+	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: url, Tags: git.AllTags, Auth: cred.auth})
 	if err != nil {
-		return "", fmt.Errorf("clone %s: %w", url, err)
+		return "", cloneError(err, url, cred)
 	}
+	url = redactURL(url)
 	var hash *plumbing.Hash
 	for _, rev := range []string{"refs/remotes/origin/" + ref, "refs/tags/" + ref, ref} {
 		if h, err := repo.ResolveRevision(plumbing.Revision(rev)); err == nil {

@@ -61,10 +61,15 @@ UPDATE paas_builds SET step = $2, steps = $3, commit_sha = COALESCE(sqlc.narg(co
 WHERE id = $1;
 
 -- name: AppendBuildLog :exec
--- Appends to a build's log, keeping at most max_bytes (its tail).
+-- Appends to a build's log, keeping at most max_bytes (its tail);
+-- log_dropped counts the bytes cut from its head (every expression reads
+-- the row as it was).
 UPDATE paas_builds
 SET log = CASE WHEN octet_length(log) + octet_length(sqlc.arg(chunk)::text) > sqlc.arg(max_bytes)::int
                THEN right(log || sqlc.arg(chunk)::text, sqlc.arg(max_bytes)::int) ELSE log || sqlc.arg(chunk)::text END,
+    log_dropped = log_dropped + CASE WHEN octet_length(log) + octet_length(sqlc.arg(chunk)::text) > sqlc.arg(max_bytes)::int
+               THEN octet_length(log) + octet_length(sqlc.arg(chunk)::text) - octet_length(right(log || sqlc.arg(chunk)::text, sqlc.arg(max_bytes)::int))
+               ELSE 0 END,
     log_truncated = log_truncated OR octet_length(log) + octet_length(sqlc.arg(chunk)::text) > sqlc.arg(max_bytes)::int
 WHERE id = $1;
 

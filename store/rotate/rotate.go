@@ -1,6 +1,7 @@
 // Package rotate re-seals every secret of an installation under the current
 // ENCRYPTION_KEY: env values, the env snapshots of releases and sensitive
-// settings (what `paasd rotate-key` runs).
+// settings, push-webhook secrets and git credentials (what `paasd
+// rotate-key` runs).
 //
 // It works in batches, one transaction each, and skips what is already
 // sealed (format v1) under the current key, so a run that stopped midway is
@@ -32,6 +33,8 @@ const (
 	Releases Kind = "release values"
 	// WebhookSecrets are the apps' push-webhook secrets (paas_app_sources).
 	WebhookSecrets Kind = "webhook secrets"
+	// GitCredentials are the organizations' git tokens (paas_git_credentials).
+	GitCredentials Kind = "git credentials"
 )
 
 // Count is how many values of one kind were looked at and re-sealed.
@@ -61,7 +64,7 @@ func Run(ctx context.Context, s *store.Store, box *secret.Box, batch int, progre
 	if progress == nil {
 		progress = func(Kind, Count) {}
 	}
-	rep := Report{Settings: {}, EnvVars: {}, Releases: {}, WebhookSecrets: {}}
+	rep := Report{Settings: {}, EnvVars: {}, Releases: {}, WebhookSecrets: {}, GitCredentials: {}}
 	if _, err := store.FingerprintBox(ctx, s, box); err != nil {
 		return rep, err
 	}
@@ -79,7 +82,23 @@ func Run(ctx context.Context, s *store.Store, box *secret.Box, batch int, progre
 		return rep, err
 	}
 	progress(WebhookSecrets, *rep[WebhookSecrets])
+	if err := gitCredentials(ctx, s, box, rep[GitCredentials]); err != nil {
+		return rep, err
+	}
+	progress(GitCredentials, *rep[GitCredentials])
 	return rep, nil
+}
+
+// gitCredentials re-seals the organizations' git tokens in one transaction.
+func gitCredentials(ctx context.Context, s *store.Store, box *secret.Box, c *Count) error {
+	return resealAll(ctx, s, box, c, "git credentials", (*store.Queries).LockSealedGitCredentials,
+		func(r store.LockSealedGitCredentialsRow) ([]byte, []byte, string) {
+			return r.TokenEncrypted, secret.GitCredentialAD(r.OrganizationID, r.Host),
+				"git credential for " + r.Host + " of organization " + r.OrganizationID.String()
+		},
+		func(ctx context.Context, q *store.Queries, r store.LockSealedGitCredentialsRow, out []byte) error {
+			return q.ResealGitCredential(ctx, store.ResealGitCredentialParams{OrganizationID: r.OrganizationID, Host: r.Host, TokenEncrypted: out})
+		})
 }
 
 // webhookSecrets re-seals the apps' push-webhook secrets in one transaction.

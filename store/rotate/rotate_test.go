@@ -201,18 +201,33 @@ func TestRotateResealsEverythingOnce(t *testing.T) {
 		GitRef: "main", Dockerfile: "Dockerfile", Builder: "dockerfile", WebhookSecretEncrypted: hook}); err != nil {
 		t.Fatal(err)
 	}
+	// An organization's git token, sealed under the old key.
+	orgID := w.apps[0].OrganizationID
+	tok, err := old.Seal([]byte("git-token"), secret.GitCredentialAD(orgID, "git.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.UpsertGitCredential(w.ctx, store.UpsertGitCredentialParams{OrganizationID: orgID, Host: "git.example.com",
+		Username: "ci", TokenEncrypted: tok}); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := rotate.Run(w.ctx, w.s, box, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	only, _ := secret.NewBox(newKey)
+	if creds, err := w.s.LockSealedGitCredentials(w.ctx); err != nil || len(creds) != 1 {
+		t.Fatalf("git credentials: %v, %v", creds, err)
+	} else if got, err := only.Open(creds[0].TokenEncrypted, secret.GitCredentialAD(orgID, "git.example.com")); err != nil || string(got) != "git-token" {
+		t.Errorf("git token after rotation: %q, %v", got, err)
+	}
 	if src, err := w.s.GetAppSource(w.ctx, w.release.AppID); err != nil {
 		t.Fatal(err)
 	} else if got, err := only.Open(src.WebhookSecretEncrypted, secret.WebhookAD(w.release.AppID)); err != nil || string(got) != "hook-secret" {
 		t.Errorf("webhook secret after rotation: %q, %v", got, err)
 	}
 	want := map[rotate.Kind]rotate.Count{rotate.Settings: {Seen: 3, Resealed: 3}, rotate.EnvVars: {Seen: 9, Resealed: 9}, rotate.Releases: {Seen: 3, Resealed: 3},
-		rotate.WebhookSecrets: {Seen: 1, Resealed: 1}}
+		rotate.WebhookSecrets: {Seen: 1, Resealed: 1}, rotate.GitCredentials: {Seen: 1, Resealed: 1}}
 	for k, c := range want {
 		if *rep[k] != c {
 			t.Errorf("%s: %+v, want %+v", k, *rep[k], c)

@@ -183,6 +183,12 @@ func SettingAD(name string) []byte { return []byte("setting/" + name) }
 // WebhookAD is the associated data of an app's sealed push-webhook secret.
 func WebhookAD(app uuid.UUID) []byte { return []byte("webhook/" + app.String()) }
 
+// GitCredentialAD is the associated data of an organization's sealed git
+// token for host (lower case, as stored).
+func GitCredentialAD(org uuid.UUID, host string) []byte {
+	return []byte("gitcred/" + org.String() + "/" + host)
+}
+
 // Seal encrypts plaintext under the current key, bound to ad (see EnvAD,
 // SettingAD); the result is in format v1.
 func (b *Box) Seal(plaintext, ad []byte) ([]byte, error) {

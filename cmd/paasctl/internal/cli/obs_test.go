@@ -89,37 +89,81 @@ func TestTop(t *testing.T) {
 	}
 }
 
-// TestLogsBuildFollow: `paasctl logs web --build 3 -f` prints build 3's
-// log as it grows and stops when the build ends.
+// TestLogsBuildFollow: `paasctl logs APP --build N -f` follows the build
+// log over SSE: it prints the output as it comes (LF-joined data, no
+// extra newlines), resumes a broken stream from the last id it printed
+// (Last-Event-ID: nothing printed twice), notes output the cap skipped,
+// prints the outcome to stderr, and exits 1 unless the build succeeded.
+// An end carrying a problem (the credential ended) is an error too.
 func TestLogsBuildFollow(t *testing.T) {
-	var mu sync.Mutex
-	polls := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch r.URL.Path {
-		case "/api/paas/apps/web/builds/3":
-			polls++
-			status := "building"
-			if polls >= 2 {
-				status = "build_failed"
+	const build = `{"id":"00000000-0000-0000-0000-000000000001","app_id":"00000000-0000-0000-0000-000000000002","number":3,"ref":"main","trigger":"api","status":%q,"step":2,"steps":2,"message":%q,"attempts":1,"created_at":"2026-01-01T00:00:00Z"}`
+	for _, tc := range []struct {
+		name, status, message string
+		code                  int
+	}{
+		{"failed", "build_failed", "builder: boom", 1},
+		{"cancelled", "cancelled", "cancelled", 1},
+		{"succeeded", "succeeded", "built reg/acme/web@sha256:ab", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var resumes []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.URL.Path != "/api/paas/apps/web/builds/3/logs" || r.Header.Get("Accept") != "text/event-stream" {
+					http.Error(w, "unexpected "+r.URL.Path, 400)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				resumes = append(resumes, r.Header.Get("Last-Event-ID"))
+				if len(resumes) == 1 {
+					// The first connection breaks after one message.
+					fmt.Fprint(w, ": stream open\n\nid: 16\nevent: log\ndata: --- step 1 of 2\ndata: \n\n")
+					return
+				}
+				fmt.Fprint(w, "event: truncated\ndata: {\"dropped_bytes\":5}\n\n")
+				fmt.Fprint(w, "id: 40\nevent: log\ndata: --- step 2 of 2\ndata: partial")
+				fmt.Fprint(w, "\n\nid: 48\nevent: log\ndata:  line\ndata: \n\n")
+				fmt.Fprintf(w, "id: 48\nevent: end\ndata: "+build+"\n\n", tc.status, tc.message)
+			}))
+			defer srv.Close()
+			out, errs, code := run(t, srv, "", "logs", "web", "--build", "3", "-f")
+			if code != tc.code || out != "--- step 1 of 2\n--- step 2 of 2\npartial line\n" {
+				t.Fatalf("logs --build -f: %d %q %q", code, out, errs)
 			}
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"id":"00000000-0000-0000-0000-000000000001","app_id":"00000000-0000-0000-0000-000000000002","number":3,"ref":"main","trigger":"api","status":%q,"step":1,"steps":2,"message":"","attempts":1,"created_at":"2026-01-01T00:00:00Z"}`, status)
-		case "/api/paas/apps/web/builds/3/logs":
-			w.Header().Set("Content-Type", "text/plain")
-			if polls >= 2 {
-				fmt.Fprint(w, "--- step 1 of 2\n--- build_failed: builder: boom\n")
-			} else {
-				fmt.Fprint(w, "--- step 1 of 2\n")
+			if !strings.Contains(errs, "build 3 "+tc.status+": "+tc.message) || !strings.Contains(errs, "5 bytes of output skipped") {
+				t.Fatalf("stderr %q", errs)
 			}
-		default:
-			http.Error(w, "unexpected "+r.URL.Path, 400)
-		}
-	}))
-	defer srv.Close()
-	out, errs, code := run(t, srv, "", "logs", "web", "--build", "3", "-f")
-	if code != 0 || out != "--- step 1 of 2\n--- build_failed: builder: boom\n" || !strings.Contains(errs, "build 3 build_failed") {
-		t.Fatalf("logs --build: %d %q %q", code, out, errs)
+			if len(resumes) != 2 || resumes[0] != "" || resumes[1] != "16" {
+				t.Fatalf("Last-Event-ID of the connections: %q", resumes)
+			}
+		})
 	}
+	t.Run("credential ended", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: 4\nevent: log\ndata: abc\n\n")
+			fmt.Fprint(w, `event: end`+"\n"+`data: {"type":"https://skypanel.dev/problems/unauthorized","title":"Unauthorized","status":401,"detail":"the token has expired: the stream ended with it"}`+"\n\n")
+		}))
+		defer srv.Close()
+		out, errs, code := run(t, srv, "", "logs", "web", "--build", "3", "-f")
+		if code != 1 || out != "abc" || !strings.Contains(errs, "expired") {
+			t.Fatalf("logs --build -f after the token expired: %d %q %q", code, out, errs)
+		}
+	})
+	t.Run("text without -f", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Accept") == "text/event-stream" {
+				http.Error(w, "no stream without -f", 400)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, "--- step 1 of 2\n")
+		}))
+		defer srv.Close()
+		if out, errs, code := run(t, srv, "", "logs", "web", "--build", "3"); code != 0 || out != "--- step 1 of 2\n" {
+			t.Fatalf("logs --build: %d %q %q", code, out, errs)
+		}
+	})
 }

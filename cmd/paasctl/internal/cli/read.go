@@ -378,17 +378,23 @@ func readEvents(r io.Reader, fn func(sse.Event) error) error {
 			return streamError{err}
 		}
 		if ev.Name == "end" {
-			p := &problemError{}
-			if jsonUnmarshal(ev.Data, p) != nil || p.Title == "" {
-				p = &problemError{Title: "Stream ended", Detail: "the server ended the stream"}
-			}
-			p.hint = "log in again or ask for a new token"
-			return p
+			return endProblem(ev.Data)
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
+}
+
+// endProblem is the problem of an event end by which the server ended a
+// stream for good.
+func endProblem(data string) error {
+	p := &problemError{}
+	if jsonUnmarshal(data, p) != nil || p.Title == "" {
+		p = &problemError{Title: "Stream ended", Detail: "the server ended the stream"}
+	}
+	p.hint = "log in again or ask for a new token"
+	return p
 }
 
 func (a *app) getDeploymentsCmd() *cobra.Command {
@@ -881,37 +887,113 @@ otherwise from Docker. --grep, --level and --stream filter on the server.
 	return cmd
 }
 
-// buildLogs prints a build's log; with follow, it polls until the build ends
-// and prints what was appended (the server keeps the tail of a long log).
+// buildLogs prints a build's log; with follow, it follows the log over
+// SSE until the build ends, prints the outcome to stderr, and fails
+// (exit 1) unless the build succeeded. A stream that breaks is resumed
+// where it was (Last-Event-ID: the log's byte offset), a few times.
 func (a *app) buildLogs(ctx context.Context, c *apiClient, name string, number int32, follow bool) error {
-	printed := 0
-	for {
-		b, err := expect[client.Build](c)(c.c.GetBuild(ctx, name, number, nil))
-		if err != nil {
-			return err
-		}
+	if !follow {
 		body, err := expectText(c)(c.c.GetBuildLogs(ctx, name, number, nil))
 		if err != nil {
 			return err
 		}
-		if printed > len(body) {
-			printed = 0 // the capped log moved on: print its tail again
+		_, err = a.Out.Write(body)
+		return err
+	}
+	var last string // the id of the last message: the offset printed up to
+	for retries := 0; ; retries++ {
+		params := &client.GetBuildLogsParams{}
+		if last != "" {
+			params.LastEventID = &last
 		}
-		if _, err := a.Out.Write(body[printed:]); err != nil {
+		resp, err := c.openStream(c.stream.GetBuildLogs(ctx, name, number, params, header("Accept", "text/event-stream")))
+		if err != nil {
 			return err
 		}
-		printed = len(body)
-		done := b.Status != "queued" && b.Status != "building"
-		if !follow || done {
-			if done && follow {
-				fmt.Fprintf(a.Err, "build %d %s\n", number, b.Status)
+		var final *client.Build
+		err = readBuildLog(resp.Body, func(ev sse.Event) error {
+			switch ev.Name {
+			case "log":
+				if _, err := io.WriteString(a.Out, ev.Data); err != nil {
+					return err
+				}
+			case "truncated":
+				var t struct {
+					DroppedBytes int64 `json:"dropped_bytes"`
+				}
+				_ = jsonUnmarshal(ev.Data, &t)
+				fmt.Fprintf(a.Err, "[%d bytes of output skipped: the server keeps the last build_log_max_bytes of a log]\n", t.DroppedBytes)
+			case "end":
+				var b client.Build
+				if err := jsonUnmarshal(ev.Data, &b); err != nil {
+					return streamError{fmt.Errorf("the build's end event: %w", err)}
+				}
+				final = &b
+			}
+			if ev.ID != "" {
+				last = ev.ID
 			}
 			return nil
+		})
+		resp.Body.Close()
+		if final != nil {
+			msg := fmt.Sprintf("build %d %s", number, final.Status)
+			if final.Message != "" {
+				msg += ": " + final.Message
+			}
+			if final.Status == "succeeded" {
+				fmt.Fprintln(a.Err, msg)
+				return nil
+			}
+			return &exitError{code: exitError1, msg: msg}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se streamError
+		if err == nil {
+			err = streamError{errors.New("the server closed the stream before the build ended")}
+		}
+		if !errors.As(err, &se) || retries >= 3 {
+			if errors.As(err, &se) {
+				return fmt.Errorf("the build log stream broke: %v", se.err)
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// readBuildLog reads a build log stream as readEvents does, except that
+// its event end carries either the build (it ended: passed to fn) or a
+// problem (the server ended the stream: returned).
+func readBuildLog(r io.Reader, fn func(sse.Event) error) error {
+	rd := sse.NewReader(r)
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return streamError{err}
+		}
+		if ev.Name == "end" {
+			var probe struct {
+				Title string `json:"title"`
+			}
+			if jsonUnmarshal(ev.Data, &probe) != nil || probe.Title != "" {
+				return endProblem(ev.Data)
+			}
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+		if ev.Name == "end" {
+			return nil
 		}
 	}
 }
