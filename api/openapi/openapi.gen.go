@@ -39,6 +39,27 @@ func (e AppSourceBuilder) Valid() bool {
 	}
 }
 
+// Defines values for BuildCacheRemovalReason.
+const (
+	Expired   BuildCacheRemovalReason = "expired"
+	OverSize  BuildCacheRemovalReason = "over_size"
+	Requested BuildCacheRemovalReason = "requested"
+)
+
+// Valid indicates whether the value is a known member of the BuildCacheRemovalReason enum.
+func (e BuildCacheRemovalReason) Valid() bool {
+	switch e {
+	case Expired:
+		return true
+	case OverSize:
+		return true
+	case Requested:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -652,6 +673,40 @@ type Build struct {
 	Step    int32  `json:"step"`
 	Steps   int32  `json:"steps"`
 	Trigger string `json:"trigger"`
+}
+
+// BuildCacheRemoval defines model for BuildCacheRemoval.
+type BuildCacheRemoval struct {
+	// Bytes The image's size as the engine reports it.
+	Bytes int64 `json:"bytes"`
+
+	// Reason expired (older than the TTL), over_size (oldest while the cache was over its size), requested (this request).
+	Reason BuildCacheRemovalReason `json:"reason"`
+
+	// Tags The image's build tags.
+	Tags []string `json:"tags"`
+}
+
+// BuildCacheRemovalReason expired (older than the TTL), over_size (oldest while the cache was over its size), requested (this request).
+type BuildCacheRemovalReason string
+
+// BuildCacheReport defines model for BuildCacheReport.
+type BuildCacheReport struct {
+	// BuildCacheBytes Space the engine's BuildKit cache prune reclaimed.
+	BuildCacheBytes int64 `json:"build_cache_bytes"`
+
+	// KeptInUse Tags kept because a service or container uses them.
+	KeptInUse []string `json:"kept_in_use"`
+
+	// Problems Errors met on the way (nothing was failed for them).
+	Problems []string            `json:"problems"`
+	Removed  []BuildCacheRemoval `json:"removed"`
+
+	// RemovedBytes Size of the removed images the engine deleted (as the engine reports sizes, shared layers included).
+	RemovedBytes int64 `json:"removed_bytes"`
+
+	// RemovedImages Number of build images removed.
+	RemovedImages int `json:"removed_images"`
 }
 
 // BuildRequest defines model for BuildRequest.
@@ -1632,6 +1687,15 @@ type PatchAppParams struct {
 	IfMatch           *string    `json:"If-Match,omitempty"`
 }
 
+// DeleteBuildCacheParams defines parameters for DeleteBuildCache.
+type DeleteBuildCacheParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
 // CreateBuildParams defines parameters for CreateBuild.
 type CreateBuildParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -2485,6 +2549,9 @@ type ServerInterface interface {
 	// PatchApp Change an app's spec with a JSON merge patch (RFC 7386)
 	// (PATCH /api/paas/apps/{app})
 	PatchApp(ctx echo.Context, app AppPath, params PatchAppParams) error
+	// DeleteBuildCache Clear an app's build cache
+	// (DELETE /api/paas/apps/{app}/build-cache)
+	DeleteBuildCache(ctx echo.Context, app AppPath, params DeleteBuildCacheParams) error
 	// CreateBuild Queue a build of the app's source at a ref
 	// (POST /api/paas/apps/{app}/builds)
 	CreateBuild(ctx echo.Context, app AppPath, params CreateBuildParams) error
@@ -3546,6 +3613,48 @@ func (w *ServerInterfaceWrapper) PatchApp(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PatchApp(ctx, app, params)
+	return err
+}
+
+// DeleteBuildCache converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteBuildCache(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "app" -------------
+	var app AppPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "app", ctx.Param("app"), &app, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteBuildCacheParams
+	// ------------- Optional query parameter "org" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org", ctx.QueryParams(), &params.Org, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Paas-Organization" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Paas-Organization")]; found {
+		var XPaasOrganization OrgHeader
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Paas-Organization, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Paas-Organization", valueList[0], &XPaasOrganization, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Paas-Organization: %s", err))
+		}
+
+		params.XPaasOrganization = &XPaasOrganization
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteBuildCache(ctx, app, params)
 	return err
 }
 
@@ -5336,6 +5445,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build", wrapper.GetBuild, options.OperationMiddlewares["getBuild"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/builds/:build/logs", wrapper.GetBuildLogs, options.OperationMiddlewares["getBuildLogs"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/builds/:build/cancel", wrapper.CancelBuild, options.OperationMiddlewares["cancelBuild"]...)
+	router.DELETE(options.BaseURL+"/api/paas/apps/:app/build-cache", wrapper.DeleteBuildCache, options.OperationMiddlewares["deleteBuildCache"]...)
 	router.POST(options.BaseURL+"/api/paas/hooks/git/:app", wrapper.GitPushWebhook, options.OperationMiddlewares["gitPushWebhook"]...)
 	router.POST(options.BaseURL+"/api/paas/apps/:app/rollback", wrapper.RollbackApp, options.OperationMiddlewares["rollbackApp"]...)
 	router.GET(options.BaseURL+"/api/paas/apps/:app/env", wrapper.GetEnv, options.OperationMiddlewares["getEnv"]...)
@@ -5394,303 +5504,314 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcttGtjD6Kl38dpXJvSFKlp3sGammzlFsZ+LZvmhb8mTmhP6IFrBIdgR2I90N0hxvV52nOQ92nuSr",
-	"XqsbBEiAF1lWLMf5EVMk0Nd1v37oJGqaKwnSms7Jh07ONZ+CBY1/neX5ObcT9zEFk2iRW6Fk56RzOQHG",
-	"8/yBYSJlSjPJp9DvRB3hfszdK1HHfdc56fA870QdDb8VQkPaObG6gKhjkglMuRvYLnL3mLFayHHn48eo",
-	"80MhsrR93iv38wPDZDG9At0yKz60cd6R0lNuOycdIe2j407UmQoppsW0c/IwCosS0sIYNK7qSaGN0s1L",
-	"iiW8t8MEn4iZGjE7AZZrmAlVGJbz8fJwfitAL5brpHc6mw/kKeSZWkxB2vZT0ZABN1DeyAy0EUpuPqW0",
-	"HHjPK3qqplzI9tWk+Hu5mIkydgOI0NN7LuEFN/bZDKR9/nR9DW/AFFNgnBmrgU8ZH1nQzE6EYeDeYSIt",
-	"1zIBnoJersYNfIAjHzx/uuVmXoipsOvTn/MxMCP+BRF7yKxi3x0dsW4KI15klj08Ouq1gUOG41XnnPL3",
-	"BJXfHR1thdFXKoX2S5EqdfBxMed6ykQaMa3mu12Qe3PP63mtxz/RwTauRekxl+Jf3H3lTognlgnJuiYr",
-	"xm5BIu2dMoVv8IyNlGacJTzLQLO5sBOmZH2M1tv8x8E55+bgdeXZztaV/zfeytrCL7iDKcMaxoxwjUkm",
-	"HCFldsItS7iUyjIDltGiDOsiWF2oQifQO0UqQT+xuZCmDSiUHm9fcrmS9vuvnleJmu7AW25d1c9sn9s/",
-	"z/iGheQZl7uwDvfcnhNfqmuQz5+GuRsGtfjEjryhKIR7cn2et4aP4Uf/2Ooe41+NknGJ8T23zTgxs7jt",
-	"hv181SWAdGj+S8cN1Yk6iZl13rUvRKtpA7hari3rvvnxCXv06NGfT1mgQI+OWMoXhl3BSGlgsVVxK0Ua",
-	"uaEbzyblFg6smEL7AV2q9VU9k2nE4H2SFUbMoGl5Us1bl2PVzRYDuh0cCwO6BEeYcpG1wKN7cC94/Oge",
-	"NrmSBoI8dZYkkFv3shO9pHW89+SDk5IykSCqHeKVn3yojPtvGkadk87/OlwKa4f0qzk8y3OaqVFCi4hc",
-	"CmuYhDlLwbiVM2O5hVOmIVEyEZmjTYmSM9BjYEoyYfsdJ4jx9K/cwpwvNqw21+oqg+l/7Lfqc3qraeVP",
-	"VXINOmIv1LVwN3Ku1RTsBArDUpEyR1O5NHP3iGML+BFSxiUDrZUOK38DvxVg7F2unOQwnJYlqshosVfu",
-	"S56y7pRnDl4hZX+7eP0qYoW8lmou2UhAlkZsrpUcMwdCEbviKStF8R5u6YmSo0wkv+OGaH5DEOV4l7r6",
-	"FRL7wBA44SqfydmtQfYzOfs712YDdD8wbMa14FcZGJz+R6WvRJqCvMtTeuUgMsvUHFLWJfBkPJ0KGdXF",
-	"HFOYHGQKaeTWzlDWc6CRTCClO36l7I+qkOndrp6ZIpn4y3RCmLtakrUemBUhy7F2vsgUTy+VesH1GO4a",
-	"HK9UumDCMDVDgZ7EbDrLsDynz7wpafTdLm9Fxpq7Y7QsVWCIcDkwYcKybgkMTnAcSCFNMRqJxMmPbFTI",
-	"1CB1E5V3E9yyE3wnqtCMW9y+o+ruCHqnA0laJ66PJVxrAYbFVzzjMoHhVCRamThiceBf4SvGZcripNAa",
-	"ZLKI+wOJB4nMIRVuJz9ykd3tWT4fHbzkNpmgeOiIu7ITKLVavOkL0DORwFvJZ1xkjgbc5QJ/nvgL0Kqw",
-	"ROENc8KSA066LjkS48KxJqfiONUz59ykuPZLpV5yufA8ytzlws+Y5tYBqidAc24CETplb8DqxcEZasvG",
-	"iYjzCaB+ZvWC8TEXqGh5dcYtovJCgwCKEGTc+3O+oteuaa8op0le2InS4l9w1zRwxjORskRDCtIKnhE/",
-	"eStzrRIw5q7BqyR1/npSdlVYB1pC4kpPWYzSjokRQwxzN0iShF+4KfJcaQvpS0gFv8Tjvvv1PzDsCU15",
-	"4JYQkMNRMUSJCvb0UVT3Y6O0fP4c1Tm0S2qVg7aC5OhEA7eQDkn52kUJiDrwPhcazKZ3ZJF5OkKC/doY",
-	"It1BO4w6GTd2WJjNC9w6GSkdH9Z/yDWMxPtmXQa12weGjYR2MtuEa55Y0CZCJIYsoycM4znXtt+oLS31",
-	"m186uEFcSTlv7ShXNhtVr2apr5Js4dYe7vSFING8fq/CwrT+YaPmE+DjYzkR15ov8PCWBtlmQ0Ftkzhb",
-	"/aXGxafpS5hega7oFjwlFsmz88pWRjwzEK3sDlXLxhvViqjLpt2+cc+srpyG9AM0LjnPbwd9UsjAfiJE",
-	"g5wNNaQOItMGo6kG46Sfrnu75zlPKYqyKV8g6ZhrYQF/IAUA5Ix1+UDOBKBOGIRvYazmVjkZNhPGCjnu",
-	"nbDY5JD0Qc5iN4JkE44GYb0YyGtYkGbjFMlpbheOJRTgpKFyK1dKZcDlHqSgFYmrguJwx8E0GMu1HSaq",
-	"kLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjrubHawNly4x9zjltvC7PICPfgx6hR5ujfgeZFvfbtP",
-	"3Cn463OUTo4huF6MVSh3IRqQnfXZJR/vdA4bCODqnS0Xt3o3/jDLQ6rRxdo51DCrBYNvhVjm+d3RyTx/",
-	"CVaLxKyvmuf5ruAOMt0dTAzo1XPZdBy0vgt6qeFc8DL3mN1CPjQk7jZKt/WD9IcQpqGtroxSbqnlhM+d",
-	"erQnB9oDw2n4jx+bJycXxvrtotu1SRXghVUsBQsJukccivLkGjXPMUhwKolhnJHtbyQydAkEG3haftuJ",
-	"cKQGU3hUfWpt+uW4LOd2woQ0IiUughLxe7v0zy2f7Z1WDNXIG/z++k0wMBYNSJo3Wp3Rw13OXFmMhlwZ",
-	"YZVeLNcjrBOTle31m3nCqGF8zWUyiZjl6EwzE44rt+xqweZwNVHq2uDZXy1Kq3t3yoVsnqPQWRO3KZf6",
-	"9s0L1p1Ym5uTw8OIGTM5OTx0E7tDPDk87G2XM90U64C+8pA74XebAPIMjcGfRHQqELwFwvYDgLaLazvs",
-	"7cdFQ0Q0Q9Ox+Jt2FEWDbXHFFWYSQOKBYT+9PHvC6PnTpWldyQQiEsgEKqFTnsL2Oy2p3Bh1/xoWh2Nu",
-	"u05PqFbkVjWdcmIKJZFfO79VSk7BBWZTDEtSGKumpRPcRMyg5sy6qFUrCcHGTRo4++uzS9bv9w/92OSt",
-	"2nlFQDbyZrrd/v7ygCbAMzsZJhNIrnGkLHs96pz8spmw/4RvPcGXPr5rFdeX04gpHzfQ0jPJ8BemYQQa",
-	"ZAJM8qmQY8Zr9Cvn3BxYJxbl+cnsYTSQGsZOKl/04T2f5hn0EzU9tMCnhzzP/28z4cfffX/S7/d7ffYc",
-	"ZxCpiVgqxmCsGUhHgVVh69MgFeMaGM+ygwm89+YQ942GkdNLWffx8XHvlN4nxYGM9UO/HgGGGbBORXA3",
-	"j++SuXH5QE0NqKjiGZcbfdzBu73+piL5oozv+P677x59tznCw6EX2mwQTsonjxqFeavynNSsVeVlVarD",
-	"a66M7RdHgBqVWBcFf3wN/JYzLVFtA1I/l3mxXW9eAzjCUye+MCUZytJCyVOmpsI6REXDl2GWXyMfFTqw",
-	"NQyq+JxU5MkK7cBgljSQDq+Q5SBThC5u2PnrixrxcE8bJuxnJiL1Vf8XLAz75ezg/xm+c/8/Ovjz8N2/",
-	"syJ3q//+cc1udP76zSWJQSmkp6QUG//ow+/Zf4kfKvDdTqN2pkwVurMjup0hsiGqLYMIULSbAM/BWMYT",
-	"60Q499hGZFwRGv1Qfzr605F77eao2jzuw1PGLZsqQ6v1FGPK3w/Du/1qWOKtoPkG1NxNoVg9+inGDOTo",
-	"q1Ej5sc6ZY67MA1TNQPjREGnHysNJPz7S7ohbrYwrt04/nyiMsCgLDVaY/ynbCqMcaxMyZKJuC2kETra",
-	"6Ns0RUdvdYNkhFAStmDxtqVvweqtFrbfXVRoRdmtSw842PJgC2Ztf7qCIS0PVzGmETlKQ9eKC1A75iOd",
-	"ElUNpFEyWzRBtvel7m6jeBJeaaL/5K61w0oI787Xu4wnfgOj3S7YBw4Nq2e/ftZeld9kriNDnSktdTkk",
-	"O5onp2BMG5SpKwN6Bulw0woc+i9/9/p2uDeWcWIUqO+cBhuFLYyT+Y3lmaMdIgP0yYvRCLTZceH5hJsG",
-	"Ofo8CAV0HfjxTSElfrggqI0Yud4jdrEMHnkKGZCw2u832wRolC2XRbsbGvhtfW2vNcar+gPwd0aHIlJ3",
-	"d3Mk+BhLvesxBKNnO2O85ObaML964uAE5SG6vd88sM6asHMCuvQTeF3WnLBgphgUR0ePkiAtOA7AMn4F",
-	"GX4P/drPQ+Io9NNAOnW44oB4owoHNCWCO3i5dFhELgaUAz2j8ePIZdxAplROH72KsasEuMLdCcZqGNiM",
-	"FQ3Q0XA1DQgfVUnYEhsbKZG/kxqMNUoeRSrsM2kp2HrFZpM0YzH0x3138n2yqGMsVZ82EDGQs35e2IhE",
-	"PbKsN2EIT6zSw9Iht5U50fOFAd1iR9o6ws18bpYLgu1miaCNG6erCS4tKLmDE2q7yMH1GKx/u+3XayHT",
-	"HfwLbsL6UdevKgpQUR+4uogmL004x+3eaQePt+JtWQL2XTld0Kb8SaZPbi1Mc4pGWsuOWgceJ6sLOzQT",
-	"vhMK3QgBCqJaw6lphOjt0t9ISGEmn+i33iZUOAZTESzmE2XKhCzHzgzFuqDNs5FZbt/HjlfYYrLDyBA+",
-	"RmuvkyCIuwVzHPE1zxGVHtf+5nlOf59c0ReUUObZ5E5BM25NQ7Li7QQpmwQ9mn1HCG0zsaNV5hNhwrQo",
-	"Bb8VULgjxssmi2KRJABp+eVw5EW6hMsEsgwoD6fIQRv3WL/NwdgUMqHGGow5Ye53Jp1k5j6tiWQtB4TP",
-	"7niYVovxGPSuVDzY/v2FBWdFGKXqGV/SEb/PsLCotE3WYGhFyllKIiUBW3G3V+67ThHqFKaVqlbCferE",
-	"dRfnG20PfXBdVCrQU/XAMA0j8ql4I2aLl2xtSU9QGj/nxsyVTm8WihRkttyP0oxrMK89MOXvX4Ac20nn",
-	"5D+P0TAV/vzTNlfQ2nwro79r3Cck16poOHYDxiwllpt50CpjRC3ex+USbnbIfOpUXh9l3ci/NlsQiT4M",
-	"m7cTdZCuGDPcabv1tTTutbQ2rJ03hvhZzaXBB4ZII3dm4pvIuQbuI043ENgQBuCUqk7U+dGddSfqvKX0",
-	"mcZYAOvDXVdd1jxdRCxQTa98jzVPiQaXOvZW1yb+WqFhfh9VYtR4aI0Hj6QqBDPeMLTQR2QKOUz5ooEt",
-	"vXY0iNJoMQCUUlTL3AJ6v8/OynSfKU8hxMMN5Nn58+p7fjo2LYxFuzvjLBMjcHv0T8jUjcwybkE7hZf7",
-	"V0OAavfx8TF52ebCQO/UjaDGQtIDPrWLlfMuvX849yLCeECi8ozLBSnPpYX+0fffHW1DrxCaVyFr3z+u",
-	"kbWH28AAh9hwp3l+s+sMS1s1tj99dUFWihP2v3/hB/86Ovjzu67/cPDuw1H06E8fw/e9/+vfGgWJ3UOA",
-	"yFfXuGc/TvvWqUDAzXYfzPFNJxB+o7zRhw+PH9GBmIhxy5zEbZmdq4i5i9aS+wRy7xQmv28vcpA5F1ma",
-	"cI2I//yc8TR1NGF7VEO5uvbNV9OxPw0AKrD58PhPW4Az6qi5hIpZY82NCu8pEhZTXgnF7XrSEo7SLIVm",
-	"xfizwGULjLnp2o/5POM3PF7yBzY5zaJOkhfDqcgyUXeyN5KQVJg844tha5Rv1Zm3fbgpTJVeDKdX2x/d",
-	"kBwgEhhOVKGzxU6ix9HWEFh/G7XN1s6puvKVPTcvqP1O35rbj64XZogR4c333X6StyP6BsvVZlmX1JVv",
-	"GS/bMl7WJb1wXu25MBbe21NmJmou0TlHOa7CeKfA502CCStsuvWnFPndmKPxe+QX1D1Ctxspv8UTQD6w",
-	"m2F+m/N55wCIpzUf6o3tpzcz8fM0ExI+CW8+g5FzB+fBvibJFsOgBqOyGTSr8ht1R5VlVzy5HqrRjpEA",
-	"O4i+b8hqW8lxuUVLYVBkfTgYeia867f8jMonWQgpryuDdOi26XCotBE2Kr2VTJldULU00S2TWGp2tbrt",
-	"rbymita7VHard1HNfdGVLJcloK8a4bZ4ZZboeRuumQqy35Vrph5vcVNS345ISwj7VJhYgkJ5yRvIJpVt",
-	"W5dVJpBcfyLS3ISWtuuNr9z7mTCQnjCnAuqDhBtgZxdPnj+PWF7IRaJSQPtIg97YqArtIxhhpnZThMIC",
-	"1S+MPMFDY4T4pz4BMUTc+7I3/c4efojXErPhysjTGWgxEoBV3wrr/g1zzZdhTLYs3TeQXKaVGAUKazoJ",
-	"47GuhBlolms1A9mLBjKMT0buy39cYmyNTjGBfaQK6dRumpp1y4fLSdKBtCoEVfTC4liXh4NxIzi1PddK",
-	"jU7RaEUv9lpCs2mOpORoG2kC7vnv1TfKET4RkHGQxdCb1T5psCaELWG+grEVmIuqyFjfUfPSVmTX2iG2",
-	"04BboctETe6MJq9feaMS8fTVRYBktF8ixGO1LKtVFsLYqvUTdzHlDTE5gi7AxxqFIciz2tlg1C7t4f+4",
-	"bJYDeFY0zFmZ8i80JVlWcb5Txq8w+xrLGGLGtWHziWpOu+7vaiBvNZSF2k576vifmjlzi9nnlHfOKO28",
-	"d+pDgPHsmTA+9suR8X4n2hab7fbVeEqzRp2kzP9uinfQxqKvwVg+zXdnnjvHDJFfY/8JbugG0pArbYUc",
-	"Dz3KZS3JeavYQTy/E3V+5lq6Z97tRFA94DY4dBpXEnVCwvfqya+dVOsF3wb1JEi5K+L5o4AsfRakmvq6",
-	"MRWnqSSunQRq6QveYSQfBgAHcyEGQvgKDf0fX7/eD45WNkMLWb7QtJG/CvszJT+eUXx8QzpzM1+gOI+G",
-	"YtQ7hFLQu83myFZUWNmdH6NpU9Xo/f3SOZ6954nNFlRdd8R8NgbrwntIHGeYYilTzKDu/nR5eY6JkD6U",
-	"moJhHYr0binnCkXxGc+qifUVD1+tHnJjcsyG3FsbqgWUAz7cPh5VeMhBC5XeeFGOIKjC3vD9Jqb2NyXk",
-	"k+UBt558/a4pHZcZrAb9qxLSu4cxFBodv5QIz3imgacLzJkp8kYlZMolH4Meeidas5IKtsiHrcuZ8OT6",
-	"EJ85mCt9DbpvJhGbT0QyYbmGnGsqEABXgksHhW+vCmkLWq4DUrcFg5VLtwajlAmN9TWt76MJu15AOgbd",
-	"FrS8GvKxQgSVEZiJhlKWhlRYEzEJY778dsL1GCg7P4UrsXN4/c2sj5XVffgEoSDE9wbma1Ve5Kh9YI1I",
-	"jP4q8Ih5+mthLJpf3jWXM6Cc4vXDo7FOVsMSg/Rc+JjE6imeskKK3wrY0cRfvz2/q/opVVe41XBFoHIb",
-	"7L0KdHfF5F+o8U09+O2+uA0BZzfxm+EaW1xmO7i/2r1Jzb8MV4XMH4DrWhWDNnUIx62NUvMgNe3tZUN9",
-	"FV7YyXAKdqJq6Pbr3KJBVwxXnU3NDqF96uQ4ucZMRH5RTKe8GfywLvaWgd6aBpujL6hdX1pU22XzyYQg",
-	"4FtwkraCaqtrbfdqbXQ0u/mPGo6GzPMBEbyZB2ffSnroiG6D9PjDviuqsw5wt+4a3ef+QsRLQ/RliBXc",
-	"IfW64hnFActbXI7SfBZWi+RciSYjwD4l1OqPquIqqzznI7TXSFbHvdi+rIuy4FazwSvQpiQvygARvH/r",
-	"5LuhhgTEDCrfYKwktT/xxdRMIyHL3Xk0Clfue6ayFIylApinFA3PQuxgyi3HrO4MRpapwtaytbfXC6Or",
-	"aECF35obhjhF8Vyr6X+/YPgEKkq+gkKipoAFg5tLLsmmvjJxojRgDeerha18cDqJVyhiajbhBJm4v2ug",
-	"Fc4Wlb0W/Ak33X2tj0qjs7w0Tu0gNtZrU+/40k2o/I4kY4rEZ68ttFKZm1GOm9RI3E5tTCWweXlHK/td",
-	"u472ooXbIOM2+E4N0u6K+7yegZ4JmDeC9q4A6h4dXi2GZd53m716h7HWVpjwnCfCNumeWaYSvKF6COMu",
-	"Ky5f9YF8SFV2xcd9Z7vBHFKl+z07RJvFTcKYaKr6MM3RjrSBqPngWw/1XWN1hRAgYIbHjyc3yN7d9XCq",
-	"wah18PEJ37uOQ0nkNzngMNFykHeNnpoZyAJaklGOH0/2Yxr41qOjdL+3rLI82+8V6vgwvAFnWzmm1X2u",
-	"72FlfW1zN51uyRCGNwEip5vcaE+ril7bMsIUREs7qyS1VqusJIjraLSEoqYzwHpHN483TgU2BdhF/i8f",
-	"bVyGL5Bz0wj1W7IEbotk31WCWgl43xLk/umB7ateXJEAy7F0Hy7iAHulCMnwjQMn6BrWfcjeXjxlf2EP",
-	"j/C/3p4VTG5FNLvFcPoogMt+EpuDvNuQ1BCC70pC850F9y59fP9TPm4ps2P9RH0Xjy1VRlZSKX98wv7z",
-	"T0f/WfYb8jU21l1/65ywoSgbMq4HhvmHWTenNk4HAUTCPGZXXA3tjBrvyKcj78juaGuNA1EPlp0xpeI3",
-	"b/R3Gsu962M9kLC506w7vVojMdbFPw/gPRUdqB9c87DDMmJoJwmy1j2qKawxdEbyqaQSIKW6f+F6rfLd",
-	"rD79ntdiX2uuVttSqrk5P/iMvX3zPBSzdeu9FhKrXflF+ZCFUELKXC9yLiHrpzALHXTMIbbnQTnmoAzj",
-	"3ilWilZb7qiR+BX2ggrVmpsJLb7M7e4Q66fzqaBbilCVozetvRpZfzuVnUHOhtewMPu99cVURGytgLgt",
-	"UNvH5Vfq8lK53ubyvOUpNV6KaqqWjxjMGVmHMPQtVU6GcrJTVVA/oVRRclbT04Yi5AbSSewU3gs8xWA5",
-	"snueshAz53umYdycnTiUg8wAvoNjmIGUin7oPj561IvwJwNAPV/cnihOodKtxRdRC7ZnXF5p5+pEHZq5",
-	"0az8xqcw3AyxKnH2W3p0V68yvNV0NRcJz+Bmi9m1SvTKasrXGpdDuL2OuhNuhi0Rpz9PAMto82VYpO/M",
-	"0hUW4eoK6PZ6/cYmO9ewaIklkRRIcVsm1Nag2VdFRu3HyylDqXDT3zti220nzFTdRFQ5xK1Se40i7wcX",
-	"NzzO8mh2392Ghd+GxhGA8a6UDioMYm6czr8M6qskEmND/0/yK272Hr4NYZJNpX9aBOORbyS+G86MtSry",
-	"4dWi6u7jee6UW75Y8es30tz9bh039EbN97/2qGPVPkEglmfDRJn2QK7XTniliG+t5iGudS5kquaR73CY",
-	"LULXzzHcpPOU77yOHc/Lk64oNlEJvusLboUHd3wN0pex+1k5PSVpa6gh0ohyifiCdf/5z3/+8+Dly4On",
-	"TzF6tKHghMmKcX+TC79tHqoEEg7nLzzP25rkIGerxlzu6w4n6rY6UNTZfuq3FalSNTg2FMC3bpR66zsW",
-	"XsFDLwzoE5ThKl1Oq40ymnnwhroKO+Yt3qT8QpPhbCUQphy3cjRb42LcddwGB6JwpjtiPz+jeaQhPP0m",
-	"7vOrQkv/BoYNTFShW1QALF0p1Zw5IPdFLKdFgi0S3Wu3YYq5SZ2C2jutfnZdyDlf4P4aKPhP7mtWSCsy",
-	"xA470WAmKktDY+1Qetqdl29ngElBQSdx39djc0tK0iIVBsqyNQTAlOLGcFPWTOWxpYAR+HAn6jyv9BT/",
-	"sSBydeYw5ixp5cjlMbSyvjPrqHghU+y/LpY2u1XCjuJ+2OhNGOB6EYn1i6/xw7X4hbXdtID/CrDUAybW",
-	"j7nxhtoR96wMeb6lOoItQeVW+ZjySkg5dt27EpYyZv8FWu2ItO0i6z4F0lYjqv2o7Wd1G7TZk8s7o84b",
-	"EojoPtpzfTAGbhdRv3y0cQWYMNEkF1xgdodUKfRZzHNMXk3jiMWhvLvvnS8yYRcx4zIdyJiamtTygmOU",
-	"E+ZoF3IUxLAUkoxrSE+9qddgY7i5t/0OpJuTqttjensoRU/2mRX43pA1wjPQdo+rx5M4cy813X84gebr",
-	"qJ5Fi9RZecKf7YQji2wUO/eOjHEvaPBF+5dvrnTVL6ZB4aBnyWkevrO1Jgo+OQsh4LPmkaxBU0MPUHTB",
-	"RSznhXGsgqWai+aGTCDHQsJwvXpFpdpDxcz5iTn61cIRNy/0cAWbSvXvkp2MAR4GQH7SbjLg9QaWFRAP",
-	"CU7oLGq9KP9rBhErZPkHsX2suepTxfxooVwFfemzt1rCK/cN/PKvlEix37ul7NTioVohUhOeOoZpnNbK",
-	"qbcTz9icC+q2wklR4lmbkrlGNm9+iRqoTrS5FQDXjWZ+f33uXjdcGva9bKBCjvo5FdwdIT5zggb9RcRS",
-	"NZeR0z0TJSVQR50SdPYqYrLsm+dJB1IM/AaJSEqTUX+xqZoJ2WxHwCTHoVtqe58Kc22Glai2zxX9UV9K",
-	"cwGPkByAJ7/Cl1qIbYW3RSVDXaOjLQSgpBmb4xybuFMbhq6eaEkga/XaibnvF7VSZfENyee6fn9VZ4Jo",
-	"ToN1wJrkhQMi2ku/tZCPAWk/rRaY8P79W6j/4rMT/Zbbj+pWRGqSMO9GpEaPRFJoYRcXbn5v7MBUu7Oi",
-	"qZ/2ma8d/befL7FwNMtBGyzgtCxc3Y1zzs3w//9//78Y6TduDUGEcvjKZUyszTsfP2JAxkg1C4KY/O7G",
-	"ViOG46Zxnz3JnKZdisbMI6rvHNzleW4i350UfbjRQIKcRSFUzVDXoh5J1G5wH0oAhjmdjpyiTFjHo86V",
-	"sWNNecID6btbMW6xV3Ofvan0o0uUnGGTRp/PTXKrwspS5KDNlbYoumNnqkUQ1pnw3avI2BoTfYr7AzmQ",
-	"/87+dvH6lXvCSH4Nw4QbOGUUDoO6Qhkg5NSOzJfYCVES//GrUTIeSOYrjFNFiIMMZpCxmEaJWSYM1aNZ",
-	"hlRgXahCo5/335kDBpDWD37CYveF0qV3mrIz2VqxmxibWfvuYAQdwjDu1rOEo26MnVoPeS4OeWEnh/hT",
-	"3GsDMPf22jv4i4mj0AgWt0uAGPdwD8/QiRDjK+77w3+PfdktnlgTesNjQYaqbWVZmsbNewWZkmPDrIrQ",
-	"Jp6GYl7xPw7OOTcH1WSKmE2Q2rOut8bHSo/xMihHKeeaT8GC7jFuGEfrvC/HLtI+OwslcbAc0nJmBlQ8",
-	"wg20tlwsn8OnTuKS0GevEdNRZaFGy7XwX1+X1Q30+OhxFAZ2qxGo4yxCRTQqaI3nSCeIyml5jsIg+DQb",
-	"x32jRveuo5AEtTkfC+m4j78pDI9CvZjFRK9iQk9a4gPjFhlXyBlOSuKwvyWULNEHhFMpOT7InCbvwx+6",
-	"2Ekv8q30IgeApodruXA4qA8uQFqG5V0MHrmbUYMppr48f/yCG3uADxw8fxqTgp2JBCQln5Bi0znLeTIB",
-	"dtw/8v0uiNCZk8PD+Xze5/hzX+nxoX/XHL54/uTZq4tnB+6dZTRV5+J6cc4lZOyc8wsH/5W6gSedh/0j",
-	"elzlIHkuOiedR/2j/iPfqB5J+epVhdyaMRm5HZtCSHieOk7jnnM3dEah4CV4GgzaWa16F7xuKy4mDEfp",
-	"Cmq1kxVj6tPqG/ZQYiKdU81n6bkEb+RszRxzubzDFxiyt8ODT4gTfnyHcn+u3Om7KY+PjnzrUBv6e1Zo",
-	"6a/ePrdc4paa/igIIGNbcx/xMRZ8cafUd5f3mGZuGrBc4eEPvOw+g6883P7KW8k9iYaUXnq0/aUflb4S",
-	"aQqS3ni8/Y1Xyv6oCpmSLBHyiDtEa3meB1sJRlxmGZ5nVMscRQF2bNCGiU6md26oNcAtUgrK3AK5+NhN",
-	"QRcktai/behtm74wjrBVp22dDnvz1ebZmuT+oW2grw3fylaCGzHOn/JXjHRoN3WH4VgbttHeE8nWMpQ2",
-	"I9vrlUyiFaS7TzC0llK7EZRq5/RFA1QNPmr3FTnB1Tv2VkEj6uTKtN38euOVDqmeYOwPijJBb+VO2ju8",
-	"fKxru06F/7gGHA8/C3A0Acblijv2iycxf97+xhMlR5kg48bjhztMcc4XmeLppVIvsBAVvvfdLvsxRe7U",
-	"YkhfQir4pWNG7uXj411ezrVKwGBMygq0Pwkdq2p3EzGVk8sgW4SmWywEL+9LIg8/VP/8uJli/hXsCtLs",
-	"Ry+rL59zO7k7grgHzH/xPPL1ir6MZHAp7n06EBz66Pzt7NPX37kFQLhnAlulYtJGNutPEq8II9K+YtnN",
-	"AwOqhnWKtS9/PkvTlyEJ41YozO1z9nKJezH02wbANrI2LetifV3w9ofh/Gdp6pCo3oLP9zxYkQWwfqUc",
-	"AwbremfgLTGAww9u3ufpR/JrZEC+3QaMfYPu7FtD2qD4Y03eUu+nxXRW0Wwfi8I6T3jc1PnVbSb9g6NO",
-	"DR7pSBgnQBxpNV2P4OxKZREIKYbLCaS9W4DFZfQk+iUL29isEkdjy2fZRGUhXxCNeJwCGn0QLw9vZGJk",
-	"0WM2kPMJt9inpJJ8fIoPOAwU2DB0hnWFK9NQF5hl6OxAjgqZGiYkyzOeAFnYGzDmAuwyUejL5XPryUx3",
-	"zOhCfOZ2+f2B8aUBGB9Zf41EGr86TP5deZNvfL0q5LFuJVwcHZ8OdZaYZqrQ/qlEgS76cFkfmmpUeZGy",
-	"DifPU5jmymJ4/qKsNYDO9rj8LVkc/BcsgrfzBMO3cuC+uDkGqRo+BXYNCxYc6NSdQBuLhtkF6x4fHfXQ",
-	"/UdgZ0L4P3kB3fsD6QbwfuxUjLA6tGVXKl0O+/joz+g4xWhgcpwSlarQpYHkV44g15MRNGDG7JJEUavy",
-	"Nd9WK1Gi4HOPcrfHxichYMgz8pVT38jRKwHlx9sDyj8TFWwLzb9jWlgr7N2kdnqYJQ0MuM4EZs7jYk/L",
-	"ZBSCTpJvbtPIuGV5WH0EH/H44nuJfVNRfm8jo6Mz3dxnhiDpxjQQ1g2ZIb1VYl/y2h1peaVSZrtFqayn",
-	"+TmNgmGONoHC/97/ffwbT1SBgR2hTp2PucK6dE1+6N2OP8/4Ls6wc3zsXjvByiplG61yeB4RSybA89K/",
-	"eH+cYBSZ4DYRYp0dykplb+YHO6dKMJ/P/1VtvX/Hfi+qNteM6u4Av/m5viQ/F/NFiXYlaYcf3D/brVPU",
-	"Ot3D+X7UzVcQbHRVNZiOfJP2/tdqB6L9+ZtiUqFppTBgWPfx0Z8pPnMuDJyyFJA0uXsVFnkW8LTXSKE2",
-	"Ohxv/daO7pq43AuHInGT0pHok0wauEmoptlwW1hp8zbu6/YZ0bIQ6EfK7CzHmYIewwFu6z9uPuadqoH3",
-	"nqntbe66l0yNvDKeVHYRzhjCGZmDMMJdGCam08K693c0llerMm6W50P1x/st0lcrgW2U6sPBIBm7hsX9",
-	"EejPQ85B2MJppYKc7wBDpXd8Q+JGytzkGSFVIRPGQhpGx9R738ZdSEy/wG46FFYbkS4hHWz22dlAVt5a",
-	"LgqLm3BzDWlUNp4PrR/n3OAg/nvj7mIgwXtF4qGBRIONIxZTAzL8FBq3UUea4TUs4lYrZaWw6WfSWxpK",
-	"p94xjd8C9Y7UB2AJlxngPmJ8WTpxDY4CDPW+dC5xL4n+BdhGJFbSozDIRC9yh43cor1+N6JfhNz0dopP",
-	"FdsglHfdi+Djuz9qNd2F6OPDl2rnR38kn/x9C/GiiohYBB3e28PEzOrvrroe1nDUidVazbHBwL2JrV2J",
-	"6LLgqAhCHyYgIDvZEtrVCL47hRO+NTcJJvzCoGaXsEA8j/sDB3gvyxjGm5kZ31L7zs9nZqx2Z7ljM6Pv",
-	"V9rIpt1dfzMzflFmRt9JdlfCRWFwaGYszR+rmF0Wz/QJcZj/TRm6QlLON1U4L1PAa9U0B7KMqZLw3pbd",
-	"EFAel6F4LKX+99lTnMwJ5TwziqFojSEK1cmZAWMwQ3qkNBsrlZ4ykOG9MRdyGS/gpPSz8+cDSSvrsxBR",
-	"VRYHTbiUyoZtuhcgG7VL6KFb0g0kEdCf1xK02sjpjgX7e08qvgXsNtGWpx4xlCYk24/MkC99BwnpZ//g",
-	"vZaRKsUbN0pJ/lTum2O2MU5iU65iO0AcZmq+HSheqPk3uLg3WauV0DzHmClcWGkKCqRKuRxroasRo0Kz",
-	"+8IOll/ahZj4B+830CzLVm0EGuzQen9AxokD1ap5hnHTVIXQ8Ln7eoowUikPtzucHP6qhDyo9FTyQFM/",
-	"yB8Kkdll4D+9y9yrviYSdvXxNQJ9STlf7IoJKWw8kGSS7LPLsAuLRuQ8B67ds1S+L47YBKiwdrVm3UDG",
-	"WM4vDgH8voAd6xYyw7l4YdXQf40l8wyW11Gy1yqmEuz8TQn5pGyP9NkAtTpNi/znL8H0v1zdbw1I/Zop",
-	"TtnBg2GcSZgHEPFJSwjL+8HlB3eJK8Edq9EWlZppJyvogeCyxJkIS3OGIu7uE9YcHMgJnwHDhJ+I6kJS",
-	"2bQS1HHlEQFr+SU67NA9EmB+WhjLroClMFXW0XaMKWuDPMqn8YXy9qW/r1QKbdENx7dMWNtAlY70Cpwy",
-	"qWv5Ul98uEOZy+T2sH9Ayme4tKM7vLT7FJTi8dYJRg5hywqgexORww/k3PzYniVSoyURwytYlsYrycpJ",
-	"WRk9RguJWxbzrMvXMSdOeA2OJ2F0Zkyrr3CzU+a5WeR4ZGEgVFMPMVMxM0BVh2tVxLlcMj6cS5iSW3b5",
-	"QPpM0ClPAeUBtxRhWF5YdsWT622c8Cy5UVmHJWivFYryq/W1eCvVvMNGy2JR9VTPssRTe2JIzq0F7V79",
-	"310/zf/gLP+Dk/xPmKH3bzvlgd4t4Sxh2nHKWunPb1mnlSzobdDTTsRLklAW42xH/TNrYZr7oo5YxBFS",
-	"9NolWKO1FGe7D48YZ1MhC4sZEWmEGpySMJDoGCH5QEkIr6BUzhH31GhEMhI1fgndKHkyCWVKB1KNGGfG",
-	"auDXp5iJwEDYCeioUkXS4fPj4z/T62/A6sXB2ciCbkJt2vfnsaO+cGP/XnlQbu5Lp3Y063wVo/vdotN9",
-	"MV26t3ZAy0ulXnK58MdiasWWOye/vKvZvt575kOY4DhPiOnxtf4rt8K6f/v5shbvVtjJKtZO2wMexmBf",
-	"Quezltdo1dGwnu1Npah19YnK4yKjXmmYa7acTzjedsL2quylHfpTlVfS5WyuFfb8gGXm6fExU3IgY//4",
-	"MirrlI0LMAbqNJIHP5f7NnJkqYfqfSmIoGeKnFfV2/eJTFhLwCc4KScv0ZNLRxS7KkgIcouc8uvQabvM",
-	"aKyTRdI7caIwwMhXLfa31kAjaaXn4Sw/k4O6NskXSjXLw6NbOvXXEdJI3R1MuGG+Q9c3snq7ZHU1bngJ",
-	"tQ9MibYRI02DaAUWwy69vGiEQfftFrrhH2qjrZkw9uz8+WUY6h7bhsM2tluH6UzqVX3vEMZb2IK7+bXS",
-	"8YZ1ZShTItz9J9qpivDeNjDUtrgc6qERzuezhuWESX6n0BxaRFputYWt49FW9DJ3nt+I3B6Ze2twelqe",
-	"I4aOT7D1jkxgJ+p0+AH/3VJ6ir6vQPF+tArfev50j/S+Nyio3HVlqE8xdbr1UoeFUZ2lLOlJ+4VciSwT",
-	"cnxorBY5HM6pd2G7vPl30GIkwLD4At84uBBjyW2hIS7rqLCYRhv60UI6QAibPmV8IK94ykx4t1IY5ciL",
-	"i4nSaVldBc3wMXa+UoXte4bYd+eEyZgxtUvwBVVIHvYPPahL3APpADRiEzVHCqtGllIbhGEpZGIG2MOQ",
-	"GC/1YEB5mCfXUs2xtkXaJGPSjn3rx3UwbayRsnqCG8udf0KsVHMDulpLobLVzt0Wflp2ymxi3UkCuf0U",
-	"VNzbLNWi+NJFPTDMAzTrOsgNTUHQWep/IEivcmmPYBWU840w+uGs2tTf1zlI6qbxSRew5+2v802/Dpaq",
-	"pJiCdDxzw1ldThwm+UcxT+VvF69fVQ5kCpZXTmN7w4+stdfH9mpFPxHK7SCsvtbj/8YeBN8aedzPngIN",
-	"RbDQNrsaLeEgqSo114+MqrNQ8KyxLJ7y90P3CvaGVnocs+7jo0dkHjmA9wlACqm3FHP0KieFNQOpIQNu",
-	"gD2M6mOlkGdqgeXMynbTbszjP6+O2WjJIHE7z+8KF959VrUhz38njcGdYAu143leya4jCZcanTkR4dwr",
-	"5z5CBeUU6quG7bn6nchzeVzys0s+bmkcjB3UfJekiP1WKMr53NDupPNC0V7XR3z75kUQ/jjCxoYUpjul",
-	"Acc76Tuh3Bre/beQ5S/AQPXUdywkcyvB1AoBXePfhx94nm+M5XnJ9bUJUMroqRTF/SD+Hx8dO4xDVdKw",
-	"fOIoaIwFSYQch7gwMg+XeDfhJoSnELKCngkn4mM4TyqMDz/rszdYOi9YmJ2ahM51rqcZGMTdRt3zBtT2",
-	"LM93rXn/KYT5M3m3t1FHqeYsXMpXLFSEQjgYkMG63CxkMtFKqsJki16TSNEmyd8XEDq6IxD6jGzy41cL",
-	"jq+lR7/WCj6lZNucweYOFKvQoh+tUqykIjswUgUxBH8i3E8yW7DY5JDEbMoXA3kFoRjBCYs/DDrup0Hn",
-	"hH0YdELfWvfno4gNOiBn/qfXL566T7LIso8fP8Z9FruPsZOTKRyTY9ndblzt4h9HWONUztiMa4H1U6iz",
-	"d1kCN4URLzI7kN04TB47kTt2zDRmfzr601HEYh+/GrNf3rmfMi5j3K9/m7rs9gfyZ2yf+Xx08NKdygkb",
-	"dKhTrIc/6hU76NDL2H3Xx5BR61CKg+U2wOtAdh8/PF4WzOqdor1AFRbb9zoG5l22OJbvk4v3gkFpGqxe",
-	"YMxZ2TnUgimHb9IP8Dq/TGrTWijYH/fnMn5toVK3XTGqMuSdmtI2E9yGculfCQX+mjSMXfaCgi8Z9H7k",
-	"IvsDe89JLntgmONAod46NiGvsrYu9h1/9KfvezurMIdXhcjSDdXm/7sALNfE8EFs+a5hFLMuZ1eay2QS",
-	"McuxRbbjPKjOcF8fXhU6gQdoHxpR9SQ1dcw07fUZhmeAXo4aKsojBpsiB20A04QG8je3hBR92Ri2cYoO",
-	"IHpTFxI7v3NmxRQwytHJXK3mpB/cW1+qfHr7RB+3u5fd6fh2526j0/5O8RK/hQgv8R3RrYpttuRLhE8E",
-	"7G7oituFcHgbkh9+wH8/bvLDfHb8wAnusbK3Eaq/QnBeU8twj+RsKHx7rBvC4WHCZQLZhkD2Gpmg6MuY",
-	"XsogjR0qKGxqxB0fkMKHfwo0aOc5ahYDiX3ECimBcpKFZJwZlCzQHLc6aoR9kdxYUjnWNoZ0IMWUj8Fx",
-	"rZGQwkzKJTntEs15FD2KrvVG5oPDf6XIdXyHyBWFvGE6UZbByGmYXzHOPaGN8oALSpfAfuXh6ab4l6kN",
-	"ZVcDM3ihblBx9d4xBKyJl2dcyD2r4mEXGDX+yv3NCDAPDFOFzQuKdMBIuK4R/4KDhDtie+oziQV6Gq4h",
-	"r4eGbIPNirN4Y3TE08pzX6Tl5z7FUywPc3tYhffyf+2hFSRsh81GqKeGEOoKPIcHNoRXXIA1FfkdZYjT",
-	"VY9eUviHfJ00iqTAxDth+6wpRKMxrKLfovAub/iPo/XSnvdXezfDzFmehyi9zjez37fAgh0CCxwY+rgC",
-	"xP5m+rEDRzz8sPxjo/5+N+i+nOUea/KVo2qR6/wdfeUKvd9lxdfqPSDrCv4nAO1WZaMiinxmjeMLgt5v",
-	"asdGWUyrLFOFdTt1EqiqQqtXQfaETjV1glRrWbBnPJkweuiBYfEME0CIumD1LSeoXf7j0qdskAccazr4",
-	"grW1BsLunrXK6K1Qy4yCLGPsXhBXM4nQpz6QdqIMsPlEsSlfeMd7iFfAjuRWsZmAOWjTGDWLKpLf5Tf1",
-	"6FNZBB7kdtXIg9UfQjNKCmPVNGy5rU5fQLR27eiyghQOD2Y8EykPQZJS6SnPhIGUdTM1d4oSYv3zp6/O",
-	"EE/yQi4SrD0jFbOaC6wDnSrb67PnlhnLta1U4TthpA6tYLDDt5CQtY7wbmnGx1Zyc+3rPmC4zkB24/PX",
-	"F5es3+8f4luLuHeK5mhGg0Ba4q1WhcUqbH12Vu55IK8gU3JsHEYrindigoJf5hOV1RujUj86alMjKWGL",
-	"5/lATtDqHFEAEyV5VUnQRGWpe6B3yvjytKkqJxKs2McFDenC4mpTHV/Lm3UfHx/3Ih+7ist0s3LLpsrY",
-	"gSSdlO4b9VGe53GAD1r3ztH+hHB/HE31SWXXv1N6gD/yFhmDrjEKJcFWQml2itJPw53+QQIZ/zA1ws/S",
-	"1JHDKj8I5THrUfRLZrBFLjv8QB82RtaTYFhYXxfTWJUb/IIKSZzWxC1Hx0YagGi3XFCAGPkN24LgPz8R",
-	"ohnuXPtozACv1rr8FoJRradZh+yyVmobbLeHxH+1AHV0p1zoK7fD1MFtGfpTMcxsFLR3pa1eXG0Pu3jj",
-	"6xFUSlOxLonGi6H/AtIht3FvNaGpDMkgwdrvhcp7K3VtWJGv6tBuBFRzaUJV2EQ56bgbUyZiHLE448YO",
-	"QWul3V8ogPsFUPlt/AarGjhB2knJoYICPeZ+yjhFBXPJGvfSJJTSc18t+h7fsRBZVhAIUEUg8I391KSq",
-	"uqJZl6IfmCrqSDXfixKAnG2ywD6Ts/uTubX5bN1W/gC2GJAzoZWcgrRl2pCJWAq+KWcFOtzdt7bV/Xt4",
-	"l0llgxEC06eopxfJiLs7o4OhYoEFbXwaRkPSaV58yUB3++r+Mzn7O9dmj3yZLwzMv7mi76cr+g3kGU8g",
-	"lMBsIBv1mgp1qrGBnxzCe+zQ28ZW6Od7xVluwz2XKgtyhg6qCI278X89++dfBh10+ww6McuEpGyVcP4R",
-	"MwgvfwgfQsmrGHcye3lWrCumDl6o4ZxjM729gJHebtdsXggJhu7CO+C6Kqd6UdmCxQSsbPlzL2Lx/4ox",
-	"s4mKo8l0IK8yLq/xAs1p6EI+5QtsloK10A8ocZB1Ud6NBwPsizAYDDr+30E8kGASnoPBJF8j5LjyWiYs",
-	"aJ71+qyRL+NBcQ0DeQ25ZaFfkCYU/4tjJo3KDB3Ol4mKIWH2N/yzzJf1e6rZjr3DonMy4plZlvW6UioD",
-	"Lrflz+6B0d/48zf+fFf8+QIqAjyZGitkcS8a+OEaFjtUGSVR9JNIQUOfk2tYbGxyslbo6Q9o/P6KcPQ2",
-	"BFM0tjsRqUkq3R3yZyuJA/Wb/tvF61f1UO4oMM6qPYpjfK9hMbIJHPMA+5dM4xO0aIbW1VSBtYv5Y6GX",
-	"NXDrg5RW+uEkTm3uMWEGkgbzycxhKU4Iurh4xmIc9YQGjyOmwRRTFIXccAMZv+DGHjzDVT1/GrdF/5zl",
-	"+bPZHyc9YochubF4Is+ffl4nBk7io4WizhoM7alD0CV+dabRT6cZP0+4XUmjMCwVlQq1dSV2jjVK2mnH",
-	"SmRq/RaoTs6L1//1fPjs1dPz189fXWKQTEQagNMNfLrGC3UtWDdGEXaouRxDzKiYzUBm/Aoydq7VFPOj",
-	"DFgTYee1oUidlmHQbb5gqrCZmIHPpDJYQY5bNtfKAhKg6emyxg5N+1Ql1xi85GvBMbcd1iWy5Magjo/M",
-	"WJFlTmeA3ETMS9apI1eGCZlkBUbmsPMM3fil4loqqpka4x/RQFaJV0lH45HKMjUn/eOEgqYuLp559deT",
-	"NmNTVdiYKT2Qle9A65hNnUg19pO5iSol8HznqlSYREkJiTX9gfwRJxRyTEefqywzrH7+vlIGRoPRUVIF",
-	"ppwbG27GWNpkpSI2trHy63lgWCzSMvrTPfrA4IwDacUUjOVTDNySXCrKK25MAabSaJ87tvnmdLlJUy59",
-	"3iDLYgQODrqhmtTDo6MoRIK5P46OTlnMsyxGF4bvlCMk9PoMEckdW1Sp9WFYjLFhMeuGUb47cmPSIMLg",
-	"n72yq96KfuiQqbNFvlwpy6j8dVcSt7tuVQ/KpfROWeP23Er67BI7IeYaEkhBJkB9zWK3krhtmThu0zqF",
-	"tDDG3nprC30ts4VfqBFuHodQWCPszY9P2KNHj/5MFU/QU/RXxdKCYI3xsWLd+OHRNK4eeq0GmDDs4YQC",
-	"+mLEsRi7wBkW41R47mHXj45YyhembWv4wn5XUNnZFYyU3mtrp2gJIcMKEZzWU8ed7be0n7EMXAXY50Km",
-	"al4CqSee8RVPrudcpzHrUuoeypW4p6h60mjdiUdKVx4m4tk7DVCoyxpzdaGQWuWxOV/0PY0vHe1Up65c",
-	"RNsBpEJD6Du5PASQxRQTcv3rnajjF9h5F+11exOVpVRgVIR04IQbODAgjbBiBkvcOf7ue3a1sGB6pyxg",
-	"2//8JWYjkVnQbRsYa8hvDFt4g8KwDGaQISxdYe/FX4vU15zj/jdsIOaNa8gJunEZa/DszRs02nXw0UHn",
-	"ZNCZcy3RlNfv93unLE7hqhh72KiQvFZi4AZqvBEcCN8aqU6E83SiDi5l96uJlywWPzvW2oq8JJY2rYVG",
-	"cT/hEC3zNw1KWLmfya5lqJK9mhtYALcb9neXzaObewJeeLHJ/MFjHO7WuBZ1vtvFzvIDT//KLcz5otVV",
-	"4aTpqCLgo2c7UXIkxoWGNGoWx/fQPqZgtUjaFZCzIKaUwphTI8BOoDDsp8vLc2x9wy2L//788tnw/M3r",
-	"l88uf3r29mL49s2LeCDrGknPyeMsOUtnwiivNYhALcsUDyUtFxK0iQbSQAaJXbaOJlVmbbKz8/Phi7Mf",
-	"nr2IS+lwIONypCG+NnSbHwa1p89+0GpuHEfzHcB4ds2sqmywP5CYkuVXKQxzd+TUFt8xbG3FJyxO8iJm",
-	"3URpML1oIOMpTJVexKw7Vxp7LhqwnhtFLJZg3fdDJ9Fhc2vqXB2+tppLQxIqvoLqCYn57m0NlGmCE4Y1",
-	"MDXyiSV5TloHNhkM5YfoFI119BnyGLlkBu6LshtvuwLx0oPLPdAhflJzNuIa2wVHK6JcqUHEDyfxUk6I",
-	"//P4aBK3yvsIw/tJBBekkbErsHMAyXIlpFO+W5aDZgUsuYgQ9v1R5Xbih8YpB1V1xw/ngcLBaDuv3VeW",
-	"ebYUQ3FFDRJyuWyp5q2HBrJew3Sk9JRbJx9yCwdunJ0ait9q+dYAxS0Bg8ujrCSbPOHJBA6eUFLlOp2U",
-	"6gBLJf+hEk2+bJbqXtnhDC7IcPVW8hkXWUOiyZIbPzl/GzGi5xHzJNr3UPMZf4i2vhqoRxtknEuesgdv",
-	"9qNWAwrqNNk/cK/aJnyrcvJ7BPNqha3RAqA6yl56jhwd3b1irxvJsdT2MJcnKnfSUigmFPt6DrET9yTP",
-	"zURhpA13yOHrxUcsV9pGWB4+GkiqTE8RyBEDOesxIZe5XaEQsZBo3UUZiaOp4ZSsqpUCR2gI3qvKUUgp",
-	"bSxz1CAYhQP5grHw9kNJ3/hNf6ty9C105XcOLUWxi4z6jihQUdUZduKTZbt1j/P7leswCc+gnfviz38o",
-	"rL9wO/6G8t9Q/lYSuC+AFF6q80Q1HqmxzNId5353QsEDwxxTDg/s0WGA6pYjFhfbqyT6KufdeCxsv9BZ",
-	"HDH8qGEUPubcos3A0Rl0kgxknKLZbSQyIMs3lhsFfcJ4YVXc6zMyIxWJO4pRkfn6zcvEw4HMCyzsjHLR",
-	"A8NSMaYUtRFodPStCEBefiLPfU3iQWGHl1JOLqSElFmFoo7TZdxMoYsumuCw5b0wAznlKfigAe8Gws5t",
-	"yyxL9NhnC5KquvFK0+lGu5FBu9EF3cIfhlIut3z3zWloYjLctpo48JlTtnqFdL1oZRaWzblDuxSYVPOv",
-	"LxLoE8kXVo4ui+ygMsHZWDiczZURVqEVbOcCxFtU/W+K/jeu367oX6BSz8vGA1hmZExp47vySavyTeCn",
-	"8m/Q95Xnfl9YlS+r/f0LtColMqob6P+ikOKmMutNMOa78h+iNUcVG/KjqByVE14urBY5sCf+FWbAYEnQ",
-	"kfJut6lbAdXamfMs8/JLoiEVNggpyMVoJCfmiLGTg+KwjL4fs+9OCNvjxgPpuSHjWosZmD4ry55JFRZV",
-	"yksVP2x7SbGwhfveRdxv43eqElaeYqvHBu/ylBmQxJMLA5qEXsPevnnxLfzh7q07nxYDEVjaKimwKj8o",
-	"qvHVnr60kZ0M0jHojT0dXtAjd4Sh96wIKR3O9iKkdM4MpCXn6VedR1ytcvnA+L23NmvYAqGF4WNoDcD5",
-	"McTd4J1DyoS0oGc8M6w7n3CnbmD6sOayF7EkEygAWsXiX5xOEjGrevHpQCbKWMYtBZeHMR4Ylmvs4K7d",
-	"TiFlE56NWJFjSIFW8z7Gj065/UtiZvFAhhhQ7zxSc8YNe3Lxd9bFGFU0FSQIlQQYbuF/u3j9qi2k5K2h",
-	"uvRfCObhctyJ7/zwpWoIPYmxBmm3Foab8kXMum8vn2BAc6896FQV+fBq0RgWSYklKV+0BETutDuKv7hv",
-	"ZIgApYyFTMzsBiXLEdMc1H7N9OmlpxNeWD/wSSGImnYCQjNHCrCsG3Yh1+6Tg6mdCRZJ3JtqOf1MT9yl",
-	"zPuZ4M7vpAWg6CT+WMyO9hyxq0JLprkFioAp5HwXGHLqlTkcC0tmh3Zl8O9Uxtqw+B8HPxVXBxdiLLkt",
-	"NBwcf/d9zLp/Ffan4opo6z8O/ios8OUz8UB2J/Ce/fTy7MnBxU9nx999H4LZsK5UWYLaW9OD3ke6Xa/P",
-	"zgZyrpXEzsJTYQzGbYbRy0yIx0cPcfO/UZdiqbDgVJ+doY19ULfYaxixLnUv9kvJySODcZwjczgBnppD",
-	"6oOvYUQ98ONeGJ0PZNmWFYv4Y6Px2Dc+PsXyslSam9KDsX3/qNYj8vjoeCApe4Xa+Z0wDGJvjGsYC3te",
-	"mMnPdDTruNzWwFykJW+rZ+cT92rPzi8jA4tCpJ32iP/VtvYN8LEt1LFlnBUo+lx98nlKXcV5dq7dmVvh",
-	"6BYdh59GXf0KyZ33TP6rsP66z5LrRnHfQ9JpAKCYGb4wbD4BKgofHFvc+IaRd0gbHeGCpNDCLjonv7yr",
-	"krHzissrkA6HIHjhzNhFBlGNWJC1aHsHwTzjcnPDwHN84ptu2QRv7my2a5Z4xhFLJsDzUr36innuWWLF",
-	"DJq3XQHIhFueqXEBqzBJYaVt+uQF6BnogwvHInyOP3mnmxOOiab7YrhDA785XhFyp1HNSbjG7Agu2Vme",
-	"n5bJ1lToJY0ZZ0/p41meU06oKuxaPQmK4MFsqNA+AzkVaZpJobVbMRYktlRhNyRwL2QCaXzq0zJro56w",
-	"VzETtmFAbF+BFTRwnULJHptj8xvaqq8amTLksuyV78OxOulAihF75Q5LZWko8EspmDSqocx3pmEK0ytK",
-	"+D1+zCaq0KYXMWEHsrq4ML4GAzZm3ZHSY7DLNbNrqeayF4R5XxBkICvnQ4m19XWi4x9dupQfZ9i5Mnas",
-	"wQykVLZsOmL67EmoNtaNT1gu5DjuYXIhxRn4/HdMh83EDJoEB4S/szz/kqhetQbHet6tW3DZBAV9B12q",
-	"eO0kg1ZVneSZLRLCbeYBNpu+8cVvdTrWi1qVtGSJzmWm2YpOw/PcsO7FxbNeU3h+XbD40LkCrkGfFXbi",
-	"5Ax3zwaJKsF4obPOSecQOacfal1YxmLhSeEwrb+EqClY3lQNQY2FjHzf8SzDVOygy+egjZMkMQ3PqmuQ",
-	"pjKgu7eGAR1ynvgBMGiym4JxIiaeFkRlSvjVwte+MERy/GF21RXuOK09WamH0uvX0MQ0rMG3p8S4CYpG",
-	"OfH9fR4YDKOgLyPUdUj4oqCravhSda9eQGvYrVzpqnvC0HCKllDNZcQmao7hLiAtzRFiun1zpH61JqAP",
-	"G90wT2Nd5FMCQcpYh+lKmFa/mjA12zR4vQHWSVnPPtdKjTCunye+ukKQygV6K8u+ULTBAqt9LrP1ffnu",
-	"hhQ2xCPj81x4ijiEBzjheQ4SO0hxhKg6rkXVRsNUISvChNbKtIRj65Oi1ExomXDJdCGZkpX3lsJPEznP",
-	"Mqxwg5mO3jQfrOdkAkT8QUdSDYK8yaJxOdapp4ynUyGFscTu6PTVDPRMwDzybLpKW6KSIxfGLcMLdb7N",
-	"VWmUY7xIhaWWikvEcXN1Pr77+H8CAAD//w==",
+	"7L37cts4tjf6Kih9uyrS3rTsOOneM3ZNneNO0tOZycU7dqZnn1Y+ESaXJLQpgA2AUjTZqTpPcx7sPMlX",
+	"WAugSInUxXHccTr9R0eWSFwXFtb1tz50EjXNlQRpTefkQyfnmk/Bgsa/zvL8nNuJ+5iCSbTIrVCyc9K5",
+	"nADjef7AMJEypZnkU+h3oo5wP+bulajjvuucdHied6KOht8KoSHtnFhdQNQxyQSm3DVsF7l7zFgt5Ljz",
+	"8WPU+aEQWdre75X7+YFhsphegW7pFR/a2O9I6Sm3nZOOkPbRcSfqTIUU02LaOXkYhUEJaWEMGkf1pNBG",
+	"6eYhxRLe22GCT8RMjZidAMs1zIQqDMv5eLk4vxWgF8tx0judzQvyFPJMLaYgbfuqaMiAGyh3ZAbaCCU3",
+	"r1JaNrznFj1VUy5k+2hS/L0czEQZu4FE6Ok9h/CCG/tsBtI+f7o+hjdgiikwzozVwKeMjyxoZifCMHDv",
+	"MJGWY5kAT0EvR+MaPsCWD54/3bIzL8RU2PXuz/kYmBH/gog9ZFax746OWDeFES8yyx4eHfXayCHD9qp9",
+	"Tvl7osrvjo620ugrlUL7pkiVOvq4mHM9ZSKNmFbz3TbIvbnn9rzW459oYRvHovSYS/Ev7r5yK8QTy4Rk",
+	"XZMVYzcgkfZOmcI3eMZGSjPOEp5loNlc2AlTst5G627+8+Ccc3PwuvJsZ+vI/wt3ZW3gF9zRlGENbUY4",
+	"xiQTjpEyO+GWJVxKZZkBy2hQhnWRrC5UoRPonSKXoJ/YXEjTRhRKj7cPuRxJ+/5X16s8mm7BW3Zd1dds",
+	"n90/z/iGgeQZl7tcHe65PTu+VNcgnz8NfTc0avGJHe+GohDuyfV+3ho+hh/9Y6tzjH81Ssblie+5acaJ",
+	"mcVtO+z7qw4BpDvmv3RcU52ok5hZ5137QLSaNpCr5dqy7psfn7BHjx79+ZQFDvToiKV8YdgVjJQGFlsV",
+	"t3KkkWu6cW1SbuHAiim0L9ClWh/VM5lGDN4nWWHEDJqGJ9W8dThW3WwwoNvJsTCgS3KEKRdZCz26B/ei",
+	"x4/uYZMraSDIU2dJArl1LzvRS1p39558cFJSJhI8aoe45ScfKu3+m4ZR56Tzvw6Xwtoh/WoOz/KcemqU",
+	"0CJil8IaJmHOUjBu5MxYbuGUaUiUTETmeFOi5Az0GJiSTNh+xwliPP0rtzDniw2jzbW6ymD6H/uN+pze",
+	"ahr5U5Vcg47YC3Ut3I6cazUFO4HCsFSkzPFULs3cPeKuBfwIKeOSgdZKh5G/gd8KMPYuR05yGHbLElVk",
+	"NNgr9yVPWXfKM0evkLK/Xbx+FbFCXks1l2wkIEsjNtdKjpkjoYhd8ZSVongPp/REyVEmkt9xQtS/IYpy",
+	"d5e6+hUS+8AQOeEon8nZrVH2Mzn7B9dmA3U/MGzGteBXGRjs/kelr0SagrzLVXrlKDLL1BxS1iXyZDyd",
+	"ChnVxRxTmBxkCmnkxs5Q1nOkkUwgpT1+peyPqpDp3Y6emSKZ+M10QpjbWpK1HpgVIctd7XyRKZ5eKvWC",
+	"6zHcNTleqXTBhGFqhgI9idm0lmF4Tp95U/Loux3eiow1d8toWarAEONyZMKEZd2SGJzgOJBCmmI0EomT",
+	"H9mokKlB7iYq7yY4ZSf4TlShGbc4fcfV3RL0TgeStE4cH0u41gIMi694xmUCw6lItDJxxOJwf4WvGJcp",
+	"i5NCa5DJIu4PJC4kXg6pcDP5kYvsbtfy+ejgJbfJBMVDx9yVnUCp1eJOX4CeiQTeSj7jInM84C4H+PPE",
+	"b4BWhSUOb5gTlhxx0nbJkRgX7mpyKo5TPXPOTYpjv1TqJZcLf0eZuxz4GdPcOkL1DGjOTWBCp+wNWL04",
+	"OENt2TgRcT4B1M+sXjA+5gIVLa/OuEFUXmgQQJGCjHt/zlf02jXtFeU0yQs7UVr8C+6aB854JlKWaEhB",
+	"WsEzuk/eylyrBIy5a/IqWZ3fnpRdFdaRlpA40lMWo7RjYjwhhrkdJEnCD9wUea60hfQlpIJf4nLf/fgf",
+	"GPaEujxwQwiHw3ExPBKV09NHUd23jdLy+XNU59AuqVUO2gqSoxMN3EI6JOVrFyUg6sD7XGgwm96RReb5",
+	"CAn2a22IdAftMOpk3NhhYTYPcGtnpHR8WP8h1zAS75t1GdRuHxg2EtrJbBOueWJBmwgPMWQZPWEYz7m2",
+	"/UZtaanf/NLBCeJIyn5rS7ky2ai6NUt9lWQLN/awpy8Eieb1fRUWpvUPGzWfQB8fy4641nyBi7c0yDYb",
+	"CmqTxN7qLzUOPk1fwvQKdEW34CldkTw7r0xlxDMD0crsULVs3FGtiLtsmu0b98zqyKlJ30DjkPP8do5P",
+	"ChnYT6RokLOhhtRRZNpgNNVgnPTTdW/3/M1TiqJsyhfIOuZaWMAfSAEAOWNdPpAzAagTBuFbGKu5VU6G",
+	"zYSxQo57Jyw2OSR9kLPYtSDZhKNBWC8G8hoWpNk4RXKa24W7Egpw0lA5lSulMuByD1bQeoirguJwx8Y0",
+	"GMu1HSaqkLbR6O1+Noyba5IrmVFsxNH6X3V3fP+4s24+jjpubXawNly4x9zjltvC7PICPfgx6hR5ujfh",
+	"eZFvfbpP3Cr47XOcTo4huF6MVSh34TEgO+uzSz7eaR02MMDVPVsObnVv/GKWi1Tji7V1qJ2slhN8K8wy",
+	"z++OT+b5S7BaJGZ91DzPdyV3kOnuZGJAr67LpuWg8V3QSw3rgpu5R+8W8qEhcbdRuq0vpF+E0A1NdaWV",
+	"ckotK3zu1KM9b6A9Tjg1//Fjc+fkwljfXXS7NqkCvLCKpWAhQfeIO6I8uUbNcwwSnEpiGGdk+xuJDF0C",
+	"wQaelt92ImypwRQeVZ9a637ZLsu5nTAhjUjpFkGJ+L1d+ueWz/ZOK4ZqvBv8/PpNNDAWDYc0b7Q6o4e7",
+	"7LkyGA25MsIqvViOR1gnJivb6zffCaOG9jWXySRilqMzzUw4jtyyqwWbw9VEqWuDa3+1KK3u3SkXsrmP",
+	"QmdNt0051LdvXrDuxNrcnBweRsyYycnhoevYLeLJ4WFvu5zpulgn9JWH3Aq/20SQZ2gM/iSmU6HgLRS2",
+	"HwG0bVzbYm9fLmoioh6alsXvtOMoGmyLK64wk0ASDwz76eXZE0bPny5N60omEJFAJlAJnfIUtu9pyeXG",
+	"qPvXTnFY5rbt9IxqRW5V0ymnS6Fk8mvrt8rJKbjAbIphSQpj1bR0gpuIGdScWRe1aiUh2LhJA2d/fXbJ",
+	"+v3+oW+bvFU7jwjIRt7Mt9vfXy7QBHhmJ8NkAsk1tpRlr0edk182M/af8K0n+NLHd63i+rIbMeXjBl56",
+	"Jhn+wjSMQINMgEk+FXLMeI1/5ZybA+vEojw/mT2MBlLD2Enliz6859M8g36ipocW+PSQ5/n/bSb8+Lvv",
+	"T/r9fq/PnmMPIjURS8UYjDUD6TiwKmy9G+RiXAPjWXYwgffeHOK+0TByeinrPj4+7p3S+6Q4kLF+6Mcj",
+	"wDAD1qkIbufxXTI3Lh+oqQEVVTzjcqOPO3i3199UJF+U8R3ff/fdo+82R3i444U2G6ST8smjRmHeqjwn",
+	"NWtVeVmV6nCbK237wRGhRuWpi4I/vkZ+y56WR23DoX4u82K73rxGcHROnfjClGQoSwslT5maCusOKhq+",
+	"DLP8Gu9RocO1hkEVn5OLPFnhHRjMkgbW4RWyHGSK1MUNO399UWMe7mnDhP3MTKQ+6r/DwrBfzg7+n+E7",
+	"9/+jgz8P3/07K3I3+u8f1+xG56/fXJIYlEJ6Skqx8Y8+/J79XfxQoe92HrUzZ6rwnR2P2xkeNjxqyyAC",
+	"FO0mwHMwlvHEOhHOPbbxMK4Ijb6pPx396ci9dvOj2tzuw1PGLZsqQ6P1HGPK3w/Du/1qWOKtHPMNR3M3",
+	"hWJ16acYM5Cjr0aNmG/rlLnbhWmYqhkYJwo6/VhpIOHfb9INz2bLxbXbjT+fqAwwKEuN1i7+UzYVxrir",
+	"TMnyEnFTSCN0tNG3aYqO3uoEyQihJGw5xduGvuVUb7Ww/e6iQuuR3Tr0cAZbHmw5WdufrpyQloerJ6bx",
+	"cJSGrhUXoHaXj3RKVDWQRsls0UTZ3pe6u43iSXilif+Tu9YOKyG8O2/vMp74DYx222AfODSsrv36WntV",
+	"fpO5jgx1prTU5ZDsaJ6cgjFtVKauDOgZpMNNI3DHf/m717fDvrGM00WB+s5psFHYwjiZ31ieOd4hMkCf",
+	"vBiNQJsdB55PuGmQo8+DUEDbgR/fFFLihwui2oiR6z1iF8vgkaeQAQmr/X6zTYBa2bJZNLuhgd/Wx/Za",
+	"Y7yqXwC/Z7QoInV7N0eGj7HUuy5DMHq2X4yX3Fwb5kdPNzhReYhu7zc3rLOm0zkBXfoJvC5rTlgwUwyK",
+	"o6NHSZAW3A3AMn4FGX4P/drPQ7pR6KeBdOpwxQHxRhWOaMoD7ujl0p0icjGgHOgvGt+OXMYNZErl9NGr",
+	"GLtKgCu3O9FY7QQ2n4oG6mjYmoYDH1VZ2PI0NnIivyc1GmuUPIpU2GfSUrD1is0maT7F0B/33cr3yaKO",
+	"sVR9mkDEQM76eWEjEvXIst50QnhilR6WDrmtlxM9XxjQLXakrS3czOdmuSDabpYI2m7jdDXBpeVI7uCE",
+	"2i5ycD0G699u+/VayHQH/4LrsL7U9a2KAlXUG64OoslLE9Zxu3fa0eOteFuWhH1XThe0KX+S6ZNbC9Oc",
+	"opHWsqPWicfJ6sIOzYTvdIRudAAK4lrDqWmk6O3S30hIYSaf6LfeJlS4C6YiWMwnypQJWe46MxTrgjbP",
+	"xsty+zx23MIWkx1GhvAxWnudBEG3WzDH0b3mb0Slx7W/eZ7T3ydX9AUllPlrcqegGTemIVnxdqKUTYIe",
+	"9b4jhbaZ2NEq84k0YVqUgt8KKNwS42aTRbFIEoC0/HI48iJdwmUCWQaUh1PkoI17rN/mYGwKmVBjDcac",
+	"MPc7k04yc5/WRLKWBcJnd1xMq8V4DHpXLh5s/37DgrMitFL1jC/5iJ9nGFhU2iZrNLQi5SwlkZKBrbjb",
+	"K/td5wh1DtPKVZ/wZAJvnKrPswaf58JCi7EBh/3AUIwyJ9sHyLGQ5OnT1mCqxU7iswZuGuUhDMZKWVdl",
+	"KYZEc1JtLi9f9CIMkx5i9/i7sV6JocCaZAIYYIiRxcLSQHtRiPl3rVKUHv3dqzplfb/uwg19+NwYfLPR",
+	"RWv5eMtK4QlxvMr0by4MYzflikV+h7ZtbzBANHi0h7hUw5advsi5Vwhobx8Yhu3+XVi/xrkucMuTjIsp",
+	"pDvu+DXkdiikk4WadKWxYe4JdgUJLwwmu1JEtGMniZKWCwmaFYaMbtP97Ms+IrRhus8w7pRNwTKvRc/5",
+	"AhMfJk5tc/REHA4jkFzPe5q2vcltZ2Fr/Yy2N9q6h+6IeJuEf5RosnZofagO6zafZXcGTMTMhLsDmfGF",
+	"06GFJNN5b+dzTgOl3tdH+goZqhsrnRU/Sv9af3tE00oHq0uzXP86BUYNR6FCJq2nqxIrWT9Zu0Qu0N2A",
+	"AQxdtMigm/+Bm+6IHNLeA9QSYrA2pCdoyjjnxsyVTm8WxxkU3ty30iyowLz2wJS/fwFybCedk/88Rqt+",
+	"+PNP2/zoa/2ttP6ucZ6QXKuiYdkNGLNU924WflBpI2oJ3VgO4WaLzKeqkNanqDQK/5vdLyRcDZunE3VQ",
+	"KDNmuNN062NpnGtpql1bb4yPtppLgw8MUcDcWQPaJAsvJYIN0mm4ri914Tr40a11J+q8pdzD5lva5wqs",
+	"xvvwdBGxIHJ6y+VY85QE2NJAuTUuBH+tCIDlPb2U5BoXrXHhUc4LkeA3jMv24exCDlO+aGC5rx0PIgwC",
+	"jJ6n/P4yMYve77OzMldyylMIwcQDeXb+vPqe745NC2PRack4y8QI3Bz9EzJ1LbOMW9AD6UU6bsvo/u7j",
+	"42MKUZgLA71T14IaC0kP+LxYVva7DJ3AvhcRBlOTiMy4XJDlsXRvPvr+u6NtxyvENVfY2vePa2zt4TYy",
+	"wCY27Gme32w7w9BWPZVPX12QifeE/e9f+MG/jg7+/K7rPxy8+3AUPfrTx/B97//6t0YtbPf4SQp0aJyz",
+	"b6d96oSucrPZB19m0wqE3yjp/uHD40e0ICZi3LIMuLHMzlXE3EZryT36ho+ooaCZXuQocy6yNOEaD/7z",
+	"c8bT1PGE7SFh5ejaJ1/Fsvg0AqjQ5sPjP20hzqij5hIqNuG1GBR4T2kEiBdAR9yuZ3xiK80qfFaMPwtd",
+	"ttCY6659mc8zfsPlpWCKpoiDqJPkxXAqskzUI5QaWUgqTJ7xxbA1RaIaCbG9uSlMlV4Mp1fbH92QWSUS",
+	"GE5UobPFTqLH0VZp2+9GbbK1daqOfGXOzQNq39O35vZTk4QZYjpN8363r+TtiL7B7L9Z1iVbz7d0wW3p",
+	"guuSXliv9kRCC+/tKTMTNZcY2UAAAcJ4j+rnzSAMI2za9aekizcmuP0eyVl1d/rtphltcaNSAMHNTn5b",
+	"5M7O0WNPawEoN3Y+3cw/ytNMSPikc/MZPEQ7WHn29ee0eFU0GJXNoFmV36g7qiy74sn1UI12DKPaQfR9",
+	"Qy6vSoLgLbpZgiLrY2nRrevjZsrPqHyS8ZGSYjNIh26a7gyVDpZGpbeSZrjLUS39G8sMwJpTou64KLep",
+	"ovUuld3qXlQTB3UlRXBJ6KsejC0u7eXxvA2/duWw35Vfux6sdlNW336QlhT2qTSxJIVykzewTcK8XJdV",
+	"JpBcf+KhuQkvbdcbX7n3M2EgPWFOBdQHCTfAzi6ePH8esbyQi0SlgPaRBr2xURXaRzBCmIum8K4Fql8Y",
+	"toeL5r0Opz57O6QrecywfmcPJ+5ric6AMmx/BlqMBCBkZmHdv6Gv+TIG1Ja4pwPJZVoJ8KKY0JPQHutK",
+	"mIFmuVYzkL1oIEP7ZOS+/OclBibqlJwpqpBO7aauWbd8uOwkHUirQkRaLwyOdXlYGNeCU9tzrdToFI1W",
+	"9GKvJa+F+kjKG20jT8A5/6P6RtnCJxIyNrIYlk7FT2is6cCWNF85sRWai6qHsT6j5qGtyK61RWznAbfC",
+	"l4mb3BlPXt/yRiXi6auLQMlov0SKR6hBq1UW/G1V8NldTHlDzCyjDfCBmqEJCkvpbDBql/bwf142ywE8",
+	"Kxr6rHT5F+qSLKvY3ynjVwhdgRiwCFdh2HyimjEr+rsayFsNZQEYb08d/1PTDm8RuoNAOxhhdvROff4E",
+	"rj0TxgfOOjbe70TbElvcvBpXadaok5TgGU3BYtpY9DUYy6f57pfnzgGX5NfYv4MbuoHIMS3keOiPXNaS",
+	"2bx6OujO70Sdn7mW7pl3OzFUT7gNDp3GkUSdgJaxuvJrK9W6wbfBPYlS7op5/iggS58FqaY+bsxjbMIT",
+	"t5PALT1aKIZBY/ZEMBdiFJmHt+n/+Pr1fnS0MhkayPKFpon8VdifKXP8jJKLGiJnmu8FCpJrQPLfIQ6N",
+	"3m02R7YehZXZ+TaaJlVNfdovF+7Ze57YbEHQ5CPmU9lYF95D4m6GKeJAI/xE96fLy3PMIvcRNJRJ4I5I",
+	"75YSVlEUn/GsikpS8fDVwOQbMws3ABfYALVSNvhwe3sEj5ODFiq98aAcQ1CFveH7TZfa35SQT5YL3Lry",
+	"9b0mLANmEEr/VyWkdw9jHgk6fglFhPFMA08XmHBY5I1KyJRLPgY99E60ZiUVbJEPW4cz4cn1IT5zMFf6",
+	"GnTfTCI2n4hkwnINOdeErgJXgktHhW+vCmkLGq4jUjeFEIu4JRilzAavj2l9Hk2n6wWkY9BtGR+rIR8r",
+	"TFAZgWm8KGVpSIU1EZMw5stvJ1yPgaBNUrgSO+cm3cz6WBndh08QCkJyRLh8rcqLHLUPBNjF0NkCl5in",
+	"vxbGovnlXTMWDAEyrC8etXWyGtMdpOfCB3RXV/GUFVL8VsCOJv767vlZ1VepOsKthisildu43qtEd1eX",
+	"/As1vqkHv90XtyHg7CZ+Mxxji8tsB/dXuzep+ZfhqpD5A3Bdg4BpU4ew3VorNQ9S09xeNoBT8cJOhlOw",
+	"E1U7br/OLRp0xXDV2dTsENoHZMzJNWYi8otiOuXN5IdFBbY09NY02Bx9NYL60KLaLJtXJmRQ3IKTtJVU",
+	"W11ru0Nd0tLs5j9qWBoyz4eD4M082PtW1kNLdBusxy/2XXGddYK7ddfoPvsXIl4aoi9DrOAOuBUVzyg2",
+	"WO7ispXmtbBaJOdKNBkB9sGfrD+qiqus8pxPb1ljWR33YvuwLkq0wmaDV+BNSV6UASK4/9bJd0MNCYgZ",
+	"VL7BWEmqHeWRKE0jI8vdejQKV+575nNEUB0/pVQiFmIHU245QmJkMLJMFbYW1b8dbJG2ouEo/NZcbckp",
+	"iudaTf/rBcMnUFHy8DOJmgKirTfj1cmmolxxojQgAD4Gr5cfnE7iFYqYKvU4QSbu7xpohb1FZaEav8JN",
+	"e18rQtXoLC+NUzuIjXVg/x1fugmX35FlTJH57DWFVi5zM85xE4DZ7dzGVAKbl3u0Mt+17WhHfN1GGbdx",
+	"79Qo7a5un9cz0DMB80bS3pVA3aPDq8WwBM1os1fv0NbaCBOe80TYJt0zy1SCO1QPYdxlxOWrPpCvTDHa",
+	"5Tzu29sN+pAq3e/ZIdosbhLGRF3Vm2mOdgwJRI0L37qo7xqhaUKAgBkeP57cAPpg18WpBqPWycejZeza",
+	"DiFw3GSBQ0fLRt41empmIAtoSUY5fjzZ79LAtx4dpfu9ZZXl2X6vULmc4Q1utpVlWp3n+hxWxtfWd9Pq",
+	"lhfC8CZE5HSTG81pVdFrG0bognhpZ5Wl1oAeS4a4foyWVNS0BggWd/N441RgRZVd5P/y0cZheHSxm0ao",
+	"35IlcFsk+64S1ErA+5Yg908PbF/14ooEWI64pziIAyw0JSTDNw6coGtY9yF7e/GU/YU9PML/envCP92K",
+	"aHaL4fRRIJf9JDZHebchqSEF35WE5suy7o0bf/9TPm4ps2N9RX0JpC0QTSuplD8+Yf/5p6P/LIu1eYCi",
+	"ddff+k3YgGiJF9cDw/zDrJtTDbyDQCKhH7PrWQ214Br3yKcj73jd0dQaG6ICVjuflIrfvNHfaSz3ro/1",
+	"QMLmMt1u9WpVGFkX/zyA94TYUl+45maHZcTQThJkrfReU1hjKCvnU0klQEpgA2F7rfKlAD99n9diX2uu",
+	"VtuCc9+cH3zG3r55HpDA3XivhUSoQD8oH7IQ8PfM9SLnErJ+CrNQfswcYm0zlGMOyjDunWKlaLTljBqZ",
+	"X2EvCOXb3Exo8Rjhu1Os786ngm4BLSlbbxp7NbL+dmDxQc6G17Aw+731xcDJtsLHbgvU9nH5FVBzwjpv",
+	"xjYvV6lxU1RTqRE8wZyRdQhD31LlZCgnO1UF9RNKFSVnNT1tKEJuIJ3ETuG9wFMMliO75ykLMXO+4CTG",
+	"zRHuCmQG8B1swwxkAGTpPj561IvwJwNABbPcnChOoVLqyiNQBtszDq+0c3WiDvXcaFZ+41MYbnawKnH2",
+	"m27xla0MbzVtzUXCM7jZYHaF2F9DVfGvNQ6Hzvb60Z1wM2yJOP15AliDgC/DIn1Zq66wSFdXQLvX6zdW",
+	"KLuGRUssiaRAitsyobYGzb4qsozKkIUuQ50F0987YttNJ/RUnURUWcStUnuNI+9HFzdcznJpdp/dhoHf",
+	"hsYRiPGulA4CBjE3TudfBvVVEom/OzqKPs2vuNl7+DaESTZB/7QIxiOtprufmbFWRT68WlTdfTzPnXLL",
+	"Fyt+/Uaeu9+u44TeqPn+2x51rNonCMTybJgo0x7I9doJrxTxrdU8xLXOhUzVPPLlYbNFKJk8hpuU7cO9",
+	"wJFXVrqi2EQl+a4PuJUe3PI1SF/G7mfl9JykrRqRSCPKJeIL1v3v//7v/z54+fLg6VOMHm0AnDBZMe5v",
+	"cuG39UNIIGFx/sLzvK3CGN5s1ZjLfd3hxN1WG4o621f9tiJVqgbHhuoh1rVSrxvKwiu46IUBfYIyXKVE",
+	"dLXKUPMdvAFXYce8xZvALzQZzlYCYcp2K0uzNS7Gbcdt3EAUznRH18/PaB5pCE+/ifv8qtDSv4FhAxNV",
+	"6BYVAHF/pZozR+QeAXhaJFhf1r12G6aYm+AU1N5p9bPrQs75AufXwMF/cl+zQlqR4emwEw1morKUeetF",
+	"wO136+VrwWBSUNBJ3Pf12NySk7RIhYGzbA0BMKW4MdyUNVN5bClghHu4E3WeS1OMRiIRIO2PBbGrM3di",
+	"zpLWG7lchtar78w6Ll5IQmoVS5vdKmNHcT9M9CYX4DqIxPrG1+7DtfiFtdm0kP8KsdQDJtaXuXGH2g/u",
+	"WRnyfEs4gi1B5Vb5mPJKSDmWLL0SljJm/wVa7Y3Vuyqy7gOQthpR7VttX6vb4M2eXd4Zd96QQET70Z7r",
+	"gzFwu4j65aONI8CEiSa54AKzO6RKoc9inmPyahpHLA61MfiMi4xfiUzYRcy4TAcyJvDUWl5wjHLCHO1C",
+	"joMYlkKScQ3pqTf1GqyqOfe234F0fVJpEExvD3U8yD6zQt8bskZ4BtrusfW4Emfupab9DyvQvB3VtWiR",
+	"OitP+LWdcLwiG8XOvSNj3AsafMWT5ZsrOL/FdAnz654lp3n4ztYq0PjkLKSAz5pHskZNDQWU0QUXsRyx",
+	"np14qrlormZHqMTDdfSKCtpDxcz5iTn6VeCImwM9XMGmOie7ZCdjgIcBkJ80mwx4vfpvhcRDghM6i1o3",
+	"yv+aQcQKWf5B1z5irvpUMd9agKugL332Vkt45b6BX/6V8lDs924pO7V4qFaY1ISn7sI0TmvlBEfNMzbn",
+	"gkpVcVKUeNamZK6xzZtvogbCiTa3QuC60czvt8/t64ZNw6LBDVzIcT+ngrslxGdO0KC/iFiq5jJyumei",
+	"pAQqR1aSzl4gJsuio551IMfAb5CJpNQZFWecqpmQzXYETHIcuqG2F/kx12ZYiWr7XNEf9aE0A3iE5ABc",
+	"+ZV7qYXZVu62qLxQ1/hoCwMoecbmOMem26nthK6uaMkga8Uu6HLfL2qlesU3JJ/r+v5VnQmiOQ3WEWuS",
+	"F46IaC79ViAfA9J+GhaY8P79W8B/8dmJfsrtS3UrIjVJmHcjUqNHIim0sIsL1783dmCq3VlBKd2rgi5h",
+	"R//t50sEjmY5aIMATkvg6m6cc26G////+//FyL9xakgilMNXDmNibd75+BEDMkaqWRDE5HfXthoxbDeN",
+	"++xJ5jTtUjRm/qD6sutdnucm8qWd0YcbDSTIWRRC1QyVfOuRRO0a96EEYJjT6cgpyoR1d9S5MnasKU94",
+	"IH1pQMYtFrrvszeVYp6JkjOscOvzuUluVYgsRQ7aXGmLojuW9VsEYZ0JX/qPjK0x8ae4P5AD+e/sbxev",
+	"X7knjOTXMEy4gVNG4TCoK5QBQk7tyDzEToiS+I9fjZLxQDKPME6IEAcZzCBjMbUSs0wYwqNZhlQgLlSh",
+	"0c/778wRA0jrGz9hsftC6dI7TdmZbA3sJo7YvCytSNQhDONuPEs66sZY5vqQ5+KQF3ZyiD/FvTYCc2+v",
+	"vYO/mDgKVbRxukSIcQ/n8AydCDG+4r4//PfYw27xxBompBEpECBD1bayhKZx/V5BpuTYMKsitImnAcwr",
+	"/ufBOefmoJpMEbMJcnvW9db4WOkxbgblKOVc8ylY0D3GDeNonfdw7CLts7MAiYNwSMueGRB4hGtobbgI",
+	"n8OnTuKS0Gev8aSjykJV6mvhvx6X1TX0+OhxFBp2oxGo4ywCIhoBWuM60gqiclquozBIPs3GcV/l1r3r",
+	"OCRRbc7HQrrbx+8UhkehXsxi4lcxHU8a4gPjBhlX2Bl2SuKw3yWULNEHhF0pOT7InCbvwx+6WIY08nVI",
+	"I0eApodjuXBnUB9cgLQM4V0MLrnrUYMpph6eP37BjT3ABw6eP41Jwc5EApKST0ix6ZzlWMbnuH/k610Q",
+	"ozMnh4fz+bzP8ee+0uND/645fPH8ybNXF88O3DvLaKrOxfXinEvI2DnnF47+K7iBJ52H/SN6XOUgeS46",
+	"J51H/aP+ow7BcSArX92qkFszJiO3u6aQEp6n7qZxz7kdOqNQ8JI8DQbtrKLeBa/biosJw1G6guqUZcWY",
+	"6vn4ameUmEjrVPNZ+luCN95szTfmcniHLzBkb4cHn9BN+PEdyv25cqvvujw+OvJ1l20ojlzhpb96+9xy",
+	"iFsw/VEQwIttzX3Exwj44lap7zbvMfXc1GA5wsMfeFl9Bl95uP2Vt5J7Fg0pvfRo+0s/Kn0l0hQkvfF4",
+	"+xuvlP1RFTIlWSLkEXeI1/I8D7YSjLjMMlzPqJY52gmVvn4hAuy8c02tEW6RUlDmFsrFx25KuiARrObW",
+	"qbet+8I4xlbttrU7LGxa62drkvuHtoa+tvNW1mHdeOL8Kn/Fhw7tpm4x3NUWMQnzPQ/ZWobS5sP2eiWT",
+	"aOXQ3ScaWkup3UhKtXX6ogmqRh+1/Yqc4Oode6ukEXVyZdp2fr3wyrKS4w+KMkFvZU/aK7x8rGu7ToX/",
+	"uEYcDz8LcTQRxuWKO/aLZzF/3v7GEyVHmSDjxuOHO3RxzheZ4umlUi8QiArf+26X+Zgid2oxpC8hFfzS",
+	"XUbu5ePjXV7OtUrAYEzKCrU/CRWransTMZWTyyBbhKJbLAQv78siDz9U//y4mWP+FezKodmPX1ZfPud2",
+	"cncMcQ+a/+LvyNcr+jKywaW49+lEcOij87dfnx5/5xYI4Z4JbBXEpI3XrF9J3CKMSPuKZTdPDKga1jnW",
+	"vvfzWZq+DEkYt8Jhbv9mL4e414V+2wTYxtamJS7W10Vvf5ib/yxN3SGql+DzNQ9WZAHEr5RjwGBd7wy8",
+	"pQvg8IPr93n6kfwaGZBvt+HEYiFquLVDGxR/xOQt9X4aTGf1mO1jUVi/Ex43VX71paX/0EenRo+0JIwT",
+	"IY60mq5HcHalskiEFMPlBNLeLdDiMnoS/ZKFbSxWia2x5bNsorKQL4hGPE4BjT6Il4c3MjGy6DEbyPmE",
+	"W6xTUkk+PsUH3AkUWDB0hrjClW6oCswydHYgR4VMDROS5RlPgCzsDSfmAuwyUejLvefWk5nu+KIL8Znb",
+	"5fcHxkMDMD6yfhuJNX51J/l3vZt84etVIY91K+Hi6Ph0R2d50kyV2j+VKdBGHy7xoQmjyouUdTp5nsI0",
+	"VxbD8xcl1gA62+Pyt2Rx8HdYBG/nCYZv5cA9uDkGqRo+BXYNCxYc6FSdQBuLhtkF6x4fHfXQ/UdkZ0L4",
+	"P3kB3fsD6RrwfuxUjBAd2rIrlS6bfXz0Z3ScYjQwOU6JS1X40kDyK8eQ68kIGjBjdsmiqFT5mm+rlSlR",
+	"8Lk/crd3jU9CwJC/yFdWfeONXgkoP94eUP6ZuGBbaP4d88IasHeT2ulpljQw4DoTmDmPgz0tk1GIOkm+",
+	"uU0j45bhIfoIPuLPi68l9k1F+b2NjI7PdHOfGYKsG9NAWDdkhvRWmX151+7IyytIme0WpRJP83MaBUMf",
+	"bQKF/73/+/g3nqgCAzsCTp2PuUJcuiY/9G7Ln2d8F2fYOT52r51gJUrZRqscrkfEkgnwvPQv3h8nGEUm",
+	"uEmEWGd3ZKWyN/ODnRMSzOfzf1VL79+x34vQ5pqPulvAb36uL8nPxTwo0a4s7fCD+2e7dYpKp3s634+7",
+	"eQTBRldVg+nIF2nvf612IJqf3ykmFZpWCgOGdR8f/ZniM+fCwClLAVmT21dh8c4CnvYaOdRGh+Ot79rR",
+	"XTOXe+FQpNukdCT6JJOG2ySgaTbsFiJt3sZ+3f5FtAQC/UiZnWU7U9BjOMBp/cfN27xTNfDeX2p7m7vu",
+	"5aVGXhnPKrtIZwzpjMxBGOEuDBPTaWHd+zsay6uojJvl+YD+eL9F+ioS2EapPiwMsrFrWNwfgf485ByE",
+	"KZxWEOR8BRiC3vEFiRs5c5NnhFSFTBgLaWgdU+99GXchMf0Cq+lQWG1EuoR0tNlnZwNZeWs5KAQ34eYa",
+	"0qgsPB9KP865wUb898btxUCC94rEQwOJBhtHLKYCZPgpFG6jijTDa1jErVbKCrDpZ9JbGqBT75jHb6F6",
+	"x+oDsYTNDHQfMb6ETlyjo0BDvS/9lriXTP8CbOMhVtIfYZCJXuTuNHKL9vrdmH4RctPbOT4htkGAd92L",
+	"4eO7P2o13YXp48OXaudHfySf/H0L8SJERARBh/f2MDGz+rurroe1M+rEaq3mWGDg3sTWrkR0WXBcBKkP",
+	"ExDwOtkS2tVIvjuFE741Nwkm/MKoZpewQFyP+0MHuC/LGMabmRnfUvnOz2dmrFZnuWMzo69X2nhNu73+",
+	"Zmb8osyMvpLsroyLwuDQzFiaP1ZPdgme6RPiMP+bMnSFpJxvQjgvU8BraJoDWcZUSXhvy2oIKI/LAB5L",
+	"qf999hQ7c0I5z4xiKFpjiEK1c2bAGMyQHinNxkqlpwxkeG/MhVzGCzgp/ez8+UDSyPosRFSV4KAJl1LZ",
+	"ME33AmSjdgk9VEu6gSQC+vNaglYLOd2xYH/vWcW3gN0m3vLUHwyl6ZDtx2bIl76DhPSzf/Bey0gV8MaN",
+	"UpJflfvmmG2Mk9iUq9hOEIeZmm8nihdq/o0u7k3WaiU0z13MFC6sNAUFElIuRyx0NWIENLsv7SD80i7M",
+	"xD94v4lmCVu1kWiwQuv9IRknDlRR8wzjpgmF0PC5+3qKNFKBh9udTg5/VUIeVGoqeaKpL+QPhcjsMvCf",
+	"3mXuVY+JhFV9PEagh5TzYFdMSGHjgSSTZJ9dhllYNCLnOXDtniX4vjhiEyBg7Spm3UDGCOcXhwB+D2DH",
+	"uoXMsC9eWDX0XyNknkF4HSV7rWIq0c7flJBPyvJIn41Qq920yH9+E0z/y9X91ojUj5nilB09GMaZhHkg",
+	"EZ+0hLS8H11+cJu4EtyxGm1RwUw7WTkeSC7LMxMhNGcAcXefEHNwICd8BgwTfiLChSTYtJLUceQREWv5",
+	"JTrs0D0SaH5aGMuugKUwVdbxdowpa6M8yqfxQHn78t9XKoW26IbjW2asbaRKS3oFTpnUtXypLz7cocxl",
+	"cnPYPyDlM2za0R1u2n0KSvHn1glG7sCWCKB7M5HDD+Tc/NieJVLjJRHDLVhC45Vs5aRERo/RQuKGxfzV",
+	"5XHM6Sa8BncnYXRmTKOv3GanzN9mkbsjCwMBTT3ETMXMAKEO11DEuVxefNiXMOVt2eUD6TNBpzwFlAfc",
+	"UIRheWHZFU+ut92EZ8mNYB2WpL0GFOVH67F4K2jeYaIlWFQ91bOEeGpPDMm5taDdq/+767v5H+zlf7CT",
+	"/wk99P5tpzzQu2WcJU27m7IG/fkt67SSBb2NetqZeMkSSjDO9qN/Zi1Mcw/qiCCOkKLXLkGM1lKc7T48",
+	"YpxNhSwsZkSkEWpwSsJAomOE5AMlIbyCUjnHs6dGI5KRqPBLqEbJk0mAKR1INWKcGauBX59iJgIDYSeg",
+	"owqKpDvPj4//TK+/AasXB2cjC7rpaNO8P48d9YVr+/fKg3J9Xzq1o1nnqxjd7/Y43RfTpXtrh2N5qdRL",
+	"Lhd+WUwNbLlz8su7mu3rvb986CS4myfE9His/8qusO7ffr6sxbsVdrJ6aqftAQ9jsC+h81nhNVp1NMSz",
+	"vakUta4+ETwuXtQrBXPNlvUJy9vO2F6VtbRDfapyS7qczbXCmh+wzDw9PmZKDmTsH19GZZ2ycQHGQJ1H",
+	"8uDnct9Gji31UL0vBRH0TJHzqrr7PpEJsQR8gpNy8hI9uXREsauChCA3yCm/DpW2y4zGOlskvRM7Cg2M",
+	"PGqx37UGHkkjPQ9r+Zkc1LVOvlCuWS4e7dKp346QRur2YMIN8xW6vrHV22Wrq3HDS6p9YMpjGzHSNIhX",
+	"IBh26eVFIwy6b7fwDf9QG2/NhLFn588vQ1P32DYcprHdOkxrUkf1vUMab7kW3M6vQccb1pUBpkS4/U+0",
+	"UxXhvW24UNvicqiGRlifzxqWEzr5nUJzaBBpOdWWax2XtqKXufX8xuT2yNxbo9PTch0xdHyCpXdkAjtx",
+	"p8MP+O8W6Cn6vkLF+/EqfOv50z3S+96goHLXyFCfYup046UKC6P6lbLkJ+0bciWyTMjxobFa5HA4p9qF",
+	"7fLmP0CLkQDD4gt84+BCjCW3hYa4xFFhMbU29K2FdIAQNn3K+EBe8ZSZ8G4FGOXIi4uJ0mmJroJm+Bgr",
+	"X6nC9v2F2HfrhMmYMZVL8IAqJA/7hx7UJe6BdAQasYmaI4dVI0upDcKwFDIxA6xhSBcv1WBAeZgn11LN",
+	"EdsibZIxaca+9OM6mTZipKyu4Ea480+IlWouQFcrKVSW2rlb4KdlpcymqztJILefchT3Nku1KL60UQ8M",
+	"8wTNuo5yQ1EQdJb6H4jSq7e0P2CVI+cLYfTDWrWpv69zkFRN45M2YM/dX783/ThYqpJiCtLdmRvW6nLi",
+	"TpJ/FPNU/nbx+lVlQaZgeWU1thf8yFprfWxHK/qJjtwOwuprPf4vrEHwrZDH/awp0ACChbbZ1WgJR0lV",
+	"qbm+ZITOQsGzxrJ4yt8P3StYG1rpccy6j48ekXnkAN4nACmk3lLM0aucFNYMpIYMuAH2MKq3lUKeqQXC",
+	"mZXlpl2bx39ebbPRkkHidp7f1Vl491nVhjz/nTQGt4It3I7neSW7jiRcKnTmRIRzr5z7CBWUU6iuGpbn",
+	"6ncif8vjkJ9d8nFL4WCsoOarJEXst0JRzueGciedF4rmut7i2zcvgvDHkTY2pDDdKQ843knfCXBruPff",
+	"Qpa/AAPVU1+xkMytRFMrDHTt/j78wPN8YyzPS66vTaBSRk+lKO4H8f/46NidOFQlDcsnjoPGCEgi5DjE",
+	"hZF5uDx3E25CeAodVtAz4UR8DOdJhfHhZ332BqHzgoXZqUnoXOd6moHBs9uoe96A257l+a6Y95/CmD+T",
+	"d3sbd5RqzsKmfMVCRQDCwYAM1uVmIZOJVlIVJlv0mkSKNkn+vpDQ0R2R0Ge8Jj9+teT4Wvrj14rgU0q2",
+	"zRlsbkERhRb9aBWwkorswEgVxBD8iXA/yWzBYpNDErMpXwzkFQQwghMWfxh03E+Dzgn7MOiEurXuz0cR",
+	"G3RAzvxPr188dZ9kkWUfP36M+yx2H2MnJ1M4JkfY3W5creIfR4hxKmdsxrVA/BSq7F1C4KYw4kVmB7Ib",
+	"h85jJ3LH7jKN2Z+O/nQUsdjHr8bsl3fup4zLGOfr36Yqu/2B/BnLZz4fHbx0q3LCBh2qFOvpj2rFDjr0",
+	"Mlbf9TFkVDqU4mC5DfQ6kN3HD4+XgFm9U7QXqMJi+V53gXmXLbbl6+TivmBQmgarFxhzVlYOtWDK5pv0",
+	"A9zOL5PbtAIF++X+XMavLVzqthGjKk3eqSltM8NtgEv/Sjjw16Rh7DIXFHzJoPcjF9kf2HtOctkDw9wN",
+	"FPDWsQh59WrrYt3xR3/6vrezCnN4VYgsPUh4MoFN6swbf3XZ8phkKuEZw9eporth3ZjuEA1jYaxeDAud",
+	"0UVySD8oPa79zfOc/j65oi9ehRrlWIydJRk3RiTUC7p5cKBRaYsW2ulJfOxukZzj/ZLxBWjTw9hFagXk",
+	"WCw9RpTDQ0qYkOOIwfsEckuBQ0GhwjI0SlouJGjMQzcUneNnmhdmAmlIBgnzZcZyjK/WQGlB1PMDM5A/",
+	"uBn8XViaAAYx60JiEyoqC5bjPHOeXA/xsaG1GRrNTIinXn1gyt8PjfgXDKdX8RJAqUsuHqksu3ZTy0G7",
+	"TeuhZ4kG4GvRsy6XNCcmJCsMeCkEFwxL0fdcSx5wS8iBjP2bJo4Y+e1pKSl8yr3s3mq6r4m0cCGeILn9",
+	"sbSE5cQ9qFHDDfazk6jmSx3/awue/m6XLi7oCL6VPlVg3UmfAddLlkgsKPEkVbqi3LdbGd+GMhv/VQDi",
+	"1Pn21YjFGkYx63J2pblMJhGzfEyMYjpFOw73hTFUoRM89RpGBBunpk6LSN0JxCLAetlqKKWBoospctAG",
+	"MD9yIH9zQ0gxiAfj1U6RSdGbupAGkwqZFVMIR7zdjo7k96UeuduXdnG6exncj2+37zYB1e8pbuK33Ijl",
+	"ocbjVj1tS0mDzhMRu2t670N++AH//bjJAf3Zzwd2cN/vrzaq/grJec0ehXMkL2vh6wLekA4PEy4TyDZk",
+	"8NTYBIWdx/RSBmnsjoLCam7c3QNS+Lh3gZ68PEeTykBiAcVCSiAwBiFRvnUqFfohVluNsCCca0sqRjL1",
+	"QKJs6G6tkZACZV4v8Zua3IcCZ+Plg81/pYfr+A4PVxQAE2hFWQYjy4T9is/cE5ooD2dB6ZLYrzw93fT8",
+	"ZWoD3nS4DF6oG0BN37sLAcFA84wLuSccKJa/UuOvPNAGCeaBYaqweUEhXhgC3HVa90HCHbM99RAKAl2s",
+	"TuPu7UOblSiZjWFhTyvPfZEm7/sUSLZczO3xZD686WuPKSNhO0w2Qj015I5U6Dk8sCGu7AJs1VKIMsTp",
+	"aihDUviHPEAkhZBhxrGwfdYUm9YYT9ZvUXiXO/zH0XppzvurvZtp5izPQ3hy55u/41tE1Q4RVY4MfUAV",
+	"nv5m/rHDjXj4YfnHRv39bo77spd7rMlXlqpFrvN79JUr9H6WlSAT7/pdV/A/gWi3KhsVUeQzaxxfEPV+",
+	"Uzs2ymJaZZkqrJupk0BVlVq9CrIndaqpE6Ra8RCf8WTC6KEHhsUzzHwj7oKwg05Qu/znpc9Vo9AfBLPx",
+	"SN21yulun7XK6K0A4kjR5TGWbYmrKZQYTDSQdqIMsPlEsSlf+IijEKjVlcoyq9hMwBy0aUwXQBXJz/Kb",
+	"evSpVwQu5HbVyJPVH0IzSgpj1TRMuQ2gNBy0du3osnIo3DmY8UykPESHS6WnPBMGUtbN1NwpSnjqnz99",
+	"dYbnJC/kIkHQLamY1VwgAH6qbK/PnltmLNe2Aj96wkgdWjnBFBlBJtz1A++GZnxQOTfXHvAG4xQHshuf",
+	"v764ZP1+/xDfWsS9UzRHM2oE0vLcalVYhJ/ss7NyzgN5BZmSY+NOtKJATyYo6m8+UVm9IjQV4qT6XJIy",
+	"VXmeD+QErc4RRW5SdmuVBU1UlroHeqeML1eb4IiRYcU+IHJIGxZXq4n5Igas+/j4uBf5oH0cpuuVWzZV",
+	"xg4k6aS036iP8jyPA33QuHdOc6ID98fRVJ9UZv075UX5JW+RMWgbo4CFuBJDuFN6Uhr29A8Swf2HKY5w",
+	"lqaOHVbvgxAKVk8fWl4GW+Syww/0YWNKEQmGhfWAwMaq3OAXhKBzWhO3HB8baQDi3XJBkbHkN2zL/vn8",
+	"TIh6uHPt43FbQOO3EIwmIOE6ZZcg0W203Z4L9NUS1NGd3kJfuR2mTm7L0J+KYWajoL0rb/XianvYxRsP",
+	"xFLB5GNdEo0XQ/8FpENu495qJmcZkkGCtZ8L1TVQ6tqwIl/VoV0LqOZSh6qwiXLScTemFOw4YnHGjR1i",
+	"RK37CwVwPwAKMMZvEM7FCdJOSg7QMfQYBu9ySofgkjXOpUkopee+2uN7fMdCZAmdEqiKSODb9VOTquqK",
+	"Zl2KfmCqR0eq+V6cAORskwX2mZzdn2D0zWvrpvIHsMWAnAmt5BSkLfMlTcRS8NWIK9Th9r61nvg/wruY",
+	"LOGNEJg3SsUMSUbc3RkdDBULRPLy+WcN2fZ58SUT3e2r+8/k7B9cmz0SBb8wMv/mir6frug3kGc8gYD9",
+	"28A26mAyda6x4T45hPeYxdN2rdDP9+pmuQ33XKosyBk6qCI07sZ/f/bffxl00O0z6MQsE5KyVcL6R8wg",
+	"vfwhfAjlXcW4k9nLtWJdMXX0QpU23TXT24sY6e12zeaFkGBoL7wDrqtyAsrLFiwmYmXLn3sRi/9XjJlN",
+	"hAop04G8yri8xg00pwyfM+iruwJfBOKAMqZZF+XdeDDAgjCDwaDj/x3EAwkm4TkYRDcwQo4rr2XCguZZ",
+	"r88a72VcKK5hIDGrMRRK03TE/+Iuk0ZlhhbnyzyKASngN/yzBArwc6rZjr3DonMy4plZ4hleKZUBl9uA",
+	"A/Y40d/u52/3813dzxdQEeDJ1Fhhi3vxwA/XsNgBXplE0U9iBQ0Fnq5hsbG60xrC3R/Q+P0VndHbEEzR",
+	"2O5EpCapdHfKn60kDtR3+m8Xr1/VQ7mjcHFW7VEc43sNi/GawDYPsHDTND5Bi2ao2U/Q013MHwtF/IFb",
+	"H6S0UggscWpzjwkzkNSYT2YOQ3FC0MXFMxZjqyfUeBwxDaaYoijkmhvI+AU39uAZjur507gt+ucsz5/N",
+	"/jjpETs0yY3FFXn+9PM6MbATHy0UddZoaE8dgjbxqzONfjrPQHiIehqFYamoQHPXldg5gjO1846VyNQV",
+	"LAqU4V+8/vvz4bNXT89fP391iUEyEWkATjfw6Rov1LVg3RhF2KHmcgwxIxSvgcz4FWTsXKsp5kcZsCbC",
+	"kpNDkTotw6DbfMFUYTMxA59JZRA6k1s218oCMqDp6RJcjLp9qpJrDF4KmC1uOqxLbMm1QaVumbEiy5zO",
+	"ALlxvAUl69SxK8OETLICI3PYeYZu/FJxLRXVTI3xj2ggq8yr5KPxSGWZmpP+cUJBUxcXz7z661mbsakq",
+	"bMyUHsjKd6B1zKZOpBr7zlxHFexPX7IvFSZRUkJiTX8gf8QOhRzT0ucqywyrr7+HCMJoMFpKwu/JubFh",
+	"Z4ylSVZKAWD9Pj+eB4bFIi2jPzNEssEeB9KKKRjLpxi4JblUlFfcmAJMmJCfO7b55ny5SVMufd4gSzAC",
+	"RwfdAKP38OgoCpFg7o+jo1MW8yyL0YXhS4QJCb0+w4Pkli2qYH0YFmNsWMy6oZXvjlyb1Igw+GevLCe6",
+	"oh+6w9TZIl+u4NEqv92VxO2uG9WDcii9U9Y4PTeSPrvEErC5hgRSkAlQQcfYjSRuGya22zROIS2Msajo",
+	"2kBfy2zhB2qE68cdKIQlevPjE/bo0aM/E+IJeor+qlhaEK0xPlasGz88msbVRa+BHwrDHk4ooC/GMxZj",
+	"+UvDYuwK1z3M+tERS/nCtE0NX9hvCyozu4KR0ntN7RQtIWRYIYbTuuo4s/2G9jPiX1aIfS5kquYlkXrm",
+	"GV/x5HrOdRqzLqXuoVyJc4qqK43WnXikdOVhYp6900CFugTXrAuFVCOUzfmi73l86WgngM5yEG0LkAoN",
+	"oeDuchFAFlNMyPWvd6KOH2DnXbTX7k1UlhKysgjpwAk3cGBAGmHFDJZn5/i779nVwoLpnbJw2v7nLzEb",
+	"icyCbpvAWEN+Y9rCHRSGZTCDDGnpCovO/lqkHmyT+9+wcqI3ruFN0I3LWINnb96g0a6Djw46J4POnGuJ",
+	"prx+v987ZXEKV8XY00aF5bUyA9dQ445gQ/jWSHUi7KcTdXAou29NvLxi8bO7WlsPL4mlTWOhVtxP2ERL",
+	"/02N0qncz2TX0lR5vZobWAC3G/Z3l82jm3sCXnixyfzBYxzu1rgWdb7bxc7yA0//yi3M+aLVVeGk6agi",
+	"4KNnO1FyJMaFhjRqFsf30D6mYLVI2hWQsyCmlMKYUyPATqAw7KfLy3Os+cUti//x/PLZ8PzN65fPLn96",
+	"9vZi+PbNi3gg6xpJz8njLDlLZ8IorzWIwC3LFI8A+WiigTSQQWKXNfNJlVnr7Oz8fPji7IdnL+JSOhzI",
+	"uGxpiK8N3eSHQe3psx+0mht3o/nShzy7ZlZVJtgfSEzJ8qMUhrk9cmqLL5W4NuITFid5EbNuojSYXjSQ",
+	"8RSmSi9i1p0rjcVmDVh/G0UslmDd90Mn0WFVf4KYDF9bzaUhCRVfQfWExHz3tgbKNMEOwxiYGvnEkjwn",
+	"rQOrqwb4IVpFYx1/hjzGWzID90VZhrxdgXjpyeUe6BA/qTkbcY110qMVUa7UIOKHk3gpJ8T/eXw0iVvl",
+	"faTh/SSCC9LI2BXYOYBkuRLSKd8tw0GzAmLNIoV9f1TZnfihccpBVd3xzXmicDTaftfuK8s8W4qhOKIG",
+	"CbkctlTz1kUDWQdvHik95dbJh9zCgWunEzWjb38+3OpAxS0Bg8ulrCSbIGjowRNKqlznk1IdIEb8HyrR",
+	"5Mu+Um8L6XR5Gz85fxsx4ucR8yzaF4/0GX94bD0aqD82eHEu75Q97mbfajWgoM6T/QP3ql7MN5ST3yOY",
+	"VyusCRkI1XH20nPk+OjuUOWuJXeltoe5PFG5k5YCmFDs8RxiJ+5JnpuJwkgb7g6HL5QRsVxpG2FdjGgg",
+	"qSQHRSBHDOSsx4Rc5nYFBHYh0bqLMhJHU8MpWVUrAEdoCN4L5SiklDbCHDUIRmFBvuBTePuhpG/8pL+h",
+	"HH0LXfmdQ0tR7CKjvmMKBKo6wxKkkgHXmQAdzvx+cB0m4Rm037748x/q1F+4GX878t+O/K0kcF8AKbyE",
+	"80QYj1RRa+mOw1ohGZcPDHOXcnhgj9IqhFuOp7jYjpLoUc678VjYfqGzOGL4UcMofMy5RZuB4zPoJBnI",
+	"OEWz20hkQJZvXyrlhPHCqrjXZ2RGKhK3FKMiVGxZJh4OpC9mgnLRA8NSMaYUtRFodPStCEBefiLPfU3i",
+	"QWGHl1JOLiRVOEFRx+kyrqdQPhxNcIkGi/FBU56CDxrwbiAsWbnMskSPfbYgqaobr1Tbb7QbGbQbXdAu",
+	"/GE45XLKd1+Vizomw22riQOfOWWrW0jbi1ZmQUVQkCakmn99kUCfyL4QOboE2UFlgrOxcGc2V0ZYhVaw",
+	"nQGIt6j63xT9b7d+u6J/gUo9LwsPIMzImNLGd70nrco3kZ/Kv1HfV577fWFVvkT7+xdoVUpkhBvo/6KQ",
+	"4iaY9SYauxJoejpEa44qNuRHERyVE14urBY5sCf+FWbAICToSHm329SNgLB25jzLvPySaEiFDUIK3mLU",
+	"khNzxNjJQXEYRt+32XcrhHXB44H0tyHjWosZmD4rYc+kCoMq5aWKH7YdUixMYe+T84Uhhflp/E4oYeUq",
+	"tnpscC9PmQFJd3JhQJPQa9jbNy++hT/cvXXn02IgwpW2ygqsyg+Kany15y9tbCeDdAx6Y02HF/TIHZ3Q",
+	"ewZCSouzHYSU1pmBtOQ8/arziKsolw+Mn3trsYYtFFoYPobWAJwfQ9wN7jnW/7SgZzwzrDufcKduYPqw",
+	"5rIXsSQTKABaxeJfnE4SMat68elAJspYxi0Fl4c2HhiWa5FAxLSbKaRswrMRK3IMKdBq3sf40Sm3f0nM",
+	"LB7IEAPqnUdqzrhhTy7+wboYo4qmggSpkgjDDfxvF69ftYWUvDWES/+FnDwcjlvxnR++VA2hJzFikHZr",
+	"YbgpX8Ss+/byCQY099qDTlWRD68WjWGRlFiS8kVLQOROs6P4i/vGhohQyljIxMxuAFmOJ81R7dfMn156",
+	"PuGF9QOfFIJHk4o1O1aAsG5OzlfafXI0tTPDIol7E5bTz/TEXcq8n4nu/ExaCIpW4o912dGcI3ZVaMk0",
+	"t0ARMIWc70JDTr0yh2NhyezQrgz+g2CsDYv/efBTcXVwIcaS20LDwfF338es+1dhfyquiLf+8+CvwgJf",
+	"PhMPZHcC79lPL8+eHFz8dHb83fchmA1xpUoIam9ND3of6XZUonuulcTKwlNhDMZthtbLTIjHRw9x8r9R",
+	"lWKpEHCqz87Qxj6oW+w1jFiXqheXRdDRI4NxnCNzOAGemsNQvH3ki7D3Qut8IMuyrAjiz0cWdOwLH58i",
+	"vCxBc1N6sNLYZbVG5PHR8UBS9gqV8zthGMTeGNcwFva8MJOfaWnWz/L6afCeibS82+rZ+XR7tWfnl5GB",
+	"RSHSTnvEPwXlLdttoI9toY4t7axQ0cZWPkHR5mkqCPblXLs1t8LxLVoO3426+hWSO6+Z/Fdh/XafJdeN",
+	"4r6npNNAQDEzfGHYfAIECh8cW9z4gpF3yBsd44Kk0MIuOie/vKuysfOKyyuwDndAcMOZsYsMohqzIGvR",
+	"9gqCecbl5oKB5/jEN92yid7c2mzXLHGNI5ZMgOelevUV37lniRUzaJ52hSATbnmmxgWs0iSFlbbpkxeg",
+	"Z6APLtwV4XP8yTvdnHBMPN2D4Q4N/ObuipA7jWpOwjVmR3DJzvL8tEy2JqCXNGacPaWPZ3lOOaGqsGt4",
+	"EhTBg9lQoXwG3lSkaSaF1m7ECEhsCWE3JHAvZAJpfOrTMmutnrBXMRO2oUEsX4EIGjhOoWSPzbH4DU3V",
+	"o0amDG9Z9srX4VjtdCDFiL1yi6WyNAD8UgomtWoo851pmML0ihJ+jx+ziSq06UVM2IGsDi60r8GAjVl3",
+	"pPQY7HLM7FqquewFYd4DggxkZX0osbY+TnT8o0uX8uMMO1fGjjWYgZTKlkVHTJ89CWhj3fiE5UKO4x4m",
+	"F1Kcgc9/x3TYTMygSXBA+jvL8y+J61UxONbzbt2AyyIo6DvoEuK1kwxaVXWSZ7ZICLeZB9hs+sYXv+F0",
+	"rINalbxkeZzLTLMVnYbnuWHdi4tnvabw/Lpg8aFzBVyDPivsxMkZbp8NMlWi8UJnnZPOId6cvql1YRnB",
+	"wpPCnbT+kqKmYHkTGoIaCxn5uuNZhqnYQZfPQRsnSWIanlXXIE2lQbdvDQ26w3niG8CgyW4KxomYuFoQ",
+	"lSnhVwuPfWGI5fjF7KornHFae7KCh9Lr146JaRiDL0+JcRMUjXLi6/s8MBhGQV9GqOuQ8EVBV9Xwpepc",
+	"vYDWMFu5UlX3hKHhFC2hmsuITdQcw11AWuojxHT74kj9KiagDxvd0E8jLvIpkSBlrMN0JUyrX02Ymm1q",
+	"vF4A66TEs8+1UiOM6+eJR1cIUrlAb2VZF4omWCDa5zJb38N3N6Sw4TkyPs+Fp3iGcAEnPM9BYgUpjhRV",
+	"P2tRtdAwIWRFmNBa6ZbO2HqnKDXTsUy4ZLqQTMnKe0vhp4mdZxki3GCmozfNB+s5mQDx/KAjqUZB3mTR",
+	"OBzr1FPG06mQwli67mj11Qz0TMA88td0lbdE5Y1cGDcML9T5MlelUY7xIhWWSiouD47rq/Px3cf/EwAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

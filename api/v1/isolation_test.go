@@ -71,6 +71,7 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"getBuild", "GET", app + "/builds/1", nil, nil},
 			call{"getBuildLogs", "GET", app + "/builds/1/logs", nil, nil},
 			call{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
+			call{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},
 		)
 	}
 	// Alice's release under Bob's own app.

@@ -66,6 +66,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"setAppSource", "PUT", app + "/source", map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}}, nil},
 		{"createBuild", "POST", app + "/builds", map[string]any{"ref": "main"}, nil},
 		{"cancelBuild", "POST", app + "/builds/1/cancel", nil, nil},
+		{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},

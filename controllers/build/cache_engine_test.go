@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -97,13 +99,16 @@ func TestPrunerOnEngine(t *testing.T) {
 	}
 
 	repo, other := reg+"/acme/x", reg+"/acme/other"
+	// Labels unique to the test: the classic builder's cache would
+	// otherwise hand back an image another test tagged too.
+	uniq := storetest.InstanceID(t)
 	// Oldest first, a second apart (the engine keeps creation times in seconds).
 	order := []string{other + ":b1", repo + ":b1", repo + ":b2", repo + ":b3", repo + ":b4"}
 	for i, tag := range order {
 		if i > 0 {
 			time.Sleep(1100 * time.Millisecond)
 		}
-		buildImage(t, docker, tag, fmt.Sprintf("c%d", i))
+		buildImage(t, docker, tag, fmt.Sprintf("%s-%d", uniq, i))
 	}
 	// A tag under the registry the runner never makes (not b<N>) is not the pruner's.
 	if err := docker.ImageTag(ctx, repo+":b1", repo+":latest"); err != nil {
@@ -127,7 +132,7 @@ func TestPrunerOnEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = docker.ServiceRemove(context.Background(), svc.ID) })
+	t.Cleanup(func() { removeService(t, docker, svc.ID) })
 
 	b2, err := docker.ImageInspect(ctx, repo+":b2")
 	if err != nil {
@@ -170,8 +175,8 @@ func TestPrunerOnEngine(t *testing.T) {
 	}
 
 	// ClearApp removes every image of x nothing uses, not another app's.
-	buildImage(t, docker, repo+":b5", "c5")
-	buildImage(t, docker, other+":b2", "c6")
+	buildImage(t, docker, repo+":b5", uniq+"-5")
+	buildImage(t, docker, other+":b2", uniq+"-6")
 	rep, err = p.ClearApp(ctx, x.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -189,4 +194,16 @@ func TestPrunerOnEngine(t *testing.T) {
 	if tags := localTags(t, docker, reg+"/"); !slices.Equal(tags, []string{other + ":b2", repo + ":b1", repo + ":latest"}) {
 		t.Fatalf("left on the engine after clear: %v", tags)
 	}
+}
+
+// removeService removes a service and waits for its containers to go, so
+// the registry's cleanup can remove the image they ran.
+func removeService(t *testing.T, docker *client.Client, id string) {
+	ctx := context.Background()
+	_ = docker.ServiceRemove(ctx, id)
+	swarmtest.Eventually(t, 30*time.Second, "service containers gone", func() bool {
+		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+id))})
+		return err == nil && len(cs) == 0
+	})
 }
