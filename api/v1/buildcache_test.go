@@ -160,3 +160,44 @@ func removeService(t *testing.T, docker *client.Client, id string) {
 		return err == nil && len(cs) == 0
 	})
 }
+
+// TestBuildSettingsValidation: the build settings are checked by the
+// settings API (an unknown family of base images is 422), and stored in
+// clear even when asked to be sensitive, since the build runner reads them.
+func TestBuildSettingsValidation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	before := f.state()
+	p := f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{
+		{"key": "buildpack_default_stack", "value": "gentoo"},
+		{"key": "buildpack_cache_enabled", "value": "maybe"},
+		{"key": "buildpack_cache_ttl_hours", "value": "-1"},
+		{"key": "buildpack_cache_max_size_mb", "value": "10GB"},
+	}}).problem(422, "validation-failed")
+	for _, field := range []string{"settings[0].value", "settings[1].value", "settings[2].value", "settings[3].value"} {
+		fieldErr(t, p, field)
+	}
+	if e := fieldErr(t, p, "settings[0].value"); !strings.Contains(e.Message, "alpine, debian") {
+		t.Errorf("the family error does not list the families: %+v", e)
+	}
+	if f.state() != before {
+		t.Fatal("a refused settings write changed state")
+	}
+	f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{
+		{"key": "buildpack_default_stack", "value": "alpine", "sensitive": true},
+		{"key": "buildpack_cache_enabled", "value": "false"},
+		{"key": "buildpack_cache_ttl_hours", "value": "0"},
+		{"key": "buildpack_cache_max_size_mb", "value": "2048"},
+	}}).want(200)
+	ctx := context.Background()
+	for key, want := range map[string]string{"buildpack_default_stack": "alpine", "buildpack_cache_enabled": "false",
+		"buildpack_cache_ttl_hours": "0", "buildpack_cache_max_size_mb": "2048"} {
+		st, err := f.s.GetSetting(ctx, key)
+		if err != nil || st.Sensitive || st.Value == nil || *st.Value != want {
+			t.Errorf("%s stored as %+v (%v), want %q in clear", key, st, err, want)
+		}
+	}
+	if build.CacheEnabled(ctx, f.s) {
+		t.Error("buildpack_cache_enabled=false reads as enabled")
+	}
+}
