@@ -314,15 +314,20 @@ func imageListByRef(ref string) image.ListOptions {
 }
 
 // TestBuildAutoStatic: builder: auto detects a static site, prints the
-// Dockerfile it generated (from the buildpack_image_static setting) in the
-// build log, and the app deploys the built image by digest.
+// Dockerfile it generated (the alpine family of buildpack_default_stack,
+// its static image overridden by buildpack_image_static) in the build log,
+// and the app deploys the built image by digest. With
+// buildpack_cache_enabled=false a rebuild of the same commit uses no
+// cached step; set back to true, the next one does.
 func TestBuildAutoStatic(t *testing.T) {
 	t.Parallel()
 	reg := swarmtest.StartRegistry(t)
 	e := setup(t, func(m *controllers.Manager) {
 		m.Builds = build.Runner{Registry: reg, Poll: 100 * time.Millisecond, Lease: 2 * time.Second}
 	})
-	if _, err := e.store.Pool.Exec(e.ctx, `INSERT INTO paas_settings (key, value) VALUES ('buildpack_image_static', 'paas-testapp:v1')`); err != nil {
+	// The alpine family, its static image overridden; no build cache.
+	if _, err := e.store.Pool.Exec(e.ctx, `INSERT INTO paas_settings (key, value) VALUES ('buildpack_image_static', 'paas-testapp:v1'),
+		('buildpack_default_stack', 'alpine'), ('buildpack_cache_enabled', 'false')`); err != nil {
 		t.Fatal(err)
 	}
 	repo := swarmtest.NewGitRepo(t)
@@ -350,7 +355,8 @@ func TestBuildAutoStatic(t *testing.T) {
 	if b.Status != "succeeded" || *b.CommitSha != sha {
 		t.Fatalf("build = %s: %s\n%s", b.Status, b.Message, b.Log)
 	}
-	for _, want := range []string{"detected stack static", "FROM paas-testapp:v1", "COPY . /usr/share/nginx/html"} {
+	for _, want := range []string{"detected stack static", "base images: alpine family", "FROM paas-testapp:v1", "COPY . /usr/share/nginx/html",
+		"build cache disabled"} {
 		if !strings.Contains(b.Log, want) {
 			t.Fatalf("build log lacks %q:\n%s", want, b.Log)
 		}
@@ -360,6 +366,30 @@ func TestBuildAutoStatic(t *testing.T) {
 		t.Fatalf("release image %s", d.ImageResolved)
 	}
 	e.waitDeployment(a.ID, d.Version, "deployed", 90*time.Second)
+
+	// The same commit again: without the cache every step runs again;
+	// with it (the setting back to true) the steps come from the cache.
+	rebuild := func() store.PaasBuild {
+		t.Helper()
+		q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.waitBuild(a.ID, q.Number, 120*time.Second, "succeeded", "build_failed")
+		if b.Status != "succeeded" {
+			t.Fatalf("rebuild = %s: %s\n%s", b.Status, b.Message, b.Log)
+		}
+		return b
+	}
+	if b2 := rebuild(); strings.Contains(b2.Log, "Using cache") {
+		t.Fatalf("buildpack_cache_enabled=false, yet the build used the cache:\n%s", b2.Log)
+	}
+	if _, err := e.store.Pool.Exec(e.ctx, `UPDATE paas_settings SET value = 'true' WHERE key = 'buildpack_cache_enabled'`); err != nil {
+		t.Fatal(err)
+	}
+	if b3 := rebuild(); !strings.Contains(b3.Log, "Using cache") || strings.Contains(b3.Log, "build cache disabled") {
+		t.Fatalf("buildpack_cache_enabled=true, yet the build did not use the cache:\n%s", b3.Log)
+	}
 }
 
 // buildsTimed is the count of paas_build_duration_seconds for outcome.

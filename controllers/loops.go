@@ -13,6 +13,7 @@ import (
 
 	"github.com/skypanel/paas/controllers/app"
 	"github.com/skypanel/paas/controllers/billing"
+	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/controllers/domain"
 	"github.com/skypanel/paas/controllers/network"
 	"github.com/skypanel/paas/controllers/node"
@@ -40,6 +41,9 @@ const ChannelBuilds = "paas_builds"
 
 // kindHousekeeping names the housekeeping loop's single key.
 const kindHousekeeping key.Kind = "housekeeping"
+
+// kindBuildCache names the build cache loop's single key.
+const kindBuildCache key.Kind = "buildcache"
 
 // builtinLoops declares the platform's own loops.
 func (m *Manager) builtinLoops() []Loop {
@@ -120,7 +124,32 @@ func (m *Manager) builtinLoops() []Loop {
 			},
 			New: func(Shared) runtime.Reconciler { return runtime.ReconcilerFunc(m.housekeeping) },
 		},
+		m.buildCacheLoop(),
 	}, m.billingLoops()...)
+}
+
+// buildCacheLoop prunes the leader's build cache every 6 hours
+// (build.Pruner.Sweep: the settings' TTL and size bound). It has no
+// resync: a new term does not prune at once. A cache problem is logged,
+// never retried as an error: nothing depends on it.
+func (m *Manager) buildCacheLoop() Loop {
+	sweep := key.New(kindBuildCache, "sweep")
+	return Loop{
+		Name: "buildcache", Kind: kindBuildCache, Workers: 1,
+		Wakes: Wakes{Cron: []Cron{{Schedule: build.CacheSchedule, Key: sweep}}},
+		New: func(Shared) runtime.Reconciler {
+			p := &build.Pruner{Store: m.Store, Docker: m.Docker, Registry: m.Builds.Registry, Now: m.Now}
+			return runtime.ReconcilerFunc(func(ctx context.Context, _ key.Key) (runtime.Result, error) {
+				log := zerolog.Ctx(ctx)
+				rep, err := p.Sweep(ctx)
+				if err != nil {
+					log.Warn().Err(err).Msg("build cache sweep failed (builds are not affected)")
+				}
+				rep.Log(log, "build cache sweep")
+				return runtime.Result{}, nil
+			})
+		},
+	}
 }
 
 // billingLoops are the billing loops (controllers/billing): the meter

@@ -36,6 +36,27 @@ func (e AppSourceBuilder) Valid() bool {
 	}
 }
 
+// Defines values for BuildCacheRemovalReason.
+const (
+	Expired   BuildCacheRemovalReason = "expired"
+	OverSize  BuildCacheRemovalReason = "over_size"
+	Requested BuildCacheRemovalReason = "requested"
+)
+
+// Valid indicates whether the value is a known member of the BuildCacheRemovalReason enum.
+func (e BuildCacheRemovalReason) Valid() bool {
+	switch e {
+	case Expired:
+		return true
+	case OverSize:
+		return true
+	case Requested:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConditionStatus.
 const (
 	False   ConditionStatus = "False"
@@ -649,6 +670,40 @@ type Build struct {
 	Step    int32  `json:"step"`
 	Steps   int32  `json:"steps"`
 	Trigger string `json:"trigger"`
+}
+
+// BuildCacheRemoval defines model for BuildCacheRemoval.
+type BuildCacheRemoval struct {
+	// Bytes The image's size as the engine reports it.
+	Bytes int64 `json:"bytes"`
+
+	// Reason expired (older than the TTL), over_size (oldest while the cache was over its size), requested (this request).
+	Reason BuildCacheRemovalReason `json:"reason"`
+
+	// Tags The image's build tags.
+	Tags []string `json:"tags"`
+}
+
+// BuildCacheRemovalReason expired (older than the TTL), over_size (oldest while the cache was over its size), requested (this request).
+type BuildCacheRemovalReason string
+
+// BuildCacheReport defines model for BuildCacheReport.
+type BuildCacheReport struct {
+	// BuildCacheBytes Space the engine's BuildKit cache prune reclaimed.
+	BuildCacheBytes int64 `json:"build_cache_bytes"`
+
+	// KeptInUse Tags kept because a service or container uses them.
+	KeptInUse []string `json:"kept_in_use"`
+
+	// Problems Errors met on the way (nothing was failed for them).
+	Problems []string            `json:"problems"`
+	Removed  []BuildCacheRemoval `json:"removed"`
+
+	// RemovedBytes Size of the removed images the engine deleted (as the engine reports sizes, shared layers included).
+	RemovedBytes int64 `json:"removed_bytes"`
+
+	// RemovedImages Number of build images removed.
+	RemovedImages int `json:"removed_images"`
 }
 
 // BuildRequest defines model for BuildRequest.
@@ -1657,6 +1712,15 @@ type PatchAppParams struct {
 	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
 	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 	IfMatch           *string    `json:"If-Match,omitempty"`
+}
+
+// DeleteBuildCacheParams defines parameters for DeleteBuildCache.
+type DeleteBuildCacheParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
 }
 
 // CreateBuildParams defines parameters for CreateBuild.
@@ -3063,6 +3127,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/paas/apps/{app} (the `PatchApp` operationId).
 	PatchAppWithApplicationMergePatchPlusJSONBody(ctx context.Context, app AppPath, params *PatchAppParams, body PatchAppApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBuildCache Clear an app's build cache
+	//
+	// Removes the app's local build images (`<registry_url>/<org>/<app>:b<N>`,
+	// the classic builder's cache, with their untagged parent layers) from
+	// the engine of the paasd answering, except one a service or container
+	// uses; the images pushed to the registry stay there. The engine's
+	// BuildKit cache is pruned too, by the `buildpack_cache_ttl_hours` and
+	// `buildpack_cache_max_size_mb` settings (it is not kept per app). A
+	// cache problem (an image in use, an engine error) is listed in
+	// `problems`, never answered as an error.
+	//
+	// Corresponds with DELETE /api/paas/apps/{app}/build-cache (the `DeleteBuildCache` operationId).
+	DeleteBuildCache(ctx context.Context, app AppPath, params *DeleteBuildCacheParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateBuildWithBody Queue a build of the app's source at a ref
 	//
@@ -4632,6 +4710,30 @@ func (c *Client) PatchApp(ctx context.Context, app AppPath, params *PatchAppPara
 // Corresponds with PATCH /api/paas/apps/{app} (the `PatchApp` operationId).
 func (c *Client) PatchAppWithApplicationMergePatchPlusJSONBody(ctx context.Context, app AppPath, params *PatchAppParams, body PatchAppApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPatchAppRequestWithApplicationMergePatchPlusJSONBody(c.Server, app, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBuildCache Clear an app's build cache
+//
+// Removes the app's local build images (`<registry_url>/<org>/<app>:b<N>`,
+// the classic builder's cache, with their untagged parent layers) from
+// the engine of the paasd answering, except one a service or container
+// uses; the images pushed to the registry stay there. The engine's
+// BuildKit cache is pruned too, by the `buildpack_cache_ttl_hours` and
+// `buildpack_cache_max_size_mb` settings (it is not kept per app). A
+// cache problem (an image in use, an engine error) is listed in
+// `problems`, never answered as an error.
+//
+// Corresponds with DELETE /api/paas/apps/{app}/build-cache (the `DeleteBuildCache` operationId).
+func (c *Client) DeleteBuildCache(ctx context.Context, app AppPath, params *DeleteBuildCacheParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBuildCacheRequest(c.Server, app, params)
 	if err != nil {
 		return nil, err
 	}
@@ -7971,6 +8073,82 @@ func NewPatchAppRequestWithBody(server string, app AppPath, params *PatchAppPara
 			}
 
 			req.Header.Set("If-Match", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteBuildCacheRequest constructs an http.Request for the DeleteBuildCache method
+func NewDeleteBuildCacheRequest(server string, app AppPath, params *DeleteBuildCacheParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/build-cache", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
 		}
 
 	}
@@ -12174,6 +12352,22 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/paas/apps/{app} (the `PatchApp` operationId).
 	PatchAppWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, app AppPath, params *PatchAppParams, body PatchAppApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchAppResponse, error)
 
+	// DeleteBuildCacheWithResponse Clear an app's build cache
+	//
+	// Removes the app's local build images (`<registry_url>/<org>/<app>:b<N>`,
+	// the classic builder's cache, with their untagged parent layers) from
+	// the engine of the paasd answering, except one a service or container
+	// uses; the images pushed to the registry stay there. The engine's
+	// BuildKit cache is pruned too, by the `buildpack_cache_ttl_hours` and
+	// `buildpack_cache_max_size_mb` settings (it is not kept per app). A
+	// cache problem (an image in use, an engine error) is listed in
+	// `problems`, never answered as an error.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/paas/apps/{app}/build-cache (the `DeleteBuildCache` operationId).
+	DeleteBuildCacheWithResponse(ctx context.Context, app AppPath, params *DeleteBuildCacheParams, reqEditors ...RequestEditorFn) (*DeleteBuildCacheResponse, error)
+
 	// CreateBuildWithBodyWithResponse Queue a build of the app's source at a ref
 	//
 	// Queues a build of `ref` (a branch, tag or commit sha; the source's
@@ -15818,6 +16012,82 @@ func (r PatchAppResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PatchAppResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteBuildCacheResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BuildCacheReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteBuildCacheResponse) GetJSON200() *BuildCacheReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteBuildCacheResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteBuildCacheResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteBuildCacheResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteBuildCacheResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteBuildCacheResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBuildCacheResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBuildCacheResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBuildCacheResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBuildCacheResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19959,6 +20229,28 @@ func (c *ClientWithResponses) PatchAppWithApplicationMergePatchPlusJSONBodyWithR
 	return ParsePatchAppResponse(rsp)
 }
 
+// DeleteBuildCacheWithResponse Clear an app's build cache
+//
+// Removes the app's local build images (`<registry_url>/<org>/<app>:b<N>`,
+// the classic builder's cache, with their untagged parent layers) from
+// the engine of the paasd answering, except one a service or container
+// uses; the images pushed to the registry stay there. The engine's
+// BuildKit cache is pruned too, by the `buildpack_cache_ttl_hours` and
+// `buildpack_cache_max_size_mb` settings (it is not kept per app). A
+// cache problem (an image in use, an engine error) is listed in
+// `problems`, never answered as an error.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/paas/apps/{app}/build-cache (the `DeleteBuildCache` operationId).
+func (c *ClientWithResponses) DeleteBuildCacheWithResponse(ctx context.Context, app AppPath, params *DeleteBuildCacheParams, reqEditors ...RequestEditorFn) (*DeleteBuildCacheResponse, error) {
+	rsp, err := c.DeleteBuildCache(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBuildCacheResponse(rsp)
+}
+
 // CreateBuildWithBodyWithResponse Queue a build of the app's source at a ref
 //
 // Queues a build of `ref` (a branch, tag or commit sha; the source's
@@ -23333,6 +23625,67 @@ func ParsePatchAppResponse(rsp *http.Response) (*PatchAppResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBuildCacheResponse parses an HTTP response from a DeleteBuildCacheWithResponse call
+func ParseDeleteBuildCacheResponse(rsp *http.Response) (*DeleteBuildCacheResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBuildCacheResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BuildCacheReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	return response, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
+	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
 	"github.com/skypanel/paas/store/spec"
@@ -438,7 +439,19 @@ func (s *server) AdminCreateUser(c echo.Context) error {
 var numericSettings = map[string]bool{"max_apps_per_org": true, "max_deployments_per_hour": true, "loki_retention_days": true,
 	"domain_recheck_minutes": true, "max_domains_per_app": true,
 	"build_timeout_seconds": true, "build_concurrency": true, "build_log_max_bytes": true, "build_context_max_mb": true,
-	"retention_events_days": true, "retention_audit_days": true, "retention_releases_per_app": true, "retention_release_logs_days": true}
+	"retention_events_days": true, "retention_audit_days": true, "retention_releases_per_app": true, "retention_release_logs_days": true,
+	build.SettingCacheTTLHours: true, build.SettingCacheMaxSizeMB: true}
+
+// clearSettings are read in clear by paasd (the API or the loops); sealed,
+// they would silently stop applying, so they are never stored sensitive.
+func clearSettings(key string) bool {
+	switch key {
+	case settingAllowedRegistries, "default_domain", "traefik_acme_email", build.SettingCacheEnabled, build.SettingDefaultStack,
+		spec.SettingAllowFileGitURLs:
+		return true
+	}
+	return numericSettings[key]
+}
 
 // checkTextSetting says what is wrong with a value of a setting whose text
 // has a shape (a domain, an email), or "" when it is right or free text.
@@ -459,6 +472,14 @@ func checkTextSetting(key, v string) string {
 	case spec.SettingAllowFileGitURLs:
 		if v != "" && v != "true" && v != "false" {
 			return "must be true or false"
+		}
+	case build.SettingCacheEnabled:
+		if v != "true" && v != "false" {
+			return "must be true or false"
+		}
+	case build.SettingDefaultStack:
+		if _, ok := build.Families[v]; !ok && v != "" {
+			return fmt.Sprintf("must name a family of base images: one of %s (or empty for %s)", strings.Join(build.FamilyNames(), ", "), build.DefaultFamily)
 		}
 	case "traefik_acme_email":
 		if v == "" {
@@ -590,7 +611,7 @@ func (s *server) AdminPutSettings(c echo.Context) error {
 			} else if err != nil && !store.IsNotFound(err) {
 				return err
 			}
-			if sensitive && (numericSettings[key] || key == settingAllowedRegistries || key == "default_domain" || key == "traefik_acme_email") {
+			if sensitive && clearSettings(key) {
 				// The API reads these in clear; sealed, a limit would
 				// silently stop applying.
 				sensitive = false

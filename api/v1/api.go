@@ -3,8 +3,9 @@
 // OpenAPI document in api/openapi describes them.
 //
 // Handlers validate requests and write desired state to Postgres, then
-// answer at once; reconcilers converge Swarm on it. The only Docker call is
-// reading an app's logs.
+// answer at once; reconcilers converge Swarm on it. The only Docker calls
+// are reading an app's logs and clearing an app's build cache (a cache of
+// the engine's, not desired state).
 package v1
 
 import (
@@ -49,6 +50,9 @@ type Deps struct {
 	JWTSecret []byte
 	// Docker reads app logs; nil answers 502 on the logs route.
 	Docker DockerLogs
+	// BuildCache clears an app's build cache (DELETE …/build-cache) on the
+	// engine; nil answers 503 there.
+	BuildCache BuildCache
 	// Loki is the base URL of Loki (LOKI_ENDPOINT): when set, app logs are
 	// read from it instead of Docker.
 	Loki string

@@ -83,6 +83,7 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"cancelDeployment", "POST", app + "/deployments/" + build.ID.String() + "/cancel", nil, nil},
 			call{"deleteAppSource", "DELETE", app + "/source", nil, nil},
 			call{"getAppSource", "GET", app + "/source", nil, nil},
+			call{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},
 		)
 	}
 	// Alice's release under Bob's own app.

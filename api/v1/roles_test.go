@@ -71,6 +71,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"deleteAppSource", "DELETE", app + "/source", nil, nil},
 		{"putGitCredential", "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}, nil},
 		{"deleteGitCredential", "DELETE", "/api/paas/git-credentials/git.example.com", nil, nil},
+		{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},
 	}
 	reads := []call{
 		{"listApps", "GET", "/api/paas/apps", nil, nil},

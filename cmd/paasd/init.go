@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/skypanel/paas/cmd/paasd/internal/config"
 	netloop "github.com/skypanel/paas/controllers/network"
 	paasswarm "github.com/skypanel/paas/controllers/swarm"
+	"github.com/skypanel/paas/deploy/infra"
 	"github.com/skypanel/paas/deploy/stack"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
@@ -34,6 +36,7 @@ const (
 	settingJoinTokenWorker     = "swarm_join_token_worker"
 	settingJoinTokenManager    = "swarm_join_token_manager"
 	settingACMEEmail           = "traefik_acme_email"
+	settingRegistryURL         = "registry_url"
 	defaultPaasdMetricsPort    = "8080"
 	initReportPollInterval     = 500 * time.Millisecond
 	defaultInitWait            = 60 * time.Second
@@ -50,6 +53,7 @@ type initOptions struct {
 	metricsTarget string
 	httpPort      uint32
 	httpsPort     uint32
+	registryPort  uint32
 	wait          time.Duration
 }
 
@@ -61,7 +65,7 @@ func newInitCmd() *cobra.Command {
 		Long: "init is the command to run after migrate and seed-admin. It initialises Swarm when it is\n" +
 			"inactive, records the swarm settings and join tokens (sealed), creates the platform networks,\n" +
 			"renders the configs of Traefik, Prometheus, Loki, Promtail and Grafana into --output-dir and\n" +
-			"deploys the paas-infra stack. Running it again changes nothing; a changed setting or template\n" +
+			"deploys the paas-infra stack, with a built-in image registry unless registry_url names an external one. Running it again changes nothing; a changed setting or template\n" +
 			"rolls only the services it concerns. Needs DATABASE_URL and ENCRYPTION_KEY.",
 		Example: `  paasd init --advertise-addr 10.0.0.5
   paasd init            # again: every line says unchanged`,
@@ -86,6 +90,7 @@ func newInitCmd() *cobra.Command {
 	f.StringVar(&o.metricsTarget, "paasd-metrics-target", "", "host:port Prometheus scrapes paasd's /metrics at (default: the manager's address and PAAS_METRICS_LISTEN's port, or PAAS_LISTEN's)")
 	f.Uint32Var(&o.httpPort, "http-port", 80, "host port Traefik serves HTTP on")
 	f.Uint32Var(&o.httpsPort, "https-port", 443, "host port Traefik serves HTTPS on")
+	f.Uint32Var(&o.registryPort, "registry-port", 5000, "host port of the built-in image registry on this manager (used while the registry_url setting names no external registry)")
 	f.DurationVar(&o.wait, "wait", defaultInitWait, "how long to wait for the stack's services to run before reporting")
 	return cmd
 }
@@ -127,6 +132,14 @@ func runInit(ctx context.Context, out io.Writer, cfg config.Config, o initOption
 	if sc.ACMEEmail == "" {
 		fmt.Fprintf(out, "traefik: the %s setting is empty: certificates are requested without a contact address\n", settingACMEEmail)
 	}
+	if sc.Registry, err = ensureRegistry(ctx, out, s, docker, o, sw); err != nil {
+		return err
+	}
+	if sc.Registry != nil {
+		if sc.Images[infra.RoleRegistry], err = stringSetting(ctx, s, stack.RegistryImage.Setting, stack.RegistryImage.Default); err != nil {
+			return err
+		}
+	}
 	files, err := stack.Render(sc)
 	if err != nil {
 		return err
@@ -165,6 +178,7 @@ func runInit(ctx context.Context, out io.Writer, cfg config.Config, o initOption
 // swarmState is what init learns about the swarm.
 type swarmState struct {
 	managerIP    string
+	nodeID       string
 	workerToken  string
 	managerToken string
 	justCreated  bool
@@ -201,7 +215,7 @@ func ensureSwarm(ctx context.Context, out io.Writer, docker *client.Client, adve
 	if err != nil {
 		return st, fmt.Errorf("swarm inspect: %w", err)
 	}
-	st.managerIP, st.workerToken, st.managerToken = info.Swarm.NodeAddr, sw.JoinTokens.Worker, sw.JoinTokens.Manager
+	st.managerIP, st.nodeID, st.workerToken, st.managerToken = info.Swarm.NodeAddr, info.Swarm.NodeID, sw.JoinTokens.Worker, sw.JoinTokens.Manager
 	if st.justCreated {
 		fmt.Fprintf(out, "swarm: initialized, manager %s\n", st.managerIP)
 	} else {
@@ -274,6 +288,48 @@ func recordSwarm(ctx context.Context, out io.Writer, s settingStore, box *secret
 		fmt.Fprintf(out, "settings: recorded %s\n", strings.Join(written, ", "))
 	}
 	return nil
+}
+
+// ensureRegistry decides whether the stack has the built-in registry. An
+// empty registry_url, or one equal to the address recorded on the built-in
+// registry's service, means the built-in one: it runs on this manager,
+// published in host mode on --registry-port, and registry_url is recorded
+// as <this manager's swarm address>:<port>, the address worker nodes reach
+// it at. Any other registry_url is external: no registry service (a
+// built-in one from an earlier run is removed with the rest of what the
+// stack no longer holds; its data volume is kept).
+func ensureRegistry(ctx context.Context, out io.Writer, s settingStore, docker *client.Client, o initOptions, sw swarmState) (*stack.Registry, error) {
+	cur, err := stringSetting(ctx, s, settingRegistryURL, "")
+	if err != nil {
+		return nil, err
+	}
+	builtin := ""
+	list, err := docker.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", infra.LabelStack+"="+o.stack), filters.Arg("label", infra.LabelRole+"="+infra.RoleRegistry))})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for _, svc := range list {
+		builtin = svc.Spec.Labels[infra.LabelRegistryURL]
+	}
+	if cur != "" && cur != builtin {
+		fmt.Fprintf(out, "registry: %s is external (%s): no built-in registry\n", cur, settingRegistryURL)
+		if builtin != "" {
+			fmt.Fprintf(out, "registry: the built-in registry is removed; its volume %s is kept (docker volume rm it to free the space)\n", stack.VolumeName(o.stack, infra.RoleRegistry))
+		}
+		return nil, nil
+	}
+	reg := &stack.Registry{Port: o.registryPort, NodeID: sw.nodeID, URL: net.JoinHostPort(sw.managerIP, strconv.FormatUint(uint64(o.registryPort), 10))}
+	if cur == reg.URL {
+		fmt.Fprintf(out, "registry: built in at %s\n", reg.URL)
+		return reg, nil
+	}
+	v := reg.URL
+	if err := s.PutSetting(ctx, store.PutSettingParams{Key: settingRegistryURL, Value: &v}); err != nil {
+		return nil, fmt.Errorf("record setting %s: %w", settingRegistryURL, err)
+	}
+	fmt.Fprintf(out, "registry: built in at %s; recorded %s (every node's engine must trust it: insecure-registries, or TLS in front)\n", reg.URL, settingRegistryURL)
+	return reg, nil
 }
 
 // stringSetting reads a text setting, def when unset or blank.

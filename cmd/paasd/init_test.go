@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/errdefs"
 	"gopkg.in/yaml.v3"
 
 	netloop "github.com/skypanel/paas/controllers/network"
@@ -30,6 +31,7 @@ type initRun struct {
 	stack, public, infraNet  string
 	outDir                   string
 	httpPort, httpsPort, org string
+	registryPort             string
 }
 
 func newInitRun(t *testing.T) *initRun {
@@ -37,6 +39,7 @@ func newInitRun(t *testing.T) *initRun {
 	r := &initRun{
 		c: c, stack: "pit-" + c.instance, public: "pit-pub-" + c.instance, infraNet: "pit-inf-" + c.instance,
 		outDir: t.TempDir(), httpPort: strconv.Itoa(swarmtest.FreePort(t)), httpsPort: strconv.Itoa(swarmtest.FreePort(t)),
+		registryPort: strconv.Itoa(swarmtest.FreePort(t)),
 	}
 	// Registered after newCluster's cleanups, so it runs before them: the
 	// stack lets go of the organization network before that is removed.
@@ -49,7 +52,7 @@ func (r *initRun) run(t *testing.T) string {
 	t.Helper()
 	cmd := exec.Command(paasdBinary, "init", "--stack", r.stack, "--public-network", r.public,
 		"--infrastructure-network", r.infraNet, "--output-dir", r.outDir, "--wait", "3s",
-		"--http-port", r.httpPort, "--https-port", r.httpsPort)
+		"--http-port", r.httpPort, "--https-port", r.httpsPort, "--registry-port", r.registryPort)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+r.c.url, "ENCRYPTION_KEY="+r.c.key, "PAAS_INSTANCE_ID="+r.c.instance)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -100,6 +103,11 @@ func (r *initRun) cleanup(t *testing.T) {
 			_ = d.ConfigRemove(ctx, c.ID)
 		}
 	}
+	// The built-in registry's volume (kept by init when the registry goes).
+	swarmtest.Eventually(t, 30*time.Second, "registry volume removed", func() bool {
+		err := d.VolumeRemove(ctx, stack.VolumeName(r.stack, infra.RoleRegistry), false)
+		return err == nil || errdefs.IsNotFound(err)
+	})
 	for _, n := range []string{r.public, r.infraNet} {
 		for ctx.Err() == nil {
 			err := d.NetworkRemove(ctx, n)
@@ -141,10 +149,41 @@ func TestInit(t *testing.T) {
 		}
 	}
 
-	// The stack's services exist, labelled, on the right networks.
+	// The stack's services exist, labelled, on the right networks: with
+	// registry_url empty, the built-in registry too.
 	svcs := r.services(t)
-	if len(svcs) != len(stack.Images) {
-		t.Fatalf("%d services in stack %s, want %d: %v", len(svcs), r.stack, len(stack.Images), svcs)
+	if len(svcs) != len(stack.Images)+1 {
+		t.Fatalf("%d services in stack %s, want %d: %v", len(svcs), r.stack, len(stack.Images)+1, svcs)
+	}
+	// The registry: recorded as this manager's swarm address and the port,
+	// published there in host mode, pinned to this node, its data on a
+	// volume; pending, as its image cannot be pulled here.
+	info, err := c.docker.Info(c.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regURL := info.Swarm.NodeAddr + ":" + r.registryPort
+	if st, err := c.store.GetSetting(c.ctx, "registry_url"); err != nil || st.Value == nil || *st.Value != regURL || st.Sensitive {
+		t.Errorf("registry_url = %+v %v, want %s", st.Value, err, regURL)
+	}
+	reg, ok := svcs[infra.RoleRegistry]
+	if !ok {
+		t.Fatal("no registry service")
+	}
+	if p := reg.Spec.EndpointSpec.Ports; len(p) != 1 || strconv.Itoa(int(p[0].PublishedPort)) != r.registryPort || p[0].PublishMode != swarm.PortConfigPublishModeHost {
+		t.Errorf("registry ports %+v", p)
+	}
+	if cs := reg.Spec.TaskTemplate.ContainerSpec; cs.Image != stack.RegistryImage.Default || len(cs.Mounts) != 1 || cs.Mounts[0].Source != stack.VolumeName(r.stack, infra.RoleRegistry) {
+		t.Errorf("registry runs %s with mounts %+v", cs.Image, cs.Mounts)
+	}
+	if pl := reg.Spec.TaskTemplate.Placement; pl == nil || len(pl.Constraints) != 1 || pl.Constraints[0] != "node.id=="+info.Swarm.NodeID {
+		t.Errorf("registry placement %+v", pl)
+	}
+	for _, want := range []string{"service " + r.stack + "_registry: created", "registry: built in at " + regURL + "; recorded registry_url",
+		"service " + r.stack + "_registry: " + stack.PendingPull(stack.RegistryImage.Default)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first run does not say %q", want)
+		}
 	}
 	publicID, infraID := r.networkID(t, r.public), r.networkID(t, r.infraNet)
 	for role, s := range svcs {
@@ -231,6 +270,31 @@ func TestInit(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(r.outDir, "traefik.yml"))
 	if err != nil || !strings.Contains(string(data), email) {
 		t.Errorf("rendered traefik.yml lacks the new email (%v)", err)
+	}
+
+	// An external registry_url: no registry service (the built-in one
+	// goes), the setting is left as the operator wrote it, and init still
+	// exits 0.
+	external := "registry.example.com:5000"
+	if err := c.store.PutSetting(c.ctx, store.PutSettingParams{Key: "registry_url", Value: &external}); err != nil {
+		t.Fatal(err)
+	}
+	out = r.run(t)
+	for _, want := range []string{"registry: " + external + " is external", "service " + r.stack + "_registry: removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run with an external registry does not say %q:\n%s", want, out)
+		}
+	}
+	svcs = r.services(t)
+	if _, ok := svcs[infra.RoleRegistry]; ok || len(svcs) != len(stack.Images) {
+		t.Errorf("with an external registry the stack holds %d services, registry among them: %t", len(svcs), ok)
+	}
+	if st, err := c.store.GetSetting(c.ctx, "registry_url"); err != nil || st.Value == nil || *st.Value != external {
+		t.Errorf("registry_url = %v %v, want %s untouched", st.Value, err, external)
+	}
+	// Again: still none, nothing changes.
+	if out = r.run(t); !strings.Contains(out, "done: nothing changed") || strings.Contains(out, "_registry") {
+		t.Errorf("second run with an external registry:\n%s", out)
 	}
 }
 

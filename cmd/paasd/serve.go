@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg config.Config, adopt bool) error {
 
 	apiV1 := v1.New(v1.Deps{
 		Store: s, Box: box, JWTSecret: []byte(cfg.JWTSecret), Docker: docker, Logger: *log,
+		BuildCache:     &build.Pruner{Store: s, Docker: docker},
 		TrustedProxies: cfg.TrustedProxies,
 		Loki:           cfg.LokiEndpoint, Prometheus: cfg.PrometheusURL, PrometheusAppLabel: cfg.PrometheusAppLabel,
 	})

@@ -19,18 +19,46 @@ const (
 	StackStatic     Stack = "static"
 )
 
-// BaseImages are the base images of the generated Dockerfiles, read from
-// the settings buildpack_image_<stack> (see Runner.baseImages).
+// BaseImages are the base images of the generated Dockerfiles: a family's
+// (setting buildpack_default_stack), each overridden by its setting
+// buildpack_image_<stack> (see Runner.baseImages).
 type BaseImages struct {
 	Go, GoRuntime, Node, Python, Ruby, Static string
 }
 
-// DefaultBaseImages are used for settings that are not set.
-var DefaultBaseImages = BaseImages{
-	Go: "golang:1.26-bookworm", GoRuntime: "gcr.io/distroless/static-debian12",
-	Node: "node:22-bookworm-slim", Python: "python:3.13-slim", Ruby: "ruby:3.4-slim",
-	Static: "nginx:1.27-alpine",
+// SettingDefaultStack names the family of default base images.
+const SettingDefaultStack = "buildpack_default_stack"
+
+// DefaultFamily is the family used when buildpack_default_stack is unset.
+const DefaultFamily = "debian"
+
+// Families are the families of default base images buildpack_default_stack
+// picks from: Debian-based images (the default) or Alpine-based ones.
+var Families = map[string]BaseImages{
+	"debian": {
+		Go: "golang:1.26-bookworm", GoRuntime: "gcr.io/distroless/static-debian12",
+		Node: "node:22-bookworm-slim", Python: "python:3.13-slim", Ruby: "ruby:3.4-slim",
+		Static: "nginx:1.27-alpine",
+	},
+	"alpine": {
+		Go: "golang:1.26-alpine", GoRuntime: "alpine:3.21",
+		Node: "node:22-alpine", Python: "python:3.13-alpine", Ruby: "ruby:3.4-alpine",
+		Static: "nginx:1.27-alpine",
+	},
 }
+
+// FamilyNames lists the families, sorted, for messages.
+func FamilyNames() []string {
+	names := make([]string, 0, len(Families))
+	for n := range Families {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DefaultBaseImages are used for settings that are not set.
+var DefaultBaseImages = Families[DefaultFamily]
 
 // Detect picks the stack of a source tree from its top-level file names.
 // A Dockerfile always wins; otherwise the first marker found in the order

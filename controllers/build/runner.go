@@ -338,9 +338,11 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 		}
 		lw.line("--- detected stack " + string(stack))
 		if stack != StackDockerfile {
-			if generated, err = Generate(stack, names, r.baseImages(ctx)); err != nil {
+			img, family := r.baseImages(ctx)
+			if generated, err = Generate(stack, names, img); err != nil {
 				return res, err
 			}
+			lw.line("--- base images: " + family + " family")
 			dockerfile = ".paas.Dockerfile"
 			lw.line("--- generated Dockerfile:\n" + generated)
 		} else {
@@ -365,9 +367,14 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 	}
 	steps++ // the classic builder adds the LABEL of Labels as a last step
 	_ = r.Store.SetBuildProgress(ctx, store.SetBuildProgressParams{ID: b.ID, Step: 0, Steps: int32(steps)})
+	// A cache problem never fails a build: an unreadable setting keeps the cache.
+	noCache := !CacheEnabled(ctx, r.Store)
+	if noCache {
+		lw.line("--- build cache disabled (" + SettingCacheEnabled + ")")
+	}
 	resp, err := r.Docker.ImageBuild(ctx, tarball, types.ImageBuildOptions{
-		Tags: []string{tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true,
-		Version: types.BuilderV1, Labels: map[string]string{"paas.build.commit": sha},
+		Tags: []string{tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true, NoCache: noCache,
+		Version: types.BuilderV1, Labels: map[string]string{labelCommit: sha},
 	})
 	if err != nil {
 		return res, fmt.Errorf("start build: %w", err)
@@ -534,16 +541,21 @@ func Enqueue(ctx context.Context, s *store.Store, app uuid.UUID, ref, trigger st
 	return s.QueueBuild(ctx, app, ref, trigger)
 }
 
-// baseImages reads the auto builder's base images from the settings
-// buildpack_image_<go|go_runtime|node|python|ruby|static>, falling back to
-// DefaultBaseImages.
-func (r *Runner) baseImages(ctx context.Context) BaseImages {
-	img := DefaultBaseImages
+// baseImages reads the auto builder's base images: the family of the
+// buildpack_default_stack setting (DefaultFamily when unset or unknown),
+// each overridden by its setting buildpack_image_<go|go_runtime|node|
+// python|ruby|static>.
+func (r *Runner) baseImages(ctx context.Context) (BaseImages, string) {
+	family, _ := store.StringSetting(ctx, r.Store, SettingDefaultStack)
+	img, ok := Families[family]
+	if !ok {
+		family, img = DefaultFamily, DefaultBaseImages
+	}
 	for name, dst := range map[string]*string{"go": &img.Go, "go_runtime": &img.GoRuntime, "node": &img.Node,
 		"python": &img.Python, "ruby": &img.Ruby, "static": &img.Static} {
 		if v, err := store.StringSetting(ctx, r.Store, "buildpack_image_"+name); err == nil && v != "" {
 			*dst = v
 		}
 	}
-	return img
+	return img, family
 }

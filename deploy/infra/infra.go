@@ -31,7 +31,14 @@ const (
 	RoleGrafana = "grafana"
 	// RoleCadvisor exports every node's container metrics.
 	RoleCadvisor = "cadvisor"
+	// RoleRegistry is the built-in image registry builds push to, present
+	// only while the registry_url setting names no external one.
+	RoleRegistry = "registry"
 )
+
+// LabelRegistryURL, on the built-in registry's service, is the registry_url
+// paasd init recorded for it: a registry_url equal to it is the built-in one.
+const LabelRegistryURL = "paas.infra.registry-url"
 
 // Traefik's static names that routers refer to.
 const (

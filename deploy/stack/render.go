@@ -52,6 +52,10 @@ var Images = []Image{
 	{infra.RoleGrafana, "image_grafana", "grafana/grafana:11.6.0"},
 }
 
+// RegistryImage is the built-in registry's image (the CNCF distribution
+// server), used only when Config.Registry is set.
+var RegistryImage = Image{infra.RoleRegistry, "image_registry", "registry:2"}
+
 // DefaultImages maps each role to its pinned default image.
 func DefaultImages() map[string]string {
 	m := make(map[string]string, len(Images))
@@ -83,6 +87,20 @@ type Config struct {
 	HTTPPort, HTTPSPort uint32
 	// Images maps each role to its image.
 	Images map[string]string
+	// Registry, when set, adds the built-in image registry service.
+	Registry *Registry
+}
+
+// Registry is the built-in image registry: one replica pinned to the node
+// its data volume lives on, published in host mode (the routing mesh is not
+// used) on Port of that node.
+type Registry struct {
+	// Port is the host port it listens on.
+	Port uint32
+	// NodeID is the Swarm node it runs on (the manager paasd init ran on).
+	NodeID string
+	// URL is the registry_url recorded for it: <node address>:<Port>.
+	URL string
 }
 
 // File is one rendered config file, handed to its service as a Swarm config.
@@ -165,6 +183,14 @@ func (c Config) Validate() error {
 	for _, im := range Images {
 		if strings.TrimSpace(c.Images[im.Role]) == "" {
 			return fmt.Errorf("no image for %s", im.Role)
+		}
+	}
+	if r := c.Registry; r != nil {
+		if r.Port == 0 || r.Port == c.HTTPPort || r.Port == c.HTTPSPort || r.NodeID == "" || r.URL == "" {
+			return fmt.Errorf("registry: port %d (distinct from HTTP and HTTPS), node %q and url %q are all needed", r.Port, r.NodeID, r.URL)
+		}
+		if strings.TrimSpace(c.Images[infra.RoleRegistry]) == "" {
+			return errors.New("no image for registry")
 		}
 	}
 	return nil

@@ -57,6 +57,9 @@ func DesiredServices(c Config, rendered []File) []swarm.ServiceSpec {
 		networks []string
 		ports    []swarm.PortConfig
 		manager  bool
+		// constraints pin the service (besides manager).
+		constraints []string
+		labels      map[string]string
 	}
 	list := []svc{
 		{
@@ -99,6 +102,18 @@ func DesiredServices(c Config, rendered []File) []swarm.ServiceSpec {
 			mode: replicated, mounts: []mount.Mount{volume(infra.RoleGrafana, "/var/lib/grafana")}, networks: infraOnly,
 		},
 	}
+	if r := c.Registry; r != nil {
+		list = append(list, svc{
+			role: infra.RoleRegistry, env: []string{"REGISTRY_STORAGE_DELETE_ENABLED=true"},
+			mode: replicated, mounts: []mount.Mount{volume(infra.RoleRegistry, "/var/lib/registry")}, networks: infraOnly,
+			// Host mode on the node holding the volume: nodes pull from
+			// that node's address (the routing mesh is not relied on).
+			ports: []swarm.PortConfig{{Name: "registry", Protocol: swarm.PortConfigProtocolTCP, TargetPort: 5000,
+				PublishedPort: r.Port, PublishMode: swarm.PortConfigPublishModeHost}},
+			constraints: []string{"node.id==" + r.NodeID},
+			labels:      map[string]string{infra.LabelRegistryURL: r.URL},
+		})
+	}
 
 	specs := make([]swarm.ServiceSpec, 0, len(list))
 	for _, s := range list {
@@ -131,8 +146,15 @@ func DesiredServices(c Config, rendered []File) []swarm.ServiceSpec {
 			// virtual IP (which needs IPVS) in between.
 			EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: s.ports},
 		}
+		for k, v := range s.labels {
+			spec.Labels[k] = v
+		}
+		var constraints []string
 		if s.manager {
-			spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.role==manager"}}
+			constraints = append(constraints, "node.role==manager")
+		}
+		if constraints = append(constraints, s.constraints...); len(constraints) > 0 {
+			spec.TaskTemplate.Placement = &swarm.Placement{Constraints: constraints}
 		}
 		for _, f := range allOf[s.role] {
 			spec.TaskTemplate.ContainerSpec.Configs = append(spec.TaskTemplate.ContainerSpec.Configs, &swarm.ConfigReference{

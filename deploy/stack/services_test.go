@@ -160,3 +160,40 @@ func TestResolve(t *testing.T) {
 		t.Error("an unknown network resolved")
 	}
 }
+
+// TestRegistryService: the built-in registry is a service only when the
+// config asks for it: one replica pinned to its node, its data on a
+// volume, published in host mode on the chosen port, labelled with the
+// registry_url recorded for it.
+func TestRegistryService(t *testing.T) {
+	if _, ok := desired(t, testConfig())[infra.RoleRegistry]; ok {
+		t.Fatal("a registry service without Config.Registry")
+	}
+	c := testConfig()
+	c.Registry = &Registry{Port: 5000, NodeID: "node1", URL: "10.0.0.5:5000"}
+	c.Images[infra.RoleRegistry] = RegistryImage.Default
+	s, ok := desired(t, c)[infra.RoleRegistry]
+	if !ok {
+		t.Fatal("no registry service")
+	}
+	cs := s.TaskTemplate.ContainerSpec
+	if s.Name != "paas-infra_registry" || cs.Image != "registry:2" || s.Labels[infra.LabelRegistryURL] != "10.0.0.5:5000" {
+		t.Errorf("registry: name %s image %s labels %v", s.Name, cs.Image, s.Labels)
+	}
+	if len(cs.Mounts) != 1 || cs.Mounts[0].Source != "paas-infra_registry-data" || cs.Mounts[0].Target != "/var/lib/registry" {
+		t.Errorf("registry mounts %+v", cs.Mounts)
+	}
+	if p := s.EndpointSpec.Ports; len(p) != 1 || p[0].PublishedPort != 5000 || p[0].TargetPort != 5000 || p[0].PublishMode != swarm.PortConfigPublishModeHost {
+		t.Errorf("registry ports %+v", p)
+	}
+	if s.TaskTemplate.Placement == nil || !slices.Equal(s.TaskTemplate.Placement.Constraints, []string{"node.id==node1"}) {
+		t.Errorf("registry placement %+v", s.TaskTemplate.Placement)
+	}
+	if *s.Mode.Replicated.Replicas != 1 {
+		t.Errorf("registry replicas %d", *s.Mode.Replicated.Replicas)
+	}
+	c.Registry.Port = c.HTTPPort
+	if err := c.Validate(); err == nil {
+		t.Error("a registry on Traefik's HTTP port validates")
+	}
+}
