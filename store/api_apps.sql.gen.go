@@ -519,8 +519,20 @@ func (q *Queries) APIGetAppsByIDs(ctx context.Context, arg APIGetAppsByIDsParams
 }
 
 const aPIGetDeployment = `-- name: APIGetDeployment :one
-SELECT d.id, d.app_id, d.version, d.generation, d.spec, d.image, d.image_resolved, d.status, d.message, d.rollback_of, d.log, d.started_at, d.deadline_at, d.finished_at, d.created_at, p.name AS plan_name FROM paas_deployments d
+SELECT d.id, d.app_id, d.version, d.generation, d.spec, d.image, d.image_resolved, d.status, d.message, d.rollback_of, d.log, d.started_at, d.deadline_at, d.finished_at, d.created_at, p.name AS plan_name, coalesce(b.number, 0)::int AS build_number, coalesce(b.ref, '')::text AS build_ref,
+    b.commit_sha AS build_commit_sha, b.duration_ms AS build_duration_ms, coalesce(b.trigger, '')::text AS build_trigger
+FROM paas_deployments d
 LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+LEFT JOIN LATERAL (
+    -- The build that produced the release's image, when it was built from
+    -- source: the first succeeded build whose digest the image pins (a
+    -- rollback to a built release finds the same build). build_number 0:
+    -- none.
+    SELECT b.number, b.ref, b.commit_sha, b.duration_ms, b.trigger FROM paas_builds b
+    WHERE b.app_id = d.app_id AND b.status = 'succeeded' AND b.image_digest IS NOT NULL
+      AND right(d.image, length(b.image_digest) + 1) = '@' || b.image_digest
+    ORDER BY b.number LIMIT 1
+) b ON true
 WHERE d.app_id = $1 AND (d.id = $2 OR d.version = $3)
 LIMIT 1
 `
@@ -532,22 +544,27 @@ type APIGetDeploymentParams struct {
 }
 
 type APIGetDeploymentRow struct {
-	ID            uuid.UUID       `json:"id"`
-	AppID         uuid.UUID       `json:"app_id"`
-	Version       int32           `json:"version"`
-	Generation    int64           `json:"generation"`
-	Spec          json.RawMessage `json:"spec"`
-	Image         string          `json:"image"`
-	ImageResolved string          `json:"image_resolved"`
-	Status        string          `json:"status"`
-	Message       string          `json:"message"`
-	RollbackOf    *int32          `json:"rollback_of"`
-	Log           string          `json:"log"`
-	StartedAt     *time.Time      `json:"started_at"`
-	DeadlineAt    *time.Time      `json:"deadline_at"`
-	FinishedAt    *time.Time      `json:"finished_at"`
-	CreatedAt     time.Time       `json:"created_at"`
-	PlanName      *string         `json:"plan_name"`
+	ID              uuid.UUID       `json:"id"`
+	AppID           uuid.UUID       `json:"app_id"`
+	Version         int32           `json:"version"`
+	Generation      int64           `json:"generation"`
+	Spec            json.RawMessage `json:"spec"`
+	Image           string          `json:"image"`
+	ImageResolved   string          `json:"image_resolved"`
+	Status          string          `json:"status"`
+	Message         string          `json:"message"`
+	RollbackOf      *int32          `json:"rollback_of"`
+	Log             string          `json:"log"`
+	StartedAt       *time.Time      `json:"started_at"`
+	DeadlineAt      *time.Time      `json:"deadline_at"`
+	FinishedAt      *time.Time      `json:"finished_at"`
+	CreatedAt       time.Time       `json:"created_at"`
+	PlanName        *string         `json:"plan_name"`
+	BuildNumber     int32           `json:"build_number"`
+	BuildRef        string          `json:"build_ref"`
+	BuildCommitSha  *string         `json:"build_commit_sha"`
+	BuildDurationMs *int64          `json:"build_duration_ms"`
+	BuildTrigger    string          `json:"build_trigger"`
 }
 
 // By id or by version inside one app.
@@ -571,6 +588,11 @@ func (q *Queries) APIGetDeployment(ctx context.Context, arg APIGetDeploymentPara
 		&i.FinishedAt,
 		&i.CreatedAt,
 		&i.PlanName,
+		&i.BuildNumber,
+		&i.BuildRef,
+		&i.BuildCommitSha,
+		&i.BuildDurationMs,
+		&i.BuildTrigger,
 	)
 	return i, err
 }
@@ -703,8 +725,20 @@ func (q *Queries) APIListApps(ctx context.Context, arg APIListAppsParams) ([]App
 }
 
 const aPIListDeployments = `-- name: APIListDeployments :many
-SELECT d.id, d.app_id, d.version, d.generation, d.spec, d.image, d.image_resolved, d.status, d.message, d.rollback_of, d.log, d.started_at, d.deadline_at, d.finished_at, d.created_at, p.name AS plan_name FROM paas_deployments d
+SELECT d.id, d.app_id, d.version, d.generation, d.spec, d.image, d.image_resolved, d.status, d.message, d.rollback_of, d.log, d.started_at, d.deadline_at, d.finished_at, d.created_at, p.name AS plan_name, coalesce(b.number, 0)::int AS build_number, coalesce(b.ref, '')::text AS build_ref,
+    b.commit_sha AS build_commit_sha, b.duration_ms AS build_duration_ms, coalesce(b.trigger, '')::text AS build_trigger
+FROM paas_deployments d
 LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+LEFT JOIN LATERAL (
+    -- The build that produced the release's image, when it was built from
+    -- source: the first succeeded build whose digest the image pins (a
+    -- rollback to a built release finds the same build). build_number 0:
+    -- none.
+    SELECT b.number, b.ref, b.commit_sha, b.duration_ms, b.trigger FROM paas_builds b
+    WHERE b.app_id = d.app_id AND b.status = 'succeeded' AND b.image_digest IS NOT NULL
+      AND right(d.image, length(b.image_digest) + 1) = '@' || b.image_digest
+    ORDER BY b.number LIMIT 1
+) b ON true
 WHERE d.app_id = $1 AND d.version < $2
 ORDER BY d.version DESC
 LIMIT $3
@@ -717,22 +751,27 @@ type APIListDeploymentsParams struct {
 }
 
 type APIListDeploymentsRow struct {
-	ID            uuid.UUID       `json:"id"`
-	AppID         uuid.UUID       `json:"app_id"`
-	Version       int32           `json:"version"`
-	Generation    int64           `json:"generation"`
-	Spec          json.RawMessage `json:"spec"`
-	Image         string          `json:"image"`
-	ImageResolved string          `json:"image_resolved"`
-	Status        string          `json:"status"`
-	Message       string          `json:"message"`
-	RollbackOf    *int32          `json:"rollback_of"`
-	Log           string          `json:"log"`
-	StartedAt     *time.Time      `json:"started_at"`
-	DeadlineAt    *time.Time      `json:"deadline_at"`
-	FinishedAt    *time.Time      `json:"finished_at"`
-	CreatedAt     time.Time       `json:"created_at"`
-	PlanName      *string         `json:"plan_name"`
+	ID              uuid.UUID       `json:"id"`
+	AppID           uuid.UUID       `json:"app_id"`
+	Version         int32           `json:"version"`
+	Generation      int64           `json:"generation"`
+	Spec            json.RawMessage `json:"spec"`
+	Image           string          `json:"image"`
+	ImageResolved   string          `json:"image_resolved"`
+	Status          string          `json:"status"`
+	Message         string          `json:"message"`
+	RollbackOf      *int32          `json:"rollback_of"`
+	Log             string          `json:"log"`
+	StartedAt       *time.Time      `json:"started_at"`
+	DeadlineAt      *time.Time      `json:"deadline_at"`
+	FinishedAt      *time.Time      `json:"finished_at"`
+	CreatedAt       time.Time       `json:"created_at"`
+	PlanName        *string         `json:"plan_name"`
+	BuildNumber     int32           `json:"build_number"`
+	BuildRef        string          `json:"build_ref"`
+	BuildCommitSha  *string         `json:"build_commit_sha"`
+	BuildDurationMs *int64          `json:"build_duration_ms"`
+	BuildTrigger    string          `json:"build_trigger"`
 }
 
 func (q *Queries) APIListDeployments(ctx context.Context, arg APIListDeploymentsParams) ([]APIListDeploymentsRow, error) {
@@ -761,6 +800,11 @@ func (q *Queries) APIListDeployments(ctx context.Context, arg APIListDeployments
 			&i.FinishedAt,
 			&i.CreatedAt,
 			&i.PlanName,
+			&i.BuildNumber,
+			&i.BuildRef,
+			&i.BuildCommitSha,
+			&i.BuildDurationMs,
+			&i.BuildTrigger,
 		); err != nil {
 			return nil, err
 		}

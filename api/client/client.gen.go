@@ -832,7 +832,10 @@ type DeployRequest struct {
 
 // Deployment defines model for Deployment.
 type Deployment struct {
-	AppId         openapi_types.UUID `json:"app_id"`
+	AppId openapi_types.UUID `json:"app_id"`
+
+	// Build The build that produced the release's image, for an app deployed from source (a rollback to a built release names the same build).
+	Build         *ReleaseBuild      `json:"build,omitempty"`
 	CreatedAt     time.Time          `json:"created_at"`
 	DeadlineAt    *time.Time         `json:"deadline_at"`
 	FinishedAt    *time.Time         `json:"finished_at"`
@@ -1209,6 +1212,20 @@ type Problem struct {
 // PutSettingsRequest defines model for PutSettingsRequest.
 type PutSettingsRequest struct {
 	Settings []SettingInput `json:"settings"`
+}
+
+// ReleaseBuild defines model for ReleaseBuild.
+type ReleaseBuild struct {
+	// CommitSha The commit the build checked out.
+	CommitSha  string `json:"commit_sha"`
+	DurationMs *int64 `json:"duration_ms,omitempty"`
+	Number     int32  `json:"number"`
+
+	// Ref The ref the build was asked for (a branch, tag or sha).
+	Ref string `json:"ref"`
+
+	// Trigger api or webhook.
+	Trigger string `json:"trigger"`
 }
 
 // ReleaseSpec defines model for ReleaseSpec.

@@ -59,8 +59,14 @@ func renderDeployment(d deploymentRow) openapi.Deployment {
 		rollbackOf = &v
 	}
 	image := cmp.Or(rs.Image, d.Image)
+	var built *openapi.ReleaseBuild
+	if d.BuildNumber > 0 {
+		built = &openapi.ReleaseBuild{Number: d.BuildNumber, Ref: d.BuildRef, CommitSha: deref(d.BuildCommitSha),
+			DurationMs: d.BuildDurationMs, Trigger: d.BuildTrigger}
+	}
 	return openapi.Deployment{
-		Id: d.ID, AppId: d.AppID, Version: int(d.Version), Generation: d.Generation, Image: d.Image,
+		Build: built,
+		Id:    d.ID, AppId: d.AppID, Version: int(d.Version), Generation: d.Generation, Image: d.Image,
 		ImageResolved: d.ImageResolved, Status: openapi.DeploymentStatus(d.Status), Message: d.Message,
 		RollbackOf: rollbackOf, StartedAt: d.StartedAt, DeadlineAt: d.DeadlineAt, FinishedAt: d.FinishedAt,
 		CreatedAt: d.CreatedAt,

@@ -144,3 +144,57 @@ func TestRollback(t *testing.T) {
 		}
 	})
 }
+
+// TestReleaseNamesItsBuild: a release whose image pins a build's digest
+// names that build (number, ref, commit, trigger), in the list and alone,
+// and so does a later release of the same image (a rollback); a release of
+// an image that no build produced, or of a failed build's, names none.
+func TestReleaseNamesItsBuild(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	a := f.createApp(f.alice.token, "web", map[string]any{"image": "paas-testapp:v1"})
+	ctx := context.Background()
+	digest := "sha256:" + strings.Repeat("cd", 32)
+	pinned := "registry.test:5000/acme/web@" + digest
+	if _, err := f.s.Pool.Exec(ctx, `INSERT INTO paas_builds (app_id, number, ref, trigger, status, commit_sha, image, image_digest, duration_ms)
+		VALUES ($1, 1, 'main', 'webhook', 'succeeded', $2, 'registry.test:5000/acme/web:b1', $3, 4200),
+		       ($1, 2, 'main', 'api', 'build_failed', $2, 'registry.test:5000/acme/web:b2', $4, 100)`,
+		a.Id, strings.Repeat("f", 40), digest, "sha256:"+strings.Repeat("ee", 32)); err != nil {
+		t.Fatal(err)
+	}
+	rel := func(image string) store.ReleaseSpec {
+		return store.ReleaseSpec{Image: image, Port: 8080, PlanID: f.hobby.ID.String(), PlanName: "hobby"}
+	}
+	f.insertRelease(a.Id, rel("paas-testapp:v1"), "deployed")
+	f.bumpGeneration(a.Id)
+	f.insertRelease(a.Id, rel(pinned), "deployed")
+	f.bumpGeneration(a.Id)
+	f.insertRelease(a.Id, rel("registry.test:5000/acme/web@sha256:"+strings.Repeat("ee", 32)), "failed")
+	f.bumpGeneration(a.Id)
+	f.insertRelease(a.Id, rel(pinned), "deployed") // a rollback to version 2
+
+	var l openapi.DeploymentList
+	f.do(f.alice.token, "GET", "/api/paas/apps/web/deployments", nil).want(200).decode(&l)
+	if len(l.Items) != 4 {
+		t.Fatalf("%d releases, want 4", len(l.Items))
+	}
+	for _, d := range l.Items {
+		switch d.Version {
+		case 2, 4:
+			b := d.Build
+			if b == nil || b.Number != 1 || b.Ref != "main" || b.CommitSha != strings.Repeat("f", 40) || b.Trigger != "webhook" ||
+				b.DurationMs == nil || *b.DurationMs != 4200 {
+				t.Fatalf("release %d names build %+v, want build 1", d.Version, b)
+			}
+		default:
+			if d.Build != nil {
+				t.Fatalf("release %d (%s) names build %+v, want none", d.Version, d.Image, *d.Build)
+			}
+		}
+	}
+	var one openapi.Deployment
+	f.do(f.alice.token, "GET", "/api/paas/apps/web/deployments/4", nil).want(200).decode(&one)
+	if one.Build == nil || one.Build.Number != 1 {
+		t.Fatalf("release 4 alone names build %+v", one.Build)
+	}
+}

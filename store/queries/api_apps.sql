@@ -82,16 +82,40 @@ WHERE organization_id = sqlc.arg(organization_id) AND requested_at > sqlc.arg(si
 INSERT INTO paas_deploy_requests (organization_id, requested_at) VALUES (sqlc.arg(organization_id), sqlc.arg(requested_at));
 
 -- name: APIListDeployments :many
-SELECT d.*, p.name AS plan_name FROM paas_deployments d
+SELECT d.*, p.name AS plan_name, coalesce(b.number, 0)::int AS build_number, coalesce(b.ref, '')::text AS build_ref,
+    b.commit_sha AS build_commit_sha, b.duration_ms AS build_duration_ms, coalesce(b.trigger, '')::text AS build_trigger
+FROM paas_deployments d
 LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+LEFT JOIN LATERAL (
+    -- The build that produced the release's image, when it was built from
+    -- source: the first succeeded build whose digest the image pins (a
+    -- rollback to a built release finds the same build). build_number 0:
+    -- none.
+    SELECT b.number, b.ref, b.commit_sha, b.duration_ms, b.trigger FROM paas_builds b
+    WHERE b.app_id = d.app_id AND b.status = 'succeeded' AND b.image_digest IS NOT NULL
+      AND right(d.image, length(b.image_digest) + 1) = '@' || b.image_digest
+    ORDER BY b.number LIMIT 1
+) b ON true
 WHERE d.app_id = sqlc.arg(app_id) AND d.version < sqlc.arg(before_version)
 ORDER BY d.version DESC
 LIMIT sqlc.arg(lim);
 
 -- name: APIGetDeployment :one
 -- By id or by version inside one app.
-SELECT d.*, p.name AS plan_name FROM paas_deployments d
+SELECT d.*, p.name AS plan_name, coalesce(b.number, 0)::int AS build_number, coalesce(b.ref, '')::text AS build_ref,
+    b.commit_sha AS build_commit_sha, b.duration_ms AS build_duration_ms, coalesce(b.trigger, '')::text AS build_trigger
+FROM paas_deployments d
 LEFT JOIN paas_plans p ON p.id::text = d.spec->>'plan_id'
+LEFT JOIN LATERAL (
+    -- The build that produced the release's image, when it was built from
+    -- source: the first succeeded build whose digest the image pins (a
+    -- rollback to a built release finds the same build). build_number 0:
+    -- none.
+    SELECT b.number, b.ref, b.commit_sha, b.duration_ms, b.trigger FROM paas_builds b
+    WHERE b.app_id = d.app_id AND b.status = 'succeeded' AND b.image_digest IS NOT NULL
+      AND right(d.image, length(b.image_digest) + 1) = '@' || b.image_digest
+    ORDER BY b.number LIMIT 1
+) b ON true
 WHERE d.app_id = sqlc.arg(app_id) AND (d.id = sqlc.arg(id) OR d.version = sqlc.arg(version))
 LIMIT 1;
 

@@ -451,7 +451,11 @@ func (a *app) deploymentsTable(app *client.App, ds []client.Deployment) *output.
 		if d.RollbackOf != nil && !strings.Contains(msg, "rollback") {
 			msg = strings.TrimSpace(fmt.Sprintf("rollback to %d. %s", *d.RollbackOf, msg))
 		}
-		t.Row(cur, strconv.Itoa(d.Version), cl.Phase(string(d.Status)), d.Image, output.Age(d.CreatedAt, a.now()), output.Truncate(output.OneLine(msg), 100))
+		image := d.Image
+		if b := d.Build; b != nil { // a pinned digest says less than where it came from
+			image = fmt.Sprintf("build %d: %s at %.12s", b.Number, b.Ref, b.CommitSha)
+		}
+		t.Row(cur, strconv.Itoa(d.Version), cl.Phase(string(d.Status)), image, output.Age(d.CreatedAt, a.now()), output.Truncate(output.OneLine(msg), 100))
 	}
 	return t
 }

@@ -87,6 +87,22 @@ func TestDeployFromSourceCommands(t *testing.T) {
 	if _, errs, code := me.run("", "cancel", "web", "7"); code == 0 || !strings.Contains(errs, "no build") {
 		t.Fatalf("cancel unknown: %d %q", code, errs)
 	}
+
+	// A release of a built image is listed by its build, ref and commit.
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	if _, err := s.Pool.Exec(ctx, `UPDATE paas_builds SET status = 'succeeded', commit_sha = $2, image_digest = $3 WHERE app_id = $1 AND number = 1`,
+		app.ID, sha, digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO paas_deployments (app_id, version, generation, image, image_resolved, spec, status)
+		VALUES ($1, 1, 1, $2, $2, '{}', 'deployed')`, app.ID, "registry.test/acme/web@"+digest); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = me.run("", "get", "deployments", "web")
+	if code != 0 || !strings.Contains(out, "build 1: v1.2 at 0123456789ab") {
+		t.Fatalf("get deployments: %d %q %q", code, out, errs)
+	}
 }
 
 // orgOf is the id of the acme organization orgAPI made.
