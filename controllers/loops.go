@@ -36,7 +36,7 @@ const ChannelDesired = "paas_desired"
 const ChannelRoutes = "paas_routes"
 
 // ChannelBuilds is the Postgres channel on which a trigger announces a
-// build queued or ended (schema 00019); it wakes the build runner.
+// build queued or ended (schema 00017); it wakes the build runner.
 const ChannelBuilds = "paas_builds"
 
 // kindHousekeeping names the housekeeping loop's single key.
