@@ -21,7 +21,9 @@ import (
 
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/controllers"
+	"github.com/skypanel/paas/controllers/app"
 	"github.com/skypanel/paas/controllers/build"
+	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
@@ -332,7 +334,8 @@ func TestBuildAutoStatic(t *testing.T) {
 	}
 	repo := swarmtest.NewGitRepo(t)
 	sha := repo.Commit("site", map[string]string{"index.html": "<h1>hi</h1>\n", "style.css": "h1{}\n"})
-	a := e.createApp("site", "paas-testapp:v1", 1, nil)
+	// Created from source: no image until its first build succeeds.
+	a := e.createApp("site", "", 1, nil)
 	if _, err := e.store.UpsertAppSource(e.ctx, store.UpsertAppSourceParams{AppID: a.ID, GitUrl: repo.URL(), GitRef: "master",
 		Dockerfile: "Dockerfile", Builder: "auto"}); err != nil {
 		t.Fatal(err)
@@ -345,6 +348,17 @@ func TestBuildAutoStatic(t *testing.T) {
 	if b := e.waitBuild(a.ID, refused.Number, 60*time.Second, "succeeded", "build_failed"); b.Status != "build_failed" ||
 		!strings.Contains(b.Message, spec.SettingAllowFileGitURLs) || b.CommitSha != nil {
 		t.Fatalf("file:// build without the setting = %s (sha %v): %s", b.Status, b.CommitSha, b.Message)
+	}
+	// Meanwhile the app waits for a build, runs nothing and has no release.
+	swarmtest.Eventually(t, 30*time.Second, "Ready False AwaitingBuild", func() bool {
+		c := e.condition(e.app(a.ID), servicespec.ConditionReady)
+		return c.Status == servicespec.StatusFalse && c.Reason == app.ReasonAwaitingBuild
+	})
+	if _, ok := e.service(a.ID); ok {
+		t.Fatal("an app without an image has a service")
+	}
+	if got := e.app(a.ID); got.Phase != servicespec.PhasePending || got.CurrentDeploymentID.Valid {
+		t.Fatalf("app awaiting its build: phase %s, current release %v", got.Phase, got.CurrentDeploymentID)
 	}
 	e.allowFileGitURLs()
 	q, err := build.Enqueue(e.ctx, e.store, a.ID, "master", "api")

@@ -621,6 +621,25 @@ func (q *Queries) SetBuildProgress(ctx context.Context, arg SetBuildProgressPara
 	return err
 }
 
+const setWebhookSecret = `-- name: SetWebhookSecret :execrows
+UPDATE paas_app_sources SET webhook_secret_encrypted = $1, updated_at = now()
+WHERE app_id = $2
+`
+
+type SetWebhookSecretParams struct {
+	Sealed []byte    `json:"sealed"`
+	AppID  uuid.UUID `json:"app_id"`
+}
+
+// A new push-webhook secret for an app that has a source.
+func (q *Queries) SetWebhookSecret(ctx context.Context, arg SetWebhookSecretParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setWebhookSecret, arg.Sealed, arg.AppID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const supersedeQueuedBuilds = `-- name: SupersedeQueuedBuilds :exec
 UPDATE paas_builds SET status = 'superseded', finished_at = now(), message = 'superseded by build ' || $2::int
 WHERE app_id = $1 AND status = 'queued' AND number < $2::int

@@ -553,7 +553,10 @@ type AppSpec struct {
 	Stopped  bool   `json:"stopped"`
 }
 
-// AppSpecInput An app's spec on creation; omitted fields take their defaults.
+// AppSpecInput An app's spec on creation; omitted fields take their defaults. It
+// names an image, or a source to build the app from (not both): an app
+// created from source has no image until its first build, queued at
+// once, succeeds (Ready=False AwaitingBuild meanwhile).
 type AppSpecInput struct {
 	Command *[]string `json:"command,omitempty"`
 
@@ -565,7 +568,7 @@ type AppSpecInput struct {
 
 	// HealthCheck Exactly one of command (exec form) or path (HTTP GET on the app's port).
 	HealthCheck *HealthCheck `json:"health_check,omitempty"`
-	Image       string       `json:"image"`
+	Image       *string      `json:"image,omitempty"`
 
 	// Plan A plan name; default the cheapest active plan.
 	Plan *string `json:"plan,omitempty"`
@@ -574,8 +577,9 @@ type AppSpecInput struct {
 	Port *int `json:"port,omitempty"`
 
 	// Replicas Default 1; at most the plan's max_replicas.
-	Replicas *int  `json:"replicas,omitempty"`
-	Stopped  *bool `json:"stopped,omitempty"`
+	Replicas *int       `json:"replicas,omitempty"`
+	Source   *AppSource `json:"source,omitempty"`
+	Stopped  *bool      `json:"stopped,omitempty"`
 }
 
 // AppSpecPatch A merge patch of AppSpec; null removes or restores the default.
@@ -760,7 +764,10 @@ type CreateAppRequest struct {
 	// Name A DNS label: ^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$
 	Name string `json:"name"`
 
-	// Spec An app's spec on creation; omitted fields take their defaults.
+	// Spec An app's spec on creation; omitted fields take their defaults. It
+	// names an image, or a source to build the app from (not both): an app
+	// created from source has no image until its first build, queued at
+	// once, succeeds (Ready=False AwaitingBuild meanwhile).
 	Spec AppSpecInput `json:"spec"`
 }
 
@@ -1370,6 +1377,15 @@ type WalletList struct {
 type WebhookAck struct {
 	Credited *bool `json:"credited,omitempty"`
 	Received bool  `json:"received"`
+}
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// Path Where to send pushes: /api/paas/hooks/git/{app id}.
+	Path string `json:"path"`
+
+	// WebhookSecret The HMAC key (GitHub, Gitea) or token (GitLab) of the app's push webhook.
+	WebhookSecret string `json:"webhook_secret"`
 }
 
 // Worker A Swarm node. `approved`, `desired_availability` and
@@ -2062,6 +2078,15 @@ type GetAppSourceParams struct {
 
 // SetAppSourceParams defines parameters for SetAppSource.
 type SetAppSourceParams struct {
+	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
+	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
+
+	// XPaasOrganization The organization to act in (slug or id); optional for a caller with one organization.
+	XPaasOrganization *OrgHeader `json:"X-Paas-Organization,omitempty"`
+}
+
+// RotateWebhookSecretParams defines parameters for RotateWebhookSecret.
+type RotateWebhookSecretParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
 	Org *OrgQuery `form:"org,omitempty" json:"org,omitempty"`
 
@@ -3533,6 +3558,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
 	SetAppSource(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateWebhookSecret Make a new push-webhook secret
+	//
+	// Replaces the app's push-webhook secret with a new one and answers it,
+	// this once (the old one stops verifying at once). For a lost secret,
+	// or an app created with its source, whose secret nothing has shown.
+	// 404 when the app has no source.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/source/webhook-secret (the `RotateWebhookSecret` operationId).
+	RotateWebhookSecret(ctx context.Context, app AppPath, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StartApp Start a stopped app again
 	//
@@ -5486,6 +5521,26 @@ func (c *Client) SetAppSourceWithBody(ctx context.Context, app AppPath, params *
 // Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
 func (c *Client) SetAppSource(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSetAppSourceRequest(c.Server, app, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateWebhookSecret Make a new push-webhook secret
+//
+// Replaces the app's push-webhook secret with a new one and answers it,
+// this once (the old one stops verifying at once). For a lost secret,
+// or an app created with its source, whose secret nothing has shown.
+// 404 when the app has no source.
+//
+// Corresponds with POST /api/paas/apps/{app}/source/webhook-secret (the `RotateWebhookSecret` operationId).
+func (c *Client) RotateWebhookSecret(ctx context.Context, app AppPath, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretRequest(c.Server, app, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10737,6 +10792,82 @@ func NewSetAppSourceRequestWithBody(server string, app AppPath, params *SetAppSo
 	return req, nil
 }
 
+// NewRotateWebhookSecretRequest constructs an http.Request for the RotateWebhookSecret method
+func NewRotateWebhookSecretRequest(server string, app AppPath, params *RotateWebhookSecretParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/source/webhook-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Org != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "org", *params.Org, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XPaasOrganization != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Paas-Organization", *params.XPaasOrganization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Paas-Organization", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewStartAppRequest constructs an http.Request for the StartApp method
 func NewStartAppRequest(server string, app AppPath, params *StartAppParams) (*http.Request, error) {
 	var err error
@@ -12799,6 +12930,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/paas/apps/{app}/source (the `SetAppSource` operationId).
 	SetAppSourceWithResponse(ctx context.Context, app AppPath, params *SetAppSourceParams, body SetAppSourceJSONRequestBody, reqEditors ...RequestEditorFn) (*SetAppSourceResponse, error)
+
+	// RotateWebhookSecretWithResponse Make a new push-webhook secret
+	//
+	// Replaces the app's push-webhook secret with a new one and answers it,
+	// this once (the old one stops verifying at once). For a lost secret,
+	// or an app created with its source, whose secret nothing has shown.
+	// 404 when the app has no source.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/source/webhook-secret (the `RotateWebhookSecret` operationId).
+	RotateWebhookSecretWithResponse(ctx context.Context, app AppPath, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error)
 
 	// StartAppWithResponse Start a stopped app again
 	//
@@ -18484,6 +18627,75 @@ func (r SetAppSourceResponse) ContentType() string {
 	return ""
 }
 
+type RotateWebhookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookSecret
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateWebhookSecretResponse) GetJSON200() *WebhookSecret {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateWebhookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateWebhookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateWebhookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateWebhookSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type StartAppResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20897,6 +21109,24 @@ func (c *ClientWithResponses) SetAppSourceWithResponse(ctx context.Context, app 
 		return nil, err
 	}
 	return ParseSetAppSourceResponse(rsp)
+}
+
+// RotateWebhookSecretWithResponse Make a new push-webhook secret
+//
+// Replaces the app's push-webhook secret with a new one and answers it,
+// this once (the old one stops verifying at once). For a lost secret,
+// or an app created with its source, whose secret nothing has shown.
+// 404 when the app has no source.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/source/webhook-secret (the `RotateWebhookSecret` operationId).
+func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Context, app AppPath, params *RotateWebhookSecretParams, reqEditors ...RequestEditorFn) (*RotateWebhookSecretResponse, error) {
+	rsp, err := c.RotateWebhookSecret(ctx, app, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateWebhookSecretResponse(rsp)
 }
 
 // StartAppWithResponse Start a stopped app again
@@ -25739,6 +25969,60 @@ func ParseSetAppSourceResponse(rsp *http.Response) (*SetAppSourceResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRotateWebhookSecretResponse parses an HTTP response from a RotateWebhookSecretWithResponse call
+func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateWebhookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	}
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -109,6 +110,13 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 			}
 			errs = append(errs, ierrs...)
 		}
+		if spec.Source != nil {
+			allowFile, err := allowFileGitURLs(ctx, q)
+			if err != nil {
+				return err
+			}
+			errs = append(errs, checkSource("spec.source.", spec.Source, allowFile)...)
+		}
 		if len(errs) == 0 {
 			derrs, err := checkDomainRules(ctx, q, spec.Domains, spec.Domains, "spec.domains")
 			if err != nil {
@@ -165,9 +173,24 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 		if err := writeDomains(ctx, q, app.ID, change{DomainsAdd: spec.Domains}); err != nil {
 			return err
 		}
-		return audit(ctx, q, p, "app.create", "app", app.ID.String(), o.ID, map[string]any{
-			"name": name, "image": spec.Image, "plan": plan.Name, "replicas": spec.Replicas, "env_set": sortedKeys(spec.Env),
-			"domains": spec.Domains})
+		details := map[string]any{"name": name, "image": spec.Image, "plan": plan.Name, "replicas": spec.Replicas,
+			"env_set": sortedKeys(spec.Env), "domains": spec.Domains}
+		if src := spec.Source; src != nil {
+			// Built from source: no image until the first build, queued
+			// now, succeeds (the app loop waits for it: AwaitingBuild).
+			// The push webhook's secret is made by PUT …/source or
+			// POST …/source/webhook-secret, which can answer it.
+			if _, err := q.UpsertAppSource(ctx, store.UpsertAppSourceParams{AppID: app.ID, GitUrl: src.Git.URL, GitRef: src.Git.Ref,
+				GitPath: src.Git.Path, Dockerfile: src.Dockerfile, Builder: src.Builder}); err != nil {
+				return err
+			}
+			b, err := store.QueueBuildIn(ctx, q, app.ID, src.Git.Ref, "api")
+			if err != nil {
+				return err
+			}
+			details["source"], details["build"] = src.Git.URL+"@"+src.Git.Ref, b.Number
+		}
+		return audit(ctx, q, p, "app.create", "app", app.ID.String(), o.ID, details)
 	})
 	if err != nil {
 		return err
@@ -240,6 +263,14 @@ func (s *server) PatchApp(c echo.Context, ident openapi.AppPath, params openapi.
 			spec, errs, err := parseSpec(merged)
 			if err != nil {
 				return cur, nil, err
+			}
+			if spec.Source != nil || cur.Image == "" && spec.Image == "" {
+				// The source has its own route; an app awaiting its first
+				// build has no image to require.
+				errs = slices.DeleteFunc(errs, func(e problem.FieldError) bool { return e.Field == "spec.image" || e.Field == "spec.source" })
+			}
+			if _, ok := specPatch.(map[string]any)["source"]; ok {
+				errs = append(errs, fe("spec.source", "is set with PUT /api/paas/apps/{app}/source, not in a patch"))
 			}
 			plan, perrs, err := resolvePlan(ctx, q, spec.PlanName, app.PlanID)
 			if err != nil {

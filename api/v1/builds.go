@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,42 +32,34 @@ type sourceRequest struct {
 	Builder    string `json:"builder"`
 }
 
-// SetAppSource sets the git source an app is built from.
-func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.SetAppSourceParams) error {
-	var req sourceRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
+// checkSource validates a source and fills in its defaults (ref main,
+// Dockerfile); field paths start with prefix. allowFile is the
+// build_allow_file_urls setting.
+func checkSource(prefix string, req *sourceRequest, allowFile bool) []problem.FieldError {
 	var errs []problem.FieldError
 	if req.Git == nil || req.Git.URL == "" {
-		errs = append(errs, fe("git.url", "is required"))
-	} else {
-		allowFile, err := store.StringSetting(c.Request().Context(), s.Store, spec.SettingAllowFileGitURLs)
-		if err != nil {
-			return err
-		}
-		if err := spec.CheckGitURL(req.Git.URL, allowFile == "true"); err != nil {
-			errs = append(errs, fe("git.url", err.Error()))
-		}
+		errs = append(errs, fe(prefix+"git.url", "is required"))
+	} else if err := spec.CheckGitURL(req.Git.URL, allowFile); err != nil {
+		errs = append(errs, fe(prefix+"git.url", err.Error()))
 	}
 	switch req.Builder {
 	case "", "dockerfile":
 		req.Builder = "dockerfile"
 	case "auto":
 		if req.Dockerfile != "" {
-			errs = append(errs, fe("dockerfile", "is exclusive with builder: auto"))
+			errs = append(errs, fe(prefix+"dockerfile", "is exclusive with builder: auto"))
 		}
 	default:
-		errs = append(errs, fe("builder", "must be dockerfile or auto"))
+		errs = append(errs, fe(prefix+"builder", "must be dockerfile or auto"))
 	}
 	if req.Git != nil && strings.Contains(req.Git.Path, "..") {
-		errs = append(errs, fe("git.path", "must stay inside the repository"))
+		errs = append(errs, fe(prefix+"git.path", "must stay inside the repository"))
 	}
 	if strings.Contains(req.Dockerfile, "..") {
-		errs = append(errs, fe("dockerfile", "must stay inside the build context"))
+		errs = append(errs, fe(prefix+"dockerfile", "must stay inside the build context"))
 	}
 	if len(errs) > 0 {
-		return problem.Invalid(errs...)
+		return errs
 	}
 	if req.Git.Ref == "" {
 		req.Git.Ref = "main"
@@ -74,21 +67,55 @@ func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.S
 	if req.Dockerfile == "" {
 		req.Dockerfile = "Dockerfile"
 	}
+	return nil
+}
+
+// allowFileGitURLs reads the build_allow_file_urls setting.
+func allowFileGitURLs(ctx context.Context, q store.SettingGetter) (bool, error) {
+	v, err := store.StringSetting(ctx, q, spec.SettingAllowFileGitURLs)
+	return v == "true", err
+}
+
+// newWebhookSecret makes an app's push-webhook secret: the text to show
+// once, and its sealed form to store.
+func (s *server) newWebhookSecret(app uuid.UUID) (plain string, sealed []byte, err error) {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, err
+	}
+	plain = hex.EncodeToString(raw)
+	sealed, err = s.Box.Seal([]byte(plain), secret.WebhookAD(app))
+	return plain, sealed, err
+}
+
+// SetAppSource sets the git source an app is built from.
+func (s *server) SetAppSource(c echo.Context, ident openapi.AppPath, _ openapi.SetAppSourceParams) error {
+	var req sourceRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	allowFile, err := allowFileGitURLs(ctx, s.Store)
+	if err != nil {
+		return err
+	}
+	if errs := checkSource("", &req, allowFile); len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
 	app, err := s.findApp(c, ident)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	var sealed []byte
 	var shown *string
-	if _, err := s.Store.GetAppSource(ctx, app.ID); store.IsNotFound(err) {
-		raw := make([]byte, 24)
-		_, _ = rand.Read(raw)
-		plain := hex.EncodeToString(raw)
-		if sealed, err = s.Box.Seal([]byte(plain), secret.WebhookAD(app.ID)); err != nil {
+	// A source without a webhook secret yet (new, or made with the app)
+	// gets one, answered this once.
+	if cur, err := s.Store.GetAppSource(ctx, app.ID); store.IsNotFound(err) || err == nil && cur.WebhookSecretEncrypted == nil {
+		plain, seal, err := s.newWebhookSecret(app.ID)
+		if err != nil {
 			return err
 		}
-		shown = &plain
+		sealed, shown = seal, &plain
 	} else if err != nil {
 		return err
 	}
@@ -245,4 +272,36 @@ func (s *server) GitPushWebhook(c echo.Context, appID uuid.UUID, params openapi.
 		return err
 	}
 	return c.JSON(http.StatusAccepted, openapi.GitWebhookAck{Queued: true, Build: &b.Number})
+}
+
+// RotateWebhookSecret replaces the app's push-webhook secret and answers
+// the new one, this once.
+func (s *server) RotateWebhookSecret(c echo.Context, ident openapi.AppPath, _ openapi.RotateWebhookSecretParams) error {
+	ctx := c.Request().Context()
+	o, p := org(c), caller(c)
+	var plain string
+	var appID uuid.UUID
+	err := s.Store.InTx(ctx, func(q *store.Queries) error {
+		app, err := lockApp(ctx, q, o.ID, ident)
+		if err != nil {
+			return err
+		}
+		appID = app.ID
+		var sealed []byte
+		if plain, sealed, err = s.newWebhookSecret(app.ID); err != nil {
+			return err
+		}
+		n, err := q.SetWebhookSecret(ctx, store.SetWebhookSecretParams{AppID: app.ID, Sealed: sealed})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return problem.NotFound(fmt.Sprintf("app %q has no source, so no push webhook: PUT /api/paas/apps/%s/source first", app.Name, app.Name))
+		}
+		return audit(ctx, q, p, "app.webhook_secret.rotate", "app", app.ID.String(), o.ID, nil)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.WebhookSecret{WebhookSecret: plain, Path: "/api/paas/hooks/git/" + appID.String()})
 }

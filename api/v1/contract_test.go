@@ -83,10 +83,10 @@ func TestGeneratedClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replicas, plan := 1, "standard"
+	replicas, plan, image := 1, "standard", "paas-testapp:v1"
 	env := map[string]string{"GREETING": "hi"}
 	created, err := c.CreateAppWithResponse(ctx, &client.CreateAppParams{}, client.CreateAppRequest{Name: "web",
-		Spec: client.AppSpecInput{Image: "paas-testapp:v1", Replicas: &replicas, Plan: &plan, Env: &env}})
+		Spec: client.AppSpecInput{Image: &image, Replicas: &replicas, Plan: &plan, Env: &env}})
 	if err != nil || created.JSON201 == nil {
 		t.Fatalf("create: %v %s", err, created.Body)
 	}

@@ -301,3 +301,89 @@ func TestDeployLimitCountsBuilds(t *testing.T) {
 		t.Fatalf("builds after the refusals: %+v", bs)
 	}
 }
+
+// TestCreateAppFromSource: an app created with spec.source instead of an
+// image is stored without an image, with its source (defaults filled in)
+// and build 1 of its ref queued; image with source, neither, a file://
+// URL (off by default) or a URL holding a token are refused and store
+// nothing. The app awaiting its build can still be patched; spec.source
+// cannot be patched. Its webhook secret is made by the first PUT of the
+// source, or by POST …/source/webhook-secret, which replaces it: the old
+// secret stops verifying, the new one queues a build.
+func TestCreateAppFromSource(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	source := map[string]any{"git": map[string]any{"url": "https://git.example.com/acme/src.git"}, "builder": "auto"}
+
+	before := f.state()
+	for _, c := range []struct {
+		spec  map[string]any
+		field string
+		want  string
+	}{
+		{map[string]any{"image": "paas-testapp:v1", "source": source}, "spec.source", "exclusive with spec.image"},
+		{map[string]any{"replicas": 1}, "spec.image", "or spec.source"},
+		{map[string]any{"source": map[string]any{"git": map[string]any{"url": "file:///srv/git/src.git"}}}, "spec.source.git.url", "build_allow_file_urls"},
+		{map[string]any{"source": map[string]any{"git": map[string]any{"url": "https://ci:tok@git.example.com/x.git"}}}, "spec.source.git.url", "must not hold a password"},
+		{map[string]any{"source": map[string]any{"git": map[string]any{"url": "https://git.example.com/x.git"}, "builder": "auto", "dockerfile": "D"}}, "spec.source.dockerfile", "exclusive"},
+	} {
+		p := f.do(f.alice.token, http.MethodPost, "/api/paas/apps", map[string]any{"name": "src", "spec": c.spec}).problem(http.StatusUnprocessableEntity, problem.TypeValidation)
+		found := false
+		for _, e := range p.Errors {
+			found = found || e.Field == c.field && strings.Contains(e.Message, c.want)
+		}
+		if !found {
+			t.Fatalf("spec %v: errors %+v, want %s: …%s…", c.spec, p.Errors, c.field, c.want)
+		}
+	}
+	if after := f.state(); after != before {
+		t.Fatalf("refused creations changed stored state:\n%s\n%s", before, after)
+	}
+
+	a := f.createApp(f.alice.token, "src", map[string]any{"source": source, "replicas": 0})
+	if a.Spec.Image != "" || f.storedApp(a.Id).Image != "" {
+		t.Fatalf("app created from source has image %q", a.Spec.Image)
+	}
+	var src openapi.AppSourceAnswer
+	f.do(f.alice.token, http.MethodGet, "/api/paas/apps/src/source", nil).want(200).decode(&src)
+	if src.Git.Url != "https://git.example.com/acme/src.git" || src.Git.Ref != "main" || src.Builder != "auto" || src.WebhookSecret != nil {
+		t.Fatalf("stored source %+v", src)
+	}
+	if bs := f.builds(a.Id); len(bs) != 1 || bs[0].Number != 1 || bs[0].Ref != "main" || bs[0].Status != "queued" || bs[0].Trigger != "api" {
+		t.Fatalf("builds after create %+v, want build 1 of main queued", bs)
+	}
+
+	// Patching the app awaiting its build: no image required; no source.
+	f.do(f.alice.token, http.MethodPatch, "/api/paas/apps/src", raw{contentType: "application/merge-patch+json", body: `{"spec":{"replicas":1}}`}).want(200)
+	if got := f.storedApp(a.Id); got.Replicas != 1 || got.Image != "" {
+		t.Fatalf("after patch: replicas %d image %q", got.Replicas, got.Image)
+	}
+	p := f.do(f.alice.token, http.MethodPatch, "/api/paas/apps/src", raw{contentType: "application/merge-patch+json",
+		body: `{"spec":{"source":{"git":{"url":"https://git.example.com/other.git"}}}}`}).problem(http.StatusUnprocessableEntity, problem.TypeValidation)
+	if len(p.Errors) != 1 || p.Errors[0].Field != "spec.source" || !strings.Contains(p.Errors[0].Message, "PUT /api/paas/apps/{app}/source") {
+		t.Fatalf("patch of spec.source: %+v", p.Errors)
+	}
+
+	// The webhook secret: made by the first PUT, then replaced on request.
+	f.do(f.alice.token, http.MethodPut, "/api/paas/apps/src/source", source).want(200).decode(&src)
+	if src.WebhookSecret == nil {
+		t.Fatal("the first PUT of a source made with the app answered no webhook secret")
+	}
+	old := *src.WebhookSecret
+	var rotated openapi.WebhookSecret
+	f.do(f.alice.token, http.MethodPost, "/api/paas/apps/src/source/webhook-secret", nil).want(200).decode(&rotated)
+	if rotated.WebhookSecret == "" || rotated.WebhookSecret == old || rotated.Path != "/api/paas/hooks/git/"+a.Id.String() {
+		t.Fatalf("rotated secret %+v (old %s)", rotated, old)
+	}
+	body := `{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567"}`
+	f.do("", http.MethodPost, rotated.Path, raw{contentType: "application/json", body: body},
+		"X-Hub-Signature-256", "sha256="+sign(old, body)).problem(http.StatusUnauthorized, problem.TypeUnauthorized)
+	f.do("", http.MethodPost, rotated.Path, raw{contentType: "application/json", body: body},
+		"X-Hub-Signature-256", "sha256="+sign(rotated.WebhookSecret, body)).want(http.StatusAccepted)
+	if bs := f.builds(a.Id); len(bs) != 2 || bs[1].Trigger != "webhook" {
+		t.Fatalf("builds after the signed push %+v", bs)
+	}
+	// An app without a source has no webhook to rotate.
+	f.createApp(f.alice.token, "img", map[string]any{"image": "paas-testapp:v1"})
+	f.do(f.alice.token, http.MethodPost, "/api/paas/apps/img/source/webhook-secret", nil).problem(http.StatusNotFound, problem.TypeNotFound)
+}

@@ -82,6 +82,7 @@ func TestOrganizationIsolation(t *testing.T) {
 			call{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
 			call{"cancelDeployment", "POST", app + "/deployments/" + build.ID.String() + "/cancel", nil, nil},
 			call{"deleteAppSource", "DELETE", app + "/source", nil, nil},
+			call{"rotateWebhookSecret", "POST", app + "/source/webhook-secret", nil, nil},
 			call{"getAppSource", "GET", app + "/source", nil, nil},
 			call{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},
 		)

@@ -69,6 +69,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 		{"createDeployment", "POST", app + "/deployments", map[string]any{"ref": "main"}, nil},
 		{"cancelDeployment", "POST", app + "/deployments/1/cancel", nil, nil},
 		{"deleteAppSource", "DELETE", app + "/source", nil, nil},
+		{"rotateWebhookSecret", "POST", app + "/source/webhook-secret", nil, nil},
 		{"putGitCredential", "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}, nil},
 		{"deleteGitCredential", "DELETE", "/api/paas/git-credentials/git.example.com", nil, nil},
 		{"deleteBuildCache", "DELETE", app + "/build-cache", nil, nil},

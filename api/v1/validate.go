@@ -152,12 +152,17 @@ type specInput struct {
 	HealthCheck json.RawMessage    `json:"health_check"`
 	Stopped     *bool              `json:"stopped"`
 	Domains     []string           `json:"domains"`
+	// Source builds the app from git instead of image; only when the app
+	// is created (PUT …/source changes it later).
+	Source json.RawMessage `json:"source"`
 }
 
 // parsedSpec is a decoded spec whose plan is still a name.
 type parsedSpec struct {
 	desired
 	PlanName string // empty: the default plan
+	// Source is spec.source, not yet checked (checkSource), nil when absent.
+	Source *sourceRequest
 }
 
 // parseSpec decodes a spec document strictly and checks every field that
@@ -171,9 +176,19 @@ func parseSpec(raw []byte) (parsedSpec, []problem.FieldError, error) {
 	}
 	var errs []problem.FieldError
 	var out parsedSpec
-	if in.Image == nil {
-		errs = append(errs, fe("spec.image", "is required"))
-	} else {
+	if len(in.Source) > 0 && !bytes.Equal(bytes.TrimSpace(in.Source), []byte("null")) {
+		var src sourceRequest
+		if err := decodeStrict(in.Source, &src, "spec.source."); err != nil {
+			return parsedSpec{}, nil, err
+		}
+		out.Source = &src
+	}
+	switch {
+	case in.Image == nil && out.Source == nil:
+		errs = append(errs, fe("spec.image", "is required (or spec.source, to build the app from git)"))
+	case in.Image != nil && out.Source != nil:
+		errs = append(errs, fe("spec.source", "is exclusive with spec.image: an app runs an image or is built from source"))
+	case in.Image != nil:
 		out.Image = *in.Image
 		errs = append(errs, checkImage("spec.image", out.Image)...)
 	}

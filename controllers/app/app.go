@@ -181,6 +181,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 		return runtime.Result{RequeueAfter: 10 * r.PollInterval}, nil
 	}
 
+	if row.App.Image == "" {
+		// Created from source: nothing to run until its first build
+		// succeeds and writes the image, which wakes this loop again.
+		r.writeStatus(ctx, row, statusInput{now: now, awaitingBuild: true})
+		return runtime.Result{}, nil
+	}
+
 	dec, err := r.ensureRelease(ctx, row, now)
 	if err != nil {
 		var ce *conditionError

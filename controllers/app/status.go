@@ -31,6 +31,9 @@ type statusInput struct {
 	desired uint64
 	// tasks is what the tasks say (updated replicas, a problem); nil when unknown.
 	tasks *taskHealth
+	// awaitingBuild says the app has no image yet: it was created from
+	// source and no build has succeeded (no release, no service).
+	awaitingBuild bool
 }
 
 // problem is the tasks' problem, nil when none is known.
@@ -74,6 +77,10 @@ func (in statusInput) settled() bool {
 	return true
 }
 
+// ReasonAwaitingBuild is the Ready and Progressing reason of an app created
+// from source whose first build has not succeeded.
+const ReasonAwaitingBuild = "AwaitingBuild"
+
 // ownConditions are the condition types the app loop writes; others
 // (Suspended from the scale loop, Routed from the domain loop, ...) are
 // left to their loops by the per-type merge.
@@ -88,6 +95,13 @@ func conditions(row store.GetAppDesiredRow, in statusInput) []servicespec.Condit
 	want := DesiredReplicas(row)
 	run := running(in.service)
 	latest := in.release.Latest
+	if in.awaitingBuild {
+		const msg = "the app is built from source and has no image yet: its first build has not succeeded (paasctl logs APP --build N shows a build's output)"
+		set(servicespec.ConditionDegraded, servicespec.StatusFalse, "AsExpected", "no failure observed")
+		set(servicespec.ConditionProgressing, servicespec.StatusFalse, ReasonAwaitingBuild, msg)
+		set(servicespec.ConditionReady, servicespec.StatusFalse, ReasonAwaitingBuild, msg)
+		return conds
+	}
 
 	switch {
 	case in.blocked != nil:

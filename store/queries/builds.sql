@@ -124,3 +124,8 @@ SET cancel_requested = true,
     message = CASE WHEN status = 'queued' THEN 'cancelled: the app''s source was removed' ELSE message END
 WHERE app_id = $1 AND status IN ('queued', 'building')
 RETURNING *;
+
+-- name: SetWebhookSecret :execrows
+-- A new push-webhook secret for an app that has a source.
+UPDATE paas_app_sources SET webhook_secret_encrypted = sqlc.arg(sealed), updated_at = now()
+WHERE app_id = sqlc.arg(app_id);

@@ -194,6 +194,41 @@ build that already ended cannot be cancelled (roll back instead).`,
 	return cmd
 }
 
+func (a *app) webhookSecretCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "webhook-secret NAME",
+		Short: "Make a new push-webhook secret for an app built from source",
+		Long: `webhook-secret replaces the app's push-webhook secret and prints the new one
+with the URL to give the git host (GitHub or Gitea: the HMAC secret; GitLab:
+the secret token). The old secret stops verifying at once. The secret is shown
+only here and by the first PUT of a source; use this for a lost secret or an
+app created by apply with its source.`,
+		Example: `  paasctl webhook-secret web
+  paasctl webhook-secret web -o json`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeApps,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			w, err := expect[client.WebhookSecret](c)(c.c.RotateWebhookSecret(cmd.Context(), args[0], nil))
+			if err != nil {
+				return err
+			}
+			if f, _ := a.format(); f != output.FormatTable {
+				return output.Write(a.Out, f, w)
+			}
+			server, err := a.serverURL()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Out, "url:    %s%s\nsecret: %s\n", server, w.Path, w.WebhookSecret)
+			return nil
+		},
+	}
+}
+
 func (a *app) scaleCmd() *cobra.Command {
 	var w waitFlags
 	cmd := &cobra.Command{

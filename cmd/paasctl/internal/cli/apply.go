@@ -73,9 +73,9 @@ source builds the app from git instead of running an image of your own:
       dockerfile: Dockerfile     # or builder: auto (detects the stack)
 
 image and source are exclusive (the app's images come from its builds);
-apply sets the source, and paasctl deploy web --ref main builds and deploys
-it. An app is created from an image: apply it once with image, then with
-source in its place.`,
+a new app is created with its source and its first build queued (it has no
+image, and runs nothing, until that build succeeds); on an existing app apply
+sets the source, and paasctl deploy web --ref main builds and deploys it.`,
 		Example: `  paasctl apply -f app.yaml
   paasctl apply -f web.yaml -f api.yaml --wait
   cat app.yaml | paasctl apply -f -`,
@@ -145,7 +145,11 @@ func (a *app) printApplied(r applyResult) {
 	cl := a.colors()
 	switch r.Action {
 	case "created":
-		fmt.Fprintf(a.Out, "app/%s %s\n", r.Name, cl.Green("created"))
+		note := ""
+		if r.App != nil && r.App.Spec.Image == "" { // created from source: its first build is queued
+			note = fmt.Sprintf(" (build 1 queued; follow it: paasctl logs %s --build 1 -f)", r.Name)
+		}
+		fmt.Fprintf(a.Out, "app/%s %s%s\n", r.Name, cl.Green("created"), note)
 	case "configured":
 		note := ""
 		if r.NewRelease {
@@ -217,11 +221,8 @@ func (a *app) applySpec(ctx context.Context, c *apiClient, m manifest.App) apply
 		r.Changes, r.Summary, r.NewRelease = plan.Changes, manifest.Summary(plan), plan.Create || manifest.Reconfigures(plan)
 		switch {
 		case plan.Create:
-			if m.Spec.Image == nil && m.Spec.Source != nil {
-				return fail(fmt.Errorf("%s: the app does not exist yet, and apps are created from an image: apply it once with spec.image, then with spec.source in its place", m.Source))
-			}
-			if m.Spec.Image == nil {
-				return fail(fmt.Errorf("%s: a new app needs spec.image", m.Source))
+			if m.Spec.Image == nil && m.Spec.Source == nil {
+				return fail(fmt.Errorf("%s: a new app needs spec.image or spec.source", m.Source))
 			}
 			created, err := expect[client.App](c)(c.c.CreateAppWithBody(ctx, nil, "application/json", jsonBody(manifest.CreateRequest(m))))
 			if err != nil {

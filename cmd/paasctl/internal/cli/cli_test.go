@@ -184,7 +184,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/paas/apps":
 		var req client.CreateAppRequest
 		json.Unmarshal(body, &req)
-		a := &client.App{Name: req.Name, Version: 1, Spec: client.AppSpec{Image: req.Spec.Image, Replicas: 1, Port: 8080, Plan: "hobby"}}
+		a := &client.App{Name: req.Name, Version: 1, Spec: client.AppSpec{Image: ptrOr(req.Spec.Image), Replicas: 1, Port: 8080, Plan: "hobby"}}
 		f.apps[req.Name] = a
 		w.WriteHeader(201)
 		json.NewEncoder(w).Encode(a)
@@ -449,4 +449,12 @@ func TestWatchStopsWhenTheServerEndsTheStream(t *testing.T) {
 	if connections != 1 {
 		t.Errorf("%d connections: paasctl reconnected with a credential the server refused", connections)
 	}
+}
+
+// ptrOr is *p, or "" for nil.
+func ptrOr(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -190,7 +190,7 @@ PAAS_SERVER, PAAS_TOKEN and PAAS_ORG override it; PAASCTL_CONFIG moves it.`,
 	}
 	add("declare", a.applyCmd(), a.diffCmd(), a.deleteCmd())
 	add("read", a.getCmd(), a.describeCmd(), a.eventsCmd(), a.logsCmd(), a.topCmd())
-	add("act", a.deployCmd(), a.cancelCmd(), a.scaleCmd(), a.stopCmd(), a.startCmd(), a.restartCmd(), a.rollbackCmd(), a.envCmd(), a.rolloutCmd(), a.domainsCmd())
+	add("act", a.deployCmd(), a.cancelCmd(), a.webhookSecretCmd(), a.scaleCmd(), a.stopCmd(), a.startCmd(), a.restartCmd(), a.rollbackCmd(), a.envCmd(), a.rolloutCmd(), a.domainsCmd())
 	add("setup", a.loginCmd(), a.logoutCmd(), a.whoamiCmd(), a.orgsCmd(), a.passwdCmd(), a.gitCredentialsCmd())
 	add("billing", a.walletCmd(), a.usageCmd())
 	add("admin", a.adminCmd())

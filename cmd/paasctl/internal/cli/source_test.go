@@ -103,6 +103,39 @@ func TestDeployFromSourceCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "build 1: v1.2 at 0123456789ab") {
 		t.Fatalf("get deployments: %d %q %q", code, out, errs)
 	}
+
+	// A new app declared with a source only is created from it, its first
+	// build queued; applying the file again changes nothing.
+	built := "name: built\nspec:\n  source:\n    git: {url: 'https://git.example.com/acme/built.git'}\n    builder: auto\n"
+	out, errs, code = me.run(built, "apply", "-f", "-")
+	if code != 0 || out != "app/built created (build 1 queued; follow it: paasctl logs built --build 1 -f)\n" {
+		t.Fatalf("apply new app from source: %d %q %q", code, out, errs)
+	}
+	nb, err := s.GetAppByName(ctx, store.GetAppByNameParams{OrganizationID: orgOf(t, s), Name: "built"})
+	if err != nil || nb.Image != "" {
+		t.Fatalf("app created from source: %+v %v", nb, err)
+	}
+	if b, err := s.GetBuildByNumber(ctx, store.GetBuildByNumberParams{AppID: nb.ID, Number: 1}); err != nil || b.Ref != "main" || b.Status != "queued" {
+		t.Fatalf("first build %+v %v", b, err)
+	}
+	if out, errs, code := me.run(built, "apply", "-f", "-"); code != 0 || out != "app/built unchanged\n" {
+		t.Fatalf("apply again: %d %q %q", code, out, errs)
+	}
+
+	// Its webhook secret is made on request, printed with the URL, and
+	// stored sealed (two requests, two secrets).
+	out, errs, code = me.run("", "webhook-secret", "built")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasSuffix(lines[0], "/api/paas/hooks/git/"+nb.ID.String()) || len(lines[1]) != len("secret: ")+48 {
+		t.Fatalf("webhook-secret: %d %q %q", code, out, errs)
+	}
+	again, _, _ := me.run("", "webhook-secret", "built")
+	if again == out {
+		t.Fatal("a second webhook-secret printed the same secret")
+	}
+	if _, errs, code := me.run("", "webhook-secret", "web2"); code == 0 || !strings.Contains(errs, "not found") {
+		t.Fatalf("webhook-secret of an unknown app: %d %q", code, errs)
+	}
 }
 
 // orgOf is the id of the acme organization orgAPI made.

@@ -185,9 +185,13 @@ func creationChanges(s Spec) []Change {
 // CreateRequest is the API body that creates the app, its domains included.
 func CreateRequest(app App) client.CreateAppRequest {
 	s := app.Spec
-	in := client.AppSpecInput{Replicas: s.Replicas, Port: s.Port, Plan: s.Plan, Command: s.Command, Stopped: s.Stopped}
-	if s.Image != nil {
-		in.Image = *s.Image
+	in := client.AppSpecInput{Image: s.Image, Replicas: s.Replicas, Port: s.Port, Plan: s.Plan, Command: s.Command, Stopped: s.Stopped}
+	if src := s.Source; src != nil {
+		in.Source = &client.AppSource{Dockerfile: &src.Dockerfile, Builder: (*client.AppSourceBuilder)(&src.Builder)}
+		in.Source.Git.Url, in.Source.Git.Ref, in.Source.Git.Path = src.Git.URL, &src.Git.Ref, &src.Git.Path
+		if src.Builder == "auto" {
+			in.Source.Dockerfile = nil
+		}
 	}
 	if s.HealthCheck != nil {
 		in.HealthCheck = toClientHC(s.HealthCheck)
