@@ -161,6 +161,15 @@ func (a *app) printApplied(r applyResult) {
 	}
 }
 
+// appSource reads the app's git source; nil when it has none.
+func (c *apiClient) appSource(ctx context.Context, app string) (*client.AppSourceAnswer, error) {
+	got, err := expect[client.AppSourceAnswer](c)(c.c.GetAppSource(ctx, app, nil))
+	if isStatus(err, http.StatusNotFound) {
+		return nil, nil
+	}
+	return got, err
+}
+
 // applyOne creates or patches one app, then sets its source when the file
 // declares one.
 func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyResult {
@@ -168,15 +177,10 @@ func (a *app) applyOne(ctx context.Context, c *apiClient, m manifest.App) applyR
 	if r.Action == "failed" || m.Spec.Source == nil {
 		return r
 	}
-	var live *client.AppSourceAnswer
-	got, err := expect[client.AppSourceAnswer](c)(c.c.GetAppSource(ctx, m.Name, nil))
-	switch {
-	case isStatus(err, http.StatusNotFound):
-	case err != nil:
+	live, err := c.appSource(ctx, m.Name)
+	if err != nil {
 		r.Action, r.Error = "failed", errorText(err)
 		return r
-	default:
-		live = got
 	}
 	changes := manifest.SourceChanges(*m.Spec.Source, live)
 	if len(changes) == 0 {
@@ -292,6 +296,13 @@ difference: + added, - removed, ~ changed. Env values are hidden unless
 					return err
 				}
 				p := manifest.Compare(m, live)
+				if m.Spec.Source != nil && live != nil {
+					src, err := c.appSource(cmd.Context(), m.Name)
+					if err != nil {
+						return err
+					}
+					p.Changes = append(p.Changes, manifest.SourceChanges(*m.Spec.Source, src)...)
+				}
 				plans = append(plans, p)
 				if !p.Unchanged() {
 					differ = true

@@ -122,6 +122,17 @@ func TestDeployFromSourceCommands(t *testing.T) {
 		t.Fatalf("apply again: %d %q %q", code, out, errs)
 	}
 
+	// diff shows a source change (and exits 2 with --exit-code), and none
+	// for the file as applied.
+	if _, _, code := me.run(built, "diff", "-f", "-", "--exit-code"); code != 0 {
+		t.Fatalf("diff of the applied file: exit %d, want 0", code)
+	}
+	moved := strings.Replace(built, "built.git'}", "built.git', ref: v2}", 1)
+	out, errs, code = me.run(moved, "diff", "-f", "-", "--exit-code")
+	if code != 2 || !strings.Contains(out, "source.git.ref") || !strings.Contains(out, "v2") {
+		t.Fatalf("diff of a new ref: %d %q %q", code, out, errs)
+	}
+
 	// Its webhook secret is made on request, printed with the URL, and
 	// stored sealed (two requests, two secrets).
 	out, errs, code = me.run("", "webhook-secret", "built")

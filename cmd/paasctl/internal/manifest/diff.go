@@ -155,6 +155,9 @@ func creationChanges(s Spec) []Change {
 	if s.Image != nil {
 		addf("image", *s.Image)
 	}
+	if s.Source != nil {
+		addf("source", ShowSource(*s.Source))
+	}
 	if s.Replicas != nil {
 		addf("replicas", strconv.Itoa(*s.Replicas))
 	}
