@@ -395,6 +395,12 @@ func CacheEnabled(ctx context.Context, s store.SettingGetter) bool {
 	if err != nil {
 		return true // a cache problem never fails a build
 	}
+	return cacheEnabled(v)
+}
+
+// cacheEnabled reads a buildpack_cache_enabled value: only an explicit no
+// turns the cache off.
+func cacheEnabled(v string) bool {
 	switch strings.ToLower(v) {
 	case "false", "0", "no", "off":
 		return false

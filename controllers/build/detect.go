@@ -21,7 +21,7 @@ const (
 
 // BaseImages are the base images of the generated Dockerfiles: a family's
 // (setting buildpack_default_stack), each overridden by its setting
-// buildpack_image_<stack> (see Runner.baseImages).
+// buildpack_image_<stack> (see Runner.settings).
 type BaseImages struct {
 	Go, GoRuntime, Node, Python, Ruby, Static string
 }

@@ -6,6 +6,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -168,10 +169,14 @@ var errCancelled = errors.New("cancelled")
 func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 	log := zerolog.Ctx(parent).With().Str("app", b.AppID.String()).Int32("build", b.Number).Logger()
 	started := time.Now()
-	timeout := r.Timeout
-	if s, err := store.IntSetting(parent, r.Store, SettingTimeout, 0); err == nil && s > 0 {
-		timeout = time.Duration(s) * time.Second
+	set, err := r.settings(parent)
+	if err != nil {
+		// The database is unreachable: the lease runs out and the build is
+		// tried again, as after a crash.
+		log.Warn().Err(err).Msg("read build settings")
+		return
 	}
+	timeout := set.timeout
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	ctx, stop := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("build timed out after %s", timeout))
@@ -218,8 +223,8 @@ func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 		}
 	}()
 
-	lw := &logWriter{r: r, ctx: parent, id: b.ID}
-	res, err := r.build(ctx, b, lw)
+	lw := &logWriter{r: r, ctx: parent, id: b.ID, max: set.logMax}
+	res, err := r.build(ctx, b, set, lw)
 	var cause error // why the build's context ended, when it ended before the build
 	if ctx.Err() != nil {
 		cause = context.Cause(ctx)
@@ -276,28 +281,19 @@ func (r *Runner) removeTag(ctx context.Context, tag string) {
 
 // build clones, builds and pushes; res.tag is set as soon as it is known so
 // a failed push can untag it.
-func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (res result, err error) {
+func (r *Runner) build(ctx context.Context, b store.PaasBuild, set buildSettings, lw *logWriter) (res result, err error) {
 	src, err := r.Store.GetAppSource(ctx, b.AppID)
 	if err != nil {
 		return res, fmt.Errorf("app has no source: %w", err)
 	}
-	allowFile, err := store.StringSetting(ctx, r.Store, spec.SettingAllowFileGitURLs)
-	if err != nil {
-		return res, fmt.Errorf("read %s: %w", spec.SettingAllowFileGitURLs, err)
-	}
-	if err := spec.CheckGitURL(src.GitUrl, allowFile == "true"); err != nil {
+	if err := spec.CheckGitURL(src.GitUrl, set.allowFile); err != nil {
 		return res, fmt.Errorf("source refused: git.url %w", err)
 	}
 	target, err := r.Store.GetBuildTarget(ctx, b.AppID)
 	if err != nil {
 		return res, fmt.Errorf("read app: %w", err)
 	}
-	registry := r.Registry
-	if registry == "" {
-		if registry, err = store.StringSetting(ctx, r.Store, SettingRegistryURL); err != nil {
-			return res, fmt.Errorf("read registry_url: %w", err)
-		}
-	}
+	registry := cmp.Or(r.Registry, set.registry)
 	registry = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(registry, "http://"), "https://"), "/")
 	if registry == "" {
 		return res, errors.New("no registry: set registry_url")
@@ -338,22 +334,17 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 		}
 		lw.line("--- detected stack " + string(stack))
 		if stack != StackDockerfile {
-			img, family := r.baseImages(ctx)
-			if generated, err = Generate(stack, names, img); err != nil {
+			if generated, err = Generate(stack, names, set.images); err != nil {
 				return res, err
 			}
-			lw.line("--- base images: " + family + " family")
+			lw.line("--- base images: " + set.family + " family")
 			dockerfile = ".paas.Dockerfile"
 			lw.line("--- generated Dockerfile:\n" + generated)
 		} else {
 			dockerfile = "Dockerfile"
 		}
 	}
-	maxContext, err := store.IntSetting(ctx, r.Store, SettingContextMaxMB, DefaultContextMaxMB)
-	if err != nil {
-		return res, fmt.Errorf("read %s: %w", SettingContextMaxMB, err)
-	}
-	tarball, err := tarContext(ctxDir, dockerfile, generated, maxContext<<20)
+	tarball, err := tarContext(ctxDir, dockerfile, generated, set.contextMax)
 	if err != nil {
 		return res, err
 	}
@@ -367,8 +358,7 @@ func (r *Runner) build(ctx context.Context, b store.PaasBuild, lw *logWriter) (r
 	}
 	steps++ // the classic builder adds the LABEL of Labels as a last step
 	_ = r.Store.SetBuildProgress(ctx, store.SetBuildProgressParams{ID: b.ID, Step: 0, Steps: int32(steps)})
-	// A cache problem never fails a build: an unreadable setting keeps the cache.
-	noCache := !CacheEnabled(ctx, r.Store)
+	noCache := set.noCache
 	if noCache {
 		lw.line("--- build cache disabled (" + SettingCacheEnabled + ")")
 	}
@@ -521,17 +511,14 @@ type logWriter struct {
 	r   *Runner
 	ctx context.Context
 	id  uuid.UUID
+	max int64 // the log's cap, bytes
 }
 
 // DefaultLogMaxBytes caps a build's log unless build_log_max_bytes says otherwise.
 const DefaultLogMaxBytes = 1 << 20
 
 func (w *logWriter) write(s string) {
-	max, err := store.IntSetting(w.ctx, w.r.Store, SettingLogMaxBytes, DefaultLogMaxBytes)
-	if err != nil || max <= 0 {
-		max = DefaultLogMaxBytes
-	}
-	_ = w.r.Store.AppendBuildLog(w.ctx, store.AppendBuildLogParams{ID: w.id, Chunk: s, MaxBytes: int32(max)})
+	_ = w.r.Store.AppendBuildLog(w.ctx, store.AppendBuildLogParams{ID: w.id, Chunk: s, MaxBytes: int32(w.max)})
 }
 
 func (w *logWriter) line(s string) { w.write(s + "\n") }
@@ -541,21 +528,56 @@ func Enqueue(ctx context.Context, s *store.Store, app uuid.UUID, ref, trigger st
 	return s.QueueBuild(ctx, app, ref, trigger)
 }
 
-// baseImages reads the auto builder's base images: the family of the
-// buildpack_default_stack setting (DefaultFamily when unset or unknown),
-// each overridden by its setting buildpack_image_<go|go_runtime|node|
-// python|ruby|static>.
-func (r *Runner) baseImages(ctx context.Context) (BaseImages, string) {
-	family, _ := store.StringSetting(ctx, r.Store, SettingDefaultStack)
-	img, ok := Families[family]
-	if !ok {
-		family, img = DefaultFamily, DefaultBaseImages
+// buildSettings are the settings one build runs under, read in one query
+// when it starts.
+type buildSettings struct {
+	timeout    time.Duration
+	logMax     int64 // bytes
+	contextMax int64 // bytes
+	allowFile  bool  // file:// sources may be cloned
+	registry   string
+	noCache    bool
+	family     string     // of the auto builder's base images
+	images     BaseImages // the family's, with buildpack_image_* overrides
+}
+
+var imageSettings = map[string]func(*BaseImages) *string{
+	"go": func(b *BaseImages) *string { return &b.Go }, "go_runtime": func(b *BaseImages) *string { return &b.GoRuntime },
+	"node": func(b *BaseImages) *string { return &b.Node }, "python": func(b *BaseImages) *string { return &b.Python },
+	"ruby": func(b *BaseImages) *string { return &b.Ruby }, "static": func(b *BaseImages) *string { return &b.Static },
+}
+
+// settings reads a build's settings. Values that do not parse take their
+// defaults: a typo in a setting must not stop builds, and a cache setting
+// never fails one.
+func (r *Runner) settings(ctx context.Context) (buildSettings, error) {
+	keys := []string{SettingTimeout, SettingLogMaxBytes, SettingContextMaxMB, spec.SettingAllowFileGitURLs,
+		SettingRegistryURL, SettingCacheEnabled, SettingDefaultStack}
+	for name := range imageSettings {
+		keys = append(keys, "buildpack_image_"+name)
 	}
-	for name, dst := range map[string]*string{"go": &img.Go, "go_runtime": &img.GoRuntime, "node": &img.Node,
-		"python": &img.Python, "ruby": &img.Ruby, "static": &img.Static} {
-		if v, err := store.StringSetting(ctx, r.Store, "buildpack_image_"+name); err == nil && v != "" {
-			*dst = v
+	all, err := store.ReadSettings(ctx, r.Store, keys...)
+	if err != nil {
+		return buildSettings{}, err
+	}
+	set := buildSettings{timeout: r.Timeout, logMax: all.Int(SettingLogMaxBytes, DefaultLogMaxBytes),
+		contextMax: all.Int(SettingContextMaxMB, DefaultContextMaxMB) << 20, allowFile: all.String(spec.SettingAllowFileGitURLs) == "true",
+		registry: all.String(SettingRegistryURL), noCache: !cacheEnabled(all.String(SettingCacheEnabled))}
+	if n := all.Int(SettingTimeout, 0); n > 0 {
+		set.timeout = time.Duration(n) * time.Second
+	}
+	if set.logMax <= 0 {
+		set.logMax = DefaultLogMaxBytes
+	}
+	var ok bool
+	set.family = all.String(SettingDefaultStack)
+	if set.images, ok = Families[set.family]; !ok {
+		set.family, set.images = DefaultFamily, DefaultBaseImages
+	}
+	for name, field := range imageSettings {
+		if v := all.String("buildpack_image_" + name); v != "" {
+			*field(&set.images) = v
 		}
 	}
-	return img, family
+	return set, nil
 }
