@@ -1969,6 +1969,18 @@ type ListAppEventsParams struct {
 	LastEventID *LastEventID `json:"Last-Event-ID,omitempty"`
 }
 
+// GitPushWebhookByAppJSONBody defines parameters for GitPushWebhookByApp.
+type GitPushWebhookByAppJSONBody map[string]interface{}
+
+// GitPushWebhookByAppParams defines parameters for GitPushWebhookByApp.
+type GitPushWebhookByAppParams struct {
+	XHubSignature256 *string `json:"X-Hub-Signature-256,omitempty"`
+	XGiteaSignature  *string `json:"X-Gitea-Signature,omitempty"`
+
+	// XGitlabToken The app's webhook secret itself (GitLab's secret token).
+	XGitlabToken *string `json:"X-Gitlab-Token,omitempty"`
+}
+
 // GetAppLogsParams defines parameters for GetAppLogs.
 type GetAppLogsParams struct {
 	// Org Same as X-Paas-Organization, for clients that cannot set headers (EventSource); the header wins.
@@ -2318,6 +2330,9 @@ type PutEnvJSONRequestBody = EnvVars
 
 // ImportEnvTextRequestBody defines body for ImportEnv for text/plain ContentType.
 type ImportEnvTextRequestBody = ImportEnvTextBody
+
+// GitPushWebhookByAppJSONRequestBody defines body for GitPushWebhookByApp for application/json ContentType.
+type GitPushWebhookByAppJSONRequestBody GitPushWebhookByAppJSONBody
 
 // RollbackAppJSONRequestBody defines body for RollbackApp for application/json ContentType.
 type RollbackAppJSONRequestBody = RollbackRequest
@@ -3443,6 +3458,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/paas/apps/{app}/events (the `ListAppEvents` operationId).
 	ListAppEvents(ctx context.Context, app AppPath, params *ListAppEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GitPushWebhookByAppWithBody Push webhook (GitHub, Gitea or GitLab style), under the app's path
+	//
+	// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+	// path; `{app}` is the app's id (a name would need an organization,
+	// which an unauthenticated sender cannot name).
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+	GitPushWebhookByAppWithBody(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GitPushWebhookByApp Push webhook (GitHub, Gitea or GitLab style), under the app's path
+	//
+	// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+	// path; `{app}` is the app's id (a name would need an organization,
+	// which an unauthenticated sender cannot name).
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+	GitPushWebhookByApp(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, body GitPushWebhookByAppJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAppLogs The app's logs, from Loki when configured, otherwise from Docker
 	//
@@ -5296,6 +5353,68 @@ func (c *Client) DeleteEnvVar(ctx context.Context, app AppPath, key string, para
 // Corresponds with GET /api/paas/apps/{app}/events (the `ListAppEvents` operationId).
 func (c *Client) ListAppEvents(ctx context.Context, app AppPath, params *ListAppEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAppEventsRequest(c.Server, app, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GitPushWebhookByAppWithBody Push webhook (GitHub, Gitea or GitLab style), under the app's path
+//
+// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+// path; `{app}` is the app's id (a name would need an organization,
+// which an unauthenticated sender cannot name).
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+func (c *Client) GitPushWebhookByAppWithBody(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGitPushWebhookByAppRequestWithBody(c.Server, app, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GitPushWebhookByApp Push webhook (GitHub, Gitea or GitLab style), under the app's path
+//
+// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+// path; `{app}` is the app's id (a name would need an organization,
+// which an unauthenticated sender cannot name).
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+func (c *Client) GitPushWebhookByApp(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, body GitPushWebhookByAppJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGitPushWebhookByAppRequest(c.Server, app, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9989,6 +10108,90 @@ func NewListAppEventsRequest(server string, app AppPath, params *ListAppEventsPa
 	return req, nil
 }
 
+// NewGitPushWebhookByAppRequest calls the generic GitPushWebhookByApp builder with application/json body
+func NewGitPushWebhookByAppRequest(server string, app openapi_types.UUID, params *GitPushWebhookByAppParams, body GitPushWebhookByAppJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGitPushWebhookByAppRequestWithBody(server, app, params, "application/json", bodyReader)
+}
+
+// NewGitPushWebhookByAppRequestWithBody constructs an http.Request for the GitPushWebhookByApp method, with any body, and a specified content type
+func NewGitPushWebhookByAppRequestWithBody(server string, app openapi_types.UUID, params *GitPushWebhookByAppParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "app", app, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/paas/apps/%s/hooks/git", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XHubSignature256 != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Hub-Signature-256", *params.XHubSignature256, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Hub-Signature-256", headerParam0)
+		}
+
+		if params.XGiteaSignature != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Gitea-Signature", *params.XGiteaSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Gitea-Signature", headerParam1)
+		}
+
+		if params.XGitlabToken != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Gitlab-Token", *params.XGitlabToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Gitlab-Token", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetAppLogsRequest constructs an http.Request for the GetAppLogs method
 func NewGetAppLogsRequest(server string, app AppPath, params *GetAppLogsParams) (*http.Request, error) {
 	var err error
@@ -12805,6 +13008,48 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/paas/apps/{app}/events (the `ListAppEvents` operationId).
 	ListAppEventsWithResponse(ctx context.Context, app AppPath, params *ListAppEventsParams, reqEditors ...RequestEditorFn) (*ListAppEventsResponse, error)
+
+	// GitPushWebhookByAppWithBodyWithResponse Push webhook (GitHub, Gitea or GitLab style), under the app's path
+	//
+	// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+	// path; `{app}` is the app's id (a name would need an organization,
+	// which an unauthenticated sender cannot name).
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+	GitPushWebhookByAppWithBodyWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GitPushWebhookByAppResponse, error)
+
+	// GitPushWebhookByAppWithResponse Push webhook (GitHub, Gitea or GitLab style), under the app's path
+	//
+	// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+	// path; `{app}` is the app's id (a name would need an organization,
+	// which an unauthenticated sender cannot name).
+	// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+	// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+	// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+	// constant time). A wrong or missing signature or token answers 401
+	// and queues nothing. A push
+	// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+	// build of its `after` commit; any other event or ref is answered 202
+	// with `queued: false`. A queued build counts against the
+	// organization's `max_deployments_per_hour`: over it, 429 and nothing
+	// is queued (the sender may redeliver later).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+	GitPushWebhookByAppWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, body GitPushWebhookByAppJSONRequestBody, reqEditors ...RequestEditorFn) (*GitPushWebhookByAppResponse, error)
 
 	// GetAppLogsWithResponse The app's logs, from Loki when configured, otherwise from Docker
 	//
@@ -17907,6 +18152,75 @@ func (r ListAppEventsResponse) ContentType() string {
 	return ""
 }
 
+// GitPushWebhookByAppResponse429Headers the declared response headers of an HTTP 429 response for GitPushWebhookByApp
+type GitPushWebhookByAppResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GitPushWebhookByAppResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *GitWebhookAck
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GitPushWebhookByAppResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r GitPushWebhookByAppResponse) GetJSON202() *GitWebhookAck {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GitPushWebhookByAppResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GitPushWebhookByAppResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GitPushWebhookByAppResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r GitPushWebhookByAppResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GitPushWebhookByAppResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GitPushWebhookByAppResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GitPushWebhookByAppResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetAppLogsResponse429Headers the declared response headers of an HTTP 429 response for GetAppLogs
 type GetAppLogsResponse429Headers struct {
 	RetryAfter *int
@@ -20918,6 +21232,60 @@ func (c *ClientWithResponses) ListAppEventsWithResponse(ctx context.Context, app
 		return nil, err
 	}
 	return ParseListAppEventsResponse(rsp)
+}
+
+// GitPushWebhookByAppWithBodyWithResponse Push webhook (GitHub, Gitea or GitLab style), under the app's path
+//
+// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+// path; `{app}` is the app's id (a name would need an organization,
+// which an unauthenticated sender cannot name).
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+func (c *ClientWithResponses) GitPushWebhookByAppWithBodyWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GitPushWebhookByAppResponse, error) {
+	rsp, err := c.GitPushWebhookByAppWithBody(ctx, app, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGitPushWebhookByAppResponse(rsp)
+}
+
+// GitPushWebhookByAppWithResponse Push webhook (GitHub, Gitea or GitLab style), under the app's path
+//
+// The same webhook as `/api/paas/hooks/git/{app}`, at the app's own
+// path; `{app}` is the app's id (a name would need an organization,
+// which an unauthenticated sender cannot name).
+// Verifies `X-Hub-Signature-256` (GitHub) or `X-Gitea-Signature`
+// (hex HMAC-SHA256 of the body under the app's webhook secret), or
+// `X-Gitlab-Token` (GitLab sends the secret itself; compared in
+// constant time). A wrong or missing signature or token answers 401
+// and queues nothing. A push
+// to the app's ref (`ref` of the payload, `refs/heads/<ref>`) queues a
+// build of its `after` commit; any other event or ref is answered 202
+// with `queued: false`. A queued build counts against the
+// organization's `max_deployments_per_hour`: over it, 429 and nothing
+// is queued (the sender may redeliver later).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/paas/apps/{app}/hooks/git (the `GitPushWebhookByApp` operationId).
+func (c *ClientWithResponses) GitPushWebhookByAppWithResponse(ctx context.Context, app openapi_types.UUID, params *GitPushWebhookByAppParams, body GitPushWebhookByAppJSONRequestBody, reqEditors ...RequestEditorFn) (*GitPushWebhookByAppResponse, error) {
+	rsp, err := c.GitPushWebhookByApp(ctx, app, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGitPushWebhookByAppResponse(rsp)
 }
 
 // GetAppLogsWithResponse The app's logs, from Loki when configured, otherwise from Docker
@@ -25338,6 +25706,66 @@ func ParseListAppEventsResponse(rsp *http.Response) (*ListAppEventsResponse, err
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ListAppEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGitPushWebhookByAppResponse parses an HTTP response from a GitPushWebhookByAppWithResponse call
+func ParseGitPushWebhookByAppResponse(rsp *http.Response) (*GitPushWebhookByAppResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GitPushWebhookByAppResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest GitWebhookAck
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GitPushWebhookByAppResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

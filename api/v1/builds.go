@@ -305,3 +305,8 @@ func (s *server) RotateWebhookSecret(c echo.Context, ident openapi.AppPath, _ op
 	}
 	return c.JSON(http.StatusOK, openapi.WebhookSecret{WebhookSecret: plain, Path: "/api/paas/hooks/git/" + appID.String()})
 }
+
+// GitPushWebhookByApp is GitPushWebhook at the app's own path.
+func (s *server) GitPushWebhookByApp(c echo.Context, appID uuid.UUID, params openapi.GitPushWebhookByAppParams) error {
+	return s.GitPushWebhook(c, appID, openapi.GitPushWebhookParams(params))
+}

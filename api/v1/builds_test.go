@@ -155,4 +155,20 @@ func TestGitPushWebhookSignatures(t *testing.T) {
 		{"key": "build_allow_file_urls", "value": "true"}}}).want(http.StatusOK)
 	f.do(f.alice.token, http.MethodPut, "/api/paas/apps/hooked/source",
 		map[string]any{"git": map[string]any{"url": "file:///srv/git/hooked.git"}}).want(http.StatusOK)
+
+	// The same webhook at the app's own path (by id): verified the same way.
+	alias := fmt.Sprintf("/api/paas/apps/%s/hooks/git", a.Id)
+	n := builds()
+	f.do("", http.MethodPost, alias, raw{contentType: "application/json", body: body},
+		"X-Hub-Signature-256", "sha256="+sign("wrong", body)).problem(http.StatusUnauthorized, problem.TypeUnauthorized)
+	f.do("", http.MethodPost, "/api/paas/apps/hooked/hooks/git", raw{contentType: "application/json", body: body},
+		"X-Hub-Signature-256", "sha256="+sign(secret, body)).want(http.StatusBadRequest)
+	if builds() != n {
+		t.Fatalf("refused pushes at the app's path queued builds")
+	}
+	f.do("", http.MethodPost, alias, raw{contentType: "application/json", body: body},
+		"X-Hub-Signature-256", "sha256="+sign(secret, body)).want(http.StatusAccepted).decode(&ack)
+	if !ack.Queued || builds() != n+1 {
+		t.Fatalf("signed push at the app's path: %+v, %d builds (was %d)", ack, builds(), n)
+	}
 }

@@ -112,7 +112,7 @@ func TestOrganizationIsolation(t *testing.T) {
 	}
 
 	// The push webhook is public: unsigned, it answers 401 whoever calls.
-	covered := map[string]bool{"gitPushWebhook": true}
+	covered := map[string]bool{"gitPushWebhook": true, "gitPushWebhookByApp": true}
 	f.do(f.bob.token, "POST", "/api/paas/hooks/git/"+acmeApp, map[string]any{"ref": "refs/heads/main"}).problem(http.StatusUnauthorized, "unauthorized")
 	for _, c := range calls {
 		covered[c.op] = true

@@ -102,7 +102,7 @@ func TestViewerReadsButNeverWrites(t *testing.T) {
 	}
 	f.do(f.alice.token, "PUT", "/api/paas/git-credentials/git.example.com", map[string]any{"username": "ci", "token": "t0ken"}).want(200)
 	// gitPushWebhook is public and signed (TestGitPushWebhookSignatures).
-	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true}
+	covered := map[string]bool{"exportEnv": true, "watchApps": true, "getAppLogs": true, "getAppMetrics": true, "gitPushWebhook": true, "gitPushWebhookByApp": true}
 	for _, c := range writes {
 		covered[c.op] = true
 		t.Run(c.op, func(t *testing.T) {
