@@ -110,7 +110,7 @@ func TestBuildFromGitEndToEnd(t *testing.T) {
 	if b1.Status != "succeeded" || b1.Attempts != 2 || b1.CommitSha == nil || *b1.CommitSha != sha1 {
 		t.Fatalf("build 1 = %s attempts %d sha %v (want %s): %s\n%s", b1.Status, b1.Attempts, b1.CommitSha, sha1, b1.Message, b1.Log)
 	}
-	if !strings.Contains(b1.Log, "runner lost: build requeued") || !strings.Contains(b1.Log, "step 4 of 4") || b1.Steps != 4 || b1.DurationMs == nil {
+	if !strings.Contains(b1.Log, "runner lost: build requeued") || !strings.Contains(b1.Log, "--- step 4 of 4\nStep 4/4 :") || b1.Steps != 4 || b1.DurationMs == nil {
 		t.Fatalf("build 1 log/progress: steps %d duration %v\n%s", b1.Steps, b1.DurationMs, b1.Log)
 	}
 	pinned1 := fmt.Sprintf("%s/acme/src@%s", reg, *b1.ImageDigest)

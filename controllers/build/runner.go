@@ -432,12 +432,12 @@ func (r *Runner) stream(ctx context.Context, body io.Reader, lw *logWriter, each
 			lw.line(m.Error)
 			return fmt.Errorf("builder: %s", strings.TrimSpace(m.Error))
 		}
+		each(m) // first: a progress line goes before the output it announces
 		if m.Stream != "" {
 			lw.write(m.Stream)
 		} else if m.Status != "" && m.Aux == nil {
 			lw.line(m.Status)
 		}
-		each(m)
 	}
 }
 

@@ -454,6 +454,9 @@ func (a *app) deploymentsTable(app *client.App, ds []client.Deployment) *output.
 		image := d.Image
 		if b := d.Build; b != nil { // a pinned digest says less than where it came from
 			image = fmt.Sprintf("build %d: %s at %.12s", b.Number, b.Ref, b.CommitSha)
+			if strings.HasPrefix(b.CommitSha, b.Ref) { // built from a sha (a push webhook's)
+				image = fmt.Sprintf("build %d at %.12s", b.Number, b.CommitSha)
+			}
 		}
 		t.Row(cur, strconv.Itoa(d.Version), cl.Phase(string(d.Status)), image, output.Age(d.CreatedAt, a.now()), output.Truncate(output.OneLine(msg), 100))
 	}
@@ -566,7 +569,11 @@ func (a *app) describe(w io.Writer, app *client.App, ds []client.Deployment, evs
 	if app.Status.Message != "" {
 		kv.Row("Message:", app.Status.Message)
 	}
-	kv.Row("Image:", s.Image)
+	if s.Image == "" {
+		kv.Row("Image:", "(none yet: built from source, no build has succeeded)")
+	} else {
+		kv.Row("Image:", s.Image)
+	}
 	state := ""
 	if s.Stopped {
 		state = ", stopped"
