@@ -7,16 +7,11 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -50,24 +45,6 @@ func buildTagged(t *testing.T, docker *client.Client, tag, commit string) {
 	}
 }
 
-func tagsUnder(t *testing.T, docker *client.Client, prefix string) []string {
-	t.Helper()
-	list, err := docker.ImageList(context.Background(), image.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, im := range list {
-		for _, tag := range im.RepoTags {
-			if strings.HasPrefix(tag, prefix) {
-				out = append(out, tag)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // TestDeleteBuildCache: on real Postgres and the real engine, an owner's
 // DELETE …/build-cache removes the app's local build images and answers
 // how many and how many bytes; the image a Swarm service runs stays (and
@@ -96,11 +73,11 @@ func TestDeleteBuildCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeService(t, docker, svc.ID) })
+	t.Cleanup(func() { swarmtest.RemoveService(t, docker, svc.ID) })
 
 	// Bob cannot reach Alice's app: 404, nothing removed.
 	f.do(f.bob.token, "DELETE", "/api/paas/apps/web/build-cache", nil, "X-Paas-Organization", "globex").problem(http.StatusNotFound, "not-found")
-	if got := tagsUnder(t, docker, reg+"/"); len(got) != 4 {
+	if got := swarmtest.LocalTags(t, docker, reg+"/"); len(got) != 4 {
 		t.Fatalf("after bob's request: %v", got)
 	}
 
@@ -120,7 +97,7 @@ func TestDeleteBuildCache(t *testing.T) {
 	if !slices.Equal(removed, []string{web + ":b2", web + ":b3"}) || !slices.Equal(rep.KeptInUse, []string{web + ":b1"}) {
 		t.Fatalf("removed %v, kept in use %v", removed, rep.KeptInUse)
 	}
-	if got := tagsUnder(t, docker, reg+"/"); !slices.Equal(got, []string{web + ":b1", bobs + ":b1"}) {
+	if got := swarmtest.LocalTags(t, docker, reg+"/"); !slices.Equal(got, []string{web + ":b1", bobs + ":b1"}) {
 		t.Fatalf("left on the engine: %v", got)
 	}
 
@@ -148,18 +125,6 @@ func TestDeleteBuildCacheEngineDown(t *testing.T) {
 	if rep.RemovedImages != 0 || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "list images") {
 		t.Fatalf("answer %+v: want nothing removed and the problem said", rep)
 	}
-}
-
-// removeService removes a service and waits for its containers to go, so
-// the registry's cleanup can remove the image they ran.
-func removeService(t *testing.T, docker *client.Client, id string) {
-	ctx := context.Background()
-	_ = docker.ServiceRemove(ctx, id)
-	swarmtest.Eventually(t, 30*time.Second, "service containers gone", func() bool {
-		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+id))})
-		return err == nil && len(cs) == 0
-	})
 }
 
 // TestBuildSettingsValidation: the build settings are checked by the

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -47,25 +44,6 @@ func buildImage(t *testing.T, docker *client.Client, tag, commit string) string 
 		t.Fatalf("build %s: %v\n%s", tag, err, out)
 	}
 	return ins.ID
-}
-
-// localTags lists the tags under repo prefix that exist on the engine, sorted.
-func localTags(t *testing.T, docker *client.Client, prefix string) []string {
-	t.Helper()
-	list, err := docker.ImageList(context.Background(), image.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, im := range list {
-		for _, tag := range im.RepoTags {
-			if strings.HasPrefix(tag, prefix) {
-				out = append(out, tag)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // TestPrunerOnEngine: on the real engine, the sweep removes exactly the
@@ -133,7 +111,7 @@ func TestPrunerOnEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeService(t, docker, svc.ID) })
+	t.Cleanup(func() { swarmtest.RemoveService(t, docker, svc.ID) })
 
 	b2, err := docker.ImageInspect(ctx, repo+":b2")
 	if err != nil {
@@ -166,7 +144,7 @@ func TestPrunerOnEngine(t *testing.T) {
 	if rep.Bytes < 3*5<<20 {
 		t.Fatalf("sweep reports %d bytes freed for three images of over 5 MiB", rep.Bytes)
 	}
-	if tags := localTags(t, docker, reg+"/"); !slices.Equal(tags, []string{repo + ":b1", repo + ":b4", repo + ":latest"}) {
+	if tags := swarmtest.LocalTags(t, docker, reg+"/"); !slices.Equal(tags, []string{repo + ":b1", repo + ":b4", repo + ":latest"}) {
 		t.Fatalf("left on the engine: %v", tags)
 	}
 
@@ -192,19 +170,7 @@ func TestPrunerOnEngine(t *testing.T) {
 	if rep.Bytes < 2*5<<20 || !slices.Equal(rep.KeptInUse, []string{repo + ":b1"}) {
 		t.Fatalf("clear: %d bytes, kept in use %v", rep.Bytes, rep.KeptInUse)
 	}
-	if tags := localTags(t, docker, reg+"/"); !slices.Equal(tags, []string{other + ":b2", repo + ":b1", repo + ":latest"}) {
+	if tags := swarmtest.LocalTags(t, docker, reg+"/"); !slices.Equal(tags, []string{other + ":b2", repo + ":b1", repo + ":latest"}) {
 		t.Fatalf("left on the engine after clear: %v", tags)
 	}
-}
-
-// removeService removes a service and waits for its containers to go, so
-// the registry's cleanup can remove the image they ran.
-func removeService(t *testing.T, docker *client.Client, id string) {
-	ctx := context.Background()
-	_ = docker.ServiceRemove(ctx, id)
-	swarmtest.Eventually(t, 30*time.Second, "service containers gone", func() bool {
-		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+id))})
-		return err == nil && len(cs) == 0
-	})
 }

@@ -8,11 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -103,4 +107,36 @@ func (g *GitRepo) Commit(msg string, files map[string]string) string {
 		g.t.Fatal(err)
 	}
 	return h.String()
+}
+
+// LocalTags lists the engine's image tags that start with prefix, sorted.
+func LocalTags(t testing.TB, docker *client.Client, prefix string) []string {
+	t.Helper()
+	list, err := docker.ImageList(context.Background(), image.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, im := range list {
+		for _, tag := range im.RepoTags {
+			if strings.HasPrefix(tag, prefix) {
+				out = append(out, tag)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RemoveService removes a service and waits for its containers to go, so
+// a registry's cleanup can remove the image they ran.
+func RemoveService(t testing.TB, docker *client.Client, id string) {
+	t.Helper()
+	ctx := context.Background()
+	_ = docker.ServiceRemove(ctx, id)
+	Eventually(t, 30*time.Second, "service containers gone", func() bool {
+		cs, err := docker.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.service.id="+id))})
+		return err == nil && len(cs) == 0
+	})
 }
