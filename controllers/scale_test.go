@@ -1,12 +1,15 @@
 package controllers_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types"
 
+	"github.com/skypanel/paas/controllers"
 	"github.com/skypanel/paas/controllers/observed"
+	"github.com/skypanel/paas/controllers/servicespec"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
 	"github.com/skypanel/paas/store"
 )
@@ -86,4 +89,26 @@ func runningTaskIDs(t *testing.T, e *env, serviceID string) map[string]bool {
 		}
 	}
 	return ids
+}
+
+// TestSuspensionReasonReachesTheCondition: with resyncs out of the picture
+// (an hour apart), a change of the administrator's reason alone, the flag
+// unchanged, reaches the app's Suspended message: the organization's
+// trigger announces it.
+func TestSuspensionReasonReachesTheCondition(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(m *controllers.Manager) { m.ResyncInterval = time.Hour })
+	a := e.createApp("held", "paas-testapp:v1", 1, nil)
+	suspended := func(reason string) func() bool {
+		return func() bool {
+			c := e.condition(e.app(a.ID), servicespec.ConditionSuspended)
+			return c.Status == servicespec.StatusTrue && c.Reason == "AdminAction" && strings.Contains(c.Message, "(reason: "+reason+")")
+		}
+	}
+	for _, reason := range []string{"unpaid invoice", "abuse report 42"} {
+		if _, err := e.store.SetAdminSuspended(e.ctx, store.SetAdminSuspendedParams{ID: e.org.ID, Suspended: true, Reason: reason}); err != nil {
+			t.Fatal(err)
+		}
+		swarmtest.Eventually(t, 30*time.Second, "Suspended names "+reason, suspended(reason))
+	}
 }
