@@ -428,15 +428,16 @@ func buildsTimed(t *testing.T, e *env, outcome string) uint64 {
 	return 0
 }
 
-// TestBuildRunnerWakesOnNotify: with polling out of the picture (an hour),
-// a queued build is claimed because its insert is announced on
-// paas_builds, and a build queued behind a running one of the same app
-// starts when that one ends, announced the same way.
+// TestBuildRunnerWakesOnNotify: with polling out of the picture (an hour)
+// and lease renewals 20 s apart, a queued build is claimed because its
+// insert is announced on paas_builds, a cancel requested of the running
+// build stops it because the request is announced, and a build queued
+// behind it starts when it ends, announced the same way.
 func TestBuildRunnerWakesOnNotify(t *testing.T) {
 	t.Parallel()
 	reg := swarmtest.StartRegistry(t)
 	e := setup(t, func(m *controllers.Manager) {
-		m.Builds = build.Runner{Registry: reg, Poll: time.Hour, Lease: 2 * time.Second}
+		m.Builds = build.Runner{Registry: reg, Poll: time.Hour, Lease: time.Minute}
 	})
 	e.allowFileGitURLs()
 	repo := swarmtest.NewGitRepo(t)
@@ -463,7 +464,8 @@ func TestBuildRunnerWakesOnNotify(t *testing.T) {
 	if _, err := e.store.RequestBuildCancel(e.ctx, store.RequestBuildCancelParams{AppID: a.ID, Number: first.Number}); err != nil {
 		t.Fatal(err)
 	}
-	if b := e.waitBuild(a.ID, first.Number, 60*time.Second, "cancelled", "build_failed", "succeeded"); b.Status != "cancelled" {
+	// Sooner than the next lease renewal could notice the request.
+	if b := e.waitBuild(a.ID, first.Number, 12*time.Second, "cancelled", "build_failed", "succeeded"); b.Status != "cancelled" {
 		t.Fatalf("first build = %s: %s", b.Status, b.Message)
 	}
 	b := e.waitBuild(a.ID, second.Number, 60*time.Second, "succeeded", "build_failed", "cancelled")

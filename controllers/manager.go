@@ -281,6 +281,7 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 	if builds.Wake == nil {
 		builds.Wake = make(chan struct{}, 1)
 	}
+	builds.Init() // before the listener may call builds.Cancel
 	runs := []func(context.Context) error{resync.Run, builds.Run}
 	for _, l := range rt.loops {
 		runs = append(runs, l.controller.Run)
@@ -297,6 +298,12 @@ func (m *Manager) lead(ctx context.Context, loops []Loop, own servicespec.Owners
 		Channels: append(rt.channels(), ChannelBuilds),
 		Handle: func(ctx context.Context, channel, payload string) {
 			if channel == ChannelBuilds {
+				if id, ok := strings.CutPrefix(payload, "cancel/"); ok {
+					if u, err := uuid.Parse(id); err == nil {
+						builds.Cancel(u)
+					}
+					return
+				}
 				wakeBuilds()
 				return
 			}

@@ -76,6 +76,30 @@ type Runner struct {
 	// Box opens the organizations' git credentials (paas_git_credentials);
 	// without it a clone that has one fails.
 	Box *secret.Box
+
+	// running maps the id of each build this runner runs to the cancel
+	// function of its context; made by Init.
+	running *sync.Map
+}
+
+// Init readies the runner for Cancel calls from other goroutines: call it
+// before starting Run and whatever calls Cancel (Run calls it too, for a
+// runner nothing cancels).
+func (r *Runner) Init() {
+	if r.running == nil {
+		r.running = new(sync.Map)
+	}
+}
+
+// Cancel stops build id if this runner runs it: its cancel was requested
+// (the Manager calls it on the paas_builds announcement "cancel/<id>").
+func (r *Runner) Cancel(id uuid.UUID) {
+	if r.running == nil {
+		return
+	}
+	if c, ok := r.running.Load(id); ok {
+		c.(context.CancelCauseFunc)(errCancelled)
+	}
 }
 
 // NewDurations builds the histogram Runner.Durations expects.
@@ -117,6 +141,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Concurrency = int(n)
 	}
 	r.defaults()
+	r.Init()
 	log := zerolog.Ctx(ctx)
 	slots := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
@@ -205,23 +230,10 @@ func (r *Runner) run(parent context.Context, b store.PaasBuild) {
 			}
 		}
 	}()
-	// Cancel requests are also checked more often than the lease renews.
-	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			cur, err := r.Store.GetBuild(parent, b.ID)
-			if err == nil && cur.CancelRequested {
-				cancel(errCancelled)
-				return
-			}
-		}
-	}()
+	// A cancel request is announced (Cancel); the lease renewal above is
+	// the fallback when the announcement is missed.
+	r.running.Store(b.ID, cancel)
+	defer r.running.Delete(b.ID)
 
 	lw := &logWriter{r: r, ctx: parent, id: b.ID, max: set.logMax}
 	res, err := r.build(ctx, b, set, lw)
