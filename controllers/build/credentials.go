@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -103,8 +104,8 @@ func (r *Runner) gitAuth(ctx context.Context, app uuid.UUID, rawURL string) (git
 			return cred, fmt.Errorf("the known_hosts of the git credential for %s %w", h, err)
 		}
 		cred.keyFP = ssh.FingerprintSHA256(signer.PublicKey())
-		cred.auth = &gitssh.PublicKeys{User: c.Username, Signer: signer, HostKeyCallbackHelper: gitssh.HostKeyCallbackHelper{
-			HostKeyCallback: pinnedHostKeys(c.Host, pinned), HostKeyAlgorithms: hostKeyAlgorithms(pinned)}}
+		cred.auth = sshKeyAuth{&gitssh.PublicKeys{User: c.Username, Signer: signer, HostKeyCallbackHelper: gitssh.HostKeyCallbackHelper{
+			HostKeyCallback: pinnedHostKeys(c.Host, pinned), HostKeyAlgorithms: hostKeyAlgorithms(pinned)}}}
 		return cred, nil
 	}
 	if u.Scheme == "ssh" {
@@ -112,6 +113,22 @@ func (r *Runner) gitAuth(ctx context.Context, app uuid.UUID, rawURL string) (git
 			redactURL(rawURL), cred.host, cred.host)
 	}
 	return cred, nil
+}
+
+// sshDialTimeout bounds connecting to an SSH git host: go-git dials
+// without the clone's context.
+const sshDialTimeout = 30 * time.Second
+
+// sshKeyAuth is a deploy key's go-git auth whose connection attempt gives
+// up after sshDialTimeout.
+type sshKeyAuth struct{ *gitssh.PublicKeys }
+
+func (a sshKeyAuth) ClientConfig() (*ssh.ClientConfig, error) {
+	c, err := a.PublicKeys.ClientConfig()
+	if c != nil {
+		c.Timeout = sshDialTimeout
+	}
+	return c, err
 }
 
 // pinnedHostKeys accepts an SSH host only when it presents one of the
