@@ -30,7 +30,7 @@ func (q *Queries) DeleteGitCredential(ctx context.Context, arg DeleteGitCredenti
 }
 
 const getAppGitCredential = `-- name: GetAppGitCredential :one
-SELECT c.organization_id, c.host, c.username, c.token_encrypted
+SELECT c.organization_id, c.host, c.username, c.token_encrypted, c.kind, c.known_hosts
 FROM paas_git_credentials c JOIN paas_apps a ON a.organization_id = c.organization_id
 WHERE a.id = $1 AND c.host = $2
 `
@@ -45,6 +45,8 @@ type GetAppGitCredentialRow struct {
 	Host           string    `json:"host"`
 	Username       string    `json:"username"`
 	TokenEncrypted []byte    `json:"token_encrypted"`
+	Kind           string    `json:"kind"`
+	KnownHosts     string    `json:"known_hosts"`
 }
 
 // The credential of the app's organization for host (the build runner's).
@@ -56,12 +58,14 @@ func (q *Queries) GetAppGitCredential(ctx context.Context, arg GetAppGitCredenti
 		&i.Host,
 		&i.Username,
 		&i.TokenEncrypted,
+		&i.Kind,
+		&i.KnownHosts,
 	)
 	return i, err
 }
 
 const listGitCredentials = `-- name: ListGitCredentials :many
-SELECT host, username, created_at, updated_at FROM paas_git_credentials
+SELECT host, username, kind, public_key, known_hosts, created_at, updated_at FROM paas_git_credentials
 WHERE organization_id = $1 AND host > $2::text
 ORDER BY host LIMIT $3
 `
@@ -73,13 +77,17 @@ type ListGitCredentialsParams struct {
 }
 
 type ListGitCredentialsRow struct {
-	Host      string    `json:"host"`
-	Username  string    `json:"username"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Host       string    `json:"host"`
+	Username   string    `json:"username"`
+	Kind       string    `json:"kind"`
+	PublicKey  string    `json:"public_key"`
+	KnownHosts string    `json:"known_hosts"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
-// A page of hosts and usernames, by host: tokens never leave through the API.
+// A page of hosts and usernames, by host: tokens and private keys never
+// leave through the API (an SSH key's public half and pinned host keys do).
 func (q *Queries) ListGitCredentials(ctx context.Context, arg ListGitCredentialsParams) ([]ListGitCredentialsRow, error) {
 	rows, err := q.db.Query(ctx, listGitCredentials, arg.OrganizationID, arg.AfterHost, arg.Lim)
 	if err != nil {
@@ -92,6 +100,9 @@ func (q *Queries) ListGitCredentials(ctx context.Context, arg ListGitCredentials
 		if err := rows.Scan(
 			&i.Host,
 			&i.Username,
+			&i.Kind,
+			&i.PublicKey,
+			&i.KnownHosts,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 		); err != nil {
@@ -153,11 +164,12 @@ func (q *Queries) ResealGitCredential(ctx context.Context, arg ResealGitCredenti
 }
 
 const upsertGitCredential = `-- name: UpsertGitCredential :one
-INSERT INTO paas_git_credentials (organization_id, host, username, token_encrypted)
-VALUES ($1, $2, $3, $4)
+INSERT INTO paas_git_credentials (organization_id, host, username, token_encrypted, kind, public_key, known_hosts)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (organization_id, host) DO UPDATE SET username = EXCLUDED.username,
-    token_encrypted = EXCLUDED.token_encrypted, updated_at = now()
-RETURNING organization_id, host, username, created_at, updated_at
+    token_encrypted = EXCLUDED.token_encrypted, kind = EXCLUDED.kind, public_key = EXCLUDED.public_key,
+    known_hosts = EXCLUDED.known_hosts, updated_at = now()
+RETURNING organization_id, host, username, kind, public_key, known_hosts, created_at, updated_at
 `
 
 type UpsertGitCredentialParams struct {
@@ -165,28 +177,41 @@ type UpsertGitCredentialParams struct {
 	Host           string    `json:"host"`
 	Username       string    `json:"username"`
 	TokenEncrypted []byte    `json:"token_encrypted"`
+	Kind           string    `json:"kind"`
+	PublicKey      string    `json:"public_key"`
+	KnownHosts     string    `json:"known_hosts"`
 }
 
 type UpsertGitCredentialRow struct {
 	OrganizationID uuid.UUID `json:"organization_id"`
 	Host           string    `json:"host"`
 	Username       string    `json:"username"`
+	Kind           string    `json:"kind"`
+	PublicKey      string    `json:"public_key"`
+	KnownHosts     string    `json:"known_hosts"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
+// kind 'token' leaves public_key and known_hosts empty; 'ssh' sets both.
 func (q *Queries) UpsertGitCredential(ctx context.Context, arg UpsertGitCredentialParams) (UpsertGitCredentialRow, error) {
 	row := q.db.QueryRow(ctx, upsertGitCredential,
 		arg.OrganizationID,
 		arg.Host,
 		arg.Username,
 		arg.TokenEncrypted,
+		arg.Kind,
+		arg.PublicKey,
+		arg.KnownHosts,
 	)
 	var i UpsertGitCredentialRow
 	err := row.Scan(
 		&i.OrganizationID,
 		&i.Host,
 		&i.Username,
+		&i.Kind,
+		&i.PublicKey,
+		&i.KnownHosts,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)

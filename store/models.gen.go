@@ -266,6 +266,9 @@ type PaasGitCredential struct {
 	TokenEncrypted []byte    `json:"token_encrypted"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	Kind           string    `json:"kind"`
+	PublicKey      string    `json:"public_key"`
+	KnownHosts     string    `json:"known_hosts"`
 }
 
 type PaasLoginAttempt struct {

@@ -141,6 +141,24 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for GitCredentialKind.
+const (
+	Ssh   GitCredentialKind = "ssh"
+	Token GitCredentialKind = "token"
+)
+
+// Valid indicates whether the value is a known member of the GitCredentialKind enum.
+func (e GitCredentialKind) Valid() bool {
+	switch e {
+	case Ssh:
+		return true
+	case Token:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LedgerEntryKind.
 const (
 	Adjustment LedgerEntryKind = "adjustment"
@@ -958,9 +976,21 @@ type FieldError struct {
 type GitCredential struct {
 	CreatedAt time.Time `json:"created_at"`
 	Host      string    `json:"host"`
+
+	// HostKeyFingerprints ssh only: the SHA256 fingerprints of the pinned host keys (SHA256:…).
+	HostKeyFingerprints *[]string `json:"host_key_fingerprints,omitempty"`
+
+	// Kind token: HTTP basic auth for http(s) URLs; ssh: a deploy key for ssh:// URLs.
+	Kind GitCredentialKind `json:"kind"`
+
+	// PublicKey ssh only: the deploy key's public half (authorized_keys format), to add to the repository's deploy keys.
+	PublicKey *string   `json:"public_key,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Username  string    `json:"username"`
 }
+
+// GitCredentialKind token: HTTP basic auth for http(s) URLs; ssh: a deploy key for ssh:// URLs.
+type GitCredentialKind string
 
 // GitCredentialList defines model for GitCredentialList.
 type GitCredentialList struct {
@@ -968,13 +998,25 @@ type GitCredentialList struct {
 	NextCursor string          `json:"next_cursor"`
 }
 
-// GitCredentialRequest defines model for GitCredentialRequest.
+// GitCredentialRequest Either a token (`username` and `token`: HTTP basic auth for http(s)
+// URLs) or an SSH deploy key (`ssh_private_key` and `known_hosts`, with
+// `username` defaulting to `git`: for ssh:// URLs); not both.
 type GitCredentialRequest struct {
-	// Token A token or password; write-only.
-	Token string `json:"token"`
+	// KnownHosts The host's public key(s) to pin, one a line: as `ssh-keyscan HOST`
+	// prints them (`HOST ssh-ed25519 AAAA…`; the line's host patterns,
+	// plain or hashed, must match this host), or bare (`ssh-ed25519
+	// AAAA…`, as in the host's /etc/ssh/ssh_host_ed25519_key.pub).
+	// Blank lines and # comments are ignored. Required with an SSH key.
+	KnownHosts *string `json:"known_hosts,omitempty"`
 
-	// Username The HTTP basic auth user (many hosts accept any, e.g. oauth2 or x-access-token, with a token).
-	Username string `json:"username"`
+	// SshPrivateKey An unencrypted OpenSSH or PEM private key (ed25519, ecdsa or rsa) the host accepts as a deploy key; write-only. A passphrase-protected key is refused (422).
+	SshPrivateKey *string `json:"ssh_private_key,omitempty"`
+
+	// Token A token or password; write-only.
+	Token *string `json:"token,omitempty"`
+
+	// Username The HTTP basic auth user (many hosts accept any, e.g. oauth2 or x-access-token, with a token), or the SSH user (default git). Required with a token.
+	Username *string `json:"username,omitempty"`
 }
 
 // GitWebhookAck defines model for GitWebhookAck.
@@ -3677,7 +3719,7 @@ type ClientInterface interface {
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWallet(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+	// ListGitCredentials The organization's git credentials (hosts, usernames, kinds; never tokens or private keys)
 	//
 	// Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
 	ListGitCredentials(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3691,8 +3733,11 @@ type ClientInterface interface {
 	//
 	// Builds of the organization's apps clone `http://` and `https://`
 	// git URLs of this host with HTTP basic auth (the username and the
-	// token). The token is sealed like env values and never answered.
-	// Only owners of the organization may set or remove credentials.
+	// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+	// may be left out on either side) as that key, accepting only the
+	// pinned host keys. The token or private key is sealed like env
+	// values and never answered. Only owners of the organization may set
+	// or remove credentials.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3703,8 +3748,11 @@ type ClientInterface interface {
 	//
 	// Builds of the organization's apps clone `http://` and `https://`
 	// git URLs of this host with HTTP basic auth (the username and the
-	// token). The token is sealed like env values and never answered.
-	// Only owners of the organization may set or remove credentials.
+	// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+	// may be left out on either side) as that key, accepting only the
+	// pinned host keys. The token or private key is sealed like env
+	// values and never answered. Only owners of the organization may set
+	// or remove credentials.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5791,7 +5839,7 @@ func (c *Client) GetWallet(ctx context.Context, params *GetWalletParams, reqEdit
 	return c.Client.Do(req)
 }
 
-// ListGitCredentials The organization's git credentials (hosts and usernames, never tokens)
+// ListGitCredentials The organization's git credentials (hosts, usernames, kinds; never tokens or private keys)
 //
 // Corresponds with GET /api/paas/git-credentials (the `ListGitCredentials` operationId).
 func (c *Client) ListGitCredentials(ctx context.Context, params *ListGitCredentialsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5825,8 +5873,11 @@ func (c *Client) DeleteGitCredential(ctx context.Context, host GitHostPath, para
 //
 // Builds of the organization's apps clone `http://` and `https://`
 // git URLs of this host with HTTP basic auth (the username and the
-// token). The token is sealed like env values and never answered.
-// Only owners of the organization may set or remove credentials.
+// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+// may be left out on either side) as that key, accepting only the
+// pinned host keys. The token or private key is sealed like env
+// values and never answered. Only owners of the organization may set
+// or remove credentials.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5847,8 +5898,11 @@ func (c *Client) PutGitCredentialWithBody(ctx context.Context, host GitHostPath,
 //
 // Builds of the organization's apps clone `http://` and `https://`
 // git URLs of this host with HTTP basic auth (the username and the
-// token). The token is sealed like env values and never answered.
-// Only owners of the organization may set or remove credentials.
+// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+// may be left out on either side) as that key, accepting only the
+// pinned host keys. The token or private key is sealed like env
+// values and never answered. Only owners of the organization may set
+// or remove credentials.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -13249,7 +13303,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/paas/billing/wallet (the `GetWallet` operationId).
 	GetWalletWithResponse(ctx context.Context, params *GetWalletParams, reqEditors ...RequestEditorFn) (*GetWalletResponse, error)
 
-	// ListGitCredentialsWithResponse The organization's git credentials (hosts and usernames, never tokens)
+	// ListGitCredentialsWithResponse The organization's git credentials (hosts, usernames, kinds; never tokens or private keys)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13267,8 +13321,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Builds of the organization's apps clone `http://` and `https://`
 	// git URLs of this host with HTTP basic auth (the username and the
-	// token). The token is sealed like env values and never answered.
-	// Only owners of the organization may set or remove credentials.
+	// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+	// may be left out on either side) as that key, accepting only the
+	// pinned host keys. The token or private key is sealed like env
+	// values and never answered. Only owners of the organization may set
+	// or remove credentials.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13279,8 +13336,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Builds of the organization's apps clone `http://` and `https://`
 	// git URLs of this host with HTTP basic auth (the username and the
-	// token). The token is sealed like env values and never answered.
-	// Only owners of the organization may set or remove credentials.
+	// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+	// may be left out on either side) as that key, accepting only the
+	// pinned host keys. The token or private key is sealed like env
+	// values and never answered. Only owners of the organization may set
+	// or remove credentials.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -21600,7 +21660,7 @@ func (c *ClientWithResponses) GetWalletWithResponse(ctx context.Context, params 
 	return ParseGetWalletResponse(rsp)
 }
 
-// ListGitCredentialsWithResponse The organization's git credentials (hosts and usernames, never tokens)
+// ListGitCredentialsWithResponse The organization's git credentials (hosts, usernames, kinds; never tokens or private keys)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -21630,8 +21690,11 @@ func (c *ClientWithResponses) DeleteGitCredentialWithResponse(ctx context.Contex
 //
 // Builds of the organization's apps clone `http://` and `https://`
 // git URLs of this host with HTTP basic auth (the username and the
-// token). The token is sealed like env values and never answered.
-// Only owners of the organization may set or remove credentials.
+// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+// may be left out on either side) as that key, accepting only the
+// pinned host keys. The token or private key is sealed like env
+// values and never answered. Only owners of the organization may set
+// or remove credentials.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21648,8 +21711,11 @@ func (c *ClientWithResponses) PutGitCredentialWithBodyWithResponse(ctx context.C
 //
 // Builds of the organization's apps clone `http://` and `https://`
 // git URLs of this host with HTTP basic auth (the username and the
-// token). The token is sealed like env values and never answered.
-// Only owners of the organization may set or remove credentials.
+// token), or, with an SSH key, `ssh://` URLs of this host (port 22
+// may be left out on either side) as that key, accepting only the
+// pinned host keys. The token or private key is sealed like env
+// values and never answered. Only owners of the organization may set
+// or remove credentials.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -5,13 +5,16 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/skypanel/paas/api/openapi"
 	"github.com/skypanel/paas/api/problem"
 	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/secret"
+	"github.com/skypanel/paas/store/spec"
 )
 
 // maxGitTokenBytes bounds a git credential's token (and username).
@@ -56,7 +59,7 @@ func (s *server) ListGitCredentials(c echo.Context, params openapi.ListGitCreden
 	}
 	items, next, err := page(rows, limit,
 		func(r store.ListGitCredentialsRow) (openapi.GitCredential, error) {
-			return openapi.GitCredential{Host: r.Host, Username: r.Username, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
+			return gitCredentialOut(r.Host, r.Username, r.Kind, r.PublicKey, r.KnownHosts, r.CreatedAt, r.UpdatedAt), nil
 		},
 		func(r store.ListGitCredentialsRow) string { return r.Host })
 	if err != nil {
@@ -65,8 +68,95 @@ func (s *server) ListGitCredentials(c echo.Context, params openapi.ListGitCreden
 	return c.JSON(http.StatusOK, openapi.GitCredentialList{Items: items, NextCursor: next})
 }
 
-// PutGitCredential sets the organization's credential for a git host; the
-// token is sealed and never answered.
+// gitCredentialOut is a credential as answered: never its token or
+// private key; an SSH key's public half and the fingerprints of the host
+// keys it pins.
+func gitCredentialOut(host, username, kind, publicKey, knownHosts string, created, updated time.Time) openapi.GitCredential {
+	out := openapi.GitCredential{Host: host, Username: username, Kind: openapi.GitCredentialKind(kind), CreatedAt: created, UpdatedAt: updated}
+	if kind == gitKindSSH {
+		out.PublicKey = &publicKey
+		fps := []string{}
+		if keys, err := spec.PinnedHostKeys(host, knownHosts); err == nil {
+			fps = spec.HostKeyFingerprints(keys)
+		}
+		out.HostKeyFingerprints = &fps
+	}
+	return out
+}
+
+// Kinds of git credential.
+const (
+	gitKindToken = "token"
+	gitKindSSH   = "ssh"
+)
+
+// gitSecret is a checked credential request: what is sealed (a token or
+// an SSH private key) and what is stored beside it.
+type gitSecret struct {
+	kind, username, secret, publicKey, knownHosts string
+}
+
+// checkGitCredential validates a credential request for host h: either a
+// token with its username, or an SSH private key (no passphrase) with the
+// host keys to pin. No message quotes the token or the key.
+func checkGitCredential(h string, req openapi.GitCredentialRequest) (gitSecret, error) {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	g := gitSecret{username: str(req.Username)}
+	isSSH := req.SshPrivateKey != nil || req.KnownHosts != nil
+	var errs []problem.FieldError
+	if isSSH && req.Token != nil {
+		return g, problem.Invalid(fe("token", "give either a token (for http(s) URLs) or an ssh_private_key with known_hosts (for ssh:// URLs), not both"))
+	}
+	if isSSH {
+		g.kind = gitKindSSH
+		if g.username == "" && req.Username == nil {
+			g.username = "git"
+		}
+	} else {
+		g.kind = gitKindToken
+	}
+	if g.username == "" || len(g.username) > 255 || !validText(g.username) || strings.ContainsAny(g.username, ":\t") {
+		errs = append(errs, fe("username", "is required: 1 to 255 characters of text without ':'"))
+	} else if g.kind == gitKindSSH && strings.ContainsAny(g.username, "@ /") {
+		errs = append(errs, fe("username", "is an SSH user name (default git): no '@', '/' or spaces"))
+	}
+	if g.kind == gitKindToken {
+		// The token is never echoed back in a message, not even in part.
+		if t := str(req.Token); t == "" || len(t) > maxGitTokenBytes || !validText(t) {
+			errs = append(errs, fe("token", fmt.Sprintf("is required (or ssh_private_key and known_hosts for ssh:// URLs): 1 to %d bytes of text", maxGitTokenBytes)))
+		} else {
+			g.secret = t
+		}
+	} else {
+		if signer, err := spec.ParseDeployKey(str(req.SshPrivateKey)); err != nil {
+			errs = append(errs, fe("ssh_private_key", err.Error()))
+		} else {
+			g.secret = str(req.SshPrivateKey)
+			g.publicKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+		}
+		kh := str(req.KnownHosts)
+		if !validText(strings.ReplaceAll(strings.ReplaceAll(kh, "\r", ""), "\n", "")) {
+			errs = append(errs, fe("known_hosts", "must be text: public key lines"))
+		} else if _, err := spec.PinnedHostKeys(h, kh); err != nil {
+			errs = append(errs, fe("known_hosts", err.Error()))
+		} else {
+			g.knownHosts = strings.TrimSpace(strings.ReplaceAll(kh, "\r", "")) + "\n"
+		}
+	}
+	if len(errs) > 0 {
+		return g, problem.Invalid(errs...)
+	}
+	return g, nil
+}
+
+// PutGitCredential sets the organization's credential for a git host: a
+// token, or an SSH key with the host keys it pins. The token or private
+// key is sealed and never answered.
 func (s *server) PutGitCredential(c echo.Context, host openapi.GitHostPath, _ openapi.PutGitCredentialParams) error {
 	if err := requireOwner(c); err != nil {
 		return err
@@ -79,19 +169,12 @@ func (s *server) PutGitCredential(c echo.Context, host openapi.GitHostPath, _ op
 	if err != nil {
 		return err
 	}
-	var errs []problem.FieldError
-	if req.Username == "" || len(req.Username) > 255 || !validText(req.Username) || strings.ContainsAny(req.Username, ":\t") {
-		errs = append(errs, fe("username", "is required: 1 to 255 characters of text without ':'"))
-	}
-	// The token is never echoed back in a message, not even in part.
-	if req.Token == "" || len(req.Token) > maxGitTokenBytes || !validText(req.Token) {
-		errs = append(errs, fe("token", fmt.Sprintf("is required: 1 to %d bytes of text", maxGitTokenBytes)))
-	}
-	if len(errs) > 0 {
-		return problem.Invalid(errs...)
+	g, err := checkGitCredential(h, req)
+	if err != nil {
+		return err
 	}
 	o, p := org(c), caller(c)
-	sealed, err := s.Box.Seal([]byte(req.Token), secret.GitCredentialAD(o.ID, h))
+	sealed, err := s.Box.Seal([]byte(g.secret), secret.GitCredentialAD(o.ID, h))
 	if err != nil {
 		return err
 	}
@@ -99,15 +182,22 @@ func (s *server) PutGitCredential(c echo.Context, host openapi.GitHostPath, _ op
 	var row store.UpsertGitCredentialRow
 	err = s.Store.InTx(ctx, func(q *store.Queries) error {
 		if row, err = q.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: o.ID, Host: h,
-			Username: req.Username, TokenEncrypted: sealed}); err != nil {
+			Username: g.username, TokenEncrypted: sealed, Kind: g.kind, PublicKey: g.publicKey, KnownHosts: g.knownHosts}); err != nil {
 			return err
 		}
-		return audit(ctx, q, p, "git_credential.set", "git_credential", h, o.ID, map[string]any{"username": req.Username})
+		details := map[string]any{"username": g.username, "kind": g.kind}
+		if g.kind == gitKindSSH {
+			// Public halves only: the deploy key's, and the pinned host keys' fingerprints.
+			keys, _ := spec.PinnedHostKeys(h, g.knownHosts)
+			details["public_key"] = g.publicKey
+			details["host_key_fingerprints"] = spec.HostKeyFingerprints(keys)
+		}
+		return audit(ctx, q, p, "git_credential.set", "git_credential", h, o.ID, details)
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, openapi.GitCredential{Host: row.Host, Username: row.Username, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt})
+	return c.JSON(http.StatusOK, gitCredentialOut(row.Host, row.Username, row.Kind, row.PublicKey, row.KnownHosts, row.CreatedAt, row.UpdatedAt))
 }
 
 // DeleteGitCredential removes the organization's credential for a git host.

@@ -104,7 +104,7 @@ func TestCloneWithOrganizationCredential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: org, Host: host, Username: user, TokenEncrypted: sealed}); err != nil {
+		if _, err := s.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: org, Host: host, Username: user, TokenEncrypted: sealed, Kind: "token"}); err != nil {
 			t.Fatal(err)
 		}
 	}

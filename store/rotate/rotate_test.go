@@ -208,7 +208,18 @@ func TestRotateResealsEverythingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := w.s.UpsertGitCredential(w.ctx, store.UpsertGitCredentialParams{OrganizationID: orgID, Host: "git.example.com",
-		Username: "ci", TokenEncrypted: tok}); err != nil {
+		Username: "ci", TokenEncrypted: tok, Kind: "token"}); err != nil {
+		t.Fatal(err)
+	}
+	// And its SSH deploy key for another host: the private key is sealed
+	// in the same column, so it is re-sealed the same way.
+	const sshKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
+	sealedKey, err := old.Seal([]byte(sshKey), secret.GitCredentialAD(orgID, "ssh.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.UpsertGitCredential(w.ctx, store.UpsertGitCredentialParams{OrganizationID: orgID, Host: "ssh.example.com",
+		Username: "git", TokenEncrypted: sealedKey, Kind: "ssh", PublicKey: "ssh-ed25519 AAAA", KnownHosts: "ssh.example.com ssh-ed25519 AAAA\n"}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := rotate.Run(w.ctx, w.s, box, 2, nil)
@@ -216,10 +227,15 @@ func TestRotateResealsEverythingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	only, _ := secret.NewBox(newKey)
-	if creds, err := w.s.LockSealedGitCredentials(w.ctx); err != nil || len(creds) != 1 {
+	if creds, err := w.s.LockSealedGitCredentials(w.ctx); err != nil || len(creds) != 2 {
 		t.Fatalf("git credentials: %v, %v", creds, err)
-	} else if got, err := only.Open(creds[0].TokenEncrypted, secret.GitCredentialAD(orgID, "git.example.com")); err != nil || string(got) != "git-token" {
-		t.Errorf("git token after rotation: %q, %v", got, err)
+	} else {
+		if got, err := only.Open(creds[0].TokenEncrypted, secret.GitCredentialAD(orgID, "git.example.com")); err != nil || string(got) != "git-token" {
+			t.Errorf("git token after rotation: %q, %v", got, err)
+		}
+		if got, err := only.Open(creds[1].TokenEncrypted, secret.GitCredentialAD(orgID, "ssh.example.com")); err != nil || string(got) != sshKey {
+			t.Errorf("SSH key after rotation: %q, %v", got, err)
+		}
 	}
 	if src, err := w.s.GetAppSource(w.ctx, w.release.AppID); err != nil {
 		t.Fatal(err)
@@ -227,7 +243,7 @@ func TestRotateResealsEverythingOnce(t *testing.T) {
 		t.Errorf("webhook secret after rotation: %q, %v", got, err)
 	}
 	want := map[rotate.Kind]rotate.Count{rotate.Settings: {Seen: 3, Resealed: 3}, rotate.EnvVars: {Seen: 9, Resealed: 9}, rotate.Releases: {Seen: 3, Resealed: 3},
-		rotate.WebhookSecrets: {Seen: 1, Resealed: 1}, rotate.GitCredentials: {Seen: 1, Resealed: 1}}
+		rotate.WebhookSecrets: {Seen: 1, Resealed: 1}, rotate.GitCredentials: {Seen: 2, Resealed: 2}}
 	for k, c := range want {
 		if *rep[k] != c {
 			t.Errorf("%s: %+v, want %+v", k, *rep[k], c)
