@@ -159,6 +159,39 @@ func (q *Queries) ListNodeAlerts(ctx context.Context, swarmNodeID string) ([]Paa
 	return items, nil
 }
 
+const listNodeAlertsOf = `-- name: ListNodeAlertsOf :many
+SELECT swarm_node_id, kind, firing, notified, since, last_sent_at, updated_at FROM paas_node_alerts WHERE swarm_node_id = ANY($1::text[]) ORDER BY swarm_node_id, kind
+`
+
+// The alerts of several nodes (a page of them) in one query.
+func (q *Queries) ListNodeAlertsOf(ctx context.Context, ids []string) ([]PaasNodeAlert, error) {
+	rows, err := q.db.Query(ctx, listNodeAlertsOf, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaasNodeAlert{}
+	for rows.Next() {
+		var i PaasNodeAlert
+		if err := rows.Scan(
+			&i.SwarmNodeID,
+			&i.Kind,
+			&i.Firing,
+			&i.Notified,
+			&i.Since,
+			&i.LastSentAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listWorkerNodeIDs = `-- name: ListWorkerNodeIDs :many
 SELECT swarm_node_id FROM paas_worker_nodes ORDER BY swarm_node_id
 `

@@ -38,8 +38,20 @@ func (s *server) AdminListWorkers(c echo.Context, params openapi.AdminListWorker
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(rows))
+	for i, n := range rows {
+		ids[i] = n.SwarmNodeID
+	}
+	all, err := s.Store.ListNodeAlertsOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	alerts := map[string][]store.PaasNodeAlert{}
+	for _, a := range all {
+		alerts[a.SwarmNodeID] = append(alerts[a.SwarmNodeID], a)
+	}
 	items, next, err := page(rows, limit,
-		func(n store.WorkerNode) (openapi.Worker, error) { return workerOut(ctx, s.Store.Queries, n) },
+		func(n store.WorkerNode) (openapi.Worker, error) { return workerOut(n, alerts[n.SwarmNodeID]), nil },
 		func(n store.WorkerNode) string { return n.Hostname + "/" + n.SwarmNodeID })
 	if err != nil {
 		return err
@@ -54,11 +66,7 @@ func (s *server) AdminGetWorker(c echo.Context, ident openapi.NodePath) error {
 	if err != nil {
 		return err
 	}
-	out, err := workerOut(ctx, s.Store.Queries, n)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
+	return s.answerWorker(c, http.StatusOK, n)
 }
 
 // AdminWorkerAction records an admin's decision on a node; the node loop
@@ -98,11 +106,7 @@ func (s *server) AdminWorkerAction(c echo.Context, ident openapi.NodePath, actio
 	if err != nil {
 		return err
 	}
-	w, err := workerOut(ctx, s.Store.Queries, out)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, w)
+	return s.answerWorker(c, http.StatusAccepted, out)
 }
 
 // AdminRemoveWorker asks the node loop to drain and remove a node.
@@ -122,11 +126,7 @@ func (s *server) AdminRemoveWorker(c echo.Context, ident openapi.NodePath) error
 	if err != nil {
 		return err
 	}
-	w, err := workerOut(ctx, s.Store.Queries, out)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, w)
+	return s.answerWorker(c, http.StatusAccepted, out)
 }
 
 // AdminWorkerJoinCommand answers the command that joins a worker, from
@@ -178,14 +178,19 @@ func findWorker(ctx context.Context, q *store.Queries, ident string) (store.Work
 	return n, err
 }
 
-func workerOut(ctx context.Context, q *store.Queries, n store.WorkerNode) (openapi.Worker, error) {
+// answerWorker answers one node with its alerts.
+func (s *server) answerWorker(c echo.Context, code int, n store.WorkerNode) error {
+	alerts, err := s.Store.ListNodeAlerts(c.Request().Context(), n.SwarmNodeID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(code, workerOut(n, alerts))
+}
+
+func workerOut(n store.WorkerNode, alerts []store.PaasNodeAlert) openapi.Worker {
 	labels := map[string]string{}
 	if len(n.Labels) > 0 {
 		_ = json.Unmarshal(n.Labels, &labels)
-	}
-	alerts, err := q.ListNodeAlerts(ctx, n.SwarmNodeID)
-	if err != nil {
-		return openapi.Worker{}, err
 	}
 	out := openapi.Worker{
 		Id: n.ID, SwarmNodeId: n.SwarmNodeID, Hostname: n.Hostname, Status: store.NodeStatus(n), Role: n.Role, State: n.State,
@@ -199,5 +204,5 @@ func workerOut(ctx context.Context, q *store.Queries, n store.WorkerNode) (opena
 	for _, a := range alerts {
 		out.Alerts = append(out.Alerts, openapi.WorkerAlert{Kind: a.Kind, Firing: a.Firing, Since: a.Since, LastSentAt: a.LastSentAt})
 	}
-	return out, nil
+	return out
 }

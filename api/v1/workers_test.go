@@ -2,6 +2,7 @@ package v1_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,28 @@ func TestAdminWorkers(t *testing.T) {
 	}
 
 	f.do(f.alice.token, "GET", "/api/admin/paas/workers", nil).problem(403, "forbidden")
+
+	// Each node's alerts, read for a whole page at once, stay its own.
+	if _, err := f.s.Pool.Exec(ctx, `INSERT INTO paas_node_alerts (swarm_node_id, kind, firing) VALUES
+		('mgr1', 'cpu', true), ('mgr1', 'memory', false), ('wrk1', 'down', true)`); err != nil {
+		t.Fatal(err)
+	}
+	var all openapi.WorkerList
+	f.do(f.admin.token, "GET", "/api/admin/paas/workers", nil).want(200).decode(&all)
+	got := map[string]string{}
+	for _, w := range all.Items {
+		var kinds []string
+		for _, a := range w.Alerts {
+			kinds = append(kinds, fmt.Sprintf("%s=%v", a.Kind, a.Firing))
+		}
+		got[w.SwarmNodeId] = strings.Join(kinds, ",")
+	}
+	if got["mgr1"] != "cpu=true,memory=false" || got["wrk1"] != "down=true" {
+		t.Fatalf("alerts by node %v", got)
+	}
+	if _, err := f.s.Pool.Exec(ctx, `DELETE FROM paas_node_alerts`); err != nil {
+		t.Fatal(err)
+	}
 
 	var l openapi.WorkerList
 	f.do(f.admin.token, "GET", "/api/admin/paas/workers?limit=1", nil).want(200).decode(&l)

@@ -65,6 +65,10 @@ SELECT * FROM paas_node_alerts WHERE swarm_node_id = $1 AND kind = $2;
 -- name: ListNodeAlerts :many
 SELECT * FROM paas_node_alerts WHERE swarm_node_id = $1 ORDER BY kind;
 
+-- name: ListNodeAlertsOf :many
+-- The alerts of several nodes (a page of them) in one query.
+SELECT * FROM paas_node_alerts WHERE swarm_node_id = ANY(sqlc.arg(ids)::text[]) ORDER BY swarm_node_id, kind;
+
 -- name: PutNodeAlert :exec
 INSERT INTO paas_node_alerts (swarm_node_id, kind, firing, notified, since, last_sent_at, updated_at)
 VALUES (sqlc.arg(swarm_node_id), sqlc.arg(kind), sqlc.arg(firing), sqlc.arg(notified), sqlc.arg(since), sqlc.arg(last_sent_at), sqlc.arg(at))
