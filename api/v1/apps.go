@@ -104,7 +104,7 @@ func (s *server) CreateApp(c echo.Context, _ openapi.CreateAppParams) error {
 			errs = append(errs, checkReplicas("spec.replicas", spec.Replicas, plan)...)
 		}
 		if spec.Image != "" && !hasField(errs, "spec.image") {
-			ierrs, err := checkImageAllowed(ctx, q, "spec.image", spec.Image)
+			ierrs, err := checkImageAllowed(ctx, q, o.Slug, "spec.image", spec.Image)
 			if err != nil {
 				return err
 			}

@@ -121,7 +121,7 @@ func (r registries) check(field, image string) []problem.FieldError {
 // checkImageAllowed runs every image check that needs the database: the
 // reference's syntax again (a rollback restores an image written before
 // the rules) and allowed_registries.
-func checkImageAllowed(ctx context.Context, q *store.Queries, field, image string) ([]problem.FieldError, error) {
+func checkImageAllowed(ctx context.Context, q *store.Queries, orgSlug, field, image string) ([]problem.FieldError, error) {
 	if errs := checkImage(field, image); len(errs) > 0 {
 		return errs, nil
 	}
@@ -129,5 +129,34 @@ func checkImageAllowed(ctx context.Context, q *store.Queries, field, image strin
 	if err != nil {
 		return nil, err
 	}
-	return r.check(field, image), nil
+	if errs := r.check(field, image); len(errs) > 0 {
+		return errs, nil
+	}
+	buildRegistry, err := store.StringSetting(ctx, q, "registry_url")
+	if err != nil {
+		return nil, err
+	}
+	return checkBuiltImageOwner(buildRegistry, orgSlug, field, image), nil
+}
+
+// checkBuiltImageOwner refuses an image under another organization's
+// namespace of the build registry (<registry_url>/<org>/…): that is what
+// its builds pushed, its code, and the registry serves it to any node
+// without credentials, so only the API can keep one tenant from running
+// another's.
+func checkBuiltImageOwner(buildRegistry, orgSlug, field, image string) []problem.FieldError {
+	buildRegistry = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(buildRegistry, "http://"), "https://"), "/"))
+	named, err := reference.ParseNormalizedNamed(image)
+	if buildRegistry == "" || err != nil {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(strings.ToLower(named.Name()), buildRegistry+"/")
+	if !ok {
+		return nil
+	}
+	if owner, _, _ := strings.Cut(rest, "/"); owner != strings.ToLower(orgSlug) {
+		return []problem.FieldError{fe(field, fmt.Sprintf("%s is an image another organization built (the build registry %s keeps each organization's builds under its own name); build yours from source instead",
+			image, buildRegistry))}
+	}
+	return nil
 }

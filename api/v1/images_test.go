@@ -109,3 +109,37 @@ func TestAllowedRegistries(t *testing.T) {
 		fieldErr(t, p, "settings[0].value")
 	}
 }
+
+// TestBuiltImagesStayWithTheirOrganization: with a build registry set, an
+// image under another organization's namespace of it (what that
+// organization's builds pushed) is refused on create and deploy, and
+// nothing is stored; the organization's own built images and images of
+// other registries go.
+func TestBuiltImagesStayWithTheirOrganization(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.do(f.admin.token, "PUT", "/api/admin/paas/settings", map[string]any{"settings": []map[string]any{
+		{"key": "registry_url", "value": "http://Registry.test:5000/"}}}).want(200)
+	digest := "@sha256:" + strings.Repeat("ab", 32)
+	web := f.createApp(f.alice.token, "web", map[string]any{"image": "paas-testapp:v1"})
+
+	before := f.state()
+	for _, image := range []string{"registry.test:5000/globex/shop" + digest, "REGISTRY.TEST:5000/globex/shop:b3"} {
+		p := f.do(f.alice.token, "POST", "/api/paas/apps", map[string]any{"name": "stolen", "spec": map[string]any{"image": image}}).problem(422, "validation-failed")
+		if msg := fieldErr(t, p, "spec.image").Message; !strings.Contains(msg, "another organization built") {
+			t.Fatalf("create with %s: %q", image, msg)
+		}
+		p = f.do(f.alice.token, "POST", "/api/paas/apps/web/deployments", map[string]any{"image": image}).problem(422, "validation-failed")
+		fieldErr(t, p, "image")
+	}
+	if after := f.state(); after != before {
+		t.Fatalf("refused images changed state:\n%s\n%s", before, after)
+	}
+
+	// Its own builds, and other registries (a longer host too), go.
+	f.do(f.alice.token, "POST", "/api/paas/apps/web/deployments", map[string]any{"image": "registry.test:5000/acme/web" + digest}).want(202)
+	f.createApp(f.alice.token, "other", map[string]any{"image": "registry.test:50000/globex/shop:1"})
+	if got := f.storedApp(web.Id).Image; got != "registry.test:5000/acme/web"+digest {
+		t.Fatalf("own built image not deployed: %s", got)
+	}
+}

@@ -79,7 +79,7 @@ func (s *server) mutateApp(c echo.Context, ident string, m mutation) (uuid.UUID,
 		if field := cmp.Or(m.imageField, "spec.image"); next.Image != cur.Image && !hasField(errs, field) {
 			// Every write that changes the image, whatever its route, is
 			// held to the image rules here, so none can skip them.
-			ierrs, err := checkImageAllowed(ctx, q, field, next.Image)
+			ierrs, err := checkImageAllowed(ctx, q, o.Slug, field, next.Image)
 			if err != nil {
 				return err
 			}
