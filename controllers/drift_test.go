@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/skypanel/paas/controllers"
@@ -255,7 +256,8 @@ func TestMassOrphansAreKept(t *testing.T) {
 
 // TestHousekeepingRetention sets the retention settings low and checks that
 // housekeeping prunes old events, audit rows, rollout logs and releases,
-// and keeps the recent ones and the release an app runs.
+// and keeps the recent ones and the release an app runs; node alert
+// webhooks delivered over 7 days ago go, pending or given-up ones stay.
 func TestHousekeepingRetention(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -274,6 +276,10 @@ func TestHousekeepingRetention(t *testing.T) {
 		 VALUES ('app', gen_random_uuid(), 'Normal', 'Old', 'old', 'test', now() - interval '10 days', now() - interval '10 days')`,
 		`INSERT INTO paas_audit_log (action, target_kind, target_id, created_at) VALUES ('old', 'app', 'x', now() - interval '10 days'), ('new', 'app', 'x', now())`,
 		`UPDATE paas_deployments SET finished_at = now() - interval '10 days' WHERE app_id = '` + a.ID.String() + `' AND version = 1`,
+		`INSERT INTO paas_alert_deliveries (payload, created_at, next_attempt_at, delivered_at, attempts, last_error) VALUES
+		 ('{"kind":"old"}', now() - interval '8 days', now() - interval '8 days', now() - interval '8 days', 1, ''),
+		 ('{"kind":"recent"}', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 1, ''),
+		 ('{"kind":"given_up"}', now() - interval '10 days', now() - interval '9 days', NULL, 12, 'webhook answered 503')`,
 		`INSERT INTO paas_settings (key, value) VALUES ('retention_events_days', '5'), ('retention_audit_days', '5'),
 		 ('retention_release_logs_days', '5'), ('retention_releases_per_app', '2')`,
 	} {
@@ -290,6 +296,15 @@ func TestHousekeepingRetention(t *testing.T) {
 			(SELECT count(*) FROM paas_deployments d JOIN paas_apps a ON a.current_deployment_id = d.id WHERE a.id = $1)`,
 			a.ID).Scan(&oldEvents, &audit, &releases, &current)
 		return err == nil && oldEvents == 0 && audit == 1 && releases == 2 && current == 1
+	})
+	// Delivered alert webhooks are kept 7 days; undelivered ones always.
+	swarmtest.Eventually(t, 30*time.Second, "old delivered webhooks pruned", func() bool {
+		rows, err := e.store.Pool.Query(e.ctx, `SELECT payload->>'kind' FROM paas_alert_deliveries ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		return err == nil && strings.Join(kinds, ",") == "given_up,recent"
 	})
 	// The app's own recent events are kept.
 	if !hasReason(e.events(a.ID), "ReleaseCreated") {

@@ -318,9 +318,13 @@ var retention = []struct {
 	}},
 }
 
+// alertDeliveryRetention is how long a delivered node alert webhook is kept.
+const alertDeliveryRetention = 7 * 24 * time.Hour
+
 // housekeeping prunes tombstones past their retention, the API's login
 // attempts and deployment requests past their windows (the API prunes
-// those only for the keys and organizations it sees again), and events,
+// those only for the keys and organizations it sees again), node alert
+// webhooks delivered over 7 days ago (pending and given-up ones stay), and events,
 // audit rows, old releases and rollout logs past the retention settings
 // (0 keeps them for ever; an app's current release is always kept).
 func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, error) {
@@ -346,6 +350,10 @@ func (m *Manager) housekeeping(ctx context.Context, _ key.Key) (runtime.Result, 
 	}
 	deploys, err := m.Store.PruneDeployRequests(ctx, now.Add(-time.Hour))
 	if err := count("deploy_requests", deploys, err); err != nil {
+		return runtime.Result{}, err
+	}
+	hooks, err := m.Store.PruneAlertDeliveries(ctx, now.Add(-alertDeliveryRetention))
+	if err := count("alert_deliveries", hooks, err); err != nil {
 		return runtime.Result{}, err
 	}
 	for _, r := range retention {

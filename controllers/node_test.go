@@ -2,7 +2,12 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,6 +85,52 @@ func (e *env) notifications(kind, nodeID string) int {
 	return n
 }
 
+// hookReceiver is an alert webhook endpoint that answers 503 to the first
+// post of each delivery (X-Paas-Delivery) and accepts the next ones.
+type hookReceiver struct {
+	mu       sync.Mutex
+	posts    map[string]int          // delivery id: posts
+	accepted map[string]node.Payload // delivery id: body accepted
+}
+
+func (e *env) hookReceiver() *hookReceiver {
+	e.t.Helper()
+	h := &hookReceiver{posts: map[string]int{}, accepted: map[string]node.Payload{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p node.Payload
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &p)
+		id := r.Header.Get("X-Paas-Delivery")
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.posts[id]++; h.posts[id] == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		h.accepted[id] = p
+	}))
+	e.t.Cleanup(srv.Close)
+	u := srv.URL
+	if err := e.store.PutSetting(e.ctx, store.PutSettingParams{Key: node.SettingWebhookURL, Value: &u}); err != nil {
+		e.t.Fatal(err)
+	}
+	return h
+}
+
+// delivered counts the accepted webhooks of one kind for a node, and the
+// posts they took.
+func (h *hookReceiver) delivered(kind, nodeID string) (accepted, posts int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, p := range h.accepted {
+		if p.Kind == kind && p.NodeID == nodeID {
+			accepted++
+			posts += h.posts[id]
+		}
+	}
+	return accepted, posts
+}
+
 // restartManager stops the test's manager and starts another on the same
 // database and installation, as a restart of paasd would.
 func (e *env) restartManager() {
@@ -135,6 +186,7 @@ func (e *env) tasksOn(serviceID, nodeID string) []swarm.Task {
 func TestNodeLifecycle(t *testing.T) {
 	e := setup(t)
 	e.nodeSettings()
+	hooks := e.hookReceiver()
 	info, err := e.docker.Info(e.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +301,14 @@ func TestNodeLifecycle(t *testing.T) {
 	swarmtest.Eventually(t, 120*time.Second, "app ready without the lost node", func() bool {
 		app := e.app(a.ID)
 		return e.condition(app, "Ready").Status == "True" && app.RunningReplicas == 2
+	})
+	// The down alert's webhook failed once (the receiver answers 503 to a
+	// delivery's first post) and the node loop posted it again after the
+	// backoff (10 s), on its own passes: accepted exactly once. (Checked
+	// after the app is Ready: waiting here first made that check time out.)
+	swarmtest.Eventually(t, 60*time.Second, "down webhook delivered after a retry", func() bool {
+		accepted, posts := hooks.delivered("node.down", second.ID)
+		return accepted == 1 && posts == 2
 	})
 
 	// Back: the alert clears.

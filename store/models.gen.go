@@ -201,6 +201,16 @@ type Organization struct {
 	BillingState         string    `json:"billing_state"`
 }
 
+type PaasAlertDelivery struct {
+	ID            uuid.UUID       `json:"id"`
+	Payload       json.RawMessage `json:"payload"`
+	CreatedAt     time.Time       `json:"created_at"`
+	Attempts      int32           `json:"attempts"`
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	DeliveredAt   *time.Time      `json:"delivered_at"`
+	LastError     string          `json:"last_error"`
+}
+
 type PaasAppSource struct {
 	AppID                  uuid.UUID `json:"app_id"`
 	GitUrl                 string    `json:"git_url"`

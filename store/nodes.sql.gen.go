@@ -13,6 +13,69 @@ import (
 	"github.com/google/uuid"
 )
 
+const claimAlertDeliveries = `-- name: ClaimAlertDeliveries :many
+SELECT id, payload, created_at, attempts, next_attempt_at, delivered_at, last_error FROM paas_alert_deliveries
+WHERE delivered_at IS NULL AND next_attempt_at <= $1::timestamptz AND attempts < $2::int
+ORDER BY next_attempt_at, created_at
+LIMIT $3::int
+FOR UPDATE SKIP LOCKED
+`
+
+type ClaimAlertDeliveriesParams struct {
+	Now         time.Time `json:"now"`
+	MaxAttempts int32     `json:"max_attempts"`
+	Batch       int32     `json:"batch"`
+}
+
+// Due deliveries, locked for the transaction; rows another replica or
+// worker holds are skipped.
+func (q *Queries) ClaimAlertDeliveries(ctx context.Context, arg ClaimAlertDeliveriesParams) ([]PaasAlertDelivery, error) {
+	rows, err := q.db.Query(ctx, claimAlertDeliveries, arg.Now, arg.MaxAttempts, arg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaasAlertDelivery{}
+	for rows.Next() {
+		var i PaasAlertDelivery
+		if err := rows.Scan(
+			&i.ID,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.Attempts,
+			&i.NextAttemptAt,
+			&i.DeliveredAt,
+			&i.LastError,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const createAlertDelivery = `-- name: CreateAlertDelivery :one
+INSERT INTO paas_alert_deliveries (payload, created_at, next_attempt_at)
+VALUES ($1, $2, $2)
+RETURNING id
+`
+
+type CreateAlertDeliveryParams struct {
+	Payload json.RawMessage `json:"payload"`
+	At      time.Time       `json:"at"`
+}
+
+// Queues a node alert webhook (in the alert decision's transaction).
+func (q *Queries) CreateAlertDelivery(ctx context.Context, arg CreateAlertDeliveryParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, createAlertDelivery, arg.Payload, arg.At)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
 const deleteWorkerNode = `-- name: DeleteWorkerNode :execrows
 DELETE FROM paas_worker_nodes WHERE swarm_node_id = $1
 `
@@ -125,6 +188,38 @@ func (q *Queries) GetWorkerNodeByIdent(ctx context.Context, ident string) (Worke
 		&i.Message,
 	)
 	return i, err
+}
+
+const listAlertDeliveries = `-- name: ListAlertDeliveries :many
+SELECT id, payload, created_at, attempts, next_attempt_at, delivered_at, last_error FROM paas_alert_deliveries ORDER BY created_at, id
+`
+
+func (q *Queries) ListAlertDeliveries(ctx context.Context) ([]PaasAlertDelivery, error) {
+	rows, err := q.db.Query(ctx, listAlertDeliveries)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PaasAlertDelivery{}
+	for rows.Next() {
+		var i PaasAlertDelivery
+		if err := rows.Scan(
+			&i.ID,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.Attempts,
+			&i.NextAttemptAt,
+			&i.DeliveredAt,
+			&i.LastError,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listNodeAlerts = `-- name: ListNodeAlerts :many
@@ -283,6 +378,58 @@ SELECT pg_advisory_xact_lock(hashtext('paas_node_alerts/' || $1::text))
 func (q *Queries) LockNodeAlerts(ctx context.Context, swarmNodeID string) error {
 	_, err := q.db.Exec(ctx, lockNodeAlerts, swarmNodeID)
 	return err
+}
+
+const markAlertDelivered = `-- name: MarkAlertDelivered :exec
+UPDATE paas_alert_deliveries SET delivered_at = $1, attempts = attempts + 1
+WHERE id = $2
+`
+
+type MarkAlertDeliveredParams struct {
+	At *time.Time `json:"at"`
+	ID uuid.UUID  `json:"id"`
+}
+
+func (q *Queries) MarkAlertDelivered(ctx context.Context, arg MarkAlertDeliveredParams) error {
+	_, err := q.db.Exec(ctx, markAlertDelivered, arg.At, arg.ID)
+	return err
+}
+
+const markAlertDeliveryFailed = `-- name: MarkAlertDeliveryFailed :exec
+UPDATE paas_alert_deliveries SET attempts = $1, last_error = $2,
+    next_attempt_at = $3
+WHERE id = $4
+`
+
+type MarkAlertDeliveryFailedParams struct {
+	Attempts      int32     `json:"attempts"`
+	LastError     string    `json:"last_error"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	ID            uuid.UUID `json:"id"`
+}
+
+func (q *Queries) MarkAlertDeliveryFailed(ctx context.Context, arg MarkAlertDeliveryFailedParams) error {
+	_, err := q.db.Exec(ctx, markAlertDeliveryFailed,
+		arg.Attempts,
+		arg.LastError,
+		arg.NextAttemptAt,
+		arg.ID,
+	)
+	return err
+}
+
+const nextAlertDelivery = `-- name: NextAlertDelivery :one
+SELECT next_attempt_at FROM paas_alert_deliveries
+WHERE delivered_at IS NULL AND attempts < $1::int
+ORDER BY next_attempt_at LIMIT 1
+`
+
+// When the earliest pending delivery is due (no row when none is pending).
+func (q *Queries) NextAlertDelivery(ctx context.Context, maxAttempts int32) (time.Time, error) {
+	row := q.db.QueryRow(ctx, nextAlertDelivery, maxAttempts)
+	var next_attempt_at time.Time
+	err := row.Scan(&next_attempt_at)
+	return next_attempt_at, err
 }
 
 const observeWorkerNode = `-- name: ObserveWorkerNode :one

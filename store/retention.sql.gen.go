@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+const pruneAlertDeliveries = `-- name: PruneAlertDeliveries :execrows
+DELETE FROM paas_alert_deliveries WHERE delivered_at < $1::timestamptz
+`
+
+// Node alert webhooks delivered before a time; pending and given-up ones
+// are kept.
+func (q *Queries) PruneAlertDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneAlertDeliveries, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const pruneAudit = `-- name: PruneAudit :execrows
 DELETE FROM paas_audit_log WHERE created_at < $1::timestamptz
 `

@@ -105,7 +105,7 @@ func TestWebhookSigned(t *testing.T) {
 	r := &Reconciler{}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	p := Payload{Kind: "node.down", Firing: true, NodeID: "n1", Hostname: "h1", Title: "Node h1 is down", At: at}
-	if err := r.send(context.Background(), settings{webhookURL: srv.URL, webhookSecret: []byte("s3cret")}, p); err != nil {
+	if err := r.send(context.Background(), settings{webhookURL: srv.URL, webhookSecret: []byte("s3cret")}, "d1", p); err != nil {
 		t.Fatal(err)
 	}
 	if got.ts != strconv.FormatInt(at.Unix(), 10) || got.sig != Sign([]byte("s3cret"), got.ts, got.body) {

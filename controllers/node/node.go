@@ -277,6 +277,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, k key.Key) (runtime.Result, 
 	if err := r.alerts(ctx, row, cfg, now); err != nil {
 		return runtime.Result{}, err
 	}
+	// Post the due alert webhooks (of every node, not only this one's), and
+	// come back when the next retry is due: each node's periodic pass
+	// retries them even when no alert is being decided.
+	if due, err := r.deliver(ctx, cfg, now); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("alert webhooks")
+	} else if !due.IsZero() {
+		next = min(next, max(due.Sub(now), time.Second))
+	}
 	if plan.Action == ActionWaitTasks {
 		next = min(next, time.Second)
 	}

@@ -50,7 +50,8 @@ func downWhat(row store.WorkerNode) string {
 
 // Payload is the body of an alert webhook (POST, JSON), signed in the
 // X-Paas-Signature header: "sha256=" + hex HMAC-SHA256 of
-// "<X-Paas-Timestamp>.<body>" under node_alert_webhook_secret.
+// "<X-Paas-Timestamp>.<body>" under node_alert_webhook_secret. Delivery is
+// at least once: X-Paas-Delivery names the delivery, the same at retries.
 type Payload struct {
 	Kind     string    `json:"kind"`   // node.down, node.up, node.cpu, node.cpu_ok, node.memory, node.memory_ok
 	Firing   bool      `json:"firing"` // false for a resolution
@@ -61,9 +62,10 @@ type Payload struct {
 	At       time.Time `json:"at"`
 }
 
-// alerts decides every alert kind of the node, records each decision and
-// its notification in one transaction under a per-node lock, then sends
-// the webhooks.
+// alerts decides every alert kind of the node and records each decision,
+// its notification and, when a webhook URL is set, its webhook delivery
+// (paas_alert_deliveries, posted by deliver) in one transaction under a
+// per-node lock.
 func (r *Reconciler) alerts(ctx context.Context, row store.WorkerNode, cfg settings, now time.Time) error {
 	var out []Payload
 	err := r.Store.InTx(ctx, func(q *store.Queries) error {
@@ -95,6 +97,15 @@ func (r *Reconciler) alerts(ctx context.Context, row store.WorkerNode, cfg setti
 			if _, err := q.CreateNotification(ctx, store.CreateNotificationParams{Kind: p.Kind, Title: p.Title, Body: p.Message}); err != nil {
 				return err
 			}
+			if cfg.webhookURL != "" {
+				body, err := json.Marshal(p)
+				if err != nil {
+					return err
+				}
+				if _, err := q.CreateAlertDelivery(ctx, store.CreateAlertDeliveryParams{Payload: body, At: now}); err != nil {
+					return err
+				}
+			}
 			out = append(out, p)
 		}
 		return nil
@@ -105,11 +116,6 @@ func (r *Reconciler) alerts(ctx context.Context, row store.WorkerNode, cfg setti
 	for _, p := range out {
 		zerolog.Ctx(ctx).Warn().Str("alert", p.Kind).Bool("firing", p.Firing).Msg(p.Message)
 		r.event(ctx, row, map[bool]string{true: "Warning", false: "Normal"}[p.Firing], "Alert", p.Title, now)
-		if cfg.webhookURL != "" {
-			if err := r.send(ctx, cfg, p); err != nil {
-				zerolog.Ctx(ctx).Warn().Err(err).Str("alert", p.Kind).Msg("alert webhook failed")
-			}
-		}
 	}
 	return nil
 }
@@ -143,7 +149,9 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-func (r *Reconciler) send(ctx context.Context, cfg settings, p Payload) error {
+// send posts one alert webhook; delivery is its stable id (X-Paas-Delivery),
+// the same at every retry, as are the body and the signature.
+func (r *Reconciler) send(ctx context.Context, cfg settings, delivery string, p Payload) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -158,6 +166,7 @@ func (r *Reconciler) send(ctx context.Context, cfg settings, p Payload) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "skypanel-paas")
 	req.Header.Set("X-Paas-Timestamp", ts)
+	req.Header.Set("X-Paas-Delivery", delivery)
 	if len(cfg.webhookSecret) > 0 {
 		req.Header.Set("X-Paas-Signature", Sign(cfg.webhookSecret, ts, body))
 	}

@@ -79,3 +79,36 @@ ON CONFLICT (swarm_node_id, kind) DO UPDATE SET firing = EXCLUDED.firing, notifi
 -- Serializes alert decisions for one node across replicas and restarts.
 SELECT pg_advisory_xact_lock(hashtext('paas_node_alerts/' || sqlc.arg(swarm_node_id)::text));
 
+
+-- name: CreateAlertDelivery :one
+-- Queues a node alert webhook (in the alert decision's transaction).
+INSERT INTO paas_alert_deliveries (payload, created_at, next_attempt_at)
+VALUES (sqlc.arg(payload), sqlc.arg(at), sqlc.arg(at))
+RETURNING id;
+
+-- name: ClaimAlertDeliveries :many
+-- Due deliveries, locked for the transaction; rows another replica or
+-- worker holds are skipped.
+SELECT * FROM paas_alert_deliveries
+WHERE delivered_at IS NULL AND next_attempt_at <= sqlc.arg(now)::timestamptz AND attempts < sqlc.arg(max_attempts)::int
+ORDER BY next_attempt_at, created_at
+LIMIT sqlc.arg(batch)::int
+FOR UPDATE SKIP LOCKED;
+
+-- name: MarkAlertDelivered :exec
+UPDATE paas_alert_deliveries SET delivered_at = sqlc.arg(at), attempts = attempts + 1
+WHERE id = sqlc.arg(id);
+
+-- name: MarkAlertDeliveryFailed :exec
+UPDATE paas_alert_deliveries SET attempts = sqlc.arg(attempts), last_error = sqlc.arg(last_error),
+    next_attempt_at = sqlc.arg(next_attempt_at)
+WHERE id = sqlc.arg(id);
+
+-- name: NextAlertDelivery :one
+-- When the earliest pending delivery is due (no row when none is pending).
+SELECT next_attempt_at FROM paas_alert_deliveries
+WHERE delivered_at IS NULL AND attempts < sqlc.arg(max_attempts)::int
+ORDER BY next_attempt_at LIMIT 1;
+
+-- name: ListAlertDeliveries :many
+SELECT * FROM paas_alert_deliveries ORDER BY created_at, id;

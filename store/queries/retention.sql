@@ -21,3 +21,8 @@ WHERE d.id = old.id AND d.status NOT IN ('pending', 'deploying')
 -- name: PruneReleaseLogs :execrows
 -- Empties the rollout logs of releases finished before a time.
 UPDATE paas_deployments SET log = '' WHERE finished_at < sqlc.arg(before)::timestamptz AND log <> '';
+
+-- name: PruneAlertDeliveries :execrows
+-- Node alert webhooks delivered before a time; pending and given-up ones
+-- are kept.
+DELETE FROM paas_alert_deliveries WHERE delivered_at < sqlc.arg(before)::timestamptz;
