@@ -77,43 +77,17 @@ func TestCloneWithOrganizationCredential(t *testing.T) {
 	u, _ := url.Parse(repo)
 	host := u.Host // 127.0.0.1:port
 
-	ctx := context.Background()
-	s := storetest.New(t)
-	box, err := secret.NewBox(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := s.GetPlanByName(ctx, "hobby")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newApp := func(slug string) (uuid.UUID, uuid.UUID) {
-		org, err := s.CreateOrganization(ctx, store.CreateOrganizationParams{Name: slug, Slug: slug})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := s.CreateApp(ctx, store.CreateAppParams{OrganizationID: org.ID, Name: "web", ServiceName: "t-" + slug,
-			Image: "paas-testapp:v1", Replicas: 1, Port: 8080, Command: []string{}, PlanID: plan.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return org.ID, a.ID
-	}
+	f := newCredFixture(t, 7)
+	ctx, newApp := f.ctx, f.newApp
 	setCred := func(org uuid.UUID, user, tok string) {
-		sealed, err := box.Seal([]byte(tok), secret.GitCredentialAD(org, host))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: org, Host: host, Username: user, TokenEncrypted: sealed, Kind: "token"}); err != nil {
-			t.Fatal(err)
-		}
+		f.setCred(store.UpsertGitCredentialParams{OrganizationID: org, Host: host, Username: user, Kind: "token"}, tok)
 	}
 	acme, acmeApp := newApp("acme")
 	_, initechApp := newApp("initech")
 	wrongOrg, wrongApp := newApp("globex")
 	setCred(acme, "ci", token)
 	setCred(wrongOrg, "ci", "wrong-t0ken")
-	r := &Runner{Store: s, Box: box}
+	r := &Runner{Store: f.store, Box: f.box}
 
 	// With the organization's credential: cloned at the commit.
 	cred, err := r.gitAuth(ctx, acmeApp, repo)
@@ -178,11 +152,62 @@ func TestCloneWithOrganizationCredential(t *testing.T) {
 	}
 	// A runner without the encryption key says so rather than cloning
 	// without the credential.
-	if _, err := (&Runner{Store: s}).gitAuth(ctx, acmeApp, repo); err == nil || !strings.Contains(err.Error(), "no encryption key") {
+	if _, err := (&Runner{Store: f.store}).gitAuth(ctx, acmeApp, repo); err == nil || !strings.Contains(err.Error(), "no encryption key") {
 		t.Fatalf("no box: %v", err)
 	}
 	// Other schemes take no credential.
 	if cred, err := r.gitAuth(ctx, acmeApp, "file:///srv/git/app.git"); err != nil || cred.auth != nil {
 		t.Fatalf("file URL: %+v, %v", cred, err)
+	}
+}
+
+// credFixture is a real database and box for the clone credential tests.
+type credFixture struct {
+	t     *testing.T
+	ctx   context.Context
+	store *store.Store
+	box   *secret.Box
+	plan  store.Plan
+}
+
+func newCredFixture(t *testing.T, keyByte byte) *credFixture {
+	t.Helper()
+	s := storetest.New(t)
+	box, err := secret.NewBox(bytes.Repeat([]byte{keyByte}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := s.GetPlanByName(context.Background(), "hobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &credFixture{t: t, ctx: context.Background(), store: s, box: box, plan: plan}
+}
+
+// newApp makes an organization of that slug with one app: their ids.
+func (f *credFixture) newApp(slug string) (uuid.UUID, uuid.UUID) {
+	f.t.Helper()
+	org, err := f.store.CreateOrganization(f.ctx, store.CreateOrganizationParams{Name: slug, Slug: slug})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	a, err := f.store.CreateApp(f.ctx, store.CreateAppParams{OrganizationID: org.ID, Name: "web", ServiceName: "t-" + slug,
+		Image: "paas-testapp:v1", Replicas: 1, Port: 8080, Command: []string{}, PlanID: f.plan.ID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return org.ID, a.ID
+}
+
+// setCred stores org's credential for host, its secret sealed as the API seals it.
+func (f *credFixture) setCred(p store.UpsertGitCredentialParams, plain string) {
+	f.t.Helper()
+	sealed, err := f.box.Seal([]byte(plain), secret.GitCredentialAD(p.OrganizationID, p.Host))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p.TokenEncrypted = sealed
+	if _, err := f.store.UpsertGitCredential(f.ctx, p); err != nil {
+		f.t.Fatal(err)
 	}
 }

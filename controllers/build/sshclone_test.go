@@ -2,7 +2,6 @@ package build
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
@@ -22,8 +21,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/skypanel/paas/store"
-	"github.com/skypanel/paas/store/secret"
-	"github.com/skypanel/paas/store/storetest"
 )
 
 // sshKey makes an ed25519 key: its signer and its private key as
@@ -197,45 +194,19 @@ func TestCloneWithSSHDeployKey(t *testing.T) {
 	host := srv.addr // 127.0.0.1:port
 	repo := "ssh://git@" + host + "/acme/app.git"
 
-	ctx := context.Background()
-	s := storetest.New(t)
-	box, err := secret.NewBox(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := s.GetPlanByName(ctx, "hobby")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newApp := func(slug string) (uuid.UUID, uuid.UUID) {
-		org, err := s.CreateOrganization(ctx, store.CreateOrganizationParams{Name: slug, Slug: slug})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := s.CreateApp(ctx, store.CreateAppParams{OrganizationID: org.ID, Name: "web", ServiceName: "t-" + slug,
-			Image: "paas-testapp:v1", Replicas: 1, Port: 8080, Command: []string{}, PlanID: plan.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return org.ID, a.ID
-	}
+	f := newCredFixture(t, 9)
+	ctx, newApp := f.ctx, f.newApp
 	knownHosts := func(k ssh.PublicKey) string {
 		return fmt.Sprintf("[127.0.0.1]:%d %s", srv.port(t), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
 	}
 	setSSH := func(org uuid.UUID, credHost, privPEM, known string) {
 		t.Helper()
-		sealed, err := box.Seal([]byte(privPEM), secret.GitCredentialAD(org, credHost))
-		if err != nil {
-			t.Fatal(err)
-		}
 		signer, err := ssh.ParsePrivateKey([]byte(privPEM))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: org, Host: credHost, Username: "git",
-			TokenEncrypted: sealed, Kind: "ssh", PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), KnownHosts: known}); err != nil {
-			t.Fatal(err)
-		}
+		f.setCred(store.UpsertGitCredentialParams{OrganizationID: org, Host: credHost, Username: "git", Kind: "ssh",
+			PublicKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), KnownHosts: known}, privPEM)
 	}
 	acme, acmeApp := newApp("acme")
 	_, initechApp := newApp("initech")
@@ -245,11 +216,8 @@ func TestCloneWithSSHDeployKey(t *testing.T) {
 	setSSH(acme, host, deployPEM, knownHosts(hostKey.PublicKey()))
 	setSSH(globex, host, wrongPEM, knownHosts(hostKey.PublicKey()))
 	setSSH(umbrella, host, deployPEM, knownHosts(otherHostKey.PublicKey()))
-	sealed, _ := box.Seal([]byte("a-t0ken"), secret.GitCredentialAD(hooli, host))
-	if _, err := s.UpsertGitCredential(ctx, store.UpsertGitCredentialParams{OrganizationID: hooli, Host: host, Username: "ci", TokenEncrypted: sealed, Kind: "token"}); err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{Store: s, Box: box}
+	f.setCred(store.UpsertGitCredentialParams{OrganizationID: hooli, Host: host, Username: "ci", Kind: "token"}, "a-t0ken")
+	r := &Runner{Store: f.store, Box: f.box}
 	secrets := []string{deployPEM, wrongPEM, strings.Split(deployPEM, "\n")[1], strings.Split(wrongPEM, "\n")[1], "a-t0ken"}
 	noSecret := func(what string, err error) string {
 		t.Helper()
