@@ -19,6 +19,7 @@ import (
 	v1 "github.com/skypanel/paas/api/v1"
 	"github.com/skypanel/paas/controllers/build"
 	"github.com/skypanel/paas/controllers/swarm/swarmtest"
+	"github.com/skypanel/paas/store"
 	"github.com/skypanel/paas/store/storetest"
 )
 
@@ -163,7 +164,7 @@ func TestBuildSettingsValidation(t *testing.T) {
 			t.Errorf("%s stored as %+v (%v), want %q in clear", key, st, err, want)
 		}
 	}
-	if build.CacheEnabled(ctx, f.s) {
+	if v, err := store.StringSetting(ctx, f.s, build.SettingCacheEnabled); err != nil || build.CacheEnabled(v) {
 		t.Error("buildpack_cache_enabled=false reads as enabled")
 	}
 }

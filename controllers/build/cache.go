@@ -389,18 +389,10 @@ func (r CacheReport) Log(log *zerolog.Logger, what string) {
 	}
 }
 
-// CacheEnabled reads buildpack_cache_enabled (true unless "false", "0", "no" or "off").
-func CacheEnabled(ctx context.Context, s store.SettingGetter) bool {
-	v, err := store.StringSetting(ctx, s, SettingCacheEnabled)
-	if err != nil {
-		return true // a cache problem never fails a build
-	}
-	return cacheEnabled(v)
-}
-
-// cacheEnabled reads a buildpack_cache_enabled value: only an explicit no
-// turns the cache off.
-func cacheEnabled(v string) bool {
+// CacheEnabled reads a buildpack_cache_enabled value: only an explicit no
+// ("false", "0", "no", "off") turns the cache off, so a typo never fails a
+// build.
+func CacheEnabled(v string) bool {
 	switch strings.ToLower(v) {
 	case "false", "0", "no", "off":
 		return false

@@ -574,7 +574,7 @@ func (r *Runner) settings(ctx context.Context) (buildSettings, error) {
 	}
 	set := buildSettings{timeout: r.Timeout, logMax: all.Int(SettingLogMaxBytes, DefaultLogMaxBytes),
 		contextMax: all.Int(SettingContextMaxMB, DefaultContextMaxMB) << 20, allowFile: all.String(spec.SettingAllowFileGitURLs) == "true",
-		registry: all.String(SettingRegistryURL), noCache: !cacheEnabled(all.String(SettingCacheEnabled))}
+		registry: all.String(SettingRegistryURL), noCache: !CacheEnabled(all.String(SettingCacheEnabled))}
 	if n := all.Int(SettingTimeout, 0); n > 0 {
 		set.timeout = time.Duration(n) * time.Second
 	}
